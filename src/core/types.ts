@@ -1,0 +1,45 @@
+/** Shared string-literal unions: statuses and kinds used across layers. */
+
+export type KeyAlgorithm = "p256" | "p384" | "rsa2048" | "rsa3072" | "rsa4096";
+export const KEY_ALGORITHMS: readonly KeyAlgorithm[] = ["p256", "p384", "rsa2048", "rsa3072", "rsa4096"];
+
+export type UserRole = "superuser" | "admin" | "user";
+export type Capability = "create_ca" | "create_cert" | "revoke_cert" | "export_private_key" | "delete_ca";
+export const CAPABILITIES: readonly Capability[] = ["create_ca", "create_cert", "revoke_cert", "export_private_key", "delete_ca"];
+
+export type CertificateType = "server" | "client" | "dual" | "ca";
+export type CertificateStatus = "valid" | "revoked" | "expired";
+export type CertificateSource = "admin" | "acme";
+export type CaStatus = "active" | "revoked" | "expired";
+
+/** RFC 5280 §5.3.1 CRLReason; 7 is unused and never accepted. */
+export type RevocationReason = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 8 | 9 | 10;
+export const REVOCATION_REASONS: readonly RevocationReason[] = [0, 1, 2, 3, 4, 5, 6, 8, 9, 10];
+export function isRevocationReason(n: unknown): n is RevocationReason {
+  return typeof n === "number" && (REVOCATION_REASONS as readonly number[]).includes(n);
+}
+
+export type AcmeAccountStatus = "valid" | "deactivated" | "revoked";
+export type AcmeOrderStatus = "pending" | "ready" | "processing" | "valid" | "invalid";
+export type AcmeAuthzStatus = "pending" | "valid" | "invalid" | "deactivated" | "expired" | "revoked";
+export type AcmeChallengeStatus = "pending" | "processing" | "valid" | "invalid";
+export type AcmeChallengeType = "http-01" | "dns-01" | "tls-alpn-01";
+export type IdentifierType = "dns" | "ip";
+export interface Identifier {
+  type: IdentifierType;
+  value: string;
+}
+
+export type AuditAction =
+  | "ca_create" | "ca_update" | "ca_delete" | "ca_revoke" | "ca_export_private_key" | "ca_import"
+  | "cert_create" | "cert_revoke" | "cert_renew" | "cert_export_private_key" | "cert_expire"
+  | "login_success" | "login_failure" | "logout" | "sessions_invalidate"
+  | "user_create" | "user_update" | "user_deactivate"
+  | "org_create" | "org_update" | "org_delete" | "org_add_user" | "org_remove_user"
+  | "acme_directory_create" | "acme_directory_update" | "acme_directory_delete"
+  | "acme_account_create" | "acme_account_update" | "acme_account_deactivate" | "acme_account_key_change"
+  | "acme_order_finalize" | "acme_cert_revoke"
+  | "eab_create" | "eab_revoke" | "eab_use"
+  | "service_account_create" | "service_account_update" | "service_account_delete"
+  | "api_key_create" | "api_key_revoke"
+  | "system_bootstrap";
