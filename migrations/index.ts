@@ -1,0 +1,13 @@
+import type { MigrationObject } from "@mikro-orm/core";
+import { Migration20261123120000Initial } from "./Migration20261123120000Initial.js";
+
+/**
+ * Every migration, in order. Listed explicitly (not globbed) so the same list
+ * runs from TypeScript sources and from the compiled build, on PostgreSQL and
+ * on embedded PGlite. Append new migrations at the end; never edit one that
+ * has shipped. Write the SQL by hand (or from `getUpdateSchemaSQL`) and keep
+ * test/integration/db/migrations.test.ts's "schema diff is empty" green.
+ */
+export const migrationsList: MigrationObject[] = [
+  { name: "Migration20261123120000Initial", class: Migration20261123120000Initial },
+];

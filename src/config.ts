@@ -1,0 +1,168 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { SigilError } from "./core/errors.js";
+
+/**
+ * The one validated configuration object. Every field comes from an
+ * environment variable (named in its doc comment) or, for the same names,
+ * from an optional JSON file given by SIGIL_CONFIG_FILE whose keys are the
+ * variable names; the environment wins over the file. A wrong value stops the
+ * process with a message that names the variable.
+ */
+export interface SigilConfig {
+  /** DATABASE_URL: PostgreSQL URL. Unset: the embedded PGlite database in `<dataDir>/pgdata`. */
+  databaseUrl?: string;
+  /** SIGIL_DATA_DIR (default ./data): embedded database, generated master key. */
+  dataDir: string;
+  /** SIGIL_HOST (default 127.0.0.1): the address both listeners bind to. */
+  host: string;
+  /** SIGIL_HTTP_PORT (default 8080): ACME and relying-party HTTP listener. */
+  httpPort: number;
+  /** SIGIL_GRPC_PORT (default 9090): admin gRPC listener. */
+  grpcPort: number;
+  /** SIGIL_PUBLIC_URL (default http://localhost:8080): external base for ACME links, CRL DPs and AIA; no trailing slash. */
+  publicUrl: string;
+  /** SIGIL_MASTER_KEY (64 hex chars or base64 of 32 bytes) or SIGIL_MASTER_KEY_FILE; unset on the embedded default: generated into `<dataDir>/master.key`. */
+  masterKey?: string;
+  /** SIGIL_MASTER_KEY_FILE: path of a file holding the master key. */
+  masterKeyFile?: string;
+  /** SIGIL_PREVIOUS_MASTER_KEYS: comma-separated older master keys still accepted for decryption (rotation). */
+  previousMasterKeys: string[];
+  /** SIGIL_BOOTSTRAP_ADMIN_PASSWORD: password of the first-run superuser `admin`; unset: generated and printed once. */
+  bootstrapAdminPassword?: string;
+  /** SIGIL_MIGRATE_ON_START (default true): `sigil serve` applies pending migrations before listening. */
+  migrateOnStart: boolean;
+  /** SIGIL_LOG_LEVEL (default info): pino level. */
+  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  /** SIGIL_VALIDATION_HTTP_PORT (default 80): port http-01 validation connects to. */
+  validationHttpPort: number;
+  /** SIGIL_VALIDATION_TLS_PORT (default 443): port tls-alpn-01 validation connects to. */
+  validationTlsPort: number;
+  /** SIGIL_DNS_SERVERS: comma-separated host:port resolvers for dns-01 and name lookups; default the system resolver. */
+  dnsServers: string[];
+  /** SIGIL_GRPC_TLS_CERT / SIGIL_GRPC_TLS_KEY: PEM files enabling TLS on the gRPC listener. */
+  grpcTlsCert?: string;
+  grpcTlsKey?: string;
+  /** SIGIL_GRPC_CLIENT_CA: PEM file; when set, gRPC clients must present a certificate it issued. */
+  grpcClientCa?: string;
+  /** SIGIL_CRL_LIFETIME_HOURS (default 168 = 7 days): nextUpdate - thisUpdate of CRLs. */
+  crlLifetimeHours: number;
+  /** SIGIL_DB_POOL_MAX (default 10): PostgreSQL connection pool size (the embedded database always uses 1). */
+  dbPoolMax: number;
+}
+
+type Source = Record<string, string | undefined>;
+
+function loadFile(env: Source): Source {
+  const file = env.SIGIL_CONFIG_FILE;
+  if (!file) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, "utf8"));
+  } catch (e) {
+    throw SigilError.config(`SIGIL_CONFIG_FILE: cannot read ${file} as JSON (${(e as Error).message})`, "SIGIL_CONFIG_FILE");
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw SigilError.config("SIGIL_CONFIG_FILE: must hold a JSON object of VARIABLE: value", "SIGIL_CONFIG_FILE");
+  }
+  const out: Source = {};
+  for (const [k, v] of Object.entries(parsed)) out[k] = v === null || v === undefined ? undefined : String(v);
+  return out;
+}
+
+function port(src: Source, name: string, dflt: number): number {
+  const raw = src[name];
+  if (raw === undefined || raw === "") return dflt;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw SigilError.config(`${name}: "${raw}" is not a port number (0-65535)`, name);
+  return n;
+}
+
+function positiveInt(src: Source, name: string, dflt: number): number {
+  const raw = src[name];
+  if (raw === undefined || raw === "") return dflt;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw SigilError.config(`${name}: "${raw}" is not a positive integer`, name);
+  return n;
+}
+
+function bool(src: Source, name: string, dflt: boolean): boolean {
+  const raw = src[name];
+  if (raw === undefined || raw === "") return dflt;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw SigilError.config(`${name}: "${raw}" is not a boolean (true/false)`, name);
+}
+
+function url(src: Source, name: string, dflt: string | undefined, protocols: string[]): string | undefined {
+  const raw = src[name];
+  if (raw === undefined || raw === "") return dflt;
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw SigilError.config(`${name}: "${redactUrl(raw)}" is not a URL`, name);
+  }
+  if (!protocols.includes(u.protocol)) throw SigilError.config(`${name}: must use ${protocols.join(" or ")}`, name);
+  return raw;
+}
+
+/** never echo a password from a database URL */
+function redactUrl(raw: string): string {
+  return raw.replace(/\/\/([^:/@]+):[^@]*@/, "//$1:***@");
+}
+
+function hostPortList(src: Source, name: string): string[] {
+  const raw = src[name];
+  if (!raw) return [];
+  return raw.split(",").map((s) => s.trim()).filter(Boolean).map((entry) => {
+    const m = /^(\[[0-9a-fA-F:]+\]|[^:]+)(?::(\d+))?$/.exec(entry);
+    if (!m || (m[2] !== undefined && (Number(m[2]) < 1 || Number(m[2]) > 65535))) {
+      throw SigilError.config(`${name}: "${entry}" is not host or host:port`, name);
+    }
+    return entry;
+  });
+}
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+/** Reads and validates the configuration; throws SigilError kind "config" naming the variable. */
+export function loadConfig(env: Source = process.env): SigilConfig {
+  const src: Source = { ...loadFile(env), ...Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== "")) };
+  const publicUrl = url(src, "SIGIL_PUBLIC_URL", "http://localhost:8080", ["http:", "https:"])!.replace(/\/+$/, "");
+  const logLevel = src.SIGIL_LOG_LEVEL ?? "info";
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw SigilError.config(`SIGIL_LOG_LEVEL: "${logLevel}" is not one of ${LOG_LEVELS.join(", ")}`, "SIGIL_LOG_LEVEL");
+  }
+  if (src.SIGIL_MASTER_KEY && src.SIGIL_MASTER_KEY_FILE) {
+    throw SigilError.config("SIGIL_MASTER_KEY and SIGIL_MASTER_KEY_FILE: set only one", "SIGIL_MASTER_KEY");
+  }
+  if (Boolean(src.SIGIL_GRPC_TLS_CERT) !== Boolean(src.SIGIL_GRPC_TLS_KEY)) {
+    throw SigilError.config("SIGIL_GRPC_TLS_CERT and SIGIL_GRPC_TLS_KEY must be set together", "SIGIL_GRPC_TLS_CERT");
+  }
+  if (src.SIGIL_GRPC_CLIENT_CA && !src.SIGIL_GRPC_TLS_CERT) {
+    throw SigilError.config("SIGIL_GRPC_CLIENT_CA needs SIGIL_GRPC_TLS_CERT and SIGIL_GRPC_TLS_KEY", "SIGIL_GRPC_CLIENT_CA");
+  }
+  return {
+    databaseUrl: url(src, "DATABASE_URL", undefined, ["postgres:", "postgresql:"]),
+    dataDir: path.resolve(src.SIGIL_DATA_DIR ?? "./data"),
+    host: src.SIGIL_HOST ?? "127.0.0.1",
+    httpPort: port(src, "SIGIL_HTTP_PORT", 8080),
+    grpcPort: port(src, "SIGIL_GRPC_PORT", 9090),
+    publicUrl,
+    masterKey: src.SIGIL_MASTER_KEY,
+    masterKeyFile: src.SIGIL_MASTER_KEY_FILE,
+    previousMasterKeys: (src.SIGIL_PREVIOUS_MASTER_KEYS ?? "").split(",").map((s) => s.trim()).filter(Boolean),
+    bootstrapAdminPassword: src.SIGIL_BOOTSTRAP_ADMIN_PASSWORD,
+    migrateOnStart: bool(src, "SIGIL_MIGRATE_ON_START", true),
+    logLevel: logLevel as SigilConfig["logLevel"],
+    validationHttpPort: port(src, "SIGIL_VALIDATION_HTTP_PORT", 80),
+    validationTlsPort: port(src, "SIGIL_VALIDATION_TLS_PORT", 443),
+    dnsServers: hostPortList(src, "SIGIL_DNS_SERVERS"),
+    grpcTlsCert: src.SIGIL_GRPC_TLS_CERT,
+    grpcTlsKey: src.SIGIL_GRPC_TLS_KEY,
+    grpcClientCa: src.SIGIL_GRPC_CLIENT_CA,
+    crlLifetimeHours: positiveInt(src, "SIGIL_CRL_LIFETIME_HOURS", 168),
+    dbPoolMax: positiveInt(src, "SIGIL_DB_POOL_MAX", 10),
+  };
+}

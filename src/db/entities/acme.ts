@@ -1,0 +1,252 @@
+import { EntitySchema } from "@mikro-orm/core";
+import type {
+  AcmeAccountStatus,
+  AcmeAuthzStatus,
+  AcmeChallengeStatus,
+  AcmeChallengeType,
+  AcmeOrderStatus,
+  Identifier,
+  IdentifierType,
+} from "../../core/types.js";
+import { createdAtProperty, idProperty, optionalTimestamp, timestamp, updatedAtProperty } from "./common.js";
+import { CertificateAuthority } from "./certificate-authority.js";
+import { Organization } from "./organization.js";
+import { User } from "./user.js";
+
+/** The kind of leaf an ACME directory issues: serverAuth, clientAuth or both. */
+export type AcmeCertificateKind = "server" | "client" | "dual";
+
+/** An organization's ACME endpoint (`/acme/{name}/directory`), bound to one issuing CA, with its policy. */
+export class AcmeDirectory {
+  id!: string;
+  /** URL path segment; unique across the server */
+  name!: string;
+  organization!: Organization;
+  ca!: CertificateAuthority;
+  /** RFC 8555 §7.3.4: newAccount must carry externalAccountBinding */
+  eabRequired = false;
+  /** DNS names allowed: exact names or suffixes ("example.com" allows it and its subdomains); empty = any */
+  allowedDnsSuffixes: string[] = [];
+  /** IP ranges (CIDR) allowed for RFC 8738 ip identifiers; empty = none */
+  allowedIpRanges: string[] = [];
+  challengeTypes: AcmeChallengeType[] = ["http-01", "dns-01", "tls-alpn-01"];
+  maxValidityDays = 90;
+  certificateKind: AcmeCertificateKind = "server";
+  termsOfServiceUrl?: string | null;
+  websiteUrl?: string | null;
+  caaIdentities: string[] = [];
+  createdAt!: Date;
+  updatedAt!: Date;
+}
+
+export const AcmeDirectorySchema = new EntitySchema<AcmeDirectory>({
+  class: AcmeDirectory,
+  tableName: "acme_directories",
+  properties: {
+    id: idProperty,
+    name: { type: "string", length: 64, unique: true },
+    organization: { kind: "m:1", entity: () => Organization, deleteRule: "restrict" },
+    ca: { kind: "m:1", entity: () => CertificateAuthority, deleteRule: "restrict" },
+    eabRequired: { type: "boolean", default: false },
+    allowedDnsSuffixes: { type: "json", default: "[]" },
+    allowedIpRanges: { type: "json", default: "[]" },
+    challengeTypes: { type: "json", default: '["http-01","dns-01","tls-alpn-01"]' },
+    maxValidityDays: { type: "integer", default: 90 },
+    certificateKind: { type: "string", length: 16, default: "server" },
+    termsOfServiceUrl: { type: "string", length: 512, nullable: true },
+    websiteUrl: { type: "string", length: 512, nullable: true },
+    caaIdentities: { type: "json", default: "[]" },
+    createdAt: createdAtProperty,
+    updatedAt: updatedAtProperty,
+  },
+});
+
+/**
+ * RFC 8555 §7.3.4 External Account Binding key. The id is the `kid` clients
+ * send; the HMAC key is stored encrypted (it must be read back to verify the
+ * binding's MAC) and is shown once at creation. Usable once.
+ */
+export class AcmeEabKey {
+  id!: string;
+  directory!: AcmeDirectory;
+  organization!: Organization;
+  encryptedHmacKey!: string;
+  description: string = "";
+  createdBy?: User | null;
+  usedAt?: Date | null;
+  usedByAccountId?: string | null;
+  revokedAt?: Date | null;
+  createdAt!: Date;
+}
+
+export const AcmeEabKeySchema = new EntitySchema<AcmeEabKey>({
+  class: AcmeEabKey,
+  tableName: "acme_eab_keys",
+  properties: {
+    id: idProperty,
+    directory: { kind: "m:1", entity: () => AcmeDirectory, deleteRule: "cascade" },
+    organization: { kind: "m:1", entity: () => Organization, deleteRule: "restrict" },
+    encryptedHmacKey: { type: "text", lazy: true },
+    description: { type: "text", default: "" },
+    createdBy: { kind: "m:1", entity: () => User, nullable: true, deleteRule: "restrict" },
+    usedAt: optionalTimestamp,
+    usedByAccountId: { type: "uuid", nullable: true },
+    revokedAt: optionalTimestamp,
+    createdAt: createdAtProperty,
+  },
+});
+
+/** RFC 8555 §7.1.2 account object; identified by its key's RFC 7638 thumbprint within a directory. */
+export class AcmeAccount {
+  id!: string;
+  directory!: AcmeDirectory;
+  organization!: Organization;
+  /** RFC 7638 JWK thumbprint (SHA-256, base64url) */
+  keyThumbprint!: string;
+  jwk!: Record<string, unknown>;
+  status: AcmeAccountStatus = "valid";
+  contact: string[] = [];
+  termsOfServiceAgreed = false;
+  eabKeyId?: string | null;
+  createdAt!: Date;
+  updatedAt!: Date;
+}
+
+export const AcmeAccountSchema = new EntitySchema<AcmeAccount>({
+  class: AcmeAccount,
+  tableName: "acme_accounts",
+  uniques: [{ name: "acme_accounts_directory_thumbprint_unique", properties: ["directory", "keyThumbprint"] }],
+  properties: {
+    id: idProperty,
+    directory: { kind: "m:1", entity: () => AcmeDirectory, deleteRule: "cascade" },
+    organization: { kind: "m:1", entity: () => Organization, deleteRule: "restrict" },
+    keyThumbprint: { type: "string", length: 64 },
+    jwk: { type: "json" },
+    status: { type: "string", length: 16, default: "valid" },
+    contact: { type: "json", default: "[]" },
+    termsOfServiceAgreed: { type: "boolean", default: false },
+    eabKeyId: { type: "uuid", nullable: true },
+    createdAt: createdAtProperty,
+    updatedAt: updatedAtProperty,
+  },
+});
+
+/** RFC 8555 §7.1.3 order object. Authorization ids are kept in order of the identifiers. */
+export class AcmeOrder {
+  id!: string;
+  account!: AcmeAccount;
+  directory!: AcmeDirectory;
+  status: AcmeOrderStatus = "pending";
+  identifiers: Identifier[] = [];
+  authorizationIds: string[] = [];
+  notBefore?: Date | null;
+  notAfter?: Date | null;
+  expires!: Date;
+  /** RFC 7807 problem document when status = invalid */
+  error?: Record<string, unknown> | null;
+  certificateId?: string | null;
+  createdAt!: Date;
+  updatedAt!: Date;
+}
+
+export const AcmeOrderSchema = new EntitySchema<AcmeOrder>({
+  class: AcmeOrder,
+  tableName: "acme_orders",
+  indexes: [{ properties: ["account", "createdAt"] }],
+  properties: {
+    id: idProperty,
+    account: { kind: "m:1", entity: () => AcmeAccount, deleteRule: "cascade" },
+    directory: { kind: "m:1", entity: () => AcmeDirectory, deleteRule: "cascade" },
+    status: { type: "string", length: 16, default: "pending" },
+    identifiers: { type: "json" },
+    authorizationIds: { type: "json", default: "[]" },
+    notBefore: optionalTimestamp,
+    notAfter: optionalTimestamp,
+    expires: timestamp,
+    error: { type: "json", nullable: true },
+    certificateId: { type: "uuid", nullable: true },
+    createdAt: createdAtProperty,
+    updatedAt: updatedAtProperty,
+  },
+});
+
+/** RFC 8555 §7.1.4 authorization object; reusable by its account while valid. */
+export class AcmeAuthorization {
+  id!: string;
+  account!: AcmeAccount;
+  identifierType!: IdentifierType;
+  /** without the "*." of a wildcard order identifier */
+  identifierValue!: string;
+  wildcard = false;
+  status: AcmeAuthzStatus = "pending";
+  expires!: Date;
+  createdAt!: Date;
+  updatedAt!: Date;
+}
+
+export const AcmeAuthorizationSchema = new EntitySchema<AcmeAuthorization>({
+  class: AcmeAuthorization,
+  tableName: "acme_authorizations",
+  indexes: [{ properties: ["account", "identifierType", "identifierValue"] }],
+  properties: {
+    id: idProperty,
+    account: { kind: "m:1", entity: () => AcmeAccount, deleteRule: "cascade" },
+    identifierType: { type: "string", length: 8 },
+    identifierValue: { type: "string", length: 255 },
+    wildcard: { type: "boolean", default: false },
+    status: { type: "string", length: 16, default: "pending" },
+    expires: timestamp,
+    createdAt: createdAtProperty,
+    updatedAt: updatedAtProperty,
+  },
+});
+
+/** RFC 8555 §8 challenge object. */
+export class AcmeChallenge {
+  id!: string;
+  authorization!: AcmeAuthorization;
+  type!: AcmeChallengeType;
+  token!: string;
+  status: AcmeChallengeStatus = "pending";
+  validated?: Date | null;
+  error?: Record<string, unknown> | null;
+  /** when the current validation attempt started; guards against starting two */
+  processingSince?: Date | null;
+  attempts = 0;
+  createdAt!: Date;
+  updatedAt!: Date;
+}
+
+export const AcmeChallengeSchema = new EntitySchema<AcmeChallenge>({
+  class: AcmeChallenge,
+  tableName: "acme_challenges",
+  properties: {
+    id: idProperty,
+    authorization: { kind: "m:1", entity: () => AcmeAuthorization, deleteRule: "cascade" },
+    type: { type: "string", length: 16 },
+    token: { type: "string", length: 64 },
+    status: { type: "string", length: 16, default: "pending" },
+    validated: optionalTimestamp,
+    error: { type: "json", nullable: true },
+    processingSince: optionalTimestamp,
+    attempts: { type: "integer", default: 0 },
+    createdAt: createdAtProperty,
+    updatedAt: updatedAtProperty,
+  },
+});
+
+/** RFC 8555 §6.5 anti-replay nonce; in the database so every instance accepts every other's. Consumed by DELETE. */
+export class AcmeNonce {
+  value!: string;
+  expiresAt!: Date;
+}
+
+export const AcmeNonceSchema = new EntitySchema<AcmeNonce>({
+  class: AcmeNonce,
+  tableName: "acme_nonces",
+  indexes: [{ properties: ["expiresAt"] }],
+  properties: {
+    value: { type: "string", length: 64, primary: true },
+    expiresAt: timestamp,
+  },
+});

@@ -1,0 +1,66 @@
+import { BigIntType, EntitySchema } from "@mikro-orm/core";
+import type { CaStatus, KeyAlgorithm, RevocationReason } from "../../core/types.js";
+import { createdAtProperty, idProperty, optionalTimestamp, timestamp, updatedAtProperty } from "./common.js";
+import { Organization } from "./organization.js";
+import { User } from "./user.js";
+
+/** A root or intermediate CA of one organization. The private key is stored encrypted (src/ca/key-encryption.ts). */
+export class CertificateAuthority {
+  id!: string;
+  name!: string;
+  description: string = "";
+  organization!: Organization;
+  /** null for a root */
+  parent?: CertificateAuthority | null;
+  /** RFC 5280 §4.2.1.9 pathLenConstraint; null = unlimited */
+  pathLength?: number | null;
+  allowLeafCerts = true;
+  /** overrides SIGIL_PUBLIC_URL as the base of the CRL DP, AIA and OCSP URLs */
+  crlBaseUrl?: string | null;
+  keyAlgorithm!: KeyAlgorithm;
+  /** AES-256-GCM blob bound to this row's id; never leaves the server except through the audited export */
+  encryptedPrivateKey!: string;
+  certificatePem!: string;
+  serial!: string;
+  subject!: string;
+  notBefore!: Date;
+  notAfter!: Date;
+  status: CaStatus = "active";
+  revokedAt?: Date | null;
+  revocationReason?: RevocationReason | null;
+  /** the last CRL number issued (RFC 5280 §5.2.3); incremented under a row lock */
+  crlNumber: bigint = 0n;
+  creator?: User | null;
+  createdAt!: Date;
+  updatedAt!: Date;
+}
+
+export const CertificateAuthoritySchema = new EntitySchema<CertificateAuthority>({
+  class: CertificateAuthority,
+  tableName: "certificate_authorities",
+  uniques: [{ properties: ["organization", "name"] }],
+  properties: {
+    id: idProperty,
+    name: { type: "string", length: 128 },
+    description: { type: "text", default: "" },
+    organization: { kind: "m:1", entity: () => Organization, deleteRule: "restrict" },
+    parent: { kind: "m:1", entity: () => CertificateAuthority, nullable: true, deleteRule: "restrict" },
+    pathLength: { type: "integer", nullable: true },
+    allowLeafCerts: { type: "boolean", default: true },
+    crlBaseUrl: { type: "string", length: 512, nullable: true },
+    keyAlgorithm: { type: "string", length: 16 },
+    encryptedPrivateKey: { type: "text", lazy: true },
+    certificatePem: { type: "text" },
+    serial: { type: "string", length: 64 },
+    subject: { type: "string", length: 512 },
+    notBefore: timestamp,
+    notAfter: timestamp,
+    status: { type: "string", length: 16, default: "active" },
+    revokedAt: optionalTimestamp,
+    revocationReason: { type: "smallint", nullable: true },
+    crlNumber: { type: new BigIntType("bigint"), default: 0 },
+    creator: { kind: "m:1", entity: () => User, nullable: true, deleteRule: "restrict" },
+    createdAt: createdAtProperty,
+    updatedAt: updatedAtProperty,
+  },
+});

@@ -1,0 +1,40 @@
+import { AuditLogSchema } from "./audit-log.js";
+import { CertificateAuthoritySchema } from "./certificate-authority.js";
+import { CertificateSchema } from "./certificate.js";
+import { OrganizationSchema } from "./organization.js";
+import { UserSchema } from "./user.js";
+import { SystemSettingSchema } from "./system-setting.js";
+import {
+  AcmeAccountSchema,
+  AcmeAuthorizationSchema,
+  AcmeChallengeSchema,
+  AcmeDirectorySchema,
+  AcmeEabKeySchema,
+  AcmeNonceSchema,
+  AcmeOrderSchema,
+} from "./acme.js";
+
+export * from "./organization.js";
+export * from "./user.js";
+export * from "./certificate-authority.js";
+export * from "./certificate.js";
+export * from "./audit-log.js";
+export * from "./acme.js";
+export * from "./system-setting.js";
+
+/** Every entity schema, for the ORM config. Add new ones here (and a migration). */
+export const allEntities = [
+  OrganizationSchema,
+  UserSchema,
+  CertificateAuthoritySchema,
+  CertificateSchema,
+  AuditLogSchema,
+  AcmeDirectorySchema,
+  AcmeEabKeySchema,
+  AcmeAccountSchema,
+  AcmeOrderSchema,
+  AcmeAuthorizationSchema,
+  AcmeChallengeSchema,
+  AcmeNonceSchema,
+  SystemSettingSchema,
+];

@@ -1,0 +1,23 @@
+import { EntitySchema } from "@mikro-orm/core";
+import { createdAtProperty, idProperty, updatedAtProperty } from "./common.js";
+
+/** A tenant: owns users, CAs, certificates, ACME directories, EAB keys and its slice of the audit log. */
+export class Organization {
+  id!: string;
+  name!: string;
+  description: string = "";
+  createdAt!: Date;
+  updatedAt!: Date;
+}
+
+export const OrganizationSchema = new EntitySchema<Organization>({
+  class: Organization,
+  tableName: "organizations",
+  properties: {
+    id: idProperty,
+    name: { type: "string", length: 128, unique: true },
+    description: { type: "text", default: "" },
+    createdAt: createdAtProperty,
+    updatedAt: updatedAtProperty,
+  },
+});

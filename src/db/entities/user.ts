@@ -1,0 +1,56 @@
+import { EntitySchema } from "@mikro-orm/core";
+import type { UserRole } from "../../core/types.js";
+import { createdAtProperty, idProperty, optionalTimestamp, updatedAtProperty } from "./common.js";
+import { Organization } from "./organization.js";
+
+/**
+ * A person who signs in to the admin plane. Never hard-deleted: deactivated
+ * with isActive=false so audit entries and certificates keep their actor.
+ */
+export class User {
+  id!: string;
+  username!: string;
+  email?: string | null;
+  passwordHash!: string;
+  role: UserRole = "user";
+  /** null only for superusers, who stand above organizations */
+  organization?: Organization | null;
+  canCreateCa = false;
+  canCreateCert = false;
+  canRevokeCert = false;
+  canExportPrivateKey = false;
+  canDeleteCa = false;
+  isActive = true;
+  /** bumped on password change, deactivation and invalidate-all: tokens carry it */
+  sessionGeneration = 0;
+  failedLoginCount = 0;
+  lockedUntil?: Date | null;
+  lastLoginAt?: Date | null;
+  createdAt!: Date;
+  updatedAt!: Date;
+}
+
+export const UserSchema = new EntitySchema<User>({
+  class: User,
+  tableName: "users",
+  properties: {
+    id: idProperty,
+    username: { type: "string", length: 64, unique: true },
+    email: { type: "string", length: 254, nullable: true, unique: true },
+    passwordHash: { type: "string", length: 100, lazy: true },
+    role: { type: "string", length: 16, default: "user" },
+    organization: { kind: "m:1", entity: () => Organization, nullable: true, deleteRule: "restrict" },
+    canCreateCa: { type: "boolean", default: false },
+    canCreateCert: { type: "boolean", default: false },
+    canRevokeCert: { type: "boolean", default: false },
+    canExportPrivateKey: { type: "boolean", default: false },
+    canDeleteCa: { type: "boolean", default: false },
+    isActive: { type: "boolean", default: true },
+    sessionGeneration: { type: "integer", default: 0 },
+    failedLoginCount: { type: "integer", default: 0 },
+    lockedUntil: optionalTimestamp,
+    lastLoginAt: optionalTimestamp,
+    createdAt: createdAtProperty,
+    updatedAt: updatedAtProperty,
+  },
+});

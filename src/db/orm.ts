@@ -1,0 +1,72 @@
+import { MikroORM, type Options } from "@mikro-orm/postgresql";
+import { Migrator } from "@mikro-orm/migrations";
+import { allEntities } from "./entities/index.js";
+import { migrationsList } from "../../migrations/index.js";
+import { startEmbeddedDatabase } from "./embedded.js";
+
+export interface DatabaseOptions {
+  /** PostgreSQL URL; undefined = embedded PGlite in dataDir */
+  databaseUrl?: string;
+  dataDir: string;
+  poolMax?: number;
+  debug?: boolean;
+}
+
+export interface Database {
+  orm: MikroORM;
+  /** "postgresql" or "embedded" */
+  kind: "postgresql" | "embedded";
+  close(): Promise<void>;
+}
+
+/** MikroORM options shared by the server, the CLI and the tests. */
+export function ormOptions(clientUrl: string, poolMax: number, debug = false): Options {
+  return {
+    clientUrl,
+    entities: allEntities,
+    extensions: [Migrator],
+    discovery: { warnWhenNoEntities: true },
+    pool: { min: 0, max: poolMax },
+    debug,
+    // bigints (CRL numbers) come back as JS bigint, never as lossy numbers
+    forceEntityConstructor: false,
+    migrations: {
+      migrationsList,
+      tableName: "sigil_migrations",
+      transactional: true,
+      allOrNothing: true,
+      snapshot: false,
+      emit: "ts",
+      silent: true,
+    },
+    allowGlobalContext: false,
+  };
+}
+
+export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
+  if (opts.databaseUrl) {
+    const orm = await MikroORM.init(ormOptions(opts.databaseUrl, opts.poolMax ?? 10, opts.debug));
+    return { orm, kind: "postgresql", close: () => orm.close(true) };
+  }
+  const embedded = await startEmbeddedDatabase(opts.dataDir);
+  try {
+    const orm = await MikroORM.init(ormOptions(embedded.url, 1, opts.debug));
+    return {
+      orm,
+      kind: "embedded",
+      async close() {
+        await orm.close(true);
+        await embedded.close();
+      },
+    };
+  } catch (e) {
+    await embedded.close();
+    throw e;
+  }
+}
+
+/** Applies pending migrations; returns the names applied (empty when up to date). */
+export async function migrate(orm: MikroORM): Promise<string[]> {
+  const applied = await orm.getMigrator().up();
+  return applied.map((m) => m.name);
+}
