@@ -1,0 +1,43 @@
+import type { Capability, UserRole } from "../core/types.js";
+
+/**
+ * Who is acting: every ra/ call takes one, the permission rule reads it and
+ * the audit log records it.
+ */
+export type Actor =
+  | {
+      kind: "user";
+      id: string;
+      name: string;
+      role: UserRole;
+      organizationId: string | null;
+      capabilities: ReadonlySet<Capability>;
+    }
+  | {
+      kind: "serviceAccount";
+      id: string;
+      name: string;
+      organizationId: string;
+      capabilities: ReadonlySet<Capability>;
+    }
+  | { kind: "acmeAccount"; id: string; organizationId: string; directoryId: string }
+  | { kind: "system"; name: string };
+
+/** The server itself (bootstrap, periodic jobs). */
+export function systemActor(name = "system"): Actor {
+  return { kind: "system", name };
+}
+
+/** How the actor appears in audit entries. */
+export function actorAuditFields(actor: Actor): { userId: string | null; username: string } {
+  switch (actor.kind) {
+    case "user":
+      return { userId: actor.id, username: actor.name };
+    case "serviceAccount":
+      return { userId: actor.id, username: `service-account:${actor.name}` };
+    case "acmeAccount":
+      return { userId: null, username: `acme-account:${actor.id}` };
+    case "system":
+      return { userId: null, username: actor.name };
+  }
+}
