@@ -14,6 +14,7 @@ export type SigilErrorKind =
   | "badCsr"
   | "badPublicKey"
   | "rejectedIdentifier"
+  | "alreadyRevoked"
   | "config"
   | "internal";
 
@@ -64,6 +65,9 @@ export class SigilError extends Error {
   }
   static rejectedIdentifier(message: string): SigilError {
     return new SigilError("rejectedIdentifier", message);
+  }
+  static alreadyRevoked(message = "the certificate is already revoked"): SigilError {
+    return new SigilError("alreadyRevoked", message);
   }
   /** a configuration value is wrong; `variable` is the env var or field name */
   static config(message: string, variable: string): SigilError {

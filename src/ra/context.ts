@@ -6,6 +6,12 @@ import { AuditLogWriter, type AuditEntry } from "./audit.js";
 import type { Actor } from "./actor.js";
 import { IssuerCache } from "./issuers.js";
 
+/** Things other parts of the server want to hear about, after the change committed. */
+export interface RaEvents {
+  /** a certificate issued by `caId` was revoked (the CRL publisher listens) */
+  certificateRevoked: Array<(caId: string) => void>;
+}
+
 /** What every ra/ operation needs; built once in main.ts (or a test) and passed down. */
 export interface RaContext {
   orm: MikroORM;
@@ -15,23 +21,29 @@ export interface RaContext {
   publicUrl: string;
   audit: AuditLogWriter;
   issuers: IssuerCache;
+  events: RaEvents;
   /** randomness for serials (injected so tests can be deterministic) */
   random?: (n: number) => Buffer;
 }
 
-export function createRaContext(opts: Omit<RaContext, "audit" | "issuers"> & Partial<Pick<RaContext, "audit">>): RaContext {
+export function createRaContext(
+  opts: Omit<RaContext, "audit" | "issuers" | "events"> & Partial<Pick<RaContext, "audit">>,
+): RaContext {
   const partial = { ...opts, audit: opts.audit ?? new AuditLogWriter() };
-  return { ...partial, issuers: new IssuerCache(partial.keyRing, partial.publicUrl) };
+  return { ...partial, issuers: new IssuerCache(partial.keyRing, partial.publicUrl), events: { certificateRevoked: [] } };
 }
 
-/** A transaction with an audit helper that publishes its entries to watchers after commit. */
+/** A transaction with an audit helper; entries reach watchers and after-commit hooks run only once it committed. */
 export interface Tx {
   em: EntityManager;
   audit(actor: Actor, entry: AuditEntry): AuditLog;
+  /** run `fn` after a successful commit (never on rollback) */
+  afterCommit(fn: () => void): void;
 }
 
 export async function inTransaction<T>(ctx: RaContext, fn: (tx: Tx) => Promise<T>): Promise<T> {
   const written: AuditLog[] = [];
+  const hooks: Array<() => void> = [];
   const result = await ctx.orm.em.fork().transactional(async (em) =>
     fn({
       em: em as EntityManager,
@@ -40,8 +52,10 @@ export async function inTransaction<T>(ctx: RaContext, fn: (tx: Tx) => Promise<T
         written.push(row);
         return row;
       },
+      afterCommit: (h) => hooks.push(h),
     }),
   );
   ctx.audit.published(written);
+  for (const h of hooks) h();
   return result;
 }
