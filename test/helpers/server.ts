@@ -1,0 +1,67 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { randomBytes } from "node:crypto";
+import { loadConfig, type SigilConfig } from "../../src/config.js";
+import type { Clock } from "../../src/core/clock.js";
+import { createLogger } from "../../src/logger.js";
+import { startSigil, type SigilServer } from "../../src/server.js";
+import { createTestDatabase } from "./postgres.js";
+
+export const TEST_ADMIN_PASSWORD = "test-admin-password-1";
+
+export interface TestServer extends SigilServer {
+  config: SigilConfig;
+  /** http://127.0.0.1:<port> — also SIGIL_PUBLIC_URL, so URLs inside certificates resolve here */
+  baseUrl: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the real server on ephemeral ports against a fresh PostgreSQL
+ * database (or the embedded database with `embedded: true`). The public URL
+ * is the real listener's, so URLs read out of issued certificates work.
+ */
+export async function startTestServer(opts: { env?: Record<string, string>; embedded?: boolean; clock?: Clock } = {}): Promise<TestServer> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), "sigil-test-"));
+  const db = opts.embedded ? undefined : await createTestDatabase();
+  // pick the HTTP port first so SIGIL_PUBLIC_URL can name it
+  const httpPort = await freePort();
+  const env: Record<string, string> = {
+    SIGIL_DATA_DIR: dataDir,
+    SIGIL_HOST: "127.0.0.1",
+    SIGIL_HTTP_PORT: String(httpPort),
+    SIGIL_GRPC_PORT: "0",
+    SIGIL_PUBLIC_URL: `http://127.0.0.1:${httpPort}`,
+    SIGIL_BOOTSTRAP_ADMIN_PASSWORD: TEST_ADMIN_PASSWORD,
+    SIGIL_LOG_LEVEL: process.env.SIGIL_TEST_LOG_LEVEL ?? "silent",
+    ...(db ? { DATABASE_URL: db.url, SIGIL_MASTER_KEY: randomBytes(32).toString("hex") } : {}),
+    ...opts.env,
+  };
+  const config = loadConfig(env);
+  const logger = createLogger(config.logLevel);
+  const server = await startSigil({ config, logger, clock: opts.clock });
+  return {
+    ...server,
+    config,
+    baseUrl: `http://127.0.0.1:${server.httpPort}`,
+    async stop() {
+      await server.close();
+      await db?.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** a free TCP port on 127.0.0.1 (bound and released) */
+export async function freePort(): Promise<number> {
+  const net = await import("node:net");
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const p = (s.address() as import("node:net").AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
