@@ -1,0 +1,34 @@
+/**
+ * Every sigil.admin.v1 service the admin gRPC server serves, built from the
+ * same dependencies. `startSigil` passes the result to
+ * `buildAdminGrpcServer({ services: adminServices(deps), before: authHook })`.
+ *
+ * Adding a service: import its factory and append one line to the list.
+ */
+import type { ServiceBinding } from "../grpc-adapter.js";
+import type { RaContext } from "../../ra/context.js";
+import type { AuthManager } from "../../ra/auth.js";
+import { auditService } from "./audit.js";
+import { authService } from "./auth.js";
+import { organizationService } from "./organization.js";
+import { serviceAccountService } from "./service-account.js";
+import { userService } from "./user.js";
+
+/** What the service implementations need; built once in startSigil. */
+export interface AdminServiceDeps {
+  /** the registration authority: the only place that changes state */
+  ra: RaContext;
+  /** tokens, sessions, API keys and login throttling (src/ra/auth.ts) */
+  auth: AuthManager;
+}
+
+/** The bindings of every admin service, in the order they are registered. */
+export function adminServices(deps: AdminServiceDeps): ServiceBinding[] {
+  return [
+    authService(deps),
+    organizationService(deps),
+    userService(deps),
+    auditService(deps),
+    serviceAccountService(deps),
+  ];
+}
