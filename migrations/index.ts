@@ -1,5 +1,6 @@
 import type { MigrationObject } from "@mikro-orm/core";
 import { Migration20261123120000Initial } from "./Migration20261123120000Initial.js";
+import { Migration20261123140000Admin } from "./Migration20261123140000Admin.js";
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -10,4 +11,5 @@ import { Migration20261123120000Initial } from "./Migration20261123120000Initial
  */
 export const migrationsList: MigrationObject[] = [
   { name: "Migration20261123120000Initial", class: Migration20261123120000Initial },
+  { name: "Migration20261123140000Admin", class: Migration20261123140000Admin },
 ];

@@ -4,6 +4,8 @@ import { CertificateSchema } from "./certificate.js";
 import { OrganizationSchema } from "./organization.js";
 import { UserSchema } from "./user.js";
 import { SystemSettingSchema } from "./system-setting.js";
+import { RefreshTokenSchema, SessionSchema } from "./session.js";
+import { ApiKeySchema, ServiceAccountSchema } from "./service-account.js";
 import {
   AcmeAccountSchema,
   AcmeAuthorizationSchema,
@@ -21,6 +23,8 @@ export * from "./certificate.js";
 export * from "./audit-log.js";
 export * from "./acme.js";
 export * from "./system-setting.js";
+export * from "./session.js";
+export * from "./service-account.js";
 
 /** Every entity schema, for the ORM config. Add new ones here (and a migration). */
 export const allEntities = [
@@ -37,4 +41,8 @@ export const allEntities = [
   AcmeChallengeSchema,
   AcmeNonceSchema,
   SystemSettingSchema,
+  SessionSchema,
+  RefreshTokenSchema,
+  ServiceAccountSchema,
+  ApiKeySchema,
 ];

@@ -24,6 +24,8 @@ export class User {
   /** bumped on password change, deactivation and invalidate-all: tokens carry it */
   sessionGeneration = 0;
   failedLoginCount = 0;
+  /** first failure of the current lockout window (5 failures within 15 minutes lock the account) */
+  failedLoginWindowStart?: Date | null;
   lockedUntil?: Date | null;
   lastLoginAt?: Date | null;
   createdAt!: Date;
@@ -48,6 +50,7 @@ export const UserSchema = new EntitySchema<User>({
     isActive: { type: "boolean", default: true },
     sessionGeneration: { type: "integer", default: 0 },
     failedLoginCount: { type: "integer", default: 0 },
+    failedLoginWindowStart: optionalTimestamp,
     lockedUntil: optionalTimestamp,
     lastLoginAt: optionalTimestamp,
     createdAt: createdAtProperty,
