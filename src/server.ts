@@ -1,11 +1,17 @@
+import { readFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type Router from "@koa/router";
 import type { SigilConfig } from "./config.js";
 import { systemClock, type Clock } from "./core/clock.js";
+import { SigilError } from "./core/errors.js";
 import { loadMasterKey } from "./ca/master-key-source.js";
 import { migrate, openDatabase, type Database } from "./db/orm.js";
 import { buildHttpApp } from "./http-app.js";
+import { authHook } from "./admin/auth-hook.js";
+import { buildAdminGrpcServer, listenAdmin, shutdownAdmin, type AdminTlsOptions } from "./admin/server.js";
+import { adminServices } from "./admin/services/index.js";
+import { AuthManager } from "./ra/auth.js";
 import type { Logger } from "./logger.js";
 import { bootstrap, type BootstrapResult } from "./ra/bootstrap.js";
 import { createRaContext, type RaContext } from "./ra/context.js";
@@ -63,7 +69,21 @@ export async function startSigil({ config, logger, clock = systemClock }: StartO
     closers.push(() => new Promise<void>((resolve) => httpServer.close(() => resolve())));
     httpServer.closeIdleConnections?.();
     const httpPort = (httpServer.address() as AddressInfo).port;
-    const grpcPort = 0;
+
+    // gRPC admin plane: every sigil.admin.v1 service behind the authentication hook, plus health and reflection
+    const auth = await AuthManager.create(ra);
+    const grpcServer = buildAdminGrpcServer({ services: adminServices({ ra, auth }), logger, before: authHook(auth) });
+    const grpcTls: AdminTlsOptions | undefined =
+      config.grpcTlsCert && config.grpcTlsKey
+        ? {
+            certPem: readPem(config.grpcTlsCert, "SIGIL_GRPC_TLS_CERT"),
+            keyPem: readPem(config.grpcTlsKey, "SIGIL_GRPC_TLS_KEY"),
+            clientCaPem: config.grpcClientCa ? readPem(config.grpcClientCa, "SIGIL_GRPC_CLIENT_CA") : undefined,
+          }
+        : undefined;
+    const grpcPort = await listenAdmin(grpcServer, config.host, config.grpcPort, grpcTls);
+    closers.push(() => shutdownAdmin(grpcServer));
+    const grpcMode = grpcTls ? (grpcTls.clientCaPem ? "TLS, client certificates required" : "TLS") : "plaintext";
 
     const base = config.publicUrl;
     const urls = {
@@ -72,7 +92,7 @@ export async function startSigil({ config, logger, clock = systemClock }: StartO
       "CRL (intermediate)": `${base}/crl/${boot.intermediateCaId}.crl`,
       "OCSP (intermediate)": `${base}/ocsp/${boot.intermediateCaId}`,
       "HTTP listener": `http://${config.host}:${httpPort}`,
-      "gRPC admin": `${config.host}:${grpcPort}`,
+      "gRPC admin": `${config.host.includes(":") ? `[${config.host}]` : config.host}:${grpcPort} (${grpcMode})`,
     };
     return {
       ra,
@@ -89,5 +109,14 @@ export async function startSigil({ config, logger, clock = systemClock }: StartO
   } catch (e) {
     await closeAll();
     throw e;
+  }
+}
+
+/** A PEM file named by a config variable; an unreadable one stops start-up naming the variable. */
+function readPem(file: string, variable: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    throw SigilError.config(`${variable}: cannot read ${file} (${(e as Error).message})`, variable);
   }
 }

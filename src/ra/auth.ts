@@ -1,6 +1,544 @@
-import type { RaContext } from "./context.js";
+/**
+ * Authentication of the admin plane: password login with lockout and a
+ * per-address throttle, short-lived access tokens (JWT, RFC 7519, HS256,
+ * following the JWT BCP RFC 8725: explicit algorithm, typed "at+jwt" as in
+ * RFC 9068 §2.1, iss/aud/exp/jti checked), opaque single-use refresh tokens
+ * in rotating families (OAuth 2.0 Security BCP, RFC 9700 §4.14.2: a reused
+ * refresh token revokes its family), and service-account API keys.
+ *
+ * Secrets are never stored or logged in the clear: refresh tokens and API
+ * keys are kept as SHA-256 hashes, passwords as bcrypt hashes, and the JWT
+ * signing key encrypted under the master key in system_settings (so every
+ * instance behind a load balancer shares it).
+ */
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import bcrypt from "bcrypt";
+import { LockMode } from "@mikro-orm/core";
+import type { EntityManager } from "@mikro-orm/postgresql";
+import { SignJWT, jwtVerify, errors as joseErrors } from "jose";
+import { SigilError } from "../core/errors.js";
+import { uuidv7 } from "../core/ids.js";
+import type { Capability } from "../core/types.js";
+import { ApiKey, RefreshToken, ServiceAccount, Session, SystemSetting, User } from "../db/entities/index.js";
+import { authorize, isSuperuser } from "../policy/permissions.js";
+import type { Actor } from "./actor.js";
+import { BCRYPT_COST } from "./bootstrap.js";
+import { inTransaction, type RaContext } from "./context.js";
+import { endAllSessions, sha256Hex } from "./sessions.js";
 
-/** Tokens, sessions, API keys and login throttling (work in progress). */
+// ---------------------------------------------------------------------------
+// Policy constants
+
+/** Lifetime of an access token. */
+export const ACCESS_TOKEN_TTL_MS = 15 * 60 * 1000;
+/** Lifetime of one refresh token (each use issues a new one). */
+export const REFRESH_TOKEN_TTL_MS = 12 * 60 * 60 * 1000;
+/** Absolute lifetime of a session (refresh-token family): log in again after this. */
+export const SESSION_MAX_TTL_MS = 7 * 24 * 60 * 60 * 1000;
+/** Failed logins within LOCKOUT_WINDOW_MS that lock an account. */
+export const LOCKOUT_THRESHOLD = 5;
+export const LOCKOUT_WINDOW_MS = 15 * 60 * 1000;
+/** How long a locked account stays locked. */
+export const LOCKOUT_DURATION_MS = 15 * 60 * 1000;
+/**
+ * Per client address: at most this many failed logins per LOGIN_THROTTLE_WINDOW_MS,
+ * then RESOURCE_EXHAUSTED until the window passes. Kept in memory per instance.
+ */
+export const LOGIN_THROTTLE_FAILURES = 20;
+export const LOGIN_THROTTLE_WINDOW_MS = 10 * 60 * 1000;
+/** Update api_keys.last_used_at at most this often per key. */
+export const API_KEY_LAST_USED_RESOLUTION_MS = 60 * 1000;
+
+/** The one message for every failed login: unknown user, wrong password, inactive or locked account. */
+export const INVALID_CREDENTIALS = "invalid username or password";
+/** The one message for any unusable bearer credential. */
+export const INVALID_TOKEN = "invalid or expired credential";
+export const INVALID_REFRESH_TOKEN = "invalid or expired refresh token";
+export const LOGIN_THROTTLED = "too many failed logins from this address; try again later";
+
+/** Every API key starts with this. */
+export const API_KEY_PREFIX = "sigil_";
+/** Characters of the key kept for recognition ("sigil_" + 6). */
+export const API_KEY_DISPLAY_CHARS = API_KEY_PREFIX.length + 6;
+
+const JWT_ISSUER = "sigil";
+const JWT_AUDIENCE = "sigil-admin";
+const JWT_TYPE = "at+jwt";
+const SIGNING_KEY_SETTING = "jwt_signing_key";
+
+// ---------------------------------------------------------------------------
+// Actors
+
+/** The capability flags of a user or service account as a set. */
+export function capabilitiesOf(flags: {
+  canCreateCa: boolean;
+  canCreateCert: boolean;
+  canRevokeCert: boolean;
+  canExportPrivateKey: boolean;
+  canDeleteCa: boolean;
+}): Set<Capability> {
+  const out = new Set<Capability>();
+  if (flags.canCreateCa) out.add("create_ca");
+  if (flags.canCreateCert) out.add("create_cert");
+  if (flags.canRevokeCert) out.add("revoke_cert");
+  if (flags.canExportPrivateKey) out.add("export_private_key");
+  if (flags.canDeleteCa) out.add("delete_ca");
+  return out;
+}
+
+/** The actor a user acts as. */
+export function userActor(user: User): Actor {
+  return {
+    kind: "user",
+    id: user.id,
+    name: user.username,
+    role: user.role,
+    organizationId: user.organization?.id ?? null,
+    capabilities: capabilitiesOf(user),
+  };
+}
+
+/** The actor a service account acts as (like a ROLE_USER of its organization). */
+export function serviceAccountActor(sa: ServiceAccount): Actor {
+  return {
+    kind: "serviceAccount",
+    id: sa.id,
+    name: sa.name,
+    organizationId: sa.organization.id,
+    capabilities: capabilitiesOf(sa),
+  };
+}
+
+/** An anonymous actor for audit entries of unauthenticated attempts (the attempted name). */
+function anonymousActor(attemptedUsername: string): Actor {
+  return { kind: "system", name: attemptedUsername.slice(0, 255) || "(empty)" };
+}
+
+// ---------------------------------------------------------------------------
+// Results
+
+/** How the caller authenticated. */
+export type Credential =
+  | { kind: "session"; sessionId: string; tokenId: string; expiresAt: Date }
+  | { kind: "apiKey"; apiKeyId: string; expiresAt: Date | null };
+
+export interface Authenticated {
+  actor: Actor;
+  credential: Credential;
+  /** the user or service account behind the actor */
+  principal: { kind: "user"; user: User } | { kind: "serviceAccount"; serviceAccount: ServiceAccount };
+}
+
+export interface TokenPair {
+  accessToken: string;
+  accessTokenExpiresAt: Date;
+  refreshToken: string;
+  refreshTokenExpiresAt: Date;
+}
+
+export interface LoginResult extends TokenPair {
+  user: User;
+}
+
+// ---------------------------------------------------------------------------
+// Login throttle (per client address)
+
+class LoginThrottle {
+  readonly #failures = new Map<string, number[]>();
+
+  #recent(address: string, now: number): number[] {
+    const list = (this.#failures.get(address) ?? []).filter((t) => now - t < LOGIN_THROTTLE_WINDOW_MS);
+    if (list.length) this.#failures.set(address, list);
+    else this.#failures.delete(address);
+    return list;
+  }
+
+  check(address: string, now: number): void {
+    if (this.#recent(address, now).length >= LOGIN_THROTTLE_FAILURES) throw SigilError.resourceExhausted(LOGIN_THROTTLED);
+  }
+
+  fail(address: string, now: number): void {
+    const list = this.#recent(address, now);
+    list.push(now);
+    this.#failures.set(address, list);
+  }
+}
+
+/** "ipv4:127.0.0.1:5000", "127.0.0.1:5000", "[::1]:5000" -> the address without port. */
+export function clientAddress(peer: string): string {
+  let p = peer.replace(/^(ipv4|ipv6|unix):/, "");
+  const bracket = /^\[([^\]]+)\](?::\d+)?$/.exec(p);
+  if (bracket) return bracket[1]!.slice(0, 64);
+  if ((p.match(/:/g) ?? []).length === 1) p = p.slice(0, p.lastIndexOf(":"));
+  return p.slice(0, 64);
+}
+
+// ---------------------------------------------------------------------------
+
+function newOpaqueToken(): string {
+  // 256 bits, base64url
+  return randomBytes(32).toString("base64url");
+}
+
+/** A new API key: "sigil_" + 256 random bits in base64url. */
+export function newApiKey(): string {
+  return API_KEY_PREFIX + randomBytes(32).toString("base64url");
+}
+
+/**
+ * Tokens, sessions, API keys and login throttling. One per server (the JWT
+ * signing key is loaded once); build with `AuthManager.create(ra)`.
+ */
 export class AuthManager {
-  constructor(readonly ra: RaContext) {}
+  readonly #secret: Uint8Array;
+  readonly #throttle = new LoginThrottle();
+  #dummyHash: Promise<string> | undefined;
+
+  private constructor(
+    readonly ra: RaContext,
+    secret: Uint8Array,
+  ) {
+    this.#secret = secret;
+  }
+
+  /** Loads the JWT signing key (or creates it on first start) from system_settings, encrypted under the master key. */
+  static async create(ra: RaContext): Promise<AuthManager> {
+    const em = ra.orm.em.fork();
+    let row = await em.findOne(SystemSetting, { key: SIGNING_KEY_SETTING });
+    if (!row) {
+      const value = ra.keyRing.encrypt(randomBytes(32), SIGNING_KEY_SETTING);
+      // several instances may start at once: the first insert wins, everyone reads it back
+      await em
+        .getConnection()
+        .execute(`insert into "system_settings" ("key", "value", "updated_at") values (?, ?, now()) on conflict ("key") do nothing`, [
+          SIGNING_KEY_SETTING,
+          value,
+        ]);
+      row = await em.fork().findOneOrFail(SystemSetting, { key: SIGNING_KEY_SETTING });
+    }
+    const secret = ra.keyRing.decrypt(row.value, SIGNING_KEY_SETTING);
+    return new AuthManager(ra, new Uint8Array(secret));
+  }
+
+  #now(): Date {
+    return this.ra.clock.now();
+  }
+
+  /** bcrypt hash compared against when the user does not exist, so timing does not reveal it */
+  #dummy(): Promise<string> {
+    this.#dummyHash ??= bcrypt.hash(randomBytes(16).toString("hex"), BCRYPT_COST);
+    return this.#dummyHash;
+  }
+
+  async #accessToken(user: User, session: Session, now: Date): Promise<{ token: string; expiresAt: Date }> {
+    const iat = Math.floor(now.getTime() / 1000);
+    const exp = iat + Math.floor(ACCESS_TOKEN_TTL_MS / 1000);
+    const token = await new SignJWT({ sid: session.id, gen: session.generation })
+      .setProtectedHeader({ alg: "HS256", typ: JWT_TYPE })
+      .setIssuer(JWT_ISSUER)
+      .setAudience(JWT_AUDIENCE)
+      .setSubject(user.id)
+      .setJti(randomBytes(16).toString("base64url"))
+      .setIssuedAt(iat)
+      .setExpirationTime(exp)
+      .sign(this.#secret);
+    return { token, expiresAt: new Date(exp * 1000) };
+  }
+
+  #newRefreshToken(em: EntityManager, session: Session, now: Date): { token: string; expiresAt: Date } {
+    const token = newOpaqueToken();
+    const expiresAt = new Date(Math.min(now.getTime() + REFRESH_TOKEN_TTL_MS, session.expiresAt.getTime()));
+    em.create(RefreshToken, { id: uuidv7(), session, tokenHash: sha256Hex(token), createdAt: now, expiresAt } as RefreshToken);
+    return { token, expiresAt };
+  }
+
+  /**
+   * Username + password -> token pair. Every failure (unknown user, wrong
+   * password, inactive or locked account) gives the same UNAUTHENTICATED
+   * error, costs the same bcrypt comparison, and is audited (login_failure,
+   * with the reason in the detail, for operators only). LOCKOUT_THRESHOLD
+   * failures within LOCKOUT_WINDOW_MS lock the account for LOCKOUT_DURATION_MS;
+   * LOGIN_THROTTLE_FAILURES failures from one address within
+   * LOGIN_THROTTLE_WINDOW_MS answer RESOURCE_EXHAUSTED.
+   */
+  async login(username: string, password: string, peer: string): Promise<LoginResult> {
+    if (!username) throw SigilError.invalidArgument("required", "username");
+    if (!password) throw SigilError.invalidArgument("required", "password");
+    const address = clientAddress(peer);
+    this.#throttle.check(address, this.#now().getTime());
+
+    const found = await this.ra.orm.em.fork().findOne(User, { username }, { populate: ["passwordHash"] });
+    const hash = found?.passwordHash ?? (await this.#dummy());
+    const matches = await bcrypt.compare(password, hash);
+
+    const outcome = await inTransaction(this.ra, async (tx) => {
+      const now = this.#now();
+      const user = found ? await tx.em.findOne(User, { id: found.id }, { lockMode: LockMode.PESSIMISTIC_WRITE }) : null;
+      let reason: "unknown_user" | "inactive" | "locked" | "bad_password" | undefined;
+      if (!user) reason = "unknown_user";
+      else if (user.lockedUntil && user.lockedUntil.getTime() > now.getTime()) reason = "locked";
+      else if (!matches) reason = "bad_password";
+      else if (!user.isActive) reason = "inactive";
+
+      if (reason !== undefined) {
+        let locked = false;
+        if (user && reason === "bad_password") {
+          const windowStart = user.failedLoginWindowStart;
+          if (!windowStart || now.getTime() - windowStart.getTime() >= LOCKOUT_WINDOW_MS) {
+            user.failedLoginWindowStart = now;
+            user.failedLoginCount = 1;
+          } else {
+            user.failedLoginCount += 1;
+          }
+          if (user.failedLoginCount >= LOCKOUT_THRESHOLD) {
+            user.lockedUntil = new Date(now.getTime() + LOCKOUT_DURATION_MS);
+            user.failedLoginCount = 0;
+            user.failedLoginWindowStart = null;
+            locked = true;
+          }
+        }
+        tx.audit(anonymousActor(username), {
+          action: "login_failure",
+          organizationId: user?.organization?.id ?? null,
+          resourceType: "user",
+          resourceId: user?.id ?? null,
+          detail: { reason, address, ...(locked ? { lockedUntil: user!.lockedUntil!.toISOString() } : {}) },
+        });
+        return { ok: false as const };
+      }
+
+      const u = user!;
+      u.failedLoginCount = 0;
+      u.failedLoginWindowStart = null;
+      u.lockedUntil = null;
+      u.lastLoginAt = now;
+      const session = tx.em.create(Session, { id: uuidv7(),
+        user: u,
+        generation: u.sessionGeneration,
+        createdAt: now,
+        expiresAt: new Date(now.getTime() + SESSION_MAX_TTL_MS),
+        clientAddress: address,
+      } as Session);
+      const refresh = this.#newRefreshToken(tx.em, session, now);
+      const access = await this.#accessToken(u, session, now);
+      tx.audit(userActor(u), {
+        action: "login_success",
+        organizationId: u.organization?.id ?? null,
+        resourceType: "session",
+        resourceId: session.id,
+        detail: { address },
+      });
+      return {
+        ok: true as const,
+        result: {
+          accessToken: access.token,
+          accessTokenExpiresAt: access.expiresAt,
+          refreshToken: refresh.token,
+          refreshTokenExpiresAt: refresh.expiresAt,
+          user: u,
+        },
+      };
+    });
+    if (!outcome.ok) {
+      this.#throttle.fail(address, this.#now().getTime());
+      throw SigilError.unauthenticated(INVALID_CREDENTIALS);
+    }
+    return outcome.result;
+  }
+
+  /**
+   * Refresh token -> new token pair; the presented token is used up. A token
+   * that was already used revokes its whole family (someone holds a copy).
+   */
+  async refresh(refreshToken: string): Promise<TokenPair> {
+    if (!refreshToken) throw SigilError.invalidArgument("required", "refresh_token");
+    const outcome = await inTransaction(this.ra, async (tx) => {
+      const now = this.#now();
+      const rt = await tx.em.findOne(RefreshToken, { tokenHash: sha256Hex(refreshToken) }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+      if (!rt) return { ok: false as const };
+      const session = await tx.em.findOneOrFail(Session, { id: rt.session.id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+      const user = await tx.em.findOneOrFail(User, { id: session.user.id });
+      if (rt.usedAt) {
+        if (!session.revokedAt) {
+          session.revokedAt = now;
+          session.revokedReason = "refresh_token_reuse";
+          tx.audit(anonymousActor(user.username), {
+            action: "sessions_invalidate",
+            organizationId: user.organization?.id ?? null,
+            resourceType: "session",
+            resourceId: session.id,
+            detail: { reason: "refresh_token_reuse", userId: user.id },
+          });
+        }
+        return { ok: false as const };
+      }
+      if (
+        session.revokedAt ||
+        session.expiresAt.getTime() <= now.getTime() ||
+        rt.expiresAt.getTime() <= now.getTime() ||
+        !user.isActive ||
+        session.generation !== user.sessionGeneration
+      ) {
+        return { ok: false as const };
+      }
+      rt.usedAt = now;
+      session.lastRefreshedAt = now;
+      const refresh = this.#newRefreshToken(tx.em, session, now);
+      const access = await this.#accessToken(user, session, now);
+      return {
+        ok: true as const,
+        pair: {
+          accessToken: access.token,
+          accessTokenExpiresAt: access.expiresAt,
+          refreshToken: refresh.token,
+          refreshTokenExpiresAt: refresh.expiresAt,
+        },
+      };
+    });
+    if (!outcome.ok) throw SigilError.unauthenticated(INVALID_REFRESH_TOKEN);
+    return outcome.pair;
+  }
+
+  /**
+   * Ends the caller's session (the access token's family) and, when given,
+   * the family of `refreshToken` if it is the caller's. Audited as "logout".
+   */
+  async logout(auth: Authenticated, refreshToken: string): Promise<void> {
+    if (auth.credential.kind !== "session" || auth.principal.kind !== "user") {
+      throw SigilError.failedPrecondition("API keys have no session; revoke the key with RevokeApiKey instead");
+    }
+    const { sessionId } = auth.credential;
+    const user = auth.principal.user;
+    await inTransaction(this.ra, async (tx) => {
+      const now = this.#now();
+      const ids = new Set([sessionId]);
+      if (refreshToken) {
+        const rt = await tx.em.findOne(RefreshToken, { tokenHash: sha256Hex(refreshToken) }, { populate: ["session"] });
+        if (rt && rt.session.user.id === user.id) ids.add(rt.session.id);
+      }
+      const revoked = await tx.em.nativeUpdate(
+        Session,
+        { id: { $in: [...ids] }, user: user.id, revokedAt: null },
+        { revokedAt: now, revokedReason: "logout" },
+      );
+      tx.audit(auth.actor, {
+        action: "logout",
+        organizationId: user.organization?.id ?? null,
+        resourceType: "session",
+        resourceId: sessionId,
+        detail: { revokedSessions: revoked },
+      });
+    });
+  }
+
+  /**
+   * Revokes every session of `userId` (the caller when empty) and bumps its
+   * session generation, so outstanding access tokens stop working at once.
+   * Another user's sessions need an admin of its organization (or a
+   * superuser); a superuser's only another superuser. Audited as
+   * "sessions_invalidate".
+   */
+  async invalidateAllSessions(actor: Actor, userId: string): Promise<number> {
+    if (!userId) {
+      if (actor.kind !== "user") throw SigilError.failedPrecondition("service accounts have no sessions; revoke their API keys instead");
+      userId = actor.id;
+    }
+    return inTransaction(this.ra, async (tx) => {
+      const now = this.#now();
+      const user = await tx.em.findOne(User, { id: userId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+      if (!user) throw SigilError.notFound("user not found");
+      const self = actor.kind === "user" && actor.id === user.id;
+      if (!self) {
+        authorize(actor, user.organization?.id ?? null, "admin");
+        if (user.role === "superuser" && !isSuperuser(actor)) throw SigilError.permissionDenied("only a superuser may act on a superuser");
+      }
+      const revoked = await endAllSessions(tx.em, user, "invalidate_all", now);
+      tx.audit(actor, {
+        action: "sessions_invalidate",
+        organizationId: user.organization?.id ?? null,
+        resourceType: "user",
+        resourceId: user.id,
+        detail: { revokedSessions: revoked },
+      });
+      return revoked;
+    });
+  }
+
+  /**
+   * A bearer credential (access token or API key) -> who is calling. Every
+   * failure is the same UNAUTHENTICATED error. The user or service account
+   * is read fresh, so role, flag and activation changes apply at once.
+   */
+  async authenticate(bearer: string): Promise<Authenticated> {
+    if (bearer.startsWith(API_KEY_PREFIX)) return this.#authenticateApiKey(bearer);
+    return this.#authenticateAccessToken(bearer);
+  }
+
+  async #authenticateAccessToken(token: string): Promise<Authenticated> {
+    const now = this.#now();
+    let payload: { sub?: string; sid?: unknown; gen?: unknown; jti?: string; exp?: number };
+    try {
+      ({ payload } = await jwtVerify(token, this.#secret, {
+        algorithms: ["HS256"],
+        issuer: JWT_ISSUER,
+        audience: JWT_AUDIENCE,
+        typ: JWT_TYPE,
+        currentDate: now,
+        requiredClaims: ["sub", "jti", "exp", "iat"],
+      }));
+    } catch (e) {
+      if (e instanceof joseErrors.JOSEError) throw SigilError.unauthenticated(INVALID_TOKEN);
+      throw e;
+    }
+    if (typeof payload.sid !== "string" || typeof payload.gen !== "number" || !payload.sub || payload.exp === undefined) {
+      throw SigilError.unauthenticated(INVALID_TOKEN);
+    }
+    const em = this.ra.orm.em.fork();
+    const session = await em.findOne(Session, { id: payload.sid }, { populate: ["user"] });
+    const user = session?.user;
+    if (
+      !session ||
+      !user ||
+      session.revokedAt ||
+      session.expiresAt.getTime() <= now.getTime() ||
+      user.id !== payload.sub ||
+      !user.isActive ||
+      user.sessionGeneration !== payload.gen ||
+      session.generation !== payload.gen
+    ) {
+      throw SigilError.unauthenticated(INVALID_TOKEN);
+    }
+    return {
+      actor: userActor(user),
+      credential: { kind: "session", sessionId: session.id, tokenId: payload.jti ?? "", expiresAt: new Date(payload.exp * 1000) },
+      principal: { kind: "user", user },
+    };
+  }
+
+  async #authenticateApiKey(key: string): Promise<Authenticated> {
+    const now = this.#now();
+    const em = this.ra.orm.em.fork();
+    const hash = sha256Hex(key);
+    const row = await em.findOne(ApiKey, { keyHash: hash }, { populate: ["serviceAccount"] });
+    if (
+      !row ||
+      // defence in depth: the lookup is by hash already
+      !timingSafeEqual(Buffer.from(row.keyHash, "hex"), Buffer.from(hash, "hex")) ||
+      row.revokedAt ||
+      (row.expiresAt && row.expiresAt.getTime() <= now.getTime()) ||
+      !row.serviceAccount.isActive
+    ) {
+      throw SigilError.unauthenticated(INVALID_TOKEN);
+    }
+    if (!row.lastUsedAt || now.getTime() - row.lastUsedAt.getTime() >= API_KEY_LAST_USED_RESOLUTION_MS) {
+      await em.nativeUpdate(ApiKey, { id: row.id }, { lastUsedAt: now });
+      row.lastUsedAt = now;
+    }
+    const sa = row.serviceAccount;
+    return {
+      actor: serviceAccountActor(sa),
+      credential: { kind: "apiKey", apiKeyId: row.id, expiresAt: row.expiresAt ?? null },
+      principal: { kind: "serviceAccount", serviceAccount: sa },
+    };
+  }
 }

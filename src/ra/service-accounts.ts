@@ -1,0 +1,198 @@
+/**
+ * Organization-scoped service accounts and their API keys. Managing them
+ * needs an admin of the organization (or a superuser); members may read
+ * them. An API key ("sigil_" + 256 random bits) is returned once and stored
+ * as its SHA-256 hash with a short display prefix.
+ */
+import { LockMode } from "@mikro-orm/core";
+import { SigilError } from "../core/errors.js";
+import { uuidv7 } from "../core/ids.js";
+import { ApiKey, Organization, ServiceAccount } from "../db/entities/index.js";
+import { authorize, isSuperuser } from "../policy/permissions.js";
+import type { Actor } from "./actor.js";
+import { API_KEY_DISPLAY_CHARS, newApiKey } from "./auth.js";
+import { inTransaction, type RaContext } from "./context.js";
+import { optionalText, requireId, requireName, uniquely } from "./input.js";
+import { ORGANIZATION_NOT_FOUND, type Page } from "./organizations.js";
+import { nextPageToken, type PageRequest } from "./paging.js";
+import { sha256Hex } from "./sessions.js";
+import { applyFlags, type CapabilityFlags } from "./users.js";
+
+export const SERVICE_ACCOUNT_NOT_FOUND = "service account not found";
+export const API_KEY_NOT_FOUND = "API key not found";
+
+async function loadServiceAccount(em: RaContext["orm"]["em"], id: string, lock = false): Promise<ServiceAccount> {
+  const sa = await em.findOne(ServiceAccount, { id }, lock ? { lockMode: LockMode.PESSIMISTIC_WRITE } : {});
+  if (!sa) throw SigilError.notFound(SERVICE_ACCOUNT_NOT_FOUND);
+  return sa;
+}
+
+export async function createServiceAccount(
+  ctx: RaContext,
+  actor: Actor,
+  input: { organizationId: string; name: string; description: string; flags: CapabilityFlags },
+): Promise<ServiceAccount> {
+  const orgId = requireId(input.organizationId, "organization_id");
+  authorize(actor, orgId, "admin");
+  const name = requireName(input.name, "name", 128);
+  const description = optionalText(input.description, "description");
+  return uniquely("name", "a service account with this name in the organization", () =>
+    inTransaction(ctx, async (tx) => {
+      const org = await tx.em.findOne(Organization, { id: orgId });
+      if (!org) throw SigilError.notFound(ORGANIZATION_NOT_FOUND);
+      if (await tx.em.count(ServiceAccount, { organization: orgId, name })) {
+        throw SigilError.alreadyExists("a service account with this name already exists in the organization", "name");
+      }
+      const sa = tx.em.create(ServiceAccount, { id: uuidv7(), organization: org, name, description } as ServiceAccount);
+      const flags = applyFlags(sa, input.flags);
+      tx.audit(actor, { action: "service_account_create", organizationId: orgId, resourceType: "service_account", resourceId: sa.id, detail: { name, flags } });
+      return sa;
+    }),
+  );
+}
+
+export async function getServiceAccount(ctx: RaContext, actor: Actor, id: string): Promise<ServiceAccount> {
+  const saId = requireId(id, "id");
+  const sa = await loadServiceAccount(ctx.orm.em.fork(), saId);
+  authorize(actor, sa.organization.id, "read");
+  return sa;
+}
+
+export async function listServiceAccounts(ctx: RaContext, actor: Actor, input: { organizationId: string }, page: PageRequest): Promise<Page<ServiceAccount>> {
+  const where: Record<string, unknown> = {};
+  if (input.organizationId) {
+    const orgId = requireId(input.organizationId, "organization_id");
+    authorize(actor, orgId, "read");
+    where.organization = orgId;
+  } else if (!isSuperuser(actor)) {
+    const own = actor.kind === "system" ? null : actor.organizationId;
+    if (!own) return { items: [], nextPageToken: "" };
+    where.organization = own;
+  }
+  const [items, total] = await ctx.orm.em.fork().findAndCount(ServiceAccount, where, { orderBy: { name: "asc", id: "asc" }, offset: page.offset, limit: page.limit });
+  return { items, nextPageToken: nextPageToken(page, items.length, total) };
+}
+
+export async function updateServiceAccount(
+  ctx: RaContext,
+  actor: Actor,
+  input: { id: string; name?: string; description?: string; isActive?: boolean; flags: CapabilityFlags },
+): Promise<ServiceAccount> {
+  const saId = requireId(input.id, "id");
+  const name = input.name === undefined ? undefined : requireName(input.name, "name", 128);
+  const description = input.description === undefined ? undefined : optionalText(input.description, "description");
+  return uniquely("name", "a service account with this name in the organization", () =>
+    inTransaction(ctx, async (tx) => {
+      const sa = await loadServiceAccount(tx.em, saId, true);
+      authorize(actor, sa.organization.id, "admin");
+      const changed: string[] = [];
+      if (name !== undefined && name !== sa.name) {
+        if (await tx.em.count(ServiceAccount, { organization: sa.organization.id, name, id: { $ne: sa.id } })) {
+          throw SigilError.alreadyExists("a service account with this name already exists in the organization", "name");
+        }
+        sa.name = name;
+        changed.push("name");
+      }
+      if (description !== undefined && description !== sa.description) {
+        sa.description = description;
+        changed.push("description");
+      }
+      if (input.isActive !== undefined && input.isActive !== sa.isActive) {
+        sa.isActive = input.isActive;
+        changed.push("is_active");
+      }
+      changed.push(...applyFlags(sa, input.flags));
+      tx.audit(actor, { action: "service_account_update", organizationId: sa.organization.id, resourceType: "service_account", resourceId: sa.id, detail: { name: sa.name, changed } });
+      return sa;
+    }),
+  );
+}
+
+/** Deletes a service account; its API keys go with it (and stop working at once). */
+export async function deleteServiceAccount(ctx: RaContext, actor: Actor, id: string): Promise<void> {
+  const saId = requireId(id, "id");
+  await inTransaction(ctx, async (tx) => {
+    const sa = await loadServiceAccount(tx.em, saId, true);
+    authorize(actor, sa.organization.id, "admin");
+    const keys = await tx.em.nativeDelete(ApiKey, { serviceAccount: sa.id });
+    tx.audit(actor, {
+      action: "service_account_delete",
+      organizationId: sa.organization.id,
+      resourceType: "service_account",
+      resourceId: sa.id,
+      detail: { name: sa.name, apiKeysRevoked: keys },
+    });
+    tx.em.remove(sa);
+  });
+}
+
+/** Creates an API key; the key itself is in the result only (stored hashed). */
+export async function createApiKey(
+  ctx: RaContext,
+  actor: Actor,
+  input: { serviceAccountId: string; name: string; expiresAt?: Date },
+): Promise<{ apiKey: ApiKey; key: string }> {
+  const saId = requireId(input.serviceAccountId, "service_account_id");
+  const name = requireName(input.name, "name", 128);
+  if (input.expiresAt && input.expiresAt.getTime() <= ctx.clock.now().getTime()) {
+    throw SigilError.invalidArgument("must be in the future", "expires_at");
+  }
+  return inTransaction(ctx, async (tx) => {
+    const sa = await loadServiceAccount(tx.em, saId);
+    authorize(actor, sa.organization.id, "admin");
+    const key = newApiKey();
+    const apiKey = tx.em.create(ApiKey, { id: uuidv7(),
+      serviceAccount: sa,
+      name,
+      keyPrefix: key.slice(0, API_KEY_DISPLAY_CHARS),
+      keyHash: sha256Hex(key),
+      createdById: actor.kind === "user" ? actor.id : null,
+      createdAt: ctx.clock.now(),
+      expiresAt: input.expiresAt ?? null,
+    } as ApiKey);
+    tx.audit(actor, {
+      action: "api_key_create",
+      organizationId: sa.organization.id,
+      resourceType: "api_key",
+      resourceId: apiKey.id,
+      detail: { serviceAccountId: sa.id, name, keyPrefix: apiKey.keyPrefix, expiresAt: apiKey.expiresAt?.toISOString() ?? null },
+    });
+    return { apiKey, key };
+  });
+}
+
+export async function listApiKeys(
+  ctx: RaContext,
+  actor: Actor,
+  input: { serviceAccountId: string; includeRevoked: boolean },
+  page: PageRequest,
+): Promise<Page<ApiKey>> {
+  const saId = requireId(input.serviceAccountId, "service_account_id");
+  const em = ctx.orm.em.fork();
+  const sa = await loadServiceAccount(em, saId);
+  authorize(actor, sa.organization.id, "read");
+  const where: Record<string, unknown> = { serviceAccount: sa.id };
+  if (!input.includeRevoked) where.revokedAt = null;
+  const [items, total] = await em.findAndCount(ApiKey, where, { orderBy: { createdAt: "asc", id: "asc" }, offset: page.offset, limit: page.limit });
+  return { items, nextPageToken: nextPageToken(page, items.length, total) };
+}
+
+export async function revokeApiKey(ctx: RaContext, actor: Actor, id: string): Promise<ApiKey> {
+  const keyId = requireId(id, "id");
+  return inTransaction(ctx, async (tx) => {
+    const apiKey = await tx.em.findOne(ApiKey, { id: keyId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+    if (!apiKey) throw SigilError.notFound(API_KEY_NOT_FOUND);
+    const sa = await loadServiceAccount(tx.em, apiKey.serviceAccount.id);
+    authorize(actor, sa.organization.id, "admin");
+    if (apiKey.revokedAt) throw SigilError.failedPrecondition("the API key is already revoked");
+    apiKey.revokedAt = ctx.clock.now();
+    tx.audit(actor, {
+      action: "api_key_revoke",
+      organizationId: sa.organization.id,
+      resourceType: "api_key",
+      resourceId: apiKey.id,
+      detail: { serviceAccountId: sa.id, keyPrefix: apiKey.keyPrefix },
+    });
+    return apiKey;
+  });
+}

@@ -1,0 +1,36 @@
+import { createHash } from "node:crypto";
+import type { EntityManager } from "@mikro-orm/postgresql";
+import { Session, User } from "../db/entities/index.js";
+
+/** Why a session ended (stored in sessions.revoked_reason). */
+export type SessionRevocationReason =
+  | "logout"
+  | "invalidate_all"
+  | "refresh_token_reuse"
+  | "password_change"
+  | "deactivation";
+
+/** Hex SHA-256: how refresh tokens and API keys are stored (never in the clear). */
+export function sha256Hex(value: string): string {
+  return createHash("sha256").update(value, "utf8").digest("hex");
+}
+
+/**
+ * Ends every live session (refresh-token family) of a user inside the
+ * caller's transaction; their refresh tokens stop working at once and so do
+ * access tokens, which are checked against their session on every call.
+ * Returns the number of sessions revoked.
+ */
+export async function revokeUserSessions(em: EntityManager, userId: string, reason: SessionRevocationReason, now: Date): Promise<number> {
+  return em.nativeUpdate(Session, { user: userId, revokedAt: null }, { revokedAt: now, revokedReason: reason });
+}
+
+/**
+ * A password change, deactivation or invalidate-all: bump the user's
+ * sessionGeneration (every access token carries the generation it was issued
+ * under) and revoke its refresh-token families.
+ */
+export async function endAllSessions(em: EntityManager, user: User, reason: SessionRevocationReason, now: Date): Promise<number> {
+  user.sessionGeneration += 1;
+  return revokeUserSessions(em, user.id, reason, now);
+}
