@@ -10,10 +10,20 @@
  *     version INTEGER { v1(0) }, subject Name,
  *     subjectPKInfo SubjectPublicKeyInfo, attributes [0] Attributes }
  */
-import { createPublicKey, verify, constants as cryptoConstants, type KeyObject } from "node:crypto";
+import { createPublicKey, sign, verify, constants as cryptoConstants, type KeyObject } from "node:crypto";
 import { SigilError } from "../core/errors.js";
 import {
   children,
+  ctxCons,
+  ctxPrim,
+  derBitString,
+  derBoolean,
+  derOctetString,
+  derOid,
+  derUtf8,
+  seq,
+  set,
+  toPem,
   DerError,
   expectNode,
   fromPem,
@@ -24,7 +34,8 @@ import {
   valueOf,
   type DerNode,
 } from "./der.js";
-import { ipToText } from "./ip.js";
+import { ipFromText, ipToText } from "./ip.js";
+import { spkiOf } from "./keys.js";
 
 export interface ParsedCsr {
   publicKey: KeyObject;
@@ -346,4 +357,53 @@ function readSan(der: Buffer, octets: DerNode, out: ParsedCsr): void {
 function ascii(v: Buffer): string {
   for (const b of v) if (b < 0x20 || b > 0x7e) throw SigilError.badCsr(CSR_MESSAGES.nonAscii);
   return v.toString("latin1");
+}
+
+export interface CsrRequest {
+  privateKey: KeyObject;
+  commonName?: string;
+  dnsNames?: string[];
+  ipAddresses?: string[];
+  emails?: string[];
+  /** ask for basicConstraints cA=TRUE (for tests of the refusal) */
+  requestCa?: boolean;
+}
+
+/**
+ * Builds and signs a PKCS#10 CSR (RFC 2986) the way ACME clients do: subject
+ * CN, SANs in an extensionRequest attribute, ecdsa-with-SHA256/384 for EC keys,
+ * sha256WithRSAEncryption for RSA. For tests, benchmarks and the admin API's
+ * server-side key generation; not on any hot path.
+ */
+export function createCsr(req: CsrRequest): { der: Buffer; pem: string } {
+  const key = req.privateKey;
+  const type = key.asymmetricKeyType;
+  let sigAlg: Buffer;
+  let hash: "sha256" | "sha384";
+  if (type === "ec") {
+    hash = key.asymmetricKeyDetails?.namedCurve === "secp384r1" ? "sha384" : "sha256";
+    sigAlg = seq(derOid(hash === "sha384" ? "1.2.840.10045.4.3.3" : "1.2.840.10045.4.3.2"));
+  } else if (type === "rsa") {
+    hash = "sha256";
+    sigAlg = seq(derOid("1.2.840.113549.1.1.11"), Buffer.from([0x05, 0x00]));
+  } else throw SigilError.invalidArgument(`createCsr does not support ${String(type)} keys`, "privateKey");
+
+  const subject =
+    req.commonName === undefined ? seq() : seq(set(seq(derOid(OID_CN), derUtf8(req.commonName))));
+  const names: Buffer[] = [];
+  for (const d of req.dnsNames ?? []) names.push(ctxPrim(2, Buffer.from(d, "latin1")));
+  for (const ip of req.ipAddresses ?? []) {
+    const b = ipFromText(ip);
+    if (!b) throw SigilError.invalidArgument(`not an IP address: ${ip}`, "ipAddresses");
+    names.push(ctxPrim(7, b));
+  }
+  for (const e of req.emails ?? []) names.push(ctxPrim(1, Buffer.from(e, "latin1")));
+  const exts: Buffer[] = [];
+  if (names.length) exts.push(seq(derOid(OID_SAN), derOctetString(seq(...names))));
+  if (req.requestCa) exts.push(seq(derOid(OID_BASIC_CONSTRAINTS), derBoolean(true), derOctetString(seq(derBoolean(true)))));
+  const attrs = exts.length ? [seq(derOid(OID_EXTENSION_REQUEST), set(seq(...exts)))] : [];
+  const cri = seq(Buffer.from([0x02, 0x01, 0x00]), subject, spkiOf(key), ctxCons(0, ...attrs));
+  const signature = type === "ec" ? sign(hash, cri, { key, dsaEncoding: "der" }) : sign(hash, cri, key);
+  const der = seq(cri, sigAlg, derBitString(signature));
+  return { der, pem: toPem(der, "CERTIFICATE REQUEST") };
 }

@@ -3,7 +3,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync } from "node:cry
 import { isSigilError } from "../../../src/core/errors.js";
 import { csrDerFromPem, parseCsr } from "../../../src/ca/csr.js";
 import { checkLeafKeyPolicy, checkLeafKeyPolicySpki, generateKeyPair, keyAlgorithmOf, spkiOf, exportPrivateKeyPkcs8, importPrivateKeyPkcs8, privateKeyToPem } from "../../../src/ca/keys.js";
-import { opensslOk, TempDir } from "./openssl.js";
+import { openssl, opensslOk, TempDir } from "./openssl.js";
 
 const tmp = new TempDir();
 after(() => tmp.remove());
@@ -136,5 +136,21 @@ describe("ca/keys", () => {
     assert.match(privateKeyToPem(kp.privateKey), /^-----BEGIN PRIVATE KEY-----\n/);
     assert.deepEqual(spkiOf(createPublicKey(privateKeyToPem(back))), spkiOf(kp.publicKey));
     assert.throws(() => importPrivateKeyPkcs8(Buffer.from("junk")), (e: unknown) => isSigilError(e, "invalidArgument"));
+  });
+});
+
+describe("ca/csr createCsr", () => {
+  it("builds CSRs that openssl verifies and parseCsr reads back", async () => {
+    const { createCsr } = await import("../../../src/ca/csr.js");
+    for (const alg of ["p256", "p384", "rsa2048"] as const) {
+      const kp = await generateKeyPair(alg);
+      const csr = createCsr({ privateKey: kp.privateKey, commonName: "b.example", dnsNames: ["b.example"], ipAddresses: ["::1"], emails: ["x@b.example"], requestCa: true });
+      const r = openssl(["req", "-verify", "-noout", "-in", tmp.file(`built-${alg}.csr`, csr.pem)]);
+      assert.match(r.out, /self-signature verify OK/);
+      assert.equal(r.status, 0);
+      const parsed = parseCsr(csr.der);
+      assert.deepEqual([parsed.commonName, parsed.dnsNames, parsed.ipAddresses, parsed.emails, parsed.requestsCa], ["b.example", ["b.example"], ["::1"], ["x@b.example"], true]);
+      assert.equal(keyAlgorithmOf(parsed.publicKey), alg);
+    }
   });
 });

@@ -1,0 +1,116 @@
+/**
+ * Signer benchmark: `npm run bench -- signer [seconds]`.
+ *
+ * For a P-256 and an RSA-2048 issuing CA: leaf-from-CSR throughput (parseCsr
+ * with signature verification + issueLeaf + PEM) on one thread, beside the
+ * raw crypto.sign / crypto.verify rates that bound it; then CRL signing time
+ * for 10k and 100k entries (and 1M with `--crl-1m`).
+ */
+import { sign, verify, type KeyObject } from "node:crypto";
+import { createCsr, parseCsr } from "../src/ca/csr.js";
+import { generateKeyPair } from "../src/ca/keys.js";
+import { newSerial } from "../src/ca/serial.js";
+import { createRootCa, issueLeaf, loadIssuer, signCrl, type CrlEntry, type Issuer } from "../src/ca/signer.js";
+import type { KeyAlgorithm, RevocationReason } from "../src/core/types.js";
+
+const DAY = 86_400_000;
+
+/** runs fn repeatedly for ~`seconds`, returns operations per second */
+function rate(seconds: number, fn: (i: number) => void): number {
+  for (let i = 0; i < 200; i++) fn(i); // warm-up
+  const deadline = process.hrtime.bigint() + BigInt(Math.round(seconds * 1e9));
+  const start = process.hrtime.bigint();
+  let n = 0;
+  let now = start;
+  while (now < deadline) {
+    for (let j = 0; j < 50; j++) fn(n++);
+    now = process.hrtime.bigint();
+  }
+  return n / (Number(now - start) / 1e9);
+}
+
+async function makeIssuer(alg: KeyAlgorithm): Promise<Issuer> {
+  const keys = await generateKeyPair(alg);
+  const now = Date.now();
+  const root = await createRootCa({
+    subject: { commonName: `Bench ${alg}` },
+    keyPair: keys,
+    serial: newSerial(),
+    notBefore: new Date(now - DAY),
+    notAfter: new Date(now + 3650 * DAY),
+    pathLength: 0,
+  });
+  return loadIssuer({
+    certificateDer: root.der,
+    privateKey: keys.privateKey,
+    urls: { crlUrl: "http://pki.example/crl/b.crl", caIssuersUrl: "http://pki.example/ca/b.cer", ocspUrl: "http://pki.example/ocsp" },
+  });
+}
+
+function rawRates(key: KeyObject, pub: KeyObject, ecdsa: boolean, hash: string, seconds: number): { sign: number; verify: number } {
+  const data = Buffer.alloc(600, 7);
+  const opts = ecdsa ? { key, dsaEncoding: "der" as const } : key;
+  const sig = sign(hash, data, opts);
+  const vopts = ecdsa ? { key: pub, dsaEncoding: "der" as const } : pub;
+  return {
+    sign: rate(seconds / 2, () => sign(hash, data, opts)),
+    verify: rate(seconds / 2, () => verify(hash, data, vopts, sig)),
+  };
+}
+
+export async function run(args: string[]): Promise<void> {
+  const seconds = Number(args.find((a) => /^\d+(\.\d+)?$/.test(a)) ?? 3);
+  const crl1m = args.includes("--crl-1m");
+
+  // 200 distinct P-256 CSRs, as ACME clients send them
+  const csrs: Buffer[] = [];
+  for (let i = 0; i < 200; i++) {
+    const kp = await generateKeyPair("p256");
+    csrs.push(createCsr({ privateKey: kp.privateKey, commonName: `host${i}.bench.example`, dnsNames: [`host${i}.bench.example`, `www.host${i}.bench.example`] }).der);
+  }
+  const leafKey = await generateKeyPair("p256");
+
+  for (const alg of ["p256", "rsa2048"] as const) {
+    const issuer = await makeIssuer(alg);
+    const notBefore = new Date();
+    const notAfter = new Date(Date.now() + 90 * DAY);
+    let bytes = 0;
+    const perSec = rate(seconds, (i) => {
+      const csr = parseCsr(csrs[i % csrs.length]!);
+      const cert = issueLeaf(issuer, {
+        publicKey: csr.publicKeySpki,
+        type: "server",
+        commonName: csr.commonName,
+        dnsNames: csr.dnsNames,
+        ipAddresses: csr.ipAddresses,
+        emails: csr.emails,
+        serial: newSerial(),
+        notBefore,
+        notAfter,
+      });
+      bytes += cert.pem.length;
+    });
+    const issuerPub = (await import("node:crypto")).createPublicKey(issuer.privateKey);
+    const ecdsa = alg === "p256";
+    const raw = rawRates(issuer.privateKey, issuerPub, ecdsa, "sha256", 2);
+    const csrRaw = rawRates(leafKey.privateKey, leafKey.publicKey, true, "sha256", 1);
+    console.log(
+      `leaf-from-csr ${alg}: ${Math.round(perSec)} certs/s ` +
+        `(raw ${alg} sign ${Math.round(raw.sign)}/s, raw ${alg} verify ${Math.round(raw.verify)}/s, ` +
+        `raw p256 CSR verify ${Math.round(csrRaw.verify)}/s)`,
+    );
+    void bytes;
+
+    const sizes = crl1m ? [10_000, 100_000, 1_000_000] : [10_000, 100_000];
+    for (const n of sizes) {
+      const reasons: RevocationReason[] = [0, 1, 4, 5];
+      const entries: CrlEntry[] = [];
+      const base = Date.now() - 30 * DAY;
+      for (let i = 0; i < n; i++) entries.push({ serial: newSerial(), revokedAt: new Date(base + i * 1000), reason: reasons[i % reasons.length]! });
+      const t0 = process.hrtime.bigint();
+      const der = signCrl(issuer, { crlNumber: BigInt(n), thisUpdate: new Date(), nextUpdate: new Date(Date.now() + DAY), entries });
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      console.log(`crl ${alg} ${n} entries: ${ms.toFixed(1)} ms (${(der.length / 1e6).toFixed(1)} MB)`);
+    }
+  }
+}
