@@ -15,6 +15,9 @@ import { AuthManager } from "./ra/auth.js";
 import type { Logger } from "./logger.js";
 import { bootstrap, type BootstrapResult } from "./ra/bootstrap.js";
 import { createRaContext, type RaContext } from "./ra/context.js";
+import { buildAcmeRouter, type AcmeRouter } from "./acme/router.js";
+import { unavailableValidator } from "./ra/acme/validation.js";
+import type { ChallengeValidator } from "./validation/types.js";
 
 export interface SigilServer {
   ra: RaContext;
@@ -22,6 +25,8 @@ export interface SigilServer {
   httpPort: number;
   grpcPort: number;
   bootstrap: BootstrapResult;
+  /** the ACME front end (its nonce store and validation scheduler, for tests) */
+  acme: AcmeRouter;
   /** the URLs the server answers on, for the start-up banner */
   urls: Record<string, string>;
   close(): Promise<void>;
@@ -31,6 +36,8 @@ export interface StartOptions {
   config: SigilConfig;
   logger: Logger;
   clock?: Clock;
+  /** ACME challenge validator; default: the validator built from config */
+  validator?: ChallengeValidator;
 }
 
 /**
@@ -38,7 +45,7 @@ export interface StartOptions {
  * master key check, first-run bootstrap, the HTTP listener (ACME and relying
  * parties) and the gRPC admin listener. Ports 0 pick free ports (tests).
  */
-export async function startSigil({ config, logger, clock = systemClock }: StartOptions): Promise<SigilServer> {
+export async function startSigil({ config, logger, clock = systemClock, validator }: StartOptions): Promise<SigilServer> {
   const masterKey = loadMasterKey(config);
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: config.dbPoolMax });
   const closers: Array<() => Promise<void>> = [() => db.close()];
@@ -60,6 +67,9 @@ export async function startSigil({ config, logger, clock = systemClock }: StartO
     const boot = await bootstrap(ra, { adminPassword: config.bootstrapAdminPassword });
 
     const routers: Router[] = [];
+    const acme = buildAcmeRouter({ ra, validator: validator ?? unavailableValidator, logger });
+    closers.push(() => acme.close());
+    routers.push(acme.router);
     const app = buildHttpApp({ routers, logger });
     const httpServer = http.createServer(app.callback());
     await new Promise<void>((resolve, reject) => {
@@ -100,6 +110,7 @@ export async function startSigil({ config, logger, clock = systemClock }: StartO
       httpPort,
       grpcPort,
       bootstrap: boot,
+      acme,
       urls,
       close: async () => {
         httpServer.closeAllConnections?.();

@@ -1,0 +1,226 @@
+/**
+ * RFC 8555 §6.2-6.5 request authentication as a chain of small Koa
+ * middlewares: parse (flattened JSON, size limit) -> url and nonce ->
+ * key lookup (jwk or kid) -> signature (jose) -> POST-as-GET guard.
+ */
+import { calculateJwkThumbprint, flattenedVerify, importJWK, type JWK } from "jose";
+import type { Context, Next } from "koa";
+import type { IncomingMessage } from "node:http";
+import { findAccountById, type AccountInfo } from "../ra/acme/accounts.js";
+import type { DirectoryInfo } from "../ra/acme/directories.js";
+import { ACME_MESSAGES, AcmeError, acmeErr } from "../ra/acme/errors.js";
+import type { RaContext } from "../ra/context.js";
+import type { Linker } from "./linker.js";
+import type { NonceStore } from "./nonces.js";
+
+/** §6.2: the signature algorithms we accept (asymmetric only, never `none` or MACs) */
+export const ACCEPTED_ALGS = ["RS256", "ES256", "ES384", "ES512", "EdDSA"] as const;
+export const DEFAULT_BODY_LIMIT = 64 * 1024;
+
+/** a key jose verifies with */
+export type VerifyKey = Awaited<ReturnType<typeof importJWK>>;
+
+export type KeyMode = "jwk" | "kid" | "either";
+
+export interface ProtectedHeader {
+  alg: string;
+  nonce?: string;
+  url: string;
+  jwk?: JWK;
+  kid?: string;
+}
+
+export interface FlattenedJws {
+  protected: string;
+  payload: string;
+  signature: string;
+}
+
+/** what the chain leaves in ctx.state.acme for the handler */
+export interface AcmeRequestState {
+  dir: DirectoryInfo;
+  jws?: FlattenedJws;
+  header?: ProtectedHeader;
+  /** the verified key (jwk requests, and kid requests via the account) */
+  key?: VerifyKey;
+  /** jwk requests: the JWK and its RFC 7638 thumbprint */
+  jwk?: JWK;
+  thumbprint?: string;
+  /** kid requests: the account */
+  account?: AccountInfo;
+  /** decoded payload; undefined for POST-as-GET (empty payload, §6.3) */
+  payload?: unknown;
+  postAsGet?: boolean;
+}
+
+export function acmeState(ctx: Context): AcmeRequestState {
+  return ctx.state.acme as AcmeRequestState;
+}
+
+export interface JwsDeps {
+  ra: RaContext;
+  linker: Linker;
+  nonces: NonceStore;
+  bodyLimit: number;
+}
+
+const badSignatureAlgorithm = (alg: unknown) =>
+  new AcmeError("invalidArgument", "badSignatureAlgorithm", `JWS alg ${JSON.stringify(alg)} is not accepted`, { algorithms: [...ACCEPTED_ALGS] });
+const badNonce = (m: string) => new AcmeError("invalidArgument", "badNonce", m);
+
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers["content-length"]);
+  const tooLarge = () => new AcmeError("invalidArgument", "malformed", `request body exceeds ${limit} bytes`, { status: 413 });
+  if (Number.isFinite(declared) && declared > limit) throw tooLarge();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw tooLarge();
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function b64json(s: string, what: string): unknown {
+  if (!/^[A-Za-z0-9_-]*$/.test(s)) throw acmeErr.malformed(`${what} is not base64url`);
+  try {
+    return JSON.parse(Buffer.from(s, "base64url").toString("utf8"));
+  } catch {
+    throw acmeErr.malformed(`${what} is not base64url-encoded JSON`);
+  }
+}
+
+/** §6.2 step 1: flattened JWS JSON only, application/jose+json, bounded size; header decoded and checked */
+export function parseJws(deps: JwsDeps) {
+  return async function parse(ctx: Context, next: Next): Promise<void> {
+    const type = (ctx.get("content-type") || "").split(";")[0]!.trim().toLowerCase();
+    if (type !== "application/jose+json") {
+      throw new AcmeError("invalidArgument", "malformed", "Content-Type must be application/jose+json", { status: 415 });
+    }
+    const raw = await readBody(ctx.req, deps.bodyLimit);
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(raw.toString("utf8")) as Record<string, unknown>;
+    } catch {
+      throw acmeErr.malformed("request body is not JSON");
+    }
+    if (!body || typeof body !== "object" || Array.isArray(body)) throw acmeErr.malformed("request body is not a JWS object");
+    if ("signatures" in body || "header" in body) throw acmeErr.malformed("only the flattened JWS serialization with a protected header only is accepted");
+    const { protected: p, payload, signature } = body;
+    if (typeof p !== "string" || typeof payload !== "string" || typeof signature !== "string") {
+      throw acmeErr.malformed("JWS needs protected, payload and signature strings");
+    }
+    const header = b64json(p, "protected header") as Record<string, unknown>;
+    if (!header || typeof header !== "object") throw acmeErr.malformed("protected header must be an object");
+    // §6.2: no `none`, no MAC algorithms
+    if (typeof header.alg !== "string" || !(ACCEPTED_ALGS as readonly string[]).includes(header.alg)) throw badSignatureAlgorithm(header.alg);
+    // §6.2: exactly one of jwk and kid
+    if ((header.jwk === undefined) === (header.kid === undefined)) throw acmeErr.malformed("the protected header must have exactly one of jwk and kid");
+    if (typeof header.url !== "string") throw acmeErr.malformed("the protected header must carry url");
+    const st = acmeState(ctx);
+    st.jws = { protected: p, payload, signature };
+    st.header = header as unknown as ProtectedHeader;
+    await next();
+  };
+}
+
+/** §6.4 url must be this request's URL; §6.5 nonce consumed exactly once */
+export function checkUrlAndNonce(deps: JwsDeps) {
+  return async function urlAndNonce(ctx: Context, next: Next): Promise<void> {
+    const st = acmeState(ctx);
+    const header = st.header!;
+    if (header.url !== deps.linker.requestUrl(ctx.originalUrl)) throw acmeErr.unauthorized("the JWS url does not match the request URL");
+    if (typeof header.nonce !== "string") throw badNonce("the protected header must carry a nonce");
+    if (!(await deps.nonces.consume(header.nonce))) throw badNonce("the nonce is unknown, expired or already used");
+    await next();
+  };
+}
+
+/** imported account keys by thumbprint (key import is not free) */
+const keyCache = new Map<string, VerifyKey>();
+
+async function importAccountKey(jwk: JWK, alg: string, thumbprint: string): Promise<VerifyKey> {
+  const cacheKey = `${alg}:${thumbprint}`;
+  const hit = keyCache.get(cacheKey);
+  if (hit) return hit;
+  let key: VerifyKey;
+  try {
+    key = await importJWK(jwk, alg);
+  } catch {
+    throw new AcmeError("invalidArgument", "badPublicKey", "the JWK is not a usable public key for this alg");
+  }
+  if (keyCache.size > 10_000) keyCache.clear();
+  keyCache.set(cacheKey, key);
+  return key;
+}
+
+/** §6.2: by `jwk` (newAccount, revokeCert) or by `kid` (everything else) */
+export function lookupKey(deps: JwsDeps, mode: KeyMode) {
+  return async function keyLookup(ctx: Context, next: Next): Promise<void> {
+    const st = acmeState(ctx);
+    const header = st.header!;
+    if (header.jwk !== undefined) {
+      if (mode === "kid") throw acmeErr.malformed("this resource needs a kid, not a jwk");
+      const jwk = header.jwk;
+      if (!jwk || typeof jwk !== "object" || Array.isArray(jwk)) throw acmeErr.malformed("jwk must be a JSON object");
+      if ("d" in jwk || "p" in jwk || "k" in jwk) throw acmeErr.malformed("jwk must be a public key");
+      if (jwk.kty !== "RSA" && jwk.kty !== "EC" && jwk.kty !== "OKP") throw new AcmeError("invalidArgument", "badPublicKey", "jwk kty must be RSA, EC or OKP");
+      let thumbprint: string;
+      try {
+        thumbprint = await calculateJwkThumbprint(jwk, "sha256");
+      } catch {
+        throw acmeErr.malformed("jwk is incomplete");
+      }
+      st.jwk = publicJwk(jwk);
+      st.thumbprint = thumbprint;
+      st.key = await importAccountKey(st.jwk, header.alg, thumbprint);
+    } else {
+      if (mode === "jwk") throw acmeErr.malformed("this resource needs a jwk, not a kid");
+      if (typeof header.kid !== "string") throw acmeErr.malformed("kid must be a string");
+      const id = deps.linker.accountIdFromKid(st.dir.name, header.kid);
+      const account = id ? await findAccountById(deps.ra, st.dir.id, id) : null;
+      if (!account) throw acmeErr.accountDoesNotExist();
+      st.account = account;
+      st.key = await importAccountKey(account.jwk, header.alg, account.keyThumbprint);
+    }
+    await next();
+  };
+}
+
+/** only the members RFC 7517/7518 define for public keys, so stored JWKs hold nothing else */
+export function publicJwk(jwk: JWK): JWK {
+  const out: JWK = { kty: jwk.kty };
+  for (const f of ["crv", "x", "y", "n", "e"] as const) if (typeof jwk[f] === "string") out[f] = jwk[f];
+  return out;
+}
+
+/** §6.2: signature verification (jose), then the account must be valid (§7.3.6) */
+export function verifySignature() {
+  return async function verify(ctx: Context, next: Next): Promise<void> {
+    const st = acmeState(ctx);
+    try {
+      await flattenedVerify(st.jws!, st.key!, { algorithms: [st.header!.alg] });
+    } catch {
+      throw acmeErr.malformed("JWS signature verification failed");
+    }
+    if (st.account && st.account.status !== "valid") throw acmeErr.unauthorized(ACME_MESSAGES.accountDeactivated);
+    if (st.jws!.payload === "") {
+      st.postAsGet = true;
+    } else {
+      st.payload = b64json(st.jws!.payload, "payload");
+      st.postAsGet = false;
+    }
+    await next();
+  };
+}
+
+/** §6.3: resources that are only read take POST-as-GET (empty payload) */
+export function postAsGetOnly() {
+  return async function guard(ctx: Context, next: Next): Promise<void> {
+    if (!acmeState(ctx).postAsGet) throw acmeErr.malformed("this resource is read with POST-as-GET (an empty payload)");
+    await next();
+  };
+}
+
+export { findAccountById };

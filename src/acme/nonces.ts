@@ -1,0 +1,101 @@
+/**
+ * RFC 8555 §6.5 anti-replay nonces, stored in the database so that several
+ * server instances accept each other's nonces. Nonces are minted in batches
+ * (one multi-row INSERT per `batchSize` nonces, then handed out from memory);
+ * each is consumed exactly once with a single atomic
+ * `DELETE ... RETURNING`, so a replay (even one racing the first use, or
+ * against another instance) finds no row. Expired rows are swept periodically.
+ */
+import { randomBytes } from "node:crypto";
+import type { MikroORM } from "@mikro-orm/postgresql";
+import type { Clock } from "../core/clock.js";
+
+export interface NonceStoreOptions {
+  /** how long a nonce stays usable (default 1 hour) */
+  lifetimeMs?: number;
+  /** nonces inserted per round trip (default 64) */
+  batchSize?: number;
+  /** how often expired rows are deleted (default 60 s) */
+  cleanupIntervalMs?: number;
+}
+
+const NONCE_RE = /^[A-Za-z0-9_-]{22}$/;
+
+export class NonceStore {
+  private readonly lifetimeMs: number;
+  private readonly batchSize: number;
+  private readonly cleanupIntervalMs: number;
+  /** minted and stored nonces not yet handed out, with the time their batch was stored */
+  private pool: string[] = [];
+  private poolExpires = 0;
+  private refilling: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly orm: MikroORM,
+    private readonly clock: Clock,
+    opts: NonceStoreOptions = {},
+  ) {
+    this.lifetimeMs = opts.lifetimeMs ?? 3_600_000;
+    this.batchSize = opts.batchSize ?? 64;
+    this.cleanupIntervalMs = opts.cleanupIntervalMs ?? 60_000;
+  }
+
+  /** a fresh nonce for a Replay-Nonce header (RFC 8555 §6.5.1) */
+  async issue(): Promise<string> {
+    for (;;) {
+      // hand out only nonces with at least half their lifetime left
+      if (this.pool.length && this.clock.now().getTime() < this.poolExpires - this.lifetimeMs / 2) return this.pool.pop()!;
+      if (this.pool.length) this.pool = [];
+      await this.refill();
+    }
+  }
+
+  private refill(): Promise<void> {
+    this.refilling ??= (async () => {
+      try {
+        const expires = new Date(this.clock.now().getTime() + this.lifetimeMs);
+        const values = Array.from({ length: this.batchSize }, () => randomBytes(16).toString("base64url"));
+        const placeholders = values.map(() => "(?, ?)").join(", ");
+        const params: unknown[] = [];
+        for (const v of values) params.push(v, expires);
+        await this.orm.em.getConnection().execute(`insert into acme_nonces (value, expires_at) values ${placeholders}`, params, "run");
+        this.pool = values;
+        this.poolExpires = expires.getTime();
+      } finally {
+        this.refilling = undefined;
+      }
+    })();
+    return this.refilling;
+  }
+
+  /** consumes a nonce; true when it existed and had not expired (RFC 8555 §6.5: single use) */
+  async consume(value: string): Promise<boolean> {
+    if (!NONCE_RE.test(value)) return false;
+    const rows = await this.orm.em
+      .getConnection()
+      .execute<Array<{ value: string }>>(`delete from acme_nonces where value = ? and expires_at > ? returning value`, [value, this.clock.now()]);
+    return rows.length === 1;
+  }
+
+  /** deletes expired nonces; returns how many */
+  async cleanup(): Promise<number> {
+    const rows = await this.orm.em
+      .getConnection()
+      .execute<Array<{ value: string }>>(`delete from acme_nonces where expires_at <= ? returning value`, [this.clock.now()]);
+    return rows.length;
+  }
+
+  startCleanup(onError: (e: unknown) => void): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      this.cleanup().catch(onError);
+    }, this.cleanupIntervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}

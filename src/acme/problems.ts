@@ -1,0 +1,117 @@
+/**
+ * The only place SigilErrors become RFC 8555 §6.7 problem documents
+ * (RFC 7807, application/problem+json). Internal errors reach the client as a
+ * generic serverInternal; the cause goes to the log.
+ */
+import { isSigilError, type SigilErrorKind } from "../core/errors.js";
+import { AcmeError, type AcmeProblemType, type AcmeSubproblem } from "../ra/acme/errors.js";
+
+export const PROBLEM_PREFIX = "urn:ietf:params:acme:error:";
+export const GENERIC_INTERNAL = "the server had an internal error; try again later";
+
+export interface ProblemDocument {
+  type: string;
+  detail: string;
+  status: number;
+  subproblems?: Array<{ type: string; detail: string; identifier?: { type: string; value: string } }>;
+  /** RFC 8555 §6.7 badSignatureAlgorithm */
+  algorithms?: string[];
+}
+
+export interface RenderedProblem {
+  status: number;
+  body: ProblemDocument;
+  /** 409 conflict on keyChange / an existing account: where it is */
+  location?: string;
+  /** true when the cause must be logged (internal) */
+  internal: boolean;
+}
+
+/** HTTP status of each ACME problem type when the error does not say */
+const TYPE_STATUS: Record<AcmeProblemType, number> = {
+  accountDoesNotExist: 400,
+  alreadyRevoked: 400,
+  badCSR: 400,
+  badNonce: 400,
+  badPublicKey: 400,
+  badRevocationReason: 400,
+  badSignatureAlgorithm: 400,
+  caa: 403,
+  compound: 403,
+  connection: 400,
+  dns: 400,
+  externalAccountRequired: 400,
+  incorrectResponse: 403,
+  invalidContact: 400,
+  malformed: 400,
+  orderNotReady: 403,
+  rateLimited: 429,
+  rejectedIdentifier: 400,
+  serverInternal: 500,
+  tls: 400,
+  unauthorized: 403,
+  unsupportedContact: 400,
+  unsupportedIdentifier: 400,
+  userActionRequired: 403,
+};
+
+/** SigilError kinds that carry no ACME hint */
+function typeOfKind(kind: SigilErrorKind, field?: string): { type: AcmeProblemType; status?: number } {
+  switch (kind) {
+    case "invalidArgument":
+      return field === "reason" ? { type: "badRevocationReason" } : { type: "malformed" };
+    case "notFound":
+      return { type: "malformed", status: 404 };
+    case "alreadyExists":
+      return { type: "malformed", status: 409 };
+    case "failedPrecondition":
+      return { type: "malformed", status: 403 };
+    case "permissionDenied":
+    case "unauthenticated":
+      return { type: "unauthorized" };
+    case "resourceExhausted":
+      return { type: "rateLimited" };
+    case "badCsr":
+      return { type: "badCSR" };
+    case "badPublicKey":
+      return { type: "badPublicKey" };
+    case "rejectedIdentifier":
+      return { type: "rejectedIdentifier" };
+    case "alreadyRevoked":
+      return { type: "alreadyRevoked" };
+    case "config":
+    case "internal":
+      return { type: "serverInternal" };
+    default: {
+      const never: never = kind;
+      return { type: never };
+    }
+  }
+}
+
+export function renderProblem(e: unknown): RenderedProblem {
+  if (e instanceof AcmeError) {
+    if (e.acmeType === "serverInternal") return internal();
+    const status = e.status ?? TYPE_STATUS[e.acmeType];
+    const body: ProblemDocument = { type: PROBLEM_PREFIX + e.acmeType, detail: e.message, status };
+    if (e.subproblems?.length) body.subproblems = e.subproblems.map(sub);
+    if (e.algorithms) body.algorithms = e.algorithms;
+    return { status, body, location: e.location, internal: false };
+  }
+  if (isSigilError(e)) {
+    const { type, status: s } = typeOfKind(e.kind, e.field);
+    if (type === "serverInternal") return internal();
+    const status = s ?? TYPE_STATUS[type];
+    return { status, body: { type: PROBLEM_PREFIX + type, detail: e.message, status }, internal: false };
+  }
+  return internal();
+}
+
+function sub(s: AcmeSubproblem): NonNullable<ProblemDocument["subproblems"]>[number] {
+  return { type: PROBLEM_PREFIX + s.type, detail: s.detail, ...(s.identifier ? { identifier: s.identifier } : {}) };
+}
+
+function internal(): RenderedProblem {
+  return { status: 500, body: { type: PROBLEM_PREFIX + "serverInternal", detail: GENERIC_INTERNAL, status: 500 }, internal: true };
+}
+

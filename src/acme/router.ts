@@ -1,0 +1,329 @@
+/**
+ * The ACME (RFC 8555) transport: a Koa router mounted at /acme/:directory/.
+ * It parses, authenticates (jws.ts) and renders (wire.ts, problems.ts); every
+ * state change is a call into ra/acme.
+ */
+import Router from "@koa/router";
+import { calculateJwkThumbprint, flattenedVerify, importJWK, type JWK } from "jose";
+import type { Context, Middleware, Next } from "koa";
+import { createPublicKey } from "node:crypto";
+import type { Logger } from "../logger.js";
+import { changeAccountKey, newAccount, updateAccount } from "../ra/acme/accounts.js";
+import { DirectoryCache } from "../ra/acme/directories.js";
+import { AcmeError, acmeErr } from "../ra/acme/errors.js";
+import {
+  ChainCache,
+  certificateChain,
+  deactivateAuthz,
+  finalizeOrder,
+  getAuthz,
+  getChallenge,
+  getOrder,
+  listOrders,
+  newOrder,
+  startChallenge,
+} from "../ra/acme/orders.js";
+import { revokeCertificate } from "../ra/acme/revoke.js";
+import { ValidationScheduler, type ValidationSchedulerOptions } from "../ra/acme/validation.js";
+import type { RaContext } from "../ra/context.js";
+import type { ChallengeValidator } from "../validation/types.js";
+import {
+  acmeState,
+  checkUrlAndNonce,
+  DEFAULT_BODY_LIMIT,
+  lookupKey,
+  parseJws,
+  postAsGetOnly,
+  publicJwk,
+  verifySignature,
+  type AcmeRequestState,
+  type JwsDeps,
+  type KeyMode,
+} from "./jws.js";
+import { Linker, UUID } from "./linker.js";
+import { NonceStore, type NonceStoreOptions } from "./nonces.js";
+import { renderProblem } from "./problems.js";
+import { accountJson, authzJson, challengeJson, directoryJson, orderJson } from "./wire.js";
+
+export interface AcmeRouterDeps {
+  ra: RaContext;
+  /** performs http-01 / dns-01 / tls-alpn-01 checks (src/validation) */
+  validator: ChallengeValidator;
+  logger: Logger;
+  /** default: a Linker on ra.publicUrl */
+  linker?: Linker;
+  /** request body limit in bytes (default 64 KiB) */
+  bodyLimit?: number;
+  /** orders per page of the orders list (default 100) */
+  ordersPageSize?: number;
+  /** how long directory rows are cached (default 5 s) */
+  directoryCacheMs?: number;
+  nonces?: NonceStoreOptions;
+  validation?: ValidationSchedulerOptions;
+}
+
+export interface AcmeRouter {
+  router: Router;
+  nonces: NonceStore;
+  validations: ValidationScheduler;
+  linker: Linker;
+  directories: DirectoryCache;
+  /** stops the timers, aborts and awaits running validations */
+  close(): Promise<void>;
+}
+
+/** seconds a client should wait before polling a pending authorization / processing order (§7.5.1, §7.4) */
+export const RETRY_AFTER_SECONDS = 1;
+
+/**
+ * Builds the ACME router (not listening; mount it on the HTTP app). Starts
+ * the nonce cleanup and validation sweeper timers; `close()` stops them.
+ */
+export function buildAcmeRouter(deps: AcmeRouterDeps): AcmeRouter {
+  const { ra, logger } = deps;
+  const linker = deps.linker ?? new Linker(ra.publicUrl);
+  const nonces = new NonceStore(ra.orm, ra.clock, deps.nonces);
+  const directories = new DirectoryCache(ra, deps.directoryCacheMs);
+  const validations = new ValidationScheduler(ra, deps.validator, logger, deps.validation);
+  const chains = new ChainCache();
+  const pageSize = deps.ordersPageSize ?? 100;
+  const jwsDeps: JwsDeps = { ra, linker, nonces, bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT };
+  nonces.startCleanup((e) => logger.error({ err: e }, "nonce cleanup failed"));
+  validations.startSweeper();
+
+  const router = new Router({ prefix: "/acme/:directory" });
+
+  /** problem documents, Replay-Nonce on every response (§6.5), Link rel=index (§7.1) */
+  const edge: Middleware = async (ctx: Context, next: Next) => {
+    try {
+      const dir = await directories.get(ctx.params.directory ?? "");
+      if (!dir) throw acmeErr.notFound();
+      ctx.state.acme = { dir } satisfies AcmeRequestState;
+      ctx.append("Link", `<${linker.directory(dir.name)}>;rel="index"`);
+      await next();
+    } catch (e) {
+      const p = renderProblem(e);
+      if (p.internal) logger.error({ err: e, path: ctx.path }, "ACME request failed");
+      ctx.status = p.status;
+      ctx.type = "application/problem+json";
+      ctx.body = p.body;
+      if (p.location) ctx.set("Location", p.location);
+    }
+    try {
+      ctx.set("Replay-Nonce", await nonces.issue());
+    } catch (e) {
+      logger.error({ err: e }, "cannot issue a nonce");
+    }
+  };
+
+  const dirName = (ctx: Context) => acmeState(ctx).dir.name;
+  const post = (path: string, mode: KeyMode, ...handlers: Middleware[]) =>
+    router.post(path, edge, parseJws(jwsDeps), checkUrlAndNonce(jwsDeps), lookupKey(jwsDeps, mode), verifySignature(), ...handlers);
+  const json = (ctx: Context, status: number, body: unknown) => {
+    ctx.status = status;
+    ctx.type = "application/json";
+    ctx.body = body;
+  };
+  const idParam = (ctx: Context): string => {
+    const id = ctx.params.id ?? "";
+    if (!UUID.test(id)) throw acmeErr.notFound();
+    return id;
+  };
+
+  // §7.1.1 directory
+  router.get("/directory", edge, (ctx) => json(ctx, 200, directoryJson(linker, acmeState(ctx).dir)));
+
+  // §7.2 newNonce: HEAD 200, GET 204, never cached
+  router.head("/new-nonce", edge, (ctx) => {
+    ctx.set("Cache-Control", "no-store");
+    ctx.status = 200;
+  });
+  router.get("/new-nonce", edge, (ctx) => {
+    ctx.set("Cache-Control", "no-store");
+    ctx.status = 204;
+  });
+
+  // §7.3 newAccount (jwk)
+  post("/new-account", "jwk", async (ctx) => {
+    const st = acmeState(ctx);
+    const p = (st.payload ?? {}) as Record<string, unknown>;
+    if (st.postAsGet || typeof p !== "object") throw acmeErr.malformed("newAccount needs a JSON object payload");
+    const { account, created } = await newAccount(ra, st.dir, {
+      jwk: st.jwk!,
+      thumbprint: st.thumbprint!,
+      contact: p.contact,
+      termsOfServiceAgreed: p.termsOfServiceAgreed,
+      onlyReturnExisting: p.onlyReturnExisting,
+      externalAccountBinding: p.externalAccountBinding,
+      newAccountUrl: linker.newAccount(st.dir.name),
+    });
+    ctx.set("Location", linker.account(st.dir.name, account.id));
+    json(ctx, created ? 201 : 200, accountJson(linker, st.dir.name, account));
+  });
+
+  // §7.3.2 account update, §7.3.6 deactivation; POST-as-GET reads it
+  post("/acct/:id", "kid", async (ctx) => {
+    const st = acmeState(ctx);
+    if (idParam(ctx) !== st.account!.id) throw acmeErr.unauthorized("the kid is not this account");
+    const account = st.postAsGet ? st.account! : await updateAccount(ra, st.account!, (st.payload ?? {}) as Record<string, unknown>);
+    ctx.set("Location", linker.account(st.dir.name, account.id));
+    json(ctx, 200, accountJson(linker, st.dir.name, account));
+  });
+
+  // §7.1.2.1 orders list, paginated with Link rel="next"
+  post("/acct/:id/orders", "kid", postAsGetOnly(), async (ctx) => {
+    const st = acmeState(ctx);
+    if (idParam(ctx) !== st.account!.id) throw acmeErr.unauthorized("the kid is not this account");
+    const cursor = typeof ctx.query.cursor === "string" && UUID.test(ctx.query.cursor) ? ctx.query.cursor : undefined;
+    const page = await listOrders(ra, st.account!, cursor, pageSize);
+    if (page.next) ctx.append("Link", `<${linker.orders(st.dir.name, st.account!.id, page.next)}>;rel="next"`);
+    json(ctx, 200, { orders: page.ids.map((id) => linker.order(st.dir.name, id)) });
+  });
+
+  // §7.3.5 key rollover
+  post("/key-change", "kid", async (ctx) => {
+    const st = acmeState(ctx);
+    const inner = st.payload as Record<string, unknown> | undefined;
+    if (!inner || typeof inner !== "object") throw acmeErr.malformed("keyChange payload must be a JWS");
+    const { protected: p, payload, signature } = inner;
+    if (typeof p !== "string" || typeof payload !== "string" || typeof signature !== "string" || "signatures" in inner) {
+      throw acmeErr.malformed("keyChange payload must be a flattened JWS");
+    }
+    let header: Record<string, unknown>;
+    let body: Record<string, unknown>;
+    try {
+      header = JSON.parse(Buffer.from(p, "base64url").toString("utf8")) as Record<string, unknown>;
+      body = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as Record<string, unknown>;
+    } catch {
+      throw acmeErr.malformed("keyChange inner JWS is not base64url JSON");
+    }
+    // §7.3.5: inner JWS has jwk (the new key), no kid, no nonce, the same url
+    if (typeof header.alg !== "string" || !["RS256", "ES256", "ES384", "ES512", "EdDSA"].includes(header.alg)) {
+      throw acmeErr.malformed("keyChange inner JWS alg is not accepted");
+    }
+    if (!header.jwk || typeof header.jwk !== "object" || header.kid !== undefined) throw acmeErr.malformed("keyChange inner JWS must carry jwk and no kid");
+    if (header.nonce !== undefined) throw acmeErr.malformed("keyChange inner JWS must not carry a nonce");
+    if (header.url !== st.header!.url) throw acmeErr.malformed("keyChange inner JWS url must equal the outer url");
+    const newJwk = publicJwk(header.jwk as JWK);
+    let newThumb: string;
+    try {
+      newThumb = await calculateJwkThumbprint(newJwk, "sha256");
+      await flattenedVerify({ protected: p, payload, signature }, await importJWK(newJwk, header.alg), { algorithms: [header.alg] });
+    } catch {
+      throw acmeErr.malformed("keyChange inner JWS signature does not verify with its jwk");
+    }
+    if (body.account !== st.header!.kid) throw acmeErr.malformed("keyChange payload account must be the signing account");
+    let oldThumb: string;
+    try {
+      oldThumb = await calculateJwkThumbprint(body.oldKey as JWK, "sha256");
+    } catch {
+      throw acmeErr.malformed("keyChange payload oldKey is not a JWK");
+    }
+    if (oldThumb !== st.account!.keyThumbprint) throw acmeErr.unauthorized("keyChange oldKey is not the account's current key");
+    const account = await changeAccountKey(ra, st.account!, newJwk, newThumb, (id) => linker.account(st.dir.name, id));
+    ctx.set("Location", linker.account(st.dir.name, account.id));
+    json(ctx, 200, accountJson(linker, st.dir.name, account));
+  });
+
+  // §7.4 newOrder
+  post("/new-order", "kid", async (ctx) => {
+    const st = acmeState(ctx);
+    if (st.postAsGet) throw acmeErr.malformed("newOrder needs a payload");
+    const order = await newOrder(ra, st.dir, st.account!, (st.payload ?? {}) as Record<string, unknown>);
+    ctx.set("Location", linker.order(st.dir.name, order.id));
+    json(ctx, 201, orderJson(linker, st.dir.name, order));
+  });
+
+  // §7.1.3 order (POST-as-GET)
+  post("/order/:id", "kid", postAsGetOnly(), async (ctx) => {
+    const order = await getOrder(ra, acmeState(ctx).account!, idParam(ctx));
+    if (order.status === "processing") ctx.set("Retry-After", String(RETRY_AFTER_SECONDS));
+    json(ctx, 200, orderJson(linker, dirName(ctx), order));
+  });
+
+  // §7.4 finalize
+  post("/order/:id/finalize", "kid", async (ctx) => {
+    const st = acmeState(ctx);
+    const csr = (st.payload as { csr?: unknown } | undefined)?.csr;
+    if (typeof csr !== "string" || !/^[A-Za-z0-9_-]+$/.test(csr)) throw acmeErr.malformed("finalize needs csr: base64url DER");
+    const id = idParam(ctx);
+    const order = await finalizeOrder(ra, st.dir, st.account!, id, Buffer.from(csr, "base64url"));
+    ctx.set("Location", linker.order(st.dir.name, id));
+    if (order.status === "processing") ctx.set("Retry-After", String(RETRY_AFTER_SECONDS));
+    json(ctx, 200, orderJson(linker, st.dir.name, order));
+  });
+
+  // §7.5 authorization (POST-as-GET), §7.5.2 deactivation
+  post("/authz/:id", "kid", async (ctx) => {
+    const st = acmeState(ctx);
+    const id = idParam(ctx);
+    let authz;
+    if (st.postAsGet) authz = await getAuthz(ra, st.account!, id);
+    else {
+      const status = (st.payload as { status?: unknown } | undefined)?.status;
+      if (status !== "deactivated") throw acmeErr.malformed('an authorization update may only set status "deactivated"');
+      authz = await deactivateAuthz(ra, st.account!, id);
+    }
+    if (authz.status === "pending") ctx.set("Retry-After", String(RETRY_AFTER_SECONDS));
+    json(ctx, 200, authzJson(linker, st.dir.name, authz));
+  });
+
+  // §7.5.1 challenge: POST {} starts validation (once); POST-as-GET reads it
+  post("/chall/:id", "kid", async (ctx) => {
+    const st = acmeState(ctx);
+    const id = idParam(ctx);
+    let challenge;
+    if (st.postAsGet) challenge = await getChallenge(ra, st.account!, id);
+    else {
+      const r = await startChallenge(ra, st.account!, id);
+      if (r.started) validations.schedule(id);
+      challenge = r.challenge;
+    }
+    ctx.append("Link", `<${linker.authz(st.dir.name, challenge.authorizationId)}>;rel="up"`);
+    if (challenge.status === "processing") ctx.set("Retry-After", String(RETRY_AFTER_SECONDS));
+    json(ctx, 200, challengeJson(linker, st.dir.name, challenge));
+  });
+
+  // §7.4.2 certificate download
+  post("/cert/:id", "kid", postAsGetOnly(), async (ctx) => {
+    const pem = await certificateChain(ra, chains, acmeState(ctx).account!, idParam(ctx));
+    ctx.status = 200;
+    ctx.type = "application/pem-certificate-chain";
+    ctx.body = pem;
+  });
+
+  // §7.6 revokeCert: by the ordering account (kid) or the certificate key (jwk)
+  post("/revoke-cert", "either", async (ctx) => {
+    const st = acmeState(ctx);
+    const p = st.payload as { certificate?: unknown; reason?: unknown } | undefined;
+    if (!p || typeof p.certificate !== "string" || !/^[A-Za-z0-9_-]+$/.test(p.certificate)) {
+      throw acmeErr.malformed("revokeCert needs certificate: base64url DER");
+    }
+    const der = Buffer.from(p.certificate, "base64url");
+    const auth = st.account
+      ? ({ kind: "account", account: st.account } as const)
+      : ({ kind: "certKey", publicKey: createPublicKey({ key: st.jwk! as import("node:crypto").JsonWebKey, format: "jwk" }) } as const);
+    await revokeCertificate(ra, st.dir, auth, der, p.reason);
+    ctx.status = 200;
+    ctx.body = "";
+  });
+
+  // resources are read with POST-as-GET (§6.3); a plain GET gets a problem, not a 404
+  for (const path of ["/acct/:id", "/acct/:id/orders", "/order/:id", "/authz/:id", "/chall/:id", "/cert/:id"]) {
+    router.get(path, edge, () => {
+      throw new AcmeError("invalidArgument", "malformed", "read this resource with POST-as-GET (RFC 8555 §6.3)", { status: 405 });
+    });
+  }
+
+  return {
+    router,
+    nonces,
+    validations,
+    linker,
+    directories,
+    async close() {
+      nonces.stop();
+      await validations.close();
+    },
+  };
+}

@@ -1,0 +1,173 @@
+/**
+ * Identifier policy for ACME orders (pure: no I/O). RFC 8555 §7.1.4 / §9.7.7
+ * (dns), RFC 8738 (ip). A directory's policy names the DNS suffixes and IP
+ * ranges it issues for and the challenge types it offers.
+ */
+import { canonicalIp, ipFromText } from "../ca/ip.js";
+import type { AcmeChallengeType, Identifier } from "../core/types.js";
+
+export const IDENTIFIER_MESSAGES = {
+  badType: (t: string) => `identifier type "${t}" is not supported (dns, ip)`,
+  badDnsName: (v: string) => `"${v}" is not a valid DNS name`,
+  dnsLooksLikeIp: (v: string) => `"${v}" is an IP address; use an "ip" identifier (RFC 8738)`,
+  badWildcard: (v: string) => `"${v}": a wildcard is only allowed as the whole leftmost label ("*.example.com")`,
+  badIp: (v: string) => `"${v}" is not an IPv4 or IPv6 address in canonical form`,
+  dnsNotAllowed: (v: string) => `"${v}" is not within this directory's allowed DNS names`,
+  ipNotAllowed: (v: string) => `"${v}" is not within this directory's allowed IP ranges`,
+  wildcardNeedsDns01: (v: string) => `"${v}": wildcard names need the dns-01 challenge, which this directory does not offer`,
+  noChallenge: (v: string) => `"${v}": none of this directory's challenge types can validate this identifier`,
+  empty: "an order needs at least one identifier",
+  tooMany: (n: number) => `at most ${n} identifiers per order`,
+  duplicate: (v: string) => `identifier "${v}" appears twice`,
+} as const;
+
+export const MAX_IDENTIFIERS = 100;
+
+export interface IdentifierPolicy {
+  /** exact names or parent domains; empty = any name */
+  allowedDnsSuffixes: readonly string[];
+  /** CIDR ranges; empty = no ip identifiers */
+  allowedIpRanges: readonly string[];
+  challengeTypes: readonly AcmeChallengeType[];
+}
+
+/** One identifier's problem, for RFC 8555 §6.7.1 subproblems. */
+export interface IdentifierProblem {
+  kind: "malformed" | "unsupportedIdentifier" | "rejectedIdentifier";
+  identifier: Identifier;
+  detail: string;
+}
+
+const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** RFC 1035 §2.3.1 preferred syntax (LDH labels, lower-cased; punycode A-labels pass as LDH). */
+export function isValidDnsName(name: string): boolean {
+  if (name.length === 0 || name.length > 253) return false;
+  const labels = name.split(".");
+  if (labels.length < 2) return false;
+  return labels.every((l) => LABEL.test(l));
+}
+
+/** dns identifier within a suffix list: the name itself or a subdomain of an entry */
+export function dnsAllowed(name: string, suffixes: readonly string[]): boolean {
+  if (suffixes.length === 0) return true;
+  return suffixes.some((s) => {
+    const suffix = s.toLowerCase().replace(/^\*?\.+/, "").replace(/\.$/, "");
+    return name === suffix || name.endsWith(`.${suffix}`);
+  });
+}
+
+/** parses "a.b.c.d/n" or "v6::/n" (a bare address is a /32 or /128) */
+export function parseCidr(cidr: string): { net: Buffer; bits: number } | undefined {
+  const [addr, len, ...rest] = cidr.trim().split("/");
+  if (rest.length || !addr) return undefined;
+  const net = ipFromText(addr);
+  if (!net) return undefined;
+  const max = net.length * 8;
+  const bits = len === undefined ? max : Number(len);
+  if (!Number.isInteger(bits) || bits < 0 || bits > max) return undefined;
+  return { net, bits };
+}
+
+export function ipInRanges(ip: string, ranges: readonly string[]): boolean {
+  const a = ipFromText(ip);
+  if (!a) return false;
+  return ranges.some((r) => {
+    const c = parseCidr(r);
+    if (!c || c.net.length !== a.length) return false;
+    const full = Math.floor(c.bits / 8);
+    for (let i = 0; i < full; i++) if (a[i] !== c.net[i]) return false;
+    const rem = c.bits % 8;
+    if (rem === 0) return true;
+    const mask = (0xff << (8 - rem)) & 0xff;
+    return (a[full]! & mask) === (c.net[full]! & mask);
+  });
+}
+
+/** RFC 8555 §8 / RFC 8737 §3 / RFC 8738 §7: which challenge types can validate an identifier */
+export function challengeTypesFor(id: { type: Identifier["type"]; wildcard: boolean }, enabled: readonly AcmeChallengeType[]): AcmeChallengeType[] {
+  if (id.type === "ip") return enabled.filter((t) => t === "http-01" || t === "tls-alpn-01");
+  if (id.wildcard) return enabled.filter((t) => t === "dns-01"); // RFC 8555 §7.1.3
+  return [...enabled];
+}
+
+export interface CheckedIdentifier {
+  /** as the order shows it (wildcard keeps "*.") */
+  identifier: Identifier;
+  /** as the authorization shows it ("*." stripped) */
+  authzValue: string;
+  wildcard: boolean;
+  challengeTypes: AcmeChallengeType[];
+}
+
+/**
+ * Normalizes and checks an order's identifiers against a directory policy.
+ * Returns the checked identifiers, or the problems (one per bad identifier).
+ */
+export function checkOrderIdentifiers(
+  raw: unknown,
+  policy: IdentifierPolicy,
+): { ok: true; identifiers: CheckedIdentifier[] } | { ok: false; problems: IdentifierProblem[]; detail?: string } {
+  if (!Array.isArray(raw) || raw.length === 0) return { ok: false, problems: [], detail: IDENTIFIER_MESSAGES.empty };
+  if (raw.length > MAX_IDENTIFIERS) return { ok: false, problems: [], detail: IDENTIFIER_MESSAGES.tooMany(MAX_IDENTIFIERS) };
+  const out: CheckedIdentifier[] = [];
+  const problems: IdentifierProblem[] = [];
+  const seen = new Set<string>();
+  for (const item of raw) {
+    const type = (item as { type?: unknown })?.type;
+    const value = (item as { value?: unknown })?.value;
+    if (typeof type !== "string" || typeof value !== "string") {
+      problems.push({ kind: "malformed", identifier: { type: "dns", value: String(value) }, detail: "identifier needs string type and value" });
+      continue;
+    }
+    const r = checkIdentifier(type, value, policy);
+    if ("problem" in r) {
+      problems.push(r.problem);
+      continue;
+    }
+    const key = `${r.identifier.type}:${r.identifier.value}`;
+    if (seen.has(key)) {
+      problems.push({ kind: "malformed", identifier: r.identifier, detail: IDENTIFIER_MESSAGES.duplicate(r.identifier.value) });
+      continue;
+    }
+    seen.add(key);
+    out.push(r);
+  }
+  if (problems.length) return { ok: false, problems };
+  return { ok: true, identifiers: out };
+}
+
+export function checkIdentifier(type: string, value: string, policy: IdentifierPolicy): CheckedIdentifier | { problem: IdentifierProblem } {
+  if (type === "ip") {
+    const ip = canonicalIp(value);
+    const identifier: Identifier = { type: "ip", value };
+    // RFC 8738 §3: the value is the textual form (RFC 5952 canonical for IPv6)
+    if (!ip || ip !== value.toLowerCase()) return { problem: { kind: "malformed", identifier, detail: IDENTIFIER_MESSAGES.badIp(value) } };
+    const canon: Identifier = { type: "ip", value: ip };
+    if (!ipInRanges(ip, policy.allowedIpRanges)) {
+      return { problem: { kind: "rejectedIdentifier", identifier: canon, detail: IDENTIFIER_MESSAGES.ipNotAllowed(ip) } };
+    }
+    const challengeTypes = challengeTypesFor({ type: "ip", wildcard: false }, policy.challengeTypes);
+    if (!challengeTypes.length) return { problem: { kind: "rejectedIdentifier", identifier: canon, detail: IDENTIFIER_MESSAGES.noChallenge(ip) } };
+    return { identifier: canon, authzValue: ip, wildcard: false, challengeTypes };
+  }
+  if (type !== "dns") {
+    return { problem: { kind: "unsupportedIdentifier", identifier: { type: "dns", value }, detail: IDENTIFIER_MESSAGES.badType(type) } };
+  }
+  const name = value.toLowerCase();
+  const identifier: Identifier = { type: "dns", value: name };
+  const wildcard = name.startsWith("*.");
+  const base = wildcard ? name.slice(2) : name;
+  if (base.includes("*")) return { problem: { kind: "malformed", identifier, detail: IDENTIFIER_MESSAGES.badWildcard(value) } };
+  if (canonicalIp(base)) return { problem: { kind: "malformed", identifier, detail: IDENTIFIER_MESSAGES.dnsLooksLikeIp(value) } };
+  if (!isValidDnsName(base)) return { problem: { kind: "malformed", identifier, detail: IDENTIFIER_MESSAGES.badDnsName(value) } };
+  if (!dnsAllowed(base, policy.allowedDnsSuffixes)) {
+    return { problem: { kind: "rejectedIdentifier", identifier, detail: IDENTIFIER_MESSAGES.dnsNotAllowed(name) } };
+  }
+  const challengeTypes = challengeTypesFor({ type: "dns", wildcard }, policy.challengeTypes);
+  if (!challengeTypes.length) {
+    const detail = wildcard ? IDENTIFIER_MESSAGES.wildcardNeedsDns01(name) : IDENTIFIER_MESSAGES.noChallenge(name);
+    return { problem: { kind: "rejectedIdentifier", identifier, detail } };
+  }
+  return { identifier, authzValue: base, wildcard, challengeTypes };
+}

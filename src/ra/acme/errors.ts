@@ -1,0 +1,103 @@
+import { SigilError, type SigilErrorKind } from "../../core/errors.js";
+
+/**
+ * RFC 8555 §6.7 error types (urn:ietf:params:acme:error:<type>) plus the
+ * RFC 8555 §7.3.4 / §7.6 ones. ra/acme raises SigilErrors; when the generic
+ * SigilError kind does not say precisely which ACME problem applies, the
+ * error carries an `acmeType` hint. Only acme/problems.ts turns either into a
+ * problem document.
+ */
+export type AcmeProblemType =
+  | "accountDoesNotExist"
+  | "alreadyRevoked"
+  | "badCSR"
+  | "badNonce"
+  | "badPublicKey"
+  | "badRevocationReason"
+  | "badSignatureAlgorithm"
+  | "caa"
+  | "compound"
+  | "connection"
+  | "dns"
+  | "externalAccountRequired"
+  | "incorrectResponse"
+  | "invalidContact"
+  | "malformed"
+  | "orderNotReady"
+  | "rateLimited"
+  | "rejectedIdentifier"
+  | "serverInternal"
+  | "tls"
+  | "unauthorized"
+  | "unsupportedContact"
+  | "unsupportedIdentifier"
+  | "userActionRequired";
+
+export interface AcmeSubproblem {
+  type: AcmeProblemType;
+  detail: string;
+  identifier?: { type: string; value: string };
+}
+
+/** A SigilError that knows its exact RFC 8555 problem type (and HTTP status when it is not the default). */
+export class AcmeError extends SigilError {
+  readonly acmeType: AcmeProblemType;
+  readonly status?: number;
+  readonly subproblems?: AcmeSubproblem[];
+  /** RFC 8555 §7.3.5: Location of the account that already holds a key (409) */
+  readonly location?: string;
+  /** RFC 8555 §6.7 badSignatureAlgorithm: the algorithms we accept */
+  readonly algorithms?: string[];
+
+  constructor(
+    kind: SigilErrorKind,
+    acmeType: AcmeProblemType,
+    message: string,
+    extra: { status?: number; subproblems?: AcmeSubproblem[]; location?: string; algorithms?: string[]; cause?: unknown } = {},
+  ) {
+    super(kind, message, { cause: extra.cause });
+    this.acmeType = acmeType;
+    this.status = extra.status;
+    this.subproblems = extra.subproblems;
+    this.location = extra.location;
+    this.algorithms = extra.algorithms;
+  }
+}
+
+/** Fixed user-facing messages, next to the rules that use them. */
+export const ACME_MESSAGES = {
+  notFound: "no such object",
+  accountDoesNotExist: "no account with this key or kid in this directory",
+  accountDeactivated: "the account is not valid (deactivated or revoked)",
+  eabRequired: "this directory requires an external account binding (RFC 8555 §7.3.4)",
+  eabInvalid: "the external account binding is invalid",
+  eabUsed: "the external account binding key has already been used",
+  orderNotReady: (status: string) => `the order is ${status}, not ready`,
+  orderExpired: "the order has expired",
+  tosRequired: "the terms of service must be agreed to",
+} as const;
+
+export const acmeErr = {
+  notFound: () => new AcmeError("notFound", "malformed", ACME_MESSAGES.notFound, { status: 404 }),
+  malformed: (m: string) => new AcmeError("invalidArgument", "malformed", m),
+  unauthorized: (m: string) => new AcmeError("permissionDenied", "unauthorized", m),
+  accountDoesNotExist: () => new AcmeError("notFound", "accountDoesNotExist", ACME_MESSAGES.accountDoesNotExist, { status: 400 }),
+  orderNotReady: (status: string) => new AcmeError("failedPrecondition", "orderNotReady", ACME_MESSAGES.orderNotReady(status), { status: 403 }),
+  externalAccountRequired: () => new AcmeError("failedPrecondition", "externalAccountRequired", ACME_MESSAGES.eabRequired),
+  invalidContact: (m: string) => new AcmeError("invalidArgument", "invalidContact", m),
+  unsupportedContact: (m: string) => new AcmeError("invalidArgument", "unsupportedContact", m),
+  badRevocationReason: (m: string) => new AcmeError("invalidArgument", "badRevocationReason", m),
+  unsupportedIdentifier: (m: string) => new AcmeError("invalidArgument", "unsupportedIdentifier", m),
+  userActionRequired: (m: string) => new AcmeError("failedPrecondition", "userActionRequired", m, { status: 403 }),
+  conflict: (m: string, location: string) => new AcmeError("alreadyExists", "malformed", m, { status: 409, location }),
+};
+
+const PREFIX = "urn:ietf:params:acme:error:";
+/** RFC 8555 §7.1.3 / §8: an `error` stored on an order or challenge (an RFC 7807 document) */
+export function storedProblem(type: AcmeProblemType, detail: string, subproblems?: AcmeSubproblem[]): Record<string, unknown> {
+  return {
+    type: PREFIX + type,
+    detail,
+    ...(subproblems?.length ? { subproblems: subproblems.map((s) => ({ ...s, type: PREFIX + s.type })) } : {}),
+  };
+}

@@ -1,0 +1,453 @@
+/**
+ * ACME orders, authorizations and challenges (RFC 8555 §7.4, §7.5, §8):
+ * newOrder with identifier policy and authorization reuse, reads scoped to
+ * the owning account, authorization deactivation, challenge start (exactly
+ * once), finalize (exactly one certificate), certificate chain.
+ */
+import { LockMode } from "@mikro-orm/core";
+import { parseCsr } from "../../ca/csr.js";
+import { checkLeafKeyPolicySpki } from "../../ca/keys.js";
+import { uuidv7, randomToken } from "../../core/ids.js";
+import type { AcmeAuthzStatus, AcmeChallengeStatus, AcmeChallengeType, AcmeOrderStatus, Identifier, IdentifierType } from "../../core/types.js";
+import { AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeDirectory, AcmeOrder, CertificateAuthority } from "../../db/entities/index.js";
+import { checkCsrAgainstOrder } from "../../policy/csr.js";
+import { checkOrderIdentifiers, type IdentifierProblem } from "../../policy/identifiers.js";
+import { inTransaction, type RaContext } from "../context.js";
+import { issueLeafInTx } from "../issuance.js";
+import { accountActor, type AccountInfo } from "./accounts.js";
+import type { DirectoryInfo } from "./directories.js";
+import { AcmeError, acmeErr, storedProblem, type AcmeSubproblem } from "./errors.js";
+
+const DAY = 86_400_000;
+/** RFC 8555 §7.1.3 `expires` of a new order / pending authorization */
+export const PENDING_LIFETIME_MS = 7 * DAY;
+/** how long a valid authorization can be reused by its account */
+export const VALID_AUTHZ_LIFETIME_MS = 30 * DAY;
+
+export interface OrderInfo {
+  id: string;
+  status: AcmeOrderStatus;
+  identifiers: Identifier[];
+  authorizationIds: string[];
+  notBefore: Date | null;
+  notAfter: Date | null;
+  expires: Date;
+  error: Record<string, unknown> | null;
+  certificateId: string | null;
+}
+
+export interface ChallengeInfo {
+  id: string;
+  authorizationId: string;
+  type: AcmeChallengeType;
+  token: string;
+  status: AcmeChallengeStatus;
+  validated: Date | null;
+  error: Record<string, unknown> | null;
+}
+
+export interface AuthzInfo {
+  id: string;
+  identifier: Identifier;
+  wildcard: boolean;
+  status: AcmeAuthzStatus;
+  expires: Date;
+  challenges: ChallengeInfo[];
+}
+
+interface OrderRow {
+  id: string;
+  account_id: string;
+  status: AcmeOrderStatus;
+  identifiers: Identifier[];
+  authorization_ids: string[];
+  not_before: Date | null;
+  not_after: Date | null;
+  expires: Date;
+  error: Record<string, unknown> | null;
+  certificate_id: string | null;
+}
+
+/** an order past `expires` that never reached valid reads as invalid (§7.1.6) */
+function effectiveOrderStatus(status: AcmeOrderStatus, expires: Date, now: Date): AcmeOrderStatus {
+  return (status === "pending" || status === "ready") && expires <= now ? "invalid" : status;
+}
+
+function orderFromRow(r: OrderRow, now: Date): OrderInfo {
+  return {
+    id: r.id,
+    status: effectiveOrderStatus(r.status, r.expires, now),
+    identifiers: r.identifiers,
+    authorizationIds: r.authorization_ids,
+    notBefore: r.not_before,
+    notAfter: r.not_after,
+    expires: r.expires,
+    error: r.error,
+    certificateId: r.certificate_id,
+  };
+}
+
+function orderFromEntity(o: AcmeOrder, now: Date): OrderInfo {
+  return {
+    id: o.id,
+    status: effectiveOrderStatus(o.status, o.expires, now),
+    identifiers: o.identifiers,
+    authorizationIds: o.authorizationIds,
+    notBefore: o.notBefore ?? null,
+    notAfter: o.notAfter ?? null,
+    expires: o.expires,
+    error: o.error ?? null,
+    certificateId: o.certificateId ?? null,
+  };
+}
+
+function parseTime(v: unknown, field: string): Date | null {
+  if (v === undefined || v === null) return null;
+  if (typeof v !== "string") throw acmeErr.malformed(`${field} must be an RFC 3339 date-time`);
+  const d = new Date(v);
+  if (Number.isNaN(d.getTime()) || !/^\d{4}-\d\d-\d\dT/.test(v)) throw acmeErr.malformed(`${field} must be an RFC 3339 date-time`);
+  return d;
+}
+
+function identifierProblems(problems: IdentifierProblem[], detail?: string): AcmeError {
+  if (!problems.length) return acmeErr.malformed(detail ?? "bad identifiers");
+  const subproblems: AcmeSubproblem[] = problems.map((p) => ({ type: p.kind, detail: p.detail, identifier: p.identifier }));
+  // §6.7.1: the top-level type is the subproblems' when they agree; rejectedIdentifier wins otherwise
+  const kinds = new Set(problems.map((p) => p.kind));
+  const top = kinds.size === 1 ? problems[0]!.kind : kinds.has("rejectedIdentifier") ? "rejectedIdentifier" : "malformed";
+  const msg = problems.length === 1 ? problems[0]!.detail : `${problems.length} identifiers were refused`;
+  const kind = top === "rejectedIdentifier" ? "rejectedIdentifier" : "invalidArgument";
+  return new AcmeError(kind, top, msg, { subproblems });
+}
+
+/** RFC 8555 §7.4 newOrder */
+export async function newOrder(
+  ctx: RaContext,
+  dir: DirectoryInfo,
+  account: AccountInfo,
+  payload: { identifiers?: unknown; notBefore?: unknown; notAfter?: unknown },
+): Promise<OrderInfo> {
+  const checked = checkOrderIdentifiers(payload.identifiers, dir);
+  if (!checked.ok) throw identifierProblems(checked.problems, checked.detail);
+  const now = ctx.clock.now();
+  const notBefore = parseTime(payload.notBefore, "notBefore");
+  const notAfter = parseTime(payload.notAfter, "notAfter");
+  const maxNotAfter = now.getTime() + dir.maxValidityDays * DAY;
+  if (notAfter && (notAfter.getTime() <= now.getTime() || notAfter.getTime() > maxNotAfter + 60_000)) {
+    throw acmeErr.malformed(`notAfter must be in the future and at most ${dir.maxValidityDays} days from now`);
+  }
+  if (notBefore && (notBefore.getTime() > (notAfter?.getTime() ?? maxNotAfter) || notBefore.getTime() < now.getTime() - DAY)) {
+    throw acmeErr.malformed("notBefore must be before notAfter and not more than a day in the past");
+  }
+  const ids = checked.identifiers;
+  return inTransaction(ctx, async (tx) => {
+    // reuse this account's valid authorizations (§7.4: "the server MAY reuse"), one query
+    const values = [...new Set(ids.map((i) => i.authzValue))];
+    const reusable = await tx.em.execute<Array<{ id: string; identifier_type: IdentifierType; identifier_value: string; wildcard: boolean; expires: Date }>>(
+      `select id, identifier_type, identifier_value, wildcard, expires from acme_authorizations
+        where account_id = ? and status = 'valid' and expires > ? and identifier_value in (${values.map(() => "?").join(", ")})
+        order by expires desc`,
+      [account.id, new Date(now.getTime() + DAY), ...values],
+    );
+    const accountRef = tx.em.getReference(AcmeAccount, account.id);
+    const authzIds: string[] = [];
+    let expires = now.getTime() + PENDING_LIFETIME_MS;
+    let allValid = true;
+    for (const id of ids) {
+      const hit = reusable.find((r) => r.identifier_type === id.identifier.type && r.identifier_value === id.authzValue && r.wildcard === id.wildcard);
+      if (hit) {
+        authzIds.push(hit.id);
+        expires = Math.min(expires, new Date(hit.expires).getTime());
+        continue;
+      }
+      allValid = false;
+      const authz = tx.em.create(AcmeAuthorization, {
+        id: uuidv7(),
+        account: accountRef,
+        identifierType: id.identifier.type,
+        identifierValue: id.authzValue,
+        wildcard: id.wildcard,
+        status: "pending",
+        expires: new Date(now.getTime() + PENDING_LIFETIME_MS),
+      } as unknown as AcmeAuthorization);
+      for (const type of id.challengeTypes) {
+        tx.em.create(AcmeChallenge, {
+          id: uuidv7(),
+          authorization: authz,
+          type,
+          token: randomToken(32), // §8.1: at least 128 bits of entropy
+          status: "pending",
+          attempts: 0,
+        } as unknown as AcmeChallenge);
+      }
+      authzIds.push(authz.id);
+    }
+    const order = tx.em.create(AcmeOrder, {
+      id: uuidv7(),
+      account: accountRef,
+      directory: tx.em.getReference(AcmeDirectory, dir.id),
+      status: allValid ? "ready" : "pending",
+      identifiers: ids.map((i) => i.identifier),
+      authorizationIds: authzIds,
+      notBefore,
+      notAfter,
+      expires: new Date(expires),
+    } as unknown as AcmeOrder);
+    await tx.em.flush();
+    return orderFromEntity(order, now);
+  });
+}
+
+const ORDER_COLUMNS = "id, account_id, status, identifiers, authorization_ids, not_before, not_after, expires, error, certificate_id";
+
+/** an order of this account; another account's order is not found (404), like an unknown one */
+export async function getOrder(ctx: RaContext, account: AccountInfo, id: string): Promise<OrderInfo> {
+  const rows = await ctx.orm.em
+    .getConnection()
+    .execute<OrderRow[]>(`select ${ORDER_COLUMNS} from acme_orders where id = ? and account_id = ?`, [id, account.id]);
+  if (!rows[0]) throw acmeErr.notFound();
+  return orderFromRow(rows[0], ctx.clock.now());
+}
+
+/** RFC 8555 §7.1.2.1 orders list, newest first, keyset-paginated by order id */
+export async function listOrders(ctx: RaContext, account: AccountInfo, cursor: string | undefined, pageSize: number): Promise<{ ids: string[]; next?: string }> {
+  const rows = await ctx.orm.em.getConnection().execute<Array<{ id: string }>>(
+    `select id from acme_orders where account_id = ? ${cursor ? "and id < ?" : ""} order by id desc limit ?`,
+    cursor ? [account.id, cursor, pageSize + 1] : [account.id, pageSize + 1],
+  );
+  const ids = rows.slice(0, pageSize).map((r) => r.id);
+  return rows.length > pageSize ? { ids, next: ids[ids.length - 1] } : { ids };
+}
+
+interface AuthzChallengeRow {
+  a_id: string;
+  account_id: string;
+  identifier_type: IdentifierType;
+  identifier_value: string;
+  wildcard: boolean;
+  a_status: AcmeAuthzStatus;
+  expires: Date;
+  c_id: string;
+  type: AcmeChallengeType;
+  token: string;
+  c_status: AcmeChallengeStatus;
+  validated: Date | null;
+  error: Record<string, unknown> | null;
+}
+
+function authzFromRows(rows: AuthzChallengeRow[], now: Date): AuthzInfo {
+  const r = rows[0]!;
+  let status = r.a_status;
+  if ((status === "pending" || status === "valid") && new Date(r.expires) <= now) status = "expired";
+  return {
+    id: r.a_id,
+    identifier: { type: r.identifier_type, value: r.identifier_value },
+    wildcard: r.wildcard,
+    status,
+    expires: r.expires,
+    challenges: rows.map((c) => ({
+      id: c.c_id,
+      authorizationId: r.a_id,
+      type: c.type,
+      token: c.token,
+      status: c.c_status,
+      validated: c.validated,
+      error: c.error,
+    })),
+  };
+}
+
+const AUTHZ_SELECT = `select a.id a_id, a.account_id, a.identifier_type, a.identifier_value, a.wildcard, a.status a_status, a.expires,
+  c.id c_id, c.type, c.token, c.status c_status, c.validated, c.error
+  from acme_authorizations a join acme_challenges c on c.authorization_id = a.id`;
+
+/** RFC 8555 §7.5: an authorization of this account with its challenges (one query) */
+export async function getAuthz(ctx: RaContext, account: AccountInfo, id: string): Promise<AuthzInfo> {
+  const rows = await ctx.orm.em
+    .getConnection()
+    .execute<AuthzChallengeRow[]>(`${AUTHZ_SELECT} where a.id = ? and a.account_id = ? order by c.type`, [id, account.id]);
+  if (!rows.length) throw acmeErr.notFound();
+  return authzFromRows(rows, ctx.clock.now());
+}
+
+/** §7.5.2 deactivation: pending or valid -> deactivated; the orders using it become invalid */
+export async function deactivateAuthz(ctx: RaContext, account: AccountInfo, id: string): Promise<AuthzInfo> {
+  await inTransaction(ctx, async (tx) => {
+    const a = await tx.em.findOne(AcmeAuthorization, { id, account: account.id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+    if (!a) throw acmeErr.notFound();
+    if (a.status !== "pending" && a.status !== "valid") throw acmeErr.malformed(`the authorization is ${a.status}; only pending or valid ones can be deactivated`);
+    a.status = "deactivated";
+    await tx.em.flush();
+    await invalidateOrdersOf(tx.em, account.id, id, storedProblem("unauthorized", "an authorization of this order was deactivated"), ctx.clock.now());
+  });
+  return getAuthz(ctx, account, id);
+}
+
+/** orders of the account that use `authzId` and can still change become invalid with `error` */
+export async function invalidateOrdersOf(
+  em: { execute: (sql: string, params: unknown[], method?: "all" | "get" | "run") => Promise<unknown> },
+  accountId: string,
+  authzId: string,
+  error: Record<string, unknown>,
+  now: Date,
+): Promise<void> {
+  await em.execute(
+    `update acme_orders set status = 'invalid', error = ?::jsonb, updated_at = ?
+      where account_id = ? and status in ('pending', 'ready') and authorization_ids @> ?::jsonb`,
+    [JSON.stringify(error), now, accountId, JSON.stringify([authzId])],
+    "run",
+  );
+}
+
+/** pending orders of the account using `authzId` whose authorizations are now all valid become ready */
+export async function readyOrdersOf(
+  em: { execute: (sql: string, params: unknown[], method?: "all" | "get" | "run") => Promise<unknown> },
+  accountId: string,
+  authzId: string,
+  now: Date,
+): Promise<void> {
+  await em.execute(
+    `update acme_orders o set status = 'ready', updated_at = ?
+      where o.account_id = ? and o.status = 'pending' and o.authorization_ids @> ?::jsonb
+        and not exists (select 1 from jsonb_array_elements_text(o.authorization_ids) x(id)
+                          join acme_authorizations a on a.id = x.id::uuid where a.status <> 'valid')`,
+    [now, accountId, JSON.stringify([authzId])],
+    "run",
+  );
+}
+
+/**
+ * RFC 8555 §7.5.1: the client asks for a challenge to be validated. Moves it
+ * pending -> processing with one conditional UPDATE, so of concurrent POSTs
+ * exactly one `started` is true (and starts a validation).
+ */
+export async function startChallenge(
+  ctx: RaContext,
+  account: AccountInfo,
+  challengeId: string,
+): Promise<{ challenge: ChallengeInfo; started: boolean }> {
+  const conn = ctx.orm.em.getConnection();
+  const now = ctx.clock.now();
+  const updated = await conn.execute<Array<{ id: string }>>(
+    `update acme_challenges c set status = 'processing', processing_since = ?, attempts = c.attempts + 1, updated_at = ?
+      from acme_authorizations a
+      where c.id = ? and a.id = c.authorization_id and a.account_id = ? and c.status = 'pending'
+        and a.status = 'pending' and a.expires > ?
+        and not exists (select 1 from acme_challenges o where o.authorization_id = a.id and o.id <> c.id and o.status <> 'pending')
+      returning c.id`,
+    [now, now, challengeId, account.id, now],
+  );
+  const challenge = await getChallenge(ctx, account, challengeId);
+  return { challenge, started: updated.length === 1 };
+}
+
+export async function getChallenge(ctx: RaContext, account: AccountInfo, challengeId: string): Promise<ChallengeInfo> {
+  const rows = await ctx.orm.em.getConnection().execute<Array<ChallengeInfo & { authorization_id: string }>>(
+    `select c.id, c.authorization_id, c.type, c.token, c.status, c.validated, c.error
+       from acme_challenges c join acme_authorizations a on a.id = c.authorization_id
+      where c.id = ? and a.account_id = ?`,
+    [challengeId, account.id],
+  );
+  const r = rows[0];
+  if (!r) throw acmeErr.notFound();
+  return { id: r.id, authorizationId: r.authorization_id, type: r.type, token: r.token, status: r.status, validated: r.validated, error: r.error };
+}
+
+/**
+ * RFC 8555 §7.4 finalize. The CSR is parsed and its key checked first
+ * (badCSR / badPublicKey); then, under a row lock on the order, the order
+ * must be ready (orderNotReady), the CSR must name exactly its identifiers,
+ * and it moves ready -> processing -> valid with its certificate issued in
+ * the same transaction: two concurrent finalizes give exactly one
+ * certificate (the second waits for the lock and finds the order valid).
+ */
+export async function finalizeOrder(
+  ctx: RaContext,
+  dir: DirectoryInfo,
+  account: AccountInfo,
+  orderId: string,
+  csrDer: Buffer,
+): Promise<OrderInfo> {
+  const csr = parseCsr(csrDer);
+  checkLeafKeyPolicySpki(csr.publicKeySpki);
+  return inTransaction(ctx, async (tx) => {
+    const order = await tx.em.findOne(AcmeOrder, { id: orderId, account: account.id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+    if (!order) throw acmeErr.notFound();
+    const now = ctx.clock.now();
+    const status = effectiveOrderStatus(order.status, order.expires, now);
+    if (status !== "ready") throw acmeErr.orderNotReady(status);
+    checkCsrAgainstOrder(csr, order.identifiers);
+    order.status = "processing";
+    const ca = await tx.em.findOneOrFail(CertificateAuthority, { id: dir.caId });
+    const maxNotAfter = new Date(now.getTime() + dir.maxValidityDays * DAY);
+    const notAfter = order.notAfter && order.notAfter < maxNotAfter ? order.notAfter : maxNotAfter;
+    const actor = accountActor(account);
+    const cn = csr.commonName?.toLowerCase();
+    const cert = await issueLeafInTx(ctx, tx, actor, {
+      ca,
+      publicKey: csr.publicKey,
+      type: dir.certificateKind,
+      commonName: cn,
+      dnsNames: order.identifiers.filter((i) => i.type === "dns").map((i) => i.value),
+      ipAddresses: order.identifiers.filter((i) => i.type === "ip").map((i) => i.value),
+      emails: [],
+      notBefore: order.notBefore ?? undefined,
+      notAfter,
+      source: "acme",
+      acmeAccountId: account.id,
+      acmeOrderId: order.id,
+    });
+    order.status = "valid";
+    order.certificateId = cert.id;
+    tx.audit(actor, {
+      action: "acme_order_finalize",
+      organizationId: account.organizationId,
+      resourceType: "acme_order",
+      resourceId: order.id,
+      detail: { certificateId: cert.id, serial: cert.serial },
+    });
+    await tx.em.flush();
+    return orderFromEntity(order, now);
+  });
+}
+
+/** the issuing CAs above a certificate, leaf-side first, the root excluded (§7.4.2) */
+export class ChainCache {
+  private readonly cache = new Map<string, { at: number; pems: string[] }>();
+  constructor(private readonly ttlMs = 60_000) {}
+
+  async get(ctx: RaContext, caId: string): Promise<string[]> {
+    const hit = this.cache.get(caId);
+    if (hit && Date.now() - hit.at < this.ttlMs) return hit.pems;
+    const rows = await ctx.orm.em.getConnection().execute<Array<{ id: string; parent_id: string | null; certificate_pem: string; depth: number }>>(
+      `with recursive chain(id, parent_id, certificate_pem, depth) as (
+         select id, parent_id, certificate_pem, 0 from certificate_authorities where id = ?
+         union all
+         select c.id, c.parent_id, c.certificate_pem, chain.depth + 1 from certificate_authorities c join chain on c.id = chain.parent_id where chain.depth < 10)
+       select * from chain order by depth`,
+      [caId],
+    );
+    const pems = rows.filter((r) => r.parent_id !== null).map((r) => r.certificate_pem);
+    this.cache.set(caId, { at: Date.now(), pems });
+    return pems;
+  }
+}
+
+function normalizePem(pem: string): string {
+  const s = pem.replace(/\r\n?/g, "\n").trim();
+  return `${s}\n`;
+}
+
+/** RFC 8555 §7.4.2: the PEM chain (leaf, then intermediates) of a certificate this account ordered */
+export async function certificateChain(ctx: RaContext, chains: ChainCache, account: AccountInfo, certId: string): Promise<string> {
+  const rows = await ctx.orm.em
+    .getConnection()
+    .execute<Array<{ certificate_pem: string; issuer_id: string }>>(
+      `select certificate_pem, issuer_id from certificates where id = ? and acme_account_id = ?`,
+      [certId, account.id],
+    );
+  const r = rows[0];
+  if (!r) throw acmeErr.notFound();
+  const chain = await chains.get(ctx, r.issuer_id);
+  return [r.certificate_pem, ...chain].map(normalizePem).join("");
+}

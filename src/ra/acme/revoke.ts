@@ -1,0 +1,54 @@
+/**
+ * RFC 8555 §7.6 certificate revocation, authorized either by the account
+ * that ordered the certificate (kid) or by the certificate's own key (jwk).
+ */
+import { createPublicKey, X509Certificate, type KeyObject } from "node:crypto";
+import { serialToHex } from "../../ca/serial.js";
+import { systemActor } from "../actor.js";
+import { inTransaction, type RaContext } from "../context.js";
+import { pemToDer } from "../issuers.js";
+import { checkRevocationReason, revokeCertificateInTx } from "../revocation.js";
+import { accountActor, type AccountInfo } from "./accounts.js";
+import type { DirectoryInfo } from "./directories.js";
+import { AcmeError, acmeErr } from "./errors.js";
+
+export type RevocationAuth = { kind: "account"; account: AccountInfo } | { kind: "certKey"; publicKey: KeyObject };
+
+export async function revokeCertificate(ctx: RaContext, dir: DirectoryInfo, auth: RevocationAuth, certDer: Buffer, reason: unknown): Promise<void> {
+  if (reason !== undefined && (typeof reason !== "number" || !Number.isInteger(reason))) {
+    throw acmeErr.badRevocationReason("reason must be an RFC 5280 reason code");
+  }
+  let code: ReturnType<typeof checkRevocationReason>;
+  try {
+    code = checkRevocationReason((reason as number | undefined) ?? 0);
+  } catch (e) {
+    throw acmeErr.badRevocationReason((e as Error).message);
+  }
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(certDer);
+  } catch {
+    throw acmeErr.malformed("certificate is not a DER X.509 certificate");
+  }
+  const serial = serialToHex(Buffer.from(x509.serialNumber.length % 2 ? `0${x509.serialNumber}` : x509.serialNumber, "hex"));
+  const rows = await ctx.orm.em.getConnection().execute<Array<{ id: string; certificate_pem: string; acme_account_id: string | null; organization_id: string }>>(
+    `select id, certificate_pem, acme_account_id, organization_id from certificates where serial = ?`,
+    [serial],
+  );
+  const row = rows.find((r) => pemToDer(r.certificate_pem).equals(certDer));
+  // certificates of other organizations are as unknown as ones we never issued
+  if (!row || row.organization_id !== dir.organizationId) throw acmeErr.notFound();
+  if (auth.kind === "account") {
+    if (row.acme_account_id !== auth.account.id) throw acmeErr.unauthorized("this account did not order the certificate");
+  } else {
+    const certSpki = x509.publicKey.export({ type: "spki", format: "der" });
+    const jwsSpki = createPublicKey(auth.publicKey).export({ type: "spki", format: "der" });
+    if (!certSpki.equals(jwsSpki)) throw acmeErr.unauthorized("the request is not signed with the certificate's key");
+  }
+  const actor = auth.kind === "account" ? accountActor(auth.account) : systemActor("acme-cert-key");
+  await inTransaction(ctx, async (tx) => {
+    await revokeCertificateInTx(ctx, tx, actor, row.id, code);
+  });
+}
+
+export { AcmeError };

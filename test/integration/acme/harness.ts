@@ -1,0 +1,62 @@
+/**
+ * Starts the real server (as test/helpers/server.ts does) with an injected
+ * ACME challenge validator, plus small helpers for raw ACME requests.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { randomBytes } from "node:crypto";
+import { loadConfig, type SigilConfig } from "../../../src/config.js";
+import { createLogger } from "../../../src/logger.js";
+import { startSigil, type SigilServer } from "../../../src/server.js";
+import type { ChallengeValidator, ValidationOutcome, ValidationRequest } from "../../../src/validation/types.js";
+import { createTestDatabase } from "../../helpers/postgres.js";
+import { freePort, TEST_ADMIN_PASSWORD } from "../../helpers/server.js";
+
+export interface AcmeTestServer extends SigilServer {
+  config: SigilConfig;
+  baseUrl: string;
+  directoryUrl(name?: string): string;
+  stop(): Promise<void>;
+}
+
+export async function startAcmeTestServer(opts: { validator?: ChallengeValidator; env?: Record<string, string> } = {}): Promise<AcmeTestServer> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), "sigil-acme-test-"));
+  const db = await createTestDatabase();
+  const httpPort = await freePort();
+  const config = loadConfig({
+    SIGIL_DATA_DIR: dataDir,
+    SIGIL_HOST: "127.0.0.1",
+    SIGIL_HTTP_PORT: String(httpPort),
+    SIGIL_GRPC_PORT: "0",
+    SIGIL_PUBLIC_URL: `http://127.0.0.1:${httpPort}`,
+    SIGIL_BOOTSTRAP_ADMIN_PASSWORD: TEST_ADMIN_PASSWORD,
+    SIGIL_LOG_LEVEL: process.env.SIGIL_TEST_LOG_LEVEL ?? "silent",
+    DATABASE_URL: db.url,
+    SIGIL_MASTER_KEY: randomBytes(32).toString("hex"),
+    ...opts.env,
+  });
+  const server = await startSigil({ config, logger: createLogger(config.logLevel), validator: opts.validator });
+  const baseUrl = `http://127.0.0.1:${server.httpPort}`;
+  return {
+    ...server,
+    config,
+    baseUrl,
+    directoryUrl: (name = "default") => `${baseUrl}/acme/${name}/directory`,
+    async stop() {
+      await server.close();
+      await db.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A validator whose answers tests set; records what it was asked. */
+export class FakeValidator implements ChallengeValidator {
+  readonly requests: ValidationRequest[] = [];
+  outcome: (req: ValidationRequest) => ValidationOutcome | Promise<ValidationOutcome> = () => ({ status: "valid" });
+  async validate(req: ValidationRequest): Promise<ValidationOutcome> {
+    this.requests.push(req);
+    return this.outcome(req);
+  }
+}
