@@ -1,0 +1,142 @@
+/**
+ * The ChallengeValidator: dispatches by challenge type (RFC 8555 §8.3 http-01,
+ * §8.4 dns-01, RFC 8737 tls-alpn-01), retries transient failures (connection
+ * problems, timeouts, DNS problems) until its deadline, and always resolves
+ * with an outcome (RFC 8555 §7.5.1: the result is recorded on the challenge).
+ */
+import { systemClock, type Clock } from "../core/clock.js";
+import { ValidationAborted, type CheckContext, type CheckResult } from "./common.js";
+import { checkDns01 } from "./dns01.js";
+import { checkHttp01 } from "./http01.js";
+import { createDnsResolver, createHttpFetcher, createTlsDialer, type DnsResolver, type HttpFetcher, type TlsDialer } from "./network.js";
+import { checkTlsAlpn01 } from "./tlsalpn01.js";
+import type { ChallengeValidator, ValidationOutcome, ValidationRequest } from "./types.js";
+
+export interface RetryOptions {
+  /** attempts at most, including the first (default 3) */
+  attempts: number;
+  /** pause between attempts (default 1000 ms) */
+  delayMs: number;
+  /** no attempt starts after this long since the first one, and network operations are cut at it (default 30 000 ms) */
+  deadlineMs: number;
+}
+
+export const DEFAULT_RETRY: RetryOptions = { attempts: 3, delayMs: 1000, deadlineMs: 30_000 };
+
+/** Where unexpected failures are reported (a pino Logger fits). */
+export interface ValidatorLogger {
+  error(obj: object, msg: string): void;
+}
+
+export interface ChallengeValidatorDeps {
+  resolver: DnsResolver;
+  fetcher: HttpFetcher;
+  dialer: TlsDialer;
+  /** port http-01 connects to (SIGIL_VALIDATION_HTTP_PORT, default 80) */
+  httpPort: number;
+  /** port tls-alpn-01 and https redirects connect to (SIGIL_VALIDATION_TLS_PORT, default 443) */
+  tlsPort: number;
+  /** retry policy (default DEFAULT_RETRY) */
+  retry?: RetryOptions;
+  /** time limit of one connection or HTTP exchange (default 10 000 ms; never beyond the deadline) */
+  timeoutMs?: number;
+  /** time source for the deadline (default the system clock) */
+  clock?: Clock;
+  /** waits between attempts (default a timer that an abort cuts short) */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** receives the cause of serverInternal outcomes (default: none) */
+  logger?: ValidatorLogger;
+}
+
+const INTERNAL_DETAIL = "the validation could not be performed";
+const ABORTED_DETAIL = "the validation was cancelled";
+
+export function createChallengeValidator(deps: ChallengeValidatorDeps): ChallengeValidator {
+  const retry = deps.retry ?? DEFAULT_RETRY;
+  const clock = deps.clock ?? systemClock;
+  const sleep = deps.sleep ?? defaultSleep;
+  const timeoutMs = deps.timeoutMs ?? 10_000;
+
+  const attempt = (req: ValidationRequest, remainingMs: number, signal: AbortSignal | undefined): Promise<CheckResult> => {
+    const ctx: CheckContext = {
+      resolver: deps.resolver,
+      fetcher: deps.fetcher,
+      dialer: deps.dialer,
+      httpPort: deps.httpPort,
+      tlsPort: deps.tlsPort,
+      timeoutMs: Math.max(1, Math.min(timeoutMs, remainingMs)),
+      signal,
+    };
+    switch (req.type) {
+      case "http-01":
+        return checkHttp01(req, ctx);
+      case "dns-01":
+        return checkDns01(req, ctx);
+      case "tls-alpn-01":
+        return checkTlsAlpn01(req, ctx);
+      default: {
+        const never: never = req.type;
+        return Promise.resolve({ outcome: { status: "invalid", error: { type: "malformed", detail: `unsupported challenge type ${String(never)}` } }, transient: false });
+      }
+    }
+  };
+
+  return {
+    async validate(req, signal) {
+      const started = clock.now().getTime();
+      const aborted: ValidationOutcome = { status: "invalid", error: { type: "serverInternal", detail: ABORTED_DETAIL } };
+      try {
+        for (let n = 1; ; n++) {
+          if (signal?.aborted) return aborted;
+          const remaining = started + retry.deadlineMs - clock.now().getTime();
+          const result = await attempt(req, remaining, signal);
+          if (!result.transient || n >= Math.max(1, retry.attempts)) return result.outcome;
+          // no further attempt if it could not start before the deadline
+          if (clock.now().getTime() + retry.delayMs >= started + retry.deadlineMs) return result.outcome;
+          await sleep(retry.delayMs, signal);
+        }
+      } catch (e) {
+        if (e instanceof ValidationAborted || signal?.aborted) return aborted;
+        deps.logger?.error({ err: e, type: req.type, identifier: req.identifier }, "challenge validation failed unexpectedly");
+        return { status: "invalid", error: { type: "serverInternal", detail: INTERNAL_DETAIL } };
+      }
+    },
+  };
+}
+
+function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** The configuration fields the default validator needs (a SigilConfig fits). */
+export interface DefaultValidatorConfig {
+  /** SIGIL_VALIDATION_HTTP_PORT */
+  validationHttpPort: number;
+  /** SIGIL_VALIDATION_TLS_PORT */
+  validationTlsPort: number;
+  /** SIGIL_DNS_SERVERS; empty means the system resolver */
+  dnsServers: readonly string[];
+}
+
+/** The validator on the real network: node:dns Resolver, node:http(s) fetcher, node:tls dialer. */
+export function createDefaultValidator(
+  config: DefaultValidatorConfig,
+  opts: Pick<ChallengeValidatorDeps, "retry" | "timeoutMs" | "clock" | "sleep" | "logger"> = {},
+): ChallengeValidator {
+  return createChallengeValidator({
+    ...opts,
+    resolver: createDnsResolver(config.dnsServers),
+    fetcher: createHttpFetcher(),
+    dialer: createTlsDialer(),
+    httpPort: config.validationHttpPort,
+    tlsPort: config.validationTlsPort,
+  });
+}
