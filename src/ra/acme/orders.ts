@@ -73,15 +73,23 @@ function effectiveOrderStatus(status: AcmeOrderStatus, expires: Date, now: Date)
   return (status === "pending" || status === "ready") && expires <= now ? "invalid" : status;
 }
 
+/** raw queries return timestamps as strings */
+function toDate(v: Date | string): Date;
+function toDate(v: Date | string | null): Date | null;
+function toDate(v: Date | string | null): Date | null {
+  return v === null ? null : v instanceof Date ? v : new Date(v);
+}
+
 function orderFromRow(r: OrderRow, now: Date): OrderInfo {
+  const expires = toDate(r.expires);
   return {
     id: r.id,
-    status: effectiveOrderStatus(r.status, r.expires, now),
+    status: effectiveOrderStatus(r.status, expires, now),
     identifiers: r.identifiers,
     authorizationIds: r.authorization_ids,
-    notBefore: r.not_before,
-    notAfter: r.not_after,
-    expires: r.expires,
+    notBefore: toDate(r.not_before),
+    notAfter: toDate(r.not_after),
+    expires,
     error: r.error,
     certificateId: r.certificate_id,
   };
@@ -157,7 +165,7 @@ export async function newOrder(
       const hit = reusable.find((r) => r.identifier_type === id.identifier.type && r.identifier_value === id.authzValue && r.wildcard === id.wildcard);
       if (hit) {
         authzIds.push(hit.id);
-        expires = Math.min(expires, new Date(hit.expires).getTime());
+        expires = Math.min(expires, toDate(hit.expires).getTime());
         continue;
       }
       allValid = false;
@@ -244,14 +252,14 @@ function authzFromRows(rows: AuthzChallengeRow[], now: Date): AuthzInfo {
     identifier: { type: r.identifier_type, value: r.identifier_value },
     wildcard: r.wildcard,
     status,
-    expires: r.expires,
+    expires: toDate(r.expires),
     challenges: rows.map((c) => ({
       id: c.c_id,
       authorizationId: r.a_id,
       type: c.type,
       token: c.token,
       status: c.c_status,
-      validated: c.validated,
+      validated: toDate(c.validated),
       error: c.error,
     })),
   };
@@ -350,7 +358,7 @@ export async function getChallenge(ctx: RaContext, account: AccountInfo, challen
   );
   const r = rows[0];
   if (!r) throw acmeErr.notFound();
-  return { id: r.id, authorizationId: r.authorization_id, type: r.type, token: r.token, status: r.status, validated: r.validated, error: r.error };
+  return { id: r.id, authorizationId: r.authorization_id, type: r.type, token: r.token, status: r.status, validated: toDate(r.validated), error: r.error };
 }
 
 /**

@@ -1,0 +1,161 @@
+import assert from "node:assert/strict";
+import { generateKeyPairSync } from "node:crypto";
+import acme from "acme-client";
+import { createDirectory } from "../../../src/ra/acme/directories.js";
+import { systemActor } from "../../../src/ra/actor.js";
+import { FakeValidator, startAcmeTestServer, type AcmeTestServer } from "./harness.js";
+import { RawAcme, type RawResponse } from "./raw-client.js";
+
+const P = "urn:ietf:params:acme:error:";
+
+function b64url(s: string | Buffer): string {
+  return Buffer.from(s).toString("base64url");
+}
+
+/** the exact problem type, and a fresh Replay-Nonce on the error response */
+function assertProblem(r: RawResponse, type: string, status?: number, usedNonce?: string): void {
+  assert.equal(r.headers.get("content-type")?.split(";")[0], "application/problem+json", r.text);
+  assert.equal(r.body.type, P + type, r.text);
+  if (status) assert.equal(r.status, status, r.text);
+  const n = r.headers.get("replay-nonce");
+  assert.ok(n && n.length >= 16, "a fresh Replay-Nonce came back");
+  if (usedNonce) assert.notEqual(n, usedNonce);
+  assert.match(r.headers.get("link") ?? "", /rel="index"/);
+}
+
+async function csrFor(names: string[], key?: string): Promise<string> {
+  const k = key ?? (await acme.crypto.createPrivateEcdsaKey()).toString();
+  const [, csr] = await acme.crypto.createCsr({ commonName: names[0], altNames: names }, k);
+  return acme.crypto.getPemBodyAsB64u(csr);
+}
+
+describe("ACME negative cases (real HTTP, exact problem types)", () => {
+  let server: AcmeTestServer;
+  const validator = new FakeValidator();
+  let c: RawAcme;
+
+  before(async () => {
+    server = await startAcmeTestServer({ validator });
+    await createDirectory(server.ra, systemActor("test"), { name: "eab", ca: "default-intermediate", eabRequired: true });
+    await createDirectory(server.ra, systemActor("test"), { name: "narrow", ca: "default-intermediate", allowedDnsSuffixes: ["corp.example"] });
+    c = await RawAcme.create(server.directoryUrl());
+    assert.equal((await c.register()).status, 201);
+  });
+  after(async () => server?.stop());
+
+  it("rejects a reused nonce with badNonce", async () => {
+    const jws = await c.sign(c.dir.newOrder!, { identifiers: [{ type: "dns", value: "a.example.com" }] });
+    assert.equal((await c.postRaw(c.dir.newOrder!, jws)).status, 201);
+    const nonce = JSON.parse(Buffer.from(jws.protected!, "base64url").toString()).nonce as string;
+    const r = await c.postRaw(c.dir.newOrder!, jws);
+    assertProblem(r, "badNonce", 400, nonce);
+  });
+
+  it("rejects a JWS whose url is not the request URL with unauthorized", async () => {
+    const jws = await c.sign(c.dir.newOrder! + "x", { identifiers: [{ type: "dns", value: "a.example.com" }] });
+    assertProblem(await c.postRaw(c.dir.newOrder!, jws), "unauthorized", 403);
+  });
+
+  for (const alg of ["none", "HS256"]) {
+    it(`rejects alg ${alg} with badSignatureAlgorithm and lists the algorithms`, async () => {
+      const header = { alg, nonce: await c.nonce(), url: c.dir.newOrder, kid: c.kid };
+      const r = await c.postRaw(c.dir.newOrder!, { protected: b64url(JSON.stringify(header)), payload: b64url("{}"), signature: alg === "none" ? "" : b64url("x") });
+      assertProblem(r, "badSignatureAlgorithm", 400);
+      assert.deepEqual(r.body.algorithms, ["RS256", "ES256", "ES384", "ES512", "EdDSA"]);
+    });
+  }
+
+  it("rejects a header with both jwk and kid as malformed", async () => {
+    const r = await c.post(c.dir.newOrder!, { identifiers: [] }, { header: { jwk: c.jwk, kid: c.kid } });
+    assertProblem(r, "malformed", 400);
+  });
+
+  it("rejects an unknown kid with accountDoesNotExist", async () => {
+    const kid = c.kid!.replace(/acct\/.*/, "acct/00000000-0000-7000-8000-000000000000");
+    const r = await c.post(c.dir.newOrder!, { identifiers: [{ type: "dns", value: "a.example.com" }] }, { header: { kid } });
+    assertProblem(r, "accountDoesNotExist", 400);
+  });
+
+  it("answers another account's order, authorization and finalize with 404 malformed (as for unknown ones)", async () => {
+    const o = await c.post(c.dir.newOrder!, { identifiers: [{ type: "dns", value: "mine.example.com" }] });
+    const other = await RawAcme.create(server.directoryUrl());
+    await other.register();
+    assertProblem(await other.post(o.headers.get("location")!, undefined), "malformed", 404);
+    assertProblem(await other.post(o.body.authorizations[0], undefined), "malformed", 404);
+    assertProblem(await other.post(o.body.finalize, { csr: await csrFor(["mine.example.com"]) }), "malformed", 404);
+    assertProblem(await other.post(o.headers.get("location")!.replace(/order\/.*/, "order/00000000-0000-7000-8000-000000000000"), undefined), "malformed", 404);
+  });
+
+  async function readyOrder(names: string[]): Promise<RawResponse> {
+    const o = await c.post(c.dir.newOrder!, { identifiers: names.map((value) => ({ type: "dns", value })) });
+    for (const az of o.body.authorizations as string[]) {
+      const a = await c.post(az, undefined);
+      const ch = a.body.challenges.find((x: { type: string }) => x.type === "http-01");
+      await c.post(ch.url, {});
+    }
+    await server.acme.validations.idle();
+    const again = await c.post(o.headers.get("location")!, undefined);
+    assert.equal(again.body.status, "ready");
+    return o;
+  }
+
+  it("rejects finalize before the order is ready with orderNotReady", async () => {
+    const o = await c.post(c.dir.newOrder!, { identifiers: [{ type: "dns", value: "early.example.com" }] });
+    assertProblem(await c.post(o.body.finalize, { csr: await csrFor(["early.example.com"]) }), "orderNotReady", 403);
+  });
+
+  it("rejects a CSR with a name the order lacks with badCSR", async () => {
+    const o = await readyOrder(["one.example.com"]);
+    assertProblem(await c.post(o.body.finalize, { csr: await csrFor(["one.example.com", "extra.example.com"]) }), "badCSR", 400);
+  });
+
+  it("rejects a CSR with a weak (RSA 1024) key with badPublicKey", async () => {
+    const o = await readyOrder(["weak.example.com"]);
+    const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 1024 });
+    const pem = privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+    assertProblem(await c.post(o.body.finalize, { csr: await csrFor(["weak.example.com"], pem) }), "badPublicKey", 400);
+  });
+
+  it("refuses newAccount without EAB on a directory that requires it with externalAccountRequired", async () => {
+    const e = await RawAcme.create(server.directoryUrl("eab"));
+    const r = await e.register();
+    assertProblem(r, "externalAccountRequired", 400);
+    const d = (await (await fetch(server.directoryUrl("eab"))).json()) as { meta: { externalAccountRequired: boolean } };
+    assert.equal(d.meta.externalAccountRequired, true);
+  });
+
+  it("refuses a deactivated account with unauthorized", async () => {
+    const d = await RawAcme.create(server.directoryUrl());
+    await d.register();
+    const r = await d.post(d.kid!, { status: "deactivated" });
+    assert.equal(r.status, 200);
+    assert.equal(r.body.status, "deactivated");
+    assertProblem(await d.post(d.dir.newOrder!, { identifiers: [{ type: "dns", value: "x.example.com" }] }), "unauthorized", 403);
+    assertProblem(await d.post(d.dir.newAccount!, { onlyReturnExisting: true }, { useJwk: true }), "unauthorized", 403);
+  });
+
+  it("refuses an identifier outside the directory policy with rejectedIdentifier and a subproblem", async () => {
+    const n = await RawAcme.create(server.directoryUrl("narrow"));
+    await n.register();
+    assert.equal((await n.post(n.dir.newOrder!, { identifiers: [{ type: "dns", value: "ok.corp.example" }] })).status, 201);
+    const r = await n.post(n.dir.newOrder!, { identifiers: [{ type: "dns", value: "ok.corp.example" }, { type: "dns", value: "evil.example.net" }] });
+    assertProblem(r, "rejectedIdentifier", 400);
+    assert.deepEqual(r.body.subproblems[0].identifier, { type: "dns", value: "evil.example.net" });
+    assertProblem(await n.post(n.dir.newOrder!, { identifiers: [{ type: "ip", value: "10.0.0.1" }] }), "rejectedIdentifier", 400);
+  });
+
+  it("rejects a body over the size limit with 413 malformed", async () => {
+    const r = await c.postRaw(c.dir.newOrder!, "x".repeat(70 * 1024));
+    assertProblem(r, "malformed", 413);
+  });
+
+  it("serves newNonce with Cache-Control no-store (HEAD 200, GET 204)", async () => {
+    const h = await fetch(c.dir.newNonce!, { method: "HEAD" });
+    assert.equal(h.status, 200);
+    assert.equal(h.headers.get("cache-control"), "no-store");
+    assert.ok(h.headers.get("replay-nonce"));
+    const g = await fetch(c.dir.newNonce!);
+    assert.equal(g.status, 204);
+    assert.equal(g.headers.get("cache-control"), "no-store");
+  });
+});
