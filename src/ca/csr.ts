@@ -10,7 +10,7 @@
  *     version INTEGER { v1(0) }, subject Name,
  *     subjectPKInfo SubjectPublicKeyInfo, attributes [0] Attributes }
  */
-import { createPublicKey, sign, verify, constants as cryptoConstants, type KeyObject } from "node:crypto";
+import { sign, verify, constants as cryptoConstants, type KeyObject } from "node:crypto";
 import { SigilError } from "../core/errors.js";
 import {
   children,
@@ -35,7 +35,7 @@ import {
   type DerNode,
 } from "./der.js";
 import { ipFromText, ipToText } from "./ip.js";
-import { spkiOf } from "./keys.js";
+import { importSpki, spkiOf } from "./keys.js";
 
 export interface ParsedCsr {
   publicKey: KeyObject;
@@ -149,7 +149,7 @@ export function parseCsr(der: Buffer): ParsedCsr {
   const publicKeySpki = Buffer.from(rawOf(der, spkiNode));
   let publicKey: KeyObject;
   try {
-    publicKey = createPublicKey({ key: publicKeySpki, format: "der", type: "spki" });
+    publicKey = importSpki(publicKeySpki);
   } catch (e) {
     throw new SigilError("badCsr", CSR_MESSAGES.badPublicKey, { cause: e });
   }

@@ -13,8 +13,23 @@ import { SigilError } from "../core/errors.js";
 
 export const SERIAL_BYTES = 16;
 
+// CSPRNG output fetched 4 KiB at a time: one randomBytes call per 256 serials
+// instead of one per serial (a measurable share of leaf issuance time).
+const POOL_BYTES = 4096;
+let pool = Buffer.alloc(0);
+let poolOffset = 0;
+function pooledRandom(n: number): Buffer {
+  if (poolOffset + n > pool.length) {
+    pool = randomBytes(Math.max(POOL_BYTES, n));
+    poolOffset = 0;
+  }
+  const out = pool.subarray(poolOffset, poolOffset + n);
+  poolOffset += n;
+  return out;
+}
+
 /** a new random serial; `random` is injectable for deterministic tests */
-export function newSerial(random: (n: number) => Buffer = randomBytes): Buffer {
+export function newSerial(random: (n: number) => Buffer = pooledRandom): Buffer {
   const b = Buffer.from(random(SERIAL_BYTES));
   if (b.length !== SERIAL_BYTES) throw SigilError.internal("serial random source returned the wrong length");
   // top bit clear => positive INTEGER without a 0x00 sign octet; next bit set
