@@ -107,11 +107,16 @@ export function csrDerFromPem(pem: string): Buffer {
 }
 
 /**
- * Parses a DER CSR and verifies its self-signature (RFC 2986 §3 proof of
- * possession). Throws SigilError.badCsr for anything malformed or a bad
- * signature. Key policy is not applied here (see checkLeafKeyPolicy).
+ * The three top-level pieces of a CSR without any checks beyond framing:
+ * the signed bytes, the signature algorithm OID and the signature. Throws badCsr.
  */
-export function parseCsr(der: Buffer): ParsedCsr {
+export function csrSignedParts(der: Buffer): { certificationRequestInfo: Buffer; signatureAlgorithm: string; signature: Buffer } {
+  const { cri, sigAlg, sig } = frame(der);
+  const { oid } = signatureSpec(der, sigAlg);
+  return { certificationRequestInfo: rawOf(der, cri), signatureAlgorithm: oid, signature: der.subarray(sig.valueStart + 1, sig.end) };
+}
+
+function frame(der: Buffer): { cri: DerNode; sigAlg: DerNode; sig: DerNode } {
   let parts: { cri: DerNode; sigAlg: DerNode; sig: DerNode };
   try {
     const outer = expectNode(der, 0, TAG.SEQUENCE, der.length, "CertificationRequest");
@@ -124,7 +129,16 @@ export function parseCsr(der: Buffer): ParsedCsr {
   } catch (e) {
     throw wrap(e);
   }
-  const { cri, sigAlg, sig } = parts;
+  return parts;
+}
+
+/**
+ * Parses a DER CSR and verifies its self-signature (RFC 2986 §3 proof of
+ * possession). Throws SigilError.badCsr for anything malformed or a bad
+ * signature. Key policy is not applied here (see checkLeafKeyPolicy).
+ */
+export function parseCsr(der: Buffer): ParsedCsr {
+  const { cri, sigAlg, sig } = frame(der);
 
   // signature algorithm and value
   const { oid: signatureAlgorithm, spec } = signatureSpec(der, sigAlg);
