@@ -197,7 +197,7 @@ export async function startTlsStub(
   certs: Map<string, KeyAndCert>,
   fallback: KeyAndCert,
   opts: { alpn?: boolean; onConnection?: (socket: tls.TLSSocket) => void } = {},
-): Promise<{ port: number; sni: string[] } & Closable> {
+): Promise<{ port: number; sni: string[]; setCert(name: string, kc: KeyAndCert): void } & Closable> {
   const sni: string[] = [];
   const contexts = new Map([...certs].map(([name, kc]) => [name, tls.createSecureContext(kc)]));
   const make = (): net.Server =>
@@ -217,7 +217,7 @@ export async function startTlsStub(
       },
     );
   const r = await listenLoopback(make);
-  return { ...r, sni };
+  return { ...r, sni, setCert: (name, kc) => void contexts.set(name, tls.createSecureContext(kc)) };
 }
 
 /** A real HTTPS server (self-signed, any SNI) with the same routing as startHttpStub. */
