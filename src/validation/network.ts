@@ -162,7 +162,16 @@ export function createDnsResolver(servers: readonly string[] = [], opts: { timeo
       const resolved: string[] = [];
       for (const entry of servers) {
         const { host, port } = splitHostPort(entry);
-        const ip = isIP(host) ? host : (await lookup(host)).address;
+        let ip = host;
+        if (isIP(host) === 0) {
+          try {
+            ip = (await lookup(host)).address;
+          } catch {
+            // not a DNS error of the queried name: surfaces as serverInternal, and the next query tries again
+            ready = undefined;
+            throw new Error(`DNS server "${entry}" (SIGIL_DNS_SERVERS) could not be resolved`);
+          }
+        }
         const hostPart = isIP(ip) === 6 ? `[${ip}]` : ip;
         resolved.push(port === undefined ? hostPart : `${hostPart}:${port}`);
       }

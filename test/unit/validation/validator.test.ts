@@ -236,6 +236,24 @@ describe("validation with the real DnsResolver against pebble-challtestsrv", fun
     }
   });
 
+  it("ok/real resolver accepts a host name as DNS server (SIGIL_DNS_SERVERS)", async () => {
+    const r = createDnsResolver([`localhost:${dnsPort}`]);
+    assert.deepEqual(await r.resolve4("byname.example.test"), ["127.0.0.1"]);
+  });
+
+  it("fail/real resolver whose DNS server name does not resolve: serverInternal, not a dns error of the identifier", async () => {
+    const v = createChallengeValidator({
+      resolver: createDnsResolver(["no-such-resolver.invalid:53"]),
+      fetcher: createHttpFetcher(),
+      dialer: createTlsDialer(),
+      httpPort: 80,
+      tlsPort: 443,
+      retry: { attempts: 1, delayMs: 0, deadlineMs: 5000 },
+    });
+    const out = await v.validate(dnsReq());
+    assert.equal(out.status === "invalid" && out.error.type, "serverInternal");
+  });
+
   it("real resolver resolves A records", async () => {
     const r = createDnsResolver([`127.0.0.1:${dnsPort}`]);
     assert.deepEqual(await r.resolve4("anything.example.test"), ["127.0.0.1"]); // challtestsrv default IPv4
