@@ -1,6 +1,7 @@
 import { loadConfig } from "../config.js";
 import { isSigilError } from "../core/errors.js";
 import { createLogger } from "../logger.js";
+import { runAcme } from "./acme.js";
 import { runMigrate } from "./migrate.js";
 import { runServe } from "./serve.js";
 
@@ -12,12 +13,14 @@ const USAGE = `usage: sigil <command>
 commands:
   serve      start the ACME, relying-party and gRPC admin listeners
   migrate    apply pending database migrations and exit
+  acme       ACME directories and EAB keys (sigil acme directory create, sigil acme eab create)
 `;
 
 /** Command table; later subcommands (acme, org, user, ca, cert, ...) register here. */
 export const commands: Record<string, Command> = {
   serve: runServe,
   migrate: runMigrate,
+  acme: runAcme,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -2,7 +2,7 @@
  * RFC 8555 §7.6 certificate revocation, authorized either by the account
  * that ordered the certificate (kid) or by the certificate's own key (jwk).
  */
-import { createPublicKey, X509Certificate, type KeyObject } from "node:crypto";
+import { X509Certificate, type KeyObject } from "node:crypto";
 import { serialToHex } from "../../ca/serial.js";
 import { systemActor } from "../actor.js";
 import { inTransaction, type RaContext } from "../context.js";
@@ -42,7 +42,7 @@ export async function revokeCertificate(ctx: RaContext, dir: DirectoryInfo, auth
     if (row.acme_account_id !== auth.account.id) throw acmeErr.unauthorized("this account did not order the certificate");
   } else {
     const certSpki = x509.publicKey.export({ type: "spki", format: "der" });
-    const jwsSpki = createPublicKey(auth.publicKey).export({ type: "spki", format: "der" });
+    const jwsSpki = auth.publicKey.export({ type: "spki", format: "der" });
     if (!certSpki.equals(jwsSpki)) throw acmeErr.unauthorized("the request is not signed with the certificate's key");
   }
   const actor = auth.kind === "account" ? accountActor(auth.account) : systemActor("acme-cert-key");
