@@ -1,6 +1,7 @@
 import type { MigrationObject } from "@mikro-orm/core";
 import { Migration20261123120000Initial } from "./Migration20261123120000Initial.js";
 import { Migration20261123140000Admin } from "./Migration20261123140000Admin.js";
+import { Migration20261123150000CaDeletion } from "./Migration20261123150000CaDeletion.js";
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -12,4 +13,5 @@ import { Migration20261123140000Admin } from "./Migration20261123140000Admin.js"
 export const migrationsList: MigrationObject[] = [
   { name: "Migration20261123120000Initial", class: Migration20261123120000Initial },
   { name: "Migration20261123140000Admin", class: Migration20261123140000Admin },
+  { name: "Migration20261123150000CaDeletion", class: Migration20261123150000CaDeletion },
 ];

@@ -29,6 +29,8 @@ export interface LeafRequest {
   renewedFromId?: string;
   /** for server-generated keys: PKCS#8 DER, stored encrypted and bound to the certificate id */
   privateKeyPkcs8?: Buffer;
+  /** audit action of the entry; default "cert_create" ("cert_renew" for admin renewals) */
+  auditAction?: "cert_create" | "cert_renew";
 }
 
 /** AAD binding a stored leaf key to its certificate row. */
@@ -88,7 +90,7 @@ export async function issueLeafInTx(ctx: RaContext, tx: Tx, actor: Actor, req: L
     acmeOrderId: req.acmeOrderId ?? null,
   } as Certificate);
   tx.audit(actor, {
-    action: "cert_create",
+    action: req.auditAction ?? "cert_create",
     organizationId: ca.organization.id,
     resourceType: "certificate",
     resourceId: id,

@@ -8,8 +8,11 @@
 import type { ServiceBinding } from "../grpc-adapter.js";
 import type { RaContext } from "../../ra/context.js";
 import type { AuthManager } from "../../ra/auth.js";
+import { acmeService } from "./acme.js";
 import { auditService } from "./audit.js";
 import { authService } from "./auth.js";
+import { certificateService } from "./certificate.js";
+import { certificateAuthorityService } from "./certificate-authority.js";
 import { organizationService } from "./organization.js";
 import { serviceAccountService } from "./service-account.js";
 import { userService } from "./user.js";
@@ -30,5 +33,8 @@ export function adminServices(deps: AdminServiceDeps): ServiceBinding[] {
     userService(deps),
     auditService(deps),
     serviceAccountService(deps),
+    certificateAuthorityService(deps),
+    certificateService(deps),
+    acmeService(deps),
   ];
 }

@@ -31,6 +31,8 @@ export class CertificateAuthority {
   /** the last CRL number issued (RFC 5280 §5.2.3); incremented under a row lock */
   crlNumber: bigint = 0n;
   creator?: User | null;
+  /** set when the CA was deleted: the row stays (its certificates reference it) but the admin API no longer shows it */
+  deletedAt?: Date | null;
   createdAt!: Date;
   updatedAt!: Date;
 }
@@ -60,6 +62,7 @@ export const CertificateAuthoritySchema = new EntitySchema<CertificateAuthority>
     revocationReason: { type: "smallint", nullable: true },
     crlNumber: { type: new BigIntType("bigint"), default: 0 },
     creator: { kind: "m:1", entity: () => User, nullable: true, deleteRule: "restrict" },
+    deletedAt: optionalTimestamp,
     createdAt: createdAtProperty,
     updatedAt: updatedAtProperty,
   },

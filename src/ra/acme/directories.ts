@@ -103,6 +103,8 @@ export interface CreateDirectoryRequest {
   maxValidityDays?: number;
   termsOfServiceUrl?: string;
   websiteUrl?: string;
+  /** meta.caaIdentities (RFC 8555 §7.1.1); default none (added for the admin API) */
+  caaIdentities?: string[];
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -151,7 +153,7 @@ export async function createDirectory(ctx: RaContext, actor: Actor, req: CreateD
       certificateKind: kind,
       termsOfServiceUrl: req.termsOfServiceUrl ?? null,
       websiteUrl: req.websiteUrl ?? null,
-      caaIdentities: [],
+      caaIdentities: req.caaIdentities ?? [],
     } as unknown as AcmeDirectory);
     tx.audit(actor, {
       action: "acme_directory_create",

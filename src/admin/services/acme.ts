@@ -1,0 +1,110 @@
+/** sigil.admin.v1.AcmeService: ACME directories, EAB keys, accounts and orders (rules in src/ra/acme-admin.ts). */
+import { bindService, type ServiceBinding } from "../grpc-adapter.js";
+import { AcmeService } from "../../gen/sigil/admin/v1/acme_pb.js";
+import * as acme from "../../ra/acme-admin.js";
+import { requireActor } from "../principal.js";
+import {
+  accountStatusFromProto,
+  accountToProto,
+  acmeKindFromProto,
+  challengeTypeFromProto,
+  directoryToProto,
+  eabKeyToProto,
+  orderStatusFromProto,
+  orderToProto,
+} from "./convert-pki.js";
+import type { AdminServiceDeps } from "./index.js";
+
+export function acmeService({ ra }: AdminServiceDeps): ServiceBinding {
+  return bindService(AcmeService, {
+    async createAcmeDirectory(req, ctx) {
+      const d = await acme.createAcmeDirectory(ra, requireActor(ctx), {
+        name: req.name,
+        organizationId: req.organizationId,
+        caId: req.caId,
+        eabRequired: req.eabRequired,
+        allowedDnsSuffixes: req.allowedDnsSuffixes,
+        allowedIpRanges: req.allowedIpRanges,
+        challengeTypes: req.challengeTypes.map(challengeTypeFromProto),
+        maxValidityDays: req.maxValidityDays,
+        certificateKind: acmeKindFromProto(req.certificateKind),
+        termsOfServiceUrl: req.termsOfServiceUrl,
+        websiteUrl: req.websiteUrl,
+        caaIdentities: req.caaIdentities,
+      });
+      return { directory: directoryToProto(ra, d) };
+    },
+    async getAcmeDirectory(req, ctx) {
+      return { directory: directoryToProto(ra, await acme.getAcmeDirectory(ra, requireActor(ctx), req.id)) };
+    },
+    async listAcmeDirectories(req, ctx) {
+      const page = await acme.listAcmeDirectories(ra, requireActor(ctx), {
+        organizationId: req.organizationId,
+        caId: req.caId,
+        pageSize: req.pageSize,
+        pageToken: req.pageToken,
+      });
+      return { directories: page.items.map((d) => directoryToProto(ra, d)), nextPageToken: page.nextPageToken };
+    },
+    async updateAcmeDirectory(req, ctx) {
+      const d = await acme.updateAcmeDirectory(ra, requireActor(ctx), req.id, {
+        caId: req.caId,
+        eabRequired: req.eabRequired,
+        allowedDnsSuffixes: req.allowedDnsSuffixes?.values,
+        allowedIpRanges: req.allowedIpRanges?.values,
+        challengeTypes: req.challengeTypes?.values.map(challengeTypeFromProto),
+        maxValidityDays: req.maxValidityDays,
+        certificateKind: req.certificateKind === undefined ? undefined : acmeKindFromProto(req.certificateKind),
+        termsOfServiceUrl: req.termsOfServiceUrl,
+        websiteUrl: req.websiteUrl,
+        caaIdentities: req.caaIdentities?.values,
+      });
+      return { directory: directoryToProto(ra, d) };
+    },
+    async deleteAcmeDirectory(req, ctx) {
+      await acme.deleteAcmeDirectory(ra, requireActor(ctx), req.id);
+      return {};
+    },
+    async createEabKey(req, ctx) {
+      const { key, hmacKey } = await acme.createAcmeEabKey(ra, requireActor(ctx), { directoryId: req.directoryId, description: req.description });
+      // RFC 8555 §7.3.4: the HMAC key is shown here, once
+      return { eabKey: eabKeyToProto(key), hmacKey };
+    },
+    async listEabKeys(req, ctx) {
+      const page = await acme.listAcmeEabKeys(ra, requireActor(ctx), {
+        directoryId: req.directoryId,
+        organizationId: req.organizationId,
+        includeRevoked: req.includeRevoked,
+        pageSize: req.pageSize,
+        pageToken: req.pageToken,
+      });
+      return { eabKeys: page.items.map(eabKeyToProto), nextPageToken: page.nextPageToken };
+    },
+    async revokeEabKey(req, ctx) {
+      return { eabKey: eabKeyToProto(await acme.revokeAcmeEabKey(ra, requireActor(ctx), req.id)) };
+    },
+    async listAcmeAccounts(req, ctx) {
+      const page = await acme.listAcmeAccounts(ra, requireActor(ctx), {
+        directoryId: req.directoryId,
+        organizationId: req.organizationId,
+        status: accountStatusFromProto(req.status),
+        pageSize: req.pageSize,
+        pageToken: req.pageToken,
+      });
+      return { accounts: page.items.map(accountToProto), nextPageToken: page.nextPageToken };
+    },
+    async deactivateAcmeAccount(req, ctx) {
+      return { account: accountToProto(await acme.deactivateAcmeAccount(ra, requireActor(ctx), req.id)) };
+    },
+    async listAcmeOrders(req, ctx) {
+      const page = await acme.listAcmeOrders(ra, requireActor(ctx), {
+        directoryId: req.directoryId,
+        accountId: req.accountId,
+        status: orderStatusFromProto(req.status),
+        pageSize: req.pageSize,
+        pageToken: req.pageToken,
+      });
+      return { orders: page.items.map(orderToProto), nextPageToken: page.nextPageToken };
+    },
+  });
+}
