@@ -2,6 +2,7 @@ import type { MigrationObject } from "@mikro-orm/core";
 import { Migration20261123120000Initial } from "./Migration20261123120000Initial.js";
 import { Migration20261123140000Admin } from "./Migration20261123140000Admin.js";
 import { Migration20261123150000CaDeletion } from "./Migration20261123150000CaDeletion.js";
+import { Migration20261123130000Relying } from "./Migration20261123130000Relying.js";
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -13,5 +14,6 @@ import { Migration20261123150000CaDeletion } from "./Migration20261123150000CaDe
 export const migrationsList: MigrationObject[] = [
   { name: "Migration20261123120000Initial", class: Migration20261123120000Initial },
   { name: "Migration20261123140000Admin", class: Migration20261123140000Admin },
+  { name: "Migration20261123130000Relying", class: Migration20261123130000Relying },
   { name: "Migration20261123150000CaDeletion", class: Migration20261123150000CaDeletion },
 ];

@@ -15,6 +15,7 @@ import { AuthManager } from "./ra/auth.js";
 import type { Logger } from "./logger.js";
 import { bootstrap, type BootstrapResult } from "./ra/bootstrap.js";
 import { createRaContext, type RaContext } from "./ra/context.js";
+import { createRelyingParty, type RelyingParty } from "./public/index.js";
 import { buildAcmeRouter, type AcmeRouter } from "./acme/router.js";
 import { createDefaultValidator } from "./validation/validator.js";
 import type { ChallengeValidator } from "./validation/types.js";
@@ -27,6 +28,8 @@ export interface SigilServer {
   bootstrap: BootstrapResult;
   /** the ACME front end (its nonce store and validation scheduler, for tests) */
   acme: AcmeRouter;
+  /** CRL publisher, OCSP responder and their periodic jobs (relying-party endpoints) */
+  relyingParty: RelyingParty;
   /** the URLs the server answers on, for the start-up banner */
   urls: Record<string, string>;
   close(): Promise<void>;
@@ -70,6 +73,10 @@ export async function startSigil({ config, logger, clock = systemClock, validato
     const acme = buildAcmeRouter({ ra, validator: validator ?? createDefaultValidator(config, { logger }), logger });
     closers.push(() => acme.close());
     routers.push(acme.router);
+    const relyingParty = createRelyingParty(ra, { crlLifetimeHours: config.crlLifetimeHours, logger });
+    closers.push(() => relyingParty.close());
+    routers.push(relyingParty.router);
+    relyingParty.start();
     const app = buildHttpApp({ routers, logger });
     const httpServer = http.createServer(app.callback());
     await new Promise<void>((resolve, reject) => {
@@ -111,6 +118,7 @@ export async function startSigil({ config, logger, clock = systemClock, validato
       grpcPort,
       bootstrap: boot,
       acme,
+      relyingParty,
       urls,
       close: async () => {
         httpServer.closeAllConnections?.();

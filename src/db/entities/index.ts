@@ -6,6 +6,7 @@ import { UserSchema } from "./user.js";
 import { SystemSettingSchema } from "./system-setting.js";
 import { RefreshTokenSchema, SessionSchema } from "./session.js";
 import { ApiKeySchema, ServiceAccountSchema } from "./service-account.js";
+import { OcspSignerSchema, StoredCrlSchema } from "./crl.js";
 import {
   AcmeAccountSchema,
   AcmeAuthorizationSchema,
@@ -25,6 +26,7 @@ export * from "./acme.js";
 export * from "./system-setting.js";
 export * from "./session.js";
 export * from "./service-account.js";
+export * from "./crl.js";
 
 /** Every entity schema, for the ORM config. Add new ones here (and a migration). */
 export const allEntities = [
@@ -45,4 +47,6 @@ export const allEntities = [
   RefreshTokenSchema,
   ServiceAccountSchema,
   ApiKeySchema,
+  StoredCrlSchema,
+  OcspSignerSchema,
 ];

@@ -1,0 +1,75 @@
+import { BigIntType, EntitySchema } from "@mikro-orm/core";
+import { createdAtProperty, idProperty, timestamp } from "./common.js";
+import { CertificateAuthority } from "./certificate-authority.js";
+
+/**
+ * The current CRL of one CA (RFC 5280 §5), as signed: relying parties are
+ * served these bytes, never a CRL re-signed per request. One row per CA,
+ * replaced (in the same transaction that increments
+ * CertificateAuthority.crlNumber under a row lock) each time the CRL is
+ * regenerated.
+ */
+export class StoredCrl {
+  /** the issuing CA; also the primary key (one current CRL per CA) */
+  ca!: CertificateAuthority;
+  /** RFC 5280 §5.2.3 cRLNumber of `der` */
+  crlNumber!: bigint;
+  thisUpdate!: Date;
+  nextUpdate!: Date;
+  /** the CertificateList DER */
+  der!: Buffer;
+  /** strong ETag (quoted hex SHA-256 prefix of `der`) */
+  etag!: string;
+  entryCount!: number;
+  createdAt!: Date;
+}
+
+export const StoredCrlSchema = new EntitySchema<StoredCrl>({
+  class: StoredCrl,
+  tableName: "crls",
+  properties: {
+    ca: { kind: "m:1", entity: () => CertificateAuthority, primary: true, deleteRule: "cascade" },
+    crlNumber: { type: new BigIntType("bigint") },
+    thisUpdate: timestamp,
+    nextUpdate: timestamp,
+    der: { type: "blob", lazy: true },
+    etag: { type: "string", length: 80 },
+    entryCount: { type: "integer" },
+    createdAt: createdAtProperty,
+  },
+});
+
+/**
+ * A delegated OCSP signing certificate (RFC 6960 §4.2.2.2: id-kp-OCSPSigning,
+ * with id-pkix-ocsp-nocheck §4.2.2.2.1) that Sigil issued under `ca` for its
+ * own responder. The private key is encrypted under the master key like CA
+ * keys, bound to this row's id. Old rows stay (history); the newest valid one
+ * signs.
+ */
+export class OcspSigner {
+  id!: string;
+  ca!: CertificateAuthority;
+  /** lower-case hex, like Certificate.serial */
+  serial!: string;
+  certificatePem!: string;
+  encryptedPrivateKey!: string;
+  notBefore!: Date;
+  notAfter!: Date;
+  createdAt!: Date;
+}
+
+export const OcspSignerSchema = new EntitySchema<OcspSigner>({
+  class: OcspSigner,
+  tableName: "ocsp_signers",
+  indexes: [{ properties: ["ca", "notAfter"] }],
+  properties: {
+    id: idProperty,
+    ca: { kind: "m:1", entity: () => CertificateAuthority, deleteRule: "cascade" },
+    serial: { type: "string", length: 64 },
+    certificatePem: { type: "text" },
+    encryptedPrivateKey: { type: "text", lazy: true },
+    notBefore: timestamp,
+    notAfter: timestamp,
+    createdAt: createdAtProperty,
+  },
+});

@@ -1,0 +1,38 @@
+import type { EntityManager } from "@mikro-orm/postgresql";
+import type { RaContext } from "./context.js";
+import { pemToDer } from "./issuers.js";
+
+/** A CA certificate as relying parties fetch it (RFC 5280 §4.2.2.1 AIA caIssuers). */
+export interface PublishedCaCertificate {
+  der: Buffer;
+  pem: string;
+  /** when the CA row was created: Last-Modified */
+  createdAt: Date;
+}
+
+/**
+ * Read side for AIA: a CA's certificate by id. A CA id names one certificate
+ * for ever (re-keying creates a new CA), so entries are cached without expiry.
+ */
+export class CaCertificates {
+  private readonly cache = new Map<string, PublishedCaCertificate>();
+
+  constructor(private readonly ctx: RaContext) {}
+
+  /** undefined when there is no such CA */
+  async get(caId: string): Promise<PublishedCaCertificate | undefined> {
+    const hit = this.cache.get(caId);
+    if (hit) return hit;
+    const em = this.ctx.orm.em.fork() as EntityManager;
+    const rows = await em.execute<{ certificate_pem: string; created_at: Date | string }[]>(
+      `select certificate_pem, created_at from certificate_authorities where id = ?`,
+      [caId],
+    );
+    const r = rows[0];
+    if (!r) return undefined;
+    const pem = r.certificate_pem.endsWith("\n") ? r.certificate_pem : `${r.certificate_pem}\n`;
+    const out = { der: pemToDer(pem), pem, createdAt: new Date(r.created_at) };
+    this.cache.set(caId, out);
+    return out;
+  }
+}

@@ -1,0 +1,268 @@
+/**
+ * The CRL publisher (RFC 5280 §5): builds, numbers, signs and stores each
+ * CA's CRL, and hands relying parties the stored bytes.
+ *
+ * - Numbering (RFC 5280 §5.2.3): `certificate_authorities.crl_number` is
+ *   incremented with `UPDATE ... RETURNING` (which takes the row lock) in the
+ *   same transaction that reads the revoked certificates and stores the new
+ *   CRL. A second instance generating concurrently waits on that lock, then
+ *   gets the next number and a newer snapshot: numbers strictly increase and a
+ *   higher number never lists less than a lower one.
+ * - Regeneration: debounced (default 1 s) after `events.certificateRevoked`,
+ *   and by the periodic job (`refreshDue`) before nextUpdate and at least
+ *   every 24 hours (reissueAfterMs).
+ * - Serving: `current()` reads the stored CRL (a one-row metadata query per
+ *   request, the DER only when the number changed), never re-signs per GET.
+ *
+ * Policy on expired certificates (RFC 5280 §3.3 allows removing an entry once
+ * the certificate has expired): an entry is dropped once it has appeared on
+ * one CRL issued after the certificate's notAfter. Concretely an entry is
+ * listed when notAfter >= the previous CRL's thisUpdate, or when it was
+ * revoked after that CRL (less a grace period, so a revocation committed
+ * while the previous CRL was being built is always listed at least once).
+ * This keeps CRLs from growing without bound while every revocation is
+ * published at least once after expiry (relying parties validating at a past
+ * time still see it on that CRL).
+ *
+ * A revoked intermediate is listed on its parent's CRL: it is a Certificate
+ * row of type "ca" issued by the parent. A revoked (or expired) CA's own CRL is
+ * still served; an expired CA's CRL is no longer reissued (all its
+ * certificates have expired with it, RFC 5280 §6.1.3).
+ */
+import { createHash } from "node:crypto";
+import type { EntityManager } from "@mikro-orm/postgresql";
+import { SigilError, isSigilError } from "../core/errors.js";
+import type { RevocationReason } from "../core/types.js";
+import { signCrl, type CrlEntry } from "../ca/signer.js";
+import { CertificateAuthority } from "../db/entities/index.js";
+import type { Logger } from "../logger.js";
+import { inTransaction, type RaContext } from "./context.js";
+
+const HOUR_MS = 3_600_000;
+
+export interface CrlPublisherOptions {
+  /** nextUpdate - thisUpdate in hours (SIGIL_CRL_LIFETIME_HOURS, default 168) */
+  lifetimeHours: number;
+  /** delay between a revocation and the regenerated CRL; further revocations in the window join it. Default 1000 ms */
+  debounceMs?: number;
+  /** reissue when the stored CRL is older than this; default 24 h (the issue asks for at least daily) */
+  reissueAfterMs?: number;
+  /** see the expiry policy above; default 1 h */
+  expiredEntryGraceMs?: number;
+  logger?: Logger;
+}
+
+/** A CRL as stored and served. */
+export interface PublishedCrl {
+  caId: string;
+  crlNumber: bigint;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  /** CertificateList DER */
+  der: Buffer;
+  /** strong ETag, quoted */
+  etag: string;
+  entryCount: number;
+}
+
+interface RevokedRow {
+  serial: string;
+  revoked_at: Date | string;
+  revocation_reason: number | null;
+}
+
+interface CrlMetaRow {
+  crl_number: string | number | bigint;
+  this_update: Date | string;
+  next_update: Date | string;
+  etag: string;
+  entry_count: number;
+}
+
+export class CrlPublisher {
+  private readonly lifetimeMs: number;
+  private readonly debounceMs: number;
+  private readonly reissueAfterMs: number;
+  private readonly graceMs: number;
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** in-process serialization of generations per CA (the DB lock serializes across instances) */
+  private readonly chains = new Map<string, Promise<unknown>>();
+  /** the last DER read from storage, per CA, so a GET costs one metadata query */
+  private readonly cache = new Map<string, PublishedCrl>();
+  private closed = false;
+
+  constructor(
+    private readonly ctx: RaContext,
+    private readonly opts: CrlPublisherOptions,
+  ) {
+    this.lifetimeMs = opts.lifetimeHours * HOUR_MS;
+    this.debounceMs = opts.debounceMs ?? 1000;
+    this.reissueAfterMs = Math.min(opts.reissueAfterMs ?? 24 * HOUR_MS, this.lifetimeMs / 2);
+    this.graceMs = opts.expiredEntryGraceMs ?? HOUR_MS;
+  }
+
+  /** Regenerates the CA's CRL `debounceMs` from now (revocations in between join the same CRL). */
+  schedule(caId: string, delayMs = this.debounceMs): void {
+    if (this.closed || this.timers.has(caId)) return;
+    const t = setTimeout(() => {
+      this.timers.delete(caId);
+      this.generate(caId).catch((e: unknown) => {
+        if (isSigilError(e, "notFound")) return;
+        this.opts.logger?.error({ err: e, caId }, "CRL generation failed; retrying in 10 s");
+        this.schedule(caId, 10_000);
+      });
+    }, delayMs);
+    t.unref();
+    this.timers.set(caId, t);
+  }
+
+  /** Builds, numbers, signs and stores a new CRL for the CA (serialized per CA in this process). */
+  generate(caId: string): Promise<PublishedCrl> {
+    const prev = this.chains.get(caId) ?? Promise.resolve();
+    const run = prev.catch(() => undefined).then(() => this.generateNow(caId));
+    this.chains.set(caId, run);
+    void run.finally(() => {
+      if (this.chains.get(caId) === run) this.chains.delete(caId);
+    }).catch(() => undefined);
+    return run;
+  }
+
+  private async generateNow(caId: string): Promise<PublishedCrl> {
+    const published = await inTransaction(this.ctx, async (tx) => {
+      const em = tx.em;
+      // RFC 5280 §5.2.3: the increment takes the CA row lock until commit
+      const bumped = await em.execute<{ crl_number: string }[]>(
+        `update certificate_authorities set crl_number = crl_number + 1 where id = ? returning crl_number`,
+        [caId],
+      );
+      if (!bumped[0]) throw SigilError.notFound("certificate authority not found");
+      const crlNumber = BigInt(bumped[0].crl_number);
+      const ca = await em.findOneOrFail(CertificateAuthority, { id: caId });
+      const issuer = await this.ctx.issuers.get(em, ca);
+      // the clock is read after the lock, so a higher number never has an earlier thisUpdate
+      const thisUpdate = floorToSecond(this.ctx.clock.now());
+      const nextUpdate = new Date(thisUpdate.getTime() + this.lifetimeMs);
+      const previous = await em.execute<{ this_update: Date | string }[]>(`select this_update from crls where ca_id = ?`, [caId]);
+      const entries = await this.revokedEntries(em, caId, previous[0] ? new Date(previous[0].this_update) : undefined);
+      const der = signCrl(issuer, { crlNumber, thisUpdate, nextUpdate, entries });
+      const etag = `"${crlNumber.toString(16)}-${createHash("sha256").update(der).digest("hex").slice(0, 32)}"`;
+      await em.execute(
+        `insert into crls (ca_id, crl_number, this_update, next_update, der, etag, entry_count, created_at)
+         values (?, ?, ?, ?, ?, ?, ?, now())
+         on conflict (ca_id) do update set crl_number = excluded.crl_number, this_update = excluded.this_update,
+           next_update = excluded.next_update, der = excluded.der, etag = excluded.etag,
+           entry_count = excluded.entry_count, created_at = excluded.created_at`,
+        [caId, crlNumber.toString(), thisUpdate, nextUpdate, der, etag, entries.length],
+      );
+      return { caId, crlNumber, thisUpdate, nextUpdate, der, etag, entryCount: entries.length };
+    });
+    const cached = this.cache.get(caId);
+    if (!cached || cached.crlNumber < published.crlNumber) this.cache.set(caId, published);
+    this.opts.logger?.info({ caId, crlNumber: published.crlNumber.toString(), entries: published.entryCount }, "CRL published");
+    return published;
+  }
+
+  /** RFC 5280 §5.1.2.6 entries under the expiry policy in this file's header */
+  private async revokedEntries(em: EntityManager, caId: string, previousThisUpdate: Date | undefined): Promise<CrlEntry[]> {
+    const rows = previousThisUpdate
+      ? await em.execute<RevokedRow[]>(
+          `select serial, revoked_at, revocation_reason from certificates
+           where issuer_id = ? and status = 'revoked' and (not_after >= ? or revoked_at > ?)`,
+          [caId, previousThisUpdate, new Date(previousThisUpdate.getTime() - this.graceMs)],
+        )
+      : await em.execute<RevokedRow[]>(
+          `select serial, revoked_at, revocation_reason from certificates where issuer_id = ? and status = 'revoked'`,
+          [caId],
+        );
+    const entries: CrlEntry[] = new Array(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i]!;
+      entries[i] = {
+        serial: Buffer.from(r.serial.length % 2 ? `0${r.serial}` : r.serial, "hex"),
+        revokedAt: r.revoked_at instanceof Date ? r.revoked_at : new Date(r.revoked_at),
+        ...(r.revocation_reason !== null ? { reason: r.revocation_reason as RevocationReason } : {}),
+      };
+    }
+    return entries;
+  }
+
+  /**
+   * The CA's current CRL from storage; undefined when there is no such CA.
+   * Generates one when none is stored yet, or when the stored one is past
+   * its nextUpdate and the CA has not expired (the periodic job normally
+   * prevents that).
+   */
+  async current(caId: string): Promise<PublishedCrl | undefined> {
+    const em = this.ctx.orm.em.fork() as EntityManager;
+    const meta = await em.execute<(CrlMetaRow & { ca_not_after: Date | string })[]>(
+      `select c.crl_number, c.this_update, c.next_update, c.etag, c.entry_count, a.not_after as ca_not_after
+       from crls c join certificate_authorities a on a.id = c.ca_id where c.ca_id = ?`,
+      [caId],
+    );
+    const m = meta[0];
+    if (!m) {
+      const exists = await em.execute<{ id: string }[]>(`select id from certificate_authorities where id = ?`, [caId]);
+      if (!exists[0]) return undefined;
+      return this.generate(caId);
+    }
+    const now = this.ctx.clock.now();
+    if (new Date(m.next_update) <= now && new Date(m.ca_not_after) > now) return this.generate(caId);
+    const crlNumber = BigInt(m.crl_number);
+    const hit = this.cache.get(caId);
+    if (hit && hit.crlNumber === crlNumber) return hit;
+    const rows = await em.execute<{ der: Buffer; crl_number: string }[]>(`select der, crl_number from crls where ca_id = ?`, [caId]);
+    if (!rows[0]) return undefined;
+    const published: PublishedCrl = {
+      caId,
+      crlNumber: BigInt(rows[0].crl_number),
+      thisUpdate: new Date(m.this_update),
+      nextUpdate: new Date(m.next_update),
+      der: rows[0].der,
+      etag: m.etag,
+      entryCount: m.entry_count,
+    };
+    // a concurrent writer may have replaced the row between the two reads: re-read the metadata next time
+    if (published.crlNumber === crlNumber) this.cache.set(caId, published);
+    return published;
+  }
+
+  /**
+   * The periodic job: regenerates every CA's CRL that is missing, older than
+   * reissueAfterMs, or within reissueAfterMs of its nextUpdate (RFC 5280
+   * §5.1.2.5: a new CRL is issued before nextUpdate). Expired CAs are skipped
+   * once they have a CRL. Returns the number regenerated.
+   */
+  async refreshDue(): Promise<number> {
+    const em = this.ctx.orm.em.fork() as EntityManager;
+    const now = this.ctx.clock.now();
+    const due = await em.execute<{ id: string }[]>(
+      `select a.id from certificate_authorities a left join crls c on c.ca_id = a.id
+       where c.ca_id is null or (a.not_after > ? and (c.this_update < ? or c.next_update < ?))`,
+      [now, new Date(now.getTime() - this.reissueAfterMs), new Date(now.getTime() + this.reissueAfterMs)],
+    );
+    let n = 0;
+    for (const { id } of due) {
+      if (this.closed) break;
+      try {
+        await this.generate(id);
+        n++;
+      } catch (e) {
+        this.opts.logger?.error({ err: e, caId: id }, "periodic CRL generation failed");
+      }
+    }
+    return n;
+  }
+
+  /** Stops scheduling and waits for generations in flight. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+    await Promise.allSettled([...this.chains.values()]);
+  }
+}
+
+/** DER times carry whole seconds (RFC 5280 §5.1.2.4); keep Last-Modified equal to thisUpdate */
+function floorToSecond(d: Date): Date {
+  return new Date(Math.floor(d.getTime() / 1000) * 1000);
+}

@@ -1,0 +1,387 @@
+/**
+ * The OCSP responder (RFC 6960): answers good, revoked (time and reason) or
+ * unknown for serials a CA issued, signed by a delegated responder
+ * certificate that Sigil issues under that CA and renews itself (RFC 6960
+ * §4.2.2.2, id-kp-OCSPSigning + id-pkix-ocsp-nocheck).
+ *
+ * - Status source: the certificates table, the same rows the CRL is built
+ *   from, so OCSP and CRL agree. "expired" is bookkeeping, not a revocation
+ *   state: an expired, unrevoked certificate is answered good, and a revoked
+ *   one stays revoked (RFC 6960 §2.2 is about revocation status).
+ *   Serials the CA never issued are answered unknown (RFC 6960 §2.2).
+ * - Cache: signed responses (requests without a nonce and with one CertID)
+ *   and per-serial SingleResponses are kept in memory until the status can
+ *   have changed: a local revocation event drops the CA's entries at once;
+ *   revocations made by another instance are noticed through the CA's CRL
+ *   number, which that instance bumps within the debounce delay (`poll()`,
+ *   every pollMs). A response is re-signed once half its validity has passed.
+ *   "unknown" answers are never cached (the certificate may be issued next).
+ * - Nonce (RFC 6960 §4.4.1, RFC 8954): echoed verbatim; such responses are
+ *   signed per request from the cached SingleResponses.
+ * - A CertID whose issuer hashes are not this CA's gets `unauthorized`
+ *   (RFC 6960 §2.3: the responder is not authoritative for it); a request
+ *   that does not parse gets `malformedRequest`.
+ * - A revoked CA's responder keeps answering (its certificates' status is
+ *   still meaningful); an expired CA's responder keeps its last signer and,
+ *   when that has run out, signs with the CA key (RFC 6960 §4.2.2.2 case 1).
+ */
+import type { KeyObject } from "node:crypto";
+import type { EntityManager } from "@mikro-orm/postgresql";
+import {
+  certIdMatches,
+  encodeSingleResponse,
+  issueOcspResponderCertificate,
+  issuerHashes,
+  MalformedOcspRequest,
+  ocspErrorResponse,
+  ocspSigningKey,
+  parseOcspRequest,
+  signOcspResponse,
+  type CertId,
+  type CertStatus,
+  type IssuerHashes,
+  type OcspResponseStatus,
+  type OcspSigningKey,
+} from "../ca/ocsp.js";
+import { exportPrivateKeyPkcs8, generateKeyPair, importPrivateKeyPkcs8 } from "../ca/keys.js";
+import { newSerial, serialToHex } from "../ca/serial.js";
+import { uuidv7 } from "../core/ids.js";
+import type { RevocationReason } from "../core/types.js";
+import { CertificateAuthority, OcspSigner } from "../db/entities/index.js";
+import type { Logger } from "../logger.js";
+import { systemActor } from "./actor.js";
+import { inTransaction, type RaContext, type Tx } from "./context.js";
+import { pemToDer } from "./issuers.js";
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+
+export interface OcspResponderOptions {
+  /** nextUpdate - thisUpdate of responses; default 24 h */
+  responseLifetimeMs?: number;
+  /** lifetime of a delegated signing certificate; default 30 days (short: it cannot be revoked, RFC 6960 §4.2.2.2.1) */
+  signerLifetimeMs?: number;
+  /** issue a new signing certificate when the current one has less than this left; default 10 days */
+  signerRenewBeforeMs?: number;
+  /** cached responses kept at most (oldest dropped first); default 100 000 */
+  maxCachedResponses?: number;
+  logger?: Logger;
+}
+
+/** What the transport renders: an OCSPResponse DER and, for cacheable successes, its validity. */
+export interface OcspAnswer {
+  status: OcspResponseStatus;
+  der: Buffer;
+  /** set for successful responses without a nonce (HTTP caching, RFC 5019 §6.2) */
+  thisUpdate?: Date;
+  nextUpdate?: Date;
+}
+
+/** AAD binding a stored responder key to its ocsp_signers row. */
+export function ocspSignerKeyAad(id: string): string {
+  return `ocsp-signer:${id}`;
+}
+
+interface CachedSingle {
+  single: Buffer;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  refreshAt: number;
+}
+
+interface CaState {
+  caId: string;
+  organizationId: string;
+  hashes: IssuerHashes;
+  signer: OcspSigningKey;
+  /** when the signer should be replaced (ms) */
+  signerRenewAt: number;
+  /** the CA's crl_number when this state was built (see poll()) */
+  crlNumber: bigint;
+}
+
+export class OcspResponder {
+  private readonly responseLifetimeMs: number;
+  private readonly signerLifetimeMs: number;
+  private readonly signerRenewBeforeMs: number;
+  private readonly maxCached: number;
+  private readonly states = new Map<string, Promise<CaState>>();
+  /** key: caId + CertID hex (+ "|full" for whole responses) */
+  private readonly singles = new Map<string, CachedSingle>();
+  private readonly fulls = new Map<string, { der: Buffer; thisUpdate: Date; nextUpdate: Date; refreshAt: number }>();
+  private readonly generations = new Map<string, number>();
+
+  constructor(
+    private readonly ctx: RaContext,
+    private readonly opts: OcspResponderOptions = {},
+  ) {
+    this.responseLifetimeMs = opts.responseLifetimeMs ?? DAY_MS;
+    this.signerLifetimeMs = opts.signerLifetimeMs ?? 30 * DAY_MS;
+    this.signerRenewBeforeMs = opts.signerRenewBeforeMs ?? 10 * DAY_MS;
+    this.maxCached = opts.maxCachedResponses ?? 100_000;
+  }
+
+  /**
+   * Answers an OCSPRequest for CA `caId`; undefined when Sigil has no such CA
+   * (the transport answers 404). Never throws for bad input.
+   */
+  async respond(caId: string, requestDer: Buffer): Promise<OcspAnswer | undefined> {
+    let state: CaState | undefined;
+    try {
+      state = await this.state(caId);
+    } catch (e) {
+      this.opts.logger?.error({ err: e, caId }, "OCSP responder could not load the CA");
+      return { status: "internalError", der: ocspErrorResponse("internalError") };
+    }
+    if (!state) return undefined;
+
+    let certIds: CertId[];
+    let nonce: Buffer | undefined;
+    try {
+      ({ certIds, nonce } = parseOcspRequest(requestDer));
+    } catch (e) {
+      if (e instanceof MalformedOcspRequest) return { status: "malformedRequest", der: ocspErrorResponse("malformedRequest") };
+      throw e;
+    }
+    // RFC 6960 §2.3: not authoritative for a certificate of another issuer
+    const hashes = state.hashes;
+    if (!certIds.every((id) => certIdMatches(id, hashes))) {
+      return { status: "unauthorized", der: ocspErrorResponse("unauthorized") };
+    }
+
+    const now = this.ctx.clock.now().getTime();
+    const fullKey = certIds.length === 1 && !nonce ? `${caId}|${certIds[0]!.der.toString("hex")}` : undefined;
+    if (fullKey) {
+      const hit = this.fulls.get(fullKey);
+      if (hit && hit.refreshAt > now) return { status: "successful", der: hit.der, thisUpdate: hit.thisUpdate, nextUpdate: hit.nextUpdate };
+    }
+    try {
+      const generation = this.generations.get(caId) ?? 0;
+      if (state.signerRenewAt <= now) state = await this.renewSigner(state);
+      const singles: CachedSingle[] = [];
+      let cacheable = true;
+      for (const id of certIds) {
+        const s = await this.single(state, id, now, generation);
+        if (!s.cached) cacheable = false;
+        singles.push(s.entry);
+      }
+      const producedAt = new Date(Math.floor(now / 1000) * 1000);
+      const der = signOcspResponse({ signer: state.signer, producedAt, responses: singles.map((s) => s.single), ...(nonce ? { nonce } : {}) });
+      if (nonce) return { status: "successful", der };
+      const first = singles[0]!;
+      if (fullKey && cacheable && (this.generations.get(caId) ?? 0) === generation) {
+        this.put(this.fulls, fullKey, { der, thisUpdate: first.thisUpdate, nextUpdate: first.nextUpdate, refreshAt: first.refreshAt });
+      }
+      return { status: "successful", der, thisUpdate: first.thisUpdate, nextUpdate: first.nextUpdate };
+    } catch (e) {
+      this.opts.logger?.error({ err: e, caId }, "OCSP response failed");
+      return { status: "internalError", der: ocspErrorResponse("internalError") };
+    }
+  }
+
+  /** the SingleResponse for one CertID, from cache or the database */
+  private async single(state: CaState, id: CertId, now: number, generation: number): Promise<{ entry: CachedSingle; cached: boolean }> {
+    const key = `${state.caId}|${id.der.toString("hex")}`;
+    const hit = this.singles.get(key);
+    if (hit && hit.refreshAt > now) return { entry: hit, cached: true };
+    const em = this.ctx.orm.em.fork() as EntityManager;
+    const rows = await em.execute<{ status: string; revoked_at: Date | null; revocation_reason: number | null }[]>(
+      `select status, revoked_at, revocation_reason from certificates where issuer_id = ? and serial = ?`,
+      [state.caId, serialToHex(id.serial)],
+    );
+    const row = rows[0];
+    let st: CertStatus;
+    if (!row) st = { status: "unknown" };
+    else if (row.status === "revoked" && row.revoked_at) {
+      st = { status: "revoked", revokedAt: new Date(row.revoked_at), reason: row.revocation_reason as RevocationReason | null };
+    } else st = { status: "good" };
+    const thisUpdate = new Date(Math.floor(now / 1000) * 1000);
+    const nextUpdate = new Date(thisUpdate.getTime() + this.responseLifetimeMs);
+    const entry: CachedSingle = {
+      single: encodeSingleResponse(id.der, st, thisUpdate, nextUpdate),
+      thisUpdate,
+      nextUpdate,
+      refreshAt: thisUpdate.getTime() + this.responseLifetimeMs / 2,
+    };
+    const cacheable = st.status !== "unknown" && (this.generations.get(state.caId) ?? 0) === generation;
+    if (cacheable) this.put(this.singles, key, entry);
+    return { entry, cached: cacheable };
+  }
+
+  private put<V>(map: Map<string, V>, key: string, value: V): void {
+    map.delete(key);
+    map.set(key, value);
+    if (map.size > this.maxCached) {
+      const oldest = map.keys().next().value;
+      if (oldest !== undefined) map.delete(oldest);
+    }
+  }
+
+  /** Drops everything cached for the CA (a certificate it issued changed status). */
+  invalidate(caId: string): void {
+    this.generations.set(caId, (this.generations.get(caId) ?? 0) + 1);
+    const prefix = `${caId}|`;
+    for (const k of this.singles.keys()) if (k.startsWith(prefix)) this.singles.delete(k);
+    for (const k of this.fulls.keys()) if (k.startsWith(prefix)) this.fulls.delete(k);
+    this.states.delete(caId);
+  }
+
+  /**
+   * Notices revocations committed by other instances: each bumps the CA's
+   * CRL number (via its CRL publisher) shortly after commit. Cheap: one row
+   * per loaded CA.
+   */
+  async poll(): Promise<void> {
+    if (this.states.size === 0) return;
+    const em = this.ctx.orm.em.fork() as EntityManager;
+    const rows = await em.execute<{ id: string; crl_number: string }[]>(
+      `select id, crl_number from certificate_authorities where id in (${[...this.states.keys()].map(() => "?").join(",")})`,
+      [...this.states.keys()],
+    );
+    for (const r of rows) {
+      const p = this.states.get(r.id);
+      if (!p) continue;
+      const st = await p.catch(() => undefined);
+      if (st && st.crlNumber !== BigInt(r.crl_number)) this.invalidate(r.id);
+    }
+  }
+
+  /** Renews delegated signers that are due, for every CA loaded in this process (periodic job). */
+  async renewDueSigners(): Promise<void> {
+    const now = this.ctx.clock.now().getTime();
+    for (const [caId, p] of this.states) {
+      const st = await p.catch(() => undefined);
+      if (st && st.signerRenewAt <= now) {
+        try {
+          await this.renewSigner(st);
+        } catch (e) {
+          this.opts.logger?.error({ err: e, caId }, "OCSP signer renewal failed");
+        }
+      }
+    }
+  }
+
+  private state(caId: string): Promise<CaState | undefined> {
+    let p = this.states.get(caId);
+    if (!p) {
+      const loading = this.loadState(caId);
+      p = loading.then((s) => {
+        if (!s) throw new NoSuchCa();
+        return s;
+      });
+      this.states.set(caId, p);
+      p.catch(() => {
+        if (this.states.get(caId) === p) this.states.delete(caId);
+      });
+    }
+    return p.catch((e: unknown) => {
+      if (e instanceof NoSuchCa) return undefined;
+      throw e;
+    });
+  }
+
+  private async loadState(caId: string): Promise<CaState | undefined> {
+    const em = this.ctx.orm.em.fork() as EntityManager;
+    const ca = await em.findOne(CertificateAuthority, { id: caId });
+    if (!ca) return undefined;
+    const issuer = await this.ctx.issuers.get(em, ca);
+    const { signer, renewAt } = await this.ensureSigner(ca, issuer.privateKey);
+    return {
+      caId,
+      organizationId: ca.organization.id,
+      hashes: issuerHashes(issuer),
+      signer,
+      signerRenewAt: renewAt,
+      crlNumber: BigInt(ca.crlNumber),
+    };
+  }
+
+  private async renewSigner(state: CaState): Promise<CaState> {
+    const em = this.ctx.orm.em.fork() as EntityManager;
+    const ca = await em.findOneOrFail(CertificateAuthority, { id: state.caId });
+    const issuer = await this.ctx.issuers.get(em, ca);
+    const { signer, renewAt } = await this.ensureSigner(ca, issuer.privateKey);
+    const next = { ...state, signer, signerRenewAt: renewAt };
+    this.states.set(state.caId, Promise.resolve(next));
+    return next;
+  }
+
+  /**
+   * The newest stored signer that is not due for renewal, else a new one
+   * issued under a CA row lock (so two instances do not both issue). When
+   * the CA can no longer issue one (expired), the newest signer still valid,
+   * else the CA key itself (RFC 6960 §4.2.2.2: the CA may sign).
+   */
+  private async ensureSigner(ca: CertificateAuthority, caKey: KeyObject): Promise<{ signer: OcspSigningKey; renewAt: number }> {
+    const now = this.ctx.clock.now();
+    const renewBy = new Date(now.getTime() + this.signerRenewBeforeMs);
+    const usable = (s: OcspSigner | null | undefined) => s && s.notAfter > renewBy && s.notBefore <= now;
+    // a revoked CA issues nothing more (its responder then signs with the CA key); neither does one about to expire
+    const caCanIssue = ca.status === "active" && ca.notAfter.getTime() - now.getTime() > this.signerRenewBeforeMs;
+
+    const em = this.ctx.orm.em.fork() as EntityManager;
+    let row = await this.newestSigner(em, ca.id);
+    if (!usable(row) && caCanIssue) {
+      row = await inTransaction(this.ctx, async (tx) => {
+        await tx.em.execute(`select id from certificate_authorities where id = ? for update`, [ca.id]);
+        const again = await this.newestSigner(tx.em, ca.id);
+        if (usable(again)) return again;
+        return this.issueSigner(tx, ca, now);
+      });
+    }
+    if (row && row.notAfter > now) {
+      const pkcs8 = this.ctx.keyRing.decrypt(row.encryptedPrivateKey, ocspSignerKeyAad(row.id));
+      const signer = ocspSigningKey(importPrivateKeyPkcs8(pkcs8), pemToDer(row.certificatePem));
+      const renewAt = caCanIssue ? row.notAfter.getTime() - this.signerRenewBeforeMs : row.notAfter.getTime();
+      return { signer, renewAt };
+    }
+    // the CA signs its own responses until it expires (no delegated signer can be issued)
+    return { signer: ocspSigningKey(caKey), renewAt: now.getTime() + HOUR_MS };
+  }
+
+  private async newestSigner(em: EntityManager, caId: string): Promise<OcspSigner | null> {
+    return em.findOne(OcspSigner, { ca: caId }, { orderBy: { notAfter: "desc" }, populate: ["encryptedPrivateKey"] });
+  }
+
+  private async issueSigner(
+    tx: Tx,
+    ca: CertificateAuthority,
+    now: Date,
+  ): Promise<OcspSigner> {
+    const issuer = await this.ctx.issuers.get(tx.em, ca);
+    // EC CAs get a P-256 responder key, RSA CAs an RSA 2048 one (what their relying parties already verify)
+    const keyPair = await generateKeyPair(ca.keyAlgorithm.startsWith("rsa") ? "rsa2048" : "p256");
+    const serial = newSerial(this.ctx.random);
+    const notBefore = new Date(now.getTime() - 60_000);
+    const notAfter = new Date(Math.min(now.getTime() + this.signerLifetimeMs, ca.notAfter.getTime()));
+    const cert = issueOcspResponderCertificate(issuer, {
+      publicKey: keyPair.publicKey,
+      serial,
+      notBefore,
+      notAfter,
+      commonName: `OCSP ${ca.id}`,
+    });
+    const id = uuidv7();
+    const row = tx.em.create(OcspSigner, {
+      id,
+      ca: tx.em.getReference(CertificateAuthority, ca.id),
+      serial: serialToHex(serial),
+      certificatePem: cert.pem,
+      encryptedPrivateKey: this.ctx.keyRing.encrypt(exportPrivateKeyPkcs8(keyPair.privateKey), ocspSignerKeyAad(id)),
+      notBefore,
+      notAfter,
+    } as OcspSigner);
+    tx.audit(systemActor("ocsp-responder"), {
+      action: "cert_create",
+      organizationId: ca.organization.id,
+      resourceType: "ocsp_signer",
+      resourceId: id,
+      detail: { serial: row.serial, issuerId: ca.id, purpose: "ocsp_signing", notAfter: notAfter.toISOString() },
+    });
+    await tx.em.flush();
+    this.opts.logger?.info({ caId: ca.id, serial: row.serial, notAfter }, "OCSP signing certificate issued");
+    return row;
+  }
+}
+
+class NoSuchCa extends Error {}
