@@ -4,6 +4,11 @@ import { createLogger } from "../logger.js";
 import { runAcme } from "./acme.js";
 import { runMigrate } from "./migrate.js";
 import { runServe } from "./serve.js";
+import { runAudit } from "./audit.js";
+import { runLogin, runLogout, runWhoAmI } from "./login.js";
+import { runOrg } from "./org.js";
+import { runSa } from "./sa.js";
+import { runUser } from "./user.js";
 
 /** A CLI command: argv after the command words; resolves to the exit code. */
 export type Command = (argv: string[]) => Promise<number>;
@@ -13,6 +18,13 @@ const USAGE = `usage: sigil <command>
 commands:
   serve      start the ACME, relying-party and gRPC admin listeners
   migrate    apply pending database migrations and exit
+  login      log in to the admin server (--server host:port, $SIGIL_SERVER; default 127.0.0.1:9090)
+  logout     end the stored session
+  whoami     show the logged-in principal
+  org        organizations: create, get, list, update, delete, add-user, remove-user, users
+  user       users: create, get, list, update, deactivate
+  sa         service accounts and API keys
+  audit      audit log: list, watch
   acme       ACME directories and EAB keys (sigil acme directory create, sigil acme eab create)
 `;
 
@@ -20,6 +32,13 @@ commands:
 export const commands: Record<string, Command> = {
   serve: runServe,
   migrate: runMigrate,
+  login: runLogin,
+  logout: runLogout,
+  whoami: runWhoAmI,
+  org: runOrg,
+  user: runUser,
+  sa: runSa,
+  audit: runAudit,
   acme: runAcme,
 };
 

@@ -1,0 +1,141 @@
+/** `sigil sa ...`: ServiceAccountService (service accounts and API keys). */
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import {
+  CreateApiKeyResponseSchema,
+  CreateServiceAccountResponseSchema,
+  DeleteServiceAccountResponseSchema,
+  GetServiceAccountResponseSchema,
+  ListApiKeysResponseSchema,
+  ListServiceAccountsResponseSchema,
+  RevokeApiKeyResponseSchema,
+  ServiceAccountService,
+  UpdateServiceAccountResponseSchema,
+  type ApiKey,
+  type ServiceAccount,
+} from "../gen/sigil/admin/v1/service_account_pb.js";
+import { AdminCli, details, optionalBool, optionalInt, optionalString, parseCommand, required, runCli, table, UsageError, when } from "./admin-client.js";
+import { capabilitiesOf, capabilityFlags } from "./user.js";
+
+const USAGE = `usage: sigil sa <command> [options]
+
+commands:
+  create --org ORG_ID --name NAME [--description TEXT] [--cap create_cert,revoke_cert,...]
+  get ID
+  list [--org ORG_ID] [--page-size N] [--page-token T]
+  update ID [--name NAME] [--description TEXT] [--active true|false] [--cap NAME=true|false ...]
+  delete ID
+  key-create SA_ID --name LABEL [--expires ISO-TIME]    prints the key once: store it now
+  keys SA_ID [--include-revoked]
+  key-revoke KEY_ID
+
+Use a key with SIGIL_API_KEY=sigil_... sigil <command>, or as "authorization: Bearer sigil_...".
+common options: --server host:port --json --tls --ca FILE --client-cert FILE --client-key FILE
+`;
+
+function saRow(s: ServiceAccount | undefined): Record<string, string> {
+  if (!s) return {};
+  return { id: s.id, name: s.name, organization: s.organizationId, active: s.isActive ? "yes" : "no", capabilities: capabilitiesOf(s), description: s.description };
+}
+
+function keyRow(k: ApiKey | undefined): Record<string, string> {
+  if (!k) return {};
+  return { id: k.id, name: k.name, prefix: k.keyPrefix, created: when(k.createdAt), expires: when(k.expiresAt), last_used: when(k.lastUsedAt), revoked: when(k.revokedAt) };
+}
+
+export async function runSa(argv: string[]): Promise<number> {
+  return runCli(USAGE, async () => {
+    const [sub, ...rest] = argv;
+    const { values, positionals } = parseCommand(rest, {
+      org: { type: "string" },
+      name: { type: "string" },
+      description: { type: "string" },
+      cap: { type: "string", multiple: true },
+      active: { type: "string" },
+      expires: { type: "string" },
+      "include-revoked": { type: "boolean" },
+      "page-size": { type: "string" },
+      "page-token": { type: "string" },
+    });
+    if (!sub || values.help || sub === "help") return void process.stdout.write(USAGE);
+    const pos = (name: string) => {
+      if (!positionals[0]) throw new UsageError(`${name} is required`);
+      return positionals[0];
+    };
+    const cli = AdminCli.open(values);
+    try {
+      switch (sub) {
+        case "create": {
+          const r = await cli.call(ServiceAccountService, "createServiceAccount", {
+            organizationId: required(values, "org"),
+            name: required(values, "name"),
+            description: optionalString(values, "description") ?? "",
+            ...capabilityFlags(values),
+          });
+          cli.print(CreateServiceAccountResponseSchema, r, () => details(saRow(r.serviceAccount)));
+          return;
+        }
+        case "get": {
+          const r = await cli.call(ServiceAccountService, "getServiceAccount", { id: pos("ID") });
+          cli.print(GetServiceAccountResponseSchema, r, () => details(saRow(r.serviceAccount)));
+          return;
+        }
+        case "list": {
+          const r = await cli.call(ServiceAccountService, "listServiceAccounts", {
+            organizationId: optionalString(values, "org") ?? "",
+            pageSize: optionalInt(values, "page-size") ?? 0,
+            pageToken: optionalString(values, "page-token") ?? "",
+          });
+          cli.print(ListServiceAccountsResponseSchema, r, () => table(r.serviceAccounts.map(saRow), ["id", "name", "organization", "active", "capabilities"]));
+          return;
+        }
+        case "update": {
+          const r = await cli.call(ServiceAccountService, "updateServiceAccount", {
+            id: pos("ID"),
+            name: optionalString(values, "name"),
+            description: optionalString(values, "description"),
+            isActive: optionalBool(values, "active"),
+            ...capabilityFlags(values),
+          });
+          cli.print(UpdateServiceAccountResponseSchema, r, () => details(saRow(r.serviceAccount)));
+          return;
+        }
+        case "delete": {
+          const r = await cli.call(ServiceAccountService, "deleteServiceAccount", { id: pos("ID") });
+          cli.print(DeleteServiceAccountResponseSchema, r, () => "deleted\n");
+          return;
+        }
+        case "key-create": {
+          const expires = optionalString(values, "expires");
+          const d = expires === undefined ? undefined : new Date(expires);
+          if (d && Number.isNaN(d.getTime())) throw new UsageError("--expires must be an ISO 8601 time");
+          const r = await cli.call(ServiceAccountService, "createApiKey", {
+            serviceAccountId: pos("SA_ID"),
+            name: required(values, "name"),
+            expiresAt: d ? timestampFromDate(d) : undefined,
+          });
+          cli.print(CreateApiKeyResponseSchema, r, () => `${details(keyRow(r.apiKey))}key: ${r.key}\n(shown only now: store it securely)\n`);
+          return;
+        }
+        case "keys": {
+          const r = await cli.call(ServiceAccountService, "listApiKeys", {
+            serviceAccountId: pos("SA_ID"),
+            includeRevoked: values["include-revoked"] === true,
+            pageSize: optionalInt(values, "page-size") ?? 0,
+            pageToken: optionalString(values, "page-token") ?? "",
+          });
+          cli.print(ListApiKeysResponseSchema, r, () => table(r.apiKeys.map(keyRow), ["id", "name", "prefix", "created", "expires", "last_used", "revoked"]));
+          return;
+        }
+        case "key-revoke": {
+          const r = await cli.call(ServiceAccountService, "revokeApiKey", { id: pos("KEY_ID") });
+          cli.print(RevokeApiKeyResponseSchema, r, () => details(keyRow(r.apiKey)));
+          return;
+        }
+        default:
+          throw new UsageError(`unknown sa command "${sub}"`);
+      }
+    } finally {
+      cli.close();
+    }
+  });
+}

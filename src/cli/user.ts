@@ -1,0 +1,182 @@
+/** `sigil user ...`: UserService. */
+import {
+  CreateUserResponseSchema,
+  DeactivateUserResponseSchema,
+  GetUserResponseSchema,
+  ListUsersResponseSchema,
+  Role,
+  UpdateUserResponseSchema,
+  UserService,
+  type User,
+} from "../gen/sigil/admin/v1/user_pb.js";
+import { AdminCli, details, list, optionalBool, optionalInt, optionalString, parseCommand, required, runCli, table, UsageError, when } from "./admin-client.js";
+
+const USAGE = `usage: sigil user <command> [options]
+
+commands:
+  create --username NAME --email EMAIL --role superuser|admin|user [--org ORG_ID]
+         [--cap create_ca,create_cert,revoke_cert,export_private_key,delete_ca] [--password-stdin]
+  get ID
+  list [--org ORG_ID] [--include-inactive] [--page-size N] [--page-token T]
+  update ID [--email EMAIL] [--role ROLE] [--active true|false] [--org ORG_ID|""]
+            [--cap NAME=true|false ...] [--password-stdin]
+  deactivate ID
+
+The password is read from $SIGIL_NEW_PASSWORD or, with --password-stdin, from stdin.
+common options: --server host:port --json --tls --ca FILE --client-cert FILE --client-key FILE
+`;
+
+export const CAPABILITY_FIELDS = {
+  create_ca: "createCa",
+  create_cert: "createCert",
+  revoke_cert: "revokeCert",
+  export_private_key: "exportPrivateKey",
+  delete_ca: "deleteCa",
+} as const;
+
+export function roleName(r: Role): string {
+  switch (r) {
+    case Role.SUPERUSER:
+      return "superuser";
+    case Role.ADMIN:
+      return "admin";
+    case Role.USER:
+      return "user";
+    default:
+      return "unspecified";
+  }
+}
+
+export function parseRole(v: string): Role {
+  switch (v.toLowerCase()) {
+    case "superuser":
+      return Role.SUPERUSER;
+    case "admin":
+      return Role.ADMIN;
+    case "user":
+      return Role.USER;
+    default:
+      throw new UsageError(`--role must be superuser, admin or user (got "${v}")`);
+  }
+}
+
+export function capabilitiesOf(u: { createCa: boolean; createCert: boolean; revokeCert: boolean; exportPrivateKey: boolean; deleteCa: boolean }): string {
+  return (Object.entries(CAPABILITY_FIELDS) as Array<[string, keyof typeof u]>).filter(([, f]) => u[f]).map(([n]) => n).join(",");
+}
+
+export function userRow(u: User | undefined): Record<string, string> {
+  if (!u) return {};
+  return {
+    id: u.id,
+    username: u.username,
+    email: u.email,
+    role: roleName(u.role),
+    active: u.isActive ? "yes" : "no",
+    organization: u.organizationId,
+    capabilities: capabilitiesOf(u),
+    last_login: when(u.lastLoginAt),
+  };
+}
+
+/** "--cap a,b" -> { a: true, b: true }; "--cap a=false" -> { a: false } */
+export function capabilityFlags(values: Record<string, unknown>, name = "cap"): Record<string, boolean> {
+  const out: Record<string, boolean> = {};
+  for (const item of list(values, name)) {
+    const [cap, raw] = item.split("=", 2) as [string, string | undefined];
+    const field = CAPABILITY_FIELDS[cap as keyof typeof CAPABILITY_FIELDS];
+    if (!field) throw new UsageError(`unknown capability "${cap}" (one of ${Object.keys(CAPABILITY_FIELDS).join(", ")})`);
+    const v = raw === undefined ? true : optionalBool({ v: raw }, "v");
+    out[field] = v!;
+  }
+  return out;
+}
+
+async function newPassword(values: Record<string, unknown>, requiredHere: boolean): Promise<string | undefined> {
+  if (values["password-stdin"]) {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    return Buffer.concat(chunks).toString("utf8").replace(/\r?\n$/, "");
+  }
+  const env = process.env.SIGIL_NEW_PASSWORD;
+  if (env) return env;
+  if (requiredHere) throw new UsageError("a password is required: --password-stdin or $SIGIL_NEW_PASSWORD");
+  return undefined;
+}
+
+export async function runUser(argv: string[]): Promise<number> {
+  return runCli(USAGE, async () => {
+    const [sub, ...rest] = argv;
+    const { values, positionals } = parseCommand(rest, {
+      username: { type: "string" },
+      email: { type: "string" },
+      role: { type: "string" },
+      org: { type: "string" },
+      cap: { type: "string", multiple: true },
+      active: { type: "string" },
+      "include-inactive": { type: "boolean" },
+      "password-stdin": { type: "boolean" },
+      "page-size": { type: "string" },
+      "page-token": { type: "string" },
+    });
+    if (!sub || values.help || sub === "help") return void process.stdout.write(USAGE);
+    const id = () => {
+      if (!positionals[0]) throw new UsageError("ID is required");
+      return positionals[0];
+    };
+    const cli = AdminCli.open(values);
+    try {
+      switch (sub) {
+        case "create": {
+          const r = await cli.call(UserService, "createUser", {
+            username: required(values, "username"),
+            email: required(values, "email"),
+            role: parseRole(required(values, "role")),
+            organizationId: optionalString(values, "org") ?? "",
+            password: await newPassword(values, true),
+            ...capabilityFlags(values),
+          });
+          cli.print(CreateUserResponseSchema, r, () => details(userRow(r.user)));
+          return;
+        }
+        case "get": {
+          const r = await cli.call(UserService, "getUser", { id: id() });
+          cli.print(GetUserResponseSchema, r, () => details(userRow(r.user)));
+          return;
+        }
+        case "list": {
+          const r = await cli.call(UserService, "listUsers", {
+            organizationId: optionalString(values, "org") ?? "",
+            includeInactive: values["include-inactive"] === true,
+            pageSize: optionalInt(values, "page-size") ?? 0,
+            pageToken: optionalString(values, "page-token") ?? "",
+          });
+          cli.print(ListUsersResponseSchema, r, () => table(r.users.map(userRow), ["id", "username", "email", "role", "active", "organization", "capabilities"]) + (r.nextPageToken ? `next page: --page-token ${r.nextPageToken}\n` : ""));
+          return;
+        }
+        case "update": {
+          const role = optionalString(values, "role");
+          const r = await cli.call(UserService, "updateUser", {
+            id: id(),
+            email: optionalString(values, "email"),
+            role: role === undefined ? undefined : parseRole(role),
+            isActive: optionalBool(values, "active"),
+            organizationId: optionalString(values, "org"),
+            password: await newPassword(values, false),
+            ...capabilityFlags(values),
+          });
+          cli.print(UpdateUserResponseSchema, r, () => details(userRow(r.user)));
+          return;
+        }
+        case "deactivate": {
+          const r = await cli.call(UserService, "deactivateUser", { id: id() });
+          cli.print(DeactivateUserResponseSchema, r, () => details(userRow(r.user)));
+          return;
+        }
+        default:
+          throw new UsageError(`unknown user command "${sub}"`);
+      }
+    } finally {
+      cli.close();
+    }
+  });
+}
