@@ -28,18 +28,19 @@
  *   --queries N             list the N most frequent SQL statement shapes per level (default 0 = only the
  *                           count per certificate; folding texts costs the server a few µs per query)
  *   --json                  also print the results as JSON
+ *   --no-calibrate          skip the HTTP floor measurement (GET directory, HEAD newNonce CPU per request)
  */
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
 import { createCsr } from "../src/ca/csr.js";
 import { AcmeProblem, BenchAccount, fetchDirectory, generateAccountKey, HttpClient, type IssuanceStats, type PollPolicy } from "./lib/acme-client.js";
 import { summarizeProfile } from "./lib/cpu-profile.js";
 import { startDnsStub } from "./lib/dns-stub.js";
 import { createBenchDatabase } from "./lib/pg.js";
-import { CpuMeter } from "./lib/proc.js";
+import { CpuMeter, machineBusyMs } from "./lib/proc.js";
 import { startHttp01Responder } from "./lib/responder.js";
 import { startSigilProcess, type SigilProcess } from "./lib/sigil-process.js";
 import { mean, percentile, table } from "./lib/stats.js";
@@ -58,10 +59,11 @@ interface Options {
   out?: string;
   topQueries: number;
   json: boolean;
+  calibrate: boolean;
 }
 
 function parseArgs(args: string[]): Options {
-  const o: Options = { levels: [1, 16, 64], durationS: 20, warmupS: 3, poll: { firstMs: 10, capMs: 200 }, profile: false, topQueries: 0, json: false };
+  const o: Options = { levels: [1, 16, 64], durationS: 20, warmupS: 3, poll: { firstMs: 10, capMs: 200 }, profile: false, topQueries: 0, json: false, calibrate: true };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const val = () => {
@@ -105,6 +107,9 @@ function parseArgs(args: string[]): Options {
         break;
       case "--json":
         o.json = true;
+        break;
+      case "--no-calibrate":
+        o.calibrate = false;
         break;
       default:
         throw new Error(`unknown option ${a}`);
@@ -172,6 +177,8 @@ interface LevelResult {
   readyP50Ms: number;
   finalizeP50Ms: number;
   clientCpuMsPerCert: number;
+  /** cores kept busy during the window by processes other than sigil, its PG backends and this benchmark */
+  otherLoadCores: number;
   topQueries: Array<{ perCert: number; sql: string }>;
   profile?: { file: string; busyMs: number; modules: Array<{ module: string; selfMs: number }>; functions: Array<{ name: string; where: string; selfMs: number }> };
 }
@@ -189,6 +196,7 @@ export async function run(args: string[]): Promise<void> {
   const client = new HttpClient(512);
   let sigil: SigilProcess | undefined;
   const results: LevelResult[] = [];
+  const calibration: Calibration[] = [];
   try {
     sigil = await startSigilProcess({
       DATABASE_URL: db.url,
@@ -222,6 +230,11 @@ export async function run(args: string[]): Promise<void> {
     }
     console.log(`registered ${accounts.length} accounts`);
     const csrs = new CsrPool();
+    if (o.calibrate) {
+      calibration.push(await calibrate(client, `${baseUrl}/acme/default/directory`, "GET", sigil, db.backendPids));
+      calibration.push(await calibrate(client, directory.newNonce, "HEAD", sigil, db.backendPids));
+      for (const c of calibration) console.log(`  floor: ${c.what}: ${c.perSecond.toFixed(0)}/s, sigil ${c.sigilUsPerRequest.toFixed(0)} µs + PG ${c.pgUsPerRequest.toFixed(0)} µs CPU per request`);
+    }
 
     for (const c of o.levels) {
       // enough CSRs for a generous guess of this level's issuances (more are made on demand)
@@ -234,8 +247,8 @@ export async function run(args: string[]): Promise<void> {
       );
     }
     if (csrs.generatedDuringRun) console.log(`(note: ${csrs.generatedDuringRun} CSRs were generated during measured windows; raise the pre-generated count)`);
-    printReport(results, o);
-    writeFileSync(path.join(outDir, "results.json"), JSON.stringify(results, null, 2));
+    printReport(results, o, calibration);
+    writeFileSync(path.join(outDir, "results.json"), JSON.stringify({ calibration, results }, null, 2));
     console.log(`\nresults: ${path.join(outDir, "results.json")}`);
     if (o.json) console.log(JSON.stringify(results, null, 2));
   } catch (e) {
@@ -291,6 +304,7 @@ async function runLevel(
   const q0 = await sigil.queries();
   if (o.profile) await sigil.profileStart();
   const client0 = process.cpuUsage();
+  const machine0 = machineBusyMs();
   const t0 = performance.now();
   measuring = true;
   const sampler = setInterval(() => {
@@ -311,6 +325,7 @@ async function runLevel(
   const sigilMs = sigilCpu.total();
   const pgMs = pgCpu.total();
   const clientUsage = process.cpuUsage(client0);
+  const machineMs = machineBusyMs() - machine0;
   const q1 = await sigil.queries();
   let profile: LevelResult["profile"];
   if (o.profile) {
@@ -360,12 +375,46 @@ async function runLevel(
     readyP50Ms: percentile(stats.flatMap((s) => (s.readyMs === undefined ? [] : [s.readyMs])), 50),
     finalizeP50Ms: percentile(stats.flatMap((s) => (s.finalizeMs === undefined ? [] : [s.finalizeMs])), 50),
     clientCpuMsPerCert: (clientUsage.user + clientUsage.system) / 1000 / n,
+    otherLoadCores: Math.max(0, machineMs - sigilMs - pgMs - (clientUsage.user + clientUsage.system) / 1000) / (t1 - t0),
     topQueries,
     profile,
   };
 }
 
-function printReport(results: LevelResult[], o: Options): void {
+interface Calibration {
+  what: string;
+  perSecond: number;
+  sigilUsPerRequest: number;
+  pgUsPerRequest: number;
+}
+
+/**
+ * The floor of the HTTP stack: 16 connections hammering one cheap endpoint
+ * for 2 s (GET directory: a cached row; HEAD newNonce: a nonce from the
+ * in-memory batch, one INSERT per 64), CPU per request.
+ */
+async function calibrate(client: HttpClient, url: string, method: string, sigil: SigilProcess, backendPids: () => Promise<number[]>): Promise<Calibration> {
+  const sigilCpu = new CpuMeter();
+  const pgCpu = new CpuMeter();
+  sigilCpu.track(sigil.pid);
+  for (const pid of await backendPids()) pgCpu.track(pid);
+  let n = 0;
+  const t0 = performance.now();
+  const until = t0 + 2000;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (performance.now() < until) {
+        const r = await client.request(method, url);
+        if (r.status >= 400) throw new Error(`calibration ${method} ${url}: HTTP ${r.status}`);
+        n++;
+      }
+    }),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  return { what: `${method} ${new URL(url).pathname}`, perSecond: n / seconds, sigilUsPerRequest: (sigilCpu.total() * 1000) / n, pgUsPerRequest: (pgCpu.total() * 1000) / n };
+}
+
+function printReport(results: LevelResult[], o: Options, calibration: Calibration[]): void {
   console.log(`\nACME issuance (http-01, 1 dns name, P-256 CSR), ${o.durationS} s measured per level after ${o.warmupS} s warm-up`);
   console.log(
     table(
@@ -389,13 +438,19 @@ function printReport(results: LevelResult[], o: Options): void {
       ]),
     ),
   );
+  if (results.some((r) => r.otherLoadCores > 0.2)) {
+    console.log(`\nWARNING: other processes kept up to ${Math.max(...results.map((r) => r.otherLoadCores)).toFixed(2)} of ${availableParallelism()} cores busy during a window; throughput and latency are not representative (CPU per certificate is less affected)`);
+  }
   console.log(
     "\nphases (p50): challenge POST answered -> validator's first fetch / -> order ready; finalize round trip\n" +
       table(
-        ["clients", "validation start ms", "ready ms", "finalize ms", "badNonce retries"],
-        results.map((r) => [r.concurrency, r.validationStartP50Ms, r.readyP50Ms, r.finalizeP50Ms, r.badNonceRetries]),
+        ["clients", "validation start ms", "ready ms", "finalize ms", "badNonce retries", "other load (cores)"],
+        results.map((r) => [r.concurrency, r.validationStartP50Ms, r.readyP50Ms, r.finalizeP50Ms, r.badNonceRetries, r.otherLoadCores]),
       ),
   );
+  if (calibration.length) {
+    console.log("\nHTTP floor (16 keep-alive connections, 2 s each):\n" + table(["request", "per second", "sigil µs/req", "PG µs/req"], calibration.map((c) => [c.what, c.perSecond, c.sigilUsPerRequest, c.pgUsPerRequest])));
+  }
   for (const r of results) {
     if (Object.keys(r.errorTypes).length) console.log(`errors at ${r.concurrency} clients (whole run incl. warm-up/drain): ${JSON.stringify(r.errorTypes)}`);
   }

@@ -74,3 +74,13 @@ export class CpuMeter {
     return [...this.first.keys()];
   }
 }
+
+/** busy CPU of the whole machine (all cores, everything but idle and iowait) in ms, from /proc/stat */
+export function machineBusyMs(): number {
+  const line = readFileSync("/proc/stat", "utf8").split("\n")[0]!;
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal guest guest_nice (guest time is already in user)
+  const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+  const idle = (v[3] ?? 0) + (v[4] ?? 0);
+  return ((total - idle) * 1000) / clockTicks();
+}
