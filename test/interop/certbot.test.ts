@@ -16,7 +16,7 @@ import { createDirectory, createEabKey } from "../../src/ra/acme/directories.js"
 import { freePort, startTestServer, type TestServer } from "../helpers/server.js";
 import { Certbot } from "./helpers/certbot.js";
 import { startChallTestSrv, type ChallTestSrv } from "./helpers/challtestsrv.js";
-import { dnsNamesOf, ekuOf, normalizeSerial, opensslVerify, serialOf, splitPem } from "./helpers/openssl.js";
+import { dnsNamesOf, ekuOf, normalizeSerial, opensslOcsp, opensslVerify, serialOf, splitPem } from "./helpers/openssl.js";
 import { requireTool } from "./helpers/tools.js";
 
 const EAB_DIRECTORY = "certbot-eab";
@@ -134,12 +134,19 @@ describe("certbot interop (real certbot, real validation)", function () {
       assert.equal((await certRow(certbot.lineage("web.sigil.test").cert)).status, "valid");
     });
 
-    it("revoke (account key) marks the certificate revoked with the given reason", async () => {
-      const cert = certbot.lineage("web.sigil.test").cert;
-      await certbot.runOk("revoke", ["--cert-path", cert, "--reason", "keycompromise", "--no-delete-after-revoke"]);
-      const row = await certRow(cert);
+    it("revoke (account key) marks the certificate revoked with the given reason, and OCSP says so", async () => {
+      const l = certbot.lineage("web.sigil.test");
+      const ocsp = () => opensslOcsp({ certPem: l.cert, issuerPem: l.chain, rootPem });
+      const beforeRevoke = await ocsp();
+      assert.equal(beforeRevoke.status, "good", beforeRevoke.output);
+      await certbot.runOk("revoke", ["--cert-path", l.cert, "--reason", "keycompromise", "--no-delete-after-revoke"]);
+      const row = await certRow(l.cert);
       assert.equal(row.status, "revoked");
       assert.equal(row.revocation_reason, 1); // RFC 5280 §5.3.1 keyCompromise
+      const afterRevoke = await ocsp();
+      assert.equal(afterRevoke.status, "revoked", afterRevoke.output);
+      assert.equal(afterRevoke.reason, "keyCompromise");
+      assert.ok(afterRevoke.verified, `OCSP response signature: ${afterRevoke.output}`);
     });
 
     it("revoke --key-path (the certificate's own key) revokes a certificate", async () => {
@@ -152,6 +159,9 @@ describe("certbot interop (real certbot, real validation)", function () {
       const row = await certRow(l.cert);
       assert.equal(row.status, "revoked");
       assert.equal(row.revocation_reason, 4); // superseded
+      const ocsp = await opensslOcsp({ certPem: l.cert, issuerPem: l.chain, rootPem });
+      assert.equal(ocsp.status, "revoked", ocsp.output);
+      assert.equal(ocsp.reason, "superseded");
     });
 
     it("dns-01 through --manual hooks obtains a certificate for a name and its wildcard", async () => {

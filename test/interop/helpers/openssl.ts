@@ -48,3 +48,25 @@ export function ekuOf(certPath: string): string[] {
 export function splitPem(pem: string): string[] {
   return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
 }
+
+/** the OCSP responder URL in the certificate's authorityInfoAccess (RFC 5280 §4.2.2.1) */
+export async function ocspUriOf(certPath: string): Promise<string> {
+  const r = await run(requireTool("openssl"), ["x509", "-noout", "-ocsp_uri", "-in", certPath]);
+  const uri = r.stdout.trim();
+  if (r.code !== 0 || !uri) throw new Error(`no OCSP URI in ${certPath}: ${r.stderr}`);
+  return uri;
+}
+
+/**
+ * Asks the certificate's OCSP responder with `openssl ocsp` (response
+ * signature checked against the root). Resolves with the status openssl
+ * prints ("good", "revoked", "unknown"), the reason line if any and the output.
+ */
+export async function opensslOcsp(opts: { certPem: string; issuerPem: string; rootPem: string }): Promise<{ status: string; reason?: string; verified: boolean; output: string }> {
+  const url = await ocspUriOf(opts.certPem);
+  const r = await run(requireTool("openssl"), ["ocsp", "-issuer", opts.issuerPem, "-cert", opts.certPem, "-url", url, "-CAfile", opts.rootPem, "-timeout", "10"]);
+  const output = r.stdout + r.stderr;
+  const m = /: (good|revoked|unknown)\b/.exec(r.stdout);
+  const reason = /Reason: (\w+)/.exec(r.stdout)?.[1];
+  return { status: m?.[1] ?? "(none)", reason, verified: /Response verify OK/.test(output), output };
+}
