@@ -28,6 +28,9 @@
  *   --queries N             list the N most frequent SQL statement shapes per level (default 0 = only the
  *                           count per certificate; folding texts costs the server a few µs per query)
  *   --json                  also print the results as JSON
+ *   --pg-set name=value     what-if: ALTER DATABASE <bench db> SET name = value before the server starts
+ *                           (e.g. synchronous_commit=off); repeatable
+ *   --unlogged-nonces       what-if: ALTER TABLE acme_nonces SET UNLOGGED once migrations have run
  *   --no-calibrate          skip the HTTP floor measurement (GET directory, HEAD newNonce CPU per request)
  */
 import { generateKeyPairSync, randomBytes } from "node:crypto";
@@ -35,6 +38,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
+import pg from "pg";
 import { createCsr } from "../src/ca/csr.js";
 import { AcmeProblem, BenchAccount, fetchDirectory, generateAccountKey, HttpClient, type IssuanceStats, type PollPolicy } from "./lib/acme-client.js";
 import { summarizeProfile } from "./lib/cpu-profile.js";
@@ -44,6 +48,9 @@ import { CpuMeter, machineBusyMs } from "./lib/proc.js";
 import { startHttp01Responder } from "./lib/responder.js";
 import { startSigilProcess, type SigilProcess } from "./lib/sigil-process.js";
 import { mean, percentile, table } from "./lib/stats.js";
+
+/** the request steps of one issuance, in order (bench/lib/acme-client.ts names them) */
+const STEPS = ["newNonce", "newOrder", "authz", "challenge", "poll-ready", "finalize", "poll-valid", "certificate"] as const;
 
 /** the targets of issue 3 (benchmark, not tests) */
 export const TARGET_CPU_MS_PER_CERT = 1.6;
@@ -60,10 +67,13 @@ interface Options {
   topQueries: number;
   json: boolean;
   calibrate: boolean;
+  /** what-if experiments on the database (not the product's configuration) */
+  pgSettings: string[];
+  unloggedNonces: boolean;
 }
 
 function parseArgs(args: string[]): Options {
-  const o: Options = { levels: [1, 16, 64], durationS: 20, warmupS: 3, poll: { firstMs: 10, capMs: 200 }, profile: false, topQueries: 0, json: false, calibrate: true };
+  const o: Options = { levels: [1, 16, 64], durationS: 20, warmupS: 3, poll: { firstMs: 10, capMs: 200 }, profile: false, topQueries: 0, json: false, calibrate: true, pgSettings: [], unloggedNonces: false };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const val = () => {
@@ -110,6 +120,15 @@ function parseArgs(args: string[]): Options {
         break;
       case "--no-calibrate":
         o.calibrate = false;
+        break;
+      case "--pg-set": {
+        const v = val();
+        if (!/^[a-z_.]+=[A-Za-z0-9_.-]+$/.test(v)) throw new Error("--pg-set: name=value (e.g. synchronous_commit=off)");
+        o.pgSettings.push(v);
+        break;
+      }
+      case "--unlogged-nonces":
+        o.unloggedNonces = true;
         break;
       default:
         throw new Error(`unknown option ${a}`);
@@ -177,6 +196,8 @@ interface LevelResult {
   readyP50Ms: number;
   finalizeP50Ms: number;
   clientCpuMsPerCert: number;
+  /** p50 over issuances of the ms waited for each step's answers (polls summed), and of the client's sleeps */
+  stepP50Ms: Record<string, number>;
   /** cores kept busy during the window by processes other than sigil, its PG backends and this benchmark */
   otherLoadCores: number;
   topQueries: Array<{ perCert: number; sql: string }>;
@@ -198,6 +219,11 @@ export async function run(args: string[]): Promise<void> {
   const results: LevelResult[] = [];
   const calibration: Calibration[] = [];
   try {
+    for (const kv of o.pgSettings) {
+      const [k, v] = kv.split("=") as [string, string];
+      await db.admin.query(`alter database "${db.name}" set ${k} = '${v}'`);
+      console.log(`what-if: database setting ${k} = ${v}`);
+    }
     sigil = await startSigilProcess({
       DATABASE_URL: db.url,
       SIGIL_MASTER_KEY: randomBytes(32).toString("hex"),
@@ -215,6 +241,13 @@ export async function run(args: string[]): Promise<void> {
     });
     console.log(`sigil serve pid ${sigil.pid} on ${baseUrl}, database ${db.name}, responder :${responder.port}, dns ${dns.address}`);
 
+    if (o.unloggedNonces) {
+      const c = new pg.Client({ connectionString: db.url });
+      await c.connect();
+      await c.query("alter table acme_nonces set unlogged");
+      await c.end();
+      console.log("what-if: acme_nonces is UNLOGGED");
+    }
     const directory = await fetchDirectory(client, `${baseUrl}/acme/default/directory`);
     const maxC = Math.max(...o.levels);
     const accounts: BenchAccount[] = [];
@@ -231,8 +264,17 @@ export async function run(args: string[]): Promise<void> {
     console.log(`registered ${accounts.length} accounts`);
     const csrs = new CsrPool();
     if (o.calibrate) {
-      calibration.push(await calibrate(client, `${baseUrl}/acme/default/directory`, "GET", sigil, db.backendPids));
-      calibration.push(await calibrate(client, directory.newNonce, "HEAD", sigil, db.backendPids));
+      const plain = (method: string, url: string) => async () => {
+        const r = await client.request(method, url);
+        if (r.status >= 400) throw new Error(`calibration ${method} ${url}: HTTP ${r.status}`);
+      };
+      const pids = db.backendPids;
+      calibration.push(await calibrate("GET directory", 16, plain("GET", `${baseUrl}/acme/default/directory`), sigil, pids));
+      calibration.push(await calibrate("HEAD newNonce", 16, plain("HEAD", directory.newNonce), sigil, pids));
+      const readers = accounts.slice(0, 16);
+      calibration.push(
+        await calibrate("POST-as-GET account (JWS)", readers.length, (w) => readers[w]!.readAccount(), sigil, pids, o.profile ? path.join(outDir, "sigil-post-as-get-account.cpuprofile") : undefined),
+      );
       for (const c of calibration) console.log(`  floor: ${c.what}: ${c.perSecond.toFixed(0)}/s, sigil ${c.sigilUsPerRequest.toFixed(0)} µs + PG ${c.pgUsPerRequest.toFixed(0)} µs CPU per request`);
     }
 
@@ -375,6 +417,9 @@ async function runLevel(
     readyP50Ms: percentile(stats.flatMap((s) => (s.readyMs === undefined ? [] : [s.readyMs])), 50),
     finalizeP50Ms: percentile(stats.flatMap((s) => (s.finalizeMs === undefined ? [] : [s.finalizeMs])), 50),
     clientCpuMsPerCert: (clientUsage.user + clientUsage.system) / 1000 / n,
+    stepP50Ms: Object.fromEntries(
+      [...STEPS, "sleep"].map((k) => [k, percentile(stats.map((s) => (k === "sleep" ? s.sleepMs : (s.steps[k] ?? 0))), 50)]),
+    ),
     otherLoadCores: Math.max(0, machineMs - sigilMs - pgMs - (clientUsage.user + clientUsage.system) / 1000) / (t1 - t0),
     topQueries,
     profile,
@@ -389,11 +434,21 @@ interface Calibration {
 }
 
 /**
- * The floor of the HTTP stack: 16 connections hammering one cheap endpoint
- * for 2 s (GET directory: a cached row; HEAD newNonce: a nonce from the
- * in-memory batch, one INSERT per 64), CPU per request.
+ * The floor of the HTTP stack: up to 16 connections hammering one cheap
+ * endpoint for 2 s, CPU per request. GET directory: a cached row; HEAD
+ * newNonce: a nonce from the in-memory batch (one INSERT per 64); POST-as-GET
+ * of the account: the cost every authenticated ACME request pays (JWS parse
+ * and verify, nonce consumed, account loaded).
  */
-async function calibrate(client: HttpClient, url: string, method: string, sigil: SigilProcess, backendPids: () => Promise<number[]>): Promise<Calibration> {
+async function calibrate(
+  what: string,
+  workers: number,
+  once: (worker: number) => Promise<void>,
+  sigil: SigilProcess,
+  backendPids: () => Promise<number[]>,
+  profileFile?: string,
+): Promise<Calibration> {
+  if (profileFile) await sigil.profileStart();
   const sigilCpu = new CpuMeter();
   const pgCpu = new CpuMeter();
   sigilCpu.track(sigil.pid);
@@ -402,16 +457,25 @@ async function calibrate(client: HttpClient, url: string, method: string, sigil:
   const t0 = performance.now();
   const until = t0 + 2000;
   await Promise.all(
-    Array.from({ length: 16 }, async () => {
+    Array.from({ length: workers }, async (_, w) => {
       while (performance.now() < until) {
-        const r = await client.request(method, url);
-        if (r.status >= 400) throw new Error(`calibration ${method} ${url}: HTTP ${r.status}`);
+        await once(w);
         n++;
       }
     }),
   );
   const seconds = (performance.now() - t0) / 1000;
-  return { what: `${method} ${new URL(url).pathname}`, perSecond: n / seconds, sigilUsPerRequest: (sigilCpu.total() * 1000) / n, pgUsPerRequest: (pgCpu.total() * 1000) / n };
+  for (const pid of await backendPids()) if (!pgCpu.pids.includes(pid)) pgCpu.track(pid, 0);
+  const result: Calibration = { what, perSecond: n / seconds, sigilUsPerRequest: (sigilCpu.total() * 1000) / n, pgUsPerRequest: (pgCpu.total() * 1000) / n };
+  if (profileFile) {
+    await sigil.profileStop(profileFile);
+    const s = summarizeProfile(profileFile, 15);
+    const us = (ms: number) => ((ms * 1000) / n).toFixed(0).padStart(5);
+    console.log(`  profile of "${what}" (${profileFile}), self time µs/request:`);
+    for (const m of s.modules.slice(0, 12)) console.log(`    ${us(m.selfMs)}  ${m.module}`);
+    for (const f of s.functions.slice(0, 12)) console.log(`    ${us(f.selfMs)}  ${f.name} ${f.where}`);
+  }
+  return result;
 }
 
 function printReport(results: LevelResult[], o: Options, calibration: Calibration[]): void {
@@ -448,8 +512,12 @@ function printReport(results: LevelResult[], o: Options, calibration: Calibratio
         results.map((r) => [r.concurrency, r.validationStartP50Ms, r.readyP50Ms, r.finalizeP50Ms, r.badNonceRetries, r.otherLoadCores]),
       ),
   );
+  console.log(
+    "\nlatency by step (p50 ms waited for answers per issuance; polls summed; sleep = client's waits between polls)\n" +
+      table(["clients", ...STEPS, "sleep"], results.map((r) => [r.concurrency, ...[...STEPS, "sleep"].map((k) => r.stepP50Ms[k] ?? NaN)])),
+  );
   if (calibration.length) {
-    console.log("\nHTTP floor (16 keep-alive connections, 2 s each):\n" + table(["request", "per second", "sigil µs/req", "PG µs/req"], calibration.map((c) => [c.what, c.perSecond, c.sigilUsPerRequest, c.pgUsPerRequest])));
+    console.log("\nHTTP floor (up to 16 keep-alive connections, 2 s each):\n" + table(["request", "per second", "sigil µs/req", "PG µs/req"], calibration.map((c) => [c.what, c.perSecond, c.sigilUsPerRequest, c.pgUsPerRequest])));
   }
   for (const r of results) {
     if (Object.keys(r.errorTypes).length) console.log(`errors at ${r.concurrency} clients (whole run incl. warm-up/drain): ${JSON.stringify(r.errorTypes)}`);

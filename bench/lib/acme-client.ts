@@ -105,6 +105,10 @@ export interface IssuanceStats {
   readyMs?: number;
   /** finalize request sent -> answered (ms) */
   finalizeMs?: number;
+  /** ms spent waiting for answers, by step (polls summed), excluding the client's own sleeps */
+  steps: Record<string, number>;
+  /** ms the client slept between polls */
+  sleepMs: number;
 }
 
 /** where key authorizations are published for the validator (the shared responder) */
@@ -124,7 +128,7 @@ export interface PollPolicy {
 export class BenchAccount {
   private nonce: string | undefined;
   kid: string | undefined;
-  private stats: IssuanceStats = { requests: 0, polls: 0, badNonceRetries: 0 };
+  private stats: IssuanceStats = newStats();
 
   constructor(
     private readonly http: HttpClient,
@@ -134,7 +138,9 @@ export class BenchAccount {
 
   private async freshNonce(): Promise<string> {
     this.stats.requests++;
+    const t = performance.now();
     const r = await this.http.request("HEAD", this.dir.newNonce);
+    this.stats.steps.newNonce = (this.stats.steps.newNonce ?? 0) + (performance.now() - t);
     const n = r.headers["replay-nonce"];
     if (typeof n !== "string") throw new AcmeProblem("noNonce", r.status, "newNonce gave no Replay-Nonce", "newNonce");
     return n;
@@ -150,7 +156,9 @@ export class BenchAccount {
         .setProtectedHeader(header)
         .sign(this.key.privateKey);
       this.stats.requests++;
+      const t = performance.now();
       const r = await this.http.request("POST", url, JSON.stringify(jws), { "content-type": "application/jose+json" });
+      this.stats.steps[step] = (this.stats.steps[step] ?? 0) + (performance.now() - t);
       const n = r.headers["replay-nonce"];
       if (typeof n === "string") this.nonce = n;
       if (r.status >= 400) {
@@ -163,6 +171,11 @@ export class BenchAccount {
       }
       return r;
     }
+  }
+
+  /** POST-as-GET of the account itself (§7.3.3 style read): the cheapest authenticated request */
+  async readAccount(): Promise<void> {
+    await this.post(this.kid!, undefined, "account");
   }
 
   async register(): Promise<void> {
@@ -178,7 +191,7 @@ export class BenchAccount {
    * -> poll until valid -> download. Resolves with the PEM chain.
    */
   async issue(name: string, csrDer: Buffer, publish: Http01Publisher, poll: PollPolicy): Promise<{ pem: string; stats: IssuanceStats }> {
-    this.stats = { requests: 0, polls: 0, badNonceRetries: 0 };
+    this.stats = newStats();
     const created = await this.post(this.dir.newOrder, { identifiers: [{ type: "dns", value: name }] }, "newOrder");
     if (created.status !== 201) throw new AcmeProblem("unexpectedStatus", created.status, "newOrder did not answer 201", "newOrder");
     const orderUrl = created.headers.location;
@@ -220,7 +233,9 @@ export class BenchAccount {
   private async pollOrder(url: string, waitWhile: string[], poll: PollPolicy, step: string, firstHintMs?: number): Promise<OrderJson> {
     let wait = Math.min(poll.firstMs, firstHintMs ?? Infinity);
     for (;;) {
+      const slept = performance.now();
       await sleep(wait);
+      this.stats.sleepMs += performance.now() - slept;
       this.stats.polls++;
       const r = await this.post(url, undefined, step);
       const order = JSON.parse(r.body.toString()) as OrderJson;
@@ -229,6 +244,10 @@ export class BenchAccount {
       wait = Math.min(Math.max(wait * 2, poll.firstMs), poll.capMs, retryAfterMs(r) ?? Infinity);
     }
   }
+}
+
+function newStats(): IssuanceStats {
+  return { requests: 0, polls: 0, badNonceRetries: 0, steps: {}, sleepMs: 0 };
 }
 
 function retryAfterMs(r: HttpResult): number | undefined {
