@@ -128,6 +128,12 @@ export class CrlPublisher {
   }
 
   private async generateNow(caId: string): Promise<PublishedCrl> {
+    // The signing key is loaded before the transaction: IssuerCache reads the key on its own
+    // connection, which must not be awaited while this transaction holds one (the embedded
+    // database has a pool of one).
+    const ca = await this.ctx.orm.em.fork().findOne(CertificateAuthority, { id: caId });
+    if (!ca) throw SigilError.notFound("certificate authority not found");
+    const issuer = await this.ctx.issuers.get(this.ctx.orm.em.fork() as EntityManager, ca);
     const published = await inTransaction(this.ctx, async (tx) => {
       const em = tx.em;
       // RFC 5280 §5.2.3: the increment takes the CA row lock until commit
@@ -137,8 +143,6 @@ export class CrlPublisher {
       );
       if (!bumped[0]) throw SigilError.notFound("certificate authority not found");
       const crlNumber = BigInt(bumped[0].crl_number);
-      const ca = await em.findOneOrFail(CertificateAuthority, { id: caId });
-      const issuer = await this.ctx.issuers.get(em, ca);
       // the clock is read after the lock, so a higher number never has an earlier thisUpdate
       const thisUpdate = floorToSecond(this.ctx.clock.now());
       const nextUpdate = new Date(thisUpdate.getTime() + this.lifetimeMs);
@@ -203,7 +207,9 @@ export class CrlPublisher {
     if (!m) {
       const exists = await em.execute<{ id: string }[]>(`select id from certificate_authorities where id = ?`, [caId]);
       if (!exists[0]) return undefined;
-      return this.generate(caId);
+      // concurrent first GETs share one generation instead of each numbering its own CRL
+      const inFlight = this.chains.get(caId) as Promise<PublishedCrl> | undefined;
+      return inFlight ? inFlight.catch(() => this.generate(caId)) : this.generate(caId);
     }
     const now = this.ctx.clock.now();
     if (new Date(m.next_update) <= now && new Date(m.ca_not_after) > now) return this.generate(caId);

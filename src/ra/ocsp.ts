@@ -25,7 +25,6 @@
  *   still meaningful); an expired CA's responder keeps its last signer and,
  *   when that has run out, signs with the CA key (RFC 6960 §4.2.2.2 case 1).
  */
-import type { KeyObject } from "node:crypto";
 import type { EntityManager } from "@mikro-orm/postgresql";
 import {
   certIdMatches,
@@ -45,6 +44,7 @@ import {
 } from "../ca/ocsp.js";
 import { exportPrivateKeyPkcs8, generateKeyPair, importPrivateKeyPkcs8 } from "../ca/keys.js";
 import { newSerial, serialToHex } from "../ca/serial.js";
+import type { Issuer } from "../ca/signer.js";
 import { uuidv7 } from "../core/ids.js";
 import type { RevocationReason } from "../core/types.js";
 import { CertificateAuthority, OcspSigner } from "../db/entities/index.js";
@@ -285,7 +285,7 @@ export class OcspResponder {
     const ca = await em.findOne(CertificateAuthority, { id: caId });
     if (!ca) return undefined;
     const issuer = await this.ctx.issuers.get(em, ca);
-    const { signer, renewAt } = await this.ensureSigner(ca, issuer.privateKey);
+    const { signer, renewAt } = await this.ensureSigner(ca, issuer);
     return {
       caId,
       organizationId: ca.organization.id,
@@ -300,7 +300,7 @@ export class OcspResponder {
     const em = this.ctx.orm.em.fork() as EntityManager;
     const ca = await em.findOneOrFail(CertificateAuthority, { id: state.caId });
     const issuer = await this.ctx.issuers.get(em, ca);
-    const { signer, renewAt } = await this.ensureSigner(ca, issuer.privateKey);
+    const { signer, renewAt } = await this.ensureSigner(ca, issuer);
     const next = { ...state, signer, signerRenewAt: renewAt };
     this.states.set(state.caId, Promise.resolve(next));
     return next;
@@ -312,7 +312,7 @@ export class OcspResponder {
    * the CA can no longer issue one (expired), the newest signer still valid,
    * else the CA key itself (RFC 6960 §4.2.2.2: the CA may sign).
    */
-  private async ensureSigner(ca: CertificateAuthority, caKey: KeyObject): Promise<{ signer: OcspSigningKey; renewAt: number }> {
+  private async ensureSigner(ca: CertificateAuthority, issuer: Issuer): Promise<{ signer: OcspSigningKey; renewAt: number }> {
     const now = this.ctx.clock.now();
     const renewBy = new Date(now.getTime() + this.signerRenewBeforeMs);
     const usable = (s: OcspSigner | null | undefined) => s && s.notAfter > renewBy && s.notBefore <= now;
@@ -326,7 +326,7 @@ export class OcspResponder {
         await tx.em.execute(`select id from certificate_authorities where id = ? for update`, [ca.id]);
         const again = await this.newestSigner(tx.em, ca.id);
         if (usable(again)) return again;
-        return this.issueSigner(tx, ca, now);
+        return this.issueSigner(tx, ca, issuer, now);
       });
     }
     if (row && row.notAfter > now) {
@@ -336,7 +336,7 @@ export class OcspResponder {
       return { signer, renewAt };
     }
     // the CA signs its own responses until it expires (no delegated signer can be issued)
-    return { signer: ocspSigningKey(caKey), renewAt: now.getTime() + HOUR_MS };
+    return { signer: ocspSigningKey(issuer.privateKey), renewAt: now.getTime() + HOUR_MS };
   }
 
   private async newestSigner(em: EntityManager, caId: string): Promise<OcspSigner | null> {
@@ -346,9 +346,9 @@ export class OcspResponder {
   private async issueSigner(
     tx: Tx,
     ca: CertificateAuthority,
+    issuer: Issuer,
     now: Date,
   ): Promise<OcspSigner> {
-    const issuer = await this.ctx.issuers.get(tx.em, ca);
     // EC CAs get a P-256 responder key, RSA CAs an RSA 2048 one (what their relying parties already verify)
     const keyPair = await generateKeyPair(ca.keyAlgorithm.startsWith("rsa") ? "rsa2048" : "p256");
     const serial = newSerial(this.ctx.random);
