@@ -3,6 +3,7 @@ import { Migration20261123120000Initial } from "./Migration20261123120000Initial
 import { Migration20261123140000Admin } from "./Migration20261123140000Admin.js";
 import { Migration20261123150000CaDeletion } from "./Migration20261123150000CaDeletion.js";
 import { Migration20261123130000Relying } from "./Migration20261123130000Relying.js";
+import { Migration20261123160000AcmeIndexes } from "./Migration20261123160000AcmeIndexes.js";
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -16,4 +17,5 @@ export const migrationsList: MigrationObject[] = [
   { name: "Migration20261123140000Admin", class: Migration20261123140000Admin },
   { name: "Migration20261123130000Relying", class: Migration20261123130000Relying },
   { name: "Migration20261123150000CaDeletion", class: Migration20261123150000CaDeletion },
+  { name: "Migration20261123160000AcmeIndexes", class: Migration20261123160000AcmeIndexes },
 ];

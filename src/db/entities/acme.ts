@@ -220,6 +220,15 @@ export class AcmeChallenge {
 export const AcmeChallengeSchema = new EntitySchema<AcmeChallenge>({
   class: AcmeChallenge,
   tableName: "acme_challenges",
+  indexes: [
+    // authorization reads join challenges; a challenge POST checks its siblings
+    { properties: ["authorization"] },
+    // the validation sweeper's scan for challenges left in processing (partial: only in-flight rows)
+    {
+      name: "acme_challenges_processing_since_index",
+      expression: `create index "acme_challenges_processing_since_index" on "acme_challenges" ("processing_since") where "status" = 'processing'`,
+    },
+  ],
   properties: {
     id: idProperty,
     authorization: { kind: "m:1", entity: () => AcmeAuthorization, deleteRule: "cascade" },

@@ -150,12 +150,15 @@ export async function newOrder(
   const ids = checked.identifiers;
   return inTransaction(ctx, async (tx) => {
     // reuse this account's valid authorizations (§7.4: "the server MAY reuse"), one query
+    // on all three columns of the (account_id, identifier_type, identifier_value) index
+    const types = [...new Set(ids.map((i) => i.identifier.type))];
     const values = [...new Set(ids.map((i) => i.authzValue))];
     const reusable = await tx.em.execute<Array<{ id: string; identifier_type: IdentifierType; identifier_value: string; wildcard: boolean; expires: Date }>>(
       `select id, identifier_type, identifier_value, wildcard, expires from acme_authorizations
-        where account_id = ? and status = 'valid' and expires > ? and identifier_value in (${values.map(() => "?").join(", ")})
+        where account_id = ? and identifier_type in (${types.map(() => "?").join(", ")})
+          and identifier_value in (${values.map(() => "?").join(", ")}) and status = 'valid' and expires > ?
         order by expires desc`,
-      [account.id, new Date(now.getTime() + DAY), ...values],
+      [account.id, ...types, ...values, new Date(now.getTime() + DAY)],
     );
     const accountRef = tx.em.getReference(AcmeAccount, account.id);
     const authzIds: string[] = [];
@@ -217,11 +220,16 @@ export async function getOrder(ctx: RaContext, account: AccountInfo, id: string)
   return orderFromRow(rows[0], ctx.clock.now());
 }
 
-/** RFC 8555 §7.1.2.1 orders list, newest first, keyset-paginated by order id */
+/**
+ * RFC 8555 §7.1.2.1 orders list, newest first, keyset-paginated on
+ * (created_at, id), which the (account_id, created_at) index serves; the
+ * cursor is the last order id of the previous page.
+ */
 export async function listOrders(ctx: RaContext, account: AccountInfo, cursor: string | undefined, pageSize: number): Promise<{ ids: string[]; next?: string }> {
+  const after = cursor ? "and (created_at, id) < (select created_at, id from acme_orders where id = ? and account_id = ?)" : "";
   const rows = await ctx.orm.em.getConnection().execute<Array<{ id: string }>>(
-    `select id from acme_orders where account_id = ? ${cursor ? "and id < ?" : ""} order by id desc limit ?`,
-    cursor ? [account.id, cursor, pageSize + 1] : [account.id, pageSize + 1],
+    `select id from acme_orders where account_id = ? ${after} order by created_at desc, id desc limit ?`,
+    cursor ? [account.id, cursor, account.id, pageSize + 1] : [account.id, pageSize + 1],
   );
   const ids = rows.slice(0, pageSize).map((r) => r.id);
   return rows.length > pageSize ? { ids, next: ids[ids.length - 1] } : { ids };

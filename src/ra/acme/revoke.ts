@@ -32,8 +32,10 @@ export async function revokeCertificate(ctx: RaContext, dir: DirectoryInfo, auth
   }
   const serial = serialToHex(Buffer.from(x509.serialNumber.length % 2 ? `0${x509.serialNumber}` : x509.serialNumber, "hex"));
   const rows = await ctx.orm.em.getConnection().execute<Array<{ id: string; certificate_pem: string; acme_account_id: string | null; organization_id: string }>>(
-    `select id, certificate_pem, acme_account_id, organization_id from certificates where serial = ?`,
-    [serial],
+    // the (issuer_id, serial) unique index, over the CAs of the directory's organization
+    `select id, certificate_pem, acme_account_id, organization_id from certificates
+      where serial = ? and issuer_id in (select id from certificate_authorities where organization_id = ?)`,
+    [serial, dir.organizationId],
   );
   const row = rows.find((r) => pemToDer(r.certificate_pem).equals(certDer));
   // certificates of other organizations are as unknown as ones we never issued
