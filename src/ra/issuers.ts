@@ -41,7 +41,9 @@ export class IssuerCache {
     const version = ca.updatedAt.getTime();
     const hit = this.cache.get(ca.id);
     if (hit && hit.version === version) return hit.issuer;
-    const row = await em.getConnection().execute<{ encrypted_private_key: string }[]>(
+    // em.execute runs inside the caller's transaction, if any: a fresh pool
+    // connection would deadlock the single-connection embedded database
+    const row = await em.execute<{ encrypted_private_key: string }[]>(
       `select encrypted_private_key from certificate_authorities where id = ?`,
       [ca.id],
     );
