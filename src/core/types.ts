@@ -38,7 +38,7 @@ export type AuditAction =
   | "org_create" | "org_update" | "org_delete" | "org_add_user" | "org_remove_user"
   | "acme_directory_create" | "acme_directory_update" | "acme_directory_delete"
   | "acme_account_create" | "acme_account_update" | "acme_account_deactivate" | "acme_account_key_change"
-  | "acme_order_finalize" | "acme_cert_revoke"
+  | "acme_order_create" | "acme_authz_deactivate" | "acme_challenge_validate" | "acme_order_finalize" | "acme_cert_revoke"
   | "eab_create" | "eab_revoke" | "eab_use"
   | "service_account_create" | "service_account_update" | "service_account_delete"
   | "api_key_create" | "api_key_revoke"

@@ -164,10 +164,12 @@ export async function newOrder(
     const authzIds: string[] = [];
     let expires = now.getTime() + PENDING_LIFETIME_MS;
     let allValid = true;
+    let reused = 0;
     for (const id of ids) {
       const hit = reusable.find((r) => r.identifier_type === id.identifier.type && r.identifier_value === id.authzValue && r.wildcard === id.wildcard);
       if (hit) {
         authzIds.push(hit.id);
+        reused++;
         expires = Math.min(expires, toDate(hit.expires).getTime());
         continue;
       }
@@ -204,6 +206,18 @@ export async function newOrder(
       notAfter,
       expires: new Date(expires),
     } as unknown as AcmeOrder);
+    tx.audit(accountActor(account), {
+      action: "acme_order_create",
+      organizationId: account.organizationId,
+      resourceType: "acme_order",
+      resourceId: order.id,
+      detail: {
+        directory: dir.name,
+        identifiers: order.identifiers.map((i) => `${i.type}:${i.value}`),
+        authorizationIds: authzIds,
+        reusedAuthorizations: reused,
+      },
+    });
     await tx.em.flush();
     return orderFromEntity(order, now);
   });
@@ -292,7 +306,15 @@ export async function deactivateAuthz(ctx: RaContext, account: AccountInfo, id: 
     const a = await tx.em.findOne(AcmeAuthorization, { id, account: account.id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
     if (!a) throw acmeErr.notFound();
     if (a.status !== "pending" && a.status !== "valid") throw acmeErr.malformed(`the authorization is ${a.status}; only pending or valid ones can be deactivated`);
+    const was = a.status;
     a.status = "deactivated";
+    tx.audit(accountActor(account), {
+      action: "acme_authz_deactivate",
+      organizationId: account.organizationId,
+      resourceType: "acme_authorization",
+      resourceId: a.id,
+      detail: { identifier: `${a.identifierType}:${a.identifierValue}`, wildcard: a.wildcard, previousStatus: was },
+    });
     await tx.em.flush();
     await invalidateOrdersOf(tx.em, account.id, id, storedProblem("unauthorized", "an authorization of this order was deactivated"), ctx.clock.now());
   });

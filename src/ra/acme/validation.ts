@@ -6,6 +6,7 @@
 import type { Logger } from "../../logger.js";
 import type { AcmeChallengeType, IdentifierType } from "../../core/types.js";
 import type { ChallengeValidator, ValidationOutcome } from "../../validation/types.js";
+import { systemActor } from "../actor.js";
 import { inTransaction, type RaContext } from "../context.js";
 import { storedProblem } from "./errors.js";
 import { invalidateOrdersOf, readyOrdersOf, VALID_AUTHZ_LIFETIME_MS } from "./orders.js";
@@ -24,8 +25,13 @@ interface ChallengeJob {
   identifier_type: IdentifierType;
   identifier_value: string;
   account_id: string;
+  organization_id: string;
   key_thumbprint: string;
+  attempts: number;
 }
+
+/** the audit actor of validation outcomes: the server, on the account's behalf */
+const VALIDATION_ACTOR = systemActor("acme-validation");
 
 export class ValidationScheduler {
   private readonly inflight = new Set<Promise<void>>();
@@ -59,7 +65,7 @@ export class ValidationScheduler {
 
   async run(challengeId: string): Promise<void> {
     const rows = await this.ctx.orm.em.getConnection().execute<ChallengeJob[]>(
-      `select c.type, c.token, c.authorization_id, a.identifier_type, a.identifier_value, a.account_id, acc.key_thumbprint
+      `select c.type, c.token, c.authorization_id, c.attempts, a.identifier_type, a.identifier_value, a.account_id, acc.organization_id, acc.key_thumbprint
          from acme_challenges c join acme_authorizations a on a.id = c.authorization_id join acme_accounts acc on acc.id = a.account_id
         where c.id = ? and c.status = 'processing'`,
       [challengeId],
@@ -102,7 +108,24 @@ export class ValidationScheduler {
           challengeId,
         ],
       );
-      if (!changed.length || authz[0]?.status !== "pending") return;
+      if (!changed.length) return;
+      const identifier = { type: job.identifier_type, value: job.identifier_value };
+      tx.audit(VALIDATION_ACTOR, {
+        action: "acme_challenge_validate",
+        organizationId: job.organization_id,
+        resourceType: "acme_challenge",
+        resourceId: challengeId,
+        detail: {
+          accountId: job.account_id,
+          authorizationId: job.authorization_id,
+          type: job.type,
+          identifier: `${identifier.type}:${identifier.value}`,
+          status: outcome.status,
+          attempts: job.attempts,
+          ...(outcome.status === "invalid" ? { error: outcome.error.type } : {}),
+        },
+      });
+      if (authz[0]?.status !== "pending") return;
       if (outcome.status === "valid") {
         await tx.em.execute(
           `update acme_authorizations set status = 'valid', expires = ?, updated_at = ? where id = ?`,
@@ -112,7 +135,6 @@ export class ValidationScheduler {
         await readyOrdersOf(tx.em, job.account_id, job.authorization_id, now);
       } else {
         await tx.em.execute(`update acme_authorizations set status = 'invalid', updated_at = ? where id = ?`, [now, job.authorization_id], "run");
-        const identifier = { type: job.identifier_type, value: job.identifier_value };
         await invalidateOrdersOf(
           tx.em,
           job.account_id,

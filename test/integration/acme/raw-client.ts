@@ -77,6 +77,38 @@ export class RawAcme {
     return this.postRaw(url, await this.sign(url, payload, opts));
   }
 
+  /**
+   * RFC 8555 §7.3.4 externalAccountBinding for this client's key: a flattened
+   * JWS (HS256 unless `alg`) over the account JWK with the EAB kid and the
+   * newAccount URL; `tamper` changes the MAC after signing.
+   */
+  async eab(kid: string, hmacKeyB64u: string, opts: { alg?: string; url?: string; tamper?: boolean } = {}) {
+    const header = { alg: opts.alg ?? "HS256", kid, url: opts.url ?? this.dir.newAccount! };
+    const jws = await new FlattenedSign(new TextEncoder().encode(JSON.stringify(this.jwk)))
+      .setProtectedHeader(header)
+      .sign(Buffer.from(hmacKeyB64u, "base64url"));
+    if (opts.tamper) {
+      const mac = Buffer.from(jws.signature, "base64url");
+      mac[0]! ^= 0x01;
+      jws.signature = mac.toString("base64url");
+    }
+    return jws;
+  }
+
+  /**
+   * RFC 8555 §7.3.5 keyChange inner JWS: signed by the new key, jwk = new key,
+   * url = keyChange URL, payload { account, oldKey }; overrides merged last.
+   */
+  async keyChangeInner(
+    next: { key: SignKey; jwk: JWK; alg: string },
+    opts: { header?: Record<string, unknown>; payload?: Record<string, unknown> } = {},
+  ) {
+    const header: Record<string, unknown> = { alg: next.alg, jwk: next.jwk, url: this.dir.keyChange!, ...opts.header };
+    for (const [k, v] of Object.entries(header)) if (v === undefined) delete header[k];
+    const payload = { account: this.kid, oldKey: this.jwk, ...opts.payload };
+    return new FlattenedSign(new TextEncoder().encode(JSON.stringify(payload))).setProtectedHeader(header as { alg: string }).sign(next.key);
+  }
+
   async register(extra: Record<string, unknown> = {}): Promise<RawResponse> {
     const r = await this.post(this.dir.newAccount!, { termsOfServiceAgreed: true, ...extra }, { useJwk: true });
     if (r.status === 201 || r.status === 200) this.kid = r.headers.get("location")!;
