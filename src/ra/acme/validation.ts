@@ -127,6 +127,15 @@ export class ValidationScheduler {
       });
       if (authz[0]?.status !== "pending") return;
       if (outcome.status === "valid") {
+        // Lock the pending orders using this authorization before marking it
+        // valid: two authorizations of one order validated at once would each
+        // see the other still pending (READ COMMITTED) and leave the order
+        // pending for ever. With the lock, the second one's readiness check
+        // runs after the first committed.
+        await tx.em.execute(
+          `select id from acme_orders where account_id = ? and status = 'pending' and authorization_ids @> ?::jsonb order by id for update`,
+          [job.account_id, JSON.stringify([job.authorization_id])],
+        );
         await tx.em.execute(
           `update acme_authorizations set status = 'valid', expires = ?, updated_at = ? where id = ?`,
           [new Date(now.getTime() + VALID_AUTHZ_LIFETIME_MS), now, job.authorization_id],

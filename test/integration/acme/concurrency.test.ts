@@ -42,6 +42,35 @@ describe("ACME safety under concurrent requests", () => {
     assert.equal((cert.text.match(/BEGIN CERTIFICATE/g) ?? []).length, 2, "leaf + intermediate, no root");
   });
 
+  it("makes an order ready when its authorizations are validated at the same moment", async () => {
+    const c = await RawAcme.create(server.directoryUrl());
+    await c.register();
+    try {
+      for (let round = 0; round < 5; round++) {
+        // both validations answer together, so their outcomes are recorded concurrently
+        let release!: () => void;
+        const together = new Promise<void>((r) => (release = r));
+        let waiting = 0;
+        validator.outcome = async () => {
+          if (++waiting === 2) release();
+          await together;
+          return { status: "valid" };
+        };
+        const names = [`a${round}.both.example.com`, `b${round}.both.example.com`];
+        const order = await c.post(c.dir.newOrder!, { identifiers: names.map((value) => ({ type: "dns", value })) });
+        const challenges = await Promise.all(
+          (order.body.authorizations as string[]).map(async (u) => (await c.post(u, undefined)).body.challenges.find((x: { type: string }) => x.type === "http-01").url as string),
+        );
+        await Promise.all(challenges.map((u) => c.post(u, {})));
+        await server.acme.validations.idle();
+        const again = await c.post(order.headers.get("location")!, undefined);
+        assert.equal(again.body.status, "ready", `round ${round}: ${again.text}`);
+      }
+    } finally {
+      validator.outcome = () => ({ status: "valid" });
+    }
+  });
+
   it("lists an account's orders (one page: no Link rel=next)", async () => {
     const c = await RawAcme.create(server.directoryUrl());
     await c.register();
