@@ -196,8 +196,13 @@ interface LevelResult {
   readyP50Ms: number;
   finalizeP50Ms: number;
   clientCpuMsPerCert: number;
+  /** the server's event-loop delay during the window (ms): high = the process is saturated */
+  eventLoopDelayP50Ms: number;
+  eventLoopDelayP99Ms: number;
   /** p50 over issuances of the ms waited for each step's answers (polls summed), and of the client's sleeps */
   stepP50Ms: Record<string, number>;
+  /** cores busy in all during the window (everything, from /proc/stat) */
+  machineBusyCores: number;
   /** cores kept busy during the window by processes other than sigil, its PG backends and this benchmark */
   otherLoadCores: number;
   topQueries: Array<{ perCert: number; sql: string }>;
@@ -344,6 +349,7 @@ async function runLevel(
   sigilCpu.track(sigil.pid);
   for (const pid of await backendPids()) pgCpu.track(pid);
   const q0 = await sigil.queries();
+  await sigil.eventLoopReset();
   if (o.profile) await sigil.profileStart();
   const client0 = process.cpuUsage();
   const machine0 = machineBusyMs();
@@ -369,6 +375,7 @@ async function runLevel(
   const clientUsage = process.cpuUsage(client0);
   const machineMs = machineBusyMs() - machine0;
   const q1 = await sigil.queries();
+  const eld = await sigil.eventLoopDelay();
   let profile: LevelResult["profile"];
   if (o.profile) {
     const file = path.join(outDir, `sigil-c${concurrency}.cpuprofile`);
@@ -417,9 +424,12 @@ async function runLevel(
     readyP50Ms: percentile(stats.flatMap((s) => (s.readyMs === undefined ? [] : [s.readyMs])), 50),
     finalizeP50Ms: percentile(stats.flatMap((s) => (s.finalizeMs === undefined ? [] : [s.finalizeMs])), 50),
     clientCpuMsPerCert: (clientUsage.user + clientUsage.system) / 1000 / n,
+    eventLoopDelayP50Ms: eld.p50,
+    eventLoopDelayP99Ms: eld.p99,
     stepP50Ms: Object.fromEntries(
       [...STEPS, "sleep"].map((k) => [k, percentile(stats.map((s) => (k === "sleep" ? s.sleepMs : (s.steps[k] ?? 0))), 50)]),
     ),
+    machineBusyCores: machineMs / (t1 - t0),
     otherLoadCores: Math.max(0, machineMs - sigilMs - pgMs - (clientUsage.user + clientUsage.system) / 1000) / (t1 - t0),
     topQueries,
     profile,
@@ -508,8 +518,17 @@ function printReport(results: LevelResult[], o: Options, calibration: Calibratio
   console.log(
     "\nphases (p50): challenge POST answered -> validator's first fetch / -> order ready; finalize round trip\n" +
       table(
-        ["clients", "validation start ms", "ready ms", "finalize ms", "badNonce retries", "other load (cores)"],
-        results.map((r) => [r.concurrency, r.validationStartP50Ms, r.readyP50Ms, r.finalizeP50Ms, r.badNonceRetries, r.otherLoadCores]),
+        ["clients", "validation start ms", "ready ms", "finalize ms", "badNonce retries", "event-loop delay p50/p99 ms", "machine busy (cores)", "other load (cores)"],
+        results.map((r) => [
+          r.concurrency,
+          r.validationStartP50Ms,
+          r.readyP50Ms,
+          r.finalizeP50Ms,
+          r.badNonceRetries,
+          `${r.eventLoopDelayP50Ms.toFixed(1)} / ${r.eventLoopDelayP99Ms.toFixed(1)}`,
+          r.machineBusyCores,
+          r.otherLoadCores,
+        ]),
       ),
   );
   console.log(

@@ -10,15 +10,20 @@
  * - starts / stops the V8 CPU profiler on request, so a profile covers the
  *   measurement window only (not start-up, migrations or the bootstrap).
  *
+ * - measures the event loop's delay (perf_hooks, a 2 ms timer; reported as lateness beyond it): how long
+ *   ready work waits, i.e. whether the process is saturated.
+ *
  * Messages: {op:"queries"} -> {op:"queries", total, byText};
+ * {op:"eld-reset"}, {op:"eld"} -> {op:"eld", p50, p99, max} (ms);
  * {op:"profile-start"}, {op:"profile-stop", file} -> {op:"profile-stopped", file}.
  * Without an IPC channel it does nothing.
  */
 import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import pg from "pg";
 
-type Msg = { op: "queries" } | { op: "profile-start" } | { op: "profile-stop"; file: string };
+type Msg = { op: "queries" } | { op: "profile-start" } | { op: "profile-stop"; file: string } | { op: "eld-reset" } | { op: "eld" };
 
 /**
  * MikroORM/knex send parameters inlined in the text; fold literals so that
@@ -53,12 +58,24 @@ if (process.send) {
     return original.apply(this, args);
   };
 
+  const RESOLUTION_MS = 2;
+  const eld = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
+  const late = (ns: number) => Math.max(0, ns / 1e6 - RESOLUTION_MS);
+  eld.enable();
   let session: Session | undefined;
   process.on("message", (m: Msg) => {
     void (async () => {
       switch (m.op) {
         case "queries":
           process.send?.({ op: "queries", total, byText: Object.fromEntries(byText) });
+          break;
+        case "eld-reset":
+          eld.reset();
+          process.send?.({ op: "eld-reset" });
+          break;
+        case "eld":
+          // the histogram holds the timer's period too: report only the lateness beyond it
+          process.send?.({ op: "eld", p50: late(eld.percentile(50)), p99: late(eld.percentile(99)), max: late(eld.max) });
           break;
         case "profile-start":
           session = new Session();

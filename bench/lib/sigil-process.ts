@@ -16,6 +16,10 @@ export interface SigilProcess {
   output(): string;
   /** SQL statements the server has sent so far, by text */
   queries(): Promise<{ total: number; byText: Record<string, number> }>;
+  /** restarts the event-loop delay histogram */
+  eventLoopReset(): Promise<void>;
+  /** event-loop delay since the last reset, ms */
+  eventLoopDelay(): Promise<{ p50: number; p99: number; max: number }>;
   profileStart(): Promise<void>;
   /** writes the profile of the window since profileStart() to `file` */
   profileStop(file: string): Promise<void>;
@@ -67,6 +71,8 @@ export async function startSigilProcess(env: Record<string, string>, opts: { nod
     child,
     output: () => out,
     queries: () => ask({ op: "queries" }, "queries"),
+    eventLoopReset: () => ask<void>({ op: "eld-reset" }, "eld-reset"),
+    eventLoopDelay: () => ask({ op: "eld" }, "eld"),
     profileStart: () => ask<void>({ op: "profile-start" }, "profile-started"),
     profileStop: (file) => ask<void>({ op: "profile-stop", file }, "profile-stopped"),
     async stop() {
