@@ -16,7 +16,7 @@ import type { Logger } from "./logger.js";
 import { bootstrap, type BootstrapResult } from "./ra/bootstrap.js";
 import { createRaContext, type RaContext } from "./ra/context.js";
 import { createRelyingParty, type RelyingParty } from "./public/index.js";
-import { buildAcmeRouter, type AcmeRouter } from "./acme/router.js";
+import { buildAcmeRouter, type AcmeRouter, type AcmeRouterDeps } from "./acme/router.js";
 import { createDefaultValidator } from "./validation/validator.js";
 import type { ChallengeValidator } from "./validation/types.js";
 
@@ -41,6 +41,8 @@ export interface StartOptions {
   clock?: Clock;
   /** ACME challenge validator; default: the validator built from config */
   validator?: ChallengeValidator;
+  /** ACME front-end tuning (orders page size, validation timing, ...); default: the router's defaults */
+  acme?: Omit<AcmeRouterDeps, "ra" | "validator" | "logger">;
 }
 
 /**
@@ -48,7 +50,7 @@ export interface StartOptions {
  * master key check, first-run bootstrap, the HTTP listener (ACME and relying
  * parties) and the gRPC admin listener. Ports 0 pick free ports (tests).
  */
-export async function startSigil({ config, logger, clock = systemClock, validator }: StartOptions): Promise<SigilServer> {
+export async function startSigil({ config, logger, clock = systemClock, validator, acme: acmeOptions }: StartOptions): Promise<SigilServer> {
   const masterKey = loadMasterKey(config);
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: config.dbPoolMax });
   const closers: Array<() => Promise<void>> = [() => db.close()];
@@ -70,7 +72,7 @@ export async function startSigil({ config, logger, clock = systemClock, validato
     const boot = await bootstrap(ra, { adminPassword: config.bootstrapAdminPassword });
 
     const routers: Router[] = [];
-    const acme = buildAcmeRouter({ ra, validator: validator ?? createDefaultValidator(config, { logger }), logger });
+    const acme = buildAcmeRouter({ ...acmeOptions, ra, validator: validator ?? createDefaultValidator(config, { logger }), logger });
     closers.push(() => acme.close());
     routers.push(acme.router);
     const relyingParty = createRelyingParty(ra, { crlLifetimeHours: config.crlLifetimeHours, logger });

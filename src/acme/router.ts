@@ -268,7 +268,8 @@ export function buildAcmeRouter(deps: AcmeRouterDeps): AcmeRouter {
     json(ctx, 200, authzJson(linker, st.dir.name, authz));
   });
 
-  // §7.5.1 challenge: POST {} starts validation (once); POST-as-GET reads it
+  // §7.5.1 challenge: POST {} starts validation (once) and answers with its
+  // outcome when it comes within answerWithinMs, else processing; POST-as-GET reads it
   post("/chall/:id", "kid", async (ctx) => {
     const st = acmeState(ctx);
     const id = idParam(ctx);
@@ -276,8 +277,7 @@ export function buildAcmeRouter(deps: AcmeRouterDeps): AcmeRouter {
     if (st.postAsGet) challenge = await getChallenge(ra, st.account!, id);
     else {
       const r = await startChallenge(ra, st.account!, id);
-      if (r.started) validations.schedule(id);
-      challenge = r.challenge;
+      challenge = r.started && (await validations.scheduleAndWait(id)) ? await getChallenge(ra, st.account!, id) : r.challenge;
     }
     ctx.append("Link", `<${linker.authz(st.dir.name, challenge.authorizationId)}>;rel="up"`);
     if (challenge.status === "processing") ctx.set("Retry-After", String(RETRY_AFTER_SECONDS));

@@ -366,29 +366,44 @@ export async function startChallenge(
 ): Promise<{ challenge: ChallengeInfo; started: boolean }> {
   const conn = ctx.orm.em.getConnection();
   const now = ctx.clock.now();
-  const updated = await conn.execute<Array<{ id: string }>>(
+  const updated = await conn.execute<ChallengeRow[]>(
     `update acme_challenges c set status = 'processing', processing_since = ?, attempts = c.attempts + 1, updated_at = ?
       from acme_authorizations a
       where c.id = ? and a.id = c.authorization_id and a.account_id = ? and c.status = 'pending'
         and a.status = 'pending' and a.expires > ?
         and not exists (select 1 from acme_challenges o where o.authorization_id = a.id and o.id <> c.id and o.status <> 'pending')
-      returning c.id`,
+      returning ${CHALLENGE_COLUMNS}`,
     [now, now, challengeId, account.id, now],
   );
-  const challenge = await getChallenge(ctx, account, challengeId);
-  return { challenge, started: updated.length === 1 };
+  if (updated[0]) return { challenge: challengeFromRow(updated[0]), started: true };
+  return { challenge: await getChallenge(ctx, account, challengeId), started: false };
+}
+
+interface ChallengeRow {
+  id: string;
+  authorization_id: string;
+  type: AcmeChallengeType;
+  token: string;
+  status: AcmeChallengeStatus;
+  validated: Date | string | null;
+  error: Record<string, unknown> | null;
+}
+
+const CHALLENGE_COLUMNS = "c.id, c.authorization_id, c.type, c.token, c.status, c.validated, c.error";
+
+function challengeFromRow(r: ChallengeRow): ChallengeInfo {
+  return { id: r.id, authorizationId: r.authorization_id, type: r.type, token: r.token, status: r.status, validated: toDate(r.validated), error: r.error };
 }
 
 export async function getChallenge(ctx: RaContext, account: AccountInfo, challengeId: string): Promise<ChallengeInfo> {
-  const rows = await ctx.orm.em.getConnection().execute<Array<ChallengeInfo & { authorization_id: string }>>(
-    `select c.id, c.authorization_id, c.type, c.token, c.status, c.validated, c.error
+  const rows = await ctx.orm.em.getConnection().execute<ChallengeRow[]>(
+    `select ${CHALLENGE_COLUMNS}
        from acme_challenges c join acme_authorizations a on a.id = c.authorization_id
       where c.id = ? and a.account_id = ?`,
     [challengeId, account.id],
   );
-  const r = rows[0];
-  if (!r) throw acmeErr.notFound();
-  return { id: r.id, authorizationId: r.authorization_id, type: r.type, token: r.token, status: r.status, validated: toDate(r.validated), error: r.error };
+  if (!rows[0]) throw acmeErr.notFound();
+  return challengeFromRow(rows[0]);
 }
 
 /**

@@ -14,6 +14,16 @@ import { invalidateOrdersOf, readyOrdersOf, VALID_AUTHZ_LIFETIME_MS } from "./or
 export interface ValidationSchedulerOptions {
   /** a challenge left in processing longer than this (a crashed instance) is validated again by the sweeper (default 120 s) */
   staleAfterMs?: number;
+  /**
+   * how long the challenge POST waits for the validation it started before
+   * answering with the challenge as it then stands (default 2 s; 0 answers
+   * "processing" at once). Validation stays asynchronous (RFC 8555 §7.5.1):
+   * a slower one goes on after the answer, which then says processing with
+   * Retry-After. Clients that poll on their own fixed backoff, not on
+   * Retry-After (acme-client waits 5 s), otherwise lose that backoff on
+   * every issuance, however fast the validation.
+   */
+  answerWithinMs?: number;
   /** sweeper period (default 30 s; 0 disables) */
   sweepIntervalMs?: number;
 }
@@ -38,6 +48,7 @@ export class ValidationScheduler {
   private readonly abort = new AbortController();
   private timer: NodeJS.Timeout | undefined;
   private readonly staleAfterMs: number;
+  private readonly answerWithinMs: number;
 
   constructor(
     private readonly ctx: RaContext,
@@ -46,16 +57,35 @@ export class ValidationScheduler {
     private readonly opts: ValidationSchedulerOptions = {},
   ) {
     this.staleAfterMs = opts.staleAfterMs ?? 120_000;
+    this.answerWithinMs = opts.answerWithinMs ?? 2_000;
   }
 
-  /** starts validating a challenge that was just moved to processing */
-  schedule(challengeId: string): void {
-    if (this.abort.signal.aborted) return;
-    const p = new Promise<void>((resolve) => setImmediate(resolve))
+  /** starts validating a challenge that was just moved to processing; settles (never rejects) when its outcome is recorded */
+  schedule(challengeId: string): Promise<void> {
+    if (this.abort.signal.aborted) return Promise.resolve();
+    const p: Promise<void> = new Promise<void>((resolve) => setImmediate(resolve))
       .then(() => this.run(challengeId))
       .catch((e: unknown) => this.logger.error({ err: e, challengeId }, "challenge validation failed"))
       .finally(() => this.inflight.delete(p));
     this.inflight.add(p);
+    return p;
+  }
+
+  /**
+   * Starts validating a challenge and waits up to `answerWithinMs` for its
+   * outcome; true when it was recorded in that time (the caller then reads
+   * the challenge again), false when it goes on in the background.
+   */
+  async scheduleAndWait(challengeId: string): Promise<boolean> {
+    const done = this.schedule(challengeId);
+    if (this.answerWithinMs <= 0) return false;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), this.answerWithinMs)));
+    try {
+      return await Promise.race([done.then(() => !this.abort.signal.aborted), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** how many validations are running (tests, shutdown) */

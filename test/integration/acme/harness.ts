@@ -8,7 +8,7 @@ import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { loadConfig, type SigilConfig } from "../../../src/config.js";
 import { createLogger } from "../../../src/logger.js";
-import { startSigil, type SigilServer } from "../../../src/server.js";
+import { startSigil, type SigilServer, type StartOptions } from "../../../src/server.js";
 import type { ChallengeValidator, ValidationOutcome, ValidationRequest } from "../../../src/validation/types.js";
 import { createTestDatabase } from "../../helpers/postgres.js";
 import { freePort, TEST_ADMIN_PASSWORD } from "../../helpers/server.js";
@@ -20,7 +20,9 @@ export interface AcmeTestServer extends SigilServer {
   stop(): Promise<void>;
 }
 
-export async function startAcmeTestServer(opts: { validator?: ChallengeValidator; env?: Record<string, string> } = {}): Promise<AcmeTestServer> {
+export async function startAcmeTestServer(
+  opts: { validator?: ChallengeValidator; env?: Record<string, string>; acme?: StartOptions["acme"] } = {},
+): Promise<AcmeTestServer> {
   const dataDir = mkdtempSync(path.join(tmpdir(), "sigil-acme-test-"));
   const db = await createTestDatabase();
   const httpPort = await freePort();
@@ -36,7 +38,7 @@ export async function startAcmeTestServer(opts: { validator?: ChallengeValidator
     SIGIL_MASTER_KEY: randomBytes(32).toString("hex"),
     ...opts.env,
   });
-  const server = await startSigil({ config, logger: createLogger(config.logLevel), validator: opts.validator });
+  const server = await startSigil({ config, logger: createLogger(config.logLevel), validator: opts.validator, acme: opts.acme });
   const baseUrl = `http://127.0.0.1:${server.httpPort}`;
   return {
     ...server,
