@@ -516,7 +516,7 @@ function printReport(results: LevelResult[], o: Options, calibration: Calibratio
     console.log(`\nWARNING: other processes kept up to ${Math.max(...results.map((r) => r.otherLoadCores)).toFixed(2)} of ${availableParallelism()} cores busy during a window; throughput and latency are not representative (CPU per certificate is less affected)`);
   }
   console.log(
-    "\nphases (p50): challenge POST answered -> validator's first fetch / -> order ready; finalize round trip\n" +
+    "\nphases (p50): challenge POST sent -> validator's first fetch / -> order seen ready; finalize round trip\n" +
       table(
         ["clients", "validation start ms", "ready ms", "finalize ms", "badNonce retries", "event-loop delay p50/p99 ms", "machine busy (cores)", "other load (cores)"],
         results.map((r) => [

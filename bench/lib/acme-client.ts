@@ -99,9 +99,9 @@ export interface IssuanceStats {
   polls: number;
   /** badNonce answers retried (RFC 8555 §6.5: the client retries with the fresh nonce) */
   badNonceRetries: number;
-  /** challenge POST answered -> the validator's first request reached the responder (ms) */
+  /** challenge POST sent -> the validator's first request reached the responder (ms) */
   validationStartMs?: number;
-  /** challenge POST answered -> the order seen ready (ms) */
+  /** challenge POST sent -> the order seen ready (ms; the server may answer the POST only once validated) */
   readyMs?: number;
   /** finalize request sent -> answered (ms) */
   finalizeMs?: number;
@@ -204,8 +204,8 @@ export class BenchAccount {
       if (!ch) throw new AcmeProblem("noHttp01", 0, "no http-01 challenge offered", "authz");
       publish.keyAuthorizations.set(ch.token, `${ch.token}.${this.key.thumbprint}`);
       try {
-        await this.post(ch.url, {}, "challenge");
         const posted = performance.now();
+        await this.post(ch.url, {}, "challenge");
         order = await this.pollOrder(orderUrl, ["pending", "processing"], poll, "poll-ready");
         this.stats.readyMs = performance.now() - posted;
         const hit = publish.firstHit.get(ch.token);
