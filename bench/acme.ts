@@ -206,7 +206,7 @@ interface LevelResult {
   /** cores kept busy during the window by processes other than sigil, its PG backends and this benchmark */
   otherLoadCores: number;
   topQueries: Array<{ perCert: number; sql: string }>;
-  profile?: { file: string; busyMs: number; modules: Array<{ module: string; selfMs: number }>; functions: Array<{ name: string; where: string; selfMs: number }> };
+  profile?: { file: string; busyMs: number; categories: Array<{ category: string; selfMs: number }>; modules: Array<{ module: string; selfMs: number }>; functions: Array<{ name: string; where: string; selfMs: number }> };
 }
 
 export async function run(args: string[]): Promise<void> {
@@ -381,7 +381,7 @@ async function runLevel(
     const file = path.join(outDir, `sigil-c${concurrency}.cpuprofile`);
     await sigil.profileStop(file);
     const s = summarizeProfile(file, 25);
-    profile = { file, busyMs: s.busyMs, modules: s.modules, functions: s.functions };
+    profile = { file, busyMs: s.busyMs, categories: s.categories, modules: s.modules, functions: s.functions };
   }
   // --- drain
   stop = true;
@@ -559,6 +559,8 @@ function printReport(results: LevelResult[], o: Options, calibration: Calibratio
     const p = r.profile;
     const per = (ms: number) => (ms / Math.max(r.certificates, 1)).toFixed(3);
     console.log(`\nCPU profile of the sigil process at ${r.concurrency} clients (${p.file}); ${p.busyMs.toFixed(0)} ms sampled = ${per(p.busyMs)} ms/cert`);
+    console.log("  by activity (whole stack considered; ms/cert):");
+    for (const c of p.categories) console.log(`    ${per(c.selfMs).padStart(7)}  ${((100 * c.selfMs) / p.busyMs).toFixed(1).padStart(5)}%  ${c.category}`);
     console.log("  by module (self time, ms/cert):");
     for (const m of p.modules.slice(0, 15)) console.log(`    ${per(m.selfMs).padStart(7)}  ${((100 * m.selfMs) / p.busyMs).toFixed(1).padStart(5)}%  ${m.module}`);
     console.log("  top functions (self time, ms/cert):");

@@ -22,6 +22,8 @@ interface CpuProfile {
 export interface ProfileSummary {
   /** ms of sampled CPU (idle excluded) */
   busyMs: number;
+  /** self time by what the sample was doing, judged from its whole stack (see CATEGORIES) */
+  categories: Array<{ category: string; selfMs: number }>;
   functions: Array<{ name: string; where: string; module: string; selfMs: number }>;
   modules: Array<{ module: string; selfMs: number }>;
 }
@@ -43,9 +45,54 @@ export function moduleOf(url: string, functionName: string): string {
   return url.replace(/^file:\/\//, "");
 }
 
+/**
+ * What a sample was doing: the first category (in this order) whose pattern
+ * matches a frame of its stack, walking from the innermost frame outwards;
+ * the generic ones (node's HTTP/net internals, async_hooks) only when
+ * nothing more specific matched. So a socket write issued by the pg driver
+ * counts as "pg socket write", one issued by Koa's response as "HTTP response
+ * write".
+ */
+const CATEGORIES: Array<[string, RegExp, boolean?]> = [
+  ["pg socket write", /node_modules\/pg\/lib\/connection/],
+  ["HTTP response write", /_http_outgoing|_http_server/],
+  ["validator DNS", /node:dns|cares_wrap|resolve4|resolve6/],
+  ["validator HTTP fetch", /\/src\/validation\//],
+  ["JWS verify (jose / WebCrypto)", /jose\/dist/],
+  ["CSR parse + checks", /\/src\/ca\/csr|\/src\/policy\//],
+  ["leaf signing", /\/src\/ca\/signer/],
+  ["MikroORM unit of work / flush", /@mikro-orm\/core\/unit-of-work/],
+  ["MikroORM EntityManager", /@mikro-orm\/core\/EntityManager/],
+  ["MikroORM/knex query building", /@mikro-orm\/knex|node_modules\/knex\//],
+  ["MikroORM other", /@mikro-orm/],
+  ["pg driver (results)", /node_modules\/(pg|pg-protocol)\//],
+  ["Koa + router", /node_modules\/(koa|@koa|koa-compose)\//],
+  ["Sigil code (src/)", /\/src\//],
+  ["bench probe", /\/bench\/lib\//],
+  ["node HTTP / net", /_http_|node:net/, true],
+  ["async_hooks (AsyncLocalStorage)", /async_hooks/, true],
+];
+
+function categorize(id: number, byId: Map<number, ProfileNode>, parent: Map<number, number>): string {
+  const leaf = byId.get(id)!.callFrame.functionName;
+  if (leaf === "(garbage collector)") return "GC";
+  if (leaf === "(program)") return "(program: native, outside JS)";
+  for (const generic of [false, true]) {
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const f = byId.get(cur)!.callFrame;
+      const text = `${f.url} ${f.functionName}`;
+      for (const [name, re, isGeneric] of CATEGORIES) if ((generic || !isGeneric) && re.test(text)) return name;
+    }
+  }
+  return "other (microtasks, timers, native)";
+}
+
 export function summarizeProfile(file: string, top = 25): ProfileSummary {
   const p = JSON.parse(readFileSync(file, "utf8")) as CpuProfile;
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const cats = new Map<string, number>();
   const selfUs = new Map<number, number>();
   for (let i = 0; i < p.samples.length; i++) {
     const id = p.samples[i]!;
@@ -61,6 +108,8 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
     const { functionName, url, lineNumber } = n.callFrame;
     if (functionName === "(idle)") continue;
     busy += us;
+    const cat = categorize(id, byId, parent);
+    cats.set(cat, (cats.get(cat) ?? 0) + us / 1000);
     const module = moduleOf(url, functionName);
     const where = url ? `${url.replace(/^file:\/\/.*?\/(node_modules|src)\//, "$1/")}:${lineNumber + 1}` : "";
     const key = `${functionName}@${where}`;
@@ -71,6 +120,7 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
   }
   return {
     busyMs: busy / 1000,
+    categories: [...cats.entries()].map(([category, selfMs]) => ({ category, selfMs })).sort((a, b) => b.selfMs - a.selfMs),
     functions: [...fns.values()].sort((a, b) => b.selfMs - a.selfMs).slice(0, top),
     modules: [...mods.entries()].map(([module, selfMs]) => ({ module, selfMs })).sort((a, b) => b.selfMs - a.selfMs),
   };
