@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import acme from "acme-client";
-import { createDirectory } from "../../../src/ra/acme/directories.js";
+import { exportJWK, generateKeyPair } from "jose";
+import { createDirectory, createEabKey } from "../../../src/ra/acme/directories.js";
 import { systemActor } from "../../../src/ra/actor.js";
 import { FakeValidator, startAcmeTestServer, type AcmeTestServer } from "./harness.js";
 import { RawAcme, type RawResponse } from "./raw-client.js";
@@ -142,6 +143,105 @@ describe("ACME negative cases (real HTTP, exact problem types)", () => {
     assertProblem(r, "rejectedIdentifier", 400);
     assert.deepEqual(r.body.subproblems[0].identifier, { type: "dns", value: "evil.example.net" });
     assertProblem(await n.post(n.dir.newOrder!, { identifiers: [{ type: "ip", value: "10.0.0.1" }] }), "rejectedIdentifier", 400);
+  });
+
+  describe("External Account Binding (RFC 8555 §7.3.4)", () => {
+    async function fresh(): Promise<{ e: RawAcme; kid: string; hmacKey: string }> {
+      const { kid, hmacKey } = await createEabKey(server.ra, systemActor("test"), { directory: "eab" });
+      return { e: await RawAcme.create(server.directoryUrl("eab")), kid, hmacKey };
+    }
+
+    it("refuses a tampered MAC with unauthorized and leaves the key usable", async () => {
+      const { e, kid, hmacKey } = await fresh();
+      assertProblem(await e.register({ externalAccountBinding: await e.eab(kid, hmacKey, { tamper: true }) }), "unauthorized", 403);
+      const ok = await e.register({ externalAccountBinding: await e.eab(kid, hmacKey) });
+      assert.equal(ok.status, 201, "the failed attempt did not use up the key: " + ok.text);
+    });
+
+    it("refuses a MAC made with another EAB key, an unknown kid, another account key or another url with unauthorized", async () => {
+      const { e, kid, hmacKey } = await fresh();
+      const other = await fresh();
+      assertProblem(await e.register({ externalAccountBinding: await e.eab(kid, other.hmacKey) }), "unauthorized", 403);
+      assertProblem(await e.register({ externalAccountBinding: await e.eab("00000000-0000-7000-8000-000000000000", other.hmacKey) }), "unauthorized", 403);
+      const stranger = await RawAcme.create(server.directoryUrl("eab"));
+      assertProblem(await e.register({ externalAccountBinding: await stranger.eab(kid, hmacKey) }), "unauthorized", 403);
+      assertProblem(await e.register({ externalAccountBinding: await e.eab(kid, hmacKey, { url: e.dir.newOrder }) }), "unauthorized", 403);
+      assert.equal((await e.register({ externalAccountBinding: await e.eab(kid, hmacKey) })).status, 201, "the key is still unused");
+    });
+
+    it("refuses a binding that is not a well-formed HMAC JWS with malformed", async () => {
+      const { e, kid, hmacKey } = await fresh();
+      const good = await e.eab(kid, hmacKey);
+      const header = JSON.parse(Buffer.from(good.protected!, "base64url").toString()) as Record<string, unknown>;
+      const withHeader = (h: Record<string, unknown>) => ({ ...good, protected: b64url(JSON.stringify({ ...header, ...h })) });
+      const cases: Array<[string, unknown]> = [
+        ["a string", "jws"],
+        ["no signature", { protected: good.protected, payload: good.payload }],
+        ["protected not JSON", { ...good, protected: b64url("nope") }],
+        ["alg ES256", withHeader({ alg: "ES256" })],
+        ["alg none", withHeader({ alg: "none" })],
+        ["a nonce", withHeader({ nonce: "abc" })],
+      ];
+      for (const [what, eab] of cases) {
+        const r = await e.register({ externalAccountBinding: eab });
+        assert.equal(r.body.type, P + "malformed", `${what}: ${r.text}`);
+        assertProblem(r, "malformed", 400);
+      }
+    });
+  });
+
+  describe("keyChange (RFC 8555 §7.3.5)", () => {
+    let k: RawAcme;
+    let next: { key: Awaited<ReturnType<typeof generateKeyPair>>["privateKey"]; jwk: Awaited<ReturnType<typeof exportJWK>>; alg: string };
+    before(async () => {
+      k = await RawAcme.create(server.directoryUrl());
+      await k.register();
+      const kp = await generateKeyPair("ES256", { extractable: true });
+      next = { key: kp.privateKey, jwk: await exportJWK(kp.publicKey), alg: "ES256" };
+    });
+    it("refuses an inner JWS that is malformed with malformed", async () => {
+      const inner = await k.keyChangeInner(next);
+      const otherKey = (await generateKeyPair("ES256")).privateKey;
+      const cases: Array<[string, unknown]> = [
+        ["not a JWS", { account: k.kid, oldKey: k.jwk }],
+        ["general serialization", { payload: inner.payload, signatures: [{ protected: inner.protected, signature: inner.signature }] }],
+        ["protected not JSON", { ...inner, protected: b64url("nope") }],
+        ["signed by another key than its jwk", await k.keyChangeInner({ ...next, key: otherKey })],
+        ["signature of another payload", { ...inner, payload: b64url(JSON.stringify({ account: k.kid, oldKey: k.jwk, x: 1 })) }],
+        ["a kid instead of a jwk", await k.keyChangeInner(next, { header: { jwk: undefined, kid: k.kid } })],
+        ["a nonce", await k.keyChangeInner(next, { header: { nonce: "abc" } })],
+        ["alg HS256", { ...inner, protected: b64url(JSON.stringify({ alg: "HS256", jwk: next.jwk, url: k.dir.keyChange })) }],
+      ];
+      for (const [what, payload] of cases) {
+        const r = await k.post(k.dir.keyChange!, payload);
+        assert.equal(r.body.type, P + "malformed", `${what}: ${r.text}`);
+        assertProblem(r, "malformed", 400);
+      }
+    });
+
+    it("refuses an inner url that is not the outer url with malformed", async () => {
+      assertProblem(await k.post(k.dir.keyChange!, await k.keyChangeInner(next, { header: { url: k.dir.newAccount } })), "malformed", 400);
+    });
+
+    it("refuses an inner account that is not the signing account with malformed", async () => {
+      const other = await RawAcme.create(server.directoryUrl());
+      await other.register();
+      assertProblem(await k.post(k.dir.keyChange!, await k.keyChangeInner(next, { payload: { account: other.kid } })), "malformed", 400);
+      assertProblem(await k.post(k.dir.keyChange!, await k.keyChangeInner(next, { payload: { account: undefined } })), "malformed", 400);
+    });
+
+    it("refuses an oldKey that is not the account's key with unauthorized", async () => {
+      assertProblem(await k.post(k.dir.keyChange!, await k.keyChangeInner(next, { payload: { oldKey: next.jwk } })), "unauthorized", 403);
+    });
+
+    it("left the account key unchanged after the refused requests", async () => {
+      const r = await k.post(k.kid!, undefined);
+      assert.equal(r.status, 200, r.text);
+      const byNew = await RawAcme.create(server.directoryUrl());
+      byNew.key = next.key;
+      byNew.jwk = next.jwk;
+      assertProblem(await byNew.post(byNew.dir.newAccount!, { onlyReturnExisting: true }, { useJwk: true }), "accountDoesNotExist", 400);
+    });
   });
 
   it("rejects a body over the size limit with 413 malformed", async () => {
