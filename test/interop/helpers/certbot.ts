@@ -112,7 +112,12 @@ curl -sf -X POST -d "{\\"host\\":\\"_acme-challenge.\${CERTBOT_DOMAIN}.\\"}" ${m
     return { auth, cleanup };
   }
 
+  /** removes the temporary directory (kept when SIGIL_KEEP_CERTBOT=1, for reading certbot's logs) */
   cleanup(): void {
+    if (process.env.SIGIL_KEEP_CERTBOT === "1") {
+      process.stderr.write(`certbot directory kept: ${this.root}\n`);
+      return;
+    }
     rmSync(this.root, { recursive: true, force: true });
   }
 }
