@@ -220,10 +220,3 @@ export class ValidationScheduler {
     while (this.inflight.size) await Promise.allSettled([...this.inflight]);
   }
 }
-
-/** Until src/validation's default validator is wired: every validation fails with a clear error. */
-export const unavailableValidator = {
-  async validate(): Promise<ValidationOutcome> {
-    return { status: "invalid", error: { type: "serverInternal", detail: "challenge validation is not configured on this server" } };
-  },
-};
