@@ -293,6 +293,7 @@ export async function run(args: string[]): Promise<void> {
         `  c=${c}: ${r.certificates} certs in ${r.seconds.toFixed(1)} s = ${r.certsPerSecond.toFixed(1)}/s, p50 ${r.p50Ms.toFixed(0)} ms, p99 ${r.p99Ms.toFixed(0)} ms, errors ${r.errors}, server CPU ${r.serverCpuMsPerCert.toFixed(2)} ms/cert`,
       );
     }
+    console.log(`validator traffic: ${responder.hits} http-01 fetches answered, ${responder.misses} for unknown tokens; ${dns.queries} DNS queries`);
     if (csrs.generatedDuringRun) console.log(`(note: ${csrs.generatedDuringRun} CSRs were generated during measured windows; raise the pre-generated count)`);
     printReport(results, o, calibration);
     writeFileSync(path.join(outDir, "results.json"), JSON.stringify({ calibration, results }, null, 2));
