@@ -266,7 +266,7 @@ function codeName(e: unknown): Outcome | string {
   return grpc.status[code] ?? String(code);
 }
 
-async function runStreaming(iterable: AsyncIterable<unknown>): Promise<{ outcome: string; response?: unknown }> {
+async function runStreaming(iterable: AsyncIterable<unknown>, controller: AbortController): Promise<{ outcome: string; response?: unknown }> {
   const it = iterable[Symbol.asyncIterator]();
   let timer: NodeJS.Timeout | undefined;
   const quiet = new Promise<"quiet">((resolve) => {
@@ -280,6 +280,8 @@ async function runStreaming(iterable: AsyncIterable<unknown>): Promise<{ outcome
     return { outcome: codeName(e) };
   } finally {
     clearTimeout(timer);
+    // cancel the call (a pending next() would hold back it.return())
+    controller.abort();
     void it.return?.(undefined)?.catch(() => undefined);
   }
 }
@@ -294,7 +296,11 @@ async function runCell(fx: Fixture, row: MatrixRow, principal: PrincipalName): P
   let response: unknown;
   let detail: string | undefined;
   if (method.methodKind === "server_streaming") {
-    ({ outcome, response } = await runStreaming(call(request, { ...options, timeoutMs: undefined }) as AsyncIterable<unknown>));
+    const controller = new AbortController();
+    ({ outcome, response } = await runStreaming(
+      call(request, { ...options, timeoutMs: undefined, signal: controller.signal }) as AsyncIterable<unknown>,
+      controller,
+    ));
   } else {
     try {
       response = await call(request, options);
