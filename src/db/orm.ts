@@ -40,6 +40,9 @@ export function ormOptions(clientUrl: string, poolMax: number, debug = false): O
       silent: true,
     },
     allowGlobalContext: false,
+    // run onCreate (UUIDv7 ids, timestamps) inside em.create, so a new row's id
+    // can go into its audit entry before the flush
+    processOnCreateHooksEarly: true,
   };
 }
 

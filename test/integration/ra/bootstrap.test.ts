@@ -123,3 +123,27 @@ describe("first-run bootstrap", () => {
     await second.close();
   });
 });
+
+describe("bootstrap audit trail", () => {
+  it("names the resource and organization of every first-run audit entry", async () => {
+    const db = await createTestDatabase();
+    try {
+      const config = loadConfig(env({ DATABASE_URL: db.url, SIGIL_MASTER_KEY: randomBytes(32).toString("hex"), SIGIL_BOOTSTRAP_ADMIN_PASSWORD: "pw-1234567890" }));
+      await (await startSigil({ config, logger: silent })).close();
+      const c = new pg.Client({ connectionString: db.url });
+      await c.connect();
+      try {
+        const rows = (await c.query(`select action, resource_id, organization_id from audit_log order by created_at`)).rows as Array<Record<string, string | null>>;
+        assert.deepEqual(rows.map((r) => r.action).sort(), ["acme_directory_create", "ca_create", "ca_create", "org_create", "user_create"]);
+        for (const r of rows) {
+          assert.ok(r.resource_id, `${r.action} names its resource`);
+          assert.ok(r.organization_id, `${r.action} names its organization`);
+        }
+      } finally {
+        await c.end();
+      }
+    } finally {
+      await db.drop();
+    }
+  });
+});
