@@ -17,6 +17,7 @@ import { createDirectory, createEabKey } from "../ra/acme/directories.js";
 import { createRaContext, type RaContext } from "../ra/context.js";
 import { systemClock } from "../core/clock.js";
 import type { AcmeCertificateKind } from "../db/entities/acme.js";
+import { ACME_ADMIN_USAGE, runAcmeAdmin } from "./acme-admin.js";
 
 const USAGE = `usage:
   sigil acme directory create --name N --ca CA_ID_OR_NAME [--org ORG] [--eab-required]
@@ -83,6 +84,9 @@ export async function runAcme(argv: string[]): Promise<number> {
     process.stdout.write(`EAB key for directory "${values.directory}" (shown once, usable once):\n  kid:      ${k.kid}\n  hmac key: ${k.hmacKey}\n`);
     return 0;
   }
-  process.stderr.write(USAGE);
+  // every other subcommand goes through the admin API (src/cli/acme-admin.ts)
+  const viaAdmin = await runAcmeAdmin(argv);
+  if (viaAdmin !== undefined) return viaAdmin;
+  process.stderr.write(`${USAGE}\n${ACME_ADMIN_USAGE}`);
   return 2;
 }

@@ -5,6 +5,8 @@ import { runAcme } from "./acme.js";
 import { runMigrate } from "./migrate.js";
 import { runServe } from "./serve.js";
 import { runAudit } from "./audit.js";
+import { runCa } from "./ca.js";
+import { runCert } from "./cert.js";
 import { runLogin, runLogout, runWhoAmI } from "./login.js";
 import { runOrg } from "./org.js";
 import { runSa } from "./sa.js";
@@ -25,7 +27,12 @@ commands:
   user       users: create, get, list, update, deactivate
   sa         service accounts and API keys
   audit      audit log: list, watch
-  acme       ACME directories and EAB keys (sigil acme directory create, sigil acme eab create)
+  acme       ACME directories and EAB keys (sigil acme directory create, sigil acme eab create),
+             and through the admin API: directory get|list|update|delete|new, eab new|list|revoke,
+             account list|deactivate, order list
+  ca         certificate authorities: create-root, create-intermediate, import, get, list, chain,
+             children, update, delete, revoke, export-key
+  cert       certificates: issue, sign-csr, get, list, chain, revoke, renew, export-key
 `;
 
 /** Command table; later subcommands (acme, org, user, ca, cert, ...) register here. */
@@ -40,6 +47,8 @@ export const commands: Record<string, Command> = {
   sa: runSa,
   audit: runAudit,
   acme: runAcme,
+  ca: runCa,
+  cert: runCert,
 };
 
 async function main(argv: string[]): Promise<number> {
