@@ -48,6 +48,11 @@ export interface AcmeRequestState {
   thumbprint?: string;
   /** kid requests: the account */
   account?: AccountInfo;
+  /**
+   * kid requests: the nonce checkUrlAndNonce left for lookupKey to consume
+   * together with the account read (one round trip)
+   */
+  nonceToConsume?: string;
   /** decoded payload; undefined for POST-as-GET (empty payload, §6.3) */
   payload?: unknown;
   postAsGet?: boolean;
@@ -67,6 +72,15 @@ export interface JwsDeps {
 const badSignatureAlgorithm = (alg: unknown) =>
   new AcmeError("invalidArgument", "badSignatureAlgorithm", `JWS alg ${JSON.stringify(alg)} is not accepted`, { algorithms: [...ACCEPTED_ALGS] });
 const badNonce = (m: string) => new AcmeError("invalidArgument", "badNonce", m);
+const NONCE_REJECTED = () => badNonce("the nonce is unknown, expired or already used");
+
+/** a nonce left by checkUrlAndNonce is consumed before any other check fails (badNonce comes first) */
+async function consumeLeftNonce(deps: JwsDeps, st: AcmeRequestState): Promise<void> {
+  const nonce = st.nonceToConsume;
+  if (nonce === undefined) return;
+  st.nonceToConsume = undefined;
+  if (!(await deps.nonces.consume(nonce))) throw NONCE_REJECTED();
+}
 
 async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers["content-length"]);
@@ -132,7 +146,9 @@ export function checkUrlAndNonce(deps: JwsDeps) {
     const header = st.header!;
     if (header.url !== deps.linker.requestUrl(ctx.originalUrl)) throw acmeErr.unauthorized("the JWS url does not match the request URL");
     if (typeof header.nonce !== "string") throw badNonce("the protected header must carry a nonce");
-    if (!(await deps.nonces.consume(header.nonce))) throw badNonce("the nonce is unknown, expired or already used");
+    // kid requests: consumed by lookupKey in the statement that reads the account
+    if (typeof header.kid === "string") acmeState(ctx).nonceToConsume = header.nonce;
+    else if (!(await deps.nonces.consume(header.nonce))) throw NONCE_REJECTED();
     await next();
   };
 }
@@ -161,6 +177,7 @@ export function lookupKey(deps: JwsDeps, mode: KeyMode) {
     const st = acmeState(ctx);
     const header = st.header!;
     if (header.jwk !== undefined) {
+      await consumeLeftNonce(deps, st);
       if (mode === "kid") throw acmeErr.malformed("this resource needs a kid, not a jwk");
       const jwk = header.jwk;
       if (!jwk || typeof jwk !== "object" || Array.isArray(jwk)) throw acmeErr.malformed("jwk must be a JSON object");
@@ -176,10 +193,20 @@ export function lookupKey(deps: JwsDeps, mode: KeyMode) {
       st.thumbprint = thumbprint;
       st.key = await importAccountKey(st.jwk, header.alg, thumbprint);
     } else {
-      if (mode === "jwk") throw acmeErr.malformed("this resource needs a jwk, not a kid");
-      if (typeof header.kid !== "string") throw acmeErr.malformed("kid must be a string");
-      const id = deps.linker.accountIdFromKid(st.dir.name, header.kid);
-      const account = id ? await findAccountById(deps.ra, st.dir.id, id) : null;
+      const id = typeof header.kid === "string" && mode !== "jwk" ? deps.linker.accountIdFromKid(st.dir.name, header.kid) : undefined;
+      let account: AccountInfo | null = null;
+      if (id && st.nonceToConsume !== undefined) {
+        const nonce = st.nonceToConsume;
+        st.nonceToConsume = undefined;
+        const r = await deps.nonces.consumeWithAccount(nonce, st.dir.id, id);
+        if (!r.nonceOk) throw NONCE_REJECTED();
+        account = r.account;
+      } else {
+        await consumeLeftNonce(deps, st);
+        if (mode === "jwk") throw acmeErr.malformed("this resource needs a jwk, not a kid");
+        if (typeof header.kid !== "string") throw acmeErr.malformed("kid must be a string");
+        if (id) account = await findAccountById(deps.ra, st.dir.id, id);
+      }
       if (!account) throw acmeErr.accountDoesNotExist();
       st.account = account;
       st.key = await importAccountKey(account.jwk, header.alg, account.keyThumbprint);

@@ -9,6 +9,8 @@
 import { randomBytes } from "node:crypto";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import type { Clock } from "../core/clock.js";
+import { sqlPool, statement } from "../db/sql.js";
+import { consumeNonceAndFindAccount, type AccountInfo } from "../ra/acme/accounts.js";
 
 export interface NonceStoreOptions {
   /** how long a nonce stays usable (default 1 hour) */
@@ -20,6 +22,9 @@ export interface NonceStoreOptions {
 }
 
 const NONCE_RE = /^[A-Za-z0-9_-]{22}$/;
+
+const INSERT_BATCH = statement("sigil_nonce_insert", `insert into acme_nonces (value, expires_at) select unnest($1::varchar[]), $2`);
+const CONSUME = statement("sigil_nonce_consume", `delete from acme_nonces where value = $1 and expires_at > $2 returning value`);
 
 export class NonceStore {
   private readonly lifetimeMs: number;
@@ -56,10 +61,7 @@ export class NonceStore {
       try {
         const expires = new Date(this.clock.now().getTime() + this.lifetimeMs);
         const values = Array.from({ length: this.batchSize }, () => randomBytes(16).toString("base64url"));
-        const placeholders = values.map(() => "(?, ?)").join(", ");
-        const params: unknown[] = [];
-        for (const v of values) params.push(v, expires);
-        await this.orm.em.getConnection().execute(`insert into acme_nonces (value, expires_at) values ${placeholders}`, params, "run");
+        await sqlPool(this.orm).query(INSERT_BATCH, [values, expires]);
         this.pool = values;
         this.poolExpires = expires.getTime();
       } finally {
@@ -72,10 +74,17 @@ export class NonceStore {
   /** consumes a nonce; true when it existed and had not expired (RFC 8555 §6.5: single use) */
   async consume(value: string): Promise<boolean> {
     if (!NONCE_RE.test(value)) return false;
-    const rows = await this.orm.em
-      .getConnection()
-      .execute<Array<{ value: string }>>(`delete from acme_nonces where value = ? and expires_at > ? returning value`, [value, this.clock.now()]);
+    const rows = await sqlPool(this.orm).query<{ value: string }>(CONSUME, [value, this.clock.now()]);
     return rows.length === 1;
+  }
+
+  /**
+   * consumes a nonce and reads the account of a kid request in one round
+   * trip (the nonce is consumed whether or not the account exists)
+   */
+  async consumeWithAccount(value: string, directoryId: string, accountId: string): Promise<{ nonceOk: boolean; account: AccountInfo | null }> {
+    if (!NONCE_RE.test(value)) return { nonceOk: false, account: null };
+    return consumeNonceAndFindAccount({ orm: this.orm }, value, this.clock.now(), directoryId, accountId);
   }
 
   /** deletes expired nonces; returns how many */

@@ -2,7 +2,8 @@ import type { EntityManager, MikroORM } from "@mikro-orm/postgresql";
 import type { Clock } from "../core/clock.js";
 import type { MasterKeyRing } from "../ca/key-encryption.js";
 import type { AuditLog } from "../db/entities/index.js";
-import { AuditLogWriter, type AuditEntry } from "./audit.js";
+import { sqlPool, statement, type Queryable } from "../db/sql.js";
+import { AuditLogWriter, auditInsertSql, auditRowsParam, type AuditEntry } from "./audit.js";
 import type { Actor } from "./actor.js";
 import { IssuerCache } from "./issuers.js";
 
@@ -55,6 +56,54 @@ export async function inTransaction<T>(ctx: RaContext, fn: (tx: Tx) => Promise<T
       afterCommit: (h) => hooks.push(h),
     }),
   );
+  ctx.audit.published(written);
+  for (const h of hooks) h();
+  return result;
+}
+
+/**
+ * A transaction in raw SQL on one pooled connection (src/db/sql.ts), for the
+ * hot ACME paths: no EntityManager, so nothing inside may use the ORM (on the
+ * one-connection embedded database that would wait for ever).
+ */
+export interface SqlTx extends Queryable {
+  /** records an entry; it is inserted by the statement that takes `takeAudit()`, else just before COMMIT */
+  audit(actor: Actor, entry: AuditEntry): AuditLog;
+  /**
+   * The entries recorded and not yet written, as the jsonb parameter of
+   * auditInsertSql (so a statement can insert them as a CTE); they then
+   * count as written.
+   */
+  takeAudit(): string;
+  /** run `fn` after a successful commit (never on rollback) */
+  afterCommit(fn: () => void): void;
+}
+
+const AUDIT_INSERT = statement("sigil_audit_insert", auditInsertSql("$1"));
+
+export async function inSqlTransaction<T>(ctx: RaContext, fn: (tx: SqlTx) => Promise<T>): Promise<T> {
+  const written: AuditLog[] = [];
+  let pending: AuditLog[] = [];
+  const hooks: Array<() => void> = [];
+  const result = await sqlPool(ctx.orm).transaction(async (q) => {
+    const r = await fn({
+      query: (sql, values) => q.query(sql, values),
+      audit: (actor, entry) => {
+        const row = ctx.audit.row(actor, entry);
+        pending.push(row);
+        written.push(row);
+        return row;
+      },
+      takeAudit: () => {
+        const param = auditRowsParam(pending);
+        pending = [];
+        return param;
+      },
+      afterCommit: (h) => hooks.push(h),
+    });
+    if (pending.length) await q.query(AUDIT_INSERT, [auditRowsParam(pending)]);
+    return r;
+  });
   ctx.audit.published(written);
   for (const h of hooks) h();
   return result;

@@ -6,6 +6,7 @@
 import { flattenedVerify, type JWK } from "jose";
 import { LockMode } from "@mikro-orm/core";
 import { uuidv7 } from "../../core/ids.js";
+import { sqlPool, statement } from "../../db/sql.js";
 import { AcmeAccount, AcmeDirectory, AcmeEabKey, Organization } from "../../db/entities/index.js";
 import type { Actor } from "../actor.js";
 import { inTransaction, type RaContext } from "../context.js";
@@ -77,6 +78,33 @@ export async function findAccountById(ctx: RaContext, directoryId: string, id: s
     .getConnection()
     .execute<AccountRow[]>(`select ${ACCOUNT_COLUMNS} from acme_accounts where id = ? and directory_id = ?`, [id, directoryId]);
   return rows[0] ? fromRow(rows[0]) : null;
+}
+
+const NONCE_AND_ACCOUNT = statement(
+  "sigil_acme_nonce_account",
+  `with n as (delete from acme_nonces where value = $1 and expires_at > $2 returning 1)
+   select exists (select 1 from n) as nonce_ok, ${ACCOUNT_COLUMNS
+     .split(", ")
+     .map((c) => `a.${c}`)
+     .join(", ")}
+     from (values (1)) one left join acme_accounts a on a.id = $3 and a.directory_id = $4`,
+);
+
+/**
+ * RFC 8555 §6.5 + §6.2 in one round trip: consumes the nonce (a single-use
+ * DELETE, as NonceStore.consume) and reads the account of a kid request.
+ * The nonce is consumed whether or not the account exists.
+ */
+export async function consumeNonceAndFindAccount(
+  ctx: Pick<RaContext, "orm">,
+  nonce: string,
+  now: Date,
+  directoryId: string,
+  id: string,
+): Promise<{ nonceOk: boolean; account: AccountInfo | null }> {
+  const rows = await sqlPool(ctx.orm).query<AccountRow & { nonce_ok: boolean }>(NONCE_AND_ACCOUNT, [nonce, now, id, directoryId]);
+  const r = rows[0]!;
+  return { nonceOk: r.nonce_ok, account: r.id ? fromRow(r) : null };
 }
 
 export async function findAccountByThumbprint(ctx: RaContext, directoryId: string, thumbprint: string): Promise<AccountInfo | null> {
