@@ -275,7 +275,7 @@ export async function deleteAcmeDirectory(ctx: RaContext, actor: Actor, id: stri
       resourceId: dir.id,
       detail: { name: dir.name, caId: dir.ca.id, accounts },
     });
-    await tx.em.getConnection().execute(`delete from acme_directories where id = ?`, [dir.id], "run");
+    await tx.em.execute(`delete from acme_directories where id = ?`, [dir.id], "run");
     tx.em.getUnitOfWork().unsetIdentity(dir);
   });
 }

@@ -59,7 +59,7 @@ export type AcmeDirectory = Message<"sigil.admin.v1.AcmeDirectory"> & {
 
   /**
    * Allowed DNS name suffixes (e.g. "example.com" allows example.com and its
-   * subdomains); empty allows none.
+   * subdomains); empty allows any DNS name. Narrow it for tenant directories.
    *
    * @generated from field: repeated string allowed_dns_suffixes = 6;
    */
@@ -465,14 +465,14 @@ export type CreateAcmeDirectoryRequest = Message<"sigil.admin.v1.CreateAcmeDirec
   eabRequired: boolean;
 
   /**
-   * Allowed DNS name suffixes.
+   * Allowed DNS name suffixes; empty allows any DNS name.
    *
    * @generated from field: repeated string allowed_dns_suffixes = 5;
    */
   allowedDnsSuffixes: string[];
 
   /**
-   * Allowed IP ranges (CIDR).
+   * Allowed IP ranges (CIDR); empty allows no IP identifiers.
    *
    * @generated from field: repeated string allowed_ip_ranges = 6;
    */
