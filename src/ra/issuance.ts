@@ -6,7 +6,10 @@ import { newSerial, serialToHex } from "../ca/serial.js";
 import { issueLeaf } from "../ca/signer.js";
 import { Certificate, CertificateAuthority, Organization, User } from "../db/entities/index.js";
 import type { Actor } from "./actor.js";
-import type { RaContext, Tx } from "./context.js";
+import type { AuditEntry } from "./audit.js";
+import type { RaContext, SqlTx, Tx } from "./context.js";
+import type { Issuer } from "../ca/signer.js";
+import type { IssuerCa } from "./issuers.js";
 
 /** Leaf key types the signer produces profiles for. */
 export type LeafType = "server" | "client" | "dual";
@@ -47,6 +50,64 @@ export function certKeyAad(certId: string): string {
  */
 export async function issueLeafInTx(ctx: RaContext, tx: Tx, actor: Actor, req: LeafRequest): Promise<Certificate> {
   const { ca } = req;
+  const caFields: IssuingCa = {
+    id: ca.id,
+    organizationId: ca.organization.id,
+    status: ca.status,
+    allowLeafCerts: ca.allowLeafCerts,
+    notAfter: ca.notAfter,
+    updatedAt: ca.updatedAt,
+    certificatePem: ca.certificatePem,
+    crlBaseUrl: ca.crlBaseUrl,
+  };
+  const leaf = signLeafFor(ctx, await prepareLeaf(ctx, caFields, req, () => ctx.issuers.get(tx.em, ca)), req);
+  const cert = tx.em.create(Certificate, {
+    id: leaf.id,
+    serial: leaf.serial,
+    issuer: ca,
+    organization: tx.em.getReference(Organization, ca.organization.id),
+    type: req.type,
+    commonName: req.commonName ?? null,
+    dnsNames: req.dnsNames,
+    ipAddresses: req.ipAddresses,
+    emails: req.emails,
+    notBefore: leaf.notBefore,
+    notAfter: leaf.notAfter,
+    creator: actor.kind === "user" ? tx.em.getReference(User, actor.id) : null,
+    source: req.source,
+    certificatePem: leaf.pem,
+    encryptedPrivateKey: leaf.encryptedPrivateKey,
+    renewedFrom: req.renewedFromId ? tx.em.getReference(Certificate, req.renewedFromId) : null,
+    acmeAccountId: req.acmeAccountId ?? null,
+    acmeOrderId: req.acmeOrderId ?? null,
+  } as Certificate);
+  tx.audit(actor, leafAuditEntry(ca.id, ca.organization.id, leaf, req));
+  // write now so a serial collision fails this transaction, not a later one
+  await tx.em.flush();
+  return cert;
+}
+
+/** `insert into certificates` of a signed leaf, parameters $1-$19 as signLeafInSqlTx returns them */
+export const LEAF_INSERT_SQL = `insert into certificates (id, serial, issuer_id, organization_id, type, status, common_name, dns_names, ip_addresses, emails,
+      not_before, not_after, creator_id, source, certificate_pem, encrypted_private_key, renewed_from_id, acme_account_id, acme_order_id, created_at)
+    values ($1, $2, $3, $4, $5, 'valid', $6, $7::jsonb, $8::jsonb, $9::jsonb, $10, $11, $12::uuid, $13, $14, $15, $16::uuid, $17::uuid, $18::uuid, $19)`;
+
+/** What issuing needs of the CA row: the entity, or the columns a raw query read. */
+export type IssuingCa = IssuerCa & Pick<CertificateAuthority, "status" | "allowLeafCerts" | "notAfter"> & { organizationId: string };
+
+interface PreparedLeaf {
+  issuer: Issuer;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+/** the CA must be able to issue now; validity clipped to the CA's (RFC 5280 §6.1.3) */
+async function prepareLeaf(
+  ctx: RaContext,
+  ca: IssuingCa,
+  req: Omit<LeafRequest, "ca">,
+  issuerOf: (ca: IssuingCa) => Promise<Issuer>,
+): Promise<PreparedLeaf> {
   if (ca.status !== "active") throw SigilError.failedPrecondition(`the CA is ${ca.status}`);
   if (!ca.allowLeafCerts) throw SigilError.failedPrecondition("this CA does not issue leaf certificates (allow_leaf_certs is false)");
   const now = ctx.clock.now();
@@ -55,9 +116,23 @@ export async function issueLeafInTx(ctx: RaContext, tx: Tx, actor: Actor, req: L
   // RFC 5280 §6.1.3: never outlive the issuer
   const notAfter = req.notAfter > ca.notAfter ? ca.notAfter : req.notAfter;
   if (notAfter <= notBefore) throw SigilError.invalidArgument("not_after: must be after not_before", "not_after");
-  const issuer = await ctx.issuers.get(tx.em, ca);
+  return { issuer: await issuerOf(ca), notBefore, notAfter };
+}
+
+/** A signed leaf, not yet written. */
+export interface SignedLeaf {
+  id: string;
+  /** hex, as stored */
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+  pem: string;
+  encryptedPrivateKey: string | null;
+}
+
+function signLeafFor(ctx: RaContext, p: PreparedLeaf, req: Omit<LeafRequest, "ca">): SignedLeaf {
   const serial = newSerial(ctx.random);
-  const signed = issueLeaf(issuer, {
+  const signed = issueLeaf(p.issuer, {
     publicKey: req.publicKey,
     type: req.type,
     commonName: req.commonName,
@@ -65,48 +140,76 @@ export async function issueLeafInTx(ctx: RaContext, tx: Tx, actor: Actor, req: L
     ipAddresses: req.ipAddresses,
     emails: req.emails,
     serial,
-    notBefore,
-    notAfter,
+    notBefore: p.notBefore,
+    notAfter: p.notAfter,
   });
   const id = uuidv7();
-  const cert = tx.em.create(Certificate, {
+  return {
     id,
     serial: serialToHex(serial),
-    issuer: ca,
-    organization: tx.em.getReference(Organization, ca.organization.id),
-    type: req.type,
-    commonName: req.commonName ?? null,
-    dnsNames: req.dnsNames,
-    ipAddresses: req.ipAddresses,
-    emails: req.emails,
-    notBefore,
-    notAfter,
-    creator: actor.kind === "user" ? tx.em.getReference(User, actor.id) : null,
-    source: req.source,
-    certificatePem: signed.pem,
+    notBefore: p.notBefore,
+    notAfter: p.notAfter,
+    pem: signed.pem,
     encryptedPrivateKey: req.privateKeyPkcs8 ? ctx.keyRing.encrypt(req.privateKeyPkcs8, certKeyAad(id)) : null,
-    renewedFrom: req.renewedFromId ? tx.em.getReference(Certificate, req.renewedFromId) : null,
-    acmeAccountId: req.acmeAccountId ?? null,
-    acmeOrderId: req.acmeOrderId ?? null,
-  } as Certificate);
-  tx.audit(actor, {
+  };
+}
+
+function leafAuditEntry(caId: string, organizationId: string, leaf: SignedLeaf, req: Omit<LeafRequest, "ca">): AuditEntry {
+  return {
     action: req.auditAction ?? "cert_create",
-    organizationId: ca.organization.id,
+    organizationId,
     resourceType: "certificate",
-    resourceId: id,
+    resourceId: leaf.id,
     detail: {
-      serial: cert.serial,
-      issuerId: ca.id,
+      serial: leaf.serial,
+      issuerId: caId,
       type: req.type,
       source: req.source,
       names: [...req.dnsNames, ...req.ipAddresses, ...req.emails],
       ...(req.acmeOrderId ? { acmeOrderId: req.acmeOrderId } : {}),
       ...(req.renewedFromId ? { renewedFromId: req.renewedFromId } : {}),
     },
-  });
-  // write now so a serial collision fails this transaction, not a later one
-  await tx.em.flush();
-  return cert;
+  };
+}
+
+/**
+ * issueLeafInTx for a raw SQL transaction (inSqlTransaction): signs the
+ * leaf and records its audit entry in `tx`; returns the signed leaf and the
+ * parameters ($1-$19) of LEAF_INSERT_SQL, for the caller to run, alone or as
+ * a CTE of the statement that also records the change it belongs to. The
+ * certificate exists only once that statement's transaction commits.
+ */
+export async function signLeafInSqlTx(
+  ctx: RaContext,
+  tx: SqlTx,
+  actor: Actor,
+  ca: IssuingCa,
+  req: Omit<LeafRequest, "ca">,
+): Promise<{ leaf: SignedLeaf; params: unknown[] }> {
+  const leaf = signLeafFor(ctx, await prepareLeaf(ctx, ca, req, (c) => ctx.issuers.getVia(tx, c)), req);
+  tx.audit(actor, leafAuditEntry(ca.id, ca.organizationId, leaf, req));
+  const params: unknown[] = [
+    leaf.id,
+    leaf.serial,
+    ca.id,
+    ca.organizationId,
+    req.type,
+    req.commonName ?? null,
+    JSON.stringify(req.dnsNames),
+    JSON.stringify(req.ipAddresses),
+    JSON.stringify(req.emails),
+    leaf.notBefore,
+    leaf.notAfter,
+    actor.kind === "user" ? actor.id : null,
+    req.source,
+    leaf.pem,
+    leaf.encryptedPrivateKey,
+    req.renewedFromId ?? null,
+    req.acmeAccountId ?? null,
+    req.acmeOrderId ?? null,
+    new Date(),
+  ];
+  return { leaf, params };
 }
 
 export { CertificateAuthority };

@@ -3,7 +3,13 @@ import { importPrivateKeyPkcs8 } from "../ca/keys.js";
 import type { MasterKeyRing } from "../ca/key-encryption.js";
 import { loadIssuer, type Issuer, type PublicUrls } from "../ca/signer.js";
 import { CertificateAuthority } from "../db/entities/index.js";
+import { statement, type Queryable } from "../db/sql.js";
 import { SigilError } from "../core/errors.js";
+
+/** what loading an issuer needs of its CA row (an entity or a raw row) */
+export type IssuerCa = Pick<CertificateAuthority, "id" | "updatedAt" | "certificatePem" | "crlBaseUrl">;
+
+const CA_KEY = statement("sigil_ca_key", `select encrypted_private_key from certificate_authorities where id = $1`);
 
 /** AAD that binds an encrypted CA key to its row, so a key blob cannot be swapped between CAs. */
 export function caKeyAad(caId: string): string {
@@ -37,16 +43,22 @@ export class IssuerCache {
     private readonly publicUrl: string,
   ) {}
 
-  async get(em: EntityManager, ca: CertificateAuthority): Promise<Issuer> {
+  async get(em: EntityManager, ca: IssuerCa): Promise<Issuer> {
+    // em.execute runs inside the caller's transaction, if any: a fresh pool
+    // connection would deadlock the single-connection embedded database
+    return this.load(ca, () => em.execute<{ encrypted_private_key: string }[]>(`select encrypted_private_key from certificate_authorities where id = ?`, [ca.id]));
+  }
+
+  /** the same, reading a missing key through `q` (the caller's SqlTx inside a raw transaction) */
+  async getVia(q: Queryable, ca: IssuerCa): Promise<Issuer> {
+    return this.load(ca, () => q.query<{ encrypted_private_key: string }>(CA_KEY, [ca.id]));
+  }
+
+  private async load(ca: IssuerCa, readKey: () => Promise<Array<{ encrypted_private_key: string }>>): Promise<Issuer> {
     const version = ca.updatedAt.getTime();
     const hit = this.cache.get(ca.id);
     if (hit && hit.version === version) return hit.issuer;
-    // em.execute runs inside the caller's transaction, if any: a fresh pool
-    // connection would deadlock the single-connection embedded database
-    const row = await em.execute<{ encrypted_private_key: string }[]>(
-      `select encrypted_private_key from certificate_authorities where id = ?`,
-      [ca.id],
-    );
+    const row = await readKey();
     if (!row[0]) throw SigilError.notFound("certificate authority not found");
     const pkcs8 = this.keyRing.decrypt(row[0].encrypted_private_key, caKeyAad(ca.id));
     const issuer = loadIssuer({

@@ -12,8 +12,10 @@ import type { AcmeAuthzStatus, AcmeChallengeStatus, AcmeChallengeType, AcmeOrder
 import { AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeDirectory, AcmeOrder, CertificateAuthority } from "../../db/entities/index.js";
 import { checkCsrAgainstOrder } from "../../policy/csr.js";
 import { checkOrderIdentifiers, type IdentifierProblem } from "../../policy/identifiers.js";
-import { inTransaction, type RaContext } from "../context.js";
-import { issueLeafInTx } from "../issuance.js";
+import { statement } from "../../db/sql.js";
+import { auditInsertSql } from "../audit.js";
+import { inSqlTransaction, inTransaction, type RaContext } from "../context.js";
+import { LEAF_INSERT_SQL, signLeafInSqlTx, type IssuingCa } from "../issuance.js";
 import { accountActor, type AccountInfo } from "./accounts.js";
 import type { DirectoryInfo } from "./directories.js";
 import { AcmeError, acmeErr, storedProblem, type AcmeSubproblem } from "./errors.js";
@@ -423,46 +425,94 @@ export async function finalizeOrder(
 ): Promise<OrderInfo> {
   const csr = parseCsr(csrDer);
   checkLeafKeyPolicySpki(csr.publicKeySpki);
-  return inTransaction(ctx, async (tx) => {
-    const order = await tx.em.findOne(AcmeOrder, { id: orderId, account: account.id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+  // raw SQL, four round trips: BEGIN, the order locked with the CA row read,
+  // one statement writing the certificate, the order and both audit entries, COMMIT
+  return inSqlTransaction(ctx, async (tx) => {
+    const rows = await tx.query<FinalizeRow>(FINALIZE_LOCK, [orderId, account.id, dir.caId]);
+    const order = rows[0];
     if (!order) throw acmeErr.notFound();
     const now = ctx.clock.now();
-    const status = effectiveOrderStatus(order.status, order.expires, now);
-    if (status !== "ready") throw acmeErr.orderNotReady(status);
-    checkCsrAgainstOrder(csr, order.identifiers);
-    order.status = "processing";
-    const ca = await tx.em.findOneOrFail(CertificateAuthority, { id: dir.caId });
+    const info = orderFromRow(order, now);
+    if (info.status !== "ready") throw acmeErr.orderNotReady(info.status);
+    checkCsrAgainstOrder(csr, info.identifiers);
+    if (!order.ca_id) throw new AcmeError("internal", "serverInternal", "the directory's CA does not exist");
     const maxNotAfter = new Date(now.getTime() + dir.maxValidityDays * DAY);
-    const notAfter = order.notAfter && order.notAfter < maxNotAfter ? order.notAfter : maxNotAfter;
+    const notAfter = info.notAfter && info.notAfter < maxNotAfter ? info.notAfter : maxNotAfter;
     const actor = accountActor(account);
     const cn = csr.commonName?.toLowerCase();
-    const cert = await issueLeafInTx(ctx, tx, actor, {
+    const ca: IssuingCa = {
+      id: order.ca_id,
+      organizationId: order.ca_organization_id,
+      status: order.ca_status,
+      allowLeafCerts: order.ca_allow_leaf_certs,
+      notAfter: toDate(order.ca_not_after),
+      updatedAt: toDate(order.ca_updated_at),
+      certificatePem: order.ca_certificate_pem,
+      crlBaseUrl: order.ca_crl_base_url,
+    };
+    const { leaf, params } = await signLeafInSqlTx(
+      ctx,
+      tx,
+      actor,
       ca,
-      publicKey: csr.publicKey,
-      type: dir.certificateKind,
-      commonName: cn,
-      dnsNames: order.identifiers.filter((i) => i.type === "dns").map((i) => i.value),
-      ipAddresses: order.identifiers.filter((i) => i.type === "ip").map((i) => i.value),
-      emails: [],
-      notBefore: order.notBefore ?? undefined,
-      notAfter,
-      source: "acme",
-      acmeAccountId: account.id,
-      acmeOrderId: order.id,
-    });
-    order.status = "valid";
-    order.certificateId = cert.id;
+      {
+        publicKey: csr.publicKey,
+        type: dir.certificateKind,
+        commonName: cn,
+        dnsNames: info.identifiers.filter((i) => i.type === "dns").map((i) => i.value),
+        ipAddresses: info.identifiers.filter((i) => i.type === "ip").map((i) => i.value),
+        emails: [],
+        notBefore: info.notBefore ?? undefined,
+        notAfter,
+        source: "acme",
+        acmeAccountId: account.id,
+        acmeOrderId: info.id,
+      },
+    );
     tx.audit(actor, {
       action: "acme_order_finalize",
       organizationId: account.organizationId,
       resourceType: "acme_order",
-      resourceId: order.id,
-      detail: { certificateId: cert.id, serial: cert.serial },
+      resourceId: info.id,
+      detail: { certificateId: leaf.id, serial: leaf.serial },
     });
-    await tx.em.flush();
-    return orderFromEntity(order, now);
+    // a serial collision ((issuer_id, serial) is unique) fails this statement and the transaction
+    await tx.query(FINALIZE_WRITE, [...params, leaf.id, now, info.id, tx.takeAudit()]);
+    return { ...info, status: "valid", certificateId: leaf.id };
   });
 }
+
+interface FinalizeRow extends OrderRow {
+  ca_id: string | null;
+  ca_organization_id: string;
+  ca_status: CertificateAuthority["status"];
+  ca_allow_leaf_certs: boolean;
+  ca_not_after: string;
+  ca_updated_at: string;
+  ca_certificate_pem: string;
+  ca_crl_base_url: string | null;
+}
+
+/** the order, locked (two finalizes: the second waits, then finds it valid), with the directory's CA row */
+const FINALIZE_LOCK = statement(
+  "sigil_acme_finalize_lock",
+  `select ${ORDER_COLUMNS.split(", ")
+    .map((c) => `o.${c}`)
+    .join(", ")}, ca.id ca_id, ca.organization_id ca_organization_id, ca.status ca_status, ca.allow_leaf_certs ca_allow_leaf_certs,
+          ca.not_after ca_not_after, ca.updated_at ca_updated_at, ca.certificate_pem ca_certificate_pem, ca.crl_base_url ca_crl_base_url
+     from acme_orders o left join certificate_authorities ca on ca.id = $3
+    where o.id = $1 and o.account_id = $2
+      for update of o`,
+);
+
+/** $1-$19 the certificate (signLeafInSqlTx), $20 its id, $21 now, $22 the order, $23 the audit rows */
+const FINALIZE_WRITE = statement(
+  "sigil_acme_finalize_write",
+  `with cert as (${LEAF_INSERT_SQL}),
+        o as (update acme_orders set status = 'valid', certificate_id = $20, updated_at = $21 where id = $22),
+        au as (${auditInsertSql("$23")})
+   select 1`,
+);
 
 /** the issuing CAs above a certificate, leaf-side first, the root excluded (§7.4.2) */
 export class ChainCache {
