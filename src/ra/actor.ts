@@ -41,3 +41,17 @@ export function actorAuditFields(actor: Actor): { userId: string | null; usernam
       return { userId: null, username: actor.name };
   }
 }
+
+/** The actor as recorded on rows it changed (e.g. revoked_by_name): "user:alice", "service-account:ci", "acme-account:<id>" or the system name. */
+export function actorDisplayName(actor: Actor): string {
+  switch (actor.kind) {
+    case "user":
+      return `user:${actor.name}`;
+    case "serviceAccount":
+      return `service-account:${actor.name}`;
+    case "acmeAccount":
+      return `acme-account:${actor.id}`;
+    case "system":
+      return actor.name;
+  }
+}

@@ -12,7 +12,7 @@ import { createRootCa as signRootCa, issueSubordinateCa, loadIssuer, type Distin
 import { uuidv7 } from "../core/ids.js";
 import { AcmeDirectory, Certificate, CertificateAuthority, Organization, User } from "../db/entities/index.js";
 import { authorize, isSuperuser } from "../policy/permissions.js";
-import type { Actor } from "./actor.js";
+import { actorDisplayName, type Actor } from "./actor.js";
 import { inTransaction, type RaContext } from "./context.js";
 import { optionalId, optionalText, requireId } from "./input.js";
 import { caKeyAad, pemToDer } from "./issuers.js";
@@ -408,7 +408,7 @@ export async function deleteCa(ctx: RaContext, actor: Actor, id: string): Promis
         own.revokedAt = now;
         own.revocationReason = 5; // cessationOfOperation
         own.revokedBy = actor.kind === "user" ? tx.em.getReference(User, actor.id) : null;
-        own.revokedByName = actorName(actor);
+        own.revokedByName = actorDisplayName(actor);
         revokedOwnCertificateId = own.id;
         const parentId = ca.parent.id;
         tx.afterCommit(() => {
@@ -431,18 +431,6 @@ export async function deleteCa(ctx: RaContext, actor: Actor, id: string): Promis
   ctx.issuers.invalidate(caId);
 }
 
-function actorName(actor: Actor): string {
-  switch (actor.kind) {
-    case "user":
-      return `user:${actor.name}`;
-    case "serviceAccount":
-      return `service-account:${actor.name}`;
-    case "acmeAccount":
-      return `acme-account:${actor.id}`;
-    case "system":
-      return actor.name;
-  }
-}
 
 /**
  * Revokes an intermediate CA: its certificate (the type "ca" Certificate row

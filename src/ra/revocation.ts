@@ -2,7 +2,7 @@ import { LockMode } from "@mikro-orm/core";
 import { SigilError } from "../core/errors.js";
 import { isRevocationReason, type RevocationReason } from "../core/types.js";
 import { Certificate, CertificateAuthority, User } from "../db/entities/index.js";
-import type { Actor } from "./actor.js";
+import { actorDisplayName, type Actor } from "./actor.js";
 import type { RaContext, Tx } from "./context.js";
 
 /**
@@ -38,7 +38,7 @@ export async function revokeCertificateInTx(
   cert.revokedAt = now;
   cert.revocationReason = reason;
   cert.revokedBy = actor.kind === "user" ? tx.em.getReference(User, actor.id) : null;
-  cert.revokedByName = revokerName(actor);
+  cert.revokedByName = actorDisplayName(actor);
   if (cert.type === "ca") {
     const child = await tx.em.findOne(CertificateAuthority, { serial: cert.serial, parent: cert.issuer.id });
     if (child) {
@@ -62,15 +62,3 @@ export async function revokeCertificateInTx(
   return cert;
 }
 
-function revokerName(actor: Actor): string {
-  switch (actor.kind) {
-    case "user":
-      return `user:${actor.name}`;
-    case "serviceAccount":
-      return `service-account:${actor.name}`;
-    case "acmeAccount":
-      return `acme-account:${actor.id}`;
-    case "system":
-      return actor.name;
-  }
-}
