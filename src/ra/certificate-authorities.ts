@@ -74,6 +74,45 @@ function creatorRef(em: EntityManager, actor: Actor): User | null {
   return actor.kind === "user" ? em.getReference(User, actor.id) : null;
 }
 
+/** A new CA row; its private key is encrypted under the master key and bound to the row id. */
+function newCaRow(
+  ctx: RaContext,
+  em: EntityManager,
+  actor: Actor,
+  p: {
+    id: string;
+    input: CreateCaInput;
+    organization: Organization;
+    parent: CertificateAuthority | null;
+    pathLength: number | null;
+    allowLeafCerts: boolean;
+    privateKey: KeyObject;
+    certificatePem: string;
+    serial: Buffer;
+    notBefore: Date;
+    notAfter: Date;
+  },
+): CertificateAuthority {
+  return em.create(CertificateAuthority, {
+    id: p.id,
+    name: p.input.name,
+    description: p.input.description ?? "",
+    organization: p.organization,
+    parent: p.parent,
+    pathLength: p.pathLength,
+    allowLeafCerts: p.allowLeafCerts,
+    crlBaseUrl: p.input.crlBaseUrl || null,
+    keyAlgorithm: p.input.keyAlgorithm,
+    encryptedPrivateKey: ctx.keyRing.encrypt(exportPrivateKeyPkcs8(p.privateKey), caKeyAad(p.id)),
+    certificatePem: p.certificatePem,
+    serial: serialToHex(p.serial),
+    subject: formatDn(p.input.subject),
+    notBefore: p.notBefore,
+    notAfter: p.notAfter,
+    creator: creatorRef(em, actor),
+  } as CertificateAuthority);
+}
+
 /**
  * Creates a self-signed root CA. The key is generated here, encrypted under
  * the master key bound to the new row's id, and never stored in clear.
@@ -91,24 +130,10 @@ export async function createRootCa(ctx: RaContext, actor: Actor, input: CreateCa
     const org = await loadOrganization(tx.em, input.organizationId);
     await assertNameFree(tx.em, org.id, input.name);
     const id = uuidv7();
-    const ca = tx.em.create(CertificateAuthority, {
-      id,
-      name: input.name,
-      description: input.description ?? "",
-      organization: org,
-      parent: null,
-      pathLength: input.pathLength ?? null,
-      allowLeafCerts: input.allowLeafCerts ?? false,
-      crlBaseUrl: input.crlBaseUrl || null,
-      keyAlgorithm: input.keyAlgorithm,
-      encryptedPrivateKey: ctx.keyRing.encrypt(exportPrivateKeyPkcs8(keyPair.privateKey), caKeyAad(id)),
-      certificatePem: cert.pem,
-      serial: serialToHex(serial),
-      subject: formatDn(input.subject),
-      notBefore,
-      notAfter,
-      creator: creatorRef(tx.em, actor),
-    } as CertificateAuthority);
+    const ca = newCaRow(ctx, tx.em, actor, {
+      id, input, organization: org, parent: null, pathLength: input.pathLength ?? null,
+      allowLeafCerts: input.allowLeafCerts ?? false, privateKey: keyPair.privateKey, certificatePem: cert.pem, serial, notBefore, notAfter,
+    });
     tx.audit(actor, {
       action: "ca_create",
       organizationId: org.id,
@@ -171,24 +196,10 @@ export async function createIntermediateCa(
     await assertNameFree(tx.em, parent.organization.id, input.name);
     const id = uuidv7();
     const org = tx.em.getReference(Organization, parent.organization.id);
-    const ca = tx.em.create(CertificateAuthority, {
-      id,
-      name: input.name,
-      description: input.description ?? "",
-      organization: org,
-      parent: tx.em.getReference(CertificateAuthority, parent.id),
-      pathLength,
-      allowLeafCerts: input.allowLeafCerts ?? true,
-      crlBaseUrl: input.crlBaseUrl || null,
-      keyAlgorithm: input.keyAlgorithm,
-      encryptedPrivateKey: ctx.keyRing.encrypt(exportPrivateKeyPkcs8(keyPair.privateKey), caKeyAad(id)),
-      certificatePem: cert.pem,
-      serial: serialToHex(serial),
-      subject: formatDn(input.subject),
-      notBefore,
-      notAfter,
-      creator: creatorRef(tx.em, actor),
-    } as CertificateAuthority);
+    const ca = newCaRow(ctx, tx.em, actor, {
+      id, input, organization: org, parent: tx.em.getReference(CertificateAuthority, parent.id), pathLength,
+      allowLeafCerts: input.allowLeafCerts ?? true, privateKey: keyPair.privateKey, certificatePem: cert.pem, serial, notBefore, notAfter,
+    });
     tx.em.create(Certificate, {
       serial: ca.serial,
       issuer: tx.em.getReference(CertificateAuthority, parent.id),
