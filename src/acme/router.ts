@@ -277,7 +277,8 @@ export function buildAcmeRouter(deps: AcmeRouterDeps): AcmeRouter {
     if (st.postAsGet) challenge = await getChallenge(ra, st.account!, id);
     else {
       const r = await startChallenge(ra, st.account!, id);
-      challenge = r.started && (await validations.scheduleAndWait(id)) ? await getChallenge(ra, st.account!, id) : r.challenge;
+      const outcome = r.started ? await validations.scheduleAndWait(id, r.job) : false;
+      challenge = outcome === false ? r.challenge : outcome === true ? await getChallenge(ra, st.account!, id) : outcome;
     }
     ctx.append("Link", `<${linker.authz(st.dir.name, challenge.authorizationId)}>;rel="up"`);
     if (challenge.status === "processing") ctx.set("Retry-After", String(RETRY_AFTER_SECONDS));

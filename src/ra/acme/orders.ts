@@ -12,11 +12,12 @@ import type { AcmeAuthzStatus, AcmeChallengeStatus, AcmeChallengeType, AcmeOrder
 import { AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeDirectory, AcmeOrder, CertificateAuthority } from "../../db/entities/index.js";
 import { checkCsrAgainstOrder } from "../../policy/csr.js";
 import { checkOrderIdentifiers, type IdentifierProblem } from "../../policy/identifiers.js";
-import { statement } from "../../db/sql.js";
+import { sqlPool, statement } from "../../db/sql.js";
 import { auditInsertSql } from "../audit.js";
 import { inSqlTransaction, inTransaction, type RaContext } from "../context.js";
 import { LEAF_INSERT_SQL, signLeafInSqlTx, type IssuingCa } from "../issuance.js";
 import { accountActor, type AccountInfo } from "./accounts.js";
+import type { ChallengeJob } from "./validation.js";
 import type { DirectoryInfo } from "./directories.js";
 import { AcmeError, acmeErr, storedProblem, type AcmeSubproblem } from "./errors.js";
 
@@ -365,23 +366,43 @@ export async function startChallenge(
   ctx: RaContext,
   account: AccountInfo,
   challengeId: string,
-): Promise<{ challenge: ChallengeInfo; started: boolean }> {
-  const conn = ctx.orm.em.getConnection();
+): Promise<{ challenge: ChallengeInfo; started: boolean; job?: ChallengeJob }> {
   const now = ctx.clock.now();
-  const updated = await conn.execute<ChallengeRow[]>(
-    `update acme_challenges c set status = 'processing', processing_since = ?, attempts = c.attempts + 1, updated_at = ?
-      from acme_authorizations a
-      where c.id = ? and a.id = c.authorization_id and a.account_id = ? and c.status = 'pending'
-        and a.status = 'pending' and a.expires > ?
-        and not exists (select 1 from acme_challenges o where o.authorization_id = a.id and o.id <> c.id and o.status <> 'pending')
-      returning ${CHALLENGE_COLUMNS}`,
-    [now, now, challengeId, account.id, now],
+  const updated = await sqlPool(ctx.orm).query<ChallengeRow & { attempts: number; identifier_type: IdentifierType; identifier_value: string }>(
+    START_CHALLENGE,
+    [now, challengeId, account.id],
   );
-  if (updated[0]) return { challenge: challengeFromRow(updated[0]), started: true };
-  return { challenge: await getChallenge(ctx, account, challengeId), started: false };
+  const r = updated[0];
+  if (!r) return { challenge: await getChallenge(ctx, account, challengeId), started: false };
+  return {
+    challenge: challengeFromRow(r),
+    started: true,
+    // what the validation needs, so it does not read it again
+    job: {
+      type: r.type,
+      token: r.token,
+      authorization_id: r.authorization_id,
+      identifier_type: r.identifier_type,
+      identifier_value: r.identifier_value,
+      account_id: account.id,
+      organization_id: account.organizationId,
+      key_thumbprint: account.keyThumbprint,
+      attempts: r.attempts,
+    },
+  };
 }
 
-interface ChallengeRow {
+const START_CHALLENGE = statement(
+  "sigil_acme_challenge_start",
+  `update acme_challenges c set status = 'processing', processing_since = $1, attempts = c.attempts + 1, updated_at = $1
+     from acme_authorizations a
+    where c.id = $2 and a.id = c.authorization_id and a.account_id = $3 and c.status = 'pending'
+      and a.status = 'pending' and a.expires > $1
+      and not exists (select 1 from acme_challenges o where o.authorization_id = a.id and o.id <> c.id and o.status <> 'pending')
+    returning c.id, c.authorization_id, c.type, c.token, c.status, c.validated, c.error, c.attempts, a.identifier_type, a.identifier_value`,
+);
+
+export interface ChallengeRow {
   id: string;
   authorization_id: string;
   type: AcmeChallengeType;
@@ -393,7 +414,7 @@ interface ChallengeRow {
 
 const CHALLENGE_COLUMNS = "c.id, c.authorization_id, c.type, c.token, c.status, c.validated, c.error";
 
-function challengeFromRow(r: ChallengeRow): ChallengeInfo {
+export function challengeFromRow(r: ChallengeRow): ChallengeInfo {
   return { id: r.id, authorizationId: r.authorization_id, type: r.type, token: r.token, status: r.status, validated: toDate(r.validated), error: r.error };
 }
 

@@ -6,10 +6,12 @@
 import type { Logger } from "../../logger.js";
 import type { AcmeChallengeType, IdentifierType } from "../../core/types.js";
 import type { ChallengeValidator, ValidationOutcome } from "../../validation/types.js";
+import { sqlPool, statement } from "../../db/sql.js";
 import { systemActor } from "../actor.js";
-import { inTransaction, type RaContext } from "../context.js";
+import { auditInsertSql, auditRowsParam } from "../audit.js";
+import { inSqlTransaction, type RaContext } from "../context.js";
 import { storedProblem } from "./errors.js";
-import { invalidateOrdersOf, readyOrdersOf, VALID_AUTHZ_LIFETIME_MS } from "./orders.js";
+import { challengeFromRow, VALID_AUTHZ_LIFETIME_MS, type ChallengeInfo, type ChallengeRow } from "./orders.js";
 
 export interface ValidationSchedulerOptions {
   /** a challenge left in processing longer than this (a crashed instance) is validated again by the sweeper (default 120 s) */
@@ -28,7 +30,8 @@ export interface ValidationSchedulerOptions {
   sweepIntervalMs?: number;
 }
 
-interface ChallengeJob {
+/** what validating a challenge needs (startChallenge returns it with the challenge it moved to processing) */
+export interface ChallengeJob {
   type: AcmeChallengeType;
   token: string;
   authorization_id: string;
@@ -43,8 +46,54 @@ interface ChallengeJob {
 /** the audit actor of validation outcomes: the server, on the account's behalf */
 const VALIDATION_ACTOR = systemActor("acme-validation");
 
+const JOB = statement(
+  "sigil_acme_validation_job",
+  `select c.type, c.token, c.authorization_id, c.attempts, a.identifier_type, a.identifier_value, a.account_id, acc.organization_id, acc.key_thumbprint
+     from acme_challenges c join acme_authorizations a on a.id = c.authorization_id join acme_accounts acc on acc.id = a.account_id
+    where c.id = $1 and c.status = 'processing'`,
+);
+
+/**
+ * The outcome on the challenge (if still processing), with its audit entry,
+ * the authorization locked (one outcome per authorization wins) and the
+ * pending orders using it locked too: two authorizations of one order
+ * validated at once would each see the other still pending (READ COMMITTED)
+ * and leave the order pending for ever; with the lock, the second one's
+ * readiness check (the next statement, a fresh snapshot) runs after the
+ * first committed.
+ */
+const RECORD_CHALLENGE = statement(
+  "sigil_acme_validation_record",
+  `with az as (select status from acme_authorizations where id = $1 for update),
+        ch as (update acme_challenges set status = $2, validated = $3, error = $4::jsonb, processing_since = null, updated_at = $5
+                where id = $6 and status = 'processing'
+                returning id, authorization_id, type, token, status, validated, error),
+        ord as (select id from acme_orders where account_id = $7 and status = 'pending' and authorization_ids @> $8::jsonb order by id for update),
+        au as (${auditInsertSql("$9")} where exists (select 1 from ch))
+   select (select status from az) as authz_status, (select count(*) from ord)::int as orders_locked, ch.*
+     from (values (1)) one left join ch on true`,
+);
+
+/** the authorization valid; the pending orders using it whose other authorizations are all valid become ready */
+const AUTHZ_VALID = statement(
+  "sigil_acme_validation_valid",
+  `with az as (update acme_authorizations set status = 'valid', expires = $1, updated_at = $2 where id = $3)
+   update acme_orders o set status = 'ready', updated_at = $2
+    where o.account_id = $4 and o.status = 'pending' and o.authorization_ids @> $5::jsonb
+      and not exists (select 1 from jsonb_array_elements_text(o.authorization_ids) x(id)
+                        join acme_authorizations a on a.id = x.id::uuid where a.id <> $3 and a.status <> 'valid')`,
+);
+
+/** the authorization invalid, and the orders using it that can still change */
+const AUTHZ_INVALID = statement(
+  "sigil_acme_validation_invalid",
+  `with az as (update acme_authorizations set status = 'invalid', updated_at = $1 where id = $2)
+   update acme_orders set status = 'invalid', error = $3::jsonb, updated_at = $1
+    where account_id = $4 and status in ('pending', 'ready') and authorization_ids @> $5::jsonb`,
+);
+
 export class ValidationScheduler {
-  private readonly inflight = new Set<Promise<void>>();
+  private readonly inflight = new Set<Promise<unknown>>();
   private readonly abort = new AbortController();
   private timer: NodeJS.Timeout | undefined;
   private readonly staleAfterMs: number;
@@ -60,12 +109,20 @@ export class ValidationScheduler {
     this.answerWithinMs = opts.answerWithinMs ?? 2_000;
   }
 
-  /** starts validating a challenge that was just moved to processing; settles (never rejects) when its outcome is recorded */
-  schedule(challengeId: string): Promise<void> {
-    if (this.abort.signal.aborted) return Promise.resolve();
-    const p: Promise<void> = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => this.run(challengeId))
-      .catch((e: unknown) => this.logger.error({ err: e, challengeId }, "challenge validation failed"))
+  /**
+   * starts validating a challenge that was just moved to processing (`job`:
+   * what startChallenge returned; read again when absent); settles (never
+   * rejects) when its outcome is recorded, with the challenge as recorded
+   * (undefined when this run recorded nothing)
+   */
+  schedule(challengeId: string, job?: ChallengeJob): Promise<ChallengeInfo | undefined> {
+    if (this.abort.signal.aborted) return Promise.resolve(undefined);
+    const p: Promise<ChallengeInfo | undefined> = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.run(challengeId, job))
+      .catch((e: unknown) => {
+        this.logger.error({ err: e, challengeId }, "challenge validation failed");
+        return undefined;
+      })
       .finally(() => this.inflight.delete(p));
     this.inflight.add(p);
     return p;
@@ -73,16 +130,17 @@ export class ValidationScheduler {
 
   /**
    * Starts validating a challenge and waits up to `answerWithinMs` for its
-   * outcome; true when it was recorded in that time (the caller then reads
-   * the challenge again), false when it goes on in the background.
+   * outcome: the challenge as recorded when that happened in time; true when
+   * the validation ended in time without this run recording it (the caller
+   * then reads the challenge again), false when it goes on in the background.
    */
-  async scheduleAndWait(challengeId: string): Promise<boolean> {
-    const done = this.schedule(challengeId);
+  async scheduleAndWait(challengeId: string, job?: ChallengeJob): Promise<ChallengeInfo | boolean> {
+    const done = this.schedule(challengeId, job);
     if (this.answerWithinMs <= 0) return false;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), this.answerWithinMs)));
     try {
-      return await Promise.race([done.then(() => !this.abort.signal.aborted), timeout]);
+      return await Promise.race([done.then((c) => (this.abort.signal.aborted ? false : (c ?? true))), timeout]);
     } finally {
       clearTimeout(timer);
     }
@@ -93,15 +151,9 @@ export class ValidationScheduler {
     return this.inflight.size;
   }
 
-  async run(challengeId: string): Promise<void> {
-    const rows = await this.ctx.orm.em.getConnection().execute<ChallengeJob[]>(
-      `select c.type, c.token, c.authorization_id, c.attempts, a.identifier_type, a.identifier_value, a.account_id, acc.organization_id, acc.key_thumbprint
-         from acme_challenges c join acme_authorizations a on a.id = c.authorization_id join acme_accounts acc on acc.id = a.account_id
-        where c.id = ? and c.status = 'processing'`,
-      [challengeId],
-    );
-    const job = rows[0];
-    if (!job) return;
+  async run(challengeId: string, given?: ChallengeJob): Promise<ChallengeInfo | undefined> {
+    const job = given ?? (await sqlPool(this.ctx.orm).query<ChallengeJob>(JOB, [challengeId]))[0];
+    if (!job) return undefined;
     let outcome: ValidationOutcome;
     try {
       outcome = await this.validator.validate(
@@ -118,72 +170,56 @@ export class ValidationScheduler {
       this.logger.error({ err: e, challengeId }, "validator threw");
       outcome = { status: "invalid", error: { type: "serverInternal", detail: "the validation could not be performed" } };
     }
-    if (this.abort.signal.aborted) return; // shutting down: the sweeper of a live instance will retry
-    await this.record(challengeId, job, outcome);
+    if (this.abort.signal.aborted) return undefined; // shutting down: the sweeper of a live instance will retry
+    return this.record(challengeId, job, outcome);
   }
 
-  private async record(challengeId: string, job: ChallengeJob, outcome: ValidationOutcome): Promise<void> {
+  /** BEGIN, RECORD_CHALLENGE, AUTHZ_VALID or AUTHZ_INVALID, COMMIT; the challenge as recorded, undefined if it was no longer processing */
+  private async record(challengeId: string, job: ChallengeJob, outcome: ValidationOutcome): Promise<ChallengeInfo | undefined> {
     const now = this.ctx.clock.now();
-    await inTransaction(this.ctx, async (tx) => {
-      // lock the authorization: one outcome per authorization wins
-      const authz = await tx.em.execute<Array<{ status: string }>>(`select status from acme_authorizations where id = ? for update`, [job.authorization_id]);
-      const changed = await tx.em.execute<Array<{ id: string }>>(
-        `update acme_challenges set status = ?, validated = ?, error = ?::jsonb, processing_since = null, updated_at = ?
-          where id = ? and status = 'processing' returning id`,
-        [
-          outcome.status,
-          outcome.status === "valid" ? now : null,
-          outcome.status === "invalid" ? JSON.stringify(storedProblem(outcome.error.type, outcome.error.detail)) : null,
-          now,
-          challengeId,
-        ],
-      );
-      if (!changed.length) return;
-      const identifier = { type: job.identifier_type, value: job.identifier_value };
-      tx.audit(VALIDATION_ACTOR, {
-        action: "acme_challenge_validate",
-        organizationId: job.organization_id,
-        resourceType: "acme_challenge",
-        resourceId: challengeId,
-        detail: {
-          accountId: job.account_id,
-          authorizationId: job.authorization_id,
-          type: job.type,
-          identifier: `${identifier.type}:${identifier.value}`,
-          status: outcome.status,
-          attempts: job.attempts,
-          ...(outcome.status === "invalid" ? { error: outcome.error.type } : {}),
-        },
-      });
-      if (authz[0]?.status !== "pending") return;
-      if (outcome.status === "valid") {
-        // Lock the pending orders using this authorization before marking it
-        // valid: two authorizations of one order validated at once would each
-        // see the other still pending (READ COMMITTED) and leave the order
-        // pending for ever. With the lock, the second one's readiness check
-        // runs after the first committed.
-        await tx.em.execute(
-          `select id from acme_orders where account_id = ? and status = 'pending' and authorization_ids @> ?::jsonb order by id for update`,
-          [job.account_id, JSON.stringify([job.authorization_id])],
-        );
-        await tx.em.execute(
-          `update acme_authorizations set status = 'valid', expires = ?, updated_at = ? where id = ?`,
-          [new Date(now.getTime() + VALID_AUTHZ_LIFETIME_MS), now, job.authorization_id],
-          "run",
-        );
-        await readyOrdersOf(tx.em, job.account_id, job.authorization_id, now);
-      } else {
-        await tx.em.execute(`update acme_authorizations set status = 'invalid', updated_at = ? where id = ?`, [now, job.authorization_id], "run");
-        await invalidateOrdersOf(
-          tx.em,
-          job.account_id,
-          job.authorization_id,
-          storedProblem(outcome.error.type, `validation of ${identifier.value} failed: ${outcome.error.detail}`, [
+    const identifier = { type: job.identifier_type, value: job.identifier_value };
+    const authzIdJson = JSON.stringify([job.authorization_id]);
+    const entry = this.ctx.audit.row(VALIDATION_ACTOR, {
+      action: "acme_challenge_validate",
+      organizationId: job.organization_id,
+      resourceType: "acme_challenge",
+      resourceId: challengeId,
+      detail: {
+        accountId: job.account_id,
+        authorizationId: job.authorization_id,
+        type: job.type,
+        identifier: `${identifier.type}:${identifier.value}`,
+        status: outcome.status,
+        attempts: job.attempts,
+        ...(outcome.status === "invalid" ? { error: outcome.error.type } : {}),
+      },
+    });
+    return inSqlTransaction(this.ctx, async (tx) => {
+      const [r] = await tx.query<ChallengeRow & { authz_status: string | null; orders_locked: number }>(RECORD_CHALLENGE, [
+        job.authorization_id,
+        outcome.status,
+        outcome.status === "valid" ? now : null,
+        outcome.status === "invalid" ? JSON.stringify(storedProblem(outcome.error.type, outcome.error.detail)) : null,
+        now,
+        challengeId,
+        job.account_id,
+        authzIdJson,
+        auditRowsParam([entry]),
+      ]);
+      if (!r?.id) return undefined;
+      // inserted by RECORD_CHALLENGE: watchers hear of it once committed
+      tx.afterCommit(() => this.ctx.audit.published([entry]));
+      if (r.authz_status === "pending") {
+        if (outcome.status === "valid") {
+          await tx.query(AUTHZ_VALID, [new Date(now.getTime() + VALID_AUTHZ_LIFETIME_MS), now, job.authorization_id, job.account_id, authzIdJson]);
+        } else {
+          const error = storedProblem(outcome.error.type, `validation of ${identifier.value} failed: ${outcome.error.detail}`, [
             { type: outcome.error.type, detail: outcome.error.detail, identifier },
-          ]),
-          now,
-        );
+          ]);
+          await tx.query(AUTHZ_INVALID, [now, job.authorization_id, JSON.stringify(error), job.account_id, authzIdJson]);
+        }
       }
+      return challengeFromRow(r);
     });
   }
 
