@@ -5,7 +5,7 @@
  * (RFC 8555 §7.3.4) and gets a certificate.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { runSigil } from "../../helpers/sigil-cli.js";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,27 +13,9 @@ import path from "node:path";
 import acme from "acme-client";
 import { FakeValidator, startAcmeTestServer, type AcmeTestServer } from "./harness.js";
 
-const SIGIL = path.resolve("bin/sigil.js");
+const sigil = runSigil;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-function sigil(args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const base = { ...process.env };
-    delete base.SIGIL_MASTER_KEY_FILE;
-    const child = spawn(process.execPath, [SIGIL, ...args], { env: { ...base, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 describe("sigil acme CLI (real binary): directory and EAB key, then acme-client registers with them", function () {
   this.timeout(120_000);

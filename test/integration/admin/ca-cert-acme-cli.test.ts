@@ -5,7 +5,7 @@
  * revoke, and ACME directory / EAB management.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { runSigil } from "../../helpers/sigil-cli.js";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -13,20 +13,8 @@ import { startTestServer, TEST_ADMIN_PASSWORD, type TestServer } from "../../hel
 import { unique } from "./helpers.js";
 import { openssl, TempDir, verifyChain } from "./pki-helpers.js";
 
-const SIGIL = path.resolve("bin/sigil.js");
+const sigil = runSigil;
 
-function sigil(args: string[], env: Record<string, string>, stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SIGIL, ...args], { env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(stdin ?? "");
-  });
-}
 
 describe("sigil ca / cert / acme (admin plane) CLI, real binary", function () {
   this.timeout(180_000);

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { runSigil, SIGIL_BIN as SIGIL } from "../../helpers/sigil-cli.js";
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, statSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -6,27 +7,9 @@ import path from "node:path";
 import { startTestServer, TEST_ADMIN_PASSWORD, type TestServer } from "../../helpers/server.js";
 import { unique } from "./helpers.js";
 
-const SIGIL = path.resolve("bin/sigil.js");
+const sigil = runSigil;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-/** Runs the real `sigil` binary. */
-function sigil(args: string[], env: Record<string, string>, stdin?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SIGIL, ...args], { env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(stdin ?? "");
-  });
-}
 
 describe("sigil CLI (real binary) against the admin server", function () {
   this.timeout(180_000);
