@@ -9,11 +9,11 @@ import { parseCsr } from "../../ca/csr.js";
 import { checkLeafKeyPolicySpki } from "../../ca/keys.js";
 import { uuidv7, randomToken } from "../../core/ids.js";
 import type { AcmeAuthzStatus, AcmeChallengeStatus, AcmeChallengeType, AcmeOrderStatus, Identifier, IdentifierType } from "../../core/types.js";
-import { AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeDirectory, AcmeOrder, CertificateAuthority } from "../../db/entities/index.js";
+import { AcmeAuthorization, CertificateAuthority } from "../../db/entities/index.js";
 import { checkCsrAgainstOrder } from "../../policy/csr.js";
 import { checkOrderIdentifiers, type IdentifierProblem } from "../../policy/identifiers.js";
 import { sqlPool, statement } from "../../db/sql.js";
-import { auditInsertSql } from "../audit.js";
+import { auditInsertSql, auditRowsParam } from "../audit.js";
 import { inSqlTransaction, inTransaction, type RaContext } from "../context.js";
 import { LEAF_INSERT_SQL, signLeafInSqlTx, type IssuingCa } from "../issuance.js";
 import { accountActor, type AccountInfo } from "./accounts.js";
@@ -98,20 +98,6 @@ function orderFromRow(r: OrderRow, now: Date): OrderInfo {
   };
 }
 
-function orderFromEntity(o: AcmeOrder, now: Date): OrderInfo {
-  return {
-    id: o.id,
-    status: effectiveOrderStatus(o.status, o.expires, now),
-    identifiers: o.identifiers,
-    authorizationIds: o.authorizationIds,
-    notBefore: o.notBefore ?? null,
-    notAfter: o.notAfter ?? null,
-    expires: o.expires,
-    error: o.error ?? null,
-    certificateId: o.certificateId ?? null,
-  };
-}
-
 function parseTime(v: unknown, field: string): Date | null {
   if (v === undefined || v === null) return null;
   if (typeof v !== "string") throw acmeErr.malformed(`${field} must be an RFC 3339 date-time`);
@@ -151,80 +137,97 @@ export async function newOrder(
     throw acmeErr.malformed("notBefore must be before notAfter and not more than a day in the past");
   }
   const ids = checked.identifiers;
-  return inTransaction(ctx, async (tx) => {
-    // reuse this account's valid authorizations (§7.4: "the server MAY reuse"), one query
-    // on all three columns of the (account_id, identifier_type, identifier_value) index
-    const types = [...new Set(ids.map((i) => i.identifier.type))];
-    const values = [...new Set(ids.map((i) => i.authzValue))];
-    const reusable = await tx.em.execute<Array<{ id: string; identifier_type: IdentifierType; identifier_value: string; wildcard: boolean; expires: Date }>>(
-      `select id, identifier_type, identifier_value, wildcard, expires from acme_authorizations
-        where account_id = ? and identifier_type in (${types.map(() => "?").join(", ")})
-          and identifier_value in (${values.map(() => "?").join(", ")}) and status = 'valid' and expires > ?
-        order by expires desc`,
-      [account.id, ...types, ...values, new Date(now.getTime() + DAY)],
-    );
-    const accountRef = tx.em.getReference(AcmeAccount, account.id);
-    const authzIds: string[] = [];
-    let expires = now.getTime() + PENDING_LIFETIME_MS;
-    let allValid = true;
-    let reused = 0;
-    for (const id of ids) {
-      const hit = reusable.find((r) => r.identifier_type === id.identifier.type && r.identifier_value === id.authzValue && r.wildcard === id.wildcard);
-      if (hit) {
-        authzIds.push(hit.id);
-        reused++;
-        expires = Math.min(expires, toDate(hit.expires).getTime());
-        continue;
-      }
-      allValid = false;
-      const authz = tx.em.create(AcmeAuthorization, {
-        id: uuidv7(),
-        account: accountRef,
-        identifierType: id.identifier.type,
-        identifierValue: id.authzValue,
-        wildcard: id.wildcard,
-        status: "pending",
-        expires: new Date(now.getTime() + PENDING_LIFETIME_MS),
-      } as unknown as AcmeAuthorization);
-      for (const type of id.challengeTypes) {
-        tx.em.create(AcmeChallenge, {
-          id: uuidv7(),
-          authorization: authz,
-          type,
-          token: randomToken(32), // §8.1: at least 128 bits of entropy
-          status: "pending",
-          attempts: 0,
-        } as unknown as AcmeChallenge);
-      }
-      authzIds.push(authz.id);
+  // reuse this account's valid authorizations (§7.4: "the server MAY reuse"), one query
+  // on all three columns of the (account_id, identifier_type, identifier_value) index
+  const sql = sqlPool(ctx.orm);
+  const reusable = await sql.query<{ id: string; identifier_type: IdentifierType; identifier_value: string; wildcard: boolean; expires: Date | string }>(
+    REUSABLE_AUTHZ,
+    [account.id, [...new Set(ids.map((i) => i.identifier.type))], [...new Set(ids.map((i) => i.authzValue))], new Date(now.getTime() + DAY)],
+  );
+  const authzIds: string[] = [];
+  const newAuthz: Array<{ id: string; identifier_type: IdentifierType; identifier_value: string; wildcard: boolean }> = [];
+  const newChallenges: Array<{ id: string; authorization_id: string; type: AcmeChallengeType; token: string }> = [];
+  let expires = now.getTime() + PENDING_LIFETIME_MS;
+  let reused = 0;
+  for (const id of ids) {
+    const hit = reusable.find((r) => r.identifier_type === id.identifier.type && r.identifier_value === id.authzValue && r.wildcard === id.wildcard);
+    if (hit) {
+      authzIds.push(hit.id);
+      reused++;
+      expires = Math.min(expires, toDate(hit.expires).getTime());
+      continue;
     }
-    const order = tx.em.create(AcmeOrder, {
-      id: uuidv7(),
-      account: accountRef,
-      directory: tx.em.getReference(AcmeDirectory, dir.id),
-      status: allValid ? "ready" : "pending",
-      identifiers: ids.map((i) => i.identifier),
+    const authzId = uuidv7();
+    newAuthz.push({ id: authzId, identifier_type: id.identifier.type, identifier_value: id.authzValue, wildcard: id.wildcard });
+    // §8.1: tokens of at least 128 bits of entropy
+    for (const type of id.challengeTypes) newChallenges.push({ id: uuidv7(), authorization_id: authzId, type, token: randomToken(32) });
+    authzIds.push(authzId);
+  }
+  const order: OrderInfo = {
+    id: uuidv7(),
+    status: newAuthz.length ? "pending" : "ready",
+    identifiers: ids.map((i) => i.identifier),
+    authorizationIds: authzIds,
+    notBefore,
+    notAfter,
+    expires: new Date(expires),
+    error: null,
+    certificateId: null,
+  };
+  const audit = ctx.audit.row(accountActor(account), {
+    action: "acme_order_create",
+    organizationId: account.organizationId,
+    resourceType: "acme_order",
+    resourceId: order.id,
+    detail: {
+      directory: dir.name,
+      identifiers: order.identifiers.map((i) => `${i.type}:${i.value}`),
       authorizationIds: authzIds,
-      notBefore,
-      notAfter,
-      expires: new Date(expires),
-    } as unknown as AcmeOrder);
-    tx.audit(accountActor(account), {
-      action: "acme_order_create",
-      organizationId: account.organizationId,
-      resourceType: "acme_order",
-      resourceId: order.id,
-      detail: {
-        directory: dir.name,
-        identifiers: order.identifiers.map((i) => `${i.type}:${i.value}`),
-        authorizationIds: authzIds,
-        reusedAuthorizations: reused,
-      },
-    });
-    await tx.em.flush();
-    return orderFromEntity(order, now);
+      reusedAuthorizations: reused,
+    },
   });
+  // authorizations, challenges, order and audit entry: one statement, so they commit together
+  await sql.query(CREATE_ORDER, [
+    account.id,
+    new Date(now.getTime() + PENDING_LIFETIME_MS),
+    new Date(),
+    JSON.stringify(newAuthz),
+    JSON.stringify(newChallenges),
+    order.id,
+    dir.id,
+    order.status,
+    JSON.stringify(order.identifiers),
+    JSON.stringify(authzIds),
+    notBefore,
+    notAfter,
+    order.expires,
+    auditRowsParam([audit]),
+  ]);
+  ctx.audit.published([audit]);
+  return order;
 }
+
+const REUSABLE_AUTHZ = statement(
+  "sigil_acme_reusable_authz",
+  `select id, identifier_type, identifier_value, wildcard, expires from acme_authorizations
+    where account_id = $1 and identifier_type = any($2::varchar[]) and identifier_value = any($3::varchar[])
+      and status = 'valid' and expires > $4
+    order by expires desc`,
+);
+
+const CREATE_ORDER = statement(
+  "sigil_acme_order_create",
+  `with az as (insert into acme_authorizations (id, account_id, identifier_type, identifier_value, wildcard, status, expires, created_at, updated_at)
+                select id, $1, identifier_type, identifier_value, wildcard, 'pending', $2, $3, $3
+                  from jsonb_to_recordset($4::jsonb) as r(id uuid, identifier_type varchar, identifier_value varchar, wildcard boolean)),
+        ch as (insert into acme_challenges (id, authorization_id, type, token, status, attempts, created_at, updated_at)
+                select id, authorization_id, type, token, 'pending', 0, $3, $3
+                  from jsonb_to_recordset($5::jsonb) as r(id uuid, authorization_id uuid, type varchar, token varchar)),
+        o as (insert into acme_orders (id, account_id, directory_id, status, identifiers, authorization_ids, not_before, not_after, expires, created_at, updated_at)
+                values ($6, $1, $7, $8, $9::jsonb, $10::jsonb, $11, $12, $13, $3, $3)),
+        au as (${auditInsertSql("$14")})
+   select 1`,
+);
 
 const ORDER_COLUMNS = "id, account_id, status, identifiers, authorization_ids, not_before, not_after, expires, error, certificate_id";
 
@@ -336,23 +339,6 @@ export async function invalidateOrdersOf(
     `update acme_orders set status = 'invalid', error = ?::jsonb, updated_at = ?
       where account_id = ? and status in ('pending', 'ready') and authorization_ids @> ?::jsonb`,
     [JSON.stringify(error), now, accountId, JSON.stringify([authzId])],
-    "run",
-  );
-}
-
-/** pending orders of the account using `authzId` whose authorizations are now all valid become ready */
-export async function readyOrdersOf(
-  em: { execute: (sql: string, params: unknown[], method?: "all" | "get" | "run") => Promise<unknown> },
-  accountId: string,
-  authzId: string,
-  now: Date,
-): Promise<void> {
-  await em.execute(
-    `update acme_orders o set status = 'ready', updated_at = ?
-      where o.account_id = ? and o.status = 'pending' and o.authorization_ids @> ?::jsonb
-        and not exists (select 1 from jsonb_array_elements_text(o.authorization_ids) x(id)
-                          join acme_authorizations a on a.id = x.id::uuid where a.status <> 'valid')`,
-    [now, accountId, JSON.stringify([authzId])],
     "run",
   );
 }
