@@ -231,11 +231,11 @@ const CREATE_ORDER = statement(
 
 const ORDER_COLUMNS = "id, account_id, status, identifiers, authorization_ids, not_before, not_after, expires, error, certificate_id";
 
+const GET_ORDER = statement("sigil_acme_order_get", `select ${ORDER_COLUMNS} from acme_orders where id = $1 and account_id = $2`);
+
 /** an order of this account; another account's order is not found (404), like an unknown one */
 export async function getOrder(ctx: RaContext, account: AccountInfo, id: string): Promise<OrderInfo> {
-  const rows = await ctx.orm.em
-    .getConnection()
-    .execute<OrderRow[]>(`select ${ORDER_COLUMNS} from acme_orders where id = ? and account_id = ?`, [id, account.id]);
+  const rows = await sqlPool(ctx.orm).query<OrderRow>(GET_ORDER, [id, account.id]);
   if (!rows[0]) throw acmeErr.notFound();
   return orderFromRow(rows[0], ctx.clock.now());
 }
@@ -297,11 +297,11 @@ const AUTHZ_SELECT = `select a.id a_id, a.account_id, a.identifier_type, a.ident
   c.id c_id, c.type, c.token, c.status c_status, c.validated, c.error
   from acme_authorizations a join acme_challenges c on c.authorization_id = a.id`;
 
+const GET_AUTHZ = statement("sigil_acme_authz_get", `${AUTHZ_SELECT} where a.id = $1 and a.account_id = $2 order by c.type`);
+
 /** RFC 8555 §7.5: an authorization of this account with its challenges (one query) */
 export async function getAuthz(ctx: RaContext, account: AccountInfo, id: string): Promise<AuthzInfo> {
-  const rows = await ctx.orm.em
-    .getConnection()
-    .execute<AuthzChallengeRow[]>(`${AUTHZ_SELECT} where a.id = ? and a.account_id = ? order by c.type`, [id, account.id]);
+  const rows = await sqlPool(ctx.orm).query<AuthzChallengeRow>(GET_AUTHZ, [id, account.id]);
   if (!rows.length) throw acmeErr.notFound();
   return authzFromRows(rows, ctx.clock.now());
 }
@@ -404,13 +404,13 @@ export function challengeFromRow(r: ChallengeRow): ChallengeInfo {
   return { id: r.id, authorizationId: r.authorization_id, type: r.type, token: r.token, status: r.status, validated: toDate(r.validated), error: r.error };
 }
 
+const GET_CHALLENGE = statement(
+  "sigil_acme_challenge_get",
+  `select ${CHALLENGE_COLUMNS} from acme_challenges c join acme_authorizations a on a.id = c.authorization_id where c.id = $1 and a.account_id = $2`,
+);
+
 export async function getChallenge(ctx: RaContext, account: AccountInfo, challengeId: string): Promise<ChallengeInfo> {
-  const rows = await ctx.orm.em.getConnection().execute<ChallengeRow[]>(
-    `select ${CHALLENGE_COLUMNS}
-       from acme_challenges c join acme_authorizations a on a.id = c.authorization_id
-      where c.id = ? and a.account_id = ?`,
-    [challengeId, account.id],
-  );
+  const rows = await sqlPool(ctx.orm).query<ChallengeRow>(GET_CHALLENGE, [challengeId, account.id]);
   if (!rows[0]) throw acmeErr.notFound();
   return challengeFromRow(rows[0]);
 }
@@ -548,14 +548,11 @@ function normalizePem(pem: string): string {
   return `${s}\n`;
 }
 
+const GET_CERTIFICATE = statement("sigil_acme_certificate_get", `select certificate_pem, issuer_id from certificates where id = $1 and acme_account_id = $2`);
+
 /** RFC 8555 §7.4.2: the PEM chain (leaf, then intermediates) of a certificate this account ordered */
 export async function certificateChain(ctx: RaContext, chains: ChainCache, account: AccountInfo, certId: string): Promise<string> {
-  const rows = await ctx.orm.em
-    .getConnection()
-    .execute<Array<{ certificate_pem: string; issuer_id: string }>>(
-      `select certificate_pem, issuer_id from certificates where id = ? and acme_account_id = ?`,
-      [certId, account.id],
-    );
+  const rows = await sqlPool(ctx.orm).query<{ certificate_pem: string; issuer_id: string }>(GET_CERTIFICATE, [certId, account.id]);
   const r = rows[0];
   if (!r) throw acmeErr.notFound();
   const chain = await chains.get(ctx, r.issuer_id);
