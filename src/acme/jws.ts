@@ -3,8 +3,9 @@
  * middlewares: parse (flattened JSON, size limit) -> url and nonce ->
  * key lookup (jwk or kid) -> signature (jose) -> POST-as-GET guard.
  */
-import { calculateJwkThumbprint, flattenedVerify, importJWK, type JWK } from "jose";
+import { calculateJwkThumbprint, type JWK } from "jose";
 import type { Context, Next } from "koa";
+import { createPublicKey, verify as cryptoVerify, type JsonWebKey, type KeyObject } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { findAccountById, type AccountInfo } from "../ra/acme/accounts.js";
 import type { DirectoryInfo } from "../ra/acme/directories.js";
@@ -17,8 +18,19 @@ import type { NonceStore } from "./nonces.js";
 export const ACCEPTED_ALGS = ["RS256", "ES256", "ES384", "ES512", "EdDSA"] as const;
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
 
-/** a key jose verifies with */
-export type VerifyKey = Awaited<ReturnType<typeof importJWK>>;
+/** a public key node:crypto verifies with */
+export type VerifyKey = KeyObject;
+
+/** RFC 7518 §3.1 / RFC 8037 §3.1: what each accepted alg needs of the key, and how node:crypto verifies it */
+const ALG_SPECS: Record<(typeof ACCEPTED_ALGS)[number], { kty: string; crv?: string; hash: string | null; p1363?: boolean; minRsaBits?: number }> = {
+  RS256: { kty: "RSA", hash: "sha256", minRsaBits: 2048 },
+  ES256: { kty: "EC", crv: "P-256", hash: "sha256", p1363: true },
+  ES384: { kty: "EC", crv: "P-384", hash: "sha384", p1363: true },
+  ES512: { kty: "EC", crv: "P-521", hash: "sha512", p1363: true },
+  EdDSA: { kty: "OKP", crv: "Ed25519", hash: null },
+};
+
+const B64URL = /^[A-Za-z0-9_-]*$/;
 
 export type KeyMode = "jwk" | "kid" | "either";
 
@@ -162,7 +174,9 @@ async function importAccountKey(jwk: JWK, alg: string, thumbprint: string): Prom
   if (hit) return hit;
   let key: VerifyKey;
   try {
-    key = await importJWK(jwk, alg);
+    const spec = ALG_SPECS[alg as keyof typeof ALG_SPECS];
+    if (!spec || jwk.kty !== spec.kty || (spec.crv !== undefined && jwk.crv !== spec.crv)) throw new Error("the key does not fit the alg");
+    key = createPublicKey({ key: publicJwk(jwk) as JsonWebKey, format: "jwk" });
   } catch {
     throw new AcmeError("invalidArgument", "badPublicKey", "the JWK is not a usable public key for this alg");
   }
@@ -222,15 +236,37 @@ export function publicJwk(jwk: JWK): JWK {
   return out;
 }
 
-/** §6.2: signature verification (jose), then the account must be valid (§7.3.6) */
+/**
+ * RFC 7515 §5.2 with node:crypto (the checks jose's flattenedVerify makes,
+ * without its WebCrypto round trip): `crit` may only name `b64`, and the
+ * payload must be base64url-encoded (b64 not false); RSA keys of at least
+ * 2048 bits; ECDSA signatures are R || S (RFC 7518 §3.4).
+ */
+function verifyJws(jws: FlattenedJws, header: ProtectedHeader & { crit?: unknown; b64?: unknown }, key: KeyObject): boolean {
+  const spec = ALG_SPECS[header.alg as keyof typeof ALG_SPECS];
+  if (!spec) return false;
+  if (header.crit !== undefined) {
+    if (!Array.isArray(header.crit) || header.crit.length === 0 || header.crit.some((c) => c !== "b64")) return false;
+    if (header.b64 !== true) return false;
+  }
+  if (!B64URL.test(jws.payload) || !B64URL.test(jws.signature)) return false;
+  if (spec.minRsaBits && (key.asymmetricKeyDetails?.modulusLength ?? 0) < spec.minRsaBits) return false;
+  const input = Buffer.from(`${jws.protected}.${jws.payload}`, "ascii");
+  const signature = Buffer.from(jws.signature, "base64url");
+  return cryptoVerify(spec.hash, input, spec.p1363 ? { key, dsaEncoding: "ieee-p1363" } : key, signature);
+}
+
+/** §6.2: signature verification, then the account must be valid (§7.3.6) */
 export function verifySignature() {
   return async function verify(ctx: Context, next: Next): Promise<void> {
     const st = acmeState(ctx);
+    let ok = false;
     try {
-      await flattenedVerify(st.jws!, st.key!, { algorithms: [st.header!.alg] });
+      ok = verifyJws(st.jws!, st.header!, st.key!);
     } catch {
-      throw acmeErr.malformed("JWS signature verification failed");
+      ok = false;
     }
+    if (!ok) throw acmeErr.malformed("JWS signature verification failed");
     if (st.account && st.account.status !== "valid") throw acmeErr.unauthorized(ACME_MESSAGES.accountDeactivated);
     if (st.jws!.payload === "") {
       st.postAsGet = true;
