@@ -1,9 +1,11 @@
 /**
- * CRL and OCSP benchmark: `npm run bench -- crl [--max N] [--seconds S]`.
+ * CRL and OCSP benchmark: `npm run bench -- crl [--max N] [--seconds S] [--valid V]`.
  *
  * On a fresh PostgreSQL database (BENCH_DATABASE_URL / TEST_DATABASE_URL):
- * bootstraps Sigil's default CAs, then for 10k, 100k and 1M revoked
- * certificates of the P-256 intermediate reports
+ * bootstraps Sigil's default CAs, inserts V valid (unrevoked) certificates of
+ * the P-256 intermediate (default 0; a real CA has many more valid than
+ * revoked certificates, which the CRL query must not scan), then for 10k,
+ * 100k and 1M revoked certificates of that CA reports
  *   - sign:     signCrl() alone on entries already in memory,
  *   - publish:  CrlPublisher.generate() end to end (CRL number increment under
  *               the row lock, query of the revoked rows, sign, store the DER),
@@ -40,16 +42,27 @@ function fmt(n: number): string {
   return n >= 100 ? n.toFixed(0) : n.toFixed(1);
 }
 
-/** inserts revoked certificate rows for `caId` numbered [from, to) with SQL generate_series */
-async function insertRevoked(exec: (sql: string, params: unknown[]) => Promise<unknown>, caId: string, orgId: string, from: number, to: number): Promise<void> {
+/** inserts revoked (or, with `valid`, unrevoked) certificate rows for `caId` numbered [from, to) with SQL generate_series */
+async function insertRevoked(
+  exec: (sql: string, params: unknown[]) => Promise<unknown>,
+  caId: string,
+  orgId: string,
+  from: number,
+  to: number,
+  valid = false,
+): Promise<void> {
   const chunk = 100_000;
+  const revoked = valid
+    ? `'5' || substr(md5('valid' || i::text), 1, 31), ?, ?, 'server', 'valid', '[]', '[]', '[]',
+         now() - interval '1 day', now() + interval '90 days', null, null,`
+    : `'4' || substr(md5('bench' || i::text), 1, 31), ?, ?, 'server', 'revoked', '[]', '[]', '[]',
+         now() - interval '1 day', now() + interval '90 days', now() - (i % 1000) * interval '1 minute', (i % 6)::smallint,`;
   for (let a = from; a < to; a += chunk) {
     const b = Math.min(to, a + chunk);
     await exec(
       `insert into certificates (id, serial, issuer_id, organization_id, type, status, dns_names, ip_addresses, emails,
          not_before, not_after, revoked_at, revocation_reason, source, certificate_pem, created_at)
-       select gen_random_uuid(), '4' || substr(md5('bench' || i::text), 1, 31), ?, ?, 'server', 'revoked', '[]', '[]', '[]',
-         now() - interval '1 day', now() + interval '90 days', now() - (i % 1000) * interval '1 minute', (i % 6)::smallint,
+       select gen_random_uuid(), ${revoked}
          'admin', 'x', now()
        from generate_series(?::int, ?::int) as i`,
       [caId, orgId, a, b - 1],
@@ -110,6 +123,7 @@ export async function run(args: string[]): Promise<void> {
   };
   const max = arg("--max", 1_000_000);
   const seconds = arg("--seconds", 3);
+  const valid = arg("--valid", 0);
   const sizes = [10_000, 100_000, 1_000_000].filter((n) => n <= max);
 
   const bdb = await createBenchDatabase("sigil_bench_crl");
@@ -126,6 +140,11 @@ export async function run(args: string[]): Promise<void> {
     const publisher = new CrlPublisher(ra, { lifetimeHours: 168, logger });
     const otherInstance = new CrlPublisher(ra, { lifetimeHours: 168, logger });
 
+    if (valid > 0) {
+      const tv = process.hrtime.bigint();
+      await insertRevoked(exec, ca.id, ca.organization.id, 0, valid, true);
+      console.log(`${valid} valid certificates of the CA inserted in ${fmt(ms(tv))} ms`);
+    }
     console.log(`CA: ${ca.keyAlgorithm} intermediate; node ${process.version}`);
     console.log("entries     sign ms   publish ms   CRL bytes    serve(after publish elsewhere) ms   serve(cached) ms");
     let have = 0;

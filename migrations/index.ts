@@ -4,6 +4,7 @@ import { Migration20261123140000Admin } from "./Migration20261123140000Admin.js"
 import { Migration20261123150000CaDeletion } from "./Migration20261123150000CaDeletion.js";
 import { Migration20261123130000Relying } from "./Migration20261123130000Relying.js";
 import { Migration20261123160000AcmeIndexes } from "./Migration20261123160000AcmeIndexes.js";
+import { Migration20261123170000RelyingIndexes } from "./Migration20261123170000RelyingIndexes.js";
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -18,4 +19,5 @@ export const migrationsList: MigrationObject[] = [
   { name: "Migration20261123130000Relying", class: Migration20261123130000Relying },
   { name: "Migration20261123150000CaDeletion", class: Migration20261123150000CaDeletion },
   { name: "Migration20261123160000AcmeIndexes", class: Migration20261123160000AcmeIndexes },
+  { name: "Migration20261123170000RelyingIndexes", class: Migration20261123170000RelyingIndexes },
 ];
