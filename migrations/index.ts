@@ -5,6 +5,7 @@ import { Migration20261123150000CaDeletion } from "./Migration20261123150000CaDe
 import { Migration20261123130000Relying } from "./Migration20261123130000Relying.js";
 import { Migration20261123160000AcmeIndexes } from "./Migration20261123160000AcmeIndexes.js";
 import { Migration20261123170000RelyingIndexes } from "./Migration20261123170000RelyingIndexes.js";
+import { Migration20261123171000RevocationGenerations } from "./Migration20261123171000RevocationGenerations.js";
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -20,4 +21,5 @@ export const migrationsList: MigrationObject[] = [
   { name: "Migration20261123150000CaDeletion", class: Migration20261123150000CaDeletion },
   { name: "Migration20261123160000AcmeIndexes", class: Migration20261123160000AcmeIndexes },
   { name: "Migration20261123170000RelyingIndexes", class: Migration20261123170000RelyingIndexes },
+  { name: "Migration20261123171000RevocationGenerations", class: Migration20261123171000RevocationGenerations },
 ];

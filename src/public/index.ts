@@ -1,7 +1,8 @@
 /**
  * Wiring of the relying-party side: the CRL publisher, the OCSP responder,
- * the AIA reader, their periodic jobs (CRL refresh, expiry marking, OCSP
- * cache poll and signer renewal) and the router. `startSigil` calls
+ * the AIA reader, their periodic jobs (CRL refresh, which also catches
+ * revocations another instance committed but never published; expiry
+ * marking; OCSP cache poll and signer renewal) and the router. `startSigil` calls
  * `createRelyingParty`, mounts `router` and closes it on shutdown.
  */
 import type Router from "@koa/router";
@@ -20,8 +21,10 @@ export interface RelyingPartyOptions {
   crlLifetimeHours: number;
   /** debounce between a revocation and the new CRL (default 1000 ms) */
   crlDebounceMs?: number;
-  /** how often the CRL refresh and expiry jobs run (default 60 s) */
+  /** how often the expiry job runs (default 60 s) */
   jobIntervalMs?: number;
+  /** how often the CRL refresh job looks for CRLs that are due or miss a revocation (default 5 s; one cheap query) */
+  crlCheckMs?: number;
   /** how often the OCSP cache looks for revocations made by other instances (default 2 s) */
   ocspPollMs?: number;
   logger?: Logger;
@@ -82,7 +85,7 @@ export function createRelyingParty(ra: RaContext, opts: RelyingPartyOptions): Re
         const r = await markExpired(ra);
         if (r.certificates || r.cas) logger?.info(r, "marked expired");
       });
-      every("crl-refresh", interval, () => crls.refreshDue());
+      every("crl-refresh", opts.crlCheckMs ?? 5_000, () => crls.refreshDue());
       every("ocsp-poll", opts.ocspPollMs ?? 2_000, () => ocsp.poll());
       every("ocsp-signer-renewal", 3_600_000, () => ocsp.renewDueSigners());
     },

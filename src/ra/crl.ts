@@ -9,8 +9,16 @@
  *   gets the next number and a newer snapshot: numbers strictly increase and a
  *   higher number never lists less than a lower one.
  * - Regeneration: debounced (default 1 s) after `events.certificateRevoked`,
- *   and by the periodic job (`refreshDue`) before nextUpdate and at least
- *   every 24 hours (reissueAfterMs).
+ *   and by the periodic job (`refreshDue`) before nextUpdate, at least every
+ *   24 hours (reissueAfterMs), and whenever a revocation committed that the
+ *   stored CRL does not list. That last case covers an instance that revoked
+ *   and died before its debounced rebuild (the event only reaches the
+ *   instance that revoked): a trigger bumps `revocation_generations` in every
+ *   revoking transaction, each CRL stores the generation it covers (read
+ *   before its revoked rows), and the job, cheap enough to run every few
+ *   seconds (a join of the CA, CRL and generation rows, one per CA), rebuilds
+ *   any CRL behind. Under the CA row lock it looks again, so several
+ *   instances noticing the same CA publish one CRL, not one each.
  * - Serving: `current()` reads the stored CRL (a one-row metadata query per
  *   request, the DER only when the number changed), never re-signs per GET.
  *
@@ -71,6 +79,16 @@ interface RevokedRow {
   revocation_reason: number | null;
 }
 
+/**
+ * The CRL of CA `a` (joined as `c` from crls, `g` from revocation_generations)
+ * is due: none yet; not expired and old or near its nextUpdate; or behind the
+ * CA's revocations. Parameters: now, now - reissueAfter, now + reissueAfter.
+ */
+const DUE = `(c.ca_id is null
+  or (a.not_after > ? and (c.this_update < ? or c.next_update < ?))
+  or coalesce(g.generation, 0) > c.revocation_generation)`;
+const DUE_FROM = `certificate_authorities a left join crls c on c.ca_id = a.id left join revocation_generations g on g.ca_id = a.id`;
+
 interface CrlMetaRow {
   crl_number: string | number | bigint;
   this_update: Date | string;
@@ -118,8 +136,21 @@ export class CrlPublisher {
 
   /** Builds, numbers, signs and stores a new CRL for the CA (serialized per CA in this process). */
   generate(caId: string): Promise<PublishedCrl> {
+    return this.chain(caId, () => this.generateNow(caId, false) as Promise<PublishedCrl>);
+  }
+
+  /**
+   * Like generate(), but only when the CA's CRL is still due once its row is
+   * locked (see DUE); undefined when another instance (or generation) got
+   * there first. What the periodic job calls.
+   */
+  generateIfDue(caId: string): Promise<PublishedCrl | undefined> {
+    return this.chain(caId, () => this.generateNow(caId, true));
+  }
+
+  private chain<T>(caId: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.chains.get(caId) ?? Promise.resolve();
-    const run = prev.catch(() => undefined).then(() => this.generateNow(caId));
+    const run = prev.catch(() => undefined).then(fn);
     this.chains.set(caId, run);
     void run.finally(() => {
       if (this.chains.get(caId) === run) this.chains.delete(caId);
@@ -127,15 +158,28 @@ export class CrlPublisher {
     return run;
   }
 
-  private async generateNow(caId: string): Promise<PublishedCrl> {
+  private dueParams(now: Date): Date[] {
+    return [now, new Date(now.getTime() - this.reissueAfterMs), new Date(now.getTime() + this.reissueAfterMs)];
+  }
+
+  private async generateNow(caId: string, onlyIfDue: boolean): Promise<PublishedCrl | undefined> {
     // The signing key is loaded before the transaction: IssuerCache reads the key on its own
     // connection, which must not be awaited while this transaction holds one (the embedded
     // database has a pool of one).
     const ca = await this.ctx.orm.em.fork().findOne(CertificateAuthority, { id: caId });
     if (!ca) throw SigilError.notFound("certificate authority not found");
     const issuer = await this.ctx.issuers.get(this.ctx.orm.em.fork() as EntityManager, ca);
-    const published = await inTransaction(this.ctx, async (tx) => {
+    const published = await inTransaction(this.ctx, async (tx): Promise<PublishedCrl | undefined> => {
       const em = tx.em;
+      if (onlyIfDue) {
+        // lock first, then look (a new statement sees what the previous lock holder committed)
+        await em.execute(`select id from certificate_authorities where id = ? for update`, [caId]);
+        const due = await em.execute<{ id: string }[]>(`select a.id from ${DUE_FROM} where a.id = ? and ${DUE}`, [
+          caId,
+          ...this.dueParams(this.ctx.clock.now()),
+        ]);
+        if (!due[0]) return undefined;
+      }
       // RFC 5280 §5.2.3: the increment takes the CA row lock until commit
       const bumped = await em.execute<{ crl_number: string }[]>(
         `update certificate_authorities set crl_number = crl_number + 1 where id = ? returning crl_number`,
@@ -147,19 +191,25 @@ export class CrlPublisher {
       const thisUpdate = floorToSecond(this.ctx.clock.now());
       const nextUpdate = new Date(thisUpdate.getTime() + this.lifetimeMs);
       const previous = await em.execute<{ this_update: Date | string }[]>(`select this_update from crls where ca_id = ?`, [caId]);
+      // read before the revoked rows: a revocation this count includes is visible to the next statement
+      // (READ COMMITTED); one committed later bumps the generation past what is stored (see DUE)
+      const gen = await em.execute<{ generation: string }[]>(`select generation from revocation_generations where ca_id = ?`, [caId]);
+      const revocationGeneration = gen[0] ? gen[0].generation : "0";
       const entries = await this.revokedEntries(em, caId, previous[0] ? new Date(previous[0].this_update) : undefined);
       const der = signCrl(issuer, { crlNumber, thisUpdate, nextUpdate, entries });
       const etag = `"${crlNumber.toString(16)}-${createHash("sha256").update(der).digest("hex").slice(0, 32)}"`;
       await em.execute(
-        `insert into crls (ca_id, crl_number, this_update, next_update, der, etag, entry_count, created_at)
-         values (?, ?, ?, ?, ?, ?, ?, now())
+        `insert into crls (ca_id, crl_number, this_update, next_update, der, etag, entry_count, revocation_generation, created_at)
+         values (?, ?, ?, ?, ?, ?, ?, ?, now())
          on conflict (ca_id) do update set crl_number = excluded.crl_number, this_update = excluded.this_update,
            next_update = excluded.next_update, der = excluded.der, etag = excluded.etag,
-           entry_count = excluded.entry_count, created_at = excluded.created_at`,
-        [caId, crlNumber.toString(), thisUpdate, nextUpdate, der, etag, entries.length],
+           entry_count = excluded.entry_count, revocation_generation = excluded.revocation_generation,
+           created_at = excluded.created_at`,
+        [caId, crlNumber.toString(), thisUpdate, nextUpdate, der, etag, entries.length, revocationGeneration],
       );
       return { caId, crlNumber, thisUpdate, nextUpdate, der, etag, entryCount: entries.length };
     });
+    if (!published) return undefined;
     const cached = this.cache.get(caId);
     if (!cached || cached.crlNumber < published.crlNumber) this.cache.set(caId, published);
     this.opts.logger?.info({ caId, crlNumber: published.crlNumber.toString(), entries: published.entryCount }, "CRL published");
@@ -208,8 +258,9 @@ export class CrlPublisher {
       const exists = await em.execute<{ id: string }[]>(`select id from certificate_authorities where id = ?`, [caId]);
       if (!exists[0]) return undefined;
       // concurrent first GETs share one generation instead of each numbering its own CRL
-      const inFlight = this.chains.get(caId) as Promise<PublishedCrl> | undefined;
-      return inFlight ? inFlight.catch(() => this.generate(caId)) : this.generate(caId);
+      // (the periodic job's generateIfDue in flight may resolve to undefined: then generate)
+      const inFlight = this.chains.get(caId) as Promise<PublishedCrl | undefined> | undefined;
+      return inFlight ? inFlight.catch(() => undefined).then((r) => r ?? this.generate(caId)) : this.generate(caId);
     }
     const now = this.ctx.clock.now();
     if (new Date(m.next_update) <= now && new Date(m.ca_not_after) > now) return this.generate(caId);
@@ -234,24 +285,19 @@ export class CrlPublisher {
 
   /**
    * The periodic job: regenerates every CA's CRL that is missing, older than
-   * reissueAfterMs, or within reissueAfterMs of its nextUpdate (RFC 5280
-   * §5.1.2.5: a new CRL is issued before nextUpdate). Expired CAs are skipped
-   * once they have a CRL. Returns the number regenerated.
+   * reissueAfterMs, within reissueAfterMs of its nextUpdate (RFC 5280
+   * §5.1.2.5: a new CRL is issued before nextUpdate), or missing a committed
+   * revocation (see DUE). Expired CAs are skipped once they have a CRL, unless
+   * one of their certificates was revoked since. Returns the number regenerated.
    */
   async refreshDue(): Promise<number> {
     const em = this.ctx.orm.em.fork() as EntityManager;
-    const now = this.ctx.clock.now();
-    const due = await em.execute<{ id: string }[]>(
-      `select a.id from certificate_authorities a left join crls c on c.ca_id = a.id
-       where c.ca_id is null or (a.not_after > ? and (c.this_update < ? or c.next_update < ?))`,
-      [now, new Date(now.getTime() - this.reissueAfterMs), new Date(now.getTime() + this.reissueAfterMs)],
-    );
+    const due = await em.execute<{ id: string }[]>(`select a.id from ${DUE_FROM} where ${DUE}`, this.dueParams(this.ctx.clock.now()));
     let n = 0;
     for (const { id } of due) {
       if (this.closed) break;
       try {
-        await this.generate(id);
-        n++;
+        if (await this.generateIfDue(id)) n++;
       } catch (e) {
         this.opts.logger?.error({ err: e, caId: id }, "periodic CRL generation failed");
       }

@@ -12,9 +12,11 @@
  * - Cache: signed responses (requests without a nonce and with one CertID)
  *   and per-serial SingleResponses are kept in memory until the status can
  *   have changed: a local revocation event drops the CA's entries at once;
- *   revocations made by another instance are noticed through the CA's CRL
- *   number, which that instance bumps within the debounce delay (`poll()`,
- *   every pollMs). A response is re-signed once half its validity has passed.
+ *   revocations made by another instance are noticed through the CA's
+ *   revocation generation, which a trigger bumps in the revoking transaction
+ *   (so even when that instance dies before publishing a CRL), and its CRL
+ *   number (`poll()`, every pollMs). A response is re-signed once half its
+ *   validity has passed.
  *   "unknown" answers are never cached (the certificate may be issued next).
  * - Nonce (RFC 6960 §4.4.1, RFC 8954): echoed verbatim; such responses are
  *   signed per request from the cached SingleResponses.
@@ -98,6 +100,8 @@ interface CaState {
   signerRenewAt: number;
   /** the CA's crl_number when this state was built (see poll()) */
   crlNumber: bigint;
+  /** the CA's revocation_generations.generation, read before any status this state caches (see poll()) */
+  revocationGeneration: bigint;
 }
 
 export class OcspResponder {
@@ -228,21 +232,23 @@ export class OcspResponder {
 
   /**
    * Notices revocations committed by other instances: each bumps the CA's
-   * CRL number (via its CRL publisher) shortly after commit. Cheap: one row
-   * per loaded CA.
+   * revocation generation in its own transaction (a trigger), and its CRL
+   * number shortly after. Cheap: one row per loaded CA.
    */
   async poll(): Promise<void> {
     if (this.states.size === 0) return;
     const em = this.ctx.orm.em.fork() as EntityManager;
-    const rows = await em.execute<{ id: string; crl_number: string }[]>(
-      `select id, crl_number from certificate_authorities where id in (${[...this.states.keys()].map(() => "?").join(",")})`,
+    const rows = await em.execute<{ id: string; crl_number: string; generation: string }[]>(
+      `select a.id, a.crl_number, coalesce(g.generation, 0) as generation
+       from certificate_authorities a left join revocation_generations g on g.ca_id = a.id
+       where a.id in (${[...this.states.keys()].map(() => "?").join(",")})`,
       [...this.states.keys()],
     );
     for (const r of rows) {
       const p = this.states.get(r.id);
       if (!p) continue;
       const st = await p.catch(() => undefined);
-      if (st && st.crlNumber !== BigInt(r.crl_number)) this.invalidate(r.id);
+      if (st && (st.revocationGeneration !== BigInt(r.generation) || st.crlNumber !== BigInt(r.crl_number))) this.invalidate(r.id);
     }
   }
 
@@ -282,6 +288,8 @@ export class OcspResponder {
 
   private async loadState(caId: string): Promise<CaState | undefined> {
     const em = this.ctx.orm.em.fork() as EntityManager;
+    // before the CA row and any certificate status: a revocation committed after this read is noticed by poll()
+    const gen = await em.execute<{ generation: string }[]>(`select generation from revocation_generations where ca_id = ?`, [caId]);
     const ca = await em.findOne(CertificateAuthority, { id: caId });
     if (!ca) return undefined;
     const issuer = await this.ctx.issuers.get(em, ca);
@@ -293,6 +301,7 @@ export class OcspResponder {
       signer,
       signerRenewAt: renewAt,
       crlNumber: BigInt(ca.crlNumber),
+      revocationGeneration: BigInt(gen[0]?.generation ?? 0),
     };
   }
 

@@ -21,6 +21,12 @@ export class StoredCrl {
   /** strong ETag (quoted hex SHA-256 prefix of `der`) */
   etag!: string;
   entryCount!: number;
+  /**
+   * The CA's RevocationGeneration.generation read before the revoked rows were
+   * (so every revocation it counts is listed); a greater current generation
+   * means a revocation committed since, and the periodic job rebuilds the CRL.
+   */
+  revocationGeneration!: bigint;
   createdAt!: Date;
 }
 
@@ -35,7 +41,31 @@ export const StoredCrlSchema = new EntitySchema<StoredCrl>({
     der: { type: "blob", lazy: true },
     etag: { type: "string", length: 80 },
     entryCount: { type: "integer" },
+    revocationGeneration: { type: new BigIntType("bigint"), default: 0 },
     createdAt: createdAtProperty,
+  },
+});
+
+/**
+ * How many revocations each CA has had: bumped by a database trigger
+ * (certificates_revocation_generation, migration RevocationGenerations) in the
+ * transaction that sets a certificate's status to 'revoked', whichever code
+ * path does it. The CRL publisher compares it with StoredCrl.revocationGeneration
+ * to find revocations no CRL lists yet (the revoking instance died before its
+ * debounced rebuild), and OCSP caches on every instance poll it to drop
+ * answers a revocation made stale. A row per CA that has had a revocation.
+ */
+export class RevocationGeneration {
+  ca!: CertificateAuthority;
+  generation!: bigint;
+}
+
+export const RevocationGenerationSchema = new EntitySchema<RevocationGeneration>({
+  class: RevocationGeneration,
+  tableName: "revocation_generations",
+  properties: {
+    ca: { kind: "m:1", entity: () => CertificateAuthority, primary: true, deleteRule: "cascade" },
+    generation: { type: new BigIntType("bigint"), default: 0 },
   },
 });
 

@@ -6,7 +6,7 @@ import { UserSchema } from "./user.js";
 import { SystemSettingSchema } from "./system-setting.js";
 import { RefreshTokenSchema, SessionSchema } from "./session.js";
 import { ApiKeySchema, ServiceAccountSchema } from "./service-account.js";
-import { OcspSignerSchema, StoredCrlSchema } from "./crl.js";
+import { OcspSignerSchema, RevocationGenerationSchema, StoredCrlSchema } from "./crl.js";
 import {
   AcmeAccountSchema,
   AcmeAuthorizationSchema,
@@ -49,4 +49,5 @@ export const allEntities = [
   ApiKeySchema,
   StoredCrlSchema,
   OcspSignerSchema,
+  RevocationGenerationSchema,
 ];
