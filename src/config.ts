@@ -47,6 +47,18 @@ export interface SigilConfig {
   grpcClientCa?: string;
   /** SIGIL_CRL_LIFETIME_HOURS (default 168 = 7 days): nextUpdate - thisUpdate of CRLs. */
   crlLifetimeHours: number;
+  /** SIGIL_CRL_DEBOUNCE_MS (default 1000): delay between a revocation and its CA's regenerated CRL; revocations in between join it. */
+  crlDebounceMs: number;
+  /** SIGIL_CRL_CHECK_MS (default 5000): how often each instance looks for CRLs that are due or miss a revocation (one cheap query). */
+  crlCheckMs: number;
+  /** SIGIL_OCSP_RESPONSE_HOURS (default 24): nextUpdate - thisUpdate of OCSP responses; cached ones are re-signed after half of it. */
+  ocspResponseHours: number;
+  /** SIGIL_OCSP_SIGNER_DAYS (default 30): lifetime of the delegated OCSP signing certificates (short: they cannot be revoked, RFC 6960 §4.2.2.2.1). */
+  ocspSignerDays: number;
+  /** SIGIL_OCSP_SIGNER_RENEW_DAYS (default 10): a new OCSP signing certificate is issued when the current one has less left; below SIGIL_OCSP_SIGNER_DAYS. */
+  ocspSignerRenewDays: number;
+  /** SIGIL_OCSP_POLL_MS (default 2000): how often OCSP caches look for revocations made by other instances. */
+  ocspPollMs: number;
   /** SIGIL_DB_POOL_MAX (default 10): PostgreSQL connection pool size (the embedded database always uses 1). */
   dbPoolMax: number;
 }
@@ -143,6 +155,14 @@ export function loadConfig(env: Source = process.env): SigilConfig {
   if (src.SIGIL_GRPC_CLIENT_CA && !src.SIGIL_GRPC_TLS_CERT) {
     throw SigilError.config("SIGIL_GRPC_CLIENT_CA needs SIGIL_GRPC_TLS_CERT and SIGIL_GRPC_TLS_KEY", "SIGIL_GRPC_CLIENT_CA");
   }
+  const ocspSignerDays = positiveInt(src, "SIGIL_OCSP_SIGNER_DAYS", 30);
+  const ocspSignerRenewDays = positiveInt(src, "SIGIL_OCSP_SIGNER_RENEW_DAYS", 10);
+  if (ocspSignerRenewDays >= ocspSignerDays) {
+    throw SigilError.config(
+      `SIGIL_OCSP_SIGNER_RENEW_DAYS: ${ocspSignerRenewDays} must be below SIGIL_OCSP_SIGNER_DAYS (${ocspSignerDays}), else every signer is due at once`,
+      "SIGIL_OCSP_SIGNER_RENEW_DAYS",
+    );
+  }
   return {
     databaseUrl: url(src, "DATABASE_URL", undefined, ["postgres:", "postgresql:"]),
     dataDir: path.resolve(src.SIGIL_DATA_DIR ?? "./data"),
@@ -163,6 +183,12 @@ export function loadConfig(env: Source = process.env): SigilConfig {
     grpcTlsKey: src.SIGIL_GRPC_TLS_KEY,
     grpcClientCa: src.SIGIL_GRPC_CLIENT_CA,
     crlLifetimeHours: positiveInt(src, "SIGIL_CRL_LIFETIME_HOURS", 168),
+    crlDebounceMs: positiveInt(src, "SIGIL_CRL_DEBOUNCE_MS", 1000),
+    crlCheckMs: positiveInt(src, "SIGIL_CRL_CHECK_MS", 5000),
+    ocspResponseHours: positiveInt(src, "SIGIL_OCSP_RESPONSE_HOURS", 24),
+    ocspSignerDays,
+    ocspSignerRenewDays,
+    ocspPollMs: positiveInt(src, "SIGIL_OCSP_POLL_MS", 2000),
     dbPoolMax: positiveInt(src, "SIGIL_DB_POOL_MAX", 10),
   };
 }

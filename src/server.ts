@@ -75,7 +75,18 @@ export async function startSigil({ config, logger, clock = systemClock, validato
     const acme = buildAcmeRouter({ ...acmeOptions, ra, validator: validator ?? createDefaultValidator(config, { logger }), logger });
     closers.push(() => acme.close());
     routers.push(acme.router);
-    const relyingParty = createRelyingParty(ra, { crlLifetimeHours: config.crlLifetimeHours, logger });
+    const relyingParty = createRelyingParty(ra, {
+      crlLifetimeHours: config.crlLifetimeHours,
+      crlDebounceMs: config.crlDebounceMs,
+      crlCheckMs: config.crlCheckMs,
+      ocspPollMs: config.ocspPollMs,
+      ocsp: {
+        responseLifetimeMs: config.ocspResponseHours * 3_600_000,
+        signerLifetimeMs: config.ocspSignerDays * 86_400_000,
+        signerRenewBeforeMs: config.ocspSignerRenewDays * 86_400_000,
+      },
+      logger,
+    });
     closers.push(() => relyingParty.close());
     routers.push(relyingParty.router);
     relyingParty.start();

@@ -11,7 +11,7 @@ import { CaCertificates } from "../ra/ca-certificates.js";
 import type { RaContext } from "../ra/context.js";
 import { CrlPublisher } from "../ra/crl.js";
 import { markExpired } from "../ra/expiry.js";
-import { OcspResponder } from "../ra/ocsp.js";
+import { OcspResponder, type OcspResponderOptions } from "../ra/ocsp.js";
 import { buildPublicRouter } from "./router.js";
 
 export { buildPublicRouter } from "./router.js";
@@ -19,14 +19,16 @@ export { buildPublicRouter } from "./router.js";
 export interface RelyingPartyOptions {
   /** SIGIL_CRL_LIFETIME_HOURS */
   crlLifetimeHours: number;
-  /** debounce between a revocation and the new CRL (default 1000 ms) */
+  /** SIGIL_CRL_DEBOUNCE_MS: debounce between a revocation and the new CRL (default 1000 ms) */
   crlDebounceMs?: number;
   /** how often the expiry job runs (default 60 s) */
   jobIntervalMs?: number;
-  /** how often the CRL refresh job looks for CRLs that are due or miss a revocation (default 5 s; one cheap query) */
+  /** SIGIL_CRL_CHECK_MS: how often the CRL refresh job looks for CRLs that are due or miss a revocation (default 5 s; one cheap query) */
   crlCheckMs?: number;
-  /** how often the OCSP cache looks for revocations made by other instances (default 2 s) */
+  /** SIGIL_OCSP_POLL_MS: how often the OCSP cache looks for revocations made by other instances (default 2 s) */
   ocspPollMs?: number;
+  /** response and signer lifetimes (SIGIL_OCSP_RESPONSE_HOURS, SIGIL_OCSP_SIGNER_DAYS, SIGIL_OCSP_SIGNER_RENEW_DAYS); defaults in OcspResponderOptions */
+  ocsp?: Omit<OcspResponderOptions, "logger">;
   logger?: Logger;
 }
 
@@ -43,7 +45,7 @@ export interface RelyingParty {
 export function createRelyingParty(ra: RaContext, opts: RelyingPartyOptions): RelyingParty {
   const logger = opts.logger;
   const crls = new CrlPublisher(ra, { lifetimeHours: opts.crlLifetimeHours, debounceMs: opts.crlDebounceMs, logger });
-  const ocsp = new OcspResponder(ra, { logger });
+  const ocsp = new OcspResponder(ra, { ...opts.ocsp, logger });
   const caCertificates = new CaCertificates(ra);
   ra.events.certificateRevoked.push((caId) => {
     ocsp.invalidate(caId);

@@ -74,3 +74,51 @@ describe("config", () => {
     );
   });
 });
+
+describe("config: relying-party timings", () => {
+  it("ok/defaults: OCSP responses 24 h, signers 30 days renewed 10 days ahead, poll 2 s, CRL debounce 1 s, CRL check 5 s", () => {
+    const c = loadConfig({});
+    assert.equal(c.ocspResponseHours, 24);
+    assert.equal(c.ocspSignerDays, 30);
+    assert.equal(c.ocspSignerRenewDays, 10);
+    assert.equal(c.ocspPollMs, 2000);
+    assert.equal(c.crlDebounceMs, 1000);
+    assert.equal(c.crlCheckMs, 5000);
+  });
+
+  it("ok/values from the environment and from the config file", () => {
+    const c = loadConfig({
+      SIGIL_OCSP_RESPONSE_HOURS: "6",
+      SIGIL_OCSP_SIGNER_DAYS: "7",
+      SIGIL_OCSP_SIGNER_RENEW_DAYS: "2",
+      SIGIL_OCSP_POLL_MS: "500",
+      SIGIL_CRL_DEBOUNCE_MS: "250",
+      SIGIL_CRL_CHECK_MS: "1000",
+    });
+    assert.deepEqual(
+      [c.ocspResponseHours, c.ocspSignerDays, c.ocspSignerRenewDays, c.ocspPollMs, c.crlDebounceMs, c.crlCheckMs],
+      [6, 7, 2, 500, 250, 1000],
+    );
+    const dir = mkdtempSync(path.join(tmpdir(), "sigil-cfg-"));
+    const file = path.join(dir, "sigil.json");
+    writeFileSync(file, JSON.stringify({ SIGIL_OCSP_RESPONSE_HOURS: 12, SIGIL_CRL_CHECK_MS: 2000 }));
+    const f = loadConfig({ SIGIL_CONFIG_FILE: file, SIGIL_CRL_CHECK_MS: "3000" });
+    assert.equal(f.ocspResponseHours, 12);
+    assert.equal(f.crlCheckMs, 3000);
+  });
+
+  const bad: Array<[string, Record<string, string>, string]> = [
+    ["fail/OCSP response hours not a number", { SIGIL_OCSP_RESPONSE_HOURS: "a day" }, "SIGIL_OCSP_RESPONSE_HOURS"],
+    ["fail/OCSP response hours zero", { SIGIL_OCSP_RESPONSE_HOURS: "0" }, "SIGIL_OCSP_RESPONSE_HOURS"],
+    ["fail/OCSP signer days fractional", { SIGIL_OCSP_SIGNER_DAYS: "1.5" }, "SIGIL_OCSP_SIGNER_DAYS"],
+    ["fail/OCSP signer renew days negative", { SIGIL_OCSP_SIGNER_RENEW_DAYS: "-1" }, "SIGIL_OCSP_SIGNER_RENEW_DAYS"],
+    ["fail/OCSP signer renewal window not below the lifetime", { SIGIL_OCSP_SIGNER_DAYS: "10", SIGIL_OCSP_SIGNER_RENEW_DAYS: "10" }, "SIGIL_OCSP_SIGNER_RENEW_DAYS"],
+    ["fail/renewal window above the default lifetime", { SIGIL_OCSP_SIGNER_RENEW_DAYS: "45" }, "SIGIL_OCSP_SIGNER_RENEW_DAYS"],
+    ["fail/OCSP poll interval", { SIGIL_OCSP_POLL_MS: "2s" }, "SIGIL_OCSP_POLL_MS"],
+    ["fail/CRL debounce", { SIGIL_CRL_DEBOUNCE_MS: "0" }, "SIGIL_CRL_DEBOUNCE_MS"],
+    ["fail/CRL check interval", { SIGIL_CRL_CHECK_MS: "soon" }, "SIGIL_CRL_CHECK_MS"],
+  ];
+  for (const [name, env, variable] of bad) {
+    it(`${name}: stops with a message naming ${variable}`, () => rejectsNaming(env, variable));
+  }
+});
