@@ -49,11 +49,15 @@ if (process.send) {
   const original = proto.query;
   proto.query = function patchedQuery(this: unknown, ...args: unknown[]) {
     const q = args[0];
-    const text = typeof q === "string" ? q : q && typeof q === "object" && "text" in q ? String((q as { text: unknown }).text) : "?";
-    total++;
+    // a pipeline (src/db/sql.ts) sends several statements in one round trip: each counts
+    const pipelined = q && typeof q === "object" && "pipelineTexts" in q ? ((q as { pipelineTexts: string[] }).pipelineTexts) : undefined;
+    const texts = pipelined ?? [typeof q === "string" ? q : q && typeof q === "object" && "text" in q ? String((q as { text: unknown }).text) : "?"];
+    total += texts.length;
     if (byStatement) {
-      const key = normalizeSql(text);
-      if (byText.size < 2000 || byText.has(key)) byText.set(key, (byText.get(key) ?? 0) + 1);
+      for (const text of texts) {
+        const key = normalizeSql(text);
+        if (byText.size < 2000 || byText.has(key)) byText.set(key, (byText.get(key) ?? 0) + 1);
+      }
     }
     return original.apply(this, args);
   };

@@ -2,7 +2,7 @@ import type { EntityManager, MikroORM } from "@mikro-orm/postgresql";
 import type { Clock } from "../core/clock.js";
 import type { MasterKeyRing } from "../ca/key-encryption.js";
 import type { AuditLog } from "../db/entities/index.js";
-import { sqlPool, statement, type Queryable } from "../db/sql.js";
+import { sqlPool, statement, type Queryable, type Statement } from "../db/sql.js";
 import { AuditLogWriter, auditInsertSql, auditRowsParam, type AuditEntry } from "./audit.js";
 import type { Actor } from "./actor.js";
 import { IssuerCache } from "./issuers.js";
@@ -75,6 +75,11 @@ export interface SqlTx extends Queryable {
    * count as written.
    */
   takeAudit(): string;
+  /**
+   * the last statement and COMMIT in one round trip (entries still pending
+   * are inserted first); nothing may follow
+   */
+  commitWith<R>(sql: Statement, values?: readonly unknown[]): Promise<R[]>;
   /** run `fn` after a successful commit (never on rollback) */
   afterCommit(fn: () => void): void;
 }
@@ -86,8 +91,16 @@ export async function inSqlTransaction<T>(ctx: RaContext, fn: (tx: SqlTx) => Pro
   let pending: AuditLog[] = [];
   const hooks: Array<() => void> = [];
   const result = await sqlPool(ctx.orm).transaction(async (q) => {
+    let committed = false;
     const r = await fn({
       query: (sql, values) => q.query(sql, values),
+      commitWith: async <R>(sql: Statement, values?: readonly unknown[]): Promise<R[]> => {
+        if (pending.length) await q.query(AUDIT_INSERT, [auditRowsParam(pending)]);
+        pending = [];
+        const rows = await q.commitWith<R>(sql, values);
+        committed = true;
+        return rows;
+      },
       audit: (actor, entry) => {
         const row = ctx.audit.row(actor, entry);
         pending.push(row);
@@ -101,7 +114,10 @@ export async function inSqlTransaction<T>(ctx: RaContext, fn: (tx: SqlTx) => Pro
       },
       afterCommit: (h) => hooks.push(h),
     });
-    if (pending.length) await q.query(AUDIT_INSERT, [auditRowsParam(pending)]);
+    if (pending.length) {
+      if (committed) throw new Error("audit entries recorded after the commit");
+      await q.commitWith(AUDIT_INSERT, [auditRowsParam(pending)]);
+    }
     return r;
   });
   ctx.audit.published(written);

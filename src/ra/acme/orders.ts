@@ -432,8 +432,8 @@ export async function finalizeOrder(
 ): Promise<OrderInfo> {
   const csr = parseCsr(csrDer);
   checkLeafKeyPolicySpki(csr.publicKeySpki);
-  // raw SQL, four round trips: BEGIN, the order locked with the CA row read,
-  // one statement writing the certificate, the order and both audit entries, COMMIT
+  // raw SQL, two round trips: BEGIN with the order locked and the CA row read;
+  // one statement writing the certificate, the order and both audit entries, with COMMIT
   return inSqlTransaction(ctx, async (tx) => {
     const rows = await tx.query<FinalizeRow>(FINALIZE_LOCK, [orderId, account.id, dir.caId]);
     const order = rows[0];
@@ -484,7 +484,7 @@ export async function finalizeOrder(
       detail: { certificateId: leaf.id, serial: leaf.serial },
     });
     // a serial collision ((issuer_id, serial) is unique) fails this statement and the transaction
-    await tx.query(FINALIZE_WRITE, [...params, leaf.id, now, info.id, tx.takeAudit()]);
+    await tx.commitWith(FINALIZE_WRITE, [...params, leaf.id, now, info.id, tx.takeAudit()]);
     return { ...info, status: "valid", certificateId: leaf.id };
   });
 }

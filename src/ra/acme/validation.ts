@@ -174,7 +174,11 @@ export class ValidationScheduler {
     return this.record(challengeId, job, outcome);
   }
 
-  /** BEGIN, RECORD_CHALLENGE, AUTHZ_VALID or AUTHZ_INVALID, COMMIT; the challenge as recorded, undefined if it was no longer processing */
+  /**
+   * Two round trips: BEGIN with RECORD_CHALLENGE, then AUTHZ_VALID or
+   * AUTHZ_INVALID with COMMIT. The challenge as recorded, undefined if it was
+   * no longer processing.
+   */
   private async record(challengeId: string, job: ChallengeJob, outcome: ValidationOutcome): Promise<ChallengeInfo | undefined> {
     const now = this.ctx.clock.now();
     const identifier = { type: job.identifier_type, value: job.identifier_value };
@@ -211,12 +215,12 @@ export class ValidationScheduler {
       tx.afterCommit(() => this.ctx.audit.published([entry]));
       if (r.authz_status === "pending") {
         if (outcome.status === "valid") {
-          await tx.query(AUTHZ_VALID, [new Date(now.getTime() + VALID_AUTHZ_LIFETIME_MS), now, job.authorization_id, job.account_id, authzIdJson]);
+          await tx.commitWith(AUTHZ_VALID, [new Date(now.getTime() + VALID_AUTHZ_LIFETIME_MS), now, job.authorization_id, job.account_id, authzIdJson]);
         } else {
           const error = storedProblem(outcome.error.type, `validation of ${identifier.value} failed: ${outcome.error.detail}`, [
             { type: outcome.error.type, detail: outcome.error.detail, identifier },
           ]);
-          await tx.query(AUTHZ_INVALID, [now, job.authorization_id, JSON.stringify(error), job.account_id, authzIdJson]);
+          await tx.commitWith(AUTHZ_INVALID, [now, job.authorization_id, JSON.stringify(error), job.account_id, authzIdJson]);
         }
       }
       return challengeFromRow(r);
