@@ -10,7 +10,7 @@ import { randomBytes } from "node:crypto";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import type { Clock } from "../core/clock.js";
 import { sqlPool, statement } from "../db/sql.js";
-import { consumeNonceAndFindAccount, type AccountInfo } from "../ra/acme/accounts.js";
+import { NonceAccountBatcher, type AccountInfo } from "../ra/acme/accounts.js";
 
 export interface NonceStoreOptions {
   /** how long a nonce stays usable (default 1 hour) */
@@ -35,6 +35,7 @@ export class NonceStore {
   private poolExpires = 0;
   private refilling: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private accounts: NonceAccountBatcher | undefined;
 
   constructor(
     private readonly orm: MikroORM,
@@ -80,11 +81,13 @@ export class NonceStore {
 
   /**
    * consumes a nonce and reads the account of a kid request in one round
-   * trip (the nonce is consumed whether or not the account exists)
+   * trip, shared by the requests of one event-loop turn (the nonce is
+   * consumed whether or not the account exists)
    */
   async consumeWithAccount(value: string, directoryId: string, accountId: string): Promise<{ nonceOk: boolean; account: AccountInfo | null }> {
     if (!NONCE_RE.test(value)) return { nonceOk: false, account: null };
-    return consumeNonceAndFindAccount({ orm: this.orm }, value, this.clock.now(), directoryId, accountId);
+    this.accounts ??= new NonceAccountBatcher({ orm: this.orm }, () => this.clock.now());
+    return this.accounts.lookup(value, directoryId, accountId);
   }
 
   /** deletes expired nonces; returns how many */

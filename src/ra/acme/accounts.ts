@@ -107,6 +107,87 @@ export async function consumeNonceAndFindAccount(
   return { nonceOk: r.nonce_ok, account: r.id ? fromRow(r) : null };
 }
 
+const NONCES_AND_ACCOUNTS = statement(
+  "sigil_acme_nonces_accounts",
+  `with r as (select * from unnest($1::varchar[], $3::uuid[], $4::uuid[]) with ordinality as r(nonce, account_id, directory_id, i)),
+        n as (delete from acme_nonces where value = any($1::varchar[]) and expires_at > $2 returning value)
+   select r.i, n.value is not null as nonce_ok, ${ACCOUNT_COLUMNS
+     .split(", ")
+     .map((c) => `a.${c}`)
+     .join(", ")}
+     from r left join n on n.value = r.nonce left join acme_accounts a on a.id = r.account_id and a.directory_id = r.directory_id
+    order by r.i`,
+);
+
+interface NonceAccountRequest {
+  nonce: string;
+  directoryId: string;
+  id: string;
+  resolve: (r: { nonceOk: boolean; account: AccountInfo | null }) => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * consumeNonceAndFindAccount for concurrent requests: the lookups asked for
+ * in one event-loop turn go out as one statement (one DELETE of all their
+ * nonces, one account read each), so under load a round trip serves several
+ * requests. A nonce twice in one batch (a replay racing its first use) is
+ * accepted once.
+ */
+export class NonceAccountBatcher {
+  private queue: NonceAccountRequest[] = [];
+  private scheduled = false;
+
+  constructor(
+    private readonly ctx: Pick<RaContext, "orm">,
+    private readonly now: () => Date,
+    private readonly maxBatch = 128,
+  ) {}
+
+  lookup(nonce: string, directoryId: string, id: string): Promise<{ nonceOk: boolean; account: AccountInfo | null }> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ nonce, directoryId, id, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    while (this.queue.length) void this.run(this.queue.splice(0, this.maxBatch));
+  }
+
+  private async run(batch: NonceAccountRequest[]): Promise<void> {
+    try {
+      if (batch.length === 1) {
+        const r = batch[0]!;
+        r.resolve(await consumeNonceAndFindAccount(this.ctx, r.nonce, this.now(), r.directoryId, r.id));
+        return;
+      }
+      const seen = new Set<string>();
+      const send: NonceAccountRequest[] = [];
+      for (const r of batch) {
+        if (seen.has(r.nonce)) r.resolve({ nonceOk: false, account: null });
+        else {
+          seen.add(r.nonce);
+          send.push(r);
+        }
+      }
+      const rows = await sqlPool(this.ctx.orm).query<AccountRow & { i: string; nonce_ok: boolean }>(NONCES_AND_ACCOUNTS, [
+        send.map((r) => r.nonce),
+        this.now(),
+        send.map((r) => r.id),
+        send.map((r) => r.directoryId),
+      ]);
+      for (const row of rows) send[Number(row.i) - 1]!.resolve({ nonceOk: row.nonce_ok, account: row.id ? fromRow(row) : null });
+    } catch (e) {
+      for (const r of batch) r.reject(e);
+    }
+  }
+}
+
 export async function findAccountByThumbprint(ctx: RaContext, directoryId: string, thumbprint: string): Promise<AccountInfo | null> {
   const rows = await ctx.orm.em
     .getConnection()
