@@ -137,72 +137,85 @@ export async function newOrder(
     throw acmeErr.malformed("notBefore must be before notAfter and not more than a day in the past");
   }
   const ids = checked.identifiers;
-  // reuse this account's valid authorizations (§7.4: "the server MAY reuse"), one query
-  // on all three columns of the (account_id, identifier_type, identifier_value) index
-  const sql = sqlPool(ctx.orm);
-  const reusable = await sql.query<{ id: string; identifier_type: IdentifierType; identifier_value: string; wildcard: boolean; expires: Date | string }>(
-    REUSABLE_AUTHZ,
-    [account.id, [...new Set(ids.map((i) => i.identifier.type))], [...new Set(ids.map((i) => i.authzValue))], new Date(now.getTime() + DAY)],
-  );
-  const authzIds: string[] = [];
-  const newAuthz: Array<{ id: string; identifier_type: IdentifierType; identifier_value: string; wildcard: boolean }> = [];
-  const newChallenges: Array<{ id: string; authorization_id: string; type: AcmeChallengeType; token: string }> = [];
-  let expires = now.getTime() + PENDING_LIFETIME_MS;
-  let reused = 0;
-  for (const id of ids) {
-    const hit = reusable.find((r) => r.identifier_type === id.identifier.type && r.identifier_value === id.authzValue && r.wildcard === id.wildcard);
-    if (hit) {
-      authzIds.push(hit.id);
-      reused++;
-      expires = Math.min(expires, toDate(hit.expires).getTime());
-      continue;
+  type Reusable = { id: string; identifier_type: IdentifierType; identifier_value: string; wildcard: boolean; expires: Date | string };
+  /** the order, its new authorizations and challenges, its audit entry, given the authorizations reused */
+  const plan = (reusable: Reusable[]) => {
+    const authzIds: string[] = [];
+    const newAuthz: Array<{ id: string; identifier_type: IdentifierType; identifier_value: string; wildcard: boolean }> = [];
+    const newChallenges: Array<{ id: string; authorization_id: string; type: AcmeChallengeType; token: string }> = [];
+    let expires = now.getTime() + PENDING_LIFETIME_MS;
+    let reused = 0;
+    for (const id of ids) {
+      const hit = reusable.find((r) => r.identifier_type === id.identifier.type && r.identifier_value === id.authzValue && r.wildcard === id.wildcard);
+      if (hit) {
+        authzIds.push(hit.id);
+        reused++;
+        expires = Math.min(expires, toDate(hit.expires).getTime());
+        continue;
+      }
+      const authzId = uuidv7();
+      newAuthz.push({ id: authzId, identifier_type: id.identifier.type, identifier_value: id.authzValue, wildcard: id.wildcard });
+      // §8.1: tokens of at least 128 bits of entropy
+      for (const type of id.challengeTypes) newChallenges.push({ id: uuidv7(), authorization_id: authzId, type, token: randomToken(32) });
+      authzIds.push(authzId);
     }
-    const authzId = uuidv7();
-    newAuthz.push({ id: authzId, identifier_type: id.identifier.type, identifier_value: id.authzValue, wildcard: id.wildcard });
-    // §8.1: tokens of at least 128 bits of entropy
-    for (const type of id.challengeTypes) newChallenges.push({ id: uuidv7(), authorization_id: authzId, type, token: randomToken(32) });
-    authzIds.push(authzId);
-  }
-  const order: OrderInfo = {
-    id: uuidv7(),
-    status: newAuthz.length ? "pending" : "ready",
-    identifiers: ids.map((i) => i.identifier),
-    authorizationIds: authzIds,
-    notBefore,
-    notAfter,
-    expires: new Date(expires),
-    error: null,
-    certificateId: null,
-  };
-  const audit = ctx.audit.row(accountActor(account), {
-    action: "acme_order_create",
-    organizationId: account.organizationId,
-    resourceType: "acme_order",
-    resourceId: order.id,
-    detail: {
-      directory: dir.name,
-      identifiers: order.identifiers.map((i) => `${i.type}:${i.value}`),
+    const order: OrderInfo = {
+      id: uuidv7(),
+      status: newAuthz.length ? "pending" : "ready",
+      identifiers: ids.map((i) => i.identifier),
       authorizationIds: authzIds,
-      reusedAuthorizations: reused,
-    },
-  });
+      notBefore,
+      notAfter,
+      expires: new Date(expires),
+      error: null,
+      certificateId: null,
+    };
+    const audit = ctx.audit.row(accountActor(account), {
+      action: "acme_order_create",
+      organizationId: account.organizationId,
+      resourceType: "acme_order",
+      resourceId: order.id,
+      detail: {
+        directory: dir.name,
+        identifiers: order.identifiers.map((i) => `${i.type}:${i.value}`),
+        authorizationIds: authzIds,
+        reusedAuthorizations: reused,
+      },
+    });
+    const params = [
+      account.id,
+      new Date(now.getTime() + PENDING_LIFETIME_MS),
+      new Date(),
+      JSON.stringify(newAuthz),
+      JSON.stringify(newChallenges),
+      order.id,
+      dir.id,
+      order.status,
+      JSON.stringify(order.identifiers),
+      JSON.stringify(authzIds),
+      notBefore,
+      notAfter,
+      order.expires,
+      auditRowsParam([audit]),
+    ];
+    return { order, audit, params };
+  };
+  // reuse this account's valid authorizations (§7.4: "the server MAY reuse"), looked up
+  // on all three columns of the (account_id, identifier_type, identifier_value) index
+  const reuseKeys = [[...new Set(ids.map((i) => i.identifier.type))], [...new Set(ids.map((i) => i.authzValue))], new Date(now.getTime() + DAY)];
+  const sql = sqlPool(ctx.orm);
+  // first, one round trip: everything new, written only if nothing could be reused
+  const fresh = plan([]);
+  const [created] = await sql.query<{ created: boolean }>(CREATE_ORDER_UNLESS_REUSABLE, [...fresh.params, ...reuseKeys]);
+  if (created?.created) {
+    ctx.audit.published([fresh.audit]);
+    return fresh.order;
+  }
+  // some authorization may be reused: read them, then write the order with them
+  const reusable = await sql.query<Reusable>(REUSABLE_AUTHZ, [account.id, ...reuseKeys]);
+  const { order, audit, params } = plan(reusable);
   // authorizations, challenges, order and audit entry: one statement, so they commit together
-  await sql.query(CREATE_ORDER, [
-    account.id,
-    new Date(now.getTime() + PENDING_LIFETIME_MS),
-    new Date(),
-    JSON.stringify(newAuthz),
-    JSON.stringify(newChallenges),
-    order.id,
-    dir.id,
-    order.status,
-    JSON.stringify(order.identifiers),
-    JSON.stringify(authzIds),
-    notBefore,
-    notAfter,
-    order.expires,
-    auditRowsParam([audit]),
-  ]);
+  await sql.query(CREATE_ORDER, params);
   ctx.audit.published([audit]);
   return order;
 }
@@ -227,6 +240,31 @@ const CREATE_ORDER = statement(
                 values ($6, $1, $7, $8, $9::jsonb, $10::jsonb, $11, $12, $13, $3, $3)),
         au as (${auditInsertSql("$14")})
    select 1`,
+);
+
+/**
+ * CREATE_ORDER ($1-$14) unless the account has a valid authorization that
+ * might be reused (REUSABLE_AUTHZ on $15-$17; wildcard not compared): all
+ * CTEs read that one snapshot, so either all rows are written or none.
+ */
+const CREATE_ORDER_UNLESS_REUSABLE = statement(
+  "sigil_acme_order_create_fresh",
+  `with reuse as (select 1 from acme_authorizations
+                   where account_id = $1 and identifier_type = any($15::varchar[]) and identifier_value = any($16::varchar[])
+                     and status = 'valid' and expires > $17 limit 1),
+        az as (insert into acme_authorizations (id, account_id, identifier_type, identifier_value, wildcard, status, expires, created_at, updated_at)
+                select id, $1, identifier_type, identifier_value, wildcard, 'pending', $2, $3, $3
+                  from jsonb_to_recordset($4::jsonb) as r(id uuid, identifier_type varchar, identifier_value varchar, wildcard boolean)
+                 where not exists (select 1 from reuse)),
+        ch as (insert into acme_challenges (id, authorization_id, type, token, status, attempts, created_at, updated_at)
+                select id, authorization_id, type, token, 'pending', 0, $3, $3
+                  from jsonb_to_recordset($5::jsonb) as r(id uuid, authorization_id uuid, type varchar, token varchar)
+                 where not exists (select 1 from reuse)),
+        o as (insert into acme_orders (id, account_id, directory_id, status, identifiers, authorization_ids, not_before, not_after, expires, created_at, updated_at)
+                select $6, $1, $7, $8, $9::jsonb, $10::jsonb, $11, $12, $13, $3, $3
+                 where not exists (select 1 from reuse)),
+        au as (${auditInsertSql("$14")} where not exists (select 1 from reuse))
+   select not exists (select 1 from reuse) as created`,
 );
 
 const ORDER_COLUMNS = "id, account_id, status, identifiers, authorization_ids, not_before, not_after, expires, error, certificate_id";
