@@ -6,6 +6,7 @@ import { Migration20261123130000Relying } from "./Migration20261123130000Relying
 import { Migration20261123160000AcmeIndexes } from "./Migration20261123160000AcmeIndexes.js";
 import { Migration20261123170000RelyingIndexes } from "./Migration20261123170000RelyingIndexes.js";
 import { Migration20261123171000RevocationGenerations } from "./Migration20261123171000RevocationGenerations.js";
+import { Migration20261123172000OcspSignerCertificates } from "./Migration20261123172000OcspSignerCertificates.js";
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -22,4 +23,5 @@ export const migrationsList: MigrationObject[] = [
   { name: "Migration20261123160000AcmeIndexes", class: Migration20261123160000AcmeIndexes },
   { name: "Migration20261123170000RelyingIndexes", class: Migration20261123170000RelyingIndexes },
   { name: "Migration20261123171000RevocationGenerations", class: Migration20261123171000RevocationGenerations },
+  { name: "Migration20261123172000OcspSignerCertificates", class: Migration20261123172000OcspSignerCertificates },
 ];

@@ -7,9 +7,16 @@ export type UserRole = "superuser" | "admin" | "user";
 export type Capability = "create_ca" | "create_cert" | "revoke_cert" | "export_private_key" | "delete_ca";
 export const CAPABILITIES: readonly Capability[] = ["create_ca", "create_cert", "revoke_cert", "export_private_key", "delete_ca"];
 
-export type CertificateType = "server" | "client" | "dual" | "ca";
+/**
+ * "ocsp": a delegated OCSP signing certificate Sigil issued under a CA for its
+ * own responder (src/ra/ocsp.ts). Recorded like every certificate a CA signs
+ * (serials unique per issuer), but managed by the responder alone: the admin
+ * API neither lists nor touches them.
+ */
+export type CertificateType = "server" | "client" | "dual" | "ca" | "ocsp";
 export type CertificateStatus = "valid" | "revoked" | "expired";
-export type CertificateSource = "admin" | "acme";
+/** "system": issued by Sigil for itself (OCSP signing certificates) */
+export type CertificateSource = "admin" | "acme" | "system";
 export type CaStatus = "active" | "revoked" | "expired";
 
 /** RFC 5280 §5.3.1 CRLReason; 7 is unused and never accepted. */

@@ -405,7 +405,8 @@ export async function deleteCa(ctx: RaContext, actor: Actor, id: string): Promis
     const now = ctx.clock.now();
     const children = await tx.em.count(CertificateAuthority, { parent: ca.id, deletedAt: null });
     if (children > 0) throw SigilError.failedPrecondition(`the CA has ${children} child CA(s); delete them first`);
-    const live = await tx.em.count(Certificate, { issuer: ca.id, status: "valid", notAfter: { $gt: now } });
+    // the responder's OCSP signing certificates (type "ocsp") are the CA's own, not something it serves others
+    const live = await tx.em.count(Certificate, { issuer: ca.id, status: "valid", notAfter: { $gt: now }, type: { $ne: "ocsp" } });
     if (live > 0) {
       throw SigilError.failedPrecondition(`the CA has ${live} unexpired valid certificate(s); revoke them or wait until they expire`);
     }

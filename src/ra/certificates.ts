@@ -4,6 +4,11 @@
  * private-key export. Every write and its audit entry commit together
  * (issueLeafInTx / revokeCertificateInTx write the row and the entry in the
  * caller's transaction).
+ *
+ * The OCSP responder's own signing certificates (type "ocsp") are recorded
+ * in the certificates table but are not the admin plane's: they are neither
+ * listed nor found here (NOT_FOUND), so they are not revoked, renewed or
+ * exported through it. The responder issues and rotates them.
  */
 import { X509Certificate } from "node:crypto";
 import { LockMode } from "@mikro-orm/core";
@@ -152,8 +157,11 @@ export async function signCsr(
   });
 }
 
+/** certificates the admin plane deals with: all but the OCSP responder's own (see the header) */
+const ADMIN_VISIBLE = { type: { $ne: "ocsp" } } as const;
+
 async function loadCertificate(em: EntityManager, id: string): Promise<Certificate> {
-  const cert = await em.findOne(Certificate, { id: requireId(id, "id") });
+  const cert = await em.findOne(Certificate, { id: requireId(id, "id"), ...ADMIN_VISIBLE });
   if (!cert) throw SigilError.notFound("certificate not found");
   return cert;
 }
@@ -189,7 +197,7 @@ export async function listCertificates(ctx: RaContext, actor: Actor, input: List
   if (org === "none") return { items: [], nextPageToken: "" };
   const em = ctx.orm.em.fork() as EntityManager;
   const now = ctx.clock.now();
-  const where: Record<string, unknown>[] = [];
+  const where: Record<string, unknown>[] = [ADMIN_VISIBLE];
   if (org) where.push({ organization: org });
   if (input.caId) {
     const ca = await em.findOne(CertificateAuthority, { id: requireId(input.caId, "ca_id"), deletedAt: null });
@@ -216,7 +224,7 @@ export async function listCertificates(ctx: RaContext, actor: Actor, input: List
   }
   if (input.expiringBefore) where.push({ notAfter: { $lt: input.expiringBefore } });
   if (input.serial) where.push({ serial: serialToHex(serialFromHex(input.serial)) });
-  const qb = em.createQueryBuilder(Certificate, "c").where(where.length ? { $and: where } : {});
+  const qb = em.createQueryBuilder(Certificate, "c").where({ $and: where });
   if (input.nameContains) {
     if (input.nameContains.length > 255) throw SigilError.invalidArgument("name_contains: at most 255 characters", "name_contains");
     const pattern = likeContains(input.nameContains);
@@ -332,7 +340,7 @@ export async function exportCertificatePrivateKey(
   const certId = requireId(id, "id");
   if (format === "pkcs12") checkPkcs12Password(password);
   return inTransaction(ctx, async (tx) => {
-    const cert = await tx.em.findOne(Certificate, { id: certId });
+    const cert = await tx.em.findOne(Certificate, { id: certId, ...ADMIN_VISIBLE });
     if (!cert) throw SigilError.notFound("certificate not found");
     authorize(actor, cert.organization.id, "export_private_key");
     const rows = await tx.em

@@ -2,7 +2,10 @@
  * The OCSP responder (RFC 6960): answers good, revoked (time and reason) or
  * unknown for serials a CA issued, signed by a delegated responder
  * certificate that Sigil issues under that CA and renews itself (RFC 6960
- * §4.2.2.2, id-kp-OCSPSigning + id-pkix-ocsp-nocheck).
+ * §4.2.2.2, id-kp-OCSPSigning + id-pkix-ocsp-nocheck). Each one is recorded
+ * as a certificates row of type "ocsp" in the transaction that issues it, so
+ * its serial is unique among everything the CA signed (the admin plane does
+ * not list them; see ra/certificates.ts).
  *
  * - Status source: the certificates table, the same rows the CRL is built
  *   from, so OCSP and CRL agree. "expired" is bookkeeping, not a revocation
@@ -49,7 +52,7 @@ import { newSerial, serialToHex } from "../ca/serial.js";
 import type { Issuer } from "../ca/signer.js";
 import { uuidv7 } from "../core/ids.js";
 import type { RevocationReason } from "../core/types.js";
-import { CertificateAuthority, OcspSigner } from "../db/entities/index.js";
+import { Certificate, CertificateAuthority, OcspSigner, Organization } from "../db/entities/index.js";
 import type { Logger } from "../logger.js";
 import { systemActor } from "./actor.js";
 import { inTransaction, type RaContext, type Tx } from "./context.js";
@@ -371,9 +374,24 @@ export class OcspResponder {
       commonName: `OCSP ${ca.id}`,
     });
     const id = uuidv7();
+    // recorded with everything else the CA signed, in this transaction: the (issuer, serial) unique key
+    // refuses a serial a leaf already has (the transaction then rolls back and the certificate is never used)
+    const certificate = tx.em.create(Certificate, {
+      id,
+      serial: serialToHex(serial),
+      issuer: tx.em.getReference(CertificateAuthority, ca.id),
+      organization: tx.em.getReference(Organization, ca.organization.id),
+      type: "ocsp",
+      commonName: `OCSP ${ca.id}`,
+      notBefore,
+      notAfter,
+      source: "system",
+      certificatePem: cert.pem,
+    } as Certificate);
     const row = tx.em.create(OcspSigner, {
       id,
       ca: tx.em.getReference(CertificateAuthority, ca.id),
+      certificate,
       serial: serialToHex(serial),
       certificatePem: cert.pem,
       encryptedPrivateKey: this.ctx.keyRing.encrypt(exportPrivateKeyPkcs8(keyPair.privateKey), ocspSignerKeyAad(id)),
@@ -383,7 +401,7 @@ export class OcspResponder {
     tx.audit(systemActor("ocsp-responder"), {
       action: "cert_create",
       organizationId: ca.organization.id,
-      resourceType: "ocsp_signer",
+      resourceType: "certificate",
       resourceId: id,
       detail: { serial: row.serial, issuerId: ca.id, purpose: "ocsp_signing", notAfter: notAfter.toISOString() },
     });

@@ -135,6 +135,10 @@ function certificateTypeToProto(t: CertificateType): CertTypeMsg {
       return CertTypeMsg.DUAL;
     case "ca":
       return CertTypeMsg.CA;
+    case "ocsp":
+      // OCSP signing certificates are not served by the admin API (ra/certificates.ts filters them out);
+      // the proto has no value for them
+      return CertTypeMsg.UNSPECIFIED;
   }
 }
 

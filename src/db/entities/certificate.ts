@@ -6,9 +6,11 @@ import { Organization } from "./organization.js";
 import { User } from "./user.js";
 
 /**
- * Every certificate a CA signed (leaves, and intermediates as type "ca").
- * Never deleted: revoked or expired. The row is committed in the same
- * transaction that reserves its serial, before the certificate is returned.
+ * Every certificate a CA signed (leaves, intermediates as type "ca", the
+ * responder's delegated OCSP signing certificates as type "ocsp"), so
+ * (issuer, serial) is unique across all of them. Never deleted: revoked or
+ * expired. The row is committed in the same transaction that reserves its
+ * serial, before the certificate is used or returned.
  */
 export class Certificate {
   id!: string;

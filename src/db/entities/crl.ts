@@ -1,6 +1,7 @@
 import { BigIntType, EntitySchema } from "@mikro-orm/core";
 import { createdAtProperty, idProperty, timestamp } from "./common.js";
 import { CertificateAuthority } from "./certificate-authority.js";
+import { Certificate } from "./certificate.js";
 
 /**
  * The current CRL of one CA (RFC 5280 §5), as signed: relying parties are
@@ -74,11 +75,15 @@ export const RevocationGenerationSchema = new EntitySchema<RevocationGeneration>
  * with id-pkix-ocsp-nocheck §4.2.2.2.1) that Sigil issued under `ca` for its
  * own responder. The private key is encrypted under the master key like CA
  * keys, bound to this row's id. Old rows stay (history); the newest valid one
- * signs.
+ * signs. The certificate itself is a Certificate row of type "ocsp" (same id),
+ * written in the same transaction: its serial is unique among everything the
+ * CA signed, and it is recorded with the rest.
  */
 export class OcspSigner {
   id!: string;
   ca!: CertificateAuthority;
+  /** the certificates row of this signing certificate (type "ocsp", same id) */
+  certificate!: Certificate;
   /** lower-case hex, like Certificate.serial */
   serial!: string;
   certificatePem!: string;
@@ -95,6 +100,7 @@ export const OcspSignerSchema = new EntitySchema<OcspSigner>({
   properties: {
     id: idProperty,
     ca: { kind: "m:1", entity: () => CertificateAuthority, deleteRule: "cascade" },
+    certificate: { kind: "1:1", entity: () => Certificate, owner: true, deleteRule: "restrict" },
     serial: { type: "string", length: 64 },
     certificatePem: { type: "text" },
     encryptedPrivateKey: { type: "text", lazy: true },
