@@ -63,6 +63,8 @@ export interface TxQueryable extends Queryable {
    * resolves once committed. Nothing may follow.
    */
   commitWith<R>(sql: Statement, values?: readonly unknown[]): Promise<R[]>;
+  /** the same with several last statements (run in order, each with its own snapshot): the rows of each */
+  commitWithAll(last: Array<{ sql: Statement; values?: readonly unknown[] }>): Promise<unknown[][]>;
 }
 
 const BEGIN = statement("sigil_begin", "BEGIN");
@@ -198,15 +200,16 @@ export class SqlPool implements Queryable {
         const r = await pipeline(c, [{ sql: BEGIN }, { sql, values }]);
         return r[1]!.rows as R[];
       },
-      commitWith: async <R>(sql: Statement, values?: readonly unknown[]) => {
+      commitWith: async <R>(sql: Statement, values?: readonly unknown[]) => (await q.commitWithAll([{ sql, values }]))[0] as R[],
+      commitWithAll: async (last: Array<{ sql: Statement; values?: readonly unknown[] }>) => {
         usable();
-        const steps = [{ sql, values }, { sql: COMMIT }];
-        if (tx.state === "idle") steps.unshift({ sql: BEGIN, values: undefined });
+        const steps: Array<{ sql: Statement; values?: readonly unknown[] }> = [...last, { sql: COMMIT }];
+        if (tx.state === "idle") steps.unshift({ sql: BEGIN });
         tx.state = "open";
         const r = await pipeline(c, steps);
         checkCommitted(r[r.length - 1]!);
         tx.state = "committed";
-        return r[r.length - 2]!.rows as R[];
+        return r.slice(r.length - 1 - last.length, r.length - 1).map((x) => x.rows);
       },
     };
     try {

@@ -80,6 +80,8 @@ export interface SqlTx extends Queryable {
    * are inserted first); nothing may follow
    */
   commitWith<R>(sql: Statement, values?: readonly unknown[]): Promise<R[]>;
+  /** the same with several last statements, each run with its own snapshot: the rows of each */
+  commitWithAll(last: Array<{ sql: Statement; values?: readonly unknown[] }>): Promise<unknown[][]>;
   /** run `fn` after a successful commit (never on rollback) */
   afterCommit(fn: () => void): void;
 }
@@ -92,15 +94,17 @@ export async function inSqlTransaction<T>(ctx: RaContext, fn: (tx: SqlTx) => Pro
   const hooks: Array<() => void> = [];
   const result = await sqlPool(ctx.orm).transaction(async (q) => {
     let committed = false;
+    const commitWithAll = async (last: Array<{ sql: Statement; values?: readonly unknown[] }>): Promise<unknown[][]> => {
+      const steps = pending.length ? [{ sql: AUDIT_INSERT, values: [auditRowsParam(pending)] }, ...last] : last;
+      pending = [];
+      const rows = await q.commitWithAll(steps);
+      committed = true;
+      return rows.slice(rows.length - last.length);
+    };
     const r = await fn({
       query: (sql, values) => q.query(sql, values),
-      commitWith: async <R>(sql: Statement, values?: readonly unknown[]): Promise<R[]> => {
-        if (pending.length) await q.query(AUDIT_INSERT, [auditRowsParam(pending)]);
-        pending = [];
-        const rows = await q.commitWith<R>(sql, values);
-        committed = true;
-        return rows;
-      },
+      commitWith: async <R>(sql: Statement, values?: readonly unknown[]): Promise<R[]> => (await commitWithAll([{ sql, values }]))[0] as R[],
+      commitWithAll,
       audit: (actor, entry) => {
         const row = ctx.audit.row(actor, entry);
         pending.push(row);

@@ -74,22 +74,34 @@ const RECORD_CHALLENGE = statement(
      from (values (1)) one left join ch on true`,
 );
 
-/** the authorization valid; the pending orders using it whose other authorizations are all valid become ready */
+/**
+ * The authorization valid, if still pending and the challenge was recorded
+ * valid by this transaction (RECORD_CHALLENGE wrote updated_at = $2); the
+ * pending orders using it whose other authorizations are all valid become
+ * ready (a new statement: a snapshot taken after RECORD_CHALLENGE got the
+ * order locks).
+ */
 const AUTHZ_VALID = statement(
   "sigil_acme_validation_valid",
-  `with az as (update acme_authorizations set status = 'valid', expires = $1, updated_at = $2 where id = $3)
+  `with az as (update acme_authorizations set status = 'valid', expires = $1, updated_at = $2
+                where id = $3 and status = 'pending'
+                  and exists (select 1 from acme_challenges where id = $6 and status = 'valid' and updated_at = $2)
+                returning id)
    update acme_orders o set status = 'ready', updated_at = $2
-    where o.account_id = $4 and o.status = 'pending' and o.authorization_ids @> $5::jsonb
+    where exists (select 1 from az) and o.account_id = $4 and o.status = 'pending' and o.authorization_ids @> $5::jsonb
       and not exists (select 1 from jsonb_array_elements_text(o.authorization_ids) x(id)
                         join acme_authorizations a on a.id = x.id::uuid where a.id <> $3 and a.status <> 'valid')`,
 );
 
-/** the authorization invalid, and the orders using it that can still change */
+/** the authorization invalid (same conditions), and the orders using it that can still change */
 const AUTHZ_INVALID = statement(
   "sigil_acme_validation_invalid",
-  `with az as (update acme_authorizations set status = 'invalid', updated_at = $1 where id = $2)
+  `with az as (update acme_authorizations set status = 'invalid', updated_at = $1
+                where id = $2 and status = 'pending'
+                  and exists (select 1 from acme_challenges where id = $6 and status = 'invalid' and updated_at = $1)
+                returning id)
    update acme_orders set status = 'invalid', error = $3::jsonb, updated_at = $1
-    where account_id = $4 and status in ('pending', 'ready') and authorization_ids @> $5::jsonb`,
+    where exists (select 1 from az) and account_id = $4 and status in ('pending', 'ready') and authorization_ids @> $5::jsonb`,
 );
 
 export class ValidationScheduler {
@@ -175,9 +187,10 @@ export class ValidationScheduler {
   }
 
   /**
-   * Two round trips: BEGIN with RECORD_CHALLENGE, then AUTHZ_VALID or
-   * AUTHZ_INVALID with COMMIT. The challenge as recorded, undefined if it was
-   * no longer processing.
+   * One round trip: BEGIN, RECORD_CHALLENGE, AUTHZ_VALID or AUTHZ_INVALID
+   * (each a no-op unless the challenge was recorded and the authorization
+   * was pending), COMMIT. The challenge as recorded, undefined if it was no
+   * longer processing.
    */
   private async record(challengeId: string, job: ChallengeJob, outcome: ValidationOutcome): Promise<ChallengeInfo | undefined> {
     const now = this.ctx.clock.now();
@@ -198,31 +211,47 @@ export class ValidationScheduler {
         ...(outcome.status === "invalid" ? { error: outcome.error.type } : {}),
       },
     });
+    const authzUpdate =
+      outcome.status === "valid"
+        ? { sql: AUTHZ_VALID, values: [new Date(now.getTime() + VALID_AUTHZ_LIFETIME_MS), now, job.authorization_id, job.account_id, authzIdJson, challengeId] }
+        : {
+            sql: AUTHZ_INVALID,
+            values: [
+              now,
+              job.authorization_id,
+              JSON.stringify(
+                storedProblem(outcome.error.type, `validation of ${identifier.value} failed: ${outcome.error.detail}`, [
+                  { type: outcome.error.type, detail: outcome.error.detail, identifier },
+                ]),
+              ),
+              job.account_id,
+              authzIdJson,
+              challengeId,
+            ],
+          };
     return inSqlTransaction(this.ctx, async (tx) => {
-      const [r] = await tx.query<ChallengeRow & { authz_status: string | null; orders_locked: number }>(RECORD_CHALLENGE, [
-        job.authorization_id,
-        outcome.status,
-        outcome.status === "valid" ? now : null,
-        outcome.status === "invalid" ? JSON.stringify(storedProblem(outcome.error.type, outcome.error.detail)) : null,
-        now,
-        challengeId,
-        job.account_id,
-        authzIdJson,
-        auditRowsParam([entry]),
+      // one round trip: BEGIN, RECORD_CHALLENGE, AUTHZ_VALID / AUTHZ_INVALID, COMMIT
+      const [recorded] = await tx.commitWithAll([
+        {
+          sql: RECORD_CHALLENGE,
+          values: [
+            job.authorization_id,
+            outcome.status,
+            outcome.status === "valid" ? now : null,
+            outcome.status === "invalid" ? JSON.stringify(storedProblem(outcome.error.type, outcome.error.detail)) : null,
+            now,
+            challengeId,
+            job.account_id,
+            authzIdJson,
+            auditRowsParam([entry]),
+          ],
+        },
+        authzUpdate,
       ]);
+      const r = (recorded as Array<ChallengeRow & { authz_status: string | null }>)[0];
       if (!r?.id) return undefined;
       // inserted by RECORD_CHALLENGE: watchers hear of it once committed
       tx.afterCommit(() => this.ctx.audit.published([entry]));
-      if (r.authz_status === "pending") {
-        if (outcome.status === "valid") {
-          await tx.commitWith(AUTHZ_VALID, [new Date(now.getTime() + VALID_AUTHZ_LIFETIME_MS), now, job.authorization_id, job.account_id, authzIdJson]);
-        } else {
-          const error = storedProblem(outcome.error.type, `validation of ${identifier.value} failed: ${outcome.error.detail}`, [
-            { type: outcome.error.type, detail: outcome.error.detail, identifier },
-          ]);
-          await tx.commitWith(AUTHZ_INVALID, [now, job.authorization_id, JSON.stringify(error), job.account_id, authzIdJson]);
-        }
-      }
       return challengeFromRow(r);
     });
   }
