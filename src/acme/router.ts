@@ -13,6 +13,7 @@ import { DirectoryCache } from "../ra/acme/directories.js";
 import { AcmeError, acmeErr } from "../ra/acme/errors.js";
 import {
   ChainCache,
+  RecentCertificates,
   certificateChain,
   deactivateAuthz,
   finalizeOrder,
@@ -86,6 +87,7 @@ export function buildAcmeRouter(deps: AcmeRouterDeps): AcmeRouter {
   const directories = new DirectoryCache(ra, deps.directoryCacheMs);
   const validations = new ValidationScheduler(ra, deps.validator, logger, deps.validation);
   const chains = new ChainCache();
+  const recentCertificates = new RecentCertificates();
   const pageSize = deps.ordersPageSize ?? 100;
   const jwsDeps: JwsDeps = { ra, linker, nonces, bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT };
   nonces.startCleanup((e) => logger.error({ err: e }, "nonce cleanup failed"));
@@ -247,7 +249,7 @@ export function buildAcmeRouter(deps: AcmeRouterDeps): AcmeRouter {
     const csr = (st.payload as { csr?: unknown } | undefined)?.csr;
     if (typeof csr !== "string" || !/^[A-Za-z0-9_-]+$/.test(csr)) throw acmeErr.malformed("finalize needs csr: base64url DER");
     const id = idParam(ctx);
-    const order = await finalizeOrder(ra, st.dir, st.account!, id, Buffer.from(csr, "base64url"));
+    const order = await finalizeOrder(ra, st.dir, st.account!, id, Buffer.from(csr, "base64url"), recentCertificates);
     ctx.set("Location", linker.order(st.dir.name, id));
     if (order.status === "processing") ctx.set("Retry-After", String(RETRY_AFTER_SECONDS));
     json(ctx, 200, orderJson(linker, st.dir.name, order));
@@ -287,7 +289,7 @@ export function buildAcmeRouter(deps: AcmeRouterDeps): AcmeRouter {
 
   // §7.4.2 certificate download
   post("/cert/:id", "kid", postAsGetOnly(), async (ctx) => {
-    const pem = await certificateChain(ra, chains, acmeState(ctx).account!, idParam(ctx));
+    const pem = await certificateChain(ra, chains, acmeState(ctx).account!, idParam(ctx), recentCertificates);
     ctx.status = 200;
     ctx.type = "application/pem-certificate-chain";
     ctx.body = pem;

@@ -467,6 +467,7 @@ export async function finalizeOrder(
   account: AccountInfo,
   orderId: string,
   csrDer: Buffer,
+  recent?: RecentCertificates,
 ): Promise<OrderInfo> {
   const csr = parseCsr(csrDer);
   checkLeafKeyPolicySpki(csr.publicKeySpki);
@@ -523,6 +524,7 @@ export async function finalizeOrder(
     });
     // a serial collision ((issuer_id, serial) is unique) fails this statement and the transaction
     await tx.commitWith(FINALIZE_WRITE, [...params, leaf.id, now, info.id, tx.takeAudit()]);
+    tx.afterCommit(() => recent?.put(leaf.id, { accountId: account.id, issuerId: ca.id, pem: leaf.pem }));
     return { ...info, status: "valid", certificateId: leaf.id };
   });
 }
@@ -559,6 +561,26 @@ const FINALIZE_WRITE = statement(
    select 1`,
 );
 
+/**
+ * Certificates this process issued lately, put once their row committed. A
+ * certificate never changes (revocation does not touch its PEM), so the
+ * download that follows a finalize needs no query; a miss (issued by another
+ * instance, or aged out) reads the row.
+ */
+export class RecentCertificates {
+  private readonly map = new Map<string, { accountId: string; issuerId: string; pem: string }>();
+  constructor(private readonly max = 1024) {}
+
+  put(id: string, cert: { accountId: string; issuerId: string; pem: string }): void {
+    this.map.set(id, cert);
+    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value!);
+  }
+
+  get(id: string): { accountId: string; issuerId: string; pem: string } | undefined {
+    return this.map.get(id);
+  }
+}
+
 /** the issuing CAs above a certificate, leaf-side first, the root excluded (§7.4.2) */
 export class ChainCache {
   private readonly cache = new Map<string, { at: number; pems: string[] }>();
@@ -589,9 +611,18 @@ function normalizePem(pem: string): string {
 const GET_CERTIFICATE = statement("sigil_acme_certificate_get", `select certificate_pem, issuer_id from certificates where id = $1 and acme_account_id = $2`);
 
 /** RFC 8555 §7.4.2: the PEM chain (leaf, then intermediates) of a certificate this account ordered */
-export async function certificateChain(ctx: RaContext, chains: ChainCache, account: AccountInfo, certId: string): Promise<string> {
-  const rows = await sqlPool(ctx.orm).query<{ certificate_pem: string; issuer_id: string }>(GET_CERTIFICATE, [certId, account.id]);
-  const r = rows[0];
+export async function certificateChain(
+  ctx: RaContext,
+  chains: ChainCache,
+  account: AccountInfo,
+  certId: string,
+  recent?: RecentCertificates,
+): Promise<string> {
+  const hit = recent?.get(certId);
+  const r =
+    hit && hit.accountId === account.id
+      ? { certificate_pem: hit.pem, issuer_id: hit.issuerId }
+      : (await sqlPool(ctx.orm).query<{ certificate_pem: string; issuer_id: string }>(GET_CERTIFICATE, [certId, account.id]))[0];
   if (!r) throw acmeErr.notFound();
   const chain = await chains.get(ctx, r.issuer_id);
   return [r.certificate_pem, ...chain].map(normalizePem).join("");
