@@ -64,6 +64,8 @@ export function parseCidr(cidr: string): { net: Buffer; bits: number } | undefin
   const net = ipFromText(addr);
   if (!net) return undefined;
   const max = net.length * 8;
+  // decimal digits only: Number("") is 0, which would turn "10.0.0.0/" into 0.0.0.0/0
+  if (len !== undefined && !/^\d{1,3}$/.test(len)) return undefined;
   const bits = len === undefined ? max : Number(len);
   if (!Number.isInteger(bits) || bits < 0 || bits > max) return undefined;
   return { net, bits };

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { checkIdentifier, checkOrderIdentifiers, dnsAllowed, ipInRanges, type IdentifierPolicy } from "../../../src/policy/identifiers.js";
+import { checkIdentifier, checkOrderIdentifiers, dnsAllowed, ipInRanges, parseCidr, type IdentifierPolicy } from "../../../src/policy/identifiers.js";
 
 const any: IdentifierPolicy = { allowedDnsSuffixes: [], allowedIpRanges: ["10.0.0.0/8", "2001:db8::/32"], challengeTypes: ["http-01", "dns-01", "tls-alpn-01"] };
 
@@ -55,5 +55,15 @@ describe("policy/identifiers", () => {
     assert.ok(!ipInRanges("::ffff:10.0.0.1", ["10.0.0.0/8"]));
     assert.ok(dnsAllowed("a.b.example.com", ["example.com"]));
     assert.ok(!dnsAllowed("example.com.evil", ["example.com"]));
+  });
+
+  it("refuses a CIDR prefix length that is not plain decimal digits (an empty one is not /0)", () => {
+    for (const bad of ["10.0.0.0/", "10.0.0.0/ ", "10.0.0.0/0x8", "10.0.0.0/8.0", "10.0.0.0/1e1", "10.0.0.0/+8", "2001:db8::/"]) {
+      assert.equal(parseCidr(bad), undefined, bad);
+    }
+    assert.ok(!ipInRanges("192.168.0.1", ["10.0.0.0/"]));
+    assert.deepEqual(parseCidr("10.0.0.0/8")?.bits, 8);
+    assert.deepEqual(parseCidr("2001:db8::/32")?.bits, 32);
+    assert.deepEqual(parseCidr("10.0.0.1")?.bits, 32);
   });
 });
