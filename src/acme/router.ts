@@ -199,6 +199,7 @@ export function buildAcmeRouter(deps: AcmeRouterDeps): AcmeRouter {
     } catch {
       throw acmeErr.malformed("keyChange inner JWS is not base64url JSON");
     }
+    if (!header || typeof header !== "object" || !body || typeof body !== "object") throw acmeErr.malformed("keyChange inner JWS header and payload must be JSON objects");
     // §7.3.5: inner JWS has jwk (the new key), no kid, no nonce, the same url
     if (typeof header.alg !== "string" || !["RS256", "ES256", "ES384", "ES512", "EdDSA"].includes(header.alg)) {
       throw acmeErr.malformed("keyChange inner JWS alg is not accepted");

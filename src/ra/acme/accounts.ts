@@ -330,6 +330,7 @@ function parseEab(eab: Record<string, unknown>, req: NewAccountRequest): { kid: 
   } catch {
     throw acmeErr.malformed("externalAccountBinding is not valid base64url JSON");
   }
+  if (!header || typeof header !== "object") throw acmeErr.malformed("externalAccountBinding protected header must be a JSON object");
   if (typeof header.alg !== "string" || !EAB_ALGS.includes(header.alg)) {
     throw acmeErr.malformed("externalAccountBinding alg must be HS256, HS384 or HS512");
   }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import acme from "acme-client";
-import { exportJWK, generateKeyPair } from "jose";
+import { exportJWK, FlattenedSign, generateKeyPair } from "jose";
 import { createDirectory, createEabKey } from "../../../src/ra/acme/directories.js";
 import { systemActor } from "../../../src/ra/actor.js";
 import { FakeValidator, startAcmeTestServer, type AcmeTestServer } from "./harness.js";
@@ -178,6 +178,7 @@ describe("ACME negative cases (real HTTP, exact problem types)", () => {
         ["a string", "jws"],
         ["no signature", { protected: good.protected, payload: good.payload }],
         ["protected not JSON", { ...good, protected: b64url("nope") }],
+        ["protected JSON null", { ...good, protected: b64url("null") }],
         ["alg ES256", withHeader({ alg: "ES256" })],
         ["alg none", withHeader({ alg: "none" })],
         ["a nonce", withHeader({ nonce: "abc" })],
@@ -206,6 +207,11 @@ describe("ACME negative cases (real HTTP, exact problem types)", () => {
         ["not a JWS", { account: k.kid, oldKey: k.jwk }],
         ["general serialization", { payload: inner.payload, signatures: [{ protected: inner.protected, signature: inner.signature }] }],
         ["protected not JSON", { ...inner, protected: b64url("nope") }],
+        ["protected JSON null", { ...inner, protected: b64url("null") }],
+        [
+          "payload JSON null",
+          await new FlattenedSign(new TextEncoder().encode("null")).setProtectedHeader({ alg: next.alg, jwk: next.jwk, url: k.dir.keyChange }).sign(next.key),
+        ],
         ["signed by another key than its jwk", await k.keyChangeInner({ ...next, key: otherKey })],
         ["signature of another payload", { ...inner, payload: b64url(JSON.stringify({ account: k.kid, oldKey: k.jwk, x: 1 })) }],
         ["a kid instead of a jwk", await k.keyChangeInner(next, { header: { jwk: undefined, kid: k.kid } })],
