@@ -23,14 +23,19 @@ export const UNAUTHENTICATED_METHODS: ReadonlySet<string> = new Set([
 export function authHook(auth: AuthManager): (ctx: CallContext) => Promise<void> {
   return async (ctx) => {
     if (UNAUTHENTICATED_METHODS.has(ctx.path)) return;
-    const header = ctx.authorization;
-    if (header === undefined || header === "") throw SigilError.unauthenticated();
-    const m = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
-    if (!m) throw SigilError.unauthenticated("the authorization metadata must be \"Bearer <token>\"");
-    const result = await auth.authenticate(m[1]!);
+    const result = await auth.authenticate(bearerCredential(ctx));
     ctx.values.set(ACTOR_KEY, result.actor);
     ctx.values.set(AUTH_KEY, result);
   };
+}
+
+/** The credential of "authorization: Bearer <credential>", or UNAUTHENTICATED. */
+export function bearerCredential(ctx: CallContext): string {
+  const header = ctx.authorization;
+  if (header === undefined || header === "") throw SigilError.unauthenticated();
+  const m = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
+  if (!m) throw SigilError.unauthenticated("the authorization metadata must be \"Bearer <token>\"");
+  return m[1]!;
 }
 
 /** The authentication result of the call (set by the hook), or UNAUTHENTICATED. */

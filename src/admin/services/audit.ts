@@ -1,13 +1,14 @@
 /** sigil.admin.v1.AuditService: list with filters, and a live stream of new entries. */
 import { bindService, type ServiceBinding } from "../grpc-adapter.js";
 import { AuditService } from "../../gen/sigil/admin/v1/audit_pb.js";
-import { listAuditEvents, watchAuditEvents } from "../../ra/audit-query.js";
+import { auditMatches, listAuditEvents, scopeAuditFilter, watchAuditEvents } from "../../ra/audit-query.js";
+import { bearerCredential } from "../auth-hook.js";
 import { parsePage } from "../../ra/paging.js";
 import { requireActor } from "../principal.js";
 import { auditToProto, dateOf } from "./convert.js";
 import type { AdminServiceDeps } from "./index.js";
 
-export function auditService({ ra }: AdminServiceDeps): ServiceBinding {
+export function auditService({ ra, auth }: AdminServiceDeps): ServiceBinding {
   return bindService(AuditService, {
     async listAuditEvents(req, ctx) {
       const actor = requireActor(ctx);
@@ -28,15 +29,20 @@ export function auditService({ ra }: AdminServiceDeps): ServiceBinding {
       return { events: page.items.map(auditToProto), nextPageToken: page.nextPageToken };
     },
     // Server-streaming: runs until the client cancels (ctx.signal).
+    // The stream outlives the credential check of its start: before each entry
+    // goes out, the credential is checked again (a logout, revoked session,
+    // deactivation or expiry ends the stream with UNAUTHENTICATED) and the
+    // entry is re-scoped to what the caller may see now (role or organization
+    // changes apply at once).
     async watchAuditEvents(req, ctx, send) {
       const actor = requireActor(ctx);
-      await watchAuditEvents(
-        ra,
-        actor,
-        { action: req.action, userId: req.userId, organizationId: req.organizationId, resourceType: req.resourceType, resourceId: req.resourceId },
-        ctx.signal,
-        (row) => send({ event: auditToProto(row) }),
-      );
+      const credential = bearerCredential(ctx);
+      const filter = { action: req.action, userId: req.userId, organizationId: req.organizationId, resourceType: req.resourceType, resourceId: req.resourceId };
+      await watchAuditEvents(ra, actor, filter, ctx.signal, async (row) => {
+        const now = await auth.authenticate(credential);
+        if (!auditMatches(row, scopeAuditFilter(now.actor, filter))) return;
+        await send({ event: auditToProto(row) });
+      });
     },
   });
 }

@@ -159,4 +159,33 @@ describe("admin audit log", function () {
     controller.abort();
     await it.next().catch(() => undefined);
   });
+
+  it("Watch stops delivering once the watcher's credential no longer works (deactivation, revoked sessions)", async () => {
+    const orgId = await createOrg(c, su);
+    for (const end of ["deactivate", "invalidate"] as const) {
+      const a = await createUser(c, su, { organizationId: orgId, role: Role.ADMIN });
+      const admin = await c.login(a.username, PASSWORD);
+      const controller = new AbortController();
+      const it = c.audit.watchAuditEvents({}, { ...admin, signal: controller.signal })[Symbol.asyncIterator]();
+      const first = it.next();
+      first.catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 300));
+      if (end === "deactivate") await c.users.deactivateUser({ id: a.id }, su);
+      else await c.auth.invalidateAllSessions({ userId: a.id }, su);
+      // written after the credential was revoked: must not reach the revoked watcher
+      const after = await createUser(c, su, { organizationId: orgId });
+      const got = await Promise.race([
+        first.then(
+          (r) => ({ event: (r as IteratorResult<{ event?: AuditEvent }>).value?.event }),
+          (e: { code?: number }) => ({ code: e.code }),
+        ),
+        new Promise<"timeout">((r) => setTimeout(() => r("timeout"), 5_000)),
+      ]);
+      controller.abort();
+      if (got === "timeout") assert.fail(`${end}: the stream neither ended nor delivered`);
+      // nothing committed after the revocation (its own entry included) reaches the revoked watcher
+      if ("event" in got) assert.fail(`${end}: the revoked watcher received ${got.event?.action} ${got.event?.resourceId} (after: ${after.id})`);
+      assert.equal(got.code, 16 /* UNAUTHENTICATED */, end);
+    }
+  });
 });
