@@ -203,9 +203,10 @@ export function lookupKey(deps: JwsDeps, mode: KeyMode) {
       } catch {
         throw acmeErr.malformed("jwk is incomplete");
       }
-      st.jwk = publicJwk(jwk);
-      st.thumbprint = thumbprint;
-      st.key = await importAccountKey(st.jwk, header.alg, thumbprint);
+      st.key = await importAccountKey(publicJwk(jwk), header.alg, thumbprint);
+      // one key, one thumbprint: the JWK as node re-encodes it (base64url trailing bits, RSA leading zeros)
+      st.jwk = canonicalJwk(st.key);
+      st.thumbprint = await calculateJwkThumbprint(st.jwk, "sha256");
     } else {
       const id = typeof header.kid === "string" && mode !== "jwk" ? deps.linker.accountIdFromKid(st.dir.name, header.kid) : undefined;
       let account: AccountInfo | null = null;
@@ -227,6 +228,11 @@ export function lookupKey(deps: JwsDeps, mode: KeyMode) {
     }
     await next();
   };
+}
+
+/** the public JWK of a key in its one canonical encoding, so that its RFC 7638 thumbprint identifies the key */
+export function canonicalJwk(key: KeyObject): JWK {
+  return publicJwk(key.export({ format: "jwk" }) as JWK);
 }
 
 /** only the members RFC 7517/7518 define for public keys, so stored JWKs hold nothing else */

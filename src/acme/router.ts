@@ -30,6 +30,7 @@ import type { RaContext } from "../ra/context.js";
 import type { ChallengeValidator } from "../validation/types.js";
 import {
   acmeState,
+  canonicalJwk,
   checkUrlAndNonce,
   DEFAULT_BODY_LIMIT,
   lookupKey,
@@ -207,22 +208,24 @@ export function buildAcmeRouter(deps: AcmeRouterDeps): AcmeRouter {
     if (!header.jwk || typeof header.jwk !== "object" || header.kid !== undefined) throw acmeErr.malformed("keyChange inner JWS must carry jwk and no kid");
     if (header.nonce !== undefined) throw acmeErr.malformed("keyChange inner JWS must not carry a nonce");
     if (header.url !== st.header!.url) throw acmeErr.malformed("keyChange inner JWS url must equal the outer url");
-    const newJwk = publicJwk(header.jwk as JWK);
+    let newJwk = publicJwk(header.jwk as JWK);
     let newThumb: string;
     try {
-      newThumb = await calculateJwkThumbprint(newJwk, "sha256");
       await flattenedVerify({ protected: p, payload, signature }, await importJWK(newJwk, header.alg), { algorithms: [header.alg] });
+      // thumbprint of the key, not of its text (see canonicalJwk)
+      newJwk = canonicalJwk(createPublicKey({ key: newJwk as import("node:crypto").JsonWebKey, format: "jwk" }));
+      newThumb = await calculateJwkThumbprint(newJwk, "sha256");
     } catch {
       throw acmeErr.malformed("keyChange inner JWS signature does not verify with its jwk");
     }
     if (body.account !== st.header!.kid) throw acmeErr.malformed("keyChange payload account must be the signing account");
     let oldThumb: string;
     try {
-      oldThumb = await calculateJwkThumbprint(body.oldKey as JWK, "sha256");
+      oldThumb = await calculateJwkThumbprint(canonicalJwk(createPublicKey({ key: publicJwk(body.oldKey as JWK) as import("node:crypto").JsonWebKey, format: "jwk" })), "sha256");
     } catch {
       throw acmeErr.malformed("keyChange payload oldKey is not a JWK");
     }
-    if (oldThumb !== st.account!.keyThumbprint) throw acmeErr.unauthorized("keyChange oldKey is not the account's current key");
+    if (oldThumb !== (await calculateJwkThumbprint(canonicalJwk(st.key!), "sha256"))) throw acmeErr.unauthorized("keyChange oldKey is not the account's current key");
     const account = await changeAccountKey(ra, st.account!, newJwk, newThumb, (id) => linker.account(st.dir.name, id));
     ctx.set("Location", linker.account(st.dir.name, account.id));
     json(ctx, 200, accountJson(linker, st.dir.name, account));

@@ -250,6 +250,34 @@ describe("ACME negative cases (real HTTP, exact problem types)", () => {
     });
   });
 
+  /** the same base64url value with different (ignored) trailing bits: another text, the same bytes */
+  function otherEncoding(v: string): string {
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const alt = v.slice(0, -1) + alphabet[alphabet.indexOf(v[v.length - 1]!) ^ 1];
+    assert.ok(Buffer.from(alt, "base64url").equals(Buffer.from(v, "base64url")));
+    return alt;
+  }
+
+  it("finds the account of a key sent in a non-canonical JWK encoding (RFC 7638 thumbprint of the key, not of its text)", async () => {
+    const a = await RawAcme.create(server.directoryUrl());
+    const first = await a.register();
+    assert.equal(first.status, 201);
+    const again = await a.post(a.dir.newAccount!, { termsOfServiceAgreed: true }, { useJwk: true, header: { jwk: { ...a.jwk, x: otherEncoding(a.jwk.x!) } } });
+    assert.equal(again.status, 200, again.text);
+    assert.equal(again.headers.get("location"), first.headers.get("location"));
+  });
+
+  it("refuses a keyChange to a key another account holds, sent in a non-canonical encoding, with 409", async () => {
+    const a = await RawAcme.create(server.directoryUrl());
+    await a.register();
+    const holder = await RawAcme.create(server.directoryUrl());
+    await holder.register();
+    const jwk = { ...holder.jwk, x: otherEncoding(holder.jwk.x!) };
+    const r = await a.post(a.dir.keyChange!, await a.keyChangeInner({ key: holder.key, jwk, alg: holder.alg }));
+    assertProblem(r, "malformed", 409);
+    assert.equal(r.headers.get("location"), holder.kid);
+  });
+
   it("rejects a body over the size limit with 413 malformed", async () => {
     const r = await c.postRaw(c.dir.newOrder!, "x".repeat(70 * 1024));
     assertProblem(r, "malformed", 413);
