@@ -48,7 +48,16 @@ export class HealthStatus {
       this.#listeners.set(service, set);
     }
     set.add(listener);
-    return () => set.delete(listener);
+    return () => {
+      set.delete(listener);
+      // Watch takes any name from unauthenticated callers: keep nothing once its last watcher is gone
+      if (set.size === 0 && this.#listeners.get(service) === set) this.#listeners.delete(service);
+    };
+  }
+
+  /** How many service names have watchers now. */
+  get watchedServices(): number {
+    return this.#listeners.size;
   }
 
   /** Registers the services' names as SERVING. */

@@ -248,6 +248,24 @@ describe("admin gRPC plumbing", function () {
         client.close();
       }
     });
+
+    it("Watch of any name (unauthenticated) keeps nothing once the call ends", async function () {
+      const client = makeClient(Health, address, grpc.credentials.createInsecure());
+      const baseline = health.watchedServices;
+      try {
+        for (let i = 0; i < 5; i++) {
+          for await (const res of client.watch({ service: `made.up.Service${i}-${"x".repeat(10_000)}` })) {
+            assert.equal(res.status, ServingStatus.SERVICE_UNKNOWN);
+            break; // cancels the call
+          }
+        }
+        const deadline = Date.now() + 2000;
+        while (health.watchedServices !== baseline && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        assert.equal(health.watchedServices, baseline);
+      } finally {
+        client.close();
+      }
+    });
   });
 
   describe("server streaming", function () {
