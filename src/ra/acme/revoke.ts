@@ -31,9 +31,11 @@ export async function revokeCertificate(ctx: RaContext, dir: DirectoryInfo, auth
     throw acmeErr.malformed("certificate is not a DER X.509 certificate");
   }
   const serial = serialToHex(Buffer.from(x509.serialNumber.length % 2 ? `0${x509.serialNumber}` : x509.serialNumber, "hex"));
-  const rows = await ctx.orm.em.getConnection().execute<Array<{ id: string; certificate_pem: string; acme_account_id: string | null; organization_id: string }>>(
+  const rows = await ctx.orm.em.getConnection().execute<
+    Array<{ id: string; certificate_pem: string; acme_account_id: string | null; organization_id: string; dns_names: string[]; ip_addresses: string[]; emails: string[] }>
+  >(
     // the (issuer_id, serial) unique index, over the CAs of the directory's organization
-    `select id, certificate_pem, acme_account_id, organization_id from certificates
+    `select id, certificate_pem, acme_account_id, organization_id, dns_names, ip_addresses, emails from certificates
       where serial = ? and issuer_id in (select id from certificate_authorities where organization_id = ?)`,
     [serial, dir.organizationId],
   );
@@ -41,7 +43,9 @@ export async function revokeCertificate(ctx: RaContext, dir: DirectoryInfo, auth
   // certificates of other organizations are as unknown as ones we never issued
   if (!row || row.organization_id !== dir.organizationId) throw acmeErr.notFound();
   if (auth.kind === "account") {
-    if (row.acme_account_id !== auth.account.id) throw acmeErr.unauthorized("this account did not order the certificate");
+    if (row.acme_account_id !== auth.account.id && !(await holdsAuthorizationsFor(ctx, auth.account, row))) {
+      throw acmeErr.unauthorized("this account did not order the certificate and does not hold valid authorizations for all its names");
+    }
   } else {
     const certSpki = x509.publicKey.export({ type: "spki", format: "der" });
     const jwsSpki = auth.publicKey.export({ type: "spki", format: "der" });
@@ -51,6 +55,30 @@ export async function revokeCertificate(ctx: RaContext, dir: DirectoryInfo, auth
   await inTransaction(ctx, async (tx) => {
     await revokeCertificateInTx(ctx, tx, actor, row.id, code);
   });
+}
+
+/**
+ * §7.6: "an account that holds authorizations for all of the identifiers in
+ * the certificate" may revoke it: a valid, unexpired authorization of the
+ * account for each name (a wildcard name needs a wildcard authorization).
+ */
+async function holdsAuthorizationsFor(
+  ctx: RaContext,
+  account: AccountInfo,
+  cert: { dns_names: string[]; ip_addresses: string[]; emails: string[] },
+): Promise<boolean> {
+  if (cert.emails?.length) return false;
+  const wanted = [
+    ...(cert.dns_names ?? []).map((n) => ({ type: "dns", value: n.startsWith("*.") ? n.slice(2) : n, wildcard: n.startsWith("*.") })),
+    ...(cert.ip_addresses ?? []).map((n) => ({ type: "ip", value: n, wildcard: false })),
+  ];
+  if (!wanted.length) return false;
+  const held = await ctx.orm.em.getConnection().execute<Array<{ identifier_type: string; identifier_value: string; wildcard: boolean }>>(
+    `select identifier_type, identifier_value, wildcard from acme_authorizations
+      where account_id = ? and status = 'valid' and expires > ? and identifier_value in (${wanted.map(() => "?").join(", ")})`,
+    [account.id, ctx.clock.now(), ...wanted.map((w) => w.value)],
+  );
+  return wanted.every((w) => held.some((h) => h.identifier_type === w.type && h.identifier_value === w.value && h.wildcard === w.wildcard));
 }
 
 export { AcmeError };

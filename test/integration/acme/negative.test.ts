@@ -117,6 +117,37 @@ describe("ACME negative cases (real HTTP, exact problem types)", () => {
     assertProblem(await c.post(o.body.finalize, { csr: await csrFor(["weak.example.com"], pem) }), "badPublicKey", 400);
   });
 
+  it("lets an account that holds valid authorizations for all the certificate's names revoke it (RFC 8555 §7.6), and no other", async () => {
+    const names = ["held.example.com", "*.held.example.com"];
+    const o = await c.post(c.dir.newOrder!, { identifiers: names.map((value) => ({ type: "dns", value })) });
+    for (const az of o.body.authorizations as string[]) {
+      const a = await c.post(az, undefined);
+      await c.post(a.body.challenges.find((x: { type: string }) => x.type === "dns-01").url, {});
+    }
+    await server.acme.validations.idle();
+    const fin = await c.post(o.body.finalize, { csr: await csrFor(names) });
+    assert.equal(fin.status, 200, fin.text);
+    const pem = (await c.post((await c.post(o.headers.get("location")!, undefined)).body.certificate, undefined)).text;
+    const der = Buffer.from(pem.split("-----")[2]!.replace(/\s+/g, ""), "base64").toString("base64url");
+
+    const holder = await RawAcme.create(server.directoryUrl());
+    await holder.register();
+    // authorized for the base name only: not enough for the wildcard
+    const partial = await holder.post(holder.dir.newOrder!, { identifiers: [{ type: "dns", value: names[0] }] });
+    const pa = await holder.post(partial.body.authorizations[0], undefined);
+    await holder.post(pa.body.challenges.find((x: { type: string }) => x.type === "http-01").url, {});
+    await server.acme.validations.idle();
+    assertProblem(await holder.post(holder.dir.revokeCert!, { certificate: der }), "unauthorized", 403);
+    const both = await holder.post(holder.dir.newOrder!, { identifiers: names.map((value) => ({ type: "dns", value })) });
+    for (const az of both.body.authorizations as string[]) {
+      const a = await holder.post(az, undefined);
+      if (a.body.status === "pending") await holder.post(a.body.challenges.find((x: { type: string }) => x.type === "dns-01").url, {});
+    }
+    await server.acme.validations.idle();
+    const r = await holder.post(holder.dir.revokeCert!, { certificate: der, reason: 4 });
+    assert.equal(r.status, 200, r.text);
+  });
+
   it("refuses newAccount without EAB on a directory that requires it with externalAccountRequired", async () => {
     const e = await RawAcme.create(server.directoryUrl("eab"));
     const r = await e.register();
