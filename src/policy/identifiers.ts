@@ -48,6 +48,16 @@ export function isValidDnsName(name: string): boolean {
   return labels.every((l) => LABEL.test(l));
 }
 
+/**
+ * WHATWG URL "ends in a number": a host whose last label is decimal digits or
+ * 0x-hex is parsed as an IPv4 address ("127.1", "0x7f.0x1" -> 127.0.0.1), so
+ * such a name would be validated (http-01) and used as an IP, not a DNS name.
+ */
+function endsInNumber(name: string): boolean {
+  const last = name.slice(name.lastIndexOf(".") + 1);
+  return /^[0-9]+$/.test(last) || /^0x[0-9a-f]*$/i.test(last);
+}
+
 /** dns identifier within a suffix list: the name itself or a subdomain of an entry */
 export function dnsAllowed(name: string, suffixes: readonly string[]): boolean {
   if (suffixes.length === 0) return true;
@@ -161,7 +171,7 @@ export function checkIdentifier(type: string, value: string, policy: IdentifierP
   const wildcard = name.startsWith("*.");
   const base = wildcard ? name.slice(2) : name;
   if (base.includes("*")) return { problem: { kind: "malformed", identifier, detail: IDENTIFIER_MESSAGES.badWildcard(value) } };
-  if (canonicalIp(base)) return { problem: { kind: "malformed", identifier, detail: IDENTIFIER_MESSAGES.dnsLooksLikeIp(value) } };
+  if (canonicalIp(base) || endsInNumber(base)) return { problem: { kind: "malformed", identifier, detail: IDENTIFIER_MESSAGES.dnsLooksLikeIp(value) } };
   if (!isValidDnsName(base)) return { problem: { kind: "malformed", identifier, detail: IDENTIFIER_MESSAGES.badDnsName(value) } };
   if (!dnsAllowed(base, policy.allowedDnsSuffixes)) {
     return { problem: { kind: "rejectedIdentifier", identifier, detail: IDENTIFIER_MESSAGES.dnsNotAllowed(name) } };

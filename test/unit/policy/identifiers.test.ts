@@ -10,6 +10,12 @@ describe("policy/identifiers", () => {
     ["fail/wildcard in the middle", "dns", "a.*.example.com", any, "malformed"],
     ["fail/single label", "dns", "localhost", any, "malformed"],
     ["fail/ip as dns", "dns", "10.0.0.1", any, "malformed"],
+    // URL parsers (WHATWG, so the http-01 fetch) read a name ending in a number as an IPv4 address
+    ["fail/ipv4 shorthand as dns", "dns", "127.1", any, "malformed"],
+    ["fail/hex ipv4 as dns", "dns", "0x7f.0x1", any, "malformed"],
+    ["fail/wildcard of ipv4 shorthand", "dns", "*.10.1", any, "malformed"],
+    ["fail/numeric last label", "dns", "host.123", any, "malformed"],
+    ["ok/digits within the last label", "dns", "a.b9", any, "ok:a.b9"],
     ["fail/bad label", "dns", "-a.example.com", any, "malformed"],
     ["ok/ip in range", "ip", "10.1.2.3", any, "ok:10.1.2.3:http-01,tls-alpn-01"],
     ["ok/ipv6 in range", "ip", "2001:db8::1", any, "ok:2001:db8::1:http-01,tls-alpn-01"],
