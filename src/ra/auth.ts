@@ -468,13 +468,16 @@ export class AuthManager {
    * A bearer credential (access token or API key) -> who is calling. Every
    * failure is the same UNAUTHENTICATED error. The user or service account
    * is read fresh, so role, flag and activation changes apply at once.
+   * `tokenTime` (a long-running call re-checking the credential it started
+   * with) judges the access token's own exp at that time instead of now;
+   * everything else (session, user, API key) is checked as of now.
    */
-  async authenticate(bearer: string): Promise<Authenticated> {
+  async authenticate(bearer: string, tokenTime?: Date): Promise<Authenticated> {
     if (bearer.startsWith(API_KEY_PREFIX)) return this.#authenticateApiKey(bearer);
-    return this.#authenticateAccessToken(bearer);
+    return this.#authenticateAccessToken(bearer, tokenTime);
   }
 
-  async #authenticateAccessToken(token: string): Promise<Authenticated> {
+  async #authenticateAccessToken(token: string, tokenTime?: Date): Promise<Authenticated> {
     const now = this.#now();
     let payload: { sub?: string; sid?: unknown; gen?: unknown; jti?: string; exp?: number };
     try {
@@ -483,7 +486,7 @@ export class AuthManager {
         issuer: JWT_ISSUER,
         audience: JWT_AUDIENCE,
         typ: JWT_TYPE,
-        currentDate: now,
+        currentDate: tokenTime ?? now,
         requiredClaims: ["sub", "jti", "exp", "iat"],
       }));
     } catch (e) {

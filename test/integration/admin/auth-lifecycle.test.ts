@@ -10,6 +10,8 @@ import {
   LOGIN_THROTTLE_FAILURES,
   LOGIN_THROTTLE_WINDOW_MS,
 } from "../../../src/ra/auth.js";
+import type { AuditEvent } from "../../../src/gen/sigil/admin/v1/audit_pb.js";
+import { Role } from "../../../src/gen/sigil/admin/v1/user_pb.js";
 import { startTestServer, type TestServer } from "../../helpers/server.js";
 import { AdminClients, bearer, createOrg, createUser, PASSWORD, rejectsWith } from "./helpers.js";
 
@@ -207,6 +209,29 @@ describe("admin authentication: token lifecycle", function () {
     await rejectsWith(c.auth.login({ username: "admin", password: "whatever it is" }), "RESOURCE_EXHAUSTED");
     clock.advance(LOGIN_THROTTLE_WINDOW_MS + 1000);
     await c.superuser();
+  });
+
+  it("an audit Watch outlives its access token's exp, but ends once the session is revoked", async () => {
+    const a = await createUser(c, su, { organizationId: orgId, role: Role.ADMIN });
+    const s = await c.login(a.username, PASSWORD);
+    const controller = new AbortController();
+    const it = c.audit.watchAuditEvents({ action: "user_create" }, { ...s, signal: controller.signal })[Symbol.asyncIterator]();
+    try {
+      const first = it.next();
+      await new Promise((r) => setTimeout(r, 300));
+      clock.advance(ACCESS_TOKEN_TTL_MS + 60_000);
+      await rejectsWith(c.auth.whoAmI({}, s), "UNAUTHENTICATED");
+      const fresh = await c.superuser();
+      const u = await createUser(c, fresh, { organizationId: orgId });
+      const got = (await first) as IteratorResult<{ event?: AuditEvent }>;
+      assert.equal(got.value.event?.resourceId, u.id);
+      await c.auth.invalidateAllSessions({ userId: a.id }, fresh);
+      const second = it.next();
+      await createUser(c, fresh, { organizationId: orgId });
+      await assert.rejects(second, { code: 16 /* UNAUTHENTICATED */ });
+    } finally {
+      controller.abort();
+    }
   });
 
   it("accepts an API key until it expires or is revoked, and records last use", async () => {
