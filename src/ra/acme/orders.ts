@@ -480,6 +480,11 @@ export async function finalizeOrder(
     const now = ctx.clock.now();
     const info = orderFromRow(order, now);
     if (info.status !== "ready") throw acmeErr.orderNotReady(info.status);
+    // RFC 8555 §7.1.6: an order is ready only while all its authorizations are
+    // valid; one deactivated (§7.5.2) or expired since then blocks issuance
+    if (order.authz_not_valid > 0) {
+      throw new AcmeError("failedPrecondition", "orderNotReady", "an authorization of this order is no longer valid", { status: 403 });
+    }
     checkCsrAgainstOrder(csr, info.identifiers);
     if (!order.ca_id) throw new AcmeError("internal", "serverInternal", "the directory's CA does not exist");
     const maxNotAfter = new Date(now.getTime() + dir.maxValidityDays * DAY);
@@ -538,6 +543,8 @@ interface FinalizeRow extends OrderRow {
   ca_updated_at: string;
   ca_certificate_pem: string;
   ca_crl_base_url: string | null;
+  /** authorizations of the order that were deactivated or expired after it became ready */
+  authz_not_valid: number;
 }
 
 /** the order, locked (two finalizes: the second waits, then finds it valid), with the directory's CA row */
@@ -546,7 +553,10 @@ const FINALIZE_LOCK = statement(
   `select ${ORDER_COLUMNS.split(", ")
     .map((c) => `o.${c}`)
     .join(", ")}, ca.id ca_id, ca.organization_id ca_organization_id, ca.status ca_status, ca.allow_leaf_certs ca_allow_leaf_certs,
-          ca.not_after ca_not_after, ca.updated_at ca_updated_at, ca.certificate_pem ca_certificate_pem, ca.crl_base_url ca_crl_base_url
+          ca.not_after ca_not_after, ca.updated_at ca_updated_at, ca.certificate_pem ca_certificate_pem, ca.crl_base_url ca_crl_base_url,
+          (select count(*)::int from acme_authorizations a
+            where a.id in (select jsonb_array_elements_text(o.authorization_ids)::uuid)
+              and (a.status <> 'valid' or a.expires <= now())) authz_not_valid
      from acme_orders o left join certificate_authorities ca on ca.id = $3
     where o.id = $1 and o.account_id = $2
       for update of o`,

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import acme from "acme-client";
 import { FakeValidator, startAcmeTestServer, type AcmeTestServer } from "./harness.js";
 import { RawAcme, type RawResponse } from "./raw-client.js";
 
@@ -96,6 +97,22 @@ describe("ACME resources: orders list pages, authorization deactivation, unknown
       const fresh = await c.post(c.dir.newOrder!, { identifiers: [{ type: "dns", value: "valid-deact.example.com" }] });
       assert.equal(fresh.body.status, "pending");
       assert.notEqual(fresh.body.authorizations[0], authzUrl);
+    });
+
+    it("refuses to finalize a ready order whose authorization stopped being valid (e.g. deactivated during newOrder)", async () => {
+      const o = await c.post(c.dir.newOrder!, { identifiers: [{ type: "dns", value: "race-deact.example.com" }] });
+      const authzUrl = o.body.authorizations[0] as string;
+      const authz = await c.post(authzUrl, undefined);
+      await c.post(authz.body.challenges.find((x: { type: string }) => x.type === "http-01").url, {});
+      await server.acme.validations.idle();
+      const orderUrl = o.headers.get("location")!;
+      assert.equal((await c.post(orderUrl, undefined)).body.status, "ready");
+      // the state a deactivation racing newOrder's reuse could leave behind: order ready, authorization not valid
+      await server.ra.orm.em.getConnection().execute(`update acme_authorizations set status = 'deactivated' where id = ?`, [authzUrl.split("/").pop()]);
+      const [, csr] = await acme.crypto.createCsr({ commonName: "race-deact.example.com", altNames: ["race-deact.example.com"] });
+      const fin = await c.post(o.body.finalize, { csr: acme.crypto.getPemBodyAsB64u(csr) });
+      assert.deepEqual([fin.status, fin.body.type], [403, P + "orderNotReady"]);
+      assert.ok(fin.headers.get("replay-nonce"));
     });
 
     it("refuses to deactivate twice, to set any other status, and another account's authorization", async () => {
