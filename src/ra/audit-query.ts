@@ -85,10 +85,19 @@ export function auditMatches(row: AuditLog, filter: AuditFilter): boolean {
 }
 
 /**
+ * Entries one watcher may have waiting: a consumer that falls this far behind
+ * (or stops reading while keeping the call open) is ended with
+ * RESOURCE_EXHAUSTED instead of holding an ever-growing queue in memory.
+ */
+export const WATCH_BACKLOG_LIMIT = 10_000;
+export const WATCH_BACKLOG_EXCEEDED = "the watcher fell too far behind; list the missed entries and watch again";
+
+/**
  * Calls `onEntry` for every entry committed after this call that matches the
  * filter (scoped to what the actor may see), until `signal` aborts. Resolves
  * when it does. Entries are delivered in commit order through a queue, so a
- * slow consumer does not lose any.
+ * slow consumer does not lose any, up to WATCH_BACKLOG_LIMIT waiting entries
+ * (then RESOURCE_EXHAUSTED).
  */
 export async function watchAuditEvents(
   ctx: RaContext,
@@ -99,16 +108,23 @@ export async function watchAuditEvents(
 ): Promise<void> {
   const scoped = scopeAuditFilter(actor, filter);
   const queue: AuditLog[] = [];
+  let overflow = false;
   let wake: (() => void) | undefined;
   const unsubscribe = ctx.audit.subscribe((row) => {
-    if (!auditMatches(row, scoped)) return;
-    queue.push(row);
+    if (overflow || !auditMatches(row, scoped)) return;
+    if (queue.length >= WATCH_BACKLOG_LIMIT) {
+      overflow = true;
+      queue.length = 0;
+    } else {
+      queue.push(row);
+    }
     wake?.();
   });
   const onAbort = () => wake?.();
   signal.addEventListener("abort", onAbort, { once: true });
   try {
     while (!signal.aborted) {
+      if (overflow) throw SigilError.resourceExhausted(WATCH_BACKLOG_EXCEEDED);
       const row = queue.shift();
       if (row) {
         await onEntry(row);
@@ -116,7 +132,7 @@ export async function watchAuditEvents(
       }
       await new Promise<void>((resolve) => {
         wake = resolve;
-        if (signal.aborted || queue.length) resolve();
+        if (signal.aborted || queue.length || overflow) resolve();
       });
       wake = undefined;
     }
