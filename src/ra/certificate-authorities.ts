@@ -119,7 +119,8 @@ function newCaRow(
  */
 export async function createRootCa(ctx: RaContext, actor: Actor, input: CreateCaInput): Promise<CertificateAuthority> {
   checkCaInput(input);
-  authorize(actor, input.organizationId, "create_ca");
+  const orgId = requireId(input.organizationId, "organization_id");
+  authorize(actor, orgId, "create_ca");
   const keyPair = await generateKeyPair(input.keyAlgorithm);
   const now = ctx.clock.now();
   const notBefore = new Date(now.getTime() - 60_000);
@@ -127,7 +128,7 @@ export async function createRootCa(ctx: RaContext, actor: Actor, input: CreateCa
   const serial = newSerial(ctx.random);
   const cert = await signRootCa({ subject: input.subject, keyPair, serial, notBefore, notAfter, pathLength: input.pathLength ?? null });
   return inTransaction(ctx, async (tx) => {
-    const org = await loadOrganization(tx.em, input.organizationId);
+    const org = await loadOrganization(tx.em, orgId);
     await assertNameFree(tx.em, org.id, input.name);
     const id = uuidv7();
     const ca = newCaRow(ctx, tx.em, actor, {

@@ -343,6 +343,13 @@ describe("admin CertificateAuthorityService", function () {
       /locality/,
     );
     await rejectsWith(c.cas.getCertificateAuthority({ id: "nope" }, su), "INVALID_ARGUMENT", /id/);
+    for (const organizationId of ["", "not-a-uuid"]) {
+      await rejectsWith(
+        c.cas.createRootCertificateAuthority({ organizationId, name: "x", subject: { commonName: "x" } }, su),
+        "INVALID_ARGUMENT",
+        /^organization_id: /,
+      );
+    }
     const root = await createRoot(c, su, orgId);
     await rejectsWith(
       c.cas.createRootCertificateAuthority({ organizationId: orgId, name: (await c.cas.getCertificateAuthority({ id: root.id }, su)).certificateAuthority!.name, subject: { commonName: "dup" } }, su),
