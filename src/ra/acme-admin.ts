@@ -302,15 +302,18 @@ export async function createAcmeEabKey(
   return { key, hmacKey: created.hmacKey };
 }
 
-export async function listAcmeEabKeys(
-  ctx: RaContext,
+/**
+ * The filter of a list of directory-owned rows (EAB keys, accounts): the
+ * caller's visible organizations, narrowed to one directory the caller may
+ * read when `directoryId` is given; null when the caller sees nothing.
+ */
+async function directoryScopedFilter(
+  em: EntityManager,
   actor: Actor,
-  req: { directoryId?: string; organizationId?: string; includeRevoked: boolean; pageSize: number; pageToken: string },
-): Promise<Page<AcmeEabKey>> {
-  const page = parsePage(req.pageSize, req.pageToken);
+  req: { directoryId?: string; organizationId?: string },
+): Promise<Record<string, unknown> | null> {
   const org = visibleOrganization(actor, req.organizationId);
-  if (org === "none") return { items: [], nextPageToken: "" };
-  const em = ctx.orm.em.fork() as EntityManager;
+  if (org === "none") return null;
   const where: Record<string, unknown> = {};
   if (org) where.organization = org;
   const dirId = optionalId(req.directoryId, "directory_id");
@@ -319,6 +322,18 @@ export async function listAcmeEabKeys(
     authorize(actor, dir.organization.id, "read");
     where.directory = dir.id;
   }
+  return where;
+}
+
+export async function listAcmeEabKeys(
+  ctx: RaContext,
+  actor: Actor,
+  req: { directoryId?: string; organizationId?: string; includeRevoked: boolean; pageSize: number; pageToken: string },
+): Promise<Page<AcmeEabKey>> {
+  const page = parsePage(req.pageSize, req.pageToken);
+  const em = ctx.orm.em.fork() as EntityManager;
+  const where = await directoryScopedFilter(em, actor, req);
+  if (!where) return { items: [], nextPageToken: "" };
   if (!req.includeRevoked) where.revokedAt = null;
   const [items, total] = await em.findAndCount(AcmeEabKey, where, {
     orderBy: { createdAt: "asc", id: "asc" },
@@ -357,17 +372,9 @@ export async function listAcmeAccounts(
   req: { directoryId?: string; organizationId?: string; status?: AcmeAccountStatus; pageSize: number; pageToken: string },
 ): Promise<Page<AcmeAccount>> {
   const page = parsePage(req.pageSize, req.pageToken);
-  const org = visibleOrganization(actor, req.organizationId);
-  if (org === "none") return { items: [], nextPageToken: "" };
   const em = ctx.orm.em.fork() as EntityManager;
-  const where: Record<string, unknown> = {};
-  if (org) where.organization = org;
-  const dirId = optionalId(req.directoryId, "directory_id");
-  if (dirId) {
-    const dir = await loadDirectory(em, dirId);
-    authorize(actor, dir.organization.id, "read");
-    where.directory = dir.id;
-  }
+  const where = await directoryScopedFilter(em, actor, req);
+  if (!where) return { items: [], nextPageToken: "" };
   if (req.status) where.status = req.status;
   const [items, total] = await em.findAndCount(AcmeAccount, where, {
     orderBy: { createdAt: "asc", id: "asc" },
