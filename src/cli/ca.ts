@@ -15,7 +15,6 @@ import {
   UpdateCertificateAuthorityResponseSchema,
   type CertificateAuthority,
 } from "../gen/sigil/admin/v1/certificate_authority_pb.js";
-import { PrivateKeyFormat } from "../gen/sigil/admin/v1/common_pb.js";
 import {
   AdminCli,
   details,
@@ -28,7 +27,7 @@ import {
   UsageError,
   when,
 } from "./admin-client.js";
-import { arg, formatArg, keyAlgorithmArg, keyAlgorithmName, readInput, reasonArg, reasonName, writeKey } from "./pki-args.js";
+import { arg, keyAlgorithmArg, keyAlgorithmName, readInput, reasonArg, reasonName, writeKey, exportKeyArgs } from "./pki-args.js";
 
 const USAGE = `usage: sigil ca <command> [options]
 
@@ -198,10 +197,8 @@ export async function runCa(argv: string[]): Promise<number> {
           return;
         }
         case "export-key": {
-          const format = formatArg(optionalString(values, "format"));
-          const out = optionalString(values, "out");
-          if (format === PrivateKeyFormat.PKCS12 && !out && !cli.json) throw new UsageError("--out FILE is required for PKCS#12 (binary) output");
-          const r = await cli.call(CertificateAuthorityService, "exportCertificateAuthorityPrivateKey", { id: arg(positionals, 0, "ID"), format, password: optionalString(values, "password") ?? "" });
+          const { out, request } = exportKeyArgs(values, positionals, cli.json);
+          const r = await cli.call(CertificateAuthorityService, "exportCertificateAuthorityPrivateKey", request);
           cli.print(ExportCertificateAuthorityPrivateKeyResponseSchema, r, () => writeKey(out, r.key));
           return;
         }

@@ -15,9 +15,8 @@ import {
   SignCsrResponseSchema,
   type Certificate,
 } from "../gen/sigil/admin/v1/certificate_pb.js";
-import { PrivateKeyFormat } from "../gen/sigil/admin/v1/common_pb.js";
 import { AdminCli, details, list, optionalInt, optionalString, parseCommand, required, runCli, table, UsageError, when } from "./admin-client.js";
-import { arg, formatArg, keyAlgorithmArg, keyAlgorithmName, readInput, reasonArg, reasonName, writeKey } from "./pki-args.js";
+import { arg, keyAlgorithmArg, keyAlgorithmName, readInput, reasonArg, reasonName, writeKey, exportKeyArgs } from "./pki-args.js";
 
 const USAGE = `usage: sigil cert <command> [options]
 
@@ -162,10 +161,8 @@ export async function runCert(argv: string[]): Promise<number> {
           return;
         }
         case "export-key": {
-          const format = formatArg(optionalString(values, "format"));
-          const out = optionalString(values, "out");
-          if (format === PrivateKeyFormat.PKCS12 && !out && !cli.json) throw new UsageError("--out FILE is required for PKCS#12 (binary) output");
-          const r = await cli.call(CertificateService, "exportCertificatePrivateKey", { id: arg(positionals, 0, "ID"), format, password: optionalString(values, "password") ?? "" });
+          const { out, request } = exportKeyArgs(values, positionals, cli.json);
+          const r = await cli.call(CertificateService, "exportCertificatePrivateKey", request);
           cli.print(ExportCertificatePrivateKeyResponseSchema, r, () => writeKey(out, r.key));
           return;
         }

@@ -1,7 +1,7 @@
 /** Argument helpers shared by `sigil ca`, `sigil cert` and the admin-plane `sigil acme` commands. */
 import { readFileSync, writeFileSync } from "node:fs";
 import { KeyAlgorithm, PrivateKeyFormat, RevocationReason } from "../gen/sigil/admin/v1/common_pb.js";
-import { UsageError } from "./admin-client.js";
+import { optionalString, UsageError } from "./admin-client.js";
 
 export function arg(positionals: string[], i: number, name: string): string {
   const v = positionals[i];
@@ -76,4 +76,19 @@ export function readInput(file: string, what: string): string {
   } catch (e) {
     throw new UsageError(`cannot read ${what} ${file}: ${(e as Error).message}`);
   }
+}
+
+/**
+ * `export-key ID [--format pem|pkcs12] [--password P] [--out FILE]`, shared
+ * by `sigil ca` and `sigil cert`: the RPC request and where to write the key.
+ */
+export function exportKeyArgs(
+  values: Record<string, unknown>,
+  positionals: string[],
+  json: boolean,
+): { out: string | undefined; request: { id: string; format: PrivateKeyFormat; password: string } } {
+  const format = formatArg(optionalString(values, "format"));
+  const out = optionalString(values, "out");
+  if (format === PrivateKeyFormat.PKCS12 && !out && !json) throw new UsageError("--out FILE is required for PKCS#12 (binary) output");
+  return { out, request: { id: arg(positionals, 0, "ID"), format, password: optionalString(values, "password") ?? "" } };
 }
