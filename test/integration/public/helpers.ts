@@ -1,6 +1,11 @@
 /** Shared helpers for the relying-party integration tests: URLs out of certificates, fetching, openssl without blocking. */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { generateKeyPair } from "../../../src/ca/keys.js";
+import { Certificate, CertificateAuthority } from "../../../src/db/entities/index.js";
+import type { Actor } from "../../../src/ra/actor.js";
+import { inTransaction, type RaContext } from "../../../src/ra/context.js";
+import { issueLeafInTx } from "../../../src/ra/issuance.js";
 import { openssl, opensslOk, type OpensslResult } from "../../unit/ca/openssl.js";
 
 /** the CRL DP and AIA URLs of a PEM certificate, read the way a relying party does */
@@ -67,3 +72,21 @@ export function crlNumberOf(crlPemFile: string): bigint {
   return BigInt(`0x${m[1]}`);
 }
 
+
+/** issues a 30-day P-256 server leaf for `name` from CA `caId` through the RA (the admin path) */
+export async function issueTestLeaf(ctx: RaContext, actor: Actor, caId: string, name: string): Promise<Certificate> {
+  const kp = await generateKeyPair("p256");
+  return inTransaction(ctx, async (tx) => {
+    const ca = await tx.em.findOneOrFail(CertificateAuthority, { id: caId });
+    return issueLeafInTx(ctx, tx, actor, {
+      ca,
+      publicKey: kp.publicKey,
+      type: "server",
+      dnsNames: [name],
+      ipAddresses: [],
+      emails: [],
+      notAfter: new Date(Date.now() + 30 * 86_400_000),
+      source: "admin",
+    });
+  });
+}

@@ -9,19 +9,16 @@
  * so the settings are wired through.
  */
 import assert from "node:assert/strict";
-import { generateKeyPair } from "../../../src/ca/keys.js";
-import { Certificate, CertificateAuthority } from "../../../src/db/entities/index.js";
+import type { Certificate } from "../../../src/db/entities/index.js";
 import { systemActor } from "../../../src/ra/actor.js";
 import { inTransaction } from "../../../src/ra/context.js";
 import { CrlPublisher } from "../../../src/ra/crl.js";
-import { issueLeafInTx } from "../../../src/ra/issuance.js";
 import { revokeCertificateInTx } from "../../../src/ra/revocation.js";
 import { startTestServer, type TestServer } from "../../helpers/server.js";
 import { opensslOk, TempDir } from "../../unit/ca/openssl.js";
-import { crlNumberOf, derToPem, eventually, fetchDer, opensslAsync, urlsOf } from "./helpers.js";
+import { crlNumberOf, derToPem, eventually, fetchDer, opensslAsync, issueTestLeaf, urlsOf } from "./helpers.js";
 
 const actor = systemActor("missed-revocation-test");
-const DAY = 86_400_000;
 
 describe("revocations the revoking instance never published", function () {
   this.timeout(60_000);
@@ -37,22 +34,8 @@ describe("revocations the revoking instance never published", function () {
     tmp?.remove();
   });
 
-  async function issueLeaf(caId: string, name: string): Promise<Certificate> {
-    const kp = await generateKeyPair("p256");
-    const ctx = server.ra;
-    return inTransaction(ctx, async (tx) => {
-      const ca = await tx.em.findOneOrFail(CertificateAuthority, { id: caId });
-      return issueLeafInTx(ctx, tx, actor, {
-        ca,
-        publicKey: kp.publicKey,
-        type: "server",
-        dnsNames: [name],
-        ipAddresses: [],
-        emails: [],
-        notAfter: new Date(Date.now() + 30 * DAY),
-        source: "admin",
-      });
-    });
+  function issueLeaf(caId: string, name: string): Promise<Certificate> {
+    return issueTestLeaf(server.ra, actor, caId, name);
   }
 
   async function generationOf(caId: string): Promise<bigint> {

@@ -5,20 +5,17 @@
  */
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import { generateKeyPair } from "../../../src/ca/keys.js";
 import type { RevocationReason } from "../../../src/core/types.js";
 import { Certificate, CertificateAuthority } from "../../../src/db/entities/index.js";
 import { systemActor } from "../../../src/ra/actor.js";
 import { createIntermediateCa } from "../../../src/ra/certificate-authorities.js";
 import { inTransaction } from "../../../src/ra/context.js";
-import { issueLeafInTx } from "../../../src/ra/issuance.js";
 import { revokeCertificateInTx } from "../../../src/ra/revocation.js";
 import { startTestServer, type TestServer } from "../../helpers/server.js";
 import { openssl, opensslOk, TempDir } from "../../unit/ca/openssl.js";
-import { crlNumberOf, derToPem, eventually, fetchDer, fetchOk, opensslAsync, urlsOf } from "./helpers.js";
+import { crlNumberOf, derToPem, eventually, fetchDer, fetchOk, opensslAsync, issueTestLeaf, urlsOf } from "./helpers.js";
 
 const actor = systemActor("relying-party-test");
-const DAY = 86_400_000;
 
 describe("relying-party endpoints (CRL, AIA, OCSP) with openssl", function () {
   this.timeout(60_000);
@@ -34,22 +31,8 @@ describe("relying-party endpoints (CRL, AIA, OCSP) with openssl", function () {
     tmp?.remove();
   });
 
-  async function issueLeaf(caId: string, name: string): Promise<Certificate> {
-    const kp = await generateKeyPair("p256");
-    const ctx = server.ra;
-    return inTransaction(ctx, async (tx) => {
-      const ca = await tx.em.findOneOrFail(CertificateAuthority, { id: caId });
-      return issueLeafInTx(ctx, tx, actor, {
-        ca,
-        publicKey: kp.publicKey,
-        type: "server",
-        dnsNames: [name],
-        ipAddresses: [],
-        emails: [],
-        notAfter: new Date(Date.now() + 30 * DAY),
-        source: "admin",
-      });
-    });
+  function issueLeaf(caId: string, name: string): Promise<Certificate> {
+    return issueTestLeaf(server.ra, actor, caId, name);
   }
 
   async function revoke(certId: string, reason: RevocationReason): Promise<void> {
