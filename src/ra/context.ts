@@ -1,9 +1,18 @@
-import type { EntityManager, MikroORM } from "@mikro-orm/postgresql";
+/**
+ * What every ra/ operation needs, and the two kinds of transaction it opens.
+ * The transaction handles are the storage layer's sessions (src/db/store):
+ * ra/ decides and passes them to store functions; it never sees SQL or the
+ * ORM itself.
+ */
+import type { MikroORM } from "@mikro-orm/postgresql";
 import type { Clock } from "../core/clock.js";
 import type { MasterKeyRing } from "../ca/key-encryption.js";
 import type { AuditLog } from "../db/entities/index.js";
-import { sqlPool, statement, type Queryable, type Statement } from "../db/sql.js";
-import { AuditLogWriter, auditInsertSql, auditRowsParam, type AuditEntry } from "./audit.js";
+import { recordAudit } from "../db/store/audit.js";
+import { emOf, pipelineOf, Store, takeQueuedAudit, type OrmTx, type SqlTx as StoreSqlTx } from "../db/store/session.js";
+import type { EntityManager } from "@mikro-orm/postgresql";
+import type { TxQueryable } from "../db/sql.js";
+import { AuditLogWriter, type AuditEntry } from "./audit.js";
 import type { Actor } from "./actor.js";
 import { IssuerCache } from "./issuers.js";
 
@@ -15,6 +24,9 @@ export interface RaEvents {
 
 /** What every ra/ operation needs; built once in main.ts (or a test) and passed down. */
 export interface RaContext {
+  /** the storage layer's root handle */
+  store: Store;
+  /** TRANSITIONAL (storage-layer migration): removed once no ra/ module uses it */
   orm: MikroORM;
   keyRing: MasterKeyRing;
   clock: Clock;
@@ -28,103 +40,65 @@ export interface RaContext {
 }
 
 export function createRaContext(
-  opts: Omit<RaContext, "audit" | "issuers" | "events"> & Partial<Pick<RaContext, "audit">>,
+  opts: Omit<RaContext, "audit" | "issuers" | "events" | "store"> & { orm: MikroORM } & Partial<Pick<RaContext, "audit">>,
 ): RaContext {
-  const partial = { ...opts, audit: opts.audit ?? new AuditLogWriter() };
+  const { orm, ...rest } = opts;
+  const partial = { ...rest, orm, store: new Store(orm), audit: opts.audit ?? new AuditLogWriter() };
   return { ...partial, issuers: new IssuerCache(partial.keyRing, partial.publicUrl), events: { certificateRevoked: [] } };
 }
 
-/** A transaction with an audit helper; entries reach watchers and after-commit hooks run only once it committed. */
-export interface Tx {
-  em: EntityManager;
+/** What both kinds of transaction offer ra/ besides being a store session. */
+interface TxHooks {
+  /** records an audit entry in this transaction; watchers hear of it only after the commit */
   audit(actor: Actor, entry: AuditEntry): AuditLog;
   /** run `fn` after a successful commit (never on rollback) */
   afterCommit(fn: () => void): void;
+}
+
+/** An ORM transaction with audit and after-commit hooks. */
+export type Tx = OrmTx & TxHooks & { /** TRANSITIONAL: removed once no ra/ module uses it */ em: EntityManager };
+
+/**
+ * A pipelined raw-SQL transaction with the same hooks, for the hot ACME
+ * paths: its audit entries go out with the statement that takes them
+ * (takeQueuedAudit) or with COMMIT.
+ */
+export type SqlTx = StoreSqlTx &
+  TxHooks &
+  /** TRANSITIONAL: removed once no ra/ module uses them */
+  TxQueryable & { takeAudit(): string };
+
+function hooks(ctx: RaContext, session: OrmTx | StoreSqlTx, written: AuditLog[], after: Array<() => void>): TxHooks {
+  return {
+    audit: (actor, entry) => {
+      const row = recordAudit(session, ctx.audit.row(actor, entry));
+      written.push(row);
+      return row;
+    },
+    afterCommit: (h) => after.push(h),
+  };
+}
+
+async function published<T>(ctx: RaContext, result: T, written: AuditLog[], after: Array<() => void>): Promise<T> {
+  ctx.audit.published(written);
+  for (const h of after) h();
+  return result;
 }
 
 export async function inTransaction<T>(ctx: RaContext, fn: (tx: Tx) => Promise<T>): Promise<T> {
   const written: AuditLog[] = [];
-  const hooks: Array<() => void> = [];
-  const result = await ctx.orm.em.fork().transactional(async (em) =>
-    fn({
-      em: em as EntityManager,
-      audit: (actor, entry) => {
-        const row = ctx.audit.record(em as EntityManager, actor, entry);
-        written.push(row);
-        return row;
-      },
-      afterCommit: (h) => hooks.push(h),
-    }),
-  );
-  ctx.audit.published(written);
-  for (const h of hooks) h();
-  return result;
+  const after: Array<() => void> = [];
+  const result = await ctx.store.transaction((session) => fn(Object.assign(Object.create(null) as object, session, hooks(ctx, session, written, after), { em: emOf(session) }) as Tx));
+  return published(ctx, result, written, after);
 }
-
-/**
- * A transaction in raw SQL on one pooled connection (src/db/sql.ts), for the
- * hot ACME paths: no EntityManager, so nothing inside may use the ORM (on the
- * one-connection embedded database that would wait for ever).
- */
-export interface SqlTx extends Queryable {
-  /** records an entry; it is inserted by the statement that takes `takeAudit()`, else just before COMMIT */
-  audit(actor: Actor, entry: AuditEntry): AuditLog;
-  /**
-   * The entries recorded and not yet written, as the jsonb parameter of
-   * auditInsertSql (so a statement can insert them as a CTE); they then
-   * count as written.
-   */
-  takeAudit(): string;
-  /**
-   * the last statement and COMMIT in one round trip (entries still pending
-   * are inserted first); nothing may follow
-   */
-  commitWith<R>(sql: Statement, values?: readonly unknown[]): Promise<R[]>;
-  /** the same with several last statements, each run with its own snapshot: the rows of each */
-  commitWithAll(last: Array<{ sql: Statement; values?: readonly unknown[] }>): Promise<unknown[][]>;
-  /** run `fn` after a successful commit (never on rollback) */
-  afterCommit(fn: () => void): void;
-}
-
-const AUDIT_INSERT = statement("sigil_audit_insert", auditInsertSql("$1"));
 
 export async function inSqlTransaction<T>(ctx: RaContext, fn: (tx: SqlTx) => Promise<T>): Promise<T> {
   const written: AuditLog[] = [];
-  let pending: AuditLog[] = [];
-  const hooks: Array<() => void> = [];
-  const result = await sqlPool(ctx.orm).transaction(async (q) => {
-    let committed = false;
-    const commitWithAll = async (last: Array<{ sql: Statement; values?: readonly unknown[] }>): Promise<unknown[][]> => {
-      const steps = pending.length ? [{ sql: AUDIT_INSERT, values: [auditRowsParam(pending)] }, ...last] : last;
-      pending = [];
-      const rows = await q.commitWithAll(steps);
-      committed = true;
-      return rows.slice(rows.length - last.length);
-    };
-    const r = await fn({
-      query: (sql, values) => q.query(sql, values),
-      commitWith: async <R>(sql: Statement, values?: readonly unknown[]): Promise<R[]> => (await commitWithAll([{ sql, values }]))[0] as R[],
-      commitWithAll,
-      audit: (actor, entry) => {
-        const row = ctx.audit.row(actor, entry);
-        pending.push(row);
-        written.push(row);
-        return row;
-      },
-      takeAudit: () => {
-        const param = auditRowsParam(pending);
-        pending = [];
-        return param;
-      },
-      afterCommit: (h) => hooks.push(h),
-    });
-    if (pending.length) {
-      if (committed) throw new Error("audit entries recorded after the commit");
-      await q.commitWith(AUDIT_INSERT, [auditRowsParam(pending)]);
-    }
-    return r;
+  const after: Array<() => void> = [];
+  const result = await ctx.store.sqlTransaction((session) => {
+    const q = pipelineOf(session);
+    const transitional = { query: q.query, commitWith: q.commitWith, commitWithAll: q.commitWithAll, takeAudit: () => takeQueuedAudit(session) };
+    return fn(Object.assign(Object.create(null) as object, session, hooks(ctx, session, written, after), transitional) as SqlTx);
   });
-  ctx.audit.published(written);
-  for (const h of hooks) h();
-  return result;
+  return published(ctx, result, written, after);
 }

@@ -13,7 +13,7 @@ import { AcmeAuthorization, CertificateAuthority } from "../../db/entities/index
 import { checkCsrAgainstOrder } from "../../policy/csr.js";
 import { checkOrderIdentifiers, type IdentifierProblem } from "../../policy/identifiers.js";
 import { sqlPool, statement } from "../../db/sql.js";
-import { auditInsertSql, auditRowsParam } from "../audit.js";
+import { auditInsertSql, auditRowsParam } from "../../db/store/audit.js";
 import { inSqlTransaction, inTransaction, type RaContext } from "../context.js";
 import { LEAF_INSERT_SQL, signLeafInSqlTx, type IssuingCa } from "../issuance.js";
 import { accountActor, type AccountInfo } from "./accounts.js";

@@ -8,7 +8,7 @@ import type { AcmeChallengeType, IdentifierType } from "../../core/types.js";
 import type { ChallengeValidator, ValidationOutcome } from "../../validation/types.js";
 import { sqlPool, statement } from "../../db/sql.js";
 import { systemActor } from "../actor.js";
-import { auditInsertSql, auditRowsParam } from "../audit.js";
+import { auditInsertSql, auditRowsParam } from "../../db/store/audit.js";
 import { inSqlTransaction, type RaContext } from "../context.js";
 import { storedProblem } from "./errors.js";
 import { challengeFromRow, VALID_AUTHZ_LIFETIME_MS, type ChallengeInfo, type ChallengeRow } from "./orders.js";
