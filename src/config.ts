@@ -61,6 +61,8 @@ export interface SigilConfig {
   ocspPollMs: number;
   /** SIGIL_DB_POOL_MAX (default 10): PostgreSQL connection pool size (the embedded database always uses 1). */
   dbPoolMax: number;
+  /** SIGIL_BCRYPT_COST (default 12, 4-15): bcrypt cost of new password hashes; lower only for tests. */
+  bcryptCost: number;
 }
 
 type Source = Record<string, string | undefined>;
@@ -95,6 +97,14 @@ function positiveInt(src: Source, name: string, dflt: number): number {
   if (raw === undefined || raw === "") return dflt;
   const n = Number(raw);
   if (!Number.isInteger(n) || n <= 0) throw SigilError.config(`${name}: "${raw}" is not a positive integer`, name);
+  return n;
+}
+
+function intInRange(src: Source, name: string, dflt: number, min: number, max: number): number {
+  const raw = src[name];
+  if (raw === undefined || raw === "") return dflt;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw SigilError.config(`${name}: "${raw}" is not an integer from ${min} to ${max}`, name);
   return n;
 }
 
@@ -190,5 +200,6 @@ export function loadConfig(env: Source = process.env): SigilConfig {
     ocspSignerRenewDays,
     ocspPollMs: positiveInt(src, "SIGIL_OCSP_POLL_MS", 2000),
     dbPoolMax: positiveInt(src, "SIGIL_DB_POOL_MAX", 10),
+    bcryptCost: intInRange(src, "SIGIL_BCRYPT_COST", 12, 4, 15),
   };
 }

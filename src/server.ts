@@ -68,7 +68,7 @@ export async function startSigil({ config, logger, clock = systemClock, validato
       const applied = await migrate(db.orm);
       if (applied.length) logger.info({ applied }, "migrations applied");
     }
-    const ra = createRaContext({ orm: db.orm, keyRing: masterKey.ring, clock, publicUrl: config.publicUrl });
+    const ra = createRaContext({ orm: db.orm, keyRing: masterKey.ring, clock, publicUrl: config.publicUrl, bcryptCost: config.bcryptCost });
     const boot = await bootstrap(ra, { adminPassword: config.bootstrapAdminPassword });
 
     const routers: Router[] = [];

@@ -34,7 +34,7 @@ async function withRa<T>(fn: (ra: RaContext) => Promise<T>): Promise<T> {
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   try {
     if (config.migrateOnStart) await migrate(db.orm);
-    return await fn(createRaContext({ orm: db.orm, keyRing: masterKey.ring, clock: systemClock, publicUrl: config.publicUrl }));
+    return await fn(createRaContext({ orm: db.orm, keyRing: masterKey.ring, clock: systemClock, publicUrl: config.publicUrl, bcryptCost: config.bcryptCost }));
   } finally {
     await db.close();
   }

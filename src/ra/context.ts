@@ -37,7 +37,12 @@ export interface RaContext {
   events: RaEvents;
   /** randomness for serials (injected so tests can be deterministic) */
   random?: (n: number) => Buffer;
+  /** bcrypt cost of new password hashes (SIGIL_BCRYPT_COST; default DEFAULT_BCRYPT_COST) */
+  bcryptCost?: number;
 }
+
+/** bcrypt cost when RaContext.bcryptCost is unset (the production default) */
+export const DEFAULT_BCRYPT_COST = 12;
 
 export function createRaContext(
   opts: Omit<RaContext, "audit" | "issuers" | "events" | "store"> & { orm: MikroORM } & Partial<Pick<RaContext, "audit">>,

@@ -4,7 +4,9 @@ import { uuidv7 } from "../core/ids.js";
 import type { CertificateSource } from "../core/types.js";
 import { newSerial, serialToHex } from "../ca/serial.js";
 import { issueLeaf } from "../ca/signer.js";
-import { Certificate, CertificateAuthority, Organization, User } from "../db/entities/index.js";
+import { Certificate, CertificateAuthority } from "../db/entities/index.js";
+import { insertCertificate, type NewCertificateRow } from "../db/store/certificates.js";
+import { findCertificateEntity } from "../db/store/certificate-entities.js";
 import type { Actor } from "./actor.js";
 import type { AuditEntry } from "./audit.js";
 import type { RaContext, SqlTx, Tx } from "./context.js";
@@ -61,11 +63,26 @@ export async function issueLeafInTx(ctx: RaContext, tx: Tx, actor: Actor, req: L
     crlBaseUrl: ca.crlBaseUrl,
   };
   const leaf = signLeafFor(ctx, await prepareLeaf(ctx, caFields, req, () => ctx.issuers.get(tx.em, ca)), req);
-  const cert = tx.em.create(Certificate, {
+  const row = certificateRow(ctx, leaf, { id: ca.id, organizationId: ca.organization.id }, actor, req);
+  tx.audit(actor, leafAuditEntry(ca.id, ca.organization.id, leaf, req));
+  // written now so a serial collision fails this transaction, not a later one
+  await insertCertificate(tx, row);
+  return findCertificateEntity(tx, row.id);
+}
+
+/** the row of a signed leaf */
+function certificateRow(
+  ctx: RaContext,
+  leaf: SignedLeaf,
+  ca: { id: string; organizationId: string },
+  actor: Actor,
+  req: Omit<LeafRequest, "ca">,
+): NewCertificateRow {
+  return {
     id: leaf.id,
     serial: leaf.serial,
-    issuer: ca,
-    organization: tx.em.getReference(Organization, ca.organization.id),
+    issuerId: ca.id,
+    organizationId: ca.organizationId,
     type: req.type,
     commonName: req.commonName ?? null,
     dnsNames: req.dnsNames,
@@ -73,24 +90,16 @@ export async function issueLeafInTx(ctx: RaContext, tx: Tx, actor: Actor, req: L
     emails: req.emails,
     notBefore: leaf.notBefore,
     notAfter: leaf.notAfter,
-    creator: actor.kind === "user" ? tx.em.getReference(User, actor.id) : null,
+    creatorId: actor.kind === "user" ? actor.id : null,
     source: req.source,
     certificatePem: leaf.pem,
     encryptedPrivateKey: leaf.encryptedPrivateKey,
-    renewedFrom: req.renewedFromId ? tx.em.getReference(Certificate, req.renewedFromId) : null,
+    renewedFromId: req.renewedFromId ?? null,
     acmeAccountId: req.acmeAccountId ?? null,
     acmeOrderId: req.acmeOrderId ?? null,
-  } as Certificate);
-  tx.audit(actor, leafAuditEntry(ca.id, ca.organization.id, leaf, req));
-  // write now so a serial collision fails this transaction, not a later one
-  await tx.em.flush();
-  return cert;
+    createdAt: ctx.clock.now(),
+  };
 }
-
-/** `insert into certificates` of a signed leaf, parameters $1-$19 as signLeafInSqlTx returns them */
-export const LEAF_INSERT_SQL = `insert into certificates (id, serial, issuer_id, organization_id, type, status, common_name, dns_names, ip_addresses, emails,
-      not_before, not_after, creator_id, source, certificate_pem, encrypted_private_key, renewed_from_id, acme_account_id, acme_order_id, created_at)
-    values ($1, $2, $3, $4, $5, 'valid', $6, $7::jsonb, $8::jsonb, $9::jsonb, $10, $11, $12::uuid, $13, $14, $15, $16::uuid, $17::uuid, $18::uuid, $19)`;
 
 /** What issuing needs of the CA row: the entity, or the columns a raw query read. */
 export type IssuingCa = IssuerCa & Pick<CertificateAuthority, "status" | "allowLeafCerts" | "notAfter"> & { organizationId: string };
@@ -174,9 +183,9 @@ function leafAuditEntry(caId: string, organizationId: string, leaf: SignedLeaf, 
 
 /**
  * issueLeafInTx for a raw SQL transaction (inSqlTransaction): signs the
- * leaf and records its audit entry in `tx`; returns the signed leaf and the
- * parameters ($1-$19) of LEAF_INSERT_SQL, for the caller to run, alone or as
- * a CTE of the statement that also records the change it belongs to. The
+ * leaf and records its audit entry in `tx`; returns the signed leaf and its
+ * row, for the caller to write (insertCertificate, or certificateInsertSql
+ * as a CTE of the statement that also records the change it belongs to). The
  * certificate exists only once that statement's transaction commits.
  */
 export async function signLeafInSqlTx(
@@ -185,31 +194,10 @@ export async function signLeafInSqlTx(
   actor: Actor,
   ca: IssuingCa,
   req: Omit<LeafRequest, "ca">,
-): Promise<{ leaf: SignedLeaf; params: unknown[] }> {
+): Promise<{ leaf: SignedLeaf; row: NewCertificateRow }> {
   const leaf = signLeafFor(ctx, await prepareLeaf(ctx, ca, req, (c) => ctx.issuers.getVia(tx, c)), req);
   tx.audit(actor, leafAuditEntry(ca.id, ca.organizationId, leaf, req));
-  const params: unknown[] = [
-    leaf.id,
-    leaf.serial,
-    ca.id,
-    ca.organizationId,
-    req.type,
-    req.commonName ?? null,
-    JSON.stringify(req.dnsNames),
-    JSON.stringify(req.ipAddresses),
-    JSON.stringify(req.emails),
-    leaf.notBefore,
-    leaf.notAfter,
-    actor.kind === "user" ? actor.id : null,
-    req.source,
-    leaf.pem,
-    leaf.encryptedPrivateKey,
-    req.renewedFromId ?? null,
-    req.acmeAccountId ?? null,
-    req.acmeOrderId ?? null,
-    new Date(),
-  ];
-  return { leaf, params };
+  return { leaf, row: certificateRow(ctx, leaf, ca, actor, req) };
 }
 
 export { CertificateAuthority };

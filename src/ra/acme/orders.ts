@@ -15,7 +15,8 @@ import { checkOrderIdentifiers, type IdentifierProblem } from "../../policy/iden
 import { sqlPool, statement } from "../../db/sql.js";
 import { auditInsertSql, auditRowsParam } from "../../db/store/audit.js";
 import { inSqlTransaction, inTransaction, type RaContext } from "../context.js";
-import { LEAF_INSERT_SQL, signLeafInSqlTx, type IssuingCa } from "../issuance.js";
+import { signLeafInSqlTx, type IssuingCa } from "../issuance.js";
+import { certificateInsertParams, certificateInsertSql } from "../../db/store/certificates.js";
 import { accountActor, type AccountInfo } from "./accounts.js";
 import type { ChallengeJob } from "./validation.js";
 import type { DirectoryInfo } from "./directories.js";
@@ -501,7 +502,7 @@ export async function finalizeOrder(
       certificatePem: order.ca_certificate_pem,
       crlBaseUrl: order.ca_crl_base_url,
     };
-    const { leaf, params } = await signLeafInSqlTx(
+    const { leaf, row } = await signLeafInSqlTx(
       ctx,
       tx,
       actor,
@@ -528,7 +529,7 @@ export async function finalizeOrder(
       detail: { certificateId: leaf.id, serial: leaf.serial },
     });
     // a serial collision ((issuer_id, serial) is unique) fails this statement and the transaction
-    await tx.commitWith(FINALIZE_WRITE, [...params, leaf.id, now, info.id, tx.takeAudit()]);
+    await tx.commitWith(FINALIZE_WRITE, [...certificateInsertParams(row), leaf.id, now, info.id, tx.takeAudit()]);
     tx.afterCommit(() => recent?.put(leaf.id, { accountId: account.id, issuerId: ca.id, pem: leaf.pem }));
     return { ...info, status: "valid", certificateId: leaf.id };
   });
@@ -565,7 +566,7 @@ const FINALIZE_LOCK = statement(
 /** $1-$19 the certificate (signLeafInSqlTx), $20 its id, $21 now, $22 the order, $23 the audit rows */
 const FINALIZE_WRITE = statement(
   "sigil_acme_finalize_write",
-  `with cert as (${LEAF_INSERT_SQL}),
+  `with cert as (${certificateInsertSql(1)}),
         o as (update acme_orders set status = 'valid', certificate_id = $20, updated_at = $21 where id = $22),
         au as (${auditInsertSql("$23")})
    select 1`,

@@ -1,0 +1,161 @@
+/**
+ * The certificates table: every certificate a CA signed (leaves, CA
+ * certificates, OCSP signing certificates). The one insert statement, its
+ * column list and the named row it takes live here; both the admin plane's
+ * ORM transactions and the ACME finalize's pipelined statement use it.
+ */
+import type { CertificateSource, CertificateType } from "../../core/types.js";
+import { statement } from "../sql.js";
+import { sqlOf, type Session } from "./session.js";
+
+/** A new certificate row (status is always "valid" when written). */
+export interface NewCertificateRow {
+  id: string;
+  /** lower-case hex of the DER serial */
+  serial: string;
+  issuerId: string;
+  organizationId: string;
+  type: CertificateType;
+  commonName: string | null;
+  dnsNames: string[];
+  ipAddresses: string[];
+  emails: string[];
+  notBefore: Date;
+  notAfter: Date;
+  creatorId: string | null;
+  source: CertificateSource;
+  certificatePem: string;
+  encryptedPrivateKey: string | null;
+  renewedFromId: string | null;
+  acmeAccountId: string | null;
+  acmeOrderId: string | null;
+  createdAt: Date;
+}
+
+/** the columns CERTIFICATE_INSERT writes, in parameter order (status is the literal 'valid') */
+export const CERTIFICATE_INSERT_COLUMNS = [
+  "id",
+  "serial",
+  "issuer_id",
+  "organization_id",
+  "type",
+  "common_name",
+  "dns_names",
+  "ip_addresses",
+  "emails",
+  "not_before",
+  "not_after",
+  "creator_id",
+  "source",
+  "certificate_pem",
+  "encrypted_private_key",
+  "renewed_from_id",
+  "acme_account_id",
+  "acme_order_id",
+  "created_at",
+] as const;
+
+const CASTS: Partial<Record<(typeof CERTIFICATE_INSERT_COLUMNS)[number], string>> = {
+  dns_names: "::jsonb",
+  ip_addresses: "::jsonb",
+  emails: "::jsonb",
+  creator_id: "::uuid",
+  renewed_from_id: "::uuid",
+  acme_account_id: "::uuid",
+  acme_order_id: "::uuid",
+};
+
+/** How many parameters certificateInsertSql takes. */
+export const CERTIFICATE_INSERT_PARAMS = CERTIFICATE_INSERT_COLUMNS.length;
+
+/**
+ * `insert into certificates` with parameters $first .. $(first + 18), so it
+ * can stand alone or as a data-modifying CTE of a larger statement.
+ */
+export function certificateInsertSql(first = 1): string {
+  const values = CERTIFICATE_INSERT_COLUMNS.map((c, i) => `$${first + i}${CASTS[c] ?? ""}`);
+  return `insert into certificates (${CERTIFICATE_INSERT_COLUMNS.join(", ")}, status) values (${values.join(", ")}, 'valid')`;
+}
+
+/** the parameters of certificateInsertSql for a row, in column order */
+export function certificateInsertParams(r: NewCertificateRow): unknown[] {
+  return [
+    r.id,
+    r.serial,
+    r.issuerId,
+    r.organizationId,
+    r.type,
+    r.commonName,
+    JSON.stringify(r.dnsNames),
+    JSON.stringify(r.ipAddresses),
+    JSON.stringify(r.emails),
+    r.notBefore,
+    r.notAfter,
+    r.creatorId,
+    r.source,
+    r.certificatePem,
+    r.encryptedPrivateKey,
+    r.renewedFromId,
+    r.acmeAccountId,
+    r.acmeOrderId,
+    r.createdAt,
+  ];
+}
+
+const INSERT = statement("sigil_certificate_insert", certificateInsertSql(1));
+
+/**
+ * Writes a certificate row now, in the session's transaction: a serial
+ * collision (the (issuer, serial) unique key) fails this transaction.
+ */
+export async function insertCertificate(s: Session, row: NewCertificateRow): Promise<void> {
+  await sqlOf(s).query(INSERT, certificateInsertParams(row));
+}
+
+const ACME_CERTIFICATE = statement("sigil_acme_certificate_get", `select certificate_pem, issuer_id from certificates where id = $1 and acme_account_id = $2`);
+
+/** An ACME account's certificate: its PEM and issuer (undefined when the account did not order it). */
+export async function findAccountCertificate(s: Session, id: string, accountId: string): Promise<{ certificatePem: string; issuerId: string } | undefined> {
+  const [r] = await sqlOf(s).query<{ certificate_pem: string; issuer_id: string }>(ACME_CERTIFICATE, [id, accountId]);
+  return r && { certificatePem: r.certificate_pem, issuerId: r.issuer_id };
+}
+
+/** What revoking by certificate needs of a row found by serial. */
+export interface CertificateBySerial {
+  id: string;
+  certificatePem: string;
+  acmeAccountId: string | null;
+  organizationId: string;
+  dnsNames: string[];
+  ipAddresses: string[];
+  emails: string[];
+}
+
+const BY_SERIAL_IN_ORG = statement(
+  "sigil_certificate_by_serial_in_org",
+  // the (issuer_id, serial) unique index, over the CAs of the organization
+  `select id, certificate_pem, acme_account_id, organization_id, dns_names, ip_addresses, emails from certificates
+    where serial = $1 and issuer_id in (select id from certificate_authorities where organization_id = $2)`,
+);
+
+/** Certificates with this serial issued by any CA of an organization (one per issuer at most). */
+export async function findBySerialInOrganization(s: Session, serial: string, organizationId: string): Promise<CertificateBySerial[]> {
+  const rows = await sqlOf(s).query<{
+    id: string;
+    certificate_pem: string;
+    acme_account_id: string | null;
+    organization_id: string;
+    dns_names: string[];
+    ip_addresses: string[];
+    emails: string[];
+  }>(BY_SERIAL_IN_ORG, [serial, organizationId]);
+  return rows.map((r) => ({
+    id: r.id,
+    certificatePem: r.certificate_pem,
+    acmeAccountId: r.acme_account_id,
+    organizationId: r.organization_id,
+    dnsNames: r.dns_names,
+    ipAddresses: r.ip_addresses,
+    emails: r.emails,
+  }));
+}
