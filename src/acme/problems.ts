@@ -71,6 +71,9 @@ function typeOfKind(kind: SigilErrorKind, field?: string): { type: AcmeProblemTy
       return { type: "unauthorized" };
     case "resourceExhausted":
       return { type: "rateLimited" };
+    case "unavailable":
+      // RFC 8555 §6.7 has no type for it: serverInternal with 503 (the client retries after Retry-After)
+      return { type: "serverInternal", status: 503 };
     case "badCsr":
       return { type: "badCSR" };
     case "badPublicKey":

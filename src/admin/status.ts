@@ -52,6 +52,9 @@ export function toGrpcStatus(err: unknown, onInternal?: InternalErrorSink): Grpc
       return { code: GrpcCode.UNAUTHENTICATED, details: err.message };
     case "resourceExhausted":
       return { code: GrpcCode.RESOURCE_EXHAUSTED, details: err.message };
+    case "unavailable":
+      onInternal?.(err);
+      return { code: GrpcCode.UNAVAILABLE, details: "the service is unavailable; retry later" };
     case "config":
     case "internal":
       onInternal?.(err);

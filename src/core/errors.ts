@@ -16,6 +16,7 @@ export type SigilErrorKind =
   | "rejectedIdentifier"
   | "alreadyRevoked"
   | "config"
+  | "unavailable" // a dependency (the database) cannot answer now; the client should retry later
   | "internal";
 
 export interface SigilErrorOptions {
@@ -73,6 +74,11 @@ export class SigilError extends Error {
   static config(message: string, variable: string): SigilError {
     return new SigilError("config", message, { field: variable });
   }
+  /** the database (or another dependency) cannot answer now: 503 / UNAVAILABLE, retry later */
+  static unavailable(message: string, cause?: unknown): SigilError {
+    return new SigilError("unavailable", message, { cause });
+  }
+
   static internal(message: string, cause?: unknown): SigilError {
     return new SigilError("internal", message, { cause });
   }
