@@ -41,6 +41,11 @@ describe("admin/status: SigilError -> gRPC status", function () {
       code: Code.FAILED_PRECONDITION,
       details: "the certificate is already revoked",
     },
+    unavailable: {
+      err: SigilError.unavailable("the database did not answer"),
+      code: Code.UNAVAILABLE,
+      details: "the service is unavailable; retry later",
+    },
     config: { err: SigilError.config("bad value", "SIGIL_X"), code: Code.INTERNAL, details: INTERNAL_ERROR_MESSAGE },
     internal: {
       err: SigilError.internal("db at 10.0.0.1 down", new Error("ECONNREFUSED")),
