@@ -14,6 +14,18 @@ export const CAPABILITIES: readonly Capability[] = ["create_ca", "create_cert", 
  * API neither lists nor touches them.
  */
 export type CertificateType = "server" | "client" | "dual" | "ca" | "ocsp";
+/**
+ * The kind of leaf a CA issues (RFC 5280 §4.2.1.12 extendedKeyUsage):
+ * server (serverAuth), client (clientAuth) or dual (both). One type for the
+ * admin plane's certificate type, the signer's profile and an ACME
+ * directory's certificate kind.
+ */
+export type LeafType = "server" | "client" | "dual";
+export const LEAF_TYPES: readonly LeafType[] = ["server", "client", "dual"];
+/** `value` as a LeafType, or undefined when it is not one */
+export function parseLeafType(value: unknown): LeafType | undefined {
+  return typeof value === "string" && (LEAF_TYPES as readonly string[]).includes(value) ? (value as LeafType) : undefined;
+}
 export type CertificateStatus = "valid" | "revoked" | "expired";
 /** "system": issued by Sigil for itself (OCSP signing certificates) */
 export type CertificateSource = "admin" | "acme" | "system";
