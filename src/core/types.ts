@@ -22,9 +22,12 @@ export type CertificateType = "server" | "client" | "dual" | "ca" | "ocsp";
  */
 export type LeafType = "server" | "client" | "dual";
 export const LEAF_TYPES: readonly LeafType[] = ["server", "client", "dual"];
+export function isLeafType(value: unknown): value is LeafType {
+  return typeof value === "string" && (LEAF_TYPES as readonly string[]).includes(value);
+}
 /** `value` as a LeafType, or undefined when it is not one */
 export function parseLeafType(value: unknown): LeafType | undefined {
-  return typeof value === "string" && (LEAF_TYPES as readonly string[]).includes(value) ? (value as LeafType) : undefined;
+  return isLeafType(value) ? value : undefined;
 }
 export type CertificateStatus = "valid" | "revoked" | "expired";
 /** "system": issued by Sigil for itself (OCSP signing certificates) */
