@@ -11,7 +11,7 @@ import { createHash, createPublicKey, sign, type KeyObject } from "node:crypto";
 import * as pkijs from "pkijs";
 import * as asn1js from "asn1js";
 import { SigilError } from "../core/errors.js";
-import type { KeyAlgorithm, RevocationReason } from "../core/types.js";
+import type { KeyAlgorithm, LeafType, RevocationReason } from "../core/types.js";
 import {
   children,
   ctxCons,
@@ -92,7 +92,7 @@ export interface Issuer {
   readonly urls: PublicUrls;
 }
 
-export type LeafType = "server" | "client" | "dual";
+export type { LeafType } from "../core/types.js";
 
 export interface LeafParams {
   /** the subject's key, or its SubjectPublicKeyInfo DER (e.g. ParsedCsr.publicKeySpki) */
@@ -244,8 +244,18 @@ function akiExt(keyId: Buffer): Buffer {
   return extension(OID.authorityKeyIdentifier, false, seq(ctxPrim(0, keyId)));
 }
 
+/**
+ * Whether the signer writes `url` as a GeneralName uniformResourceIdentifier
+ * (RFC 5280 §4.2.1.6: an IA5String URI; here an absolute http(s) URL of
+ * printable ASCII without spaces). What accepts a CA's URLs ahead of signing
+ * (the CRL base URL) uses this, so it refuses exactly what signing would.
+ */
+export function isSignableUrl(url: string): boolean {
+  return /^https?:\/\/[\x21-\x7e]+$/.test(url);
+}
+
 function checkUrl(url: string, field: string): Buffer {
-  if (!/^https?:\/\/[\x21-\x7e]+$/.test(url)) {
+  if (!isSignableUrl(url)) {
     throw SigilError.invalidArgument(`${field} must be an absolute http(s) URL in ASCII`, field);
   }
   return Buffer.from(url, "latin1");
