@@ -1,4 +1,4 @@
-import { EntitySchema } from "@mikro-orm/core";
+import { Collection, EntitySchema, PrimaryKeyProp, type Opt } from "@mikro-orm/core";
 import type {
   AcmeAccountStatus,
   AcmeAuthzStatus,
@@ -7,16 +7,21 @@ import type {
   AcmeOrderStatus,
   Identifier,
   IdentifierType,
+  LeafType,
 } from "../../core/types.js";
 import { createdAtProperty, idProperty, optionalTimestamp, timestamp, updatedAtProperty } from "./common.js";
 import { CertificateAuthority } from "./certificate-authority.js";
 import { Organization } from "./organization.js";
 import { User } from "./user.js";
 
-/** The kind of leaf an ACME directory issues: serverAuth, clientAuth or both. */
-export type AcmeCertificateKind = "server" | "client" | "dual";
+/** The kind of leaf an ACME directory issues: serverAuth, clientAuth or both (the one LeafType of src/core/types.ts). */
+export type AcmeCertificateKind = LeafType;
 
-/** An organization's ACME endpoint (`/acme/{name}/directory`), bound to one issuing CA, with its policy. */
+/**
+ * An organization's ACME endpoint (`/acme/{name}/directory`), bound to one
+ * issuing CA, with its policy. Properties with a default are `Opt`, so
+ * `em.create` type-checks with what a new directory must have.
+ */
 export class AcmeDirectory {
   id!: string;
   /** URL path segment; unique across the server */
@@ -24,19 +29,19 @@ export class AcmeDirectory {
   organization!: Organization;
   ca!: CertificateAuthority;
   /** RFC 8555 §7.3.4: newAccount must carry externalAccountBinding */
-  eabRequired = false;
+  eabRequired: Opt<boolean> = false;
   /** DNS names allowed: exact names or suffixes ("example.com" allows it and its subdomains); empty = any */
-  allowedDnsSuffixes: string[] = [];
+  allowedDnsSuffixes: Opt<string[]> = [];
   /** IP ranges (CIDR) allowed for RFC 8738 ip identifiers; empty = none */
-  allowedIpRanges: string[] = [];
-  challengeTypes: AcmeChallengeType[] = ["http-01", "dns-01", "tls-alpn-01"];
-  maxValidityDays = 90;
-  certificateKind: AcmeCertificateKind = "server";
+  allowedIpRanges: Opt<string[]> = [];
+  challengeTypes: Opt<AcmeChallengeType[]> = ["http-01", "dns-01", "tls-alpn-01"];
+  maxValidityDays: Opt<number> = 90;
+  certificateKind: Opt<AcmeCertificateKind> = "server";
   termsOfServiceUrl?: string | null;
   websiteUrl?: string | null;
-  caaIdentities: string[] = [];
-  createdAt!: Date;
-  updatedAt!: Date;
+  caaIdentities: Opt<string[]> = [];
+  createdAt!: Opt<Date>;
+  updatedAt!: Opt<Date>;
 }
 
 export const AcmeDirectorySchema = new EntitySchema<AcmeDirectory>({
@@ -71,12 +76,12 @@ export class AcmeEabKey {
   directory!: AcmeDirectory;
   organization!: Organization;
   encryptedHmacKey!: string;
-  description: string = "";
+  description: Opt<string> = "";
   createdBy?: User | null;
   usedAt?: Date | null;
   usedByAccountId?: string | null;
   revokedAt?: Date | null;
-  createdAt!: Date;
+  createdAt!: Opt<Date>;
 }
 
 export const AcmeEabKeySchema = new EntitySchema<AcmeEabKey>({
@@ -104,12 +109,12 @@ export class AcmeAccount {
   /** RFC 7638 JWK thumbprint (SHA-256, base64url) */
   keyThumbprint!: string;
   jwk!: Record<string, unknown>;
-  status: AcmeAccountStatus = "valid";
-  contact: string[] = [];
-  termsOfServiceAgreed = false;
+  status: Opt<AcmeAccountStatus> = "valid";
+  contact: Opt<string[]> = [];
+  termsOfServiceAgreed: Opt<boolean> = false;
   eabKeyId?: string | null;
-  createdAt!: Date;
-  updatedAt!: Date;
+  createdAt!: Opt<Date>;
+  updatedAt!: Opt<Date>;
 }
 
 export const AcmeAccountSchema = new EntitySchema<AcmeAccount>({
@@ -145,6 +150,12 @@ export class AcmeOrder {
   /** RFC 7807 problem document when status = invalid */
   error?: Record<string, unknown> | null;
   certificateId?: string | null;
+  /**
+   * the same authorizations as rows of acme_order_authorizations, so "the
+   * orders using this authorization" is an index lookup, not a scan of the
+   * account's orders (never populated on the hot path, which uses SQL)
+   */
+  authorizations = new Collection<AcmeAuthorization>(this);
   createdAt!: Date;
   updatedAt!: Date;
 }
@@ -165,6 +176,7 @@ export const AcmeOrderSchema = new EntitySchema<AcmeOrder>({
     expires: timestamp,
     error: { type: "json", nullable: true },
     certificateId: { type: "uuid", nullable: true },
+    authorizations: { kind: "m:n", entity: () => AcmeAuthorization, pivotEntity: () => AcmeOrderAuthorizationSchema },
     createdAt: createdAtProperty,
     updatedAt: updatedAtProperty,
   },
@@ -198,6 +210,28 @@ export const AcmeAuthorizationSchema = new EntitySchema<AcmeAuthorization>({
     expires: timestamp,
     createdAt: createdAtProperty,
     updatedAt: updatedAtProperty,
+  },
+});
+
+/**
+ * Which authorizations an order uses (acme_orders.authorization_ids keeps
+ * their order for the wire). Written by the statement that creates the
+ * order; the index on authorization_id finds the orders a validation or a
+ * deactivation changes, whatever the size of the account's history.
+ */
+export class AcmeOrderAuthorization {
+  order!: AcmeOrder;
+  authorization!: AcmeAuthorization;
+  [PrimaryKeyProp]?: ["order", "authorization"];
+}
+
+export const AcmeOrderAuthorizationSchema = new EntitySchema<AcmeOrderAuthorization>({
+  class: AcmeOrderAuthorization,
+  tableName: "acme_order_authorizations",
+  indexes: [{ properties: ["authorization"] }],
+  properties: {
+    order: { kind: "m:1", entity: () => AcmeOrder, primary: true, deleteRule: "cascade" },
+    authorization: { kind: "m:1", entity: () => AcmeAuthorization, primary: true, deleteRule: "cascade" },
   },
 });
 
