@@ -1,20 +1,24 @@
-import { BigIntType, EntitySchema } from "@mikro-orm/core";
+import { BigIntType, EntitySchema, type Opt } from "@mikro-orm/core";
 import type { CaStatus, KeyAlgorithm, RevocationReason } from "../../core/types.js";
 import { createdAtProperty, idProperty, optionalTimestamp, timestamp, updatedAtProperty } from "./common.js";
 import { Organization } from "./organization.js";
 import { User } from "./user.js";
 
-/** A root or intermediate CA of one organization. The private key is stored encrypted (src/ca/key-encryption.ts). */
+/**
+ * A root or intermediate CA of one organization. The private key is stored
+ * encrypted (src/ca/key-encryption.ts). Properties with a default are `Opt`,
+ * so `em.create(CertificateAuthority, {...})` needs no cast.
+ */
 export class CertificateAuthority {
   id!: string;
   name!: string;
-  description: string = "";
+  description: Opt<string> = "";
   organization!: Organization;
   /** null for a root */
   parent?: CertificateAuthority | null;
   /** RFC 5280 §4.2.1.9 pathLenConstraint; null = unlimited */
   pathLength?: number | null;
-  allowLeafCerts = true;
+  allowLeafCerts: Opt<boolean> = true;
   /** overrides SIGIL_PUBLIC_URL as the base of the CRL DP, AIA and OCSP URLs */
   crlBaseUrl?: string | null;
   keyAlgorithm!: KeyAlgorithm;
@@ -25,16 +29,16 @@ export class CertificateAuthority {
   subject!: string;
   notBefore!: Date;
   notAfter!: Date;
-  status: CaStatus = "active";
+  status: Opt<CaStatus> = "active";
   revokedAt?: Date | null;
   revocationReason?: RevocationReason | null;
   /** the last CRL number issued (RFC 5280 §5.2.3); incremented under a row lock */
-  crlNumber: bigint = 0n;
+  crlNumber: Opt<bigint> = 0n;
   creator?: User | null;
   /** set when the CA was deleted: the row stays (its certificates reference it) but the admin API no longer shows it */
   deletedAt?: Date | null;
-  createdAt!: Date;
-  updatedAt!: Date;
+  createdAt!: Opt<Date>;
+  updatedAt!: Opt<Date>;
 }
 
 export const CertificateAuthoritySchema = new EntitySchema<CertificateAuthority>({

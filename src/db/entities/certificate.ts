@@ -1,4 +1,4 @@
-import { EntitySchema } from "@mikro-orm/core";
+import { EntitySchema, type Opt } from "@mikro-orm/core";
 import type { CertificateSource, CertificateStatus, CertificateType, RevocationReason } from "../../core/types.js";
 import { createdAtProperty, idProperty, optionalTimestamp, timestamp } from "./common.js";
 import { CertificateAuthority } from "./certificate-authority.js";
@@ -10,7 +10,8 @@ import { User } from "./user.js";
  * responder's delegated OCSP signing certificates as type "ocsp"), so
  * (issuer, serial) is unique across all of them. Never deleted: revoked or
  * expired. The row is committed in the same transaction that reserves its
- * serial, before the certificate is used or returned.
+ * serial, before the certificate is used or returned. Properties with a
+ * default are `Opt`, so `em.create(Certificate, {...})` needs no cast.
  */
 export class Certificate {
   id!: string;
@@ -19,11 +20,11 @@ export class Certificate {
   issuer!: CertificateAuthority;
   organization!: Organization;
   type!: CertificateType;
-  status: CertificateStatus = "valid";
+  status: Opt<CertificateStatus> = "valid";
   commonName?: string | null;
-  dnsNames: string[] = [];
-  ipAddresses: string[] = [];
-  emails: string[] = [];
+  dnsNames: Opt<string[]> = [];
+  ipAddresses: Opt<string[]> = [];
+  emails: Opt<string[]> = [];
   notBefore!: Date;
   notAfter!: Date;
   revokedAt?: Date | null;
@@ -41,7 +42,7 @@ export class Certificate {
   /** ACME account and order ids when source = acme */
   acmeAccountId?: string | null;
   acmeOrderId?: string | null;
-  createdAt!: Date;
+  createdAt!: Opt<Date>;
 }
 
 export const CertificateSchema = new EntitySchema<Certificate>({

@@ -1,4 +1,4 @@
-import { BigIntType, EntitySchema } from "@mikro-orm/core";
+import { BigIntType, EntitySchema, type Opt } from "@mikro-orm/core";
 import { createdAtProperty, idProperty, timestamp } from "./common.js";
 import { CertificateAuthority } from "./certificate-authority.js";
 import { Certificate } from "./certificate.js";
@@ -28,7 +28,7 @@ export class StoredCrl {
    * means a revocation committed since, and the periodic job rebuilds the CRL.
    */
   revocationGeneration!: bigint;
-  createdAt!: Date;
+  createdAt!: Opt<Date>;
 }
 
 export const StoredCrlSchema = new EntitySchema<StoredCrl>({
@@ -58,7 +58,7 @@ export const StoredCrlSchema = new EntitySchema<StoredCrl>({
  */
 export class RevocationGeneration {
   ca!: CertificateAuthority;
-  generation!: bigint;
+  generation!: Opt<bigint>;
 }
 
 export const RevocationGenerationSchema = new EntitySchema<RevocationGeneration>({
@@ -90,7 +90,7 @@ export class OcspSigner {
   encryptedPrivateKey!: string;
   notBefore!: Date;
   notAfter!: Date;
-  createdAt!: Date;
+  createdAt!: Opt<Date>;
 }
 
 export const OcspSignerSchema = new EntitySchema<OcspSigner>({
