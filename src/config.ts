@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { SigilError } from "./core/errors.js";
+import { NetworkPolicyError, parseNetworkPolicy, type NetworkPolicy } from "./validation/network-policy.js";
 
 /**
  * The one validated configuration object. Every field comes from an
@@ -40,6 +41,19 @@ export interface SigilConfig {
   validationTlsPort: number;
   /** SIGIL_DNS_SERVERS: comma-separated host:port resolvers for dns-01 and name lookups; default the system resolver. */
   dnsServers: string[];
+  /**
+   * SIGIL_VALIDATION_ALLOWED_NETWORKS (default "public,private"): where http-01
+   * and tls-alpn-01 may connect, comma-separated `public`, `private` and CIDRs
+   * (src/validation/network-policy.ts). Loopback, link-local, metadata,
+   * shared (100.64/10) and reserved ranges need an explicit CIDR. Unset here
+   * means the default (undefined; the validator then reads the variable
+   * from the process environment, which is what the test setup sets).
+   */
+  validationAllowedNetworks?: NetworkPolicy;
+  /** SIGIL_VALIDATION_MAX_CONCURRENT (default 64): challenge validations running at once; more wait in a bounded queue. */
+  validationMaxConcurrent: number;
+  /** SIGIL_VALIDATION_MAX_PER_ACCOUNT (default 8): validations of one ACME account running at once; more wait. */
+  validationMaxPerAccount: number;
   /** SIGIL_GRPC_TLS_CERT / SIGIL_GRPC_TLS_KEY: PEM files enabling TLS on the gRPC listener. */
   grpcTlsCert?: string;
   grpcTlsKey?: string;
@@ -146,6 +160,17 @@ function hostPortList(src: Source, name: string): string[] {
   });
 }
 
+function networkPolicy(src: Source, name: string): NetworkPolicy | undefined {
+  const raw = src[name];
+  if (raw === undefined || raw.trim() === "") return undefined;
+  try {
+    return parseNetworkPolicy(raw);
+  } catch (e) {
+    if (e instanceof NetworkPolicyError) throw SigilError.config(`${name}: ${e.message}`, name);
+    throw e;
+  }
+}
+
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
 /** Reads and validates the configuration; throws SigilError kind "config" naming the variable. */
@@ -189,6 +214,9 @@ export function loadConfig(env: Source = process.env): SigilConfig {
     validationHttpPort: port(src, "SIGIL_VALIDATION_HTTP_PORT", 80),
     validationTlsPort: port(src, "SIGIL_VALIDATION_TLS_PORT", 443),
     dnsServers: hostPortList(src, "SIGIL_DNS_SERVERS"),
+    validationAllowedNetworks: networkPolicy(src, "SIGIL_VALIDATION_ALLOWED_NETWORKS"),
+    validationMaxConcurrent: positiveInt(src, "SIGIL_VALIDATION_MAX_CONCURRENT", 64),
+    validationMaxPerAccount: positiveInt(src, "SIGIL_VALIDATION_MAX_PER_ACCOUNT", 8),
     grpcTlsCert: src.SIGIL_GRPC_TLS_CERT,
     grpcTlsKey: src.SIGIL_GRPC_TLS_KEY,
     grpcClientCa: src.SIGIL_GRPC_CLIENT_CA,

@@ -5,6 +5,7 @@
  */
 import { isIP } from "node:net";
 import { dnsErrorCode, isDnsNoData, NetworkError, type DnsResolver, type HttpFetcher, type TlsDialer } from "./network.js";
+import { ipBytes, type NetworkPolicy } from "./network-policy.js";
 import type { ValidationErrorType, ValidationOutcome } from "./types.js";
 
 /** What one attempt of a challenge check needs. */
@@ -18,8 +19,13 @@ export interface CheckContext {
   tlsPort: number;
   /** time limit of one network operation */
   timeoutMs: number;
+  /** the addresses connections may go to; every one is checked before it is dialled */
+  networkPolicy: NetworkPolicy;
   signal?: AbortSignal;
 }
+
+/** addresses of one name tried at most (after the policy dropped the refused ones) */
+export const MAX_ADDRESSES = 4;
 
 /** The result of one attempt: the outcome, and whether trying again later may change it. */
 export interface CheckResult {
@@ -90,14 +96,15 @@ export function dnsFailure(e: unknown, qtype: string, name: string): CheckResult
 }
 
 /**
- * The addresses to try for a DNS name: its A records first, then AAAA
- * (RFC 8555 §8.3 and RFC 8737 §3 leave the choice to the server), at most
- * `max` in all. A name with neither is a dns failure.
+ * Every address of a DNS name: its A records first, then AAAA (RFC 8555
+ * §8.3 and RFC 8737 §3 leave the choice to the server). A name with
+ * neither is a dns failure. Callers pass the list through allowedTargets
+ * before connecting.
  */
-export async function resolveAddresses(resolver: DnsResolver, name: string, max = 4): Promise<string[] | CheckResult> {
+export async function resolveAddresses(resolver: DnsResolver, name: string): Promise<string[] | CheckResult> {
   const [v4, v6] = await Promise.allSettled([resolver.resolve4(name), resolver.resolve6(name)]);
   const addrs = [...(v4.status === "fulfilled" ? v4.value : []), ...(v6.status === "fulfilled" ? v6.value : [])].filter((a) => isIP(a) !== 0);
-  if (addrs.length > 0) return addrs.slice(0, max);
+  if (addrs.length > 0) return addrs;
   // neither gave an address: report the more informative failure
   for (const [r, qtype] of [[v4, "A"], [v6, "AAAA"]] as const) {
     if (r.status === "rejected" && !isDnsNoData(dnsErrorCode(r.reason))) return dnsFailure(r.reason, qtype, name);
@@ -106,26 +113,35 @@ export async function resolveAddresses(resolver: DnsResolver, name: string, max 
   return fail("dns", `DNS problem: no valid A or AAAA records found for ${name}`);
 }
 
+/**
+ * The addresses of `addrs` the network policy allows, at most `max`, in
+ * order (RFC 8555 §10.2: a refused address is never connected to, even when
+ * another address of the same name is allowed). When none is allowed, a
+ * connection failure that says so (not transient: retrying soon would meet
+ * the same records) and names no port state.
+ */
+export function allowedTargets(policy: NetworkPolicy, addrs: readonly string[], what: string, max = MAX_ADDRESSES): string[] | CheckResult {
+  const allowed: string[] = [];
+  const refused: string[] = [];
+  for (const a of addrs) {
+    const v = policy.check(a);
+    if (v.allowed) allowed.push(a);
+    else refused.push(`${a} (${v.class})`);
+  }
+  if (allowed.length > 0) return allowed.slice(0, max);
+  const shown = refused.length > MAX_ADDRESSES ? `${refused.slice(0, MAX_ADDRESSES).join(", ")} and ${refused.length - MAX_ADDRESSES} more` : refused.join(", ");
+  return fail(
+    "connection",
+    refused.length === 1
+      ? `${what}: the address ${shown} is not allowed as a validation target`
+      : `${what}: none of the addresses ${shown} is allowed as a validation target`,
+    false,
+  );
+}
+
 /** The 4 or 16 octets of an IP literal (RFC 5280 §4.2.1.6 iPAddress encoding); undefined for anything else. */
 export function ipToBytes(ip: string): Buffer | undefined {
-  const family = isIP(ip);
-  if (family === 4) return Buffer.from(ip.split(".").map(Number));
-  if (family !== 6) return undefined;
-  let text = ip.toLowerCase();
-  let tail: number[] = [];
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (v4) {
-    tail = v4[1]!.split(".").map(Number);
-    text = `${text.slice(0, -v4[1]!.length)}0:0`;
-  }
-  const [head, rest] = text.includes("::") ? text.split("::") as [string, string] : [text, undefined];
-  const h = head === "" ? [] : head.split(":");
-  const r = rest === undefined || rest === "" ? [] : rest.split(":");
-  const groups = rest === undefined ? h : [...h, ...Array<string>(8 - h.length - r.length).fill("0"), ...r];
-  const out = Buffer.alloc(16);
-  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
-  if (tail.length === 4) out.set(tail, 12);
-  return out;
+  return ipBytes(ip);
 }
 
 /**

@@ -6,10 +6,13 @@
  * Redirects are followed here (the fetcher never follows them), a bounded
  * number of times and only to http on the validation port or https on the
  * TLS port (RFC 8555 §10.2: validation requests can be pointed at internal
- * services, so keep them narrow).
+ * services, so keep them narrow). Every hop's addresses pass the network
+ * policy before anything connects, and the body is never quoted back (it
+ * may be an internal service's answer): the detail says what was expected
+ * and how many bytes came.
  */
 import { isIP } from "node:net";
-import { fail, networkFailure, quoteShort, resolveAddresses, urlHost, VALID, type CheckContext, type CheckResult } from "./common.js";
+import { allowedTargets, fail, networkFailure, quoteShort, resolveAddresses, urlHost, VALID, type CheckContext, type CheckResult } from "./common.js";
 import type { HttpFetchResponse } from "./network.js";
 import type { ValidationRequest } from "./types.js";
 
@@ -54,9 +57,10 @@ export async function checkHttp01(req: ValidationRequest, ctx: CheckContext): Pr
     // RFC 8555 §8.3: "The server SHOULD ignore whitespace characters at the end of the body."
     const body = res.body.toString("utf8");
     if (!res.truncated && body.replace(/[ \t\r\n]+$/, "") === req.keyAuthorization) return VALID;
+    const size = res.truncated ? `more than ${MAX_BODY_BYTES} bytes` : `${res.body.length} byte${res.body.length === 1 ? "" : "s"}`;
     return fail(
       "incorrectResponse",
-      `The key authorization file from the server did not match this challenge: expected ${JSON.stringify(req.keyAuthorization)}, got ${quoteShort(body)}`,
+      `The key authorization file from the server did not match this challenge: expected ${JSON.stringify(req.keyAuthorization)} (${Buffer.byteLength(req.keyAuthorization)} bytes), got ${size} from ${url.href}`,
     );
   }
 }
@@ -65,7 +69,10 @@ export async function checkHttp01(req: ValidationRequest, ctx: CheckContext): Pr
 async function fetchOnce(url: URL, port: number, ctx: CheckContext): Promise<HttpFetchResponse | CheckResult> {
   const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
   // RFC 8738 §3: for an IP identifier (or an IP literal in a redirect) connect to that address
-  const addrs = isIP(host) !== 0 ? [host] : await resolveAddresses(ctx.resolver, host);
+  const resolved = isIP(host) !== 0 ? [host] : await resolveAddresses(ctx.resolver, host);
+  if (!Array.isArray(resolved)) return resolved;
+  // RFC 8555 §10.2: judge every address before connecting; the fetcher then dials exactly that address (no second lookup)
+  const addrs = allowedTargets(ctx.networkPolicy, resolved, `Fetching ${url.href}`);
   if (!Array.isArray(addrs)) return addrs;
   let firstFailure: CheckResult | undefined;
   for (const address of addrs) {

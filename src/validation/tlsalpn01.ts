@@ -10,7 +10,7 @@
 import { createHash, timingSafeEqual, X509Certificate } from "node:crypto";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
-import { fail, ipToBytes, networkFailure, quoteShort, resolveAddresses, reverseName, urlHost, VALID, type CheckContext, type CheckResult } from "./common.js";
+import { allowedTargets, fail, ipToBytes, networkFailure, quoteShort, resolveAddresses, reverseName, urlHost, VALID, type CheckContext, type CheckResult } from "./common.js";
 import type { TlsDialResult } from "./network.js";
 import type { ValidationRequest } from "./types.js";
 
@@ -29,7 +29,10 @@ export async function checkTlsAlpn01(req: ValidationRequest, ctx: CheckContext):
   const { type, value } = req.identifier;
   // RFC 8738 §6: SNI for an IP identifier is the reverse-mapping name
   const servername = type === "ip" ? reverseName(value) : value;
-  const addrs = type === "ip" ? [value] : await resolveAddresses(ctx.resolver, value);
+  const resolved = type === "ip" ? [value] : await resolveAddresses(ctx.resolver, value);
+  if (!Array.isArray(resolved)) return resolved;
+  // RFC 8555 §10.2: judge every address before dialling; the dialer connects to exactly that address
+  const addrs = allowedTargets(ctx.networkPolicy, resolved, `Connecting to ${value} for tls-alpn-01`);
   if (!Array.isArray(addrs)) return addrs;
   let firstFailure: CheckResult | undefined;
   for (const address of addrs) {

@@ -1,4 +1,5 @@
 import type { AcmeChallengeType, Identifier } from "../core/types.js";
+import type { NetworkPolicy } from "./network-policy.js";
 
 /**
  * The contract between ra/ (which schedules validations and records their
@@ -16,6 +17,18 @@ export interface ValidationRequest {
   token: string;
   /** token || '.' || base64url(JWK thumbprint of the account key) (RFC 8555 §8.1) */
   keyAuthorization: string;
+  /**
+   * the ACME account the challenge belongs to: validations of one account
+   * beyond the per-account cap wait for that account's earlier ones
+   * (unset: only the server-wide cap applies)
+   */
+  accountId?: string;
+}
+
+/** Per-validation options. */
+export interface ValidateOptions {
+  /** the addresses this validation may connect to (default the server's, SIGIL_VALIDATION_ALLOWED_NETWORKS) */
+  networkPolicy?: NetworkPolicy;
 }
 
 export type ValidationOutcome =
@@ -31,5 +44,5 @@ export type ValidationOutcome =
  * own deadline, and resolves with the final outcome (it never rejects).
  */
 export interface ChallengeValidator {
-  validate(req: ValidationRequest, signal?: AbortSignal): Promise<ValidationOutcome>;
+  validate(req: ValidationRequest, signal?: AbortSignal, options?: ValidateOptions): Promise<ValidationOutcome>;
 }

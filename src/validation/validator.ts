@@ -3,12 +3,16 @@
  * §8.4 dns-01, RFC 8737 tls-alpn-01), retries transient failures (connection
  * problems, timeouts, DNS problems) until its deadline, and always resolves
  * with an outcome (RFC 8555 §7.5.1: the result is recorded on the challenge).
+ * Every connection target passes the network policy first (RFC 8555 §10.2),
+ * and concurrent validations are capped server-wide and per account.
  */
 import { systemClock, type Clock } from "../core/clock.js";
 import { ValidationAborted, type CheckContext, type CheckResult } from "./common.js";
 import { checkDns01 } from "./dns01.js";
 import { checkHttp01 } from "./http01.js";
 import { createDnsResolver, createHttpFetcher, createTlsDialer, type DnsResolver, type HttpFetcher, type TlsDialer } from "./network.js";
+import { ValidationLimiter, validationLimits, type ValidationLimits } from "./limiter.js";
+import { defaultNetworkPolicy, type NetworkPolicy } from "./network-policy.js";
 import { checkTlsAlpn01 } from "./tlsalpn01.js";
 import type { ChallengeValidator, ValidationOutcome, ValidationRequest } from "./types.js";
 
@@ -46,18 +50,29 @@ export interface ChallengeValidatorDeps {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** receives the cause of serverInternal outcomes (default: none) */
   logger?: ValidatorLogger;
+  /**
+   * the addresses validations may connect to unless a validate call passes
+   * its own (default: SIGIL_VALIDATION_ALLOWED_NETWORKS of the process
+   * environment, read once here; unset means "public,private")
+   */
+  networkPolicy?: NetworkPolicy;
+  /** caps on concurrent validations (defaults in limiter.ts: 64 in all, 8 per account) */
+  limits?: Partial<ValidationLimits>;
 }
 
 const INTERNAL_DETAIL = "the validation could not be performed";
 const ABORTED_DETAIL = "the validation was cancelled";
+const BUSY_DETAIL = "too many validations are waiting; the challenge could not be validated now";
 
 export function createChallengeValidator(deps: ChallengeValidatorDeps): ChallengeValidator {
   const retry = deps.retry ?? DEFAULT_RETRY;
   const clock = deps.clock ?? systemClock;
   const sleep = deps.sleep ?? defaultSleep;
   const timeoutMs = deps.timeoutMs ?? 10_000;
+  const serverPolicy = deps.networkPolicy ?? defaultNetworkPolicy();
+  const limiter = new ValidationLimiter(validationLimits(deps.limits));
 
-  const attempt = (req: ValidationRequest, remainingMs: number, signal: AbortSignal | undefined): Promise<CheckResult> => {
+  const attempt = (req: ValidationRequest, remainingMs: number, signal: AbortSignal | undefined, networkPolicy: NetworkPolicy): Promise<CheckResult> => {
     const ctx: CheckContext = {
       resolver: deps.resolver,
       fetcher: deps.fetcher,
@@ -65,6 +80,7 @@ export function createChallengeValidator(deps: ChallengeValidatorDeps): Challeng
       httpPort: deps.httpPort,
       tlsPort: deps.tlsPort,
       timeoutMs: Math.max(1, Math.min(timeoutMs, remainingMs)),
+      networkPolicy,
       signal,
     };
     switch (req.type) {
@@ -82,14 +98,20 @@ export function createChallengeValidator(deps: ChallengeValidatorDeps): Challeng
   };
 
   return {
-    async validate(req, signal) {
-      const started = clock.now().getTime();
+    async validate(req, signal, options) {
       const aborted: ValidationOutcome = { status: "invalid", error: { type: "serverInternal", detail: ABORTED_DETAIL } };
+      const networkPolicy = options?.networkPolicy ?? serverPolicy;
+      let release: (() => void) | undefined;
       try {
+        const slot = await limiter.acquire(req.accountId, signal);
+        if (slot === "full") return { status: "invalid", error: { type: "serverInternal", detail: BUSY_DETAIL } };
+        release = slot;
+        // the deadline runs from the start of the first attempt, not from the wait for a slot
+        const started = clock.now().getTime();
         for (let n = 1; ; n++) {
           if (signal?.aborted) return aborted;
           const remaining = started + retry.deadlineMs - clock.now().getTime();
-          const result = await attempt(req, remaining, signal);
+          const result = await attempt(req, remaining, signal, networkPolicy);
           if (!result.transient || n >= Math.max(1, retry.attempts)) return result.outcome;
           // no further attempt if it could not start before the deadline
           if (clock.now().getTime() + retry.delayMs >= started + retry.deadlineMs) return result.outcome;
@@ -99,6 +121,8 @@ export function createChallengeValidator(deps: ChallengeValidatorDeps): Challeng
         if (e instanceof ValidationAborted || signal?.aborted) return aborted;
         deps.logger?.error({ err: e, type: req.type, identifier: req.identifier }, "challenge validation failed unexpectedly");
         return { status: "invalid", error: { type: "serverInternal", detail: INTERNAL_DETAIL } };
+      } finally {
+        release?.();
       }
     },
   };
@@ -124,6 +148,12 @@ export interface DefaultValidatorConfig {
   validationTlsPort: number;
   /** SIGIL_DNS_SERVERS; empty means the system resolver */
   dnsServers: readonly string[];
+  /** SIGIL_VALIDATION_ALLOWED_NETWORKS; unset: the process environment's, else "public,private" */
+  validationAllowedNetworks?: NetworkPolicy;
+  /** SIGIL_VALIDATION_MAX_CONCURRENT (default 64) */
+  validationMaxConcurrent?: number;
+  /** SIGIL_VALIDATION_MAX_PER_ACCOUNT (default 8) */
+  validationMaxPerAccount?: number;
 }
 
 /** The validator on the real network: node:dns Resolver, node:http(s) fetcher, node:tls dialer. */
@@ -138,5 +168,7 @@ export function createDefaultValidator(
     dialer: createTlsDialer(),
     httpPort: config.validationHttpPort,
     tlsPort: config.validationTlsPort,
+    networkPolicy: config.validationAllowedNetworks,
+    limits: { maxConcurrent: config.validationMaxConcurrent, maxPerAccount: config.validationMaxPerAccount },
   });
 }

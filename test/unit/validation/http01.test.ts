@@ -133,10 +133,18 @@ const cases: Case[] = [
     expect: { type: "unauthorized", detail: /status 500/ },
   },
   {
-    name: "fail/http-01 wrong content",
+    name: "fail/http-01 wrong content: says what was expected and how many bytes came, never quotes the body",
     token: "wrong",
     serve: () => ({ [`${WK}wrong`]: text(200, "wrong.key-authorization") }),
-    expect: { type: "incorrectResponse", detail: /did not match.*"wrong\.key-authorization"/ },
+    expect: { type: "incorrectResponse", detail: /did not match.*expected "wrong\.[^"]+" \(49 bytes\), got 23 bytes/ },
+    after: ({ detail }) => assert.ok(!detail.includes("key-authorization"), detail),
+  },
+  {
+    name: "fail/http-01 oversized body: the size, not the body",
+    token: "huge",
+    serve: () => ({ [`${WK}huge`]: text(200, `secret-internal-page ${"x".repeat(20_000)}`) }),
+    expect: { type: "incorrectResponse", detail: /got more than 8192 bytes/ },
+    after: ({ detail }) => assert.ok(!detail.includes("secret-internal-page"), detail),
   },
   {
     name: "fail/http-01 key authorization of another token",
