@@ -52,7 +52,7 @@ export interface StartOptions {
  */
 export async function startSigil({ config, logger, clock = systemClock, validator, acme: acmeOptions }: StartOptions): Promise<SigilServer> {
   const masterKey = loadMasterKey(config);
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: config.dbPoolMax });
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: config.dbPoolMax, holder: "sigil serve" });
   const closers: Array<() => Promise<void>> = [() => db.close()];
   const closeAll = async () => {
     for (const c of closers.reverse()) {

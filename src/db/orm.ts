@@ -10,6 +10,8 @@ export interface DatabaseOptions {
   dataDir: string;
   poolMax?: number;
   debug?: boolean;
+  /** embedded only: who opens it ("sigil serve"), named to a second process that finds the directory locked */
+  holder?: string;
 }
 
 export interface Database {
@@ -51,7 +53,7 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
     const orm = await MikroORM.init(ormOptions(opts.databaseUrl, opts.poolMax ?? 10, opts.debug));
     return { orm, kind: "postgresql", close: () => orm.close(true) };
   }
-  const embedded = await startEmbeddedDatabase(opts.dataDir);
+  const embedded = await startEmbeddedDatabase(opts.dataDir, { holder: opts.holder });
   try {
     const orm = await MikroORM.init(ormOptions(embedded.url, 1, opts.debug));
     return {
