@@ -122,3 +122,32 @@ describe("config: relying-party timings", () => {
     it(`${name}: stops with a message naming ${variable}`, () => rejectsNaming(env, variable));
   }
 });
+
+describe("config: challenge validation network policy and caps", () => {
+  it("ok/defaults: no explicit policy (the validator's default is public,private), 64 at once, 8 per account", () => {
+    const c = loadConfig({});
+    assert.equal(c.validationAllowedNetworks, undefined);
+    assert.equal(c.validationMaxConcurrent, 64);
+    assert.equal(c.validationMaxPerAccount, 8);
+  });
+
+  it("ok/a policy from the environment is parsed at start-up", () => {
+    const c = loadConfig({ SIGIL_VALIDATION_ALLOWED_NETWORKS: "public, 10.0.0.0/8", SIGIL_VALIDATION_MAX_CONCURRENT: "16", SIGIL_VALIDATION_MAX_PER_ACCOUNT: "2" });
+    assert.equal(c.validationAllowedNetworks?.spec, "public,10.0.0.0/8");
+    assert.equal(c.validationAllowedNetworks?.check("10.9.9.9").allowed, true);
+    assert.equal(c.validationAllowedNetworks?.check("192.168.0.1").allowed, false);
+    assert.deepEqual([c.validationMaxConcurrent, c.validationMaxPerAccount], [16, 2]);
+  });
+
+  const bad: Array<[string, Record<string, string>, string]> = [
+    ["fail/unknown word", { SIGIL_VALIDATION_ALLOWED_NETWORKS: "public,internal" }, "SIGIL_VALIDATION_ALLOWED_NETWORKS"],
+    ["fail/CIDR prefix out of range", { SIGIL_VALIDATION_ALLOWED_NETWORKS: "127.0.0.0/40" }, "SIGIL_VALIDATION_ALLOWED_NETWORKS"],
+    ["fail/CIDR with host bits", { SIGIL_VALIDATION_ALLOWED_NETWORKS: "127.0.0.1/8" }, "SIGIL_VALIDATION_ALLOWED_NETWORKS"],
+    ["fail/only commas", { SIGIL_VALIDATION_ALLOWED_NETWORKS: ",," }, "SIGIL_VALIDATION_ALLOWED_NETWORKS"],
+    ["fail/max concurrent zero", { SIGIL_VALIDATION_MAX_CONCURRENT: "0" }, "SIGIL_VALIDATION_MAX_CONCURRENT"],
+    ["fail/max per account not a number", { SIGIL_VALIDATION_MAX_PER_ACCOUNT: "many" }, "SIGIL_VALIDATION_MAX_PER_ACCOUNT"],
+  ];
+  for (const [name, env, variable] of bad) {
+    it(`${name}: stops with a message naming ${variable}`, () => rejectsNaming(env, variable));
+  }
+});

@@ -11,7 +11,16 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import tls from "node:tls";
-import { DnsError, type DnsResolver } from "../../../src/validation/network.js";
+import {
+  DnsError,
+  type DnsResolver,
+  type HttpFetcher,
+  type HttpFetchRequest,
+  type HttpFetchResponse,
+  type TlsDialer,
+  type TlsDialRequest,
+  type TlsDialResult,
+} from "../../../src/validation/network.js";
 
 export const THUMBPRINT = "9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI";
 export const keyAuthz = (token: string): string => `${token}.${THUMBPRINT}`;
@@ -229,4 +238,45 @@ export async function startHttpsStub(kc: KeyAndCert, route: (req: http.IncomingM
       else res.writeHead(404).end("not found");
     }),
   );
+}
+
+// ---------------------------------------------------------------------------
+// Recording network doubles (no sockets)
+
+/**
+ * An HttpFetcher that answers from `answer` and records every request it
+ * was asked to make (the address it would have connected to included), so
+ * tests can prove a refused address was never dialled.
+ */
+export class RecordingFetcher implements HttpFetcher {
+  readonly requests: HttpFetchRequest[] = [];
+  /** fetches in progress now, and the most at once */
+  inFlight = 0;
+  maxInFlight = 0;
+  constructor(readonly answer: (req: HttpFetchRequest) => HttpFetchResponse | Promise<HttpFetchResponse>) {}
+  async get(req: HttpFetchRequest): Promise<HttpFetchResponse> {
+    this.requests.push(req);
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    try {
+      return await this.answer(req);
+    } finally {
+      this.inFlight--;
+    }
+  }
+}
+
+/** A TlsDialer that records every dial and answers from `answer`. */
+export class RecordingDialer implements TlsDialer {
+  readonly requests: TlsDialRequest[] = [];
+  constructor(readonly answer: (req: TlsDialRequest) => TlsDialResult | Promise<TlsDialResult>) {}
+  async dial(req: TlsDialRequest): Promise<TlsDialResult> {
+    this.requests.push(req);
+    return this.answer(req);
+  }
+}
+
+/** An HttpFetchResponse with a text body. */
+export function fetched(status: number, body = "", location?: string): HttpFetchResponse {
+  return { status, location, body: Buffer.from(body), truncated: false };
 }
