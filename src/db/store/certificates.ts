@@ -159,3 +159,87 @@ export async function findBySerialInOrganization(s: Session, serial: string, org
     emails: r.emails,
   }));
 }
+
+// ---- the PKI side: key blobs, listing extras, OCSP status, the expiry sweep ----------------
+
+const PRIVATE_KEY = statement("sigil_certificate_private_key", `select encrypted_private_key from certificates where id = $1`);
+
+/** A certificate's encrypted private key (server-generated keys only), null when Sigil never held it, undefined when there is no such row. */
+export async function readCertificateEncryptedKey(s: Session, id: string): Promise<string | null | undefined> {
+  const [r] = await sqlOf(s).query<{ encrypted_private_key: string | null }>(PRIVATE_KEY, [id]);
+  return r ? r.encrypted_private_key : undefined;
+}
+
+const SERIAL_TAKEN = statement("sigil_certificate_serial_taken", `select 1 as one from certificates where issuer_id = $1 and serial = $2`);
+
+/** Whether `issuerId` already has a certificate row with this serial. */
+export async function certificateSerialTaken(s: Session, issuerId: string, serial: string): Promise<boolean> {
+  return (await sqlOf(s).query(SERIAL_TAKEN, [issuerId, serial])).length > 0;
+}
+
+/** What listing a certificate shows besides its row: whether Sigil holds its key, and the ACME directory of an ACME-issued one. */
+export interface CertificateListExtra {
+  id: string;
+  hasPrivateKey: boolean;
+  acmeDirectoryId: string | null;
+}
+
+const LIST_EXTRAS = statement(
+  "sigil_certificate_list_extras",
+  // the key blob itself is never read here, only whether there is one
+  `select c.id, c.encrypted_private_key is not null as has_private_key, a.directory_id
+     from certificates c left join acme_accounts a on a.id = c.acme_account_id
+    where c.id = any($1::uuid[])`,
+);
+
+/** The extras of some certificates, in one round trip. */
+export async function certificateListExtras(s: Session, ids: readonly string[]): Promise<CertificateListExtra[]> {
+  if (ids.length === 0) return [];
+  const rows = await sqlOf(s).query<{ id: string; has_private_key: boolean; directory_id: string | null }>(LIST_EXTRAS, [ids]);
+  return rows.map((r) => ({ id: r.id, hasPrivateKey: r.has_private_key, acmeDirectoryId: r.directory_id }));
+}
+
+/** The revocation state of a certificate as OCSP answers it (RFC 6960 §2.2). */
+export interface CertificateRevocationState {
+  status: "valid" | "revoked" | "expired";
+  revokedAt: Date | null;
+  revocationReason: number | null;
+}
+
+const STATUS_BY_SERIAL = statement(
+  "sigil_certificate_status_by_serial",
+  `select status, revoked_at, revocation_reason from certificates where issuer_id = $1 and serial = $2`,
+);
+
+/** The state of `issuerId`'s certificate with this serial (lower-case hex), or undefined when it never issued one. */
+export async function findRevocationState(s: Session, issuerId: string, serial: string): Promise<CertificateRevocationState | undefined> {
+  const [r] = await sqlOf(s).query<{ status: CertificateRevocationState["status"]; revoked_at: Date | string | null; revocation_reason: number | null }>(
+    STATUS_BY_SERIAL,
+    [issuerId, serial],
+  );
+  return r && { status: r.status, revokedAt: r.revoked_at === null ? null : new Date(r.revoked_at), revocationReason: r.revocation_reason };
+}
+
+const EXPIRE = statement(
+  "sigil_certificate_expire",
+  // rows another instance holds are skipped; the outer check re-reads the status under the lock
+  `update certificates set status = 'expired'
+    where id in (select id from certificates where status = 'valid' and not_after <= $1 order by not_after limit $2 for update skip locked)
+      and status = 'valid'
+    returning id, serial, issuer_id, organization_id, type`,
+);
+
+/** A certificate the expiry sweep marked expired. */
+export interface ExpiredCertificate {
+  id: string;
+  serial: string;
+  issuerId: string;
+  organizationId: string;
+  type: CertificateType;
+}
+
+/** Marks at most `limit` valid certificates past notAfter expired; the rows changed. */
+export async function expireCertificates(s: Session, now: Date, limit: number): Promise<ExpiredCertificate[]> {
+  const rows = await sqlOf(s).query<{ id: string; serial: string; issuer_id: string; organization_id: string; type: CertificateType }>(EXPIRE, [now, limit]);
+  return rows.map((r) => ({ id: r.id, serial: r.serial, issuerId: r.issuer_id, organizationId: r.organization_id, type: r.type }));
+}

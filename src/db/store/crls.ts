@@ -1,0 +1,205 @@
+/**
+ * The crls table (each CA's current CRL, as signed), the CRL number on the
+ * CA row, the revocation_generations counters a trigger bumps on every
+ * revocation, and the revoked-certificates read a CRL is built from
+ * (RFC 5280 §5). The numbering and due rules are described in
+ * src/ra/crl.ts; this module runs their statements on the session given.
+ */
+import { statement } from "../sql.js";
+import { sqlOf, type OrmTx, type Session } from "./session.js";
+
+/**
+ * The CRL of CA `a` (joined as `c` from crls, `g` from revocation_generations)
+ * is due: none yet; not expired and old or near its nextUpdate; or behind the
+ * CA's revocations. Parameters $1 now, $2 now - reissueAfter, $3 now + reissueAfter.
+ */
+const DUE = `(c.ca_id is null
+  or (a.not_after > $1 and (c.this_update < $2 or c.next_update < $3))
+  or coalesce(g.generation, 0) > c.revocation_generation)`;
+const DUE_FROM = `certificate_authorities a left join crls c on c.ca_id = a.id left join revocation_generations g on g.ca_id = a.id`;
+
+const DUE_ALL = statement("sigil_crls_due", `select a.id from ${DUE_FROM} where ${DUE}`);
+const DUE_ONE = statement("sigil_crls_due_one", `select a.id from ${DUE_FROM} where a.id = $4 and ${DUE}`);
+
+/** When a CRL counts as due (see DUE). */
+export interface DueWindow {
+  now: Date;
+  reissueAfterMs: number;
+}
+
+function dueParams(w: DueWindow): Date[] {
+  return [w.now, new Date(w.now.getTime() - w.reissueAfterMs), new Date(w.now.getTime() + w.reissueAfterMs)];
+}
+
+/** Ids of the CAs whose CRL is due. */
+export async function dueCrlCaIds(s: Session, w: DueWindow): Promise<string[]> {
+  return (await sqlOf(s).query<{ id: string }>(DUE_ALL, dueParams(w))).map((r) => r.id);
+}
+
+/** Whether one CA's CRL is due (under its row lock, the answer holds until commit). */
+export async function isCrlDue(s: Session, caId: string, w: DueWindow): Promise<boolean> {
+  return (await sqlOf(s).query(DUE_ONE, [...dueParams(w), caId])).length > 0;
+}
+
+const BUMP = statement(
+  "sigil_crls_bump_number",
+  // RFC 5280 §5.2.3: the increment takes the CA row lock until commit
+  `update certificate_authorities set crl_number = crl_number + 1 where id = $1 returning crl_number`,
+);
+
+/** The CA's next CRL number (undefined when there is no such CA); its row stays locked until commit. */
+export async function nextCrlNumber(tx: OrmTx, caId: string): Promise<bigint | undefined> {
+  const [r] = await sqlOf(tx).query<{ crl_number: string | number }>(BUMP, [caId]);
+  return r ? BigInt(r.crl_number) : undefined;
+}
+
+const PREVIOUS = statement("sigil_crls_previous_this_update", `select this_update from crls where ca_id = $1`);
+
+/** thisUpdate of the CA's stored CRL, if any. */
+export async function storedCrlThisUpdate(s: Session, caId: string): Promise<Date | undefined> {
+  const [r] = await sqlOf(s).query<{ this_update: Date | string }>(PREVIOUS, [caId]);
+  return r ? new Date(r.this_update) : undefined;
+}
+
+const GENERATION = statement("sigil_revocation_generations_get", `select generation from revocation_generations where ca_id = $1`);
+
+/** How many revocations the CA has had (0 when none). */
+export async function revocationGeneration(s: Session, caId: string): Promise<bigint> {
+  const [r] = await sqlOf(s).query<{ generation: string | number }>(GENERATION, [caId]);
+  return BigInt(r?.generation ?? 0);
+}
+
+/** A revoked certificate as a CRL lists it (RFC 5280 §5.1.2.6). */
+export interface RevokedEntryRow {
+  /** lower-case hex */
+  serial: string;
+  revokedAt: Date;
+  revocationReason: number | null;
+}
+
+const REVOKED_ALL = statement(
+  "sigil_crls_revoked_all",
+  // the partial index certificates_revoked_issuer_index
+  `select serial, revoked_at, revocation_reason from certificates where issuer_id = $1 and status = 'revoked'`,
+);
+const REVOKED_SINCE = statement(
+  "sigil_crls_revoked_since",
+  `select serial, revoked_at, revocation_reason from certificates
+    where issuer_id = $1 and status = 'revoked' and (not_after >= $2 or revoked_at > $3)`,
+);
+
+/**
+ * The CA's revoked certificates; with `since`, only those unexpired at
+ * `since.notAfterFrom` or revoked after `since.revokedAfter` (the expiry
+ * policy of src/ra/crl.ts).
+ */
+export async function revokedEntries(s: Session, caId: string, since?: { notAfterFrom: Date; revokedAfter: Date }): Promise<RevokedEntryRow[]> {
+  const rows = since
+    ? await sqlOf(s).query<{ serial: string; revoked_at: Date | string; revocation_reason: number | null }>(REVOKED_SINCE, [caId, since.notAfterFrom, since.revokedAfter])
+    : await sqlOf(s).query<{ serial: string; revoked_at: Date | string; revocation_reason: number | null }>(REVOKED_ALL, [caId]);
+  const out: RevokedEntryRow[] = new Array(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i]!;
+    out[i] = { serial: r.serial, revokedAt: r.revoked_at instanceof Date ? r.revoked_at : new Date(r.revoked_at), revocationReason: r.revocation_reason };
+  }
+  return out;
+}
+
+/** A CRL as stored. */
+export interface StoredCrlRow {
+  caId: string;
+  crlNumber: bigint;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  der: Buffer;
+  etag: string;
+  entryCount: number;
+  /** the revocation generation read before the revoked rows */
+  revocationGeneration: bigint;
+  createdAt: Date;
+}
+
+const UPSERT = statement(
+  "sigil_crls_upsert",
+  `insert into crls (ca_id, crl_number, this_update, next_update, der, etag, entry_count, revocation_generation, created_at)
+   values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+   on conflict (ca_id) do update set crl_number = excluded.crl_number, this_update = excluded.this_update,
+     next_update = excluded.next_update, der = excluded.der, etag = excluded.etag,
+     entry_count = excluded.entry_count, revocation_generation = excluded.revocation_generation,
+     created_at = excluded.created_at`,
+);
+
+/** Stores the CA's new current CRL, replacing the previous one. */
+export async function saveCrl(tx: OrmTx, c: StoredCrlRow): Promise<void> {
+  await sqlOf(tx).query(UPSERT, [
+    c.caId,
+    c.crlNumber.toString(),
+    c.thisUpdate,
+    c.nextUpdate,
+    c.der,
+    c.etag,
+    c.entryCount,
+    c.revocationGeneration.toString(),
+    c.createdAt,
+  ]);
+}
+
+/** A stored CRL without its bytes, with its CA's notAfter. */
+export interface CrlMeta {
+  crlNumber: bigint;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  etag: string;
+  entryCount: number;
+  caNotAfter: Date;
+}
+
+const META = statement(
+  "sigil_crls_meta",
+  `select c.crl_number, c.this_update, c.next_update, c.etag, c.entry_count, a.not_after as ca_not_after
+     from crls c join certificate_authorities a on a.id = c.ca_id where c.ca_id = $1`,
+);
+
+/** The metadata of the CA's stored CRL (what a GET needs when its bytes are cached). */
+export async function findCrlMeta(s: Session, caId: string): Promise<CrlMeta | undefined> {
+  const [m] = await sqlOf(s).query<{
+    crl_number: string | number;
+    this_update: Date | string;
+    next_update: Date | string;
+    etag: string;
+    entry_count: number;
+    ca_not_after: Date | string;
+  }>(META, [caId]);
+  return (
+    m && {
+      crlNumber: BigInt(m.crl_number),
+      thisUpdate: new Date(m.this_update),
+      nextUpdate: new Date(m.next_update),
+      etag: m.etag,
+      entryCount: m.entry_count,
+      caNotAfter: new Date(m.ca_not_after),
+    }
+  );
+}
+
+const DER = statement("sigil_crls_der", `select der, crl_number from crls where ca_id = $1`);
+
+/** The bytes of the CA's stored CRL, with the number they carry. */
+export async function findCrlDer(s: Session, caId: string): Promise<{ der: Buffer; crlNumber: bigint } | undefined> {
+  const [r] = await sqlOf(s).query<{ der: Buffer; crl_number: string | number }>(DER, [caId]);
+  return r && { der: r.der, crlNumber: BigInt(r.crl_number) };
+}
+
+const REVOCATION_STATES = statement(
+  "sigil_crls_revocation_states",
+  `select a.id, a.crl_number, coalesce(g.generation, 0) as generation
+     from certificate_authorities a left join revocation_generations g on g.ca_id = a.id
+    where a.id = any($1::uuid[])`,
+);
+
+/** Per CA: its CRL number and revocation generation (what OCSP caches on every instance poll). */
+export async function revocationStates(s: Session, caIds: readonly string[]): Promise<Array<{ caId: string; crlNumber: bigint; generation: bigint }>> {
+  if (caIds.length === 0) return [];
+  const rows = await sqlOf(s).query<{ id: string; crl_number: string | number; generation: string | number }>(REVOCATION_STATES, [caIds]);
+  return rows.map((r) => ({ caId: r.id, crlNumber: BigInt(r.crl_number), generation: BigInt(r.generation) }));
+}
