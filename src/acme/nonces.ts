@@ -1,15 +1,23 @@
 /**
  * RFC 8555 §6.5 anti-replay nonces, stored in the database so that several
- * server instances accept each other's nonces. Nonces are minted in batches
- * (one multi-row INSERT per `batchSize` nonces, then handed out from memory);
- * each is consumed exactly once with a single atomic
- * `DELETE ... RETURNING`, so a replay (even one racing the first use, or
- * against another instance) finds no row. Expired rows are swept periodically.
+ * server instances accept each other's nonces (src/db/store/nonces.ts).
+ * Nonces are minted in batches (one multi-row INSERT per `batchSize` nonces,
+ * then handed out from memory); each is consumed exactly once with a single
+ * atomic DELETE, so a replay (even one racing the first use, or against
+ * another instance) finds no row. Expired rows are swept periodically.
+ *
+ * Contract with the transport: when the database cannot answer, `issue()`,
+ * `consume()` and `consumeWithAccount()` reject with
+ * `SigilError.unavailable(...)` (kind "unavailable"), never with a driver
+ * error and never with a made-up nonce, so the edge answers 503 with
+ * Retry-After and a problem document (RFC 8555 §7.2: a nonce the server has
+ * not stored would be refused as badNonce later).
  */
 import { randomBytes } from "node:crypto";
-import type { MikroORM } from "@mikro-orm/postgresql";
 import type { Clock } from "../core/clock.js";
-import { sqlPool, statement } from "../db/sql.js";
+import { SigilError, isSigilError } from "../core/errors.js";
+import { consumeNonce, deleteExpiredNonces, insertNonces } from "../db/store/nonces.js";
+import { NestedSessionError, Store } from "../db/store/session.js";
 import { NonceAccountBatcher, type AccountInfo } from "../ra/acme/accounts.js";
 
 export interface NonceStoreOptions {
@@ -23,10 +31,17 @@ export interface NonceStoreOptions {
 
 const NONCE_RE = /^[A-Za-z0-9_-]{22}$/;
 
-const INSERT_BATCH = statement("sigil_nonce_insert", `insert into acme_nonces (value, expires_at) select unnest($1::varchar[]), $2`);
-const CONSUME = statement("sigil_nonce_consume", `delete from acme_nonces where value = $1 and expires_at > $2 returning value`);
+/** the message of the unavailable error (the cause goes to the log only) */
+export const NONCE_UNAVAILABLE = "nonces cannot be issued or checked now (the database is unavailable); retry later";
+
+function unavailable(e: unknown): unknown {
+  // a programming error (a nonce read inside a transaction) is not an outage
+  if (isSigilError(e) || e instanceof NestedSessionError) return e;
+  return SigilError.unavailable(NONCE_UNAVAILABLE, e);
+}
 
 export class NonceStore {
+  private readonly store: Store;
   private readonly lifetimeMs: number;
   private readonly batchSize: number;
   private readonly cleanupIntervalMs: number;
@@ -37,17 +52,26 @@ export class NonceStore {
   private timer: NodeJS.Timeout | undefined;
   private accounts: NonceAccountBatcher | undefined;
 
+  /**
+   * @param store the storage layer's root handle (`ctx.store`). TRANSITIONAL:
+   * the ORM instance is still accepted until the router passes the store.
+   */
   constructor(
-    private readonly orm: MikroORM,
+    store: Store | ConstructorParameters<typeof Store>[0],
     private readonly clock: Clock,
     opts: NonceStoreOptions = {},
   ) {
+    this.store = store instanceof Store ? store : new Store(store);
     this.lifetimeMs = opts.lifetimeMs ?? 3_600_000;
     this.batchSize = opts.batchSize ?? 64;
     this.cleanupIntervalMs = opts.cleanupIntervalMs ?? 60_000;
   }
 
-  /** a fresh nonce for a Replay-Nonce header (RFC 8555 §6.5.1) */
+  /**
+   * A fresh nonce for a Replay-Nonce header (RFC 8555 §6.5.1), stored before
+   * it is handed out. Rejects with SigilError kind "unavailable" when a new
+   * batch cannot be stored.
+   */
   async issue(): Promise<string> {
     for (;;) {
       // hand out only nonces with at least half their lifetime left
@@ -62,9 +86,11 @@ export class NonceStore {
       try {
         const expires = new Date(this.clock.now().getTime() + this.lifetimeMs);
         const values = Array.from({ length: this.batchSize }, () => randomBytes(16).toString("base64url"));
-        await sqlPool(this.orm).query(INSERT_BATCH, [values, expires]);
+        await insertNonces(this.store, values, expires);
         this.pool = values;
         this.poolExpires = expires.getTime();
+      } catch (e) {
+        throw unavailable(e);
       } finally {
         this.refilling = undefined;
       }
@@ -72,30 +98,39 @@ export class NonceStore {
     return this.refilling;
   }
 
-  /** consumes a nonce; true when it existed and had not expired (RFC 8555 §6.5: single use) */
+  /**
+   * Consumes a nonce; true when it existed and had not expired (RFC 8555
+   * §6.5: single use). Rejects with kind "unavailable" when the database
+   * cannot answer.
+   */
   async consume(value: string): Promise<boolean> {
     if (!NONCE_RE.test(value)) return false;
-    const rows = await sqlPool(this.orm).query<{ value: string }>(CONSUME, [value, this.clock.now()]);
-    return rows.length === 1;
+    try {
+      return await consumeNonce(this.store, value, this.clock.now());
+    } catch (e) {
+      throw unavailable(e);
+    }
   }
 
   /**
-   * consumes a nonce and reads the account of a kid request in one round
+   * Consumes a nonce and reads the account of a kid request in one round
    * trip, shared by the requests of one event-loop turn (the nonce is
-   * consumed whether or not the account exists)
+   * consumed whether or not the account exists). Rejects with kind
+   * "unavailable" when the database cannot answer.
    */
   async consumeWithAccount(value: string, directoryId: string, accountId: string): Promise<{ nonceOk: boolean; account: AccountInfo | null }> {
     if (!NONCE_RE.test(value)) return { nonceOk: false, account: null };
-    this.accounts ??= new NonceAccountBatcher({ orm: this.orm }, () => this.clock.now());
-    return this.accounts.lookup(value, directoryId, accountId);
+    this.accounts ??= new NonceAccountBatcher({ store: this.store }, () => this.clock.now());
+    try {
+      return await this.accounts.lookup(value, directoryId, accountId);
+    } catch (e) {
+      throw unavailable(e);
+    }
   }
 
   /** deletes expired nonces; returns how many */
   async cleanup(): Promise<number> {
-    const rows = await this.orm.em
-      .getConnection()
-      .execute<Array<{ value: string }>>(`delete from acme_nonces where expires_at <= ? returning value`, [this.clock.now()]);
-    return rows.length;
+    return deleteExpiredNonces(this.store, this.clock.now());
   }
 
   startCleanup(onError: (e: unknown) => void): void {

@@ -7,116 +7,39 @@
  * Permissions: a directory's policy, its EAB keys and its accounts are
  * organization configuration, so every write here needs an organization
  * admin ("admin" in src/policy/permissions.ts); members of the organization
- * may read. Creation of directories and EAB keys goes through the ACME
- * module's own functions (src/ra/acme/directories.ts), after the policy is
- * validated and the caller authorized here.
+ * may read. Creation of directories and EAB keys and account deactivation go
+ * through the ACME module's own functions (src/ra/acme/), after the caller
+ * is authorized here; the policy rules are src/policy/directory-policy.ts.
  */
-import { LockMode } from "@mikro-orm/core";
-import type { EntityManager } from "@mikro-orm/postgresql";
 import { SigilError } from "../core/errors.js";
 import type { AcmeAccountStatus, AcmeChallengeType, AcmeOrderStatus } from "../core/types.js";
-import { AcmeAccount, AcmeDirectory, AcmeEabKey, AcmeOrder, CertificateAuthority, Organization } from "../db/entities/index.js";
-import type { AcmeCertificateKind } from "../db/entities/acme.js";
-import { parseCidr } from "../policy/identifiers.js";
+import type { AcmeAccount, AcmeDirectory, AcmeEabKey, AcmeOrder } from "../db/entities/index.js";
+import { countDirectoryAccounts, getAccountEntity, listAccountEntities, listOrderEntities, lockAccount } from "../db/store/acme-accounts.js";
+import { changeDirectory, deleteDirectory, findIssuingCaCandidates, getDirectoryEntity, listDirectoryEntities } from "../db/store/acme-directories.js";
+import { getEabKeyEntity, listEabKeyEntities, markEabKeyRevoked } from "../db/store/acme-eab-keys.js";
+import type { Session } from "../db/store/session.js";
+import { checkDirectoryName, checkDirectoryPolicyPatch } from "../policy/directory-policy.js";
 import { authorize } from "../policy/permissions.js";
 import type { Actor } from "./actor.js";
-import { effectiveCaStatus, visibleOrganization, type Page } from "./certificate-authorities.js";
+import { createDirectory as acmeCreateDirectory, createEabKey as acmeCreateEabKey } from "./acme/directories.js";
+import { deactivateAccountInTx } from "./acme/accounts.js";
+import { visibleOrganization, type Page } from "./certificate-authorities.js";
 import { inTransaction, type RaContext } from "./context.js";
 import { optionalId, requireId } from "./input.js";
 import { nextPageToken, parsePage } from "./paging.js";
-import { createDirectory as acmeCreateDirectory, createEabKey as acmeCreateEabKey } from "./acme/directories.js";
-
-export const ACME_CHALLENGE_TYPES: readonly AcmeChallengeType[] = ["http-01", "dns-01", "tls-alpn-01"];
-/** max_validity_days when a directory is created with 0 */
-export const DEFAULT_ACME_MAX_VALIDITY_DAYS = 90;
-export const MAX_ACME_VALIDITY_DAYS = 3650;
-const DIRECTORY_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
-const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-const MAX_POLICY_ENTRIES = 256;
 
 /** The absolute directory URL (RFC 8555 §7.1.1). */
-export function directoryUrl(ctx: RaContext, name: string): string {
+export function directoryUrl(ctx: Pick<RaContext, "publicUrl">, name: string): string {
   return `${ctx.publicUrl}/acme/${encodeURIComponent(name)}/directory`;
 }
 
-// ---------------------------------------------------------------------------
-// policy validation
-
-function checkList(values: string[], field: string): void {
-  if (values.length > MAX_POLICY_ENTRIES) throw SigilError.invalidArgument(`at most ${MAX_POLICY_ENTRIES} entries`, field);
-}
-
-/** DNS suffixes: lower-cased, a leading "*." or "." dropped; one or more LDH labels (RFC 1035 §2.3.1). */
-export function checkDnsSuffixes(values: string[], field = "allowed_dns_suffixes"): string[] {
-  checkList(values, field);
-  const out = values.map((raw) => {
-    const v = raw.trim().toLowerCase().replace(/^\*?\./, "").replace(/\.$/, "");
-    if (!v || v.length > 253 || !v.split(".").every((l) => LABEL.test(l))) {
-      throw SigilError.invalidArgument(`"${raw}" is not a DNS name or suffix`, field);
-    }
-    return v;
-  });
-  return [...new Set(out)];
-}
-
-/** CIDR ranges (a bare address is a /32 or /128). */
-export function checkIpRanges(values: string[], field = "allowed_ip_ranges"): string[] {
-  checkList(values, field);
-  const out = values.map((raw) => {
-    const v = raw.trim();
-    if (!parseCidr(v)) throw SigilError.invalidArgument(`"${raw}" is not an IP range in CIDR notation`, field);
-    return v;
-  });
-  return [...new Set(out)];
-}
-
-/** Challenge types (RFC 8555 §8, RFC 8737); empty means all. */
-export function checkChallengeTypes(values: AcmeChallengeType[]): AcmeChallengeType[] {
-  if (values.length === 0) return [...ACME_CHALLENGE_TYPES];
-  for (const v of values) if (!ACME_CHALLENGE_TYPES.includes(v)) throw SigilError.invalidArgument(`unknown challenge type ${String(v)}`, "challenge_types");
-  return [...new Set(values)];
-}
-
-export function checkMaxValidityDays(days: number): number {
-  if (days === 0) return DEFAULT_ACME_MAX_VALIDITY_DAYS;
-  if (!Number.isInteger(days) || days < 1 || days > MAX_ACME_VALIDITY_DAYS) {
-    throw SigilError.invalidArgument(`1 to ${MAX_ACME_VALIDITY_DAYS} (0 for ${DEFAULT_ACME_MAX_VALIDITY_DAYS})`, "max_validity_days");
-  }
-  return days;
-}
-
-function checkKind(kind: string): AcmeCertificateKind {
-  if (kind === "server" || kind === "client" || kind === "dual") return kind;
-  throw SigilError.invalidArgument("server, client or dual", "certificate_kind");
-}
-
-/** meta.termsOfService / meta.website (RFC 8555 §7.1.1): an absolute http(s) URL, or "" to omit. */
-export function checkMetaUrl(value: string, field: string): string | null {
-  const v = value.trim();
-  if (!v) return null;
-  let ok = false;
-  try {
-    ok = ["http:", "https:"].includes(new URL(v).protocol) && v.length <= 512;
-  } catch {
-    ok = false;
-  }
-  if (!ok) throw SigilError.invalidArgument("must be an absolute http(s) URL (at most 512 characters)", field);
-  return v;
-}
-
-/** meta.caaIdentities: issuer domain names (RFC 8659 §4.2, RFC 8555 §7.1.1). */
-export function checkCaaIdentities(values: string[]): string[] {
-  return checkDnsSuffixes(values, "caa_identities");
-}
-
 /** The CA a directory issues from: same organization, active, unexpired, allowed to issue leaves. */
-async function checkIssuingCa(ctx: RaContext, em: EntityManager, caId: string, organizationId: string): Promise<CertificateAuthority> {
-  const ca = await em.findOne(CertificateAuthority, { id: caId, deletedAt: null });
-  if (!ca || ca.organization.id !== organizationId) throw SigilError.notFound("certificate authority not found in this organization");
-  const status = effectiveCaStatus(ca, ctx.clock.now());
+async function checkIssuingCa(ctx: RaContext, s: Session, caId: string, organizationId: string): Promise<void> {
+  const [ca] = await findIssuingCaCandidates(s, { id: caId }, organizationId);
+  if (!ca) throw SigilError.notFound("certificate authority not found in this organization");
+  const status = ca.status === "active" && ca.notAfter <= ctx.clock.now() ? "expired" : ca.status;
   if (status !== "active") throw SigilError.failedPrecondition(`the CA is ${status}`);
   if (!ca.allowLeafCerts) throw SigilError.failedPrecondition("the CA does not issue leaf certificates (allow_leaf_certs is false)");
-  return ca;
 }
 
 // ---------------------------------------------------------------------------
@@ -144,36 +67,33 @@ export interface CreateAcmeDirectoryInput extends DirectoryPolicyInput {
 export async function createAcmeDirectory(ctx: RaContext, actor: Actor, input: CreateAcmeDirectoryInput): Promise<AcmeDirectory> {
   const organizationId = requireId(input.organizationId, "organization_id");
   authorize(actor, organizationId, "admin");
-  if (!DIRECTORY_NAME.test(input.name)) {
-    throw SigilError.invalidArgument("lower-case letters, digits, '.', '_' and '-', starting with a letter or digit (at most 64)", "name");
-  }
+  checkDirectoryName(input.name);
   const caId = requireId(input.caId, "ca_id");
-  const policy = {
+  // the policy is checked by createDirectory (the one set of rules for every entry point)
+  return acmeCreateDirectory(ctx, actor, {
+    name: input.name,
+    ca: caId,
+    organization: organizationId,
     eabRequired: input.eabRequired,
-    allowedDnsSuffixes: checkDnsSuffixes(input.allowedDnsSuffixes),
-    allowedIpRanges: checkIpRanges(input.allowedIpRanges),
-    challengeTypes: checkChallengeTypes(input.challengeTypes),
-    maxValidityDays: checkMaxValidityDays(input.maxValidityDays),
-    certificateKind: checkKind(input.certificateKind),
-    termsOfServiceUrl: checkMetaUrl(input.termsOfServiceUrl, "terms_of_service_url") ?? undefined,
-    websiteUrl: checkMetaUrl(input.websiteUrl, "website_url") ?? undefined,
-    caaIdentities: checkCaaIdentities(input.caaIdentities),
-  };
-  const em = ctx.orm.em.fork() as EntityManager;
-  if (!(await em.count(Organization, { id: organizationId }))) throw SigilError.notFound("organization not found");
-  await checkIssuingCa(ctx, em, caId, organizationId);
-  const created = await acmeCreateDirectory(ctx, actor, { name: input.name, ca: caId, organization: organizationId, ...policy });
-  return em.findOneOrFail(AcmeDirectory, { id: created.id });
+    allowedDnsSuffixes: input.allowedDnsSuffixes,
+    allowedIpRanges: input.allowedIpRanges,
+    challengeTypes: input.challengeTypes,
+    maxValidityDays: input.maxValidityDays,
+    certificateKind: input.certificateKind,
+    termsOfServiceUrl: input.termsOfServiceUrl,
+    websiteUrl: input.websiteUrl,
+    caaIdentities: input.caaIdentities,
+  });
 }
 
-async function loadDirectory(em: EntityManager, id: string, lock = false): Promise<AcmeDirectory> {
-  const dir = await em.findOne(AcmeDirectory, { id: requireId(id, "id") }, lock ? { lockMode: LockMode.PESSIMISTIC_WRITE } : {});
+async function loadDirectory(s: Session, id: string, lock = false): Promise<AcmeDirectory> {
+  const dir = await getDirectoryEntity(s, requireId(id, "id"), { lock });
   if (!dir) throw SigilError.notFound("ACME directory not found");
   return dir;
 }
 
 export async function getAcmeDirectory(ctx: RaContext, actor: Actor, id: string): Promise<AcmeDirectory> {
-  const dir = await loadDirectory(ctx.orm.em.fork() as EntityManager, id);
+  const dir = await loadDirectory(ctx.store, id);
   authorize(actor, dir.organization.id, "read");
   return dir;
 }
@@ -186,20 +106,14 @@ export async function listAcmeDirectories(
   const page = parsePage(req.pageSize, req.pageToken);
   const org = visibleOrganization(actor, req.organizationId);
   if (org === "none") return { items: [], nextPageToken: "" };
-  const em = ctx.orm.em.fork() as EntityManager;
-  const where: Record<string, unknown> = {};
-  if (org) where.organization = org;
+  let caId: string | undefined;
   if (req.caId) {
-    const ca = await em.findOne(CertificateAuthority, { id: requireId(req.caId, "ca_id"), deletedAt: null });
+    const [ca] = await findIssuingCaCandidates(ctx.store, { id: requireId(req.caId, "ca_id") }, null);
     if (!ca) throw SigilError.notFound("certificate authority not found");
-    authorize(actor, ca.organization.id, "read");
-    where.ca = ca.id;
+    authorize(actor, ca.organizationId, "read");
+    caId = ca.id;
   }
-  const [items, total] = await em.findAndCount(AcmeDirectory, where, {
-    orderBy: { createdAt: "asc", id: "asc" },
-    limit: page.limit,
-    offset: page.offset,
-  });
+  const { items, total } = await listDirectoryEntities(ctx.store, { organizationId: org ?? undefined, caId }, page);
   return { items, nextPageToken: nextPageToken(page, items.length, total) };
 }
 
@@ -223,30 +137,14 @@ export interface UpdateAcmeDirectoryInput {
  * and authorizations keep what they were created with.
  */
 export async function updateAcmeDirectory(ctx: RaContext, actor: Actor, id: string, input: UpdateAcmeDirectoryInput): Promise<AcmeDirectory> {
-  const patch: Partial<AcmeDirectory> = {};
-  if (input.eabRequired !== undefined) patch.eabRequired = input.eabRequired;
-  if (input.allowedDnsSuffixes !== undefined) patch.allowedDnsSuffixes = checkDnsSuffixes(input.allowedDnsSuffixes);
-  if (input.allowedIpRanges !== undefined) patch.allowedIpRanges = checkIpRanges(input.allowedIpRanges);
-  if (input.challengeTypes !== undefined) patch.challengeTypes = checkChallengeTypes(input.challengeTypes);
-  if (input.maxValidityDays !== undefined) patch.maxValidityDays = checkMaxValidityDays(input.maxValidityDays);
-  if (input.certificateKind !== undefined) patch.certificateKind = checkKind(input.certificateKind);
-  if (input.termsOfServiceUrl !== undefined) patch.termsOfServiceUrl = checkMetaUrl(input.termsOfServiceUrl, "terms_of_service_url");
-  if (input.websiteUrl !== undefined) patch.websiteUrl = checkMetaUrl(input.websiteUrl, "website_url");
-  if (input.caaIdentities !== undefined) patch.caaIdentities = checkCaaIdentities(input.caaIdentities);
-  const newCaId = input.caId !== undefined ? requireId(input.caId, "ca_id") : undefined;
+  const { caId, ...policyInput } = input;
+  const patch = checkDirectoryPolicyPatch(policyInput);
+  const newCaId = caId !== undefined ? requireId(caId, "ca_id") : undefined;
   return inTransaction(ctx, async (tx) => {
-    const dir = await loadDirectory(tx.em, id, true);
+    const dir = await loadDirectory(tx, id, true);
     authorize(actor, dir.organization.id, "admin");
-    const changed: Record<string, unknown> = {};
-    if (newCaId !== undefined && newCaId !== dir.ca.id) {
-      dir.ca = await checkIssuingCa(ctx, tx.em, newCaId, dir.organization.id);
-      changed.caId = newCaId;
-    }
-    for (const [k, v] of Object.entries(patch) as Array<[keyof AcmeDirectory, unknown]>) {
-      if (JSON.stringify(dir[k]) === JSON.stringify(v)) continue;
-      (dir as unknown as Record<string, unknown>)[k] = v;
-      changed[k] = v;
-    }
+    if (newCaId !== undefined && newCaId !== dir.ca.id) await checkIssuingCa(ctx, tx, newCaId, dir.organization.id);
+    const changed = changeDirectory(tx, dir, { ...patch, caId: newCaId });
     tx.audit(actor, {
       action: "acme_directory_update",
       organizationId: dir.organization.id,
@@ -265,9 +163,9 @@ export async function updateAcmeDirectory(ctx: RaContext, actor: Actor, id: stri
  */
 export async function deleteAcmeDirectory(ctx: RaContext, actor: Actor, id: string): Promise<void> {
   await inTransaction(ctx, async (tx) => {
-    const dir = await loadDirectory(tx.em, id, true);
+    const dir = await loadDirectory(tx, id, true);
     authorize(actor, dir.organization.id, "admin");
-    const accounts = await tx.em.count(AcmeAccount, { directory: dir.id });
+    const accounts = await countDirectoryAccounts(tx, dir.id);
     tx.audit(actor, {
       action: "acme_directory_delete",
       organizationId: dir.organization.id,
@@ -275,8 +173,7 @@ export async function deleteAcmeDirectory(ctx: RaContext, actor: Actor, id: stri
       resourceId: dir.id,
       detail: { name: dir.name, caId: dir.ca.id, accounts },
     });
-    await tx.em.execute(`delete from acme_directories where id = ?`, [dir.id], "run");
-    tx.em.getUnitOfWork().unsetIdentity(dir);
+    await deleteDirectory(tx, dir);
   });
 }
 
@@ -294,11 +191,11 @@ export async function createAcmeEabKey(
   input: { directoryId: string; description: string },
 ): Promise<{ key: AcmeEabKey; hmacKey: string }> {
   if (input.description.length > 1024) throw SigilError.invalidArgument("at most 1024 characters", "description");
-  const em = ctx.orm.em.fork() as EntityManager;
-  const dir = await loadDirectory(em, requireId(input.directoryId, "directory_id"));
+  const dir = await loadDirectory(ctx.store, requireId(input.directoryId, "directory_id"));
   authorize(actor, dir.organization.id, "admin");
   const created = await acmeCreateEabKey(ctx, actor, { directory: dir.name, description: input.description });
-  const key = await em.findOneOrFail(AcmeEabKey, { id: created.kid });
+  const key = await getEabKeyEntity(ctx.store, created.kid);
+  if (!key) throw SigilError.internal("the EAB key just created cannot be read");
   return { key, hmacKey: created.hmacKey };
 }
 
@@ -308,19 +205,19 @@ export async function createAcmeEabKey(
  * read when `directoryId` is given; null when the caller sees nothing.
  */
 async function directoryScopedFilter(
-  em: EntityManager,
+  s: Session,
   actor: Actor,
   req: { directoryId?: string; organizationId?: string },
-): Promise<Record<string, unknown> | null> {
+): Promise<{ organizationId?: string; directoryId?: string } | null> {
   const org = visibleOrganization(actor, req.organizationId);
   if (org === "none") return null;
-  const where: Record<string, unknown> = {};
-  if (org) where.organization = org;
+  const where: { organizationId?: string; directoryId?: string } = {};
+  if (org) where.organizationId = org;
   const dirId = optionalId(req.directoryId, "directory_id");
   if (dirId) {
-    const dir = await loadDirectory(em, dirId);
+    const dir = await loadDirectory(s, dirId);
     authorize(actor, dir.organization.id, "read");
-    where.directory = dir.id;
+    where.directoryId = dir.id;
   }
   return where;
 }
@@ -331,15 +228,9 @@ export async function listAcmeEabKeys(
   req: { directoryId?: string; organizationId?: string; includeRevoked: boolean; pageSize: number; pageToken: string },
 ): Promise<Page<AcmeEabKey>> {
   const page = parsePage(req.pageSize, req.pageToken);
-  const em = ctx.orm.em.fork() as EntityManager;
-  const where = await directoryScopedFilter(em, actor, req);
+  const where = await directoryScopedFilter(ctx.store, actor, req);
   if (!where) return { items: [], nextPageToken: "" };
-  if (!req.includeRevoked) where.revokedAt = null;
-  const [items, total] = await em.findAndCount(AcmeEabKey, where, {
-    orderBy: { createdAt: "asc", id: "asc" },
-    limit: page.limit,
-    offset: page.offset,
-  });
+  const { items, total } = await listEabKeyEntities(ctx.store, { ...where, includeRevoked: req.includeRevoked }, page);
   return { items, nextPageToken: nextPageToken(page, items.length, total) };
 }
 
@@ -347,11 +238,11 @@ export async function listAcmeEabKeys(
 export async function revokeAcmeEabKey(ctx: RaContext, actor: Actor, id: string): Promise<AcmeEabKey> {
   const keyId = requireId(id, "id");
   return inTransaction(ctx, async (tx) => {
-    const key = await tx.em.findOne(AcmeEabKey, { id: keyId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+    const key = await getEabKeyEntity(tx, keyId, { lock: true });
     if (!key) throw SigilError.notFound("EAB key not found");
     authorize(actor, key.organization.id, "admin");
     if (key.revokedAt) throw SigilError.failedPrecondition("the EAB key is already revoked");
-    key.revokedAt = ctx.clock.now();
+    markEabKeyRevoked(key, ctx.clock.now());
     tx.audit(actor, {
       action: "eab_revoke",
       organizationId: key.organization.id,
@@ -372,39 +263,31 @@ export async function listAcmeAccounts(
   req: { directoryId?: string; organizationId?: string; status?: AcmeAccountStatus; pageSize: number; pageToken: string },
 ): Promise<Page<AcmeAccount>> {
   const page = parsePage(req.pageSize, req.pageToken);
-  const em = ctx.orm.em.fork() as EntityManager;
-  const where = await directoryScopedFilter(em, actor, req);
+  const where = await directoryScopedFilter(ctx.store, actor, req);
   if (!where) return { items: [], nextPageToken: "" };
-  if (req.status) where.status = req.status;
-  const [items, total] = await em.findAndCount(AcmeAccount, where, {
-    orderBy: { createdAt: "asc", id: "asc" },
-    limit: page.limit,
-    offset: page.offset,
-  });
+  const { items, total } = await listAccountEntities(ctx.store, { ...where, status: req.status }, page);
   return { items, nextPageToken: nextPageToken(page, items.length, total) };
 }
 
 /**
  * Deactivates an account (RFC 8555 §7.3.6, done by the operator): the server
- * then refuses every request signed by its key. Organization admins only.
+ * then refuses every request signed by its key, and the account's pending
+ * and valid authorizations are deactivated, exactly as when the client
+ * deactivates itself (one rule: deactivateAccountInTx). Organization admins
+ * only.
  */
 export async function deactivateAcmeAccount(ctx: RaContext, actor: Actor, id: string): Promise<AcmeAccount> {
   const accountId = requireId(id, "id");
-  return inTransaction(ctx, async (tx) => {
-    const account = await tx.em.findOne(AcmeAccount, { id: accountId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+  await inTransaction(ctx, async (tx) => {
+    const account = await lockAccount(tx, accountId);
     if (!account) throw SigilError.notFound("ACME account not found");
-    authorize(actor, account.organization.id, "admin");
+    authorize(actor, account.organizationId, "admin");
     if (account.status !== "valid") throw SigilError.failedPrecondition(`the account is ${account.status}`);
-    account.status = "deactivated";
-    tx.audit(actor, {
-      action: "acme_account_deactivate",
-      organizationId: account.organization.id,
-      resourceType: "acme_account",
-      resourceId: account.id,
-      detail: { directoryId: account.directory.id, by: "operator" },
-    });
-    return account;
+    await deactivateAccountInTx(tx, ctx, actor, account, "operator");
   });
+  const after = await getAccountEntity(ctx.store, accountId);
+  if (!after) throw SigilError.notFound("ACME account not found");
+  return after;
 }
 
 export async function listAcmeOrders(
@@ -413,31 +296,25 @@ export async function listAcmeOrders(
   req: { directoryId?: string; accountId?: string; status?: AcmeOrderStatus; pageSize: number; pageToken: string },
 ): Promise<Page<AcmeOrder>> {
   const page = parsePage(req.pageSize, req.pageToken);
-  const em = ctx.orm.em.fork() as EntityManager;
-  const where: Record<string, unknown> = {};
   const dirId = optionalId(req.directoryId, "directory_id");
   const accountId = optionalId(req.accountId, "account_id");
+  const where: { directoryId?: string; accountId?: string; organizationId?: string; status?: AcmeOrderStatus } = { status: req.status };
   if (dirId) {
-    const dir = await loadDirectory(em, dirId);
+    const dir = await loadDirectory(ctx.store, dirId);
     authorize(actor, dir.organization.id, "read");
-    where.directory = dir.id;
+    where.directoryId = dir.id;
   }
   if (accountId) {
-    const account = await em.findOne(AcmeAccount, { id: accountId });
+    const account = await getAccountEntity(ctx.store, accountId);
     if (!account) throw SigilError.notFound("ACME account not found");
     authorize(actor, account.organization.id, "read");
-    where.account = account.id;
+    where.accountId = account.id;
   }
   if (!dirId && !accountId) {
     const org = visibleOrganization(actor, undefined);
     if (org === "none") return { items: [], nextPageToken: "" };
-    if (org) where.directory = { organization: org };
+    if (org) where.organizationId = org;
   }
-  if (req.status) where.status = req.status;
-  const [items, total] = await em.findAndCount(AcmeOrder, where, {
-    orderBy: { createdAt: "asc", id: "asc" },
-    limit: page.limit,
-    offset: page.offset,
-  });
+  const { items, total } = await listOrderEntities(ctx.store, where, page);
   return { items, nextPageToken: nextPageToken(page, items.length, total) };
 }

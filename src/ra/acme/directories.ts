@@ -1,55 +1,37 @@
 /**
  * ACME directories: lookup (cached briefly, the directory is read on every
- * request) and creation with its policy (CLI / admin), EAB key creation.
+ * request), creation with its policy, EAB key creation. The policy rules are
+ * src/policy/directory-policy.ts, the same for every entry point (the admin
+ * API in ra/acme-admin.ts calls createDirectory after authorizing).
  */
 import { randomBytes } from "node:crypto";
 import { SigilError } from "../../core/errors.js";
 import { uuidv7 } from "../../core/ids.js";
-import type { AcmeChallengeType } from "../../core/types.js";
-import { AcmeDirectory, AcmeEabKey, CertificateAuthority, Organization } from "../../db/entities/index.js";
-import type { AcmeCertificateKind } from "../../db/entities/acme.js";
-import { parseCidr } from "../../policy/identifiers.js";
+import type { AcmeChallengeType, CaStatus } from "../../core/types.js";
+import type { AcmeDirectory } from "../../db/entities/index.js";
+import {
+  directoryNameTaken,
+  findDirectoryByName,
+  findIssuingCaCandidates,
+  findOrganizationId,
+  insertDirectory,
+  type DirectoryRecord,
+  type IdOrName,
+  type IssuingCaCandidate,
+} from "../../db/store/acme-directories.js";
+import { insertEabKey } from "../../db/store/acme-eab-keys.js";
+import { checkDirectoryName, checkDirectoryPolicy, type DirectoryPolicyInput } from "../../policy/directory-policy.js";
 import type { Actor } from "../actor.js";
 import { inTransaction, type RaContext } from "../context.js";
 
 /** What the ACME front end needs of a directory, as plain data. */
-export interface DirectoryInfo {
-  id: string;
-  name: string;
-  organizationId: string;
-  caId: string;
-  eabRequired: boolean;
-  allowedDnsSuffixes: string[];
-  allowedIpRanges: string[];
-  challengeTypes: AcmeChallengeType[];
-  maxValidityDays: number;
-  certificateKind: AcmeCertificateKind;
-  termsOfServiceUrl: string | null;
-  websiteUrl: string | null;
-  caaIdentities: string[];
-}
-
-interface DirectoryRow {
-  id: string;
-  name: string;
-  organization_id: string;
-  ca_id: string;
-  eab_required: boolean;
-  allowed_dns_suffixes: string[];
-  allowed_ip_ranges: string[];
-  challenge_types: AcmeChallengeType[];
-  max_validity_days: number;
-  certificate_kind: AcmeCertificateKind;
-  terms_of_service_url: string | null;
-  website_url: string | null;
-  caa_identities: string[];
-}
+export type DirectoryInfo = DirectoryRecord;
 
 /** Directory rows by name, kept for `ttlMs` (policy edits show up within it). */
 export class DirectoryCache {
   private readonly cache = new Map<string, { at: number; dir: DirectoryInfo | null }>();
   constructor(
-    private readonly ctx: RaContext,
+    private readonly ctx: Pick<RaContext, "store">,
     private readonly ttlMs = 5_000,
   ) {}
 
@@ -57,27 +39,7 @@ export class DirectoryCache {
     const now = Date.now();
     const hit = this.cache.get(name);
     if (hit && now - hit.at < this.ttlMs) return hit.dir;
-    const rows = await this.ctx.orm.em
-      .getConnection()
-      .execute<DirectoryRow[]>(`select * from acme_directories where name = ?`, [name]);
-    const r = rows[0];
-    const dir: DirectoryInfo | null = r
-      ? {
-          id: r.id,
-          name: r.name,
-          organizationId: r.organization_id,
-          caId: r.ca_id,
-          eabRequired: r.eab_required,
-          allowedDnsSuffixes: r.allowed_dns_suffixes,
-          allowedIpRanges: r.allowed_ip_ranges,
-          challengeTypes: r.challenge_types,
-          maxValidityDays: r.max_validity_days,
-          certificateKind: r.certificate_kind,
-          termsOfServiceUrl: r.terms_of_service_url,
-          websiteUrl: r.website_url,
-          caaIdentities: r.caa_identities,
-        }
-      : null;
+    const dir = (await findDirectoryByName(this.ctx.store, name)) ?? null;
     if (this.cache.size > 1000) this.cache.clear();
     this.cache.set(name, { at: now, dir });
     return dir;
@@ -89,78 +51,54 @@ export class DirectoryCache {
   }
 }
 
-export interface CreateDirectoryRequest {
+export interface CreateDirectoryRequest extends Omit<DirectoryPolicyInput, "challengeTypes"> {
   name: string;
   /** CA id or name (within the organization when given) */
   ca: string;
   /** organization name or id; default: the CA's */
   organization?: string;
-  eabRequired?: boolean;
-  certificateKind?: AcmeCertificateKind;
-  allowedDnsSuffixes?: string[];
-  allowedIpRanges?: string[];
-  challengeTypes?: AcmeChallengeType[];
-  maxValidityDays?: number;
-  termsOfServiceUrl?: string;
-  websiteUrl?: string;
-  /** meta.caaIdentities (RFC 8555 §7.1.1); default none (added for the admin API) */
-  caaIdentities?: string[];
+  challengeTypes?: readonly AcmeChallengeType[];
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const DIRECTORY_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
-const CHALLENGE_TYPES: readonly AcmeChallengeType[] = ["http-01", "dns-01", "tls-alpn-01"];
 
+const ref = (v: string): IdOrName => (UUID_RE.test(v) ? { id: v.toLowerCase() } : { name: v });
+
+/** Status as callers see it: active past notAfter reads as "expired". */
+function caStatus(ca: Pick<IssuingCaCandidate, "status" | "notAfter">, now: Date): CaStatus {
+  return ca.status === "active" && ca.notAfter <= now ? "expired" : ca.status;
+}
+
+/**
+ * Creates a directory served at /acme/{name}/directory, bound to a CA of
+ * its organization that is active and issues leaves. The caller authorized
+ * the actor; every input is checked by the directory policy rules.
+ */
 export async function createDirectory(ctx: RaContext, actor: Actor, req: CreateDirectoryRequest): Promise<AcmeDirectory> {
-  if (!DIRECTORY_NAME.test(req.name)) throw SigilError.invalidArgument("name: lower-case letters, digits, '.', '_' and '-' (max 64)", "name");
-  const kind = req.certificateKind ?? "server";
-  if (!["server", "client", "dual"].includes(kind)) throw SigilError.invalidArgument("kind: server, client or dual", "kind");
-  const challengeTypes = req.challengeTypes ?? [...CHALLENGE_TYPES];
-  if (!challengeTypes.length || challengeTypes.some((t) => !CHALLENGE_TYPES.includes(t))) {
-    throw SigilError.invalidArgument("challenges: a non-empty list of http-01, dns-01, tls-alpn-01", "challenges");
-  }
-  for (const r of req.allowedIpRanges ?? []) if (!parseCidr(r)) throw SigilError.invalidArgument(`allow-ip: "${r}" is not a CIDR range`, "allowIp");
-  const maxValidityDays = req.maxValidityDays ?? 90;
-  if (!Number.isInteger(maxValidityDays) || maxValidityDays < 1 || maxValidityDays > 3650) {
-    throw SigilError.invalidArgument("max-validity-days: 1..3650", "maxValidityDays");
-  }
+  const name = checkDirectoryName(req.name);
+  const policy = checkDirectoryPolicy(req);
   return inTransaction(ctx, async (tx) => {
-    let org: Organization | null = null;
+    let orgId: string | null = null;
     if (req.organization) {
-      org = await tx.em.findOne(Organization, UUID_RE.test(req.organization) ? { id: req.organization } : { name: req.organization });
-      if (!org) throw SigilError.notFound(`organization "${req.organization}" not found`);
+      orgId = (await findOrganizationId(tx, ref(req.organization))) ?? null;
+      if (!orgId) throw SigilError.notFound("organization not found");
     }
-    const caWhere: Record<string, unknown> = UUID_RE.test(req.ca) ? { id: req.ca } : { name: req.ca };
-    if (org) caWhere.organization = org.id;
-    const cas = await tx.em.find(CertificateAuthority, caWhere);
-    if (cas.length === 0) throw SigilError.notFound(`CA "${req.ca}" not found`);
-    if (cas.length > 1) throw SigilError.invalidArgument(`CA name "${req.ca}" is ambiguous; give --org or the CA id`, "ca");
+    const cas = await findIssuingCaCandidates(tx, ref(req.ca), orgId);
+    if (cas.length === 0) throw SigilError.notFound(orgId ? "certificate authority not found in this organization" : "certificate authority not found");
+    if (cas.length > 1) throw SigilError.invalidArgument(`CA name "${req.ca}" is ambiguous; give the organization or the CA id`, "ca_id");
     const ca = cas[0]!;
-    if (!ca.allowLeafCerts) throw SigilError.failedPrecondition(`CA "${ca.name}" does not issue leaf certificates`);
-    const orgId = org?.id ?? ca.organization.id;
-    if (ca.organization.id !== orgId) throw SigilError.invalidArgument("the CA belongs to another organization", "ca");
-    if (await tx.em.count(AcmeDirectory, { name: req.name })) throw SigilError.alreadyExists(`ACME directory "${req.name}" exists`, "name");
-    const d = tx.em.create(AcmeDirectory, {
-      id: uuidv7(),
-      name: req.name,
-      organization: tx.em.getReference(Organization, orgId),
-      ca,
-      eabRequired: req.eabRequired ?? false,
-      allowedDnsSuffixes: (req.allowedDnsSuffixes ?? []).map((s) => s.toLowerCase()),
-      allowedIpRanges: req.allowedIpRanges ?? [],
-      challengeTypes,
-      maxValidityDays,
-      certificateKind: kind,
-      termsOfServiceUrl: req.termsOfServiceUrl ?? null,
-      websiteUrl: req.websiteUrl ?? null,
-      caaIdentities: req.caaIdentities ?? [],
-    } as unknown as AcmeDirectory);
+    const status = caStatus(ca, ctx.clock.now());
+    if (status !== "active") throw SigilError.failedPrecondition(`the CA is ${status}`);
+    if (!ca.allowLeafCerts) throw SigilError.failedPrecondition("the CA does not issue leaf certificates (allow_leaf_certs is false)");
+    const organizationId = orgId ?? ca.organizationId;
+    if (await directoryNameTaken(tx, name)) throw SigilError.alreadyExists(`ACME directory "${name}" exists`, "name");
+    const d = insertDirectory(tx, { id: uuidv7(), name, organizationId, caId: ca.id, ...policy });
     tx.audit(actor, {
       action: "acme_directory_create",
-      organizationId: orgId,
+      organizationId,
       resourceType: "acme_directory",
       resourceId: d.id,
-      detail: { name: req.name, caId: ca.id, eabRequired: d.eabRequired, certificateKind: kind },
+      detail: { name, caId: ca.id, eabRequired: policy.eabRequired, certificateKind: policy.certificateKind },
     });
     return d;
   });
@@ -174,7 +112,7 @@ export function eabKeyAad(eabKeyId: string): string {
 /**
  * RFC 8555 §7.3.4: a new EAB key for a directory. Returns the key id (the
  * `kid` clients send) and the HMAC key (base64url), shown once; the key is
- * stored encrypted under the master key.
+ * stored encrypted under the master key, bound to its id.
  */
 export async function createEabKey(
   ctx: RaContext,
@@ -182,24 +120,24 @@ export async function createEabKey(
   req: { directory: string; description?: string },
 ): Promise<{ kid: string; hmacKey: string; directoryId: string }> {
   return inTransaction(ctx, async (tx) => {
-    const dir = await tx.em.findOne(AcmeDirectory, { name: req.directory });
+    const dir = await findDirectoryByName(tx, req.directory);
     if (!dir) throw SigilError.notFound(`ACME directory "${req.directory}" not found`);
     const key = randomBytes(32);
-    const row = tx.em.create(AcmeEabKey, {
-      id: uuidv7(),
-      directory: dir,
-      organization: tx.em.getReference(Organization, dir.organization.id),
-      encryptedHmacKey: "",
+    const id = uuidv7();
+    insertEabKey(tx, {
+      id,
+      directoryId: dir.id,
+      organizationId: dir.organizationId,
+      encryptedHmacKey: ctx.keyRing.encrypt(key, eabKeyAad(id)),
       description: req.description ?? "",
-    } as unknown as AcmeEabKey);
-    row.encryptedHmacKey = ctx.keyRing.encrypt(key, eabKeyAad(row.id));
+    });
     tx.audit(actor, {
       action: "eab_create",
-      organizationId: dir.organization.id,
+      organizationId: dir.organizationId,
       resourceType: "acme_eab_key",
-      resourceId: row.id,
+      resourceId: id,
       detail: { directory: dir.name },
     });
-    return { kid: row.id, hmacKey: key.toString("base64url"), directoryId: dir.id };
+    return { kid: id, hmacKey: key.toString("base64url"), directoryId: dir.id };
   });
 }

@@ -1,0 +1,89 @@
+/**
+ * The acme_nonces table (RFC 8555 §6.5 anti-replay nonces): inserted in
+ * batches, consumed by a single-use DELETE ... RETURNING (a replay, even one
+ * racing the first use or against another instance, finds no row), swept
+ * when expired. Consuming a kid request's nonce is one statement with the
+ * read of its account (the hot path's first round trip), for one request or
+ * for the requests of one event-loop turn together.
+ */
+import { statement } from "../sql.js";
+import { accountFromRow, accountSelectList, type AccountRecord, type AccountRow } from "./acme-accounts.js";
+import { sqlOf, type Session } from "./session.js";
+
+/** the columns NONCE_INSERT writes (table acme_nonces) */
+export const ACME_NONCE_INSERT_COLUMNS = ["value", "expires_at"] as const;
+
+const INSERT = statement("sigil_acme_nonces_insert", `insert into acme_nonces (value, expires_at) select unnest($1::varchar[]), $2`);
+const CONSUME = statement("sigil_acme_nonces_consume", `delete from acme_nonces where value = $1 and expires_at > $2 returning value`);
+const SWEEP = statement("sigil_acme_nonces_sweep", `with d as (delete from acme_nonces where expires_at <= $1 returning 1) select count(*)::int as n from d`);
+
+/** the text of the one-request nonce + account statement ($1 nonce, $2 now, $3 account id, $4 directory id) */
+export const NONCE_AND_ACCOUNT_SQL = `with n as (delete from acme_nonces where value = $1 and expires_at > $2 returning 1)
+   select exists (select 1 from n) as nonce_ok, ${accountSelectList("a")}
+     from (values (1)) one left join acme_accounts a on a.id = $3 and a.directory_id = $4`;
+
+/** the text of the batched statement ($1 nonces, $2 now, $3 account ids, $4 directory ids; one row per request, in order) */
+export const NONCES_AND_ACCOUNTS_SQL = `with r as (select * from unnest($1::varchar[], $3::uuid[], $4::uuid[]) with ordinality as r(nonce, account_id, directory_id, i)),
+        n as (delete from acme_nonces where value = any($1::varchar[]) and expires_at > $2 returning value)
+   select r.i, n.value is not null as nonce_ok, ${accountSelectList("a")}
+     from r left join n on n.value = r.nonce left join acme_accounts a on a.id = r.account_id and a.directory_id = r.directory_id
+    order by r.i`;
+
+const NONCE_AND_ACCOUNT = statement("sigil_acme_nonces_consume_with_account", NONCE_AND_ACCOUNT_SQL);
+const NONCES_AND_ACCOUNTS = statement("sigil_acme_nonces_consume_with_accounts", NONCES_AND_ACCOUNTS_SQL);
+
+/** Stores freshly minted nonces, all expiring at `expiresAt`. */
+export async function insertNonces(s: Session, values: readonly string[], expiresAt: Date): Promise<void> {
+  await sqlOf(s).query(INSERT, [values, expiresAt]);
+}
+
+/** Consumes a nonce: true when it existed and had not expired at `now` (single use). */
+export async function consumeNonce(s: Session, value: string, now: Date): Promise<boolean> {
+  return (await sqlOf(s).query<{ value: string }>(CONSUME, [value, now])).length === 1;
+}
+
+/** Deletes the nonces expired at `now`; how many. */
+export async function deleteExpiredNonces(s: Session, now: Date): Promise<number> {
+  const [r] = await sqlOf(s).query<{ n: number }>(SWEEP, [now]);
+  return r?.n ?? 0;
+}
+
+/** What a kid request's first round trip learns. */
+export interface NonceAndAccount {
+  nonceOk: boolean;
+  /** the account of that id in that directory, if there is one */
+  account: AccountRecord | null;
+}
+
+export interface NonceAccountLookup {
+  nonce: string;
+  directoryId: string;
+  accountId: string;
+}
+
+/**
+ * RFC 8555 §6.5 + §6.2 in one statement: consumes the nonce and reads the
+ * account. The nonce is consumed whether or not the account exists.
+ */
+export async function consumeNonceAndFindAccount(s: Session, q: NonceAccountLookup, now: Date): Promise<NonceAndAccount> {
+  const [r] = await sqlOf(s).query<AccountRow & { nonce_ok: boolean }>(NONCE_AND_ACCOUNT, [q.nonce, now, q.accountId, q.directoryId]);
+  return { nonceOk: r!.nonce_ok, account: r!.id ? accountFromRow(r!) : null };
+}
+
+/**
+ * consumeNonceAndFindAccount for several requests in one statement (one
+ * DELETE of all their nonces, one account read each); the answers in the
+ * order of `qs`. The nonces must be distinct (a nonce twice would be
+ * accepted for both).
+ */
+export async function consumeNoncesAndFindAccounts(s: Session, qs: readonly NonceAccountLookup[], now: Date): Promise<NonceAndAccount[]> {
+  const rows = await sqlOf(s).query<AccountRow & { i: string; nonce_ok: boolean }>(NONCES_AND_ACCOUNTS, [
+    qs.map((q) => q.nonce),
+    now,
+    qs.map((q) => q.accountId),
+    qs.map((q) => q.directoryId),
+  ]);
+  const out: NonceAndAccount[] = new Array(qs.length);
+  for (const row of rows) out[Number(row.i) - 1] = { nonceOk: row.nonce_ok, account: row.id ? accountFromRow(row) : null };
+  return out;
+}

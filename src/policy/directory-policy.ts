@@ -1,0 +1,177 @@
+/**
+ * The rules of an ACME directory's name and policy (pure: no I/O), one rule
+ * per input, used by every way a directory is created or changed (the admin
+ * API, the CLI through it, the ACME module's own createDirectory, bootstrap's
+ * default directory). Each refusal is INVALID_ARGUMENT naming the admin API
+ * field (snake_case, as in proto/sigil/admin/v1/acme.proto).
+ */
+import { SigilError } from "../core/errors.js";
+import { LEAF_TYPES, parseLeafType, type AcmeChallengeType, type LeafType } from "../core/types.js";
+import { parseCidr } from "./identifiers.js";
+
+/** RFC 8555 §8.3, §8.4 and RFC 8737: every challenge type Sigil validates */
+export const ACME_CHALLENGE_TYPES: readonly AcmeChallengeType[] = ["http-01", "dns-01", "tls-alpn-01"];
+/** max_validity_days when none (or 0) is given */
+export const DEFAULT_ACME_MAX_VALIDITY_DAYS = 90;
+export const MAX_ACME_VALIDITY_DAYS = 3650;
+/** at most this many entries in each policy list */
+export const MAX_POLICY_ENTRIES = 256;
+/** meta.termsOfService / meta.website length limit (the column's) */
+export const MAX_META_URL_LENGTH = 512;
+
+const DIRECTORY_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+export const DIRECTORY_POLICY_MESSAGES = {
+  name: "lower-case letters, digits, '.', '_' and '-', starting with a letter or digit (at most 64)",
+  tooMany: `at most ${MAX_POLICY_ENTRIES} entries`,
+  dnsSuffix: (raw: string) => `"${raw.slice(0, 80)}" is not a DNS name or suffix`,
+  ipRange: (raw: string) => `"${raw.slice(0, 80)}" is not an IP range in CIDR notation`,
+  challengeType: (raw: string) => `unknown challenge type ${JSON.stringify(String(raw).slice(0, 40))} (${ACME_CHALLENGE_TYPES.join(", ")})`,
+  maxValidityDays: `1 to ${MAX_ACME_VALIDITY_DAYS} (0 for ${DEFAULT_ACME_MAX_VALIDITY_DAYS})`,
+  certificateKind: LEAF_TYPES.join(", "),
+  metaUrl: `must be an absolute http(s) URL (at most ${MAX_META_URL_LENGTH} characters)`,
+} as const;
+
+/** The policy of a directory, normalized. */
+export interface DirectoryPolicy {
+  /** RFC 8555 §7.3.4: newAccount must carry externalAccountBinding */
+  eabRequired: boolean;
+  /** exact names or parent domains, lower case, deduplicated; empty = any name */
+  allowedDnsSuffixes: string[];
+  /** CIDR ranges; empty = no ip identifiers (RFC 8738) */
+  allowedIpRanges: string[];
+  /** never empty */
+  challengeTypes: AcmeChallengeType[];
+  maxValidityDays: number;
+  certificateKind: LeafType;
+  /** RFC 8555 §7.1.1 meta.termsOfService; null = none */
+  termsOfServiceUrl: string | null;
+  /** RFC 8555 §7.1.1 meta.website; null = none */
+  websiteUrl: string | null;
+  /** RFC 8555 §7.1.1 meta.caaIdentities (RFC 8659 §4.2 issuer domain names) */
+  caaIdentities: string[];
+}
+
+/**
+ * A policy as given by a caller: absent fields take their defaults (create)
+ * or stay unchanged (update). An empty challenge list means all types, 0 days
+ * the default, "" for a URL none (the admin API cannot tell absent from empty).
+ */
+export interface DirectoryPolicyInput {
+  eabRequired?: boolean;
+  allowedDnsSuffixes?: readonly string[];
+  allowedIpRanges?: readonly string[];
+  challengeTypes?: readonly string[];
+  maxValidityDays?: number;
+  certificateKind?: string;
+  termsOfServiceUrl?: string | null;
+  websiteUrl?: string | null;
+  caaIdentities?: readonly string[];
+}
+
+/** The URL name of a directory (`/acme/{name}/directory`). */
+export function checkDirectoryName(name: string, field = "name"): string {
+  if (typeof name !== "string" || !DIRECTORY_NAME.test(name)) throw SigilError.invalidArgument(DIRECTORY_POLICY_MESSAGES.name, field);
+  return name;
+}
+
+function checkList(values: readonly string[], field: string): void {
+  if (values.length > MAX_POLICY_ENTRIES) throw SigilError.invalidArgument(DIRECTORY_POLICY_MESSAGES.tooMany, field);
+}
+
+/** DNS suffixes: lower-cased, a leading "*." or "." dropped; one or more LDH labels (RFC 1035 §2.3.1). */
+export function checkDnsSuffixes(values: readonly string[], field = "allowed_dns_suffixes"): string[] {
+  checkList(values, field);
+  const out = values.map((raw) => {
+    const v = String(raw).trim().toLowerCase().replace(/^\*?\./, "").replace(/\.$/, "");
+    if (!v || v.length > 253 || !v.split(".").every((l) => LABEL.test(l))) throw SigilError.invalidArgument(DIRECTORY_POLICY_MESSAGES.dnsSuffix(raw), field);
+    return v;
+  });
+  return [...new Set(out)];
+}
+
+/** CIDR ranges (a bare address is a /32 or /128), as parseCidr reads them for the identifier policy. */
+export function checkIpRanges(values: readonly string[], field = "allowed_ip_ranges"): string[] {
+  checkList(values, field);
+  const out = values.map((raw) => {
+    const v = String(raw).trim();
+    if (!parseCidr(v)) throw SigilError.invalidArgument(DIRECTORY_POLICY_MESSAGES.ipRange(raw), field);
+    return v;
+  });
+  return [...new Set(out)];
+}
+
+/** Challenge types (RFC 8555 §8, RFC 8737); empty means all. */
+export function checkChallengeTypes(values: readonly string[], field = "challenge_types"): AcmeChallengeType[] {
+  if (values.length === 0) return [...ACME_CHALLENGE_TYPES];
+  const out = values.map((v) => {
+    const t = ACME_CHALLENGE_TYPES.find((c) => c === v);
+    if (!t) throw SigilError.invalidArgument(DIRECTORY_POLICY_MESSAGES.challengeType(v), field);
+    return t;
+  });
+  return [...new Set(out)];
+}
+
+/** Whole days, 1..MAX_ACME_VALIDITY_DAYS; 0 for the default. */
+export function checkMaxValidityDays(days: number, field = "max_validity_days"): number {
+  if (days === 0) return DEFAULT_ACME_MAX_VALIDITY_DAYS;
+  if (!Number.isInteger(days) || days < 1 || days > MAX_ACME_VALIDITY_DAYS) throw SigilError.invalidArgument(DIRECTORY_POLICY_MESSAGES.maxValidityDays, field);
+  return days;
+}
+
+/** The kind of leaf the directory issues: the one LeafType (server, client, dual). */
+export function checkCertificateKind(kind: string, field = "certificate_kind"): LeafType {
+  const k = parseLeafType(kind);
+  if (!k) throw SigilError.invalidArgument(DIRECTORY_POLICY_MESSAGES.certificateKind, field);
+  return k;
+}
+
+/** meta.termsOfService / meta.website (RFC 8555 §7.1.1): an absolute http(s) URL, or "" (or null) to omit. */
+export function checkMetaUrl(value: string | null, field: string): string | null {
+  const v = (value ?? "").trim();
+  if (!v) return null;
+  let ok = false;
+  try {
+    ok = ["http:", "https:"].includes(new URL(v).protocol) && v.length <= MAX_META_URL_LENGTH && !/\s/.test(v);
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw SigilError.invalidArgument(DIRECTORY_POLICY_MESSAGES.metaUrl, field);
+  return v;
+}
+
+/** meta.caaIdentities: issuer domain names (RFC 8659 §4.2, RFC 8555 §7.1.1). */
+export function checkCaaIdentities(values: readonly string[], field = "caa_identities"): string[] {
+  return checkDnsSuffixes(values, field);
+}
+
+/** The full policy of a new directory: every field checked, absent ones at their defaults. */
+export function checkDirectoryPolicy(input: DirectoryPolicyInput): DirectoryPolicy {
+  return {
+    eabRequired: input.eabRequired ?? false,
+    allowedDnsSuffixes: checkDnsSuffixes(input.allowedDnsSuffixes ?? []),
+    allowedIpRanges: checkIpRanges(input.allowedIpRanges ?? []),
+    challengeTypes: checkChallengeTypes(input.challengeTypes ?? []),
+    maxValidityDays: checkMaxValidityDays(input.maxValidityDays ?? 0),
+    certificateKind: checkCertificateKind(input.certificateKind ?? "server"),
+    termsOfServiceUrl: checkMetaUrl(input.termsOfServiceUrl ?? null, "terms_of_service_url"),
+    websiteUrl: checkMetaUrl(input.websiteUrl ?? null, "website_url"),
+    caaIdentities: checkCaaIdentities(input.caaIdentities ?? []),
+  };
+}
+
+/** The fields of a policy change: each given field checked; absent ones absent (unchanged). */
+export function checkDirectoryPolicyPatch(input: DirectoryPolicyInput): Partial<DirectoryPolicy> {
+  const patch: Partial<DirectoryPolicy> = {};
+  if (input.eabRequired !== undefined) patch.eabRequired = input.eabRequired;
+  if (input.allowedDnsSuffixes !== undefined) patch.allowedDnsSuffixes = checkDnsSuffixes(input.allowedDnsSuffixes);
+  if (input.allowedIpRanges !== undefined) patch.allowedIpRanges = checkIpRanges(input.allowedIpRanges);
+  if (input.challengeTypes !== undefined) patch.challengeTypes = checkChallengeTypes(input.challengeTypes);
+  if (input.maxValidityDays !== undefined) patch.maxValidityDays = checkMaxValidityDays(input.maxValidityDays);
+  if (input.certificateKind !== undefined) patch.certificateKind = checkCertificateKind(input.certificateKind);
+  if (input.termsOfServiceUrl !== undefined) patch.termsOfServiceUrl = checkMetaUrl(input.termsOfServiceUrl, "terms_of_service_url");
+  if (input.websiteUrl !== undefined) patch.websiteUrl = checkMetaUrl(input.websiteUrl, "website_url");
+  if (input.caaIdentities !== undefined) patch.caaIdentities = checkCaaIdentities(input.caaIdentities);
+  return patch;
+}
