@@ -6,7 +6,10 @@
  *   `/sigil.admin.v1.X/Method`, (de)serialization through toBinary/fromBinary.
  * - `addService(server, service, impl, options)`: registers typed async
  *   handlers. Thrown errors become gRPC statuses through ./status.ts; one
- *   structured log line per RPC (never request or response bodies).
+ *   structured log line per RPC (never request or response bodies). A
+ *   request that is not valid protobuf, holds U+0000 in a string or an
+ *   out-of-range Timestamp answers INVALID_ARGUMENT before the `before`
+ *   hook (authentication) and the handler (./request-check.ts).
  * - `makeClient(service, address, credentials)`: a small typed client
  *   (promise-returning unary calls, async-iterable server streams) for tests
  *   and the CLI.
@@ -27,6 +30,8 @@ import {
   type MessageInitShape,
   type MessageShape,
 } from "@bufbuild/protobuf";
+import { SigilError } from "../core/errors.js";
+import { checkRequest } from "./request-check.js";
 import { codeName, toGrpcStatus, type GrpcStatus } from "./status.js";
 
 // ---------------------------------------------------------------------------
@@ -178,6 +183,36 @@ function deserializer<D extends DescMessage>(schema: D): (bytes: Buffer) => Mess
   return (bytes) => fromBinary(schema, bytes);
 }
 
+/**
+ * What the server-side request deserializer yields for bytes that are not a
+ * valid message: grpc-js answers a throwing deserializer with INTERNAL, but a
+ * malformed request is the caller's fault (INVALID_ARGUMENT), so the failure
+ * is carried to the call handler instead.
+ */
+class MalformedRequest {
+  constructor(readonly typeName: string) {}
+}
+
+function lenientDeserializer<D extends DescMessage>(schema: D): (bytes: Buffer) => MessageShape<D> | MalformedRequest {
+  return (bytes) => {
+    try {
+      return fromBinary(schema, bytes);
+    } catch {
+      return new MalformedRequest(schema.typeName);
+    }
+  };
+}
+
+/** The decoded, checked request, or INVALID_ARGUMENT (malformed bytes, NUL in a string, Timestamp out of range). */
+function checkedRequest(method: DescMethod, request: unknown): AnyMessage {
+  if (request instanceof MalformedRequest) {
+    throw SigilError.invalidArgument(`the request is not a valid ${request.typeName} message`);
+  }
+  const msg = request as AnyMessage;
+  checkRequest(method.input, msg);
+  return msg;
+}
+
 function supported(method: DescMethod): void {
   if (method.methodKind !== "unary" && method.methodKind !== "server_streaming") {
     throw new Error(`${methodPath(method)}: ${method.methodKind} methods are not supported by the admin adapter`);
@@ -188,16 +223,20 @@ function supported(method: DescMethod): void {
  * A grpc-js service definition for a protobuf-es service: keys are the proto
  * method names ("GetOrganization"), `originalName` the localName.
  */
-export function toGrpcServiceDefinition(service: DescService): grpc.ServiceDefinition {
-  const definition: Record<string, grpc.MethodDefinition<AnyMessage, AnyMessage>> = {};
+export function toGrpcServiceDefinition(service: DescService, opts: { lenientRequests?: boolean } = {}): grpc.ServiceDefinition {
+  const definition: Record<string, grpc.MethodDefinition<AnyMessage | MalformedRequest, AnyMessage>> = {};
   for (const method of service.methods) {
     supported(method);
+    const serializeRequest = serializer(method.input);
     definition[method.name] = {
       path: methodPath(method),
       requestStream: false,
       responseStream: method.methodKind === "server_streaming",
-      requestSerialize: serializer(method.input),
-      requestDeserialize: deserializer(method.input),
+      requestSerialize: (value) => {
+        if (value instanceof MalformedRequest) throw new Error("a malformed request cannot be serialized");
+        return serializeRequest(value);
+      },
+      requestDeserialize: opts.lenientRequests ? lenientDeserializer(method.input) : deserializer(method.input),
       responseSerialize: serializer(method.output),
       responseDeserialize: deserializer(method.output),
       originalName: method.localName,
@@ -295,8 +334,9 @@ function unaryCall(method: DescMethod, handler: AnyUnary, options: AddServiceOpt
     const log = new RpcLog(logger, ctx);
     void (async () => {
       try {
+        const request = checkedRequest(method, call.request);
         await options.before?.(ctx);
-        const res = create(method.output, await handler(call.request, ctx));
+        const res = create(method.output, await handler(request, ctx));
         callback(null, res);
         log.done(grpc.status.OK);
       } catch (err) {
@@ -339,8 +379,9 @@ function serverStreamingCall(
     };
     void (async () => {
       try {
+        const request = checkedRequest(method, call.request);
         await options.before?.(ctx);
-        const result = handler(call.request, ctx, send);
+        const result = handler(request, ctx, send);
         if (isAsyncIterable(result)) {
           const it = result[Symbol.asyncIterator]();
           const stop = aborted(ctx.signal).then(() => "aborted" as const);
@@ -392,7 +433,7 @@ export function addService<S extends DescService>(
 
 /** `addService` without the compile-time check (for `ServiceBinding`s). */
 export function addServiceUntyped(server: grpc.Server, service: DescService, impl: object, options: AddServiceOptions = {}): void {
-  const definition = toGrpcServiceDefinition(service);
+  const definition = toGrpcServiceDefinition(service, { lenientRequests: true });
   const handlers: grpc.UntypedServiceImplementation = {};
   const table = impl as Record<string, unknown>;
   for (const method of service.methods) {

@@ -21,8 +21,8 @@ export function auditService({ ra, auth }: AdminServiceDeps): ServiceBinding {
           organizationId: req.organizationId,
           resourceType: req.resourceType,
           resourceId: req.resourceId,
-          startTime: dateOf(req.startTime),
-          endTime: dateOf(req.endTime),
+          startTime: dateOf(req.startTime, "start_time"),
+          endTime: dateOf(req.endTime, "end_time"),
         },
         parsePage(req.pageSize, req.pageToken),
       );

@@ -59,7 +59,7 @@ export function certificateService({ ra }: AdminServiceDeps): ServiceBinding {
         caId: req.caId,
         status: certificateStatusFromProto(req.status),
         nameContains: req.nameContains,
-        expiringBefore: dateOf(req.expiringBefore),
+        expiringBefore: dateOf(req.expiringBefore, "expiring_before"),
         serial: req.serial,
         pageSize: req.pageSize,
         pageToken: req.pageToken,

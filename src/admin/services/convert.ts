@@ -17,6 +17,7 @@ import {
 } from "../../gen/sigil/admin/v1/service_account_pb.js";
 import { Role, UserSchema, type User as UserMsg } from "../../gen/sigil/admin/v1/user_pb.js";
 import type { CapabilityFlags } from "../../ra/users.js";
+import { TIMESTAMP_RANGE_MESSAGE, timestampInRange } from "../request-check.js";
 
 export function ts(d: Date): Timestamp;
 export function ts(d: Date | null | undefined): Timestamp | undefined;
@@ -24,9 +25,16 @@ export function ts(d: Date | null | undefined): Timestamp | undefined {
   return d ? timestampFromDate(d) : undefined;
 }
 
-/** An optional request timestamp -> Date (absent -> undefined). */
-export function dateOf(t: Timestamp | undefined): Date | undefined {
-  return t ? timestampDate(t) : undefined;
+/**
+ * An optional request timestamp -> Date (absent -> undefined). Outside the
+ * range google.protobuf.Timestamp allows (years 1 to 9999) it is
+ * INVALID_ARGUMENT, never an invalid Date that fails later as INTERNAL (the
+ * edge refuses those already; this keeps the conversion total on its own).
+ */
+export function dateOf(t: Timestamp | undefined, field?: string): Date | undefined {
+  if (!t) return undefined;
+  if (!timestampInRange(t.seconds, t.nanos)) throw SigilError.invalidArgument(TIMESTAMP_RANGE_MESSAGE, field);
+  return timestampDate(t);
 }
 
 export function roleToProto(role: UserRole): Role {

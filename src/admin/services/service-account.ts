@@ -44,7 +44,7 @@ export function serviceAccountService({ ra }: AdminServiceDeps): ServiceBinding 
       const r = await sas.createApiKey(ra, requireActor(ctx), {
         serviceAccountId: req.serviceAccountId,
         name: req.name,
-        expiresAt: dateOf(req.expiresAt),
+        expiresAt: dateOf(req.expiresAt, "expires_at"),
       });
       return { apiKey: apiKeyToProto(r.apiKey), key: r.key };
     },

@@ -69,11 +69,15 @@ describe("admin gRPC plumbing", function () {
   const health = new HealthStatus();
   let watchCleanedUp = false;
   let lastRequestMetadata: { authorization?: string; peer?: string } = {};
+  /** paths the `before` hook (authentication in the real server) saw */
+  const hookCalls: string[] = [];
+  let listAuditCalls = 0;
 
   before(async function () {
     server = buildAdminGrpcServer({
       logger,
       health,
+      before: (ctx) => void hookCalls.push(ctx.path),
       services: [
         bindPartialService(OrganizationService, {
           async getOrganization(req, ctx) {
@@ -108,6 +112,10 @@ describe("admin gRPC plumbing", function () {
           },
         }),
         bindPartialService(AuditService, {
+          async listAuditEvents() {
+            listAuditCalls++;
+            return { events: [] };
+          },
           async *watchAuditEvents(req, ctx) {
             try {
               for (let i = 0; !ctx.signal.aborted; i++) {
@@ -217,6 +225,108 @@ describe("admin gRPC plumbing", function () {
       assert.equal(failed.obj.code, "INTERNAL");
       assert.match(String((failed.obj.err as Error).message), /database exploded/);
       assert.ok(!JSON.stringify(logger.lines).includes(SECRET));
+    });
+  });
+
+  describe("request checks at the edge, before the before-hook and the handler", function () {
+    /** a unary call with hand-made request bytes */
+    function rawUnary(path: string, bytes: Buffer): Promise<grpc.ServiceError | Buffer> {
+      const client = new grpc.Client(address, grpc.credentials.createInsecure());
+      return new Promise<grpc.ServiceError | Buffer>((resolve) => {
+        client.makeUnaryRequest(path, (b: Buffer) => b, (b: Buffer) => b, bytes, new grpc.Metadata(), {}, (err, res) => resolve(err ?? res ?? Buffer.alloc(0)));
+      }).finally(() => client.close());
+    }
+    function rawStream(path: string, bytes: Buffer): Promise<grpc.ServiceError | "ended"> {
+      const client = new grpc.Client(address, grpc.credentials.createInsecure());
+      return new Promise<grpc.ServiceError | "ended">((resolve) => {
+        const call = client.makeServerStreamRequest(path, (b: Buffer) => b, (b: Buffer) => b, bytes, new grpc.Metadata(), {});
+        call.on("data", () => undefined);
+        call.on("error", (e: grpc.ServiceError) => resolve(e));
+        call.on("end", () => resolve("ended"));
+      }).finally(() => client.close());
+    }
+    const malformed: Array<[string, number[]]> = [
+      ["a truncated length-delimited field", [0x0a, 0x05, 0x61]],
+      ["an illegal wire type", [0x0f]],
+      ["an invalid varint", [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]],
+      ["a string field that is not UTF-8", [0x0a, 0x02, 0xc3, 0x28]],
+    ];
+    for (const [what, bytes] of malformed) {
+      it(`fail/unary request with ${what} -> INVALID_ARGUMENT (not INTERNAL), hook and handler not run`, async function () {
+        hookCalls.length = 0;
+        const got = await rawUnary("/sigil.admin.v1.OrganizationService/GetOrganization", Buffer.from(bytes));
+        assert.ok(!Buffer.isBuffer(got), "the call must fail");
+        assert.equal(got.code, grpc.status.INVALID_ARGUMENT, `${got.code} ${got.details}`);
+        assert.equal(got.details, "the request is not a valid sigil.admin.v1.GetOrganizationRequest message");
+        assert.deepEqual(hookCalls, []);
+      });
+    }
+
+    it("fail/server-streaming request that is not valid protobuf -> INVALID_ARGUMENT", async function () {
+      hookCalls.length = 0;
+      const got = await rawStream("/sigil.admin.v1.AuditService/WatchAuditEvents", Buffer.from([0x0a, 0x05, 0x61]));
+      assert.notEqual(got, "ended");
+      if (got === "ended") return;
+      assert.equal(got.code, grpc.status.INVALID_ARGUMENT, got.details);
+      assert.deepEqual(hookCalls, []);
+    });
+
+    it("fail/U+0000 in a string field -> INVALID_ARGUMENT naming the field, value not echoed, hook not run", async function () {
+      const orgs = makeClient(OrganizationService, address, grpc.credentials.createInsecure());
+      const audit = makeClient(AuditService, address, grpc.credentials.createInsecure());
+      hookCalls.length = 0;
+      try {
+        await assert.rejects(orgs.getOrganization({ id: "org\u0000-1" }), (e: grpc.ServiceError) => {
+          assert.equal(e.code, grpc.status.INVALID_ARGUMENT);
+          assert.equal(e.details, "id: must not contain the NUL character (U+0000)");
+          return true;
+        });
+        await assert.rejects(orgs.createOrganization({ name: "ok", description: `${SECRET}\u0000` }), (e: grpc.ServiceError) => {
+          assert.equal(e.code, grpc.status.INVALID_ARGUMENT);
+          assert.equal(e.details, "description: must not contain the NUL character (U+0000)");
+          assert.ok(!e.details.includes(SECRET));
+          return true;
+        });
+        // proto3 optional field
+        await assert.rejects(orgs.updateOrganization({ id: "org-1", name: "\u0000" }), { code: grpc.status.INVALID_ARGUMENT, details: "name: must not contain the NUL character (U+0000)" });
+        // server streaming
+        await assert.rejects(
+          (async () => {
+            for await (const _ of audit.watchAuditEvents({ action: "cert\u0000" })) break;
+          })(),
+          { code: grpc.status.INVALID_ARGUMENT, details: "action: must not contain the NUL character (U+0000)" },
+        );
+        assert.deepEqual(hookCalls, []);
+      } finally {
+        orgs.close();
+        audit.close();
+      }
+    });
+
+    it("fail/out-of-range Timestamps -> INVALID_ARGUMENT naming the field; the range's ends are accepted", async function () {
+      const audit = makeClient(AuditService, address, grpc.credentials.createInsecure());
+      try {
+        const bad: Array<[string, Parameters<typeof audit.listAuditEvents>[0]]> = [
+          ["start_time", { startTime: { seconds: 253_402_300_800n, nanos: 0 } }], // 10000-01-01T00:00:00Z
+          ["end_time", { endTime: { seconds: -62_135_596_801n, nanos: 0 } }], // 0000-12-31T23:59:59Z
+          ["start_time", { startTime: { seconds: 0n, nanos: -1 } }],
+          ["end_time", { endTime: { seconds: 0n, nanos: 1_000_000_000 } }],
+          ["start_time", { startTime: { seconds: 9_223_372_036_854_775_807n, nanos: 0 } }],
+        ];
+        listAuditCalls = 0;
+        for (const [field, req] of bad) {
+          await assert.rejects(audit.listAuditEvents(req), (e: grpc.ServiceError) => {
+            assert.equal(e.code, grpc.status.INVALID_ARGUMENT, `${field}: ${e.code} ${e.details}`);
+            assert.equal(e.details, `${field}: must be a timestamp from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z`);
+            return true;
+          });
+        }
+        assert.equal(listAuditCalls, 0);
+        await audit.listAuditEvents({ startTime: { seconds: -62_135_596_800n, nanos: 0 }, endTime: { seconds: 253_402_300_799n, nanos: 999_999_999 } });
+        assert.equal(listAuditCalls, 1);
+      } finally {
+        audit.close();
+      }
     });
   });
 
