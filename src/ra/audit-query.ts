@@ -5,7 +5,8 @@
  * organization is NOT_FOUND, as everywhere).
  */
 import { SigilError } from "../core/errors.js";
-import { AuditLog } from "../db/entities/index.js";
+import type { AuditLog } from "../db/entities/index.js";
+import { listAuditLog } from "../db/store/audit-query.js";
 import { authorize, isSuperuser } from "../policy/permissions.js";
 import type { Actor } from "./actor.js";
 import type { RaContext } from "./context.js";
@@ -45,31 +46,13 @@ export function scopeAuditFilter(actor: Actor, filter: AuditFilter): AuditFilter
   return out;
 }
 
-function where(filter: AuditListFilter): Record<string, unknown> {
-  const w: Record<string, unknown> = {};
-  if (filter.action) w.action = filter.action;
-  if (filter.userId) w.userId = filter.userId;
-  if (filter.organizationId) w.organizationId = filter.organizationId;
-  if (filter.resourceType) w.resourceType = filter.resourceType;
-  if (filter.resourceId) w.resourceId = filter.resourceId;
-  if (filter.startTime || filter.endTime) {
-    const range: Record<string, Date> = {};
-    if (filter.startTime) range.$gte = filter.startTime;
-    if (filter.endTime) range.$lt = filter.endTime;
-    w.createdAt = range;
-  }
-  return w;
-}
-
 /** Entries matching the filter, newest first. */
 export async function listAuditEvents(ctx: RaContext, actor: Actor, filter: AuditListFilter, page: PageRequest): Promise<Page<AuditLog>> {
   if (filter.startTime && filter.endTime && filter.startTime.getTime() >= filter.endTime.getTime()) {
     throw SigilError.invalidArgument("must be after start_time", "end_time");
   }
   const scoped = { ...filter, ...scopeAuditFilter(actor, filter) };
-  const [items, total] = await ctx.orm.em
-    .fork()
-    .findAndCount(AuditLog, where(scoped), { orderBy: { createdAt: "desc", id: "desc" }, offset: page.offset, limit: page.limit });
+  const { items, total } = await listAuditLog(ctx.store, scoped, page);
   return { items, nextPageToken: nextPageToken(page, items.length, total) };
 }
 

@@ -13,17 +13,26 @@
  */
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import bcrypt from "bcrypt";
-import { LockMode } from "@mikro-orm/core";
-import type { EntityManager } from "@mikro-orm/postgresql";
 import { SignJWT, jwtVerify, errors as joseErrors } from "jose";
 import { SigilError } from "../core/errors.js";
 import { uuidv7 } from "../core/ids.js";
 import type { Capability } from "../core/types.js";
-import { ApiKey, RefreshToken, ServiceAccount, Session, SystemSetting, User } from "../db/entities/index.js";
+import type { ServiceAccount, Session, User } from "../db/entities/index.js";
+import { findApiKeyByHash, touchApiKey } from "../db/store/service-accounts.js";
+import {
+  findLoginSessionWithUser,
+  findRefreshToken,
+  insertLoginSession,
+  insertRefreshToken,
+  lockLoginSession,
+  lockRefreshToken,
+  revokeLoginSessions,
+} from "../db/store/sessions.js";
+import { putSettingIfAbsent, getSetting } from "../db/store/system-settings.js";
+import { findUser, findUserForLogin } from "../db/store/users.js";
 import { authorize, isSuperuser } from "../policy/permissions.js";
 import type { Actor } from "./actor.js";
-import { BCRYPT_COST } from "./bootstrap.js";
-import { inTransaction, type RaContext } from "./context.js";
+import { DEFAULT_BCRYPT_COST, inTransaction, type RaContext, type Tx } from "./context.js";
 import { endAllSessions, sha256Hex } from "./sessions.js";
 
 // ---------------------------------------------------------------------------
@@ -203,20 +212,11 @@ export class AuthManager {
 
   /** Loads the JWT signing key (or creates it on first start) from system_settings, encrypted under the master key. */
   static async create(ra: RaContext): Promise<AuthManager> {
-    const em = ra.orm.em.fork();
-    let row = await em.findOne(SystemSetting, { key: SIGNING_KEY_SETTING });
-    if (!row) {
-      const value = ra.keyRing.encrypt(randomBytes(32), SIGNING_KEY_SETTING);
-      // several instances may start at once: the first insert wins, everyone reads it back
-      await em
-        .getConnection()
-        .execute(`insert into "system_settings" ("key", "value", "updated_at") values (?, ?, now()) on conflict ("key") do nothing`, [
-          SIGNING_KEY_SETTING,
-          value,
-        ]);
-      row = await em.fork().findOneOrFail(SystemSetting, { key: SIGNING_KEY_SETTING });
-    }
-    const secret = ra.keyRing.decrypt(row.value, SIGNING_KEY_SETTING);
+    // several instances may start at once: the first insert wins, everyone reads it back
+    const stored =
+      (await getSetting(ra.store, SIGNING_KEY_SETTING)) ??
+      (await putSettingIfAbsent(ra.store, SIGNING_KEY_SETTING, ra.keyRing.encrypt(randomBytes(32), SIGNING_KEY_SETTING), ra.clock.now()));
+    const secret = ra.keyRing.decrypt(stored, SIGNING_KEY_SETTING);
     return new AuthManager(ra, new Uint8Array(secret));
   }
 
@@ -226,7 +226,7 @@ export class AuthManager {
 
   /** bcrypt hash compared against when the user does not exist, so timing does not reveal it */
   #dummy(): Promise<string> {
-    this.#dummyHash ??= bcrypt.hash(randomBytes(16).toString("hex"), BCRYPT_COST);
+    this.#dummyHash ??= bcrypt.hash(randomBytes(16).toString("hex"), this.ra.bcryptCost ?? DEFAULT_BCRYPT_COST);
     return this.#dummyHash;
   }
 
@@ -245,10 +245,10 @@ export class AuthManager {
     return { token, expiresAt: new Date(exp * 1000) };
   }
 
-  #newRefreshToken(em: EntityManager, session: Session, now: Date): { token: string; expiresAt: Date } {
+  #newRefreshToken(tx: Tx, session: Session, now: Date): { token: string; expiresAt: Date } {
     const token = newOpaqueToken();
     const expiresAt = new Date(Math.min(now.getTime() + REFRESH_TOKEN_TTL_MS, session.expiresAt.getTime()));
-    em.create(RefreshToken, { id: uuidv7(), session, tokenHash: sha256Hex(token), createdAt: now, expiresAt } as RefreshToken);
+    insertRefreshToken(tx, { id: uuidv7(), session, tokenHash: sha256Hex(token), createdAt: now, expiresAt });
     return { token, expiresAt };
   }
 
@@ -267,13 +267,13 @@ export class AuthManager {
     const address = clientAddress(peer);
     this.#throttle.check(address, this.#now().getTime());
 
-    const found = await this.ra.orm.em.fork().findOne(User, { username }, { populate: ["passwordHash"] });
+    const found = await findUserForLogin(this.ra.store, username);
     const hash = found?.passwordHash ?? (await this.#dummy());
     const matches = await bcrypt.compare(password, hash);
 
     const outcome = await inTransaction(this.ra, async (tx) => {
       const now = this.#now();
-      const user = found ? await tx.em.findOne(User, { id: found.id }, { lockMode: LockMode.PESSIMISTIC_WRITE }) : null;
+      const user = found ? await findUser(tx, found.id, { lock: true }) : null;
       let reason: "unknown_user" | "inactive" | "locked" | "bad_password" | undefined;
       if (!user) reason = "unknown_user";
       else if (user.lockedUntil && user.lockedUntil.getTime() > now.getTime()) reason = "locked";
@@ -312,14 +312,15 @@ export class AuthManager {
       u.failedLoginWindowStart = null;
       u.lockedUntil = null;
       u.lastLoginAt = now;
-      const session = tx.em.create(Session, { id: uuidv7(),
+      const session = insertLoginSession(tx, {
+        id: uuidv7(),
         user: u,
         generation: u.sessionGeneration,
         createdAt: now,
         expiresAt: new Date(now.getTime() + SESSION_MAX_TTL_MS),
         clientAddress: address,
-      } as Session);
-      const refresh = this.#newRefreshToken(tx.em, session, now);
+      });
+      const refresh = this.#newRefreshToken(tx, session, now);
       const access = await this.#accessToken(u, session, now);
       tx.audit(userActor(u), {
         action: "login_success",
@@ -354,10 +355,12 @@ export class AuthManager {
     if (!refreshToken) throw SigilError.invalidArgument("required", "refresh_token");
     const outcome = await inTransaction(this.ra, async (tx) => {
       const now = this.#now();
-      const rt = await tx.em.findOne(RefreshToken, { tokenHash: sha256Hex(refreshToken) }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+      const rt = await lockRefreshToken(tx, sha256Hex(refreshToken));
       if (!rt) return { ok: false as const };
-      const session = await tx.em.findOneOrFail(Session, { id: rt.session.id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
-      const user = await tx.em.findOneOrFail(User, { id: session.user.id });
+      const session = await lockLoginSession(tx, rt.session.id);
+      const user = await findUser(tx, session.user.id);
+      // sessions.user_id is a restricting foreign key and users are never deleted
+      if (!user) throw new Error("session without its user");
       if (rt.usedAt) {
         if (!session.revokedAt) {
           session.revokedAt = now;
@@ -383,7 +386,7 @@ export class AuthManager {
       }
       rt.usedAt = now;
       session.lastRefreshedAt = now;
-      const refresh = this.#newRefreshToken(tx.em, session, now);
+      const refresh = this.#newRefreshToken(tx, session, now);
       const access = await this.#accessToken(user, session, now);
       return {
         ok: true as const,
@@ -413,14 +416,10 @@ export class AuthManager {
       const now = this.#now();
       const ids = new Set([sessionId]);
       if (refreshToken) {
-        const rt = await tx.em.findOne(RefreshToken, { tokenHash: sha256Hex(refreshToken) }, { populate: ["session"] });
+        const rt = await findRefreshToken(tx, sha256Hex(refreshToken));
         if (rt && rt.session.user.id === user.id) ids.add(rt.session.id);
       }
-      const revoked = await tx.em.nativeUpdate(
-        Session,
-        { id: { $in: [...ids] }, user: user.id, revokedAt: null },
-        { revokedAt: now, revokedReason: "logout" },
-      );
+      const revoked = await revokeLoginSessions(tx, { userId: user.id, ids: [...ids] }, now, "logout");
       tx.audit(auth.actor, {
         action: "logout",
         organizationId: user.organization?.id ?? null,
@@ -445,14 +444,14 @@ export class AuthManager {
     }
     return inTransaction(this.ra, async (tx) => {
       const now = this.#now();
-      const user = await tx.em.findOne(User, { id: userId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+      const user = await findUser(tx, userId, { lock: true });
       if (!user) throw SigilError.notFound("user not found");
       const self = actor.kind === "user" && actor.id === user.id;
       if (!self) {
         authorize(actor, user.organization?.id ?? null, "admin");
         if (user.role === "superuser" && !isSuperuser(actor)) throw SigilError.permissionDenied("only a superuser may act on a superuser");
       }
-      const revoked = await endAllSessions(tx.em, user, "invalidate_all", now);
+      const revoked = await endAllSessions(tx, user, "invalidate_all", now);
       tx.audit(actor, {
         action: "sessions_invalidate",
         organizationId: user.organization?.id ?? null,
@@ -496,8 +495,7 @@ export class AuthManager {
     if (typeof payload.sid !== "string" || typeof payload.gen !== "number" || !payload.sub || payload.exp === undefined) {
       throw SigilError.unauthenticated(INVALID_TOKEN);
     }
-    const em = this.ra.orm.em.fork();
-    const session = await em.findOne(Session, { id: payload.sid }, { populate: ["user"] });
+    const session = await findLoginSessionWithUser(this.ra.store, payload.sid);
     const user = session?.user;
     if (
       !session ||
@@ -520,9 +518,8 @@ export class AuthManager {
 
   async #authenticateApiKey(key: string): Promise<Authenticated> {
     const now = this.#now();
-    const em = this.ra.orm.em.fork();
     const hash = sha256Hex(key);
-    const row = await em.findOne(ApiKey, { keyHash: hash }, { populate: ["serviceAccount"] });
+    const row = await findApiKeyByHash(this.ra.store, hash);
     if (
       !row ||
       // defence in depth: the lookup is by hash already
@@ -534,7 +531,7 @@ export class AuthManager {
       throw SigilError.unauthenticated(INVALID_TOKEN);
     }
     if (!row.lastUsedAt || now.getTime() - row.lastUsedAt.getTime() >= API_KEY_LAST_USED_RESOLUTION_MS) {
-      await em.nativeUpdate(ApiKey, { id: row.id }, { lastUsedAt: now });
+      await touchApiKey(this.ra.store, row.id, now);
       row.lastUsedAt = now;
     }
     const sa = row.serviceAccount;

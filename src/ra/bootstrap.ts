@@ -1,12 +1,22 @@
-import bcrypt from "bcrypt";
+/**
+ * First start: the master-key check and the objects a fresh installation
+ * needs (superuser, default organization, CAs, ACME directory), each created
+ * only when missing.
+ */
 import { randomBytes } from "node:crypto";
 import { SigilError } from "../core/errors.js";
-import { AcmeDirectory, CertificateAuthority, Organization, SystemSetting, User } from "../db/entities/index.js";
+import type { CertificateAuthority } from "../db/entities/index.js";
+import { directoryNameTaken } from "../db/store/acme-directories.js";
+import { listCas } from "../db/store/certificate-authorities.js";
+import { findOrganizationByName, insertOrganization } from "../db/store/organizations.js";
+import { getSetting, putSettingIfAbsent } from "../db/store/system-settings.js";
+import { insertUser, superuserExists } from "../db/store/users.js";
+import { createDirectory } from "./acme/directories.js";
 import { systemActor } from "./actor.js";
 import { createIntermediateCa, createRootCa } from "./certificate-authorities.js";
 import { inTransaction, type RaContext } from "./context.js";
+import { hashPassword } from "./users.js";
 
-export const BCRYPT_COST = 12;
 const MASTER_KEY_CHECK = "master_key_check";
 const MASTER_KEY_CHECK_PLAINTEXT = Buffer.from("sigil master key check v1");
 
@@ -30,33 +40,47 @@ export interface BootstrapResult {
  * when it does not.
  */
 export async function verifyMasterKey(ctx: RaContext): Promise<void> {
-  const em = ctx.orm.em.fork();
-  const row = await em.findOne(SystemSetting, { key: MASTER_KEY_CHECK });
-  if (row) {
-    let plain: Buffer;
-    try {
-      plain = ctx.keyRing.decrypt(row.value, MASTER_KEY_CHECK);
-    } catch {
-      throw SigilError.config(
-        "the master key does not match the one this database was created with (check SIGIL_MASTER_KEY / SIGIL_MASTER_KEY_FILE / data dir master.key); refusing to start",
-        "SIGIL_MASTER_KEY",
-      );
-    }
-    if (!plain.equals(MASTER_KEY_CHECK_PLAINTEXT)) throw SigilError.config("master key check value is corrupt", "SIGIL_MASTER_KEY");
+  const stored = await getSetting(ctx.store, MASTER_KEY_CHECK);
+  if (stored !== undefined) {
+    checkMasterKeyValue(ctx, stored);
     return;
   }
-  const caCount = await em.count(CertificateAuthority, {});
-  if (caCount > 0) {
+  const oldest = await listCas(ctx.store, { organizationId: null, limit: 1, offset: 0 });
+  const ca = oldest.items[0];
+  if (ca) {
     // Older data without a check value: prove the key on a real CA key before adopting it.
-    const ca = await em.findOneOrFail(CertificateAuthority, {}, { orderBy: { createdAt: "asc" } });
     try {
-      await ctx.issuers.get(em, ca);
+      await ctx.issuers.get(ctx.store, ca);
     } catch {
       throw SigilError.config("the master key cannot decrypt the existing CA keys; refusing to start", "SIGIL_MASTER_KEY");
     }
   }
-  em.create(SystemSetting, { key: MASTER_KEY_CHECK, value: ctx.keyRing.encrypt(MASTER_KEY_CHECK_PLAINTEXT, MASTER_KEY_CHECK) } as SystemSetting);
-  await em.flush();
+  // several instances may start at once: whichever check value was written first must decrypt
+  checkMasterKeyValue(ctx, await putSettingIfAbsent(ctx.store, MASTER_KEY_CHECK, ctx.keyRing.encrypt(MASTER_KEY_CHECK_PLAINTEXT, MASTER_KEY_CHECK), ctx.clock.now()));
+}
+
+function checkMasterKeyValue(ctx: RaContext, stored: string): void {
+  let plain: Buffer;
+  try {
+    plain = ctx.keyRing.decrypt(stored, MASTER_KEY_CHECK);
+  } catch {
+    throw SigilError.config(
+      "the master key does not match the one this database was created with (check SIGIL_MASTER_KEY / SIGIL_MASTER_KEY_FILE / data dir master.key); refusing to start",
+      "SIGIL_MASTER_KEY",
+    );
+  }
+  if (!plain.equals(MASTER_KEY_CHECK_PLAINTEXT)) throw SigilError.config("master key check value is corrupt", "SIGIL_MASTER_KEY");
+}
+
+/** The organization's live CA of this name, if any (names are unique among an organization's live CAs). */
+async function findCaNamed(ctx: RaContext, organizationId: string, name: string): Promise<CertificateAuthority | undefined> {
+  const limit = 500;
+  for (let offset = 0; ; offset += limit) {
+    const page = await listCas(ctx.store, { organizationId, limit, offset });
+    const found = page.items.find((ca) => ca.name === name);
+    if (found) return found;
+    if (offset + limit >= page.total) return undefined;
+  }
 }
 
 /**
@@ -73,36 +97,35 @@ export async function bootstrap(ctx: RaContext, opts: { adminPassword?: string }
   let generatedAdminPassword: string | undefined;
 
   const org = await inTransaction(ctx, async (tx) => {
-    const existing = await tx.em.findOne(Organization, { name: DEFAULT_ORGANIZATION });
+    const existing = await findOrganizationByName(tx, DEFAULT_ORGANIZATION);
     if (existing) return existing;
-    const o = tx.em.create(Organization, { name: DEFAULT_ORGANIZATION, description: "created on first run" } as Organization);
+    const o = insertOrganization(tx, { name: DEFAULT_ORGANIZATION, description: "created on first run" });
     tx.audit(actor, { action: "org_create", organizationId: o.id, resourceType: "organization", resourceId: o.id, detail: { name: o.name } });
     created.push(`organization ${DEFAULT_ORGANIZATION}`);
     return o;
   });
 
-  await inTransaction(ctx, async (tx) => {
-    if (await tx.em.count(User, { role: "superuser" })) return;
+  if (!(await superuserExists(ctx.store))) {
     const password = opts.adminPassword ?? randomBytes(18).toString("base64url");
-    if (!opts.adminPassword) generatedAdminPassword = password;
-    const u = tx.em.create(User, {
-      username: DEFAULT_ADMIN,
-      passwordHash: await bcrypt.hash(password, BCRYPT_COST),
-      role: "superuser",
-      organization: tx.em.getReference(Organization, org.id),
-    } as User);
-    tx.audit(actor, {
-      action: "user_create",
-      organizationId: org.id,
-      resourceType: "user",
-      resourceId: u.id,
-      detail: { username: DEFAULT_ADMIN, role: "superuser" },
+    // hashed before the transaction opens: bcrypt takes a while and needs no row
+    const passwordHash = await hashPassword(ctx, password);
+    await inTransaction(ctx, async (tx) => {
+      // another instance may have created it meanwhile
+      if (await superuserExists(tx)) return;
+      if (!opts.adminPassword) generatedAdminPassword = password;
+      const u = insertUser(tx, { username: DEFAULT_ADMIN, passwordHash, role: "superuser", organizationId: org.id });
+      tx.audit(actor, {
+        action: "user_create",
+        organizationId: org.id,
+        resourceType: "user",
+        resourceId: u.id,
+        detail: { username: DEFAULT_ADMIN, role: "superuser" },
+      });
+      created.push(`superuser ${DEFAULT_ADMIN}`);
     });
-    created.push(`superuser ${DEFAULT_ADMIN}`);
-  });
+  }
 
-  const em = ctx.orm.em.fork();
-  let root = await em.findOne(CertificateAuthority, { organization: org.id, name: DEFAULT_ROOT_CA });
+  let root = await findCaNamed(ctx, org.id, DEFAULT_ROOT_CA);
   if (!root) {
     root = await createRootCa(ctx, actor, {
       organizationId: org.id,
@@ -116,7 +139,7 @@ export async function bootstrap(ctx: RaContext, opts: { adminPassword?: string }
     });
     created.push(`root CA ${DEFAULT_ROOT_CA}`);
   }
-  let intermediate = await em.findOne(CertificateAuthority, { organization: org.id, name: DEFAULT_INTERMEDIATE_CA });
+  let intermediate = await findCaNamed(ctx, org.id, DEFAULT_INTERMEDIATE_CA);
   if (!intermediate) {
     intermediate = await createIntermediateCa(ctx, actor, root.id, {
       organizationId: org.id,
@@ -131,22 +154,10 @@ export async function bootstrap(ctx: RaContext, opts: { adminPassword?: string }
     created.push(`intermediate CA ${DEFAULT_INTERMEDIATE_CA}`);
   }
   const intermediateId = intermediate.id;
-  await inTransaction(ctx, async (tx) => {
-    if (await tx.em.count(AcmeDirectory, { name: DEFAULT_ACME_DIRECTORY })) return;
-    const d = tx.em.create(AcmeDirectory, {
-      name: DEFAULT_ACME_DIRECTORY,
-      organization: tx.em.getReference(Organization, org.id),
-      ca: tx.em.getReference(CertificateAuthority, intermediateId),
-      eabRequired: false,
-    } as AcmeDirectory);
-    tx.audit(actor, {
-      action: "acme_directory_create",
-      organizationId: org.id,
-      resourceType: "acme_directory",
-      resourceId: d.id,
-      detail: { name: DEFAULT_ACME_DIRECTORY, caId: intermediateId },
-    });
+  if (!(await directoryNameTaken(ctx.store, DEFAULT_ACME_DIRECTORY))) {
+    // the directory rules' own defaults: every challenge type, server certificates, no EAB
+    await createDirectory(ctx, actor, { name: DEFAULT_ACME_DIRECTORY, ca: intermediateId, organization: org.id, eabRequired: false });
     created.push(`ACME directory ${DEFAULT_ACME_DIRECTORY}`);
-  });
+  }
   return { generatedAdminPassword, created, rootCaId: root.id, intermediateCaId: intermediateId };
 }

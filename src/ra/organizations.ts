@@ -3,19 +3,19 @@
  * permission rule (src/policy/permissions.ts) and writes its audit entry in
  * the same transaction as the change.
  */
-import { LockMode } from "@mikro-orm/core";
 import { SigilError } from "../core/errors.js";
 import { uuidv7 } from "../core/ids.js";
+import type { Organization, User } from "../db/entities/index.js";
 import {
-  AcmeAccount,
-  AcmeDirectory,
-  AcmeEabKey,
-  Certificate,
-  CertificateAuthority,
-  Organization,
-  ServiceAccount,
-  User,
-} from "../db/entities/index.js";
+  deleteOrganization as deleteOrganizationRow,
+  findOrganization,
+  insertOrganization,
+  listOrganizations as listOrganizationRows,
+  organizationExists,
+  organizationHoldings,
+  organizationNameTaken,
+} from "../db/store/organizations.js";
+import { findUser, listUsers, setUserOrganization } from "../db/store/users.js";
 import { authorize, isSuperuser } from "../policy/permissions.js";
 import type { Actor } from "./actor.js";
 import { inTransaction, type RaContext } from "./context.js";
@@ -44,8 +44,8 @@ export async function createOrganization(ctx: RaContext, actor: Actor, input: { 
   const description = optionalText(input.description, "description");
   return uniquely("name", "an organization with this name", () =>
     inTransaction(ctx, async (tx) => {
-      if (await tx.em.count(Organization, { name })) throw SigilError.alreadyExists("an organization with this name already exists", "name");
-      const org = tx.em.create(Organization, { id: uuidv7(), name, description } as Organization);
+      if (await organizationNameTaken(tx, name)) throw SigilError.alreadyExists("an organization with this name already exists", "name");
+      const org = insertOrganization(tx, { id: uuidv7(), name, description });
       tx.audit(actor, { action: "org_create", organizationId: org.id, resourceType: "organization", resourceId: org.id, detail: { name } });
       return org;
     }),
@@ -55,21 +55,20 @@ export async function createOrganization(ctx: RaContext, actor: Actor, input: { 
 export async function getOrganization(ctx: RaContext, actor: Actor, id: string): Promise<Organization> {
   const orgId = requireId(id, "id");
   authorize(actor, orgId, "read");
-  const org = await ctx.orm.em.fork().findOne(Organization, { id: orgId });
+  const org = await findOrganization(ctx.store, orgId);
   if (!org) throw SigilError.notFound(ORGANIZATION_NOT_FOUND);
   return org;
 }
 
 /** All organizations for a superuser; the caller's own otherwise. Ordered by name. */
 export async function listOrganizations(ctx: RaContext, actor: Actor, page: PageRequest): Promise<Page<Organization>> {
-  const em = ctx.orm.em.fork();
-  let where: Record<string, unknown> = {};
+  let id: string | undefined;
   if (!isSuperuser(actor)) {
     const own = actor.kind === "system" ? null : actor.organizationId;
     if (!own) return { items: [], nextPageToken: "" };
-    where = { id: own };
+    id = own;
   }
-  const [items, total] = await em.findAndCount(Organization, where, { orderBy: { name: "asc", id: "asc" }, offset: page.offset, limit: page.limit });
+  const { items, total } = await listOrganizationRows(ctx.store, { id }, page);
   return { items, nextPageToken: nextPageToken(page, items.length, total) };
 }
 
@@ -84,11 +83,11 @@ export async function updateOrganization(
   const description = input.description === undefined ? undefined : optionalText(input.description, "description");
   return uniquely("name", "an organization with this name", () =>
     inTransaction(ctx, async (tx) => {
-      const org = await tx.em.findOne(Organization, { id: orgId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+      const org = await findOrganization(tx, orgId, { lock: true });
       if (!org) throw SigilError.notFound(ORGANIZATION_NOT_FOUND);
       const changed: Record<string, unknown> = {};
       if (name !== undefined && name !== org.name) {
-        if (await tx.em.count(Organization, { name, id: { $ne: orgId } })) {
+        if (await organizationNameTaken(tx, name, orgId)) {
           throw SigilError.alreadyExists("an organization with this name already exists", "name");
         }
         changed.name = { from: org.name, to: name };
@@ -113,21 +112,22 @@ export async function deleteOrganization(ctx: RaContext, actor: Actor, id: strin
   const orgId = requireId(id, "id");
   requireSuperuserFor(actor, orgId, "only a superuser deletes organizations");
   await inTransaction(ctx, async (tx) => {
-    const org = await tx.em.findOne(Organization, { id: orgId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+    const org = await findOrganization(tx, orgId, { lock: true });
     if (!org) throw SigilError.notFound(ORGANIZATION_NOT_FOUND);
+    const held = await organizationHoldings(tx, orgId);
     const owned: Array<[string, number]> = [
-      ["users", await tx.em.count(User, { organization: orgId })],
-      ["certificate authorities", await tx.em.count(CertificateAuthority, { organization: orgId })],
-      ["certificates", await tx.em.count(Certificate, { organization: orgId })],
-      ["ACME directories", await tx.em.count(AcmeDirectory, { organization: orgId })],
-      ["ACME accounts", await tx.em.count(AcmeAccount, { organization: orgId })],
-      ["EAB keys", await tx.em.count(AcmeEabKey, { organization: orgId })],
-      ["service accounts", await tx.em.count(ServiceAccount, { organization: orgId })],
+      ["users", held.users],
+      ["certificate authorities", held.certificateAuthorities],
+      ["certificates", held.certificates],
+      ["ACME directories", held.acmeDirectories],
+      ["ACME accounts", held.acmeAccounts],
+      ["EAB keys", held.acmeEabKeys],
+      ["service accounts", held.serviceAccounts],
     ];
     const left = owned.filter(([, n]) => n > 0).map(([what, n]) => `${n} ${what}`);
     if (left.length) throw SigilError.failedPrecondition(`the organization still has ${left.join(", ")}`);
     tx.audit(actor, { action: "org_delete", organizationId: org.id, resourceType: "organization", resourceId: org.id, detail: { name: org.name } });
-    tx.em.remove(org);
+    deleteOrganizationRow(tx, org);
   });
 }
 
@@ -137,12 +137,11 @@ export async function addOrganizationUser(ctx: RaContext, actor: Actor, input: {
   const userId = requireId(input.userId, "user_id");
   requireSuperuserFor(actor, orgId, ONLY_SUPERUSER_MOVES_USERS);
   return inTransaction(ctx, async (tx) => {
-    const org = await tx.em.findOne(Organization, { id: orgId });
-    if (!org) throw SigilError.notFound(ORGANIZATION_NOT_FOUND);
-    const user = await tx.em.findOne(User, { id: userId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+    if (!(await organizationExists(tx, orgId))) throw SigilError.notFound(ORGANIZATION_NOT_FOUND);
+    const user = await findUser(tx, userId, { lock: true });
     if (!user) throw SigilError.notFound(USER_NOT_FOUND);
     const from = user.organization?.id ?? null;
-    user.organization = org;
+    setUserOrganization(tx, user, orgId);
     tx.audit(actor, { action: "org_add_user", organizationId: orgId, resourceType: "user", resourceId: user.id, detail: { username: user.username, from } });
     return user;
   });
@@ -154,9 +153,9 @@ export async function removeOrganizationUser(ctx: RaContext, actor: Actor, input
   const userId = requireId(input.userId, "user_id");
   requireSuperuserFor(actor, orgId, ONLY_SUPERUSER_MOVES_USERS);
   return inTransaction(ctx, async (tx) => {
-    const user = await tx.em.findOne(User, { id: userId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+    const user = await findUser(tx, userId, { lock: true });
     if (!user || user.organization?.id !== orgId) throw SigilError.notFound("user not found in this organization");
-    user.organization = null;
+    setUserOrganization(tx, user, null);
     tx.audit(actor, { action: "org_remove_user", organizationId: orgId, resourceType: "user", resourceId: user.id, detail: { username: user.username } });
     return user;
   });
@@ -170,8 +169,7 @@ export async function listOrganizationUsers(
 ): Promise<Page<User>> {
   const orgId = requireId(input.organizationId, "organization_id");
   authorize(actor, orgId, "read");
-  const em = ctx.orm.em.fork();
-  if (!(await em.count(Organization, { id: orgId }))) throw SigilError.notFound(ORGANIZATION_NOT_FOUND);
-  const [items, total] = await em.findAndCount(User, { organization: orgId }, { orderBy: { username: "asc" }, offset: page.offset, limit: page.limit });
+  if (!(await organizationExists(ctx.store, orgId))) throw SigilError.notFound(ORGANIZATION_NOT_FOUND);
+  const { items, total } = await listUsers(ctx.store, { organizationId: orgId }, page);
   return { items, nextPageToken: nextPageToken(page, items.length, total) };
 }

@@ -4,10 +4,21 @@
  * them. An API key ("sigil_" + 256 random bits) is returned once and stored
  * as its SHA-256 hash with a short display prefix.
  */
-import { LockMode } from "@mikro-orm/core";
 import { SigilError } from "../core/errors.js";
 import { uuidv7 } from "../core/ids.js";
-import { ApiKey, Organization, ServiceAccount } from "../db/entities/index.js";
+import type { ApiKey, ServiceAccount } from "../db/entities/index.js";
+import { organizationExists } from "../db/store/organizations.js";
+import {
+  deleteServiceAccount as deleteServiceAccountRow,
+  findApiKey,
+  findServiceAccount,
+  insertApiKey,
+  insertServiceAccount,
+  listApiKeys as listApiKeyRows,
+  listServiceAccounts as listServiceAccountRows,
+  serviceAccountNameTaken,
+} from "../db/store/service-accounts.js";
+import type { Session } from "../db/store/session.js";
 import { authorize, isSuperuser } from "../policy/permissions.js";
 import type { Actor } from "./actor.js";
 import { API_KEY_DISPLAY_CHARS, newApiKey } from "./auth.js";
@@ -21,8 +32,8 @@ import { applyFlags, type CapabilityFlags } from "./users.js";
 export const SERVICE_ACCOUNT_NOT_FOUND = "service account not found";
 export const API_KEY_NOT_FOUND = "API key not found";
 
-async function loadServiceAccount(em: RaContext["orm"]["em"], id: string, lock = false): Promise<ServiceAccount> {
-  const sa = await em.findOne(ServiceAccount, { id }, lock ? { lockMode: LockMode.PESSIMISTIC_WRITE } : {});
+async function loadServiceAccount(s: Session, id: string, lock = false): Promise<ServiceAccount> {
+  const sa = await findServiceAccount(s, id, { lock });
   if (!sa) throw SigilError.notFound(SERVICE_ACCOUNT_NOT_FOUND);
   return sa;
 }
@@ -38,12 +49,11 @@ export async function createServiceAccount(
   const description = optionalText(input.description, "description");
   return uniquely("name", "a service account with this name in the organization", () =>
     inTransaction(ctx, async (tx) => {
-      const org = await tx.em.findOne(Organization, { id: orgId });
-      if (!org) throw SigilError.notFound(ORGANIZATION_NOT_FOUND);
-      if (await tx.em.count(ServiceAccount, { organization: orgId, name })) {
+      if (!(await organizationExists(tx, orgId))) throw SigilError.notFound(ORGANIZATION_NOT_FOUND);
+      if (await serviceAccountNameTaken(tx, orgId, name)) {
         throw SigilError.alreadyExists("a service account with this name already exists in the organization", "name");
       }
-      const sa = tx.em.create(ServiceAccount, { id: uuidv7(), organization: org, name, description } as ServiceAccount);
+      const sa = insertServiceAccount(tx, { id: uuidv7(), organizationId: orgId, name, description });
       const flags = applyFlags(sa, input.flags);
       tx.audit(actor, { action: "service_account_create", organizationId: orgId, resourceType: "service_account", resourceId: sa.id, detail: { name, flags } });
       return sa;
@@ -53,23 +63,22 @@ export async function createServiceAccount(
 
 export async function getServiceAccount(ctx: RaContext, actor: Actor, id: string): Promise<ServiceAccount> {
   const saId = requireId(id, "id");
-  const sa = await loadServiceAccount(ctx.orm.em.fork(), saId);
+  const sa = await loadServiceAccount(ctx.store, saId);
   authorize(actor, sa.organization.id, "read");
   return sa;
 }
 
 export async function listServiceAccounts(ctx: RaContext, actor: Actor, input: { organizationId: string }, page: PageRequest): Promise<Page<ServiceAccount>> {
-  const where: Record<string, unknown> = {};
+  let organizationId: string | undefined;
   if (input.organizationId) {
-    const orgId = requireId(input.organizationId, "organization_id");
-    authorize(actor, orgId, "read");
-    where.organization = orgId;
+    organizationId = requireId(input.organizationId, "organization_id");
+    authorize(actor, organizationId, "read");
   } else if (!isSuperuser(actor)) {
     const own = actor.kind === "system" ? null : actor.organizationId;
     if (!own) return { items: [], nextPageToken: "" };
-    where.organization = own;
+    organizationId = own;
   }
-  const [items, total] = await ctx.orm.em.fork().findAndCount(ServiceAccount, where, { orderBy: { name: "asc", id: "asc" }, offset: page.offset, limit: page.limit });
+  const { items, total } = await listServiceAccountRows(ctx.store, { organizationId }, page);
   return { items, nextPageToken: nextPageToken(page, items.length, total) };
 }
 
@@ -83,11 +92,11 @@ export async function updateServiceAccount(
   const description = input.description === undefined ? undefined : optionalText(input.description, "description");
   return uniquely("name", "a service account with this name in the organization", () =>
     inTransaction(ctx, async (tx) => {
-      const sa = await loadServiceAccount(tx.em, saId, true);
+      const sa = await loadServiceAccount(tx, saId, true);
       authorize(actor, sa.organization.id, "admin");
       const changed: string[] = [];
       if (name !== undefined && name !== sa.name) {
-        if (await tx.em.count(ServiceAccount, { organization: sa.organization.id, name, id: { $ne: sa.id } })) {
+        if (await serviceAccountNameTaken(tx, sa.organization.id, name, sa.id)) {
           throw SigilError.alreadyExists("a service account with this name already exists in the organization", "name");
         }
         sa.name = name;
@@ -112,9 +121,9 @@ export async function updateServiceAccount(
 export async function deleteServiceAccount(ctx: RaContext, actor: Actor, id: string): Promise<void> {
   const saId = requireId(id, "id");
   await inTransaction(ctx, async (tx) => {
-    const sa = await loadServiceAccount(tx.em, saId, true);
+    const sa = await loadServiceAccount(tx, saId, true);
     authorize(actor, sa.organization.id, "admin");
-    const keys = await tx.em.nativeDelete(ApiKey, { serviceAccount: sa.id });
+    const keys = await deleteServiceAccountRow(tx, sa);
     tx.audit(actor, {
       action: "service_account_delete",
       organizationId: sa.organization.id,
@@ -122,7 +131,6 @@ export async function deleteServiceAccount(ctx: RaContext, actor: Actor, id: str
       resourceId: sa.id,
       detail: { name: sa.name, apiKeysRevoked: keys },
     });
-    tx.em.remove(sa);
   });
 }
 
@@ -138,10 +146,11 @@ export async function createApiKey(
     throw SigilError.invalidArgument("must be in the future", "expires_at");
   }
   return inTransaction(ctx, async (tx) => {
-    const sa = await loadServiceAccount(tx.em, saId);
+    const sa = await loadServiceAccount(tx, saId);
     authorize(actor, sa.organization.id, "admin");
     const key = newApiKey();
-    const apiKey = tx.em.create(ApiKey, { id: uuidv7(),
+    const apiKey = insertApiKey(tx, {
+      id: uuidv7(),
       serviceAccount: sa,
       name,
       keyPrefix: key.slice(0, API_KEY_DISPLAY_CHARS),
@@ -149,7 +158,7 @@ export async function createApiKey(
       createdById: actor.kind === "user" ? actor.id : null,
       createdAt: ctx.clock.now(),
       expiresAt: input.expiresAt ?? null,
-    } as ApiKey);
+    });
     tx.audit(actor, {
       action: "api_key_create",
       organizationId: sa.organization.id,
@@ -168,21 +177,18 @@ export async function listApiKeys(
   page: PageRequest,
 ): Promise<Page<ApiKey>> {
   const saId = requireId(input.serviceAccountId, "service_account_id");
-  const em = ctx.orm.em.fork();
-  const sa = await loadServiceAccount(em, saId);
+  const sa = await loadServiceAccount(ctx.store, saId);
   authorize(actor, sa.organization.id, "read");
-  const where: Record<string, unknown> = { serviceAccount: sa.id };
-  if (!input.includeRevoked) where.revokedAt = null;
-  const [items, total] = await em.findAndCount(ApiKey, where, { orderBy: { createdAt: "asc", id: "asc" }, offset: page.offset, limit: page.limit });
+  const { items, total } = await listApiKeyRows(ctx.store, { serviceAccountId: sa.id, includeRevoked: input.includeRevoked }, page);
   return { items, nextPageToken: nextPageToken(page, items.length, total) };
 }
 
 export async function revokeApiKey(ctx: RaContext, actor: Actor, id: string): Promise<ApiKey> {
   const keyId = requireId(id, "id");
   return inTransaction(ctx, async (tx) => {
-    const apiKey = await tx.em.findOne(ApiKey, { id: keyId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+    const apiKey = await findApiKey(tx, keyId, { lock: true });
     if (!apiKey) throw SigilError.notFound(API_KEY_NOT_FOUND);
-    const sa = await loadServiceAccount(tx.em, apiKey.serviceAccount.id);
+    const sa = await loadServiceAccount(tx, apiKey.serviceAccount.id);
     authorize(actor, sa.organization.id, "admin");
     if (apiKey.revokedAt) throw SigilError.failedPrecondition("the API key is already revoked");
     apiKey.revokedAt = ctx.clock.now();

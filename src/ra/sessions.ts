@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
-import type { EntityManager } from "@mikro-orm/postgresql";
-import { Session, User } from "../db/entities/index.js";
+import type { User } from "../db/entities/index.js";
+import { revokeLoginSessions } from "../db/store/sessions.js";
+import type { Tx } from "./context.js";
 
 /** Why a session ended (stored in sessions.revoked_reason). */
 export type SessionRevocationReason =
@@ -21,8 +22,8 @@ export function sha256Hex(value: string): string {
  * access tokens, which are checked against their session on every call.
  * Returns the number of sessions revoked.
  */
-export async function revokeUserSessions(em: EntityManager, userId: string, reason: SessionRevocationReason, now: Date): Promise<number> {
-  return em.nativeUpdate(Session, { user: userId, revokedAt: null }, { revokedAt: now, revokedReason: reason });
+export async function revokeUserSessions(tx: Tx, userId: string, reason: SessionRevocationReason, now: Date): Promise<number> {
+  return revokeLoginSessions(tx, { userId }, now, reason);
 }
 
 /**
@@ -30,7 +31,7 @@ export async function revokeUserSessions(em: EntityManager, userId: string, reas
  * sessionGeneration (every access token carries the generation it was issued
  * under) and revoke its refresh-token families.
  */
-export async function endAllSessions(em: EntityManager, user: User, reason: SessionRevocationReason, now: Date): Promise<number> {
+export async function endAllSessions(tx: Tx, user: User, reason: SessionRevocationReason, now: Date): Promise<number> {
   user.sessionGeneration += 1;
-  return revokeUserSessions(em, user.id, reason, now);
+  return revokeUserSessions(tx, user.id, reason, now);
 }

@@ -10,15 +10,15 @@
  * A password change or deactivation ends all of the user's sessions.
  */
 import bcrypt from "bcrypt";
-import { LockMode } from "@mikro-orm/core";
 import { SigilError } from "../core/errors.js";
 import { uuidv7 } from "../core/ids.js";
 import type { Capability, UserRole } from "../core/types.js";
-import { Organization, User } from "../db/entities/index.js";
+import type { User } from "../db/entities/index.js";
+import { organizationExists } from "../db/store/organizations.js";
+import { emailTaken, findUser, insertUser, listUsers as listUserRows, setUserOrganization, usernameTaken, type UserFilter } from "../db/store/users.js";
 import { authorize, isSuperuser } from "../policy/permissions.js";
 import type { Actor } from "./actor.js";
-import { BCRYPT_COST } from "./bootstrap.js";
-import { inTransaction, type RaContext } from "./context.js";
+import { DEFAULT_BCRYPT_COST, inTransaction, type RaContext } from "./context.js";
 import { requireEmail, requireId, requirePassword, requireUsername, uniquely } from "./input.js";
 import { ONLY_SUPERUSER_MOVES_USERS, ORGANIZATION_NOT_FOUND, USER_NOT_FOUND, type Page } from "./organizations.js";
 import { nextPageToken, type PageRequest } from "./paging.js";
@@ -57,6 +57,16 @@ export function applyFlags(
   return changed;
 }
 
+/** The bcrypt cost of new password hashes (SIGIL_BCRYPT_COST). */
+export function bcryptCostOf(ctx: RaContext): number {
+  return ctx.bcryptCost ?? DEFAULT_BCRYPT_COST;
+}
+
+/** A new password's bcrypt hash at the configured cost. */
+export function hashPassword(ctx: RaContext, password: string): Promise<string> {
+  return bcrypt.hash(password, bcryptCostOf(ctx));
+}
+
 export interface CreateUserInput {
   username: string;
   email: string;
@@ -83,14 +93,13 @@ export async function createUser(ctx: RaContext, actor: Actor, input: CreateUser
   } else {
     authorize(actor, orgId, "admin");
   }
-  const passwordHash = await bcrypt.hash(password, BCRYPT_COST);
+  const passwordHash = await hashPassword(ctx, password);
   return uniquely("username", "a user with this username or email", () =>
     inTransaction(ctx, async (tx) => {
-      const org = orgId ? await tx.em.findOne(Organization, { id: orgId }) : null;
-      if (orgId && !org) throw SigilError.notFound(ORGANIZATION_NOT_FOUND);
-      if (await tx.em.count(User, { username })) throw SigilError.alreadyExists("a user with this username already exists", "username");
-      if (await tx.em.count(User, { email })) throw SigilError.alreadyExists("a user with this email already exists", "email");
-      const user = tx.em.create(User, { id: uuidv7(), username, email, passwordHash, role, organization: org } as User);
+      if (orgId && !(await organizationExists(tx, orgId))) throw SigilError.notFound(ORGANIZATION_NOT_FOUND);
+      if (await usernameTaken(tx, username)) throw SigilError.alreadyExists("a user with this username already exists", "username");
+      if (await emailTaken(tx, email)) throw SigilError.alreadyExists("a user with this email already exists", "email");
+      const user = insertUser(tx, { id: uuidv7(), username, email, passwordHash, role, organizationId: orgId });
       applyFlags(user, input.flags);
       tx.audit(actor, {
         action: "user_create",
@@ -107,7 +116,7 @@ export async function createUser(ctx: RaContext, actor: Actor, input: CreateUser
 /** Members of the organization may read its users; everyone may read itself. */
 export async function getUser(ctx: RaContext, actor: Actor, id: string): Promise<User> {
   const userId = requireId(id, "id");
-  const user = await ctx.orm.em.fork().findOne(User, { id: userId });
+  const user = await findUser(ctx.store, userId);
   if (!(actor.kind === "user" && actor.id === userId)) {
     if (!user) throw SigilError.notFound(USER_NOT_FOUND);
     authorize(actor, user.organization?.id ?? null, "read");
@@ -123,24 +132,22 @@ export async function listUsers(
   input: { organizationId: string; includeInactive: boolean },
   page: PageRequest,
 ): Promise<Page<User>> {
-  const where: Record<string, unknown> = {};
+  const filter: UserFilter = { activeOnly: !input.includeInactive };
   if (input.organizationId) {
     const orgId = requireId(input.organizationId, "organization_id");
     authorize(actor, orgId, "read");
-    where.organization = orgId;
+    filter.organizationId = orgId;
   } else if (!isSuperuser(actor)) {
     const own = actor.kind === "system" ? null : actor.organizationId;
     if (!own) {
+      // a user outside every organization (and not a superuser) sees only itself
       if (actor.kind !== "user") return { items: [], nextPageToken: "" };
-      where.id = actor.id;
+      filter.id = actor.id;
     } else {
-      where.organization = own;
+      filter.organizationId = own;
     }
   }
-  if (!input.includeInactive) where.isActive = true;
-  const [items, total] = await ctx.orm.em
-    .fork()
-    .findAndCount(User, where, { orderBy: { username: "asc" }, offset: page.offset, limit: page.limit });
+  const { items, total } = await listUserRows(ctx.store, filter, page);
   return { items, nextPageToken: nextPageToken(page, items.length, total) };
 }
 
@@ -179,21 +186,21 @@ export async function updateUser(ctx: RaContext, actor: Actor, input: UpdateUser
   const password = input.password === undefined ? undefined : requirePassword(input.password);
   if (input.role !== undefined && !input.role) throw SigilError.invalidArgument("must not be ROLE_UNSPECIFIED", "role");
   const newOrgId = input.organizationId === undefined ? undefined : input.organizationId ? requireId(input.organizationId, "organization_id") : "";
-  const passwordHash = password === undefined ? undefined : await bcrypt.hash(password, BCRYPT_COST);
+  const passwordHash = password === undefined ? undefined : await hashPassword(ctx, password);
   const selfService =
     input.role === undefined && input.isActive === undefined && newOrgId === undefined && Object.values(input.flags).every((v) => v === undefined);
 
   return uniquely("email", "a user with this email", () =>
     inTransaction(ctx, async (tx) => {
       const now = ctx.clock.now();
-      const user = await tx.em.findOne(User, { id: userId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+      const user = await findUser(tx, userId, { lock: true });
       if (!user) throw SigilError.notFound(USER_NOT_FOUND);
       checkUserChange(actor, user, { role: input.role, isActive: input.isActive, organizationId: newOrgId, flags: input.flags, selfService });
 
       const changed: string[] = [];
       let endSessions: "password_change" | "deactivation" | undefined;
       if (email !== undefined && email !== user.email) {
-        if (await tx.em.count(User, { email, id: { $ne: user.id } })) throw SigilError.alreadyExists("a user with this email already exists", "email");
+        if (await emailTaken(tx, email, user.id)) throw SigilError.alreadyExists("a user with this email already exists", "email");
         user.email = email;
         changed.push("email");
       }
@@ -203,13 +210,8 @@ export async function updateUser(ctx: RaContext, actor: Actor, input: UpdateUser
         endSessions = "password_change";
       }
       if (newOrgId !== undefined && newOrgId !== (user.organization?.id ?? "")) {
-        if (newOrgId) {
-          const org = await tx.em.findOne(Organization, { id: newOrgId });
-          if (!org) throw SigilError.notFound(ORGANIZATION_NOT_FOUND);
-          user.organization = org;
-        } else {
-          user.organization = null;
-        }
+        if (newOrgId && !(await organizationExists(tx, newOrgId))) throw SigilError.notFound(ORGANIZATION_NOT_FOUND);
+        setUserOrganization(tx, user, newOrgId || null);
         changed.push("organization");
       }
       if (input.role !== undefined && input.role !== user.role) {
@@ -226,7 +228,7 @@ export async function updateUser(ctx: RaContext, actor: Actor, input: UpdateUser
       }
       changed.push(...applyFlags(user, input.flags));
       let revokedSessions = 0;
-      if (endSessions) revokedSessions = await endAllSessions(tx.em, user, endSessions, now);
+      if (endSessions) revokedSessions = await endAllSessions(tx, user, endSessions, now);
       tx.audit(actor, {
         action: "user_update",
         organizationId: user.organization?.id ?? null,
@@ -243,11 +245,11 @@ export async function updateUser(ctx: RaContext, actor: Actor, input: UpdateUser
 export async function deactivateUser(ctx: RaContext, actor: Actor, id: string): Promise<User> {
   const userId = requireId(id, "id");
   return inTransaction(ctx, async (tx) => {
-    const user = await tx.em.findOne(User, { id: userId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+    const user = await findUser(tx, userId, { lock: true });
     if (!user) throw SigilError.notFound(USER_NOT_FOUND);
     checkUserChange(actor, user, { isActive: false, flags: {}, selfService: false });
     user.isActive = false;
-    const revokedSessions = await endAllSessions(tx.em, user, "deactivation", ctx.clock.now());
+    const revokedSessions = await endAllSessions(tx, user, "deactivation", ctx.clock.now());
     tx.audit(actor, {
       action: "user_deactivate",
       organizationId: user.organization?.id ?? null,

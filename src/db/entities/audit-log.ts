@@ -1,4 +1,4 @@
-import { EntitySchema } from "@mikro-orm/core";
+import { EntitySchema, type Opt } from "@mikro-orm/core";
 import type { AuditAction } from "../../core/types.js";
 import { createdAtProperty, idProperty } from "./common.js";
 
@@ -9,7 +9,7 @@ import { createdAtProperty, idProperty } from "./common.js";
  */
 export class AuditLog {
   id!: string;
-  createdAt!: Date;
+  createdAt!: Opt<Date>;
   action!: AuditAction;
   userId?: string | null;
   /** the actor's name at the time: a username, "service-account:<name>", "acme-account:<id>" or "system" */
@@ -17,7 +17,7 @@ export class AuditLog {
   organizationId?: string | null;
   resourceType!: string;
   resourceId?: string | null;
-  detail: Record<string, unknown> = {};
+  detail: Opt<Record<string, unknown>> = {};
 }
 
 export const AuditLogSchema = new EntitySchema<AuditLog>({

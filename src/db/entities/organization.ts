@@ -1,13 +1,13 @@
-import { EntitySchema } from "@mikro-orm/core";
+import { EntitySchema, type Opt } from "@mikro-orm/core";
 import { createdAtProperty, idProperty, updatedAtProperty } from "./common.js";
 
 /** A tenant: owns users, CAs, certificates, ACME directories, EAB keys and its slice of the audit log. */
 export class Organization {
   id!: string;
   name!: string;
-  description: string = "";
-  createdAt!: Date;
-  updatedAt!: Date;
+  description: Opt<string> = "";
+  createdAt!: Opt<Date>;
+  updatedAt!: Opt<Date>;
 }
 
 export const OrganizationSchema = new EntitySchema<Organization>({

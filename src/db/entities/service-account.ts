@@ -1,4 +1,4 @@
-import { EntitySchema } from "@mikro-orm/core";
+import { EntitySchema, type Opt } from "@mikro-orm/core";
 import { createdAtProperty, idProperty, optionalTimestamp, updatedAtProperty } from "./common.js";
 import { Organization } from "./organization.js";
 
@@ -10,15 +10,15 @@ export class ServiceAccount {
   id!: string;
   organization!: Organization;
   name!: string;
-  description: string = "";
-  isActive = true;
-  canCreateCa = false;
-  canCreateCert = false;
-  canRevokeCert = false;
-  canExportPrivateKey = false;
-  canDeleteCa = false;
-  createdAt!: Date;
-  updatedAt!: Date;
+  description: Opt<string> = "";
+  isActive: Opt<boolean> = true;
+  canCreateCa: Opt<boolean> = false;
+  canCreateCert: Opt<boolean> = false;
+  canRevokeCert: Opt<boolean> = false;
+  canExportPrivateKey: Opt<boolean> = false;
+  canDeleteCa: Opt<boolean> = false;
+  createdAt!: Opt<Date>;
+  updatedAt!: Opt<Date>;
 }
 
 export const ServiceAccountSchema = new EntitySchema<ServiceAccount>({
@@ -55,7 +55,7 @@ export class ApiKey {
   keyHash!: string;
   /** who created it (user id, plain value) */
   createdById?: string | null;
-  createdAt!: Date;
+  createdAt!: Opt<Date>;
   expiresAt?: Date | null;
   lastUsedAt?: Date | null;
   revokedAt?: Date | null;

@@ -1,4 +1,4 @@
-import { EntitySchema } from "@mikro-orm/core";
+import { EntitySchema, type Opt } from "@mikro-orm/core";
 import { createdAtProperty, idProperty, optionalTimestamp, timestamp } from "./common.js";
 import { User } from "./user.js";
 
@@ -12,7 +12,7 @@ export class Session {
   user!: User;
   /** the user's sessionGeneration at login; a bump (password change, deactivation, invalidate-all) ends the session */
   generation!: number;
-  createdAt!: Date;
+  createdAt!: Opt<Date>;
   /** absolute end of the family: no refresh after this */
   expiresAt!: Date;
   lastRefreshedAt?: Date | null;
@@ -48,7 +48,7 @@ export class RefreshToken {
   session!: Session;
   /** hex SHA-256 of the token */
   tokenHash!: string;
-  createdAt!: Date;
+  createdAt!: Opt<Date>;
   expiresAt!: Date;
   usedAt?: Date | null;
 }

@@ -1,4 +1,4 @@
-import { EntitySchema } from "@mikro-orm/core";
+import { EntitySchema, type Opt } from "@mikro-orm/core";
 import { updatedAtProperty } from "./common.js";
 
 /**
@@ -9,7 +9,7 @@ import { updatedAtProperty } from "./common.js";
 export class SystemSetting {
   key!: string;
   value!: string;
-  updatedAt!: Date;
+  updatedAt!: Opt<Date>;
 }
 
 export const SystemSettingSchema = new EntitySchema<SystemSetting>({

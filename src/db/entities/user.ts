@@ -1,4 +1,4 @@
-import { EntitySchema } from "@mikro-orm/core";
+import { EntitySchema, type Opt } from "@mikro-orm/core";
 import type { UserRole } from "../../core/types.js";
 import { createdAtProperty, idProperty, optionalTimestamp, updatedAtProperty } from "./common.js";
 import { Organization } from "./organization.js";
@@ -6,30 +6,32 @@ import { Organization } from "./organization.js";
 /**
  * A person who signs in to the admin plane. Never hard-deleted: deactivated
  * with isActive=false so audit entries and certificates keep their actor.
+ * Properties with a default are `Opt`, so `em.create(User, {...})` type-checks
+ * with only what a new user must have (username, password hash).
  */
 export class User {
   id!: string;
   username!: string;
   email?: string | null;
   passwordHash!: string;
-  role: UserRole = "user";
+  role: Opt<UserRole> = "user";
   /** null only for superusers, who stand above organizations */
   organization?: Organization | null;
-  canCreateCa = false;
-  canCreateCert = false;
-  canRevokeCert = false;
-  canExportPrivateKey = false;
-  canDeleteCa = false;
-  isActive = true;
+  canCreateCa: Opt<boolean> = false;
+  canCreateCert: Opt<boolean> = false;
+  canRevokeCert: Opt<boolean> = false;
+  canExportPrivateKey: Opt<boolean> = false;
+  canDeleteCa: Opt<boolean> = false;
+  isActive: Opt<boolean> = true;
   /** bumped on password change, deactivation and invalidate-all: tokens carry it */
-  sessionGeneration = 0;
-  failedLoginCount = 0;
+  sessionGeneration: Opt<number> = 0;
+  failedLoginCount: Opt<number> = 0;
   /** first failure of the current lockout window (5 failures within 15 minutes lock the account) */
   failedLoginWindowStart?: Date | null;
   lockedUntil?: Date | null;
   lastLoginAt?: Date | null;
-  createdAt!: Date;
-  updatedAt!: Date;
+  createdAt!: Opt<Date>;
+  updatedAt!: Opt<Date>;
 }
 
 export const UserSchema = new EntitySchema<User>({

@@ -1,0 +1,36 @@
+/**
+ * Every column list a store module writes into its SQL text, in one place,
+ * so test/integration/db/store-columns.test.ts can hold each against the ORM
+ * metadata and the migrated schema: a column renamed, dropped or added in
+ * one of the three and not the others fails there instead of at run time.
+ *
+ * A store module that writes SQL exports its column lists as `*_COLUMNS`
+ * constants and adds them here. `insert: true` marks a list that is the
+ * whole column list of an INSERT: it must then name every NOT NULL column
+ * without a default (plus any column the statement writes as a literal,
+ * listed in `literals`).
+ */
+import { AUDIT_COLUMNS } from "./audit-sql.js";
+import { CERTIFICATE_INSERT_COLUMNS } from "./certificates.js";
+import { ORGANIZATION_HOLDING_TABLES } from "./organizations.js";
+import { SYSTEM_SETTING_INSERT_COLUMNS } from "./system-settings.js";
+
+export interface StoreColumnList {
+  table: string;
+  columns: readonly string[];
+  /** the module that declares the list, for the failure message */
+  module: string;
+  /** the list is an INSERT's whole column list */
+  insert?: boolean;
+  /** columns the INSERT writes as literals in its text, not from the list */
+  literals?: readonly string[];
+}
+
+export const STORE_COLUMN_LISTS: StoreColumnList[] = [
+  { table: "audit_log", columns: AUDIT_COLUMNS, module: "src/db/store/audit-sql.ts", insert: true },
+  // status is the literal 'valid' in certificateInsertSql
+  { table: "certificates", columns: CERTIFICATE_INSERT_COLUMNS, module: "src/db/store/certificates.ts", insert: true, literals: ["status"] },
+  { table: "system_settings", columns: SYSTEM_SETTING_INSERT_COLUMNS, module: "src/db/store/system-settings.ts", insert: true },
+  // the holdings count reads organization_id of each table an organization owns rows in
+  ...Object.values(ORGANIZATION_HOLDING_TABLES).map((table) => ({ table, columns: ["organization_id"], module: "src/db/store/organizations.ts" })),
+];
