@@ -2,33 +2,28 @@
  * RFC 8555 §6.2-6.5 request authentication as a chain of small Koa
  * middlewares: parse (flattened JSON, size limit) -> url and nonce ->
  * key lookup (jwk or kid) -> signature (jose) -> POST-as-GET guard.
+ *
+ * The chain leaves a typed request for the handler: an `AccountRequest`
+ * (kid: the account is there) or a `JwkRequest` (jwk: the key and its
+ * thumbprint are there), never a state where either is optional.
  */
 import { calculateJwkThumbprint, type JWK } from "jose";
 import type { Context, Next } from "koa";
 import { createPublicKey, verify as cryptoVerify, type JsonWebKey, type KeyObject } from "node:crypto";
 import type { IncomingMessage } from "node:http";
-import { findAccountById, type AccountInfo } from "../ra/acme/accounts.js";
+import { ACCEPTED_ALGS, ALG_SPECS, isAcceptedAlg } from "../core/jws-algorithms.js";
+import type { AccountInfo } from "../ra/acme/accounts.js";
 import type { DirectoryInfo } from "../ra/acme/directories.js";
 import { ACME_MESSAGES, AcmeError, acmeErr } from "../ra/acme/errors.js";
-import type { RaContext } from "../ra/context.js";
 import type { Linker } from "./linker.js";
-import type { NonceStore } from "./nonces.js";
+import { decodeB64Json, type RequestBody } from "./payloads.js";
+import { payloadTooLarge, unsupportedMediaType } from "./problems.js";
 
-/** §6.2: the signature algorithms we accept (asymmetric only, never `none` or MACs) */
-export const ACCEPTED_ALGS = ["RS256", "ES256", "ES384", "ES512", "EdDSA"] as const;
+export { ACCEPTED_ALGS };
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
 
 /** a public key node:crypto verifies with */
 export type VerifyKey = KeyObject;
-
-/** RFC 7518 §3.1 / RFC 8037 §3.1: what each accepted alg needs of the key, and how node:crypto verifies it */
-const ALG_SPECS: Record<(typeof ACCEPTED_ALGS)[number], { kty: string; crv?: string; hash: string | null; p1363?: boolean; minRsaBits?: number }> = {
-  RS256: { kty: "RSA", hash: "sha256", minRsaBits: 2048 },
-  ES256: { kty: "EC", crv: "P-256", hash: "sha256", p1363: true },
-  ES384: { kty: "EC", crv: "P-384", hash: "sha384", p1363: true },
-  ES512: { kty: "EC", crv: "P-521", hash: "sha512", p1363: true },
-  EdDSA: { kty: "OKP", crv: "Ed25519", hash: null },
-};
 
 const B64URL = /^[A-Za-z0-9_-]*$/;
 
@@ -48,7 +43,7 @@ export interface FlattenedJws {
   signature: string;
 }
 
-/** what the chain leaves in ctx.state.acme for the handler */
+/** the chain's working state in ctx.state.acme (the handler gets an AccountRequest or a JwkRequest) */
 export interface AcmeRequestState {
   dir: DirectoryInfo;
   jws?: FlattenedJws;
@@ -74,10 +69,73 @@ export function acmeState(ctx: Context): AcmeRequestState {
   return ctx.state.acme as AcmeRequestState;
 }
 
+interface AuthenticatedBase {
+  dir: DirectoryInfo;
+  header: ProtectedHeader;
+  /** the verified key */
+  key: VerifyKey;
+  body: RequestBody;
+}
+
+/** a request signed by an account key (`kid`, §6.2): the account is valid (§7.3.6) */
+export interface AccountRequest extends AuthenticatedBase {
+  by: "kid";
+  account: AccountInfo;
+  /** the kid URL as the client sent it */
+  kid: string;
+}
+
+/** a request signed by the key in its `jwk` header (newAccount, revokeCert by certificate key) */
+export interface JwkRequest extends AuthenticatedBase {
+  by: "jwk";
+  /** the public JWK in its canonical encoding, and its RFC 7638 thumbprint */
+  jwk: JWK;
+  thumbprint: string;
+}
+
+export type AuthenticatedRequest = AccountRequest | JwkRequest;
+
+/** the request verifySignature authenticated (after the whole chain ran) */
+export function authenticated(ctx: Context): AuthenticatedRequest {
+  const st = acmeState(ctx);
+  const header = st.header;
+  const key = st.key;
+  if (!header || !key || st.postAsGet === undefined) throw new Error("acme: the request was not authenticated (the JWS chain did not run)");
+  const body: RequestBody = st.postAsGet ? { postAsGet: true } : { postAsGet: false, payload: st.payload };
+  if (st.account && typeof header.kid === "string") return { by: "kid", dir: st.dir, header, key, body, account: st.account, kid: header.kid };
+  if (st.jwk && st.thumbprint) return { by: "jwk", dir: st.dir, header, key, body, jwk: st.jwk, thumbprint: st.thumbprint };
+  throw new Error("acme: the authenticated request has neither an account nor a jwk");
+}
+
+/** a kid-mode route's request */
+export function accountRequest(ctx: Context): AccountRequest {
+  const r = authenticated(ctx);
+  if (r.by !== "kid") throw new Error("acme: a kid route got a jwk request");
+  return r;
+}
+
+/** a jwk-mode route's request */
+export function jwkRequest(ctx: Context): JwkRequest {
+  const r = authenticated(ctx);
+  if (r.by !== "jwk") throw new Error("acme: a jwk route got a kid request");
+  return r;
+}
+
+/** the one account read the chain needs (ra/ implements it) */
+export interface AccountLookup {
+  findById(directoryId: string, id: string): Promise<AccountInfo | null>;
+}
+
+/** the nonce checks the chain needs (NonceStore implements them) */
+export interface NonceChecker {
+  consume(value: string): Promise<boolean>;
+  consumeWithAccount(value: string, directoryId: string, accountId: string): Promise<{ nonceOk: boolean; account: AccountInfo | null }>;
+}
+
 export interface JwsDeps {
-  ra: RaContext;
+  accounts: AccountLookup;
   linker: Linker;
-  nonces: NonceStore;
+  nonces: NonceChecker;
   bodyLimit: number;
 }
 
@@ -96,7 +154,7 @@ async function consumeLeftNonce(deps: JwsDeps, st: AcmeRequestState): Promise<vo
 
 async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers["content-length"]);
-  const tooLarge = () => new AcmeError("invalidArgument", "malformed", `request body exceeds ${limit} bytes`, { status: 413 });
+  const tooLarge = () => payloadTooLarge(limit);
   if (Number.isFinite(declared) && declared > limit) throw tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
@@ -108,21 +166,12 @@ async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-function b64json(s: string, what: string): unknown {
-  if (!/^[A-Za-z0-9_-]*$/.test(s)) throw acmeErr.malformed(`${what} is not base64url`);
-  try {
-    return JSON.parse(Buffer.from(s, "base64url").toString("utf8"));
-  } catch {
-    throw acmeErr.malformed(`${what} is not base64url-encoded JSON`);
-  }
-}
-
 /** §6.2 step 1: flattened JWS JSON only, application/jose+json, bounded size; header decoded and checked */
 export function parseJws(deps: JwsDeps) {
   return async function parse(ctx: Context, next: Next): Promise<void> {
     const type = (ctx.get("content-type") || "").split(";")[0]!.trim().toLowerCase();
     if (type !== "application/jose+json") {
-      throw new AcmeError("invalidArgument", "malformed", "Content-Type must be application/jose+json", { status: 415 });
+      throw unsupportedMediaType();
     }
     const raw = await readBody(ctx.req, deps.bodyLimit);
     let body: Record<string, unknown>;
@@ -137,10 +186,11 @@ export function parseJws(deps: JwsDeps) {
     if (typeof p !== "string" || typeof payload !== "string" || typeof signature !== "string") {
       throw acmeErr.malformed("JWS needs protected, payload and signature strings");
     }
-    const header = b64json(p, "protected header") as Record<string, unknown>;
-    if (!header || typeof header !== "object") throw acmeErr.malformed("protected header must be an object");
+    // U+0000 is refused here too (decodeB64Json): a kid or url holding it must not reach a query
+    const header = decodeB64Json(p, "protected header") as Record<string, unknown>;
+    if (!header || typeof header !== "object" || Array.isArray(header)) throw acmeErr.malformed("protected header must be an object");
     // §6.2: no `none`, no MAC algorithms
-    if (typeof header.alg !== "string" || !(ACCEPTED_ALGS as readonly string[]).includes(header.alg)) throw badSignatureAlgorithm(header.alg);
+    if (!isAcceptedAlg(header.alg)) throw badSignatureAlgorithm(header.alg);
     // §6.2: exactly one of jwk and kid
     if ((header.jwk === undefined) === (header.kid === undefined)) throw acmeErr.malformed("the protected header must have exactly one of jwk and kid");
     if (typeof header.url !== "string") throw acmeErr.malformed("the protected header must carry url");
@@ -220,7 +270,7 @@ export function lookupKey(deps: JwsDeps, mode: KeyMode) {
         await consumeLeftNonce(deps, st);
         if (mode === "jwk") throw acmeErr.malformed("this resource needs a jwk, not a kid");
         if (typeof header.kid !== "string") throw acmeErr.malformed("kid must be a string");
-        if (id) account = await findAccountById(deps.ra, st.dir.id, id);
+        if (id) account = await deps.accounts.findById(st.dir.id, id);
       }
       if (!account) throw acmeErr.accountDoesNotExist();
       st.account = account;
@@ -277,7 +327,8 @@ export function verifySignature() {
     if (st.jws!.payload === "") {
       st.postAsGet = true;
     } else {
-      st.payload = b64json(st.jws!.payload, "payload");
+      // decodeB64Json refuses U+0000 in any string or member name of the payload
+      st.payload = decodeB64Json(st.jws!.payload, "payload");
       st.postAsGet = false;
     }
     await next();
@@ -291,5 +342,3 @@ export function postAsGetOnly() {
     await next();
   };
 }
-
-export { findAccountById };

@@ -8,6 +8,16 @@ import { AcmeError, type AcmeProblemType, type AcmeSubproblem } from "../ra/acme
 
 export const PROBLEM_PREFIX = "urn:ietf:params:acme:error:";
 export const GENERIC_INTERNAL = "the server had an internal error; try again later";
+export const GENERIC_UNAVAILABLE = "the server cannot answer now; retry after the Retry-After delay";
+/** seconds a client should wait before retrying an answer the server could not give (RFC 9110 §10.2.3) */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * The HTTP statuses the ACME edge answers with outside problem types (RFC 8555
+ * §6.2 415, RFC 9110 §15.5.6 405, §15.5.14 413, §15.6.4 503), kept here so
+ * that the router and jws.ts carry no literal error status.
+ */
+export const EDGE_STATUS = { notFound: 404, methodNotAllowed: 405, payloadTooLarge: 413, unsupportedMediaType: 415, unavailable: 503 } as const;
 
 export interface ProblemDocument {
   type: string;
@@ -25,6 +35,8 @@ export interface RenderedProblem {
   location?: string;
   /** true when the cause must be logged (internal) */
   internal: boolean;
+  /** RFC 9110 §10.2.3 Retry-After seconds (503 unavailable) */
+  retryAfter?: number;
 }
 
 /** HTTP status of each ACME problem type when the error does not say */
@@ -95,6 +107,7 @@ function typeOfKind(kind: SigilErrorKind, field?: string): { type: AcmeProblemTy
 export function renderProblem(e: unknown): RenderedProblem {
   if (e instanceof AcmeError) {
     if (e.acmeType === "serverInternal") return internal();
+    if (e.kind === "unavailable") return unavailable();
     const status = e.status ?? TYPE_STATUS[e.acmeType];
     const body: ProblemDocument = { type: PROBLEM_PREFIX + e.acmeType, detail: e.message, status };
     if (e.subproblems?.length) body.subproblems = e.subproblems.map(sub);
@@ -102,6 +115,7 @@ export function renderProblem(e: unknown): RenderedProblem {
     return { status, body, location: e.location, internal: false };
   }
   if (isSigilError(e)) {
+    if (e.kind === "unavailable") return unavailable();
     const { type, status: s } = typeOfKind(e.kind, e.field);
     if (type === "serverInternal") return internal();
     const status = s ?? TYPE_STATUS[type];
@@ -112,6 +126,50 @@ export function renderProblem(e: unknown): RenderedProblem {
 
 function sub(s: AcmeSubproblem): NonNullable<ProblemDocument["subproblems"]>[number] {
   return { type: PROBLEM_PREFIX + s.type, detail: s.detail, ...(s.identifier ? { identifier: s.identifier } : {}) };
+}
+
+/**
+ * RFC 8555 §6.5 / §7.2: an answer the server cannot give with a fresh nonce
+ * (the database is unavailable) is a 503 serverInternal with Retry-After,
+ * never a success without Replay-Nonce.
+ */
+export function unavailable(): RenderedProblem {
+  const status = EDGE_STATUS.unavailable;
+  return {
+    status,
+    body: { type: PROBLEM_PREFIX + "serverInternal", detail: GENERIC_UNAVAILABLE, status },
+    internal: true,
+    retryAfter: UNAVAILABLE_RETRY_AFTER_SECONDS,
+  };
+}
+
+/** §6.2: a POST whose Content-Type is not application/jose+json */
+export const unsupportedMediaType = () =>
+  new AcmeError("invalidArgument", "malformed", "Content-Type must be application/jose+json", { status: EDGE_STATUS.unsupportedMediaType });
+/** a request body above the configured limit */
+export const payloadTooLarge = (limit: number) =>
+  new AcmeError("invalidArgument", "malformed", `request body exceeds ${limit} bytes`, { status: EDGE_STATUS.payloadTooLarge });
+/** §6.3: resources other than the directory and newNonce are read with POST-as-GET (the caller sets Allow, RFC 9110 §15.5.6) */
+export const methodNotAllowed = (m = "read this resource with POST-as-GET (RFC 8555 §6.3)") =>
+  new AcmeError("invalidArgument", "malformed", m, { status: EDGE_STATUS.methodNotAllowed });
+/** a path under a directory that names no ACME resource */
+export const noSuchResource = () => new AcmeError("notFound", "malformed", "no such ACME resource", { status: EDGE_STATUS.notFound });
+
+/** What the edge writes for a rendered problem (a Koa context fits). */
+export interface ProblemSink {
+  status: number;
+  type: string;
+  body: unknown;
+  set(field: string, value: string): void;
+}
+
+/** writes a problem document answer (RFC 7807 application/problem+json) */
+export function sendProblem(ctx: ProblemSink, p: RenderedProblem): void {
+  ctx.status = p.status;
+  ctx.type = "application/problem+json";
+  ctx.body = p.body;
+  if (p.location) ctx.set("Location", p.location);
+  if (p.retryAfter !== undefined) ctx.set("Retry-After", String(p.retryAfter));
 }
 
 function internal(): RenderedProblem {

@@ -8,7 +8,7 @@ import { calculateJwkThumbprint, flattenedVerify, importJWK, type JWK } from "jo
 import type { Context, Middleware, Next } from "koa";
 import { createPublicKey } from "node:crypto";
 import type { Logger } from "../logger.js";
-import { changeAccountKey, newAccount, updateAccount } from "../ra/acme/accounts.js";
+import { changeAccountKey, findAccountById, newAccount, updateAccount } from "../ra/acme/accounts.js";
 import { DirectoryCache } from "../ra/acme/directories.js";
 import { AcmeError, acmeErr } from "../ra/acme/errors.js";
 import {
@@ -24,7 +24,7 @@ import {
   newOrder,
   startChallenge,
 } from "../ra/acme/orders.js";
-import { revokeCertificate } from "../ra/acme/revoke.js";
+import { revokeCertificate, type RevocationAuth } from "../ra/acme/revoke.js";
 import { ValidationScheduler, type ValidationSchedulerOptions } from "../ra/acme/validation.js";
 import type { RaContext } from "../ra/context.js";
 import type { ChallengeValidator } from "../validation/types.js";
@@ -38,13 +38,29 @@ import {
   postAsGetOnly,
   publicJwk,
   verifySignature,
+  accountRequest,
+  authenticated,
+  jwkRequest,
+  type AccountRequest,
   type AcmeRequestState,
+  type AuthenticatedRequest,
+  type JwkRequest,
   type JwsDeps,
   type KeyMode,
 } from "./jws.js";
 import { Linker, UUID } from "./linker.js";
+import {
+  decodeAccountUpdate,
+  decodeAuthzUpdate,
+  decodeChallengeResponse,
+  decodeFinalize,
+  decodeKeyChange,
+  decodeNewAccount,
+  decodeNewOrder,
+  decodeRevokeCert,
+} from "./payloads.js";
 import { NonceStore, type NonceStoreOptions } from "./nonces.js";
-import { renderProblem } from "./problems.js";
+import { methodNotAllowed, noSuchResource, renderProblem, sendProblem, unavailable } from "./problems.js";
 import { accountJson, authzJson, challengeJson, directoryJson, orderJson } from "./wire.js";
 
 export interface AcmeRouterDeps {
@@ -74,6 +90,11 @@ export interface AcmeRouter {
   close(): Promise<void>;
 }
 
+/** a directory name as the URL may carry it: no U+0000 or other control character, bounded */
+function isDirectoryName(name: string): boolean {
+  return name.length > 0 && name.length <= 255 && !/[\u0000-\u001f\u007f]/.test(name);
+}
+
 /** seconds a client should wait before polling a pending authorization / processing order (§7.5.1, §7.4) */
 export const RETRY_AFTER_SECONDS = 1;
 
@@ -90,16 +111,33 @@ export function buildAcmeRouter(deps: AcmeRouterDeps): AcmeRouter {
   const chains = new ChainCache();
   const recentCertificates = new RecentCertificates();
   const pageSize = deps.ordersPageSize ?? 100;
-  const jwsDeps: JwsDeps = { ra, linker, nonces, bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT };
+  const jwsDeps: JwsDeps = { accounts: { findById: (directoryId, id) => findAccountById(ra, directoryId, id) }, linker, nonces, bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT };
   nonces.startCleanup((e) => logger.error({ err: e }, "nonce cleanup failed"));
   validations.startSweeper();
 
   const router = new Router({ prefix: "/acme/:directory" });
 
-  /** problem documents, Replay-Nonce on every response (§6.5), Link rel=index (§7.1) */
+  /**
+   * problem documents, Replay-Nonce on every response (§6.5), Link rel=index (§7.1).
+   * The nonce is issued before anything else: when it cannot be (the database is
+   * unavailable) the answer is a 503 problem with Retry-After, before any state
+   * changed, and never a success (or an error) without Replay-Nonce (§6.5, §7.2).
+   */
   const edge: Middleware = async (ctx: Context, next: Next) => {
+    let nonce: string;
     try {
-      const dir = await directories.get(ctx.params.directory ?? "");
+      nonce = await nonces.issue();
+    } catch (e) {
+      logger.error({ err: e, path: ctx.path }, "cannot issue a nonce");
+      sendProblem(ctx, unavailable());
+      return;
+    }
+    ctx.set("Replay-Nonce", nonce);
+    try {
+      const name = ctx.params.directory ?? "";
+      // no directory name holds U+0000 or another control character: unknown, without a query
+      if (!isDirectoryName(name)) throw acmeErr.notFound();
+      const dir = await directories.get(name);
       if (!dir) throw acmeErr.notFound();
       ctx.state.acme = { dir } satisfies AcmeRequestState;
       ctx.append("Link", `<${linker.directory(dir.name)}>;rel="index"`);
@@ -107,21 +145,21 @@ export function buildAcmeRouter(deps: AcmeRouterDeps): AcmeRouter {
     } catch (e) {
       const p = renderProblem(e);
       if (p.internal) logger.error({ err: e, path: ctx.path }, "ACME request failed");
-      ctx.status = p.status;
-      ctx.type = "application/problem+json";
-      ctx.body = p.body;
-      if (p.location) ctx.set("Location", p.location);
-    }
-    try {
-      ctx.set("Replay-Nonce", await nonces.issue());
-    } catch (e) {
-      logger.error({ err: e }, "cannot issue a nonce");
+      sendProblem(ctx, p);
     }
   };
 
-  const dirName = (ctx: Context) => acmeState(ctx).dir.name;
-  const post = (path: string, mode: KeyMode, ...handlers: Middleware[]) =>
-    router.post(path, edge, parseJws(jwsDeps), checkUrlAndNonce(jwsDeps), lookupKey(jwsDeps, mode), verifySignature(), ...handlers);
+  const chain = (mode: KeyMode): Middleware[] => [edge, parseJws(jwsDeps), checkUrlAndNonce(jwsDeps), lookupKey(jwsDeps, mode), verifySignature()];
+  const post = (path: string, mode: KeyMode, ...handlers: Middleware[]) => router.post(path, ...chain(mode), ...handlers);
+  /** a kid-mode route: the handler gets the request with its (valid) account */
+  const postKid = (path: string, handler: (ctx: Context, req: AccountRequest) => Promise<void> | void, opts: { postAsGetOnly?: boolean } = {}) =>
+    router.post(path, ...chain("kid"), ...(opts.postAsGetOnly ? [postAsGetOnly()] : []), (ctx: Context) => handler(ctx, accountRequest(ctx)));
+  /** a jwk-mode route: the handler gets the request with its JWK and thumbprint */
+  const postJwk = (path: string, handler: (ctx: Context, req: JwkRequest) => Promise<void>) =>
+    router.post(path, ...chain("jwk"), (ctx: Context) => handler(ctx, jwkRequest(ctx)));
+  /** a route taking either (revokeCert, §7.6) */
+  const postEither = (path: string, handler: (ctx: Context, req: AuthenticatedRequest) => Promise<void>) =>
+    router.post(path, ...chain("either"), (ctx: Context) => handler(ctx, authenticated(ctx)));
   const json = (ctx: Context, status: number, body: unknown) => {
     ctx.status = status;
     ctx.type = "application/json";
@@ -147,13 +185,11 @@ export function buildAcmeRouter(deps: AcmeRouterDeps): AcmeRouter {
   });
 
   // §7.3 newAccount (jwk)
-  post("/new-account", "jwk", async (ctx) => {
-    const st = acmeState(ctx);
-    const p = (st.payload ?? {}) as Record<string, unknown>;
-    if (st.postAsGet || typeof p !== "object") throw acmeErr.malformed("newAccount needs a JSON object payload");
+  postJwk("/new-account", async (ctx, st) => {
+    const p = decodeNewAccount(st.body);
     const { account, created } = await newAccount(ra, st.dir, {
-      jwk: st.jwk!,
-      thumbprint: st.thumbprint!,
+      jwk: st.jwk,
+      thumbprint: st.thumbprint,
       contact: p.contact,
       termsOfServiceAgreed: p.termsOfServiceAgreed,
       onlyReturnExisting: p.onlyReturnExisting,
@@ -165,33 +201,31 @@ export function buildAcmeRouter(deps: AcmeRouterDeps): AcmeRouter {
   });
 
   // §7.3.2 account update, §7.3.6 deactivation; POST-as-GET reads it
-  post("/acct/:id", "kid", async (ctx) => {
-    const st = acmeState(ctx);
-    if (idParam(ctx) !== st.account!.id) throw acmeErr.unauthorized("the kid is not this account");
-    const account = st.postAsGet ? st.account! : await updateAccount(ra, st.account!, (st.payload ?? {}) as Record<string, unknown>);
+  postKid("/acct/:id", async (ctx, st) => {
+    if (idParam(ctx) !== st.account.id) throw acmeErr.unauthorized("the kid is not this account");
+    const update = decodeAccountUpdate(st.body);
+    const account = update ? await updateAccount(ra, st.account, update) : st.account;
     ctx.set("Location", linker.account(st.dir.name, account.id));
     json(ctx, 200, accountJson(linker, st.dir.name, account));
   });
 
   // §7.1.2.1 orders list, paginated with Link rel="next"
-  post("/acct/:id/orders", "kid", postAsGetOnly(), async (ctx) => {
-    const st = acmeState(ctx);
-    if (idParam(ctx) !== st.account!.id) throw acmeErr.unauthorized("the kid is not this account");
-    const cursor = typeof ctx.query.cursor === "string" && UUID.test(ctx.query.cursor) ? ctx.query.cursor : undefined;
-    const page = await listOrders(ra, st.account!, cursor, pageSize);
-    if (page.next) ctx.append("Link", `<${linker.orders(st.dir.name, st.account!.id, page.next)}>;rel="next"`);
-    json(ctx, 200, { orders: page.ids.map((id) => linker.order(st.dir.name, id)) });
-  });
+  postKid(
+    "/acct/:id/orders",
+    async (ctx, st) => {
+      if (idParam(ctx) !== st.account.id) throw acmeErr.unauthorized("the kid is not this account");
+      const cursor = typeof ctx.query.cursor === "string" && UUID.test(ctx.query.cursor) ? ctx.query.cursor : undefined;
+      const page = await listOrders(ra, st.account, cursor, pageSize);
+      if (page.next) ctx.append("Link", `<${linker.orders(st.dir.name, st.account.id, page.next)}>;rel="next"`);
+      json(ctx, 200, { orders: page.ids.map((id) => linker.order(st.dir.name, id)) });
+    },
+    { postAsGetOnly: true },
+  );
 
   // §7.3.5 key rollover
-  post("/key-change", "kid", async (ctx) => {
+  postKid("/key-change", async (ctx, req) => {
     const st = acmeState(ctx);
-    const inner = st.payload as Record<string, unknown> | undefined;
-    if (!inner || typeof inner !== "object") throw acmeErr.malformed("keyChange payload must be a JWS");
-    const { protected: p, payload, signature } = inner;
-    if (typeof p !== "string" || typeof payload !== "string" || typeof signature !== "string" || "signatures" in inner) {
-      throw acmeErr.malformed("keyChange payload must be a flattened JWS");
-    }
+    const { protected: p, payload, signature } = decodeKeyChange(req.body);
     let header: Record<string, unknown>;
     let body: Record<string, unknown>;
     try {
@@ -232,59 +266,52 @@ export function buildAcmeRouter(deps: AcmeRouterDeps): AcmeRouter {
   });
 
   // §7.4 newOrder
-  post("/new-order", "kid", async (ctx) => {
-    const st = acmeState(ctx);
-    if (st.postAsGet) throw acmeErr.malformed("newOrder needs a payload");
-    const order = await newOrder(ra, st.dir, st.account!, (st.payload ?? {}) as Record<string, unknown>);
+  postKid("/new-order", async (ctx, st) => {
+    const order = await newOrder(ra, st.dir, st.account, decodeNewOrder(st.body));
     ctx.set("Location", linker.order(st.dir.name, order.id));
     json(ctx, 201, orderJson(linker, st.dir.name, order));
   });
 
   // §7.1.3 order (POST-as-GET)
-  post("/order/:id", "kid", postAsGetOnly(), async (ctx) => {
-    const order = await getOrder(ra, acmeState(ctx).account!, idParam(ctx));
-    if (order.status === "processing") ctx.set("Retry-After", String(RETRY_AFTER_SECONDS));
-    json(ctx, 200, orderJson(linker, dirName(ctx), order));
-  });
+  postKid(
+    "/order/:id",
+    async (ctx, st) => {
+      const order = await getOrder(ra, st.account, idParam(ctx));
+      if (order.status === "processing") ctx.set("Retry-After", String(RETRY_AFTER_SECONDS));
+      json(ctx, 200, orderJson(linker, st.dir.name, order));
+    },
+    { postAsGetOnly: true },
+  );
 
   // §7.4 finalize
-  post("/order/:id/finalize", "kid", async (ctx) => {
-    const st = acmeState(ctx);
-    const csr = (st.payload as { csr?: unknown } | undefined)?.csr;
-    if (typeof csr !== "string" || !/^[A-Za-z0-9_-]+$/.test(csr)) throw acmeErr.malformed("finalize needs csr: base64url DER");
+  postKid("/order/:id/finalize", async (ctx, st) => {
+    const { csr } = decodeFinalize(st.body);
     const id = idParam(ctx);
-    const order = await finalizeOrder(ra, st.dir, st.account!, id, Buffer.from(csr, "base64url"), recentCertificates);
+    const order = await finalizeOrder(ra, st.dir, st.account, id, csr, recentCertificates);
     ctx.set("Location", linker.order(st.dir.name, id));
     if (order.status === "processing") ctx.set("Retry-After", String(RETRY_AFTER_SECONDS));
     json(ctx, 200, orderJson(linker, st.dir.name, order));
   });
 
   // §7.5 authorization (POST-as-GET), §7.5.2 deactivation
-  post("/authz/:id", "kid", async (ctx) => {
-    const st = acmeState(ctx);
+  postKid("/authz/:id", async (ctx, st) => {
     const id = idParam(ctx);
-    let authz;
-    if (st.postAsGet) authz = await getAuthz(ra, st.account!, id);
-    else {
-      const status = (st.payload as { status?: unknown } | undefined)?.status;
-      if (status !== "deactivated") throw acmeErr.malformed('an authorization update may only set status "deactivated"');
-      authz = await deactivateAuthz(ra, st.account!, id);
-    }
+    const update = decodeAuthzUpdate(st.body);
+    const authz = update ? await deactivateAuthz(ra, st.account, id) : await getAuthz(ra, st.account, id);
     if (authz.status === "pending") ctx.set("Retry-After", String(RETRY_AFTER_SECONDS));
     json(ctx, 200, authzJson(linker, st.dir.name, authz));
   });
 
   // §7.5.1 challenge: POST {} starts validation (once) and answers with its
   // outcome when it comes within answerWithinMs, else processing; POST-as-GET reads it
-  post("/chall/:id", "kid", async (ctx) => {
-    const st = acmeState(ctx);
+  postKid("/chall/:id", async (ctx, st) => {
     const id = idParam(ctx);
     let challenge;
-    if (st.postAsGet) challenge = await getChallenge(ra, st.account!, id);
+    if (decodeChallengeResponse(st.body) === "read") challenge = await getChallenge(ra, st.account, id);
     else {
-      const r = await startChallenge(ra, st.account!, id);
+      const r = await startChallenge(ra, st.account, id);
       const outcome = r.started ? await validations.scheduleAndWait(id, r.job) : false;
-      challenge = outcome === false ? r.challenge : outcome === true ? await getChallenge(ra, st.account!, id) : outcome;
+      challenge = outcome === false ? r.challenge : outcome === true ? await getChallenge(ra, st.account, id) : outcome;
     }
     ctx.append("Link", `<${linker.authz(st.dir.name, challenge.authorizationId)}>;rel="up"`);
     if (challenge.status === "processing") ctx.set("Retry-After", String(RETRY_AFTER_SECONDS));
@@ -292,35 +319,57 @@ export function buildAcmeRouter(deps: AcmeRouterDeps): AcmeRouter {
   });
 
   // §7.4.2 certificate download
-  post("/cert/:id", "kid", postAsGetOnly(), async (ctx) => {
-    const pem = await certificateChain(ra, chains, acmeState(ctx).account!, idParam(ctx), recentCertificates);
-    ctx.status = 200;
-    ctx.type = "application/pem-certificate-chain";
-    ctx.body = pem;
-  });
+  postKid(
+    "/cert/:id",
+    async (ctx, st) => {
+      const pem = await certificateChain(ra, chains, st.account, idParam(ctx), recentCertificates);
+      ctx.status = 200;
+      ctx.type = "application/pem-certificate-chain";
+      ctx.body = pem;
+    },
+    { postAsGetOnly: true },
+  );
 
   // §7.6 revokeCert: by the ordering account (kid) or the certificate key (jwk)
-  post("/revoke-cert", "either", async (ctx) => {
-    const st = acmeState(ctx);
-    const p = st.payload as { certificate?: unknown; reason?: unknown } | undefined;
-    if (!p || typeof p.certificate !== "string" || !/^[A-Za-z0-9_-]+$/.test(p.certificate)) {
-      throw acmeErr.malformed("revokeCert needs certificate: base64url DER");
-    }
-    const der = Buffer.from(p.certificate, "base64url");
-    const auth = st.account
-      ? ({ kind: "account", account: st.account } as const)
-      : ({ kind: "certKey", publicKey: createPublicKey({ key: st.jwk! as import("node:crypto").JsonWebKey, format: "jwk" }) } as const);
-    await revokeCertificate(ra, st.dir, auth, der, p.reason);
+  postEither("/revoke-cert", async (ctx, st) => {
+    const p = decodeRevokeCert(st.body);
+    // §7.6: by the account (kid) or by the certificate's key (jwk, already verified as st.key)
+    const auth: RevocationAuth = st.by === "kid" ? { kind: "account", account: st.account } : { kind: "certKey", publicKey: st.key };
+    await revokeCertificate(ra, st.dir, auth, p.certificate, p.reason);
     ctx.status = 200;
     ctx.body = "";
   });
 
+  // §6.3: the directory and newNonce also answer POST-as-GET
+  postKid("/directory", (ctx, st) => json(ctx, 200, directoryJson(linker, st.dir)), { postAsGetOnly: true });
+  postKid(
+    "/new-nonce",
+    (ctx) => {
+      ctx.set("Cache-Control", "no-store");
+      ctx.status = 200;
+    },
+    { postAsGetOnly: true },
+  );
+
   // resources are read with POST-as-GET (§6.3); a plain GET gets a problem, not a 404
-  for (const path of ["/acct/:id", "/acct/:id/orders", "/order/:id", "/authz/:id", "/chall/:id", "/cert/:id"]) {
-    router.get(path, edge, () => {
-      throw new AcmeError("invalidArgument", "malformed", "read this resource with POST-as-GET (RFC 8555 §6.3)", { status: 405 });
+  const postOnly = ["/new-account", "/new-order", "/key-change", "/revoke-cert", "/acct/:id", "/acct/:id/orders", "/order/:id", "/order/:id/finalize", "/authz/:id", "/chall/:id", "/cert/:id"];
+  for (const path of postOnly) {
+    router.get(path, edge, (ctx) => {
+      ctx.set("Allow", "POST");
+      throw methodNotAllowed();
     });
   }
+  // any other method, or a path that names nothing: a problem document with Replay-Nonce and
+  // Link rel="index" (§6.5, §7.1) rather than the bare 404/405 of the HTTP app
+  for (const [path, allow] of [...postOnly.map((p) => [p, "POST"] as const), ["/directory", "GET, HEAD, POST"] as const, ["/new-nonce", "GET, HEAD, POST"] as const]) {
+    router.all(path, edge, (ctx) => {
+      ctx.set("Allow", allow);
+      throw methodNotAllowed(`this resource allows ${allow}`);
+    });
+  }
+  router.all("/{*rest}", edge, () => {
+    throw noSuchResource();
+  });
 
   return {
     router,

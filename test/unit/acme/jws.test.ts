@@ -19,11 +19,9 @@ import {
   type KeyMode,
 } from "../../../src/acme/jws.js";
 import { Linker } from "../../../src/acme/linker.js";
-import type { NonceStore } from "../../../src/acme/nonces.js";
 import type { AccountInfo } from "../../../src/ra/acme/accounts.js";
 import type { DirectoryInfo } from "../../../src/ra/acme/directories.js";
 import { AcmeError } from "../../../src/ra/acme/errors.js";
-import type { RaContext } from "../../../src/ra/context.js";
 
 const BASE = "https://acme.test";
 const linker = new Linker(BASE);
@@ -48,36 +46,16 @@ const fakeNonces = {
   async consume(n: string) {
     return nonces.delete(n);
   },
-} as unknown as NonceStore;
+} as unknown as JwsDeps["nonces"];
 
-/** answers findAccountById's query from `account` */
-const fakeRa = {
-  orm: {
-    em: {
-      getConnection: () => ({
-        async execute(_sql: string, params: unknown[]) {
-          const [id, directoryId] = params as [string, string];
-          if (id !== account.id || directoryId !== account.directoryId) return [];
-          return [
-            {
-              id: account.id,
-              directory_id: account.directoryId,
-              organization_id: account.organizationId,
-              key_thumbprint: account.keyThumbprint,
-              jwk: account.jwk,
-              status: account.status,
-              contact: [],
-              terms_of_service_agreed: true,
-              eab_key_id: null,
-            },
-          ];
-        },
-      }),
-    },
+/** answers the account lookup from `account` */
+const fakeAccounts = {
+  async findById(directoryId: string, id: string): Promise<AccountInfo | null> {
+    return id === account.id && directoryId === account.directoryId ? account : null;
   },
-} as unknown as RaContext;
+};
 
-const deps = (): JwsDeps => ({ ra: fakeRa, linker, nonces: fakeNonces, bodyLimit: 1024 });
+const deps = (): JwsDeps => ({ accounts: fakeAccounts, linker, nonces: fakeNonces, bodyLimit: 1024 });
 
 function ctxOf(body: string | Buffer, opts: { contentType?: string; path?: string; state?: Partial<AcmeRequestState> } = {}): Context {
   const raw = typeof body === "string" ? Buffer.from(body) : body;
