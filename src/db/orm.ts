@@ -29,6 +29,8 @@ export function ormOptions(clientUrl: string, poolMax: number, debug = false): O
     extensions: [Migrator],
     discovery: { warnWhenNoEntities: true },
     pool: { min: 0, max: poolMax },
+    // JIT compiling the hot statements' plans cost more than running them (PGlite ignores the option)
+    driverOptions: { connection: { options: "-c jit=off" } },
     debug,
     // bigints (CRL numbers) come back as JS bigint, never as lossy numbers
     forceEntityConstructor: false,

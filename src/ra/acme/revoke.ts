@@ -4,6 +4,9 @@
  */
 import { X509Certificate, type KeyObject } from "node:crypto";
 import { serialToHex } from "../../ca/serial.js";
+import type { IdentifierType } from "../../core/types.js";
+import { findReusableAuthorizations } from "../../db/store/acme-authorizations.js";
+import { findBySerialInOrganization, type CertificateBySerial } from "../../db/store/certificates.js";
 import { systemActor } from "../actor.js";
 import { inTransaction, type RaContext } from "../context.js";
 import { pemToDer } from "../issuers.js";
@@ -31,19 +34,13 @@ export async function revokeCertificate(ctx: RaContext, dir: DirectoryInfo, auth
     throw acmeErr.malformed("certificate is not a DER X.509 certificate");
   }
   const serial = serialToHex(Buffer.from(x509.serialNumber.length % 2 ? `0${x509.serialNumber}` : x509.serialNumber, "hex"));
-  const rows = await ctx.orm.em.getConnection().execute<
-    Array<{ id: string; certificate_pem: string; acme_account_id: string | null; organization_id: string; dns_names: string[]; ip_addresses: string[]; emails: string[] }>
-  >(
-    // the (issuer_id, serial) unique index, over the CAs of the directory's organization
-    `select id, certificate_pem, acme_account_id, organization_id, dns_names, ip_addresses, emails from certificates
-      where serial = ? and issuer_id in (select id from certificate_authorities where organization_id = ?)`,
-    [serial, dir.organizationId],
-  );
-  const row = rows.find((r) => pemToDer(r.certificate_pem).equals(certDer));
+  // the (issuer_id, serial) unique index, over the CAs of the directory's organization
+  const rows = await findBySerialInOrganization(ctx.store, serial, dir.organizationId);
+  const row = rows.find((r) => pemToDer(r.certificatePem).equals(certDer));
   // certificates of other organizations are as unknown as ones we never issued
-  if (!row || row.organization_id !== dir.organizationId) throw acmeErr.notFound();
+  if (!row || row.organizationId !== dir.organizationId) throw acmeErr.notFound();
   if (auth.kind === "account") {
-    if (row.acme_account_id !== auth.account.id && !(await holdsAuthorizationsFor(ctx, auth.account, row))) {
+    if (row.acmeAccountId !== auth.account.id && !(await holdsAuthorizationsFor(ctx, auth.account, row))) {
       throw acmeErr.unauthorized("this account did not order the certificate and does not hold valid authorizations for all its names");
     }
   } else {
@@ -62,23 +59,26 @@ export async function revokeCertificate(ctx: RaContext, dir: DirectoryInfo, auth
  * the certificate" may revoke it: a valid, unexpired authorization of the
  * account for each name (a wildcard name needs a wildcard authorization).
  */
-async function holdsAuthorizationsFor(
-  ctx: RaContext,
-  account: AccountInfo,
-  cert: { dns_names: string[]; ip_addresses: string[]; emails: string[] },
-): Promise<boolean> {
+interface Wanted {
+  type: IdentifierType;
+  value: string;
+  wildcard: boolean;
+}
+
+async function holdsAuthorizationsFor(ctx: RaContext, account: AccountInfo, cert: Pick<CertificateBySerial, "dnsNames" | "ipAddresses" | "emails">): Promise<boolean> {
   if (cert.emails?.length) return false;
-  const wanted = [
-    ...(cert.dns_names ?? []).map((n) => ({ type: "dns", value: n.startsWith("*.") ? n.slice(2) : n, wildcard: n.startsWith("*.") })),
-    ...(cert.ip_addresses ?? []).map((n) => ({ type: "ip", value: n, wildcard: false })),
+  const wanted: Wanted[] = [
+    ...(cert.dnsNames ?? []).map((n): Wanted => ({ type: "dns", value: n.startsWith("*.") ? n.slice(2) : n, wildcard: n.startsWith("*.") })),
+    ...(cert.ipAddresses ?? []).map((n): Wanted => ({ type: "ip", value: n, wildcard: false })),
   ];
   if (!wanted.length) return false;
-  const held = await ctx.orm.em.getConnection().execute<Array<{ identifier_type: string; identifier_value: string; wildcard: boolean }>>(
-    `select identifier_type, identifier_value, wildcard from acme_authorizations
-      where account_id = ? and status = 'valid' and expires > ? and identifier_value in (${wanted.map(() => "?").join(", ")})`,
-    [account.id, ctx.clock.now(), ...wanted.map((w) => w.value)],
-  );
-  return wanted.every((w) => held.some((h) => h.identifier_type === w.type && h.identifier_value === w.value && h.wildcard === w.wildcard));
+  const held = await findReusableAuthorizations(ctx.store, {
+    accountId: account.id,
+    identifierTypes: [...new Set(wanted.map((w) => w.type))],
+    identifierValues: [...new Set(wanted.map((w) => w.value))],
+    validAfter: ctx.clock.now(),
+  });
+  return wanted.every((w) => held.some((h) => h.identifierType === w.type && h.identifierValue === w.value && h.wildcard === w.wildcard));
 }
 
 export { AcmeError };

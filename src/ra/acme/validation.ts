@@ -6,12 +6,12 @@
 import type { Logger } from "../../logger.js";
 import type { AcmeChallengeType, IdentifierType } from "../../core/types.js";
 import type { ChallengeValidator, ValidationOutcome } from "../../validation/types.js";
-import { sqlPool, statement } from "../../db/sql.js";
+import { commitValidationOutcome, findValidationJob, reclaimStaleChallenges, type RecordedOutcome } from "../../db/store/acme-authorizations.js";
 import { systemActor } from "../actor.js";
-import { auditInsertSql, auditRowsParam } from "../../db/store/audit.js";
 import { inSqlTransaction, type RaContext } from "../context.js";
+import { challengeInfo, type ChallengeInfo } from "./challenges.js";
 import { storedProblem } from "./errors.js";
-import { challengeFromRow, VALID_AUTHZ_LIFETIME_MS, type ChallengeInfo, type ChallengeRow } from "./orders.js";
+import { ORDER_STATUSES_INVALIDATED_BY_AUTHZ, validAuthzExpires } from "./transitions.js";
 
 export interface ValidationSchedulerOptions {
   /** a challenge left in processing longer than this (a crashed instance) is validated again by the sweeper (default 120 s) */
@@ -34,75 +34,18 @@ export interface ValidationSchedulerOptions {
 export interface ChallengeJob {
   type: AcmeChallengeType;
   token: string;
-  authorization_id: string;
-  identifier_type: IdentifierType;
-  identifier_value: string;
-  account_id: string;
-  organization_id: string;
-  key_thumbprint: string;
+  authorizationId: string;
+  identifierType: IdentifierType;
+  identifierValue: string;
+  accountId: string;
+  organizationId: string;
+  /** RFC 7638 thumbprint of the account key */
+  keyThumbprint: string;
   attempts: number;
 }
 
 /** the audit actor of validation outcomes: the server, on the account's behalf */
 const VALIDATION_ACTOR = systemActor("acme-validation");
-
-const JOB = statement(
-  "sigil_acme_validation_job",
-  `select c.type, c.token, c.authorization_id, c.attempts, a.identifier_type, a.identifier_value, a.account_id, acc.organization_id, acc.key_thumbprint
-     from acme_challenges c join acme_authorizations a on a.id = c.authorization_id join acme_accounts acc on acc.id = a.account_id
-    where c.id = $1 and c.status = 'processing'`,
-);
-
-/**
- * The outcome on the challenge (if still processing), with its audit entry,
- * the authorization locked (one outcome per authorization wins) and the
- * pending orders using it locked too: two authorizations of one order
- * validated at once would each see the other still pending (READ COMMITTED)
- * and leave the order pending for ever; with the lock, the second one's
- * readiness check (the next statement, a fresh snapshot) runs after the
- * first committed.
- */
-const RECORD_CHALLENGE = statement(
-  "sigil_acme_validation_record",
-  `with az as (select status from acme_authorizations where id = $1 for update),
-        ch as (update acme_challenges set status = $2, validated = $3, error = $4::jsonb, processing_since = null, updated_at = $5
-                where id = $6 and status = 'processing'
-                returning id, authorization_id, type, token, status, validated, error),
-        ord as (select id from acme_orders where account_id = $7 and status = 'pending' and authorization_ids @> $8::jsonb order by id for update),
-        au as (${auditInsertSql("$9")} where exists (select 1 from ch))
-   select (select status from az) as authz_status, (select count(*) from ord)::int as orders_locked, ch.*
-     from (values (1)) one left join ch on true`,
-);
-
-/**
- * The authorization valid, if still pending and the challenge was recorded
- * valid by this transaction (RECORD_CHALLENGE wrote updated_at = $2); the
- * pending orders using it whose other authorizations are all valid become
- * ready (a new statement: a snapshot taken after RECORD_CHALLENGE got the
- * order locks).
- */
-const AUTHZ_VALID = statement(
-  "sigil_acme_validation_valid",
-  `with az as (update acme_authorizations set status = 'valid', expires = $1, updated_at = $2
-                where id = $3 and status = 'pending'
-                  and exists (select 1 from acme_challenges where id = $6 and status = 'valid' and updated_at = $2)
-                returning id)
-   update acme_orders o set status = 'ready', updated_at = $2
-    where exists (select 1 from az) and o.account_id = $4 and o.status = 'pending' and o.authorization_ids @> $5::jsonb
-      and not exists (select 1 from jsonb_array_elements_text(o.authorization_ids) x(id)
-                        join acme_authorizations a on a.id = x.id::uuid where a.id <> $3 and a.status <> 'valid')`,
-);
-
-/** the authorization invalid (same conditions), and the orders using it that can still change */
-const AUTHZ_INVALID = statement(
-  "sigil_acme_validation_invalid",
-  `with az as (update acme_authorizations set status = 'invalid', updated_at = $1
-                where id = $2 and status = 'pending'
-                  and exists (select 1 from acme_challenges where id = $6 and status = 'invalid' and updated_at = $1)
-                returning id)
-   update acme_orders set status = 'invalid', error = $3::jsonb, updated_at = $1
-    where exists (select 1 from az) and account_id = $4 and status in ('pending', 'ready') and authorization_ids @> $5::jsonb`,
-);
 
 export class ValidationScheduler {
   private readonly inflight = new Set<Promise<unknown>>();
@@ -164,17 +107,17 @@ export class ValidationScheduler {
   }
 
   async run(challengeId: string, given?: ChallengeJob): Promise<ChallengeInfo | undefined> {
-    const job = given ?? (await sqlPool(this.ctx.orm).query<ChallengeJob>(JOB, [challengeId]))[0];
+    const job = given ?? (await findValidationJob(this.ctx.store, challengeId));
     if (!job) return undefined;
     let outcome: ValidationOutcome;
     try {
       outcome = await this.validator.validate(
         {
           type: job.type,
-          identifier: { type: job.identifier_type, value: job.identifier_value },
+          identifier: { type: job.identifierType, value: job.identifierValue },
           token: job.token,
           // RFC 8555 §8.1 key authorization
-          keyAuthorization: `${job.token}.${job.key_thumbprint}`,
+          keyAuthorization: `${job.token}.${job.keyThumbprint}`,
         },
         this.abort.signal,
       );
@@ -187,23 +130,24 @@ export class ValidationScheduler {
   }
 
   /**
-   * One round trip: BEGIN, RECORD_CHALLENGE, AUTHZ_VALID or AUTHZ_INVALID
-   * (each a no-op unless the challenge was recorded and the authorization
-   * was pending), COMMIT. The challenge as recorded, undefined if it was no
-   * longer processing.
+   * One round trip (commitValidationOutcome): the challenge, its
+   * authorization and the orders using it (transitions.ts: all
+   * authorizations valid -> ready; one invalid -> invalid) and the audit
+   * entry, with BEGIN and COMMIT. The challenge as recorded, undefined if it
+   * was no longer processing.
    */
   private async record(challengeId: string, job: ChallengeJob, outcome: ValidationOutcome): Promise<ChallengeInfo | undefined> {
     const now = this.ctx.clock.now();
-    const identifier = { type: job.identifier_type, value: job.identifier_value };
-    const authzIdJson = JSON.stringify([job.authorization_id]);
+    const identifier = { type: job.identifierType, value: job.identifierValue };
+    // written only if the challenge is recorded, so published by hand after the commit (not tx.audit)
     const entry = this.ctx.audit.row(VALIDATION_ACTOR, {
       action: "acme_challenge_validate",
-      organizationId: job.organization_id,
+      organizationId: job.organizationId,
       resourceType: "acme_challenge",
       resourceId: challengeId,
       detail: {
-        accountId: job.account_id,
-        authorizationId: job.authorization_id,
+        accountId: job.accountId,
+        authorizationId: job.authorizationId,
         type: job.type,
         identifier: `${identifier.type}:${identifier.value}`,
         status: outcome.status,
@@ -211,61 +155,38 @@ export class ValidationScheduler {
         ...(outcome.status === "invalid" ? { error: outcome.error.type } : {}),
       },
     });
-    const authzUpdate =
+    const recorded: RecordedOutcome =
       outcome.status === "valid"
-        ? { sql: AUTHZ_VALID, values: [new Date(now.getTime() + VALID_AUTHZ_LIFETIME_MS), now, job.authorization_id, job.account_id, authzIdJson, challengeId] }
+        ? { status: "valid", authzExpires: validAuthzExpires(now) }
         : {
-            sql: AUTHZ_INVALID,
-            values: [
-              now,
-              job.authorization_id,
-              JSON.stringify(
-                storedProblem(outcome.error.type, `validation of ${identifier.value} failed: ${outcome.error.detail}`, [
-                  { type: outcome.error.type, detail: outcome.error.detail, identifier },
-                ]),
-              ),
-              job.account_id,
-              authzIdJson,
-              challengeId,
-            ],
+            status: "invalid",
+            challengeError: storedProblem(outcome.error.type, outcome.error.detail),
+            orderError: storedProblem(outcome.error.type, `validation of ${identifier.value} failed: ${outcome.error.detail}`, [
+              { type: outcome.error.type, detail: outcome.error.detail, identifier },
+            ]),
+            orderStatuses: ORDER_STATUSES_INVALIDATED_BY_AUTHZ,
           };
     return inSqlTransaction(this.ctx, async (tx) => {
-      // one round trip: BEGIN, RECORD_CHALLENGE, AUTHZ_VALID / AUTHZ_INVALID, COMMIT
-      const [recorded] = await tx.commitWithAll([
-        {
-          sql: RECORD_CHALLENGE,
-          values: [
-            job.authorization_id,
-            outcome.status,
-            outcome.status === "valid" ? now : null,
-            outcome.status === "invalid" ? JSON.stringify(storedProblem(outcome.error.type, outcome.error.detail)) : null,
-            now,
-            challengeId,
-            job.account_id,
-            authzIdJson,
-            auditRowsParam([entry]),
-          ],
-        },
-        authzUpdate,
-      ]);
-      const r = (recorded as Array<ChallengeRow & { authz_status: string | null }>)[0];
-      if (!r?.id) return undefined;
-      // inserted by RECORD_CHALLENGE: watchers hear of it once committed
+      const r = await commitValidationOutcome(tx, {
+        challengeId,
+        authorizationId: job.authorizationId,
+        accountId: job.accountId,
+        now,
+        outcome: recorded,
+        audit: entry,
+      });
+      if (!r) return undefined;
       tx.afterCommit(() => this.ctx.audit.published([entry]));
-      return challengeFromRow(r);
+      return challengeInfo(r);
     });
   }
 
   /** picks up challenges left processing by a stopped instance */
   async sweep(): Promise<number> {
     const now = this.ctx.clock.now();
-    const rows = await this.ctx.orm.em.getConnection().execute<Array<{ id: string }>>(
-      `update acme_challenges set processing_since = ?, attempts = attempts + 1, updated_at = ?
-        where status = 'processing' and processing_since < ? returning id`,
-      [now, now, new Date(now.getTime() - this.staleAfterMs)],
-    );
-    for (const r of rows) this.schedule(r.id);
-    return rows.length;
+    const ids = await reclaimStaleChallenges(this.ctx.store, now, new Date(now.getTime() - this.staleAfterMs));
+    for (const id of ids) this.schedule(id);
+    return ids.length;
   }
 
   startSweeper(): void {

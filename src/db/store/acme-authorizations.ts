@@ -1,0 +1,394 @@
+/**
+ * acme_authorizations and acme_challenges (RFC 8555 §7.1.4, §7.5, §8):
+ * reads scoped to the owning account, reuse lookups, deactivation, starting
+ * a challenge exactly once, and recording a validation outcome together
+ * with what it changes (the authorization, the orders using it, the audit
+ * entry) in one pipelined round trip.
+ *
+ * Every statement finds its rows by key: authorizations by id or by the
+ * (account_id, identifier_type, identifier_value) index, challenges by id
+ * or authorization_id, the orders of an authorization through
+ * acme_order_authorizations' authorization_id index.
+ */
+import type { AcmeAuthzStatus, AcmeChallengeStatus, AcmeChallengeType, AcmeOrderStatus, IdentifierType } from "../../core/types.js";
+import { statement } from "../sql.js";
+import { auditInsertSql, auditRowsParam, type AuditRow } from "./audit-sql.js";
+import { pipelineOf, sqlOf, type Session, type SqlTx } from "./session.js";
+
+/** raw statements return timestamps as strings */
+export function toDate(v: Date | string): Date;
+export function toDate(v: Date | string | null): Date | null;
+export function toDate(v: Date | string | null): Date | null {
+  return v === null ? null : v instanceof Date ? v : new Date(v);
+}
+
+/** the ids of the orders using the authorization `$n` (acme_order_authorizations' authorization_id index) */
+export function ordersUsingAuthz(param: string): string {
+  return `select order_id from acme_order_authorizations where authorization_id = ${param}`;
+}
+
+// ---- rows --------------------------------------------------------------------------------
+
+/** A challenge as stored. */
+export interface AcmeChallengeRow {
+  id: string;
+  authorizationId: string;
+  type: AcmeChallengeType;
+  token: string;
+  status: AcmeChallengeStatus;
+  validated: Date | null;
+  error: Record<string, unknown> | null;
+}
+
+/** An authorization as stored (expiry not applied: ra/acme/transitions.ts effectiveAuthzStatus). */
+export interface AcmeAuthorizationRow {
+  id: string;
+  accountId: string;
+  identifierType: IdentifierType;
+  identifierValue: string;
+  wildcard: boolean;
+  status: AcmeAuthzStatus;
+  expires: Date;
+}
+
+interface ChallengeSqlRow {
+  id: string;
+  authorization_id: string;
+  type: AcmeChallengeType;
+  token: string;
+  status: AcmeChallengeStatus;
+  validated: Date | string | null;
+  error: Record<string, unknown> | null;
+}
+
+interface AuthzSqlRow {
+  id: string;
+  account_id: string;
+  identifier_type: IdentifierType;
+  identifier_value: string;
+  wildcard: boolean;
+  status: AcmeAuthzStatus;
+  expires: Date | string;
+}
+
+function challengeFromSql(r: ChallengeSqlRow): AcmeChallengeRow {
+  return { id: r.id, authorizationId: r.authorization_id, type: r.type, token: r.token, status: r.status, validated: toDate(r.validated), error: r.error };
+}
+
+function authzFromSql(r: AuthzSqlRow): AcmeAuthorizationRow {
+  return {
+    id: r.id,
+    accountId: r.account_id,
+    identifierType: r.identifier_type,
+    identifierValue: r.identifier_value,
+    wildcard: r.wildcard,
+    status: r.status,
+    expires: toDate(r.expires),
+  };
+}
+
+const AUTHZ_COLUMNS = "id, account_id, identifier_type, identifier_value, wildcard, status, expires";
+const CHALLENGE_COLUMNS = "c.id, c.authorization_id, c.type, c.token, c.status, c.validated, c.error";
+
+// ---- authorizations ----------------------------------------------------------------------
+
+const REUSABLE = statement(
+  "sigil_acme_authorizations_reusable",
+  `select ${AUTHZ_COLUMNS} from acme_authorizations
+    where account_id = $1 and identifier_type = any($2::varchar[]) and identifier_value = any($3::varchar[])
+      and status = 'valid' and expires > $4
+    order by expires desc`,
+);
+
+/**
+ * The account's valid authorizations for these identifier types and values
+ * still valid after `validAfter`, longest-lived first, on all three columns
+ * of the account/identifier index: the ones a new order may reuse (RFC 8555
+ * §7.4), or (validAfter = now) those that let the account revoke (§7.6).
+ */
+export async function findReusableAuthorizations(
+  s: Session,
+  q: { accountId: string; identifierTypes: IdentifierType[]; identifierValues: string[]; validAfter: Date },
+): Promise<AcmeAuthorizationRow[]> {
+  const rows = await sqlOf(s).query<AuthzSqlRow>(REUSABLE, [q.accountId, q.identifierTypes, q.identifierValues, q.validAfter]);
+  return rows.map(authzFromSql);
+}
+
+const GET_AUTHZ = statement(
+  "sigil_acme_authorizations_get",
+  `select a.id a_id, a.account_id, a.identifier_type, a.identifier_value, a.wildcard, a.status a_status, a.expires,
+          ${CHALLENGE_COLUMNS}
+     from acme_authorizations a join acme_challenges c on c.authorization_id = a.id
+    where a.id = $1 and a.account_id = $2 order by c.type`,
+);
+
+/** An authorization of this account with its challenges (by type), in one query; undefined for another account's. */
+export async function findAuthorization(s: Session, id: string, accountId: string): Promise<{ authorization: AcmeAuthorizationRow; challenges: AcmeChallengeRow[] } | undefined> {
+  const rows = await sqlOf(s).query<ChallengeSqlRow & { a_id: string; account_id: string; identifier_type: IdentifierType; identifier_value: string; wildcard: boolean; a_status: AcmeAuthzStatus; expires: Date | string }>(
+    GET_AUTHZ,
+    [id, accountId],
+  );
+  const r = rows[0];
+  if (!r) return undefined;
+  return {
+    authorization: authzFromSql({ id: r.a_id, account_id: r.account_id, identifier_type: r.identifier_type, identifier_value: r.identifier_value, wildcard: r.wildcard, status: r.a_status, expires: r.expires }),
+    challenges: rows.map(challengeFromSql),
+  };
+}
+
+const LOCK_AUTHZ = statement("sigil_acme_authorizations_lock", `select ${AUTHZ_COLUMNS} from acme_authorizations where id = $1 and account_id = $2 for update`);
+
+/** Opens the transaction with the account's authorization locked (FOR UPDATE); undefined for another account's. */
+export async function lockAuthorization(tx: SqlTx, id: string, accountId: string): Promise<AcmeAuthorizationRow | undefined> {
+  const [r] = await pipelineOf(tx).query<AuthzSqlRow>(LOCK_AUTHZ, [id, accountId]);
+  return r && authzFromSql(r);
+}
+
+/**
+ * §7.5.2: the authorization deactivated (if its status is one of $6), and
+ * the orders using it whose status is one of $5 invalid with $4.
+ */
+export const DEACTIVATE_AUTHZ = statement(
+  "sigil_acme_authorizations_deactivate",
+  `with az as (update acme_authorizations set status = 'deactivated', updated_at = $3
+                where id = $1 and account_id = $2 and status = any($6::varchar[]) returning id)
+   update acme_orders set status = 'invalid', error = $4::jsonb, updated_at = $3
+    where exists (select 1 from az) and id in (${ordersUsingAuthz("$1")}) and account_id = $2 and status = any($5::varchar[])`,
+);
+
+/**
+ * Deactivates the locked authorization and invalidates the orders using it,
+ * with the transaction's queued audit entries, and COMMIT: one round trip.
+ */
+export async function commitAuthorizationDeactivated(
+  tx: SqlTx,
+  q: {
+    id: string;
+    accountId: string;
+    now: Date;
+    /** only from these statuses */
+    fromStatuses: readonly AcmeAuthzStatus[];
+    /** the orders in these statuses become invalid with `orderError` */
+    orderStatuses: readonly AcmeOrderStatus[];
+    orderError: Record<string, unknown>;
+  },
+): Promise<void> {
+  await pipelineOf(tx).commitWith(DEACTIVATE_AUTHZ, [q.id, q.accountId, q.now, JSON.stringify(q.orderError), q.orderStatuses, q.fromStatuses]);
+}
+
+// ---- challenges --------------------------------------------------------------------------
+
+const GET_CHALLENGE = statement(
+  "sigil_acme_challenges_get",
+  `select ${CHALLENGE_COLUMNS} from acme_challenges c join acme_authorizations a on a.id = c.authorization_id where c.id = $1 and a.account_id = $2`,
+);
+
+/** A challenge of one of this account's authorizations; undefined otherwise. */
+export async function findChallenge(s: Session, id: string, accountId: string): Promise<AcmeChallengeRow | undefined> {
+  const [r] = await sqlOf(s).query<ChallengeSqlRow>(GET_CHALLENGE, [id, accountId]);
+  return r && challengeFromSql(r);
+}
+
+/**
+ * RFC 8555 §7.5.1: pending -> processing with one conditional UPDATE, so of
+ * concurrent POSTs exactly one gets the row: only while the challenge, its
+ * authorization (unexpired at $1) and all its siblings are pending (§8.2).
+ */
+export const START_CHALLENGE = statement(
+  "sigil_acme_challenges_start",
+  `update acme_challenges c set status = 'processing', processing_since = $1, attempts = c.attempts + 1, updated_at = $1
+     from acme_authorizations a
+    where c.id = $2 and a.id = c.authorization_id and a.account_id = $3 and c.status = 'pending'
+      and a.status = 'pending' and a.expires > $1
+      and not exists (select 1 from acme_challenges o where o.authorization_id = a.id and o.id <> c.id and o.status <> 'pending')
+    returning ${CHALLENGE_COLUMNS}, c.attempts, a.identifier_type, a.identifier_value`,
+);
+
+/** A challenge just moved to processing, with what validating it needs. */
+export interface StartedChallenge {
+  challenge: AcmeChallengeRow;
+  /** attempts so far, this one included */
+  attempts: number;
+  identifierType: IdentifierType;
+  identifierValue: string;
+}
+
+/** Moves the challenge to processing if it may start now; undefined when it did not (another POST won, or it cannot). */
+export async function startChallenge(s: Session, q: { challengeId: string; accountId: string; now: Date }): Promise<StartedChallenge | undefined> {
+  const [r] = await sqlOf(s).query<ChallengeSqlRow & { attempts: number; identifier_type: IdentifierType; identifier_value: string }>(START_CHALLENGE, [
+    q.now,
+    q.challengeId,
+    q.accountId,
+  ]);
+  return r && { challenge: challengeFromSql(r), attempts: r.attempts, identifierType: r.identifier_type, identifierValue: r.identifier_value };
+}
+
+/** What validating a processing challenge needs. */
+export interface ValidationJobRow {
+  type: AcmeChallengeType;
+  token: string;
+  authorizationId: string;
+  attempts: number;
+  identifierType: IdentifierType;
+  identifierValue: string;
+  accountId: string;
+  organizationId: string;
+  /** RFC 7638 thumbprint of the account key (RFC 8555 §8.1 key authorization) */
+  keyThumbprint: string;
+}
+
+const JOB = statement(
+  "sigil_acme_challenges_job",
+  `select c.type, c.token, c.authorization_id, c.attempts, a.identifier_type, a.identifier_value, a.account_id, acc.organization_id, acc.key_thumbprint
+     from acme_challenges c join acme_authorizations a on a.id = c.authorization_id join acme_accounts acc on acc.id = a.account_id
+    where c.id = $1 and c.status = 'processing'`,
+);
+
+/** The validation job of a challenge still processing; undefined otherwise. */
+export async function findValidationJob(s: Session, challengeId: string): Promise<ValidationJobRow | undefined> {
+  const [r] = await sqlOf(s).query<{
+    type: AcmeChallengeType;
+    token: string;
+    authorization_id: string;
+    attempts: number;
+    identifier_type: IdentifierType;
+    identifier_value: string;
+    account_id: string;
+    organization_id: string;
+    key_thumbprint: string;
+  }>(JOB, [challengeId]);
+  return (
+    r && {
+      type: r.type,
+      token: r.token,
+      authorizationId: r.authorization_id,
+      attempts: r.attempts,
+      identifierType: r.identifier_type,
+      identifierValue: r.identifier_value,
+      accountId: r.account_id,
+      organizationId: r.organization_id,
+      keyThumbprint: r.key_thumbprint,
+    }
+  );
+}
+
+const RECLAIM = statement(
+  "sigil_acme_challenges_reclaim",
+  // the partial index on processing_since (only challenges in flight)
+  `update acme_challenges set processing_since = $1, attempts = attempts + 1, updated_at = $1
+    where status = 'processing' and processing_since < $2 returning id`,
+);
+
+/** Challenges left processing since before `staleBefore` (a stopped instance) restart now: their ids. */
+export async function reclaimStaleChallenges(s: Session, now: Date, staleBefore: Date): Promise<string[]> {
+  const rows = await sqlOf(s).query<{ id: string }>(RECLAIM, [now, staleBefore]);
+  return rows.map((r) => r.id);
+}
+
+// ---- recording a validation --------------------------------------------------------------
+
+/**
+ * The outcome on the challenge (if still processing), with its audit entry,
+ * the authorization locked (one outcome per authorization wins) and the
+ * pending orders using it locked too: two authorizations of one order
+ * validated at once would each see the other still pending (READ COMMITTED)
+ * and leave the order pending for ever; with the lock, the second one's
+ * readiness check (the next statement, a fresh snapshot) runs after the
+ * first committed.
+ */
+export const RECORD_CHALLENGE = statement(
+  "sigil_acme_challenges_record",
+  `with az as (select status from acme_authorizations where id = $1 for update),
+        ch as (update acme_challenges set status = $2, validated = $3, error = $4::jsonb, processing_since = null, updated_at = $5
+                where id = $6 and status = 'processing'
+                returning id, authorization_id, type, token, status, validated, error),
+        ord as (select id from acme_orders where id in (${ordersUsingAuthz("$1")}) and account_id = $7 and status = 'pending' order by id for update),
+        au as (${auditInsertSql("$8")} where exists (select 1 from ch))
+   select (select status from az) as authz_status, (select count(*) from ord)::int as orders_locked, ch.*
+     from (values (1)) one left join ch on true`,
+);
+
+/**
+ * RFC 8555 §7.1.6 "all authorizations valid, so the order is ready": the
+ * authorization valid, if still pending and the challenge was recorded
+ * valid by this transaction (RECORD_CHALLENGE wrote updated_at = $2); then
+ * each pending order using it whose other authorizations are all valid at
+ * $2 becomes ready (a new statement: a snapshot taken after
+ * RECORD_CHALLENGE got the order locks; it still sees this authorization
+ * pending, hence `a.id <> $3`).
+ */
+export const AUTHZ_VALID = statement(
+  "sigil_acme_authorizations_validated",
+  `with az as (update acme_authorizations set status = 'valid', expires = $1, updated_at = $2
+                where id = $3 and status = 'pending'
+                  and exists (select 1 from acme_challenges where id = $5 and status = 'valid' and updated_at = $2)
+                returning id)
+   update acme_orders o set status = 'ready', updated_at = $2
+    where exists (select 1 from az) and o.id in (${ordersUsingAuthz("$3")}) and o.account_id = $4 and o.status = 'pending'
+      and not exists (select 1 from acme_order_authorizations oa join acme_authorizations a on a.id = oa.authorization_id
+                       where oa.order_id = o.id and a.id <> $3 and (a.status <> 'valid' or a.expires <= $2))`,
+);
+
+/**
+ * "An authorization became invalid, so its orders are invalid": the
+ * authorization invalid (same conditions as AUTHZ_VALID), and the orders
+ * using it whose status is one of $6 invalid with $3.
+ */
+export const AUTHZ_INVALID = statement(
+  "sigil_acme_authorizations_failed",
+  `with az as (update acme_authorizations set status = 'invalid', updated_at = $1
+                where id = $2 and status = 'pending'
+                  and exists (select 1 from acme_challenges where id = $5 and status = 'invalid' and updated_at = $1)
+                returning id)
+   update acme_orders set status = 'invalid', error = $3::jsonb, updated_at = $1
+    where exists (select 1 from az) and id in (${ordersUsingAuthz("$2")}) and account_id = $4 and status = any($6::varchar[])`,
+);
+
+/** A validation outcome to record. */
+export type RecordedOutcome =
+  | { status: "valid"; /** when the now-valid authorization stops being reusable */ authzExpires: Date }
+  | {
+      status: "invalid";
+      /** the challenge's error (RFC 8555 §8) */
+      challengeError: Record<string, unknown>;
+      /** the error of the orders it invalidates (§7.1.3) */
+      orderError: Record<string, unknown>;
+      /** the order statuses that become invalid */
+      orderStatuses: readonly AcmeOrderStatus[];
+    };
+
+/**
+ * One round trip: BEGIN, RECORD_CHALLENGE (with `audit`, written only if
+ * the challenge was recorded), AUTHZ_VALID or AUTHZ_INVALID (each a no-op
+ * unless the challenge was recorded and the authorization was pending),
+ * COMMIT. The challenge as recorded; undefined if it was no longer
+ * processing (nothing written).
+ */
+export async function commitValidationOutcome(
+  tx: SqlTx,
+  q: { challengeId: string; authorizationId: string; accountId: string; now: Date; outcome: RecordedOutcome; audit: AuditRow },
+): Promise<AcmeChallengeRow | undefined> {
+  const { outcome, now } = q;
+  const authzUpdate =
+    outcome.status === "valid"
+      ? { sql: AUTHZ_VALID, values: [outcome.authzExpires, now, q.authorizationId, q.accountId, q.challengeId] }
+      : { sql: AUTHZ_INVALID, values: [now, q.authorizationId, JSON.stringify(outcome.orderError), q.accountId, q.challengeId, outcome.orderStatuses] };
+  const [recorded] = await pipelineOf(tx).commitWithAll([
+    {
+      sql: RECORD_CHALLENGE,
+      values: [
+        q.authorizationId,
+        outcome.status,
+        outcome.status === "valid" ? now : null,
+        outcome.status === "invalid" ? JSON.stringify(outcome.challengeError) : null,
+        now,
+        q.challengeId,
+        q.accountId,
+        auditRowsParam([q.audit]),
+      ],
+    },
+    authzUpdate,
+  ]);
+  const r = (recorded as Array<Partial<ChallengeSqlRow> & { authz_status: string | null }>)[0];
+  return r?.id ? challengeFromSql(r as ChallengeSqlRow) : undefined;
+}

@@ -1,0 +1,63 @@
+/**
+ * ACME challenges (RFC 8555 §7.5.1, §8): reads scoped to the owning
+ * account, and the client's request to validate one, which starts exactly
+ * one validation however many POSTs arrive at once.
+ */
+import type { AcmeChallengeStatus, AcmeChallengeType } from "../../core/types.js";
+import { findChallenge, startChallenge as startChallengeRow, type AcmeChallengeRow } from "../../db/store/acme-authorizations.js";
+import type { RaContext } from "../context.js";
+import type { AccountInfo } from "./accounts.js";
+import { acmeErr } from "./errors.js";
+import type { ChallengeJob } from "./validation.js";
+
+export interface ChallengeInfo {
+  id: string;
+  authorizationId: string;
+  type: AcmeChallengeType;
+  token: string;
+  status: AcmeChallengeStatus;
+  validated: Date | null;
+  error: Record<string, unknown> | null;
+}
+
+export function challengeInfo(r: AcmeChallengeRow): ChallengeInfo {
+  return { id: r.id, authorizationId: r.authorizationId, type: r.type, token: r.token, status: r.status, validated: r.validated, error: r.error };
+}
+
+/** a challenge of one of this account's authorizations; another account's is not found (404), like an unknown one */
+export async function getChallenge(ctx: RaContext, account: AccountInfo, challengeId: string): Promise<ChallengeInfo> {
+  const r = await findChallenge(ctx.store, challengeId, account.id);
+  if (!r) throw acmeErr.notFound();
+  return challengeInfo(r);
+}
+
+/**
+ * RFC 8555 §7.5.1: the client asks for a challenge to be validated. Moves it
+ * pending -> processing with one conditional UPDATE (transitions.ts
+ * challengeCanStart, in SQL), so of concurrent POSTs exactly one `started`
+ * is true (and starts a validation).
+ */
+export async function startChallenge(
+  ctx: RaContext,
+  account: AccountInfo,
+  challengeId: string,
+): Promise<{ challenge: ChallengeInfo; started: boolean; job?: ChallengeJob }> {
+  const r = await startChallengeRow(ctx.store, { challengeId, accountId: account.id, now: ctx.clock.now() });
+  if (!r) return { challenge: await getChallenge(ctx, account, challengeId), started: false };
+  return {
+    challenge: challengeInfo(r.challenge),
+    started: true,
+    // what the validation needs, so it does not read it again
+    job: {
+      type: r.challenge.type,
+      token: r.challenge.token,
+      authorizationId: r.challenge.authorizationId,
+      identifierType: r.identifierType,
+      identifierValue: r.identifierValue,
+      accountId: account.id,
+      organizationId: account.organizationId,
+      keyThumbprint: account.keyThumbprint,
+      attempts: r.attempts,
+    },
+  };
+}
