@@ -1,10 +1,14 @@
 /**
- * `sigil acme ...` subcommands served by the admin plane (AcmeService):
- * directories (get, list, update, delete, and create-via-API), EAB keys
- * (list, revoke, and create-via-API), accounts (list, deactivate) and orders
- * (list). `sigil acme directory create` and `sigil acme eab create` (direct
- * database access, for first setup) stay in ./acme.ts; runAcme hands every
- * other subcommand here.
+ * `sigil acme ...`, all through the admin plane (AcmeService): directories
+ * (new, get, list, update, delete), EAB keys (new, list, revoke), accounts
+ * (list, deactivate) and orders (list). `directory create` and `eab create`
+ * are aliases of `new`.
+ *
+ * There is no database-direct path any more: it opened the embedded data
+ * directory while `sigil serve` had it open, and the two PGlite instances
+ * overwrote each other's files (the command reported success, the
+ * directory was gone). The embedded database now refuses a second process
+ * (src/db/embedded.ts); the running server is the one writer.
  */
 import {
   AcmeAccountStatus,
@@ -29,10 +33,12 @@ import {
   type EabKey,
 } from "../gen/sigil/admin/v1/acme_pb.js";
 import { AdminCli, details, list, optionalBool, optionalInt, optionalString, parseCommand, required, runCli, table, UsageError, when } from "./admin-client.js";
+import { isHelpWord, type CliIo } from "./io.js";
 import { arg } from "./pki-args.js";
 
-export const ACME_ADMIN_USAGE = `admin-plane commands (through the gRPC admin API, after "sigil login"):
-  sigil acme directory new --name N --org ORG_ID --issuer CA_ID [--eab-required] [--kind server|client|dual]
+export const ACME_USAGE = `usage: sigil acme <noun> <verb> [options]     (through the gRPC admin API, after "sigil login")
+
+  sigil acme directory new|create --name N --org ORG_ID --issuer CA_ID [--eab-required] [--kind server|client|dual]
         [--allow-dns suffix,..] [--allow-ip cidr,..] [--challenges http-01,dns-01,tls-alpn-01]
         [--max-validity-days N] [--tos URL] [--website URL] [--caa name,..]
   sigil acme directory get ID
@@ -40,7 +46,7 @@ export const ACME_ADMIN_USAGE = `admin-plane commands (through the gRPC admin AP
   sigil acme directory update ID [--issuer CA_ID] [--eab-required true|false] [--kind K] [--allow-dns ..]
         [--allow-ip ..] [--challenges ..] [--max-validity-days N] [--tos URL] [--website URL] [--caa ..]
   sigil acme directory delete ID
-  sigil acme eab new --directory-id ID [--description TEXT]      (HMAC key shown once)
+  sigil acme eab new|create --directory-id ID [--description TEXT]      (HMAC key shown once)
   sigil acme eab list [--directory-id ID] [--org ORG_ID] [--include-revoked]
   sigil acme eab revoke ID
   sigil acme account list [--directory-id ID] [--org ORG_ID] [--status valid|deactivated|revoked]
@@ -99,17 +105,29 @@ function orderRow(o: AcmeOrder): Record<string, string> {
 
 const more = (t: string): string => (t ? `next page: --page-token ${t}\n` : "");
 
-/** Runs an admin-plane `sigil acme NOUN VERB ...`; returns undefined when the words are not one of ours. */
-export async function runAcmeAdmin(argv: string[]): Promise<number | undefined> {
-  const [noun, verb, ...rest] = argv;
-  const known: Record<string, string[]> = {
-    directory: ["new", "get", "list", "update", "delete"],
-    eab: ["new", "list", "revoke"],
-    account: ["list", "deactivate"],
-    order: ["list"],
-  };
-  if (!noun || !verb || !known[noun]?.includes(verb)) return undefined;
-  return runCli(ACME_ADMIN_USAGE, async () => {
+const KNOWN: Record<string, string[]> = {
+  directory: ["new", "get", "list", "update", "delete"],
+  eab: ["new", "list", "revoke"],
+  account: ["list", "deactivate"],
+  order: ["list"],
+};
+
+/** `create` was the database-direct command's verb; it stays as a name for `new` */
+const ALIASES: Record<string, string> = { "directory create": "new", "eab create": "new" };
+
+/** `sigil acme NOUN VERB ...` */
+export async function runAcme(argv: string[], io: CliIo): Promise<number> {
+  const [noun, word, ...rest] = argv;
+  if (!noun || isHelpWord(noun) || (KNOWN[noun] && (!word || isHelpWord(word)))) {
+    io.stdout.write(ACME_USAGE);
+    return 0;
+  }
+  const verb = ALIASES[`${noun} ${word}`] ?? word;
+  if (!verb || !KNOWN[noun]?.includes(verb)) {
+    io.stderr.write(`sigil: unknown acme command "${argv.slice(0, 2).join(" ")}"\n${ACME_USAGE}`);
+    return 2;
+  }
+  return runCli(ACME_USAGE, io, async () => {
     const { values, positionals } = parseCommand(rest, {
       name: { type: "string" },
       org: { type: "string" },
@@ -131,10 +149,11 @@ export async function runAcmeAdmin(argv: string[]): Promise<number | undefined> 
       "page-size": { type: "string" },
       "page-token": { type: "string" },
     });
+    if (values.help) return void io.stdout.write(ACME_USAGE);
     const has = (k: string): boolean => values[k] !== undefined;
     const page = () => ({ pageSize: optionalInt(values, "page-size") ?? 0, pageToken: optionalString(values, "page-token") ?? "" });
     const challenges = () => list(values, "challenges").map((c) => pick(CHALLENGES, c, "--challenges")!);
-    const cli = AdminCli.open(values);
+    const cli = AdminCli.open(values, io);
     try {
       switch (`${noun} ${verb}`) {
         case "directory new": {

@@ -13,7 +13,7 @@
  * (default ~/.config/sigil; directory 0700, file 0600).
  *
  * Reuse from another command module:
- *   const cli = await AdminCli.open(flags);            // flags from parseCommand()
+ *   const cli = AdminCli.open(flags, io);              // flags from parseCommand(), io from run()
  *   const res = await cli.call(CertificateService, "issueCertificate", { ... });
  *   cli.print(IssueCertificateResponseSchema, res, () => table([...]));
  */
@@ -27,6 +27,7 @@ import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { makeClient, type Client, type ClientCallOptions } from "../admin/grpc-adapter.js";
 import { SigilError } from "../core/errors.js";
 import { AuthService } from "../gen/sigil/admin/v1/auth_pb.js";
+import type { CliIo } from "./io.js";
 
 export const DEFAULT_SERVER = "127.0.0.1:9090";
 
@@ -52,17 +53,17 @@ export interface StoredCredentials {
 }
 
 /** $XDG_CONFIG_HOME/sigil, or ~/.config/sigil. */
-export function configDir(env: NodeJS.ProcessEnv = process.env): string {
+export function configDir(env: NodeJS.ProcessEnv): string {
   const base = env.XDG_CONFIG_HOME && path.isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : path.join(homedir(), ".config");
   return path.join(base, "sigil");
 }
 
-export function credentialsPath(env: NodeJS.ProcessEnv = process.env): string {
+export function credentialsPath(env: NodeJS.ProcessEnv): string {
   return path.join(configDir(env), "credentials.json");
 }
 
-export function loadCredentials(): StoredCredentials | undefined {
-  const file = credentialsPath();
+export function loadCredentials(env: NodeJS.ProcessEnv): StoredCredentials | undefined {
+  const file = credentialsPath(env);
   if (!existsSync(file)) return undefined;
   try {
     return JSON.parse(readFileSync(file, "utf8")) as StoredCredentials;
@@ -72,16 +73,16 @@ export function loadCredentials(): StoredCredentials | undefined {
 }
 
 /** Writes the credentials file with mode 0600 (directory 0700). */
-export function saveCredentials(c: StoredCredentials): void {
-  const dir = configDir();
+export function saveCredentials(c: StoredCredentials, env: NodeJS.ProcessEnv): void {
+  const dir = configDir(env);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const file = credentialsPath();
+  const file = credentialsPath(env);
   writeFileSync(file, `${JSON.stringify(c, null, 2)}\n`, { mode: 0o600 });
   chmodSync(file, 0o600); // also when the file existed with other bits
 }
 
-export function removeCredentials(): void {
-  rmSync(credentialsPath(), { force: true });
+export function removeCredentials(env: NodeJS.ProcessEnv): void {
+  rmSync(credentialsPath(env), { force: true });
 }
 
 /** A usage error: printed with the command's usage, exit code 2. */
@@ -174,14 +175,16 @@ export class AdminCli {
     private readonly credentials: grpc.ChannelCredentials,
     private readonly apiKey: string | undefined,
     stored: StoredCredentials | undefined,
-    private readonly out: NodeJS.WritableStream = process.stdout,
+    private readonly out: NodeJS.WritableStream,
+    private readonly env: NodeJS.ProcessEnv,
   ) {
     this.#stored = stored;
   }
 
-  /** Opens a connection from the parsed common options and the environment. */
-  static open(values: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): AdminCli {
-    const stored = loadCredentials();
+  /** Opens a connection from the parsed common options and the command's environment; prints to io.stdout. */
+  static open(values: Record<string, unknown>, io: Pick<CliIo, "env" | "stdout">): AdminCli {
+    const env = io.env;
+    const stored = loadCredentials(env);
     const server = optionalString(values, "server") ?? env.SIGIL_SERVER ?? stored?.server ?? DEFAULT_SERVER;
     const useTls = values.tls === true || /^(1|true|yes)$/i.test(env.SIGIL_TLS ?? "") || Boolean(optionalString(values, "ca") ?? env.SIGIL_CA);
     let creds = grpc.credentials.createInsecure();
@@ -193,7 +196,7 @@ export class AdminCli {
     }
     // stored tokens belong to the server they came from
     const usable = stored && stored.server === server ? stored : undefined;
-    return new AdminCli(server, values.json === true, creds, env.SIGIL_API_KEY || undefined, usable);
+    return new AdminCli(server, values.json === true, creds, env.SIGIL_API_KEY || undefined, usable, io.stdout, env);
   }
 
   client<S extends DescService>(service: S): Client<S> {
@@ -231,7 +234,7 @@ export class AdminCli {
         refreshToken: r.refreshToken,
         refreshTokenExpiresAt: when(r.refreshTokenExpiresAt),
       };
-      saveCredentials(this.#stored);
+      saveCredentials(this.#stored, this.env);
     } catch (e) {
       if ((e as { code?: number }).code === grpc.status.UNAUTHENTICATED) {
         throw new SigilError("unauthenticated", `the session expired: run "sigil login --server ${this.server}"`);
@@ -266,21 +269,21 @@ export class AdminCli {
  * Runs a subcommand body: usage errors exit 2 with `usage`, gRPC errors
  * print "sigil: CODE: details" and exit 1.
  */
-export async function runCli(usage: string, body: () => Promise<number | void>): Promise<number> {
+export async function runCli(usage: string, io: Pick<CliIo, "stderr">, body: () => Promise<number | void>): Promise<number> {
   try {
     return (await body()) ?? 0;
   } catch (e) {
     if (e instanceof UsageError) {
-      process.stderr.write(`sigil: ${e.message}\n${usage}`);
+      io.stderr.write(`sigil: ${e.message}\n${usage}`);
       return 2;
     }
     if (e instanceof SigilError && e.kind === "unauthenticated") {
-      process.stderr.write(`sigil: ${e.message}\n`);
+      io.stderr.write(`sigil: ${e.message}\n`);
       return 1;
     }
     const code = (e as { code?: unknown }).code;
     if (typeof code === "number" && grpc.status[code] !== undefined) {
-      process.stderr.write(`sigil: ${grpc.status[code]}: ${(e as { details?: string }).details ?? ""}\n`);
+      io.stderr.write(`sigil: ${grpc.status[code]}: ${(e as { details?: string }).details ?? ""}\n`);
       return 1;
     }
     throw e;

@@ -3,6 +3,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { toJsonString } from "@bufbuild/protobuf";
 import { AuditService, ListAuditEventsResponseSchema, AuditEventSchema, type AuditEvent } from "../gen/sigil/admin/v1/audit_pb.js";
 import { AdminCli, optionalInt, optionalString, parseCommand, runCli, table, UsageError, when } from "./admin-client.js";
+import { isHelpWord, type CliIo } from "./io.js";
 
 const USAGE = `usage: sigil audit <command> [filters]
 
@@ -34,8 +35,8 @@ function time(values: Record<string, unknown>, name: string) {
   return timestampFromDate(d);
 }
 
-export async function runAudit(argv: string[]): Promise<number> {
-  return runCli(USAGE, async () => {
+export async function runAudit(argv: string[], io: CliIo): Promise<number> {
+  return runCli(USAGE, io, async () => {
     const [sub, ...rest] = argv;
     const { values } = parseCommand(rest, {
       action: { type: "string" },
@@ -48,7 +49,7 @@ export async function runAudit(argv: string[]): Promise<number> {
       "page-size": { type: "string" },
       "page-token": { type: "string" },
     });
-    if (!sub || values.help || sub === "help") return void process.stdout.write(USAGE);
+    if (!sub || values.help || isHelpWord(sub)) return void io.stdout.write(USAGE);
     const filter = {
       action: optionalString(values, "action") ?? "",
       userId: optionalString(values, "user") ?? "",
@@ -56,7 +57,7 @@ export async function runAudit(argv: string[]): Promise<number> {
       resourceType: optionalString(values, "resource-type") ?? "",
       resourceId: optionalString(values, "resource") ?? "",
     };
-    const cli = AdminCli.open(values);
+    const cli = AdminCli.open(values, io);
     try {
       switch (sub) {
         case "list": {
@@ -71,10 +72,11 @@ export async function runAudit(argv: string[]): Promise<number> {
           return;
         }
         case "watch": {
+          // io.signal (SIGINT/SIGTERM in bin/sigil.js) ends the stream; the command then exits 0
           const controller = new AbortController();
           const stop = () => controller.abort();
-          process.once("SIGINT", stop);
-          process.once("SIGTERM", stop);
+          io.signal?.addEventListener("abort", stop, { once: true });
+          if (io.signal?.aborted) return 0;
           try {
             const stream = cli.client(AuditService).watchAuditEvents(filter, await cli.callOptions({ signal: controller.signal }));
             for await (const msg of stream) {
@@ -89,8 +91,7 @@ export async function runAudit(argv: string[]): Promise<number> {
             if (controller.signal.aborted) return 0;
             throw e;
           } finally {
-            process.off("SIGINT", stop);
-            process.off("SIGTERM", stop);
+            io.signal?.removeEventListener("abort", stop);
           }
           return;
         }

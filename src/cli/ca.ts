@@ -27,6 +27,7 @@ import {
   UsageError,
   when,
 } from "./admin-client.js";
+import { isHelpWord, type CliIo } from "./io.js";
 import { arg, keyAlgorithmArg, keyAlgorithmName, readInput, reasonArg, reasonName, writeKey, exportKeyArgs } from "./pki-args.js";
 
 const USAGE = `usage: sigil ca <command> [options]
@@ -74,8 +75,8 @@ export function caRow(ca: CertificateAuthority): Record<string, string> {
 
 const COLUMNS = ["id", "name", "parent", "status", "key", "path length", "leaf certs", "not after"];
 
-export async function runCa(argv: string[]): Promise<number> {
-  return runCli(USAGE, async () => {
+export async function runCa(argv: string[], io: CliIo): Promise<number> {
+  return runCli(USAGE, io, async () => {
     const [sub, ...rest] = argv;
     const { values, positionals } = parseCommand(rest, {
       org: { type: "string" },
@@ -102,7 +103,7 @@ export async function runCa(argv: string[]): Promise<number> {
       "page-size": { type: "string" },
       "page-token": { type: "string" },
     });
-    if (!sub || values.help || sub === "help") return void process.stdout.write(USAGE);
+    if (!sub || values.help || isHelpWord(sub)) return void io.stdout.write(USAGE);
     // --allow-leaf / --no-leaf; absent leaves the default (or, for update, the current value)
     const allowLeaf = (): boolean | undefined => (values["allow-leaf"] === true ? true : values["no-leaf"] === true ? false : undefined);
     const subject = () => ({ commonName: required(values, "cn"), organization: optionalString(values, "o") ?? "", organizationalUnit: optionalString(values, "ou") ?? "", country: optionalString(values, "c") ?? "" });
@@ -115,7 +116,7 @@ export async function runCa(argv: string[]): Promise<number> {
       pathLength: optionalInt(values, "path-length"),
       crlBaseUrl: optionalString(values, "crl-base-url") ?? "",
     });
-    const cli = AdminCli.open(values);
+    const cli = AdminCli.open(values, io);
     try {
       switch (sub) {
         case "create-root": {
@@ -137,8 +138,8 @@ export async function runCa(argv: string[]): Promise<number> {
             organizationId: required(values, "org"),
             name: required(values, "name"),
             description: optionalString(values, "description") ?? "",
-            certificatePem: readInput(required(values, "cert"), "certificate"),
-            privateKeyPem: readInput(required(values, "key"), "private key"),
+            certificatePem: await readInput(required(values, "cert"), "certificate", io),
+            privateKeyPem: await readInput(required(values, "key"), "private key", io),
             privateKeyPassword: optionalString(values, "key-password") ?? "",
             parentId: optionalString(values, "parent") ?? "",
             allowLeafCerts: allowLeaf() ?? false,

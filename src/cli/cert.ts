@@ -16,6 +16,7 @@ import {
   type Certificate,
 } from "../gen/sigil/admin/v1/certificate_pb.js";
 import { AdminCli, details, list, optionalInt, optionalString, parseCommand, required, runCli, table, UsageError, when } from "./admin-client.js";
+import { isHelpWord, type CliIo } from "./io.js";
 import { arg, keyAlgorithmArg, keyAlgorithmName, readInput, reasonArg, reasonName, writeKey, exportKeyArgs } from "./pki-args.js";
 
 const USAGE = `usage: sigil cert <command> [options]
@@ -66,8 +67,8 @@ export function certRow(c: Certificate): Record<string, string> {
 
 const COLUMNS = ["id", "serial", "type", "status", "common name", "names", "not after"];
 
-export async function runCert(argv: string[]): Promise<number> {
-  return runCli(USAGE, async () => {
+export async function runCert(argv: string[], io: CliIo): Promise<number> {
+  return runCli(USAGE, io, async () => {
     const [sub, ...rest] = argv;
     const { values, positionals } = parseCommand(rest, {
       ca: { type: "string" },
@@ -92,9 +93,9 @@ export async function runCert(argv: string[]): Promise<number> {
       "page-size": { type: "string" },
       "page-token": { type: "string" },
     });
-    if (!sub || values.help || sub === "help") return void process.stdout.write(USAGE);
+    if (!sub || values.help || isHelpWord(sub)) return void io.stdout.write(USAGE);
     // here --ca names the issuing CA; the TLS trust anchor is --tls-ca FILE (or $SIGIL_CA)
-    const cli = AdminCli.open({ ...values, ca: values["tls-ca"] });
+    const cli = AdminCli.open({ ...values, ca: values["tls-ca"] }, io);
     try {
       switch (sub) {
         case "issue": {
@@ -114,7 +115,7 @@ export async function runCert(argv: string[]): Promise<number> {
         case "sign-csr": {
           const r = await cli.call(CertificateService, "signCsr", {
             caId: required(values, "ca"),
-            csrPem: readInput(required(values, "csr"), "CSR"),
+            csrPem: await readInput(required(values, "csr"), "CSR", io),
             type: typeArg(required(values, "type")),
             validityDays: optionalInt(values, "days") ?? 0,
           });

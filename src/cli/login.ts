@@ -2,6 +2,7 @@
 import { createInterface } from "node:readline";
 import { AuthService, LoginResponseSchema, WhoAmIResponseSchema } from "../gen/sigil/admin/v1/auth_pb.js";
 import { AdminCli, details, loadCredentials, optionalString, parseCommand, removeCredentials, runCli, saveCredentials, UsageError, when } from "./admin-client.js";
+import { readStdin, type CliIo } from "./io.js";
 import { roleName } from "./user.js";
 
 const LOGIN_USAGE = `usage: sigil login [--server host:port] [--username NAME] [--password-stdin] [--json]
@@ -11,42 +12,40 @@ Logs in to the admin server and stores the tokens in $XDG_CONFIG_HOME/sigil/cred
 with --password-stdin, or asked for on the terminal.
 `;
 
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString("utf8").replace(/\r?\n$/, "");
-}
-
-async function prompt(question: string, hidden: boolean): Promise<string> {
-  if (!process.stdin.isTTY) throw new UsageError("no terminal to ask on: use --password-stdin or $SIGIL_PASSWORD");
-  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+async function prompt(io: CliIo, question: string, hidden: boolean): Promise<string> {
+  if (!io.stdin?.isTTY) throw new UsageError("no terminal to ask on: use --password-stdin or $SIGIL_PASSWORD");
+  const rl = createInterface({ input: io.stdin, output: io.stderr, terminal: true });
   const out = rl as unknown as { _writeToOutput?: (s: string) => void; output: NodeJS.WritableStream };
   if (hidden) out._writeToOutput = (s: string) => (s.includes(question) ? out.output.write(s) : undefined);
   try {
     return await new Promise((resolve) => rl.question(question, resolve));
   } finally {
     rl.close();
-    if (hidden) process.stderr.write("\n");
+    if (hidden) io.stderr.write("\n");
   }
 }
 
-export async function runLogin(argv: string[]): Promise<number> {
-  return runCli(LOGIN_USAGE, async () => {
+export async function runLogin(argv: string[], io: CliIo): Promise<number> {
+  return runCli(LOGIN_USAGE, io, async () => {
     const { values } = parseCommand(argv, { username: { type: "string", short: "u" }, "password-stdin": { type: "boolean" } });
-    if (values.help) return void process.stdout.write(LOGIN_USAGE);
-    const username = optionalString(values, "username") ?? process.env.SIGIL_USERNAME ?? (await prompt("username: ", false));
-    const password = values["password-stdin"] ? await readStdin() : (process.env.SIGIL_PASSWORD ?? (await prompt("password: ", true)));
-    const cli = AdminCli.open(values, { ...process.env, SIGIL_API_KEY: "" });
+    if (values.help) return void io.stdout.write(LOGIN_USAGE);
+    const username = optionalString(values, "username") ?? io.env.SIGIL_USERNAME ?? (await prompt(io, "username: ", false));
+    const password = values["password-stdin"] ? await readStdin(io) : (io.env.SIGIL_PASSWORD ?? (await prompt(io, "password: ", true)));
+    // a login is a user's, whatever $SIGIL_API_KEY says
+    const cli = AdminCli.open(values, { ...io, env: { ...io.env, SIGIL_API_KEY: "" } });
     try {
       const r = await cli.client(AuthService).login({ username, password });
-      saveCredentials({
-        server: cli.server,
-        username,
-        accessToken: r.accessToken,
-        accessTokenExpiresAt: when(r.accessTokenExpiresAt),
-        refreshToken: r.refreshToken,
-        refreshTokenExpiresAt: when(r.refreshTokenExpiresAt),
-      });
+      saveCredentials(
+        {
+          server: cli.server,
+          username,
+          accessToken: r.accessToken,
+          accessTokenExpiresAt: when(r.accessTokenExpiresAt),
+          refreshToken: r.refreshToken,
+          refreshTokenExpiresAt: when(r.refreshTokenExpiresAt),
+        },
+        io.env,
+      );
       // never print the tokens themselves
       const shown = { ...r, accessToken: "(stored)", refreshToken: "(stored)" };
       cli.print(LoginResponseSchema, shown as typeof r, () => `logged in to ${cli.server} as ${r.user?.username} (${roleName(r.user?.role ?? 0)})\n`);
@@ -58,17 +57,17 @@ export async function runLogin(argv: string[]): Promise<number> {
 
 const LOGOUT_USAGE = "usage: sigil logout [--server host:port]\n\nEnds the stored session on the server and deletes the stored tokens.\n";
 
-export async function runLogout(argv: string[]): Promise<number> {
-  return runCli(LOGOUT_USAGE, async () => {
+export async function runLogout(argv: string[], io: CliIo): Promise<number> {
+  return runCli(LOGOUT_USAGE, io, async () => {
     const { values } = parseCommand(argv, {});
-    if (values.help) return void process.stdout.write(LOGOUT_USAGE);
-    const stored = loadCredentials();
-    const cli = AdminCli.open(values, { ...process.env, SIGIL_API_KEY: "" });
+    if (values.help) return void io.stdout.write(LOGOUT_USAGE);
+    const stored = loadCredentials(io.env);
+    const cli = AdminCli.open(values, { ...io, env: { ...io.env, SIGIL_API_KEY: "" } });
     try {
       if (stored && stored.server === cli.server) {
         await cli.call(AuthService, "logout", { refreshToken: stored.refreshToken }).catch(() => undefined);
       }
-      removeCredentials();
+      removeCredentials(io.env);
       cli.write("logged out\n");
     } finally {
       cli.close();
@@ -78,11 +77,11 @@ export async function runLogout(argv: string[]): Promise<number> {
 
 const WHOAMI_USAGE = "usage: sigil whoami [--server host:port] [--json]\n";
 
-export async function runWhoAmI(argv: string[]): Promise<number> {
-  return runCli(WHOAMI_USAGE, async () => {
+export async function runWhoAmI(argv: string[], io: CliIo): Promise<number> {
+  return runCli(WHOAMI_USAGE, io, async () => {
     const { values } = parseCommand(argv, {});
-    if (values.help) return void process.stdout.write(WHOAMI_USAGE);
-    const cli = AdminCli.open(values);
+    if (values.help) return void io.stdout.write(WHOAMI_USAGE);
+    const cli = AdminCli.open(values, io);
     try {
       const r = await cli.call(AuthService, "whoAmI", {});
       cli.print(WhoAmIResponseSchema, r, () => {

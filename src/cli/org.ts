@@ -12,6 +12,7 @@ import {
   type Organization,
 } from "../gen/sigil/admin/v1/organization_pb.js";
 import { AdminCli, details, optionalInt, optionalString, parseCommand, required, runCli, table, UsageError, when } from "./admin-client.js";
+import { isHelpWord, type CliIo } from "./io.js";
 import { userRow } from "./user.js";
 
 const USAGE = `usage: sigil org <command> [options]
@@ -39,8 +40,8 @@ function arg(positionals: string[], i: number, name: string): string {
   return v;
 }
 
-export async function runOrg(argv: string[]): Promise<number> {
-  return runCli(USAGE, async () => {
+export async function runOrg(argv: string[], io: CliIo): Promise<number> {
+  return runCli(USAGE, io, async () => {
     const [sub, ...rest] = argv;
     const { values, positionals } = parseCommand(rest, {
       name: { type: "string" },
@@ -48,8 +49,8 @@ export async function runOrg(argv: string[]): Promise<number> {
       "page-size": { type: "string" },
       "page-token": { type: "string" },
     });
-    if (!sub || values.help || sub === "help") return void process.stdout.write(USAGE);
-    const cli = AdminCli.open(values);
+    if (!sub || values.help || isHelpWord(sub)) return void io.stdout.write(USAGE);
+    const cli = AdminCli.open(values, io);
     try {
       switch (sub) {
         case "create": {

@@ -2,6 +2,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { KeyAlgorithm, PrivateKeyFormat, RevocationReason } from "../gen/sigil/admin/v1/common_pb.js";
 import { optionalString, UsageError } from "./admin-client.js";
+import { readStdin, type CliIo } from "./io.js";
 
 export function arg(positionals: string[], i: number, name: string): string {
   const v = positionals[i];
@@ -69,10 +70,11 @@ export function writeKey(out: string | undefined, key: { case: "privateKeyPem"; 
   return key.value;
 }
 
-/** The text of FILE ("-" for stdin); a usage error when it cannot be read. */
-export function readInput(file: string, what: string): string {
+/** The text of FILE ("-" for the command's stdin); a usage error when it cannot be read. */
+export async function readInput(file: string, what: string, io: CliIo): Promise<string> {
+  if (file === "-") return `${await readStdin(io)}\n`;
   try {
-    return readFileSync(file === "-" ? 0 : file, "utf8");
+    return readFileSync(file, "utf8");
   } catch (e) {
     throw new UsageError(`cannot read ${what} ${file}: ${(e as Error).message}`);
   }

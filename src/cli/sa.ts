@@ -14,6 +14,7 @@ import {
   type ServiceAccount,
 } from "../gen/sigil/admin/v1/service_account_pb.js";
 import { AdminCli, details, optionalBool, optionalInt, optionalString, parseCommand, required, runCli, table, UsageError, when } from "./admin-client.js";
+import { isHelpWord, type CliIo } from "./io.js";
 import { capabilitiesOf, capabilityFlags } from "./user.js";
 
 const USAGE = `usage: sigil sa <command> [options]
@@ -42,8 +43,8 @@ function keyRow(k: ApiKey | undefined): Record<string, string> {
   return { id: k.id, name: k.name, prefix: k.keyPrefix, created: when(k.createdAt), expires: when(k.expiresAt), last_used: when(k.lastUsedAt), revoked: when(k.revokedAt) };
 }
 
-export async function runSa(argv: string[]): Promise<number> {
-  return runCli(USAGE, async () => {
+export async function runSa(argv: string[], io: CliIo): Promise<number> {
+  return runCli(USAGE, io, async () => {
     const [sub, ...rest] = argv;
     const { values, positionals } = parseCommand(rest, {
       org: { type: "string" },
@@ -56,12 +57,12 @@ export async function runSa(argv: string[]): Promise<number> {
       "page-size": { type: "string" },
       "page-token": { type: "string" },
     });
-    if (!sub || values.help || sub === "help") return void process.stdout.write(USAGE);
+    if (!sub || values.help || isHelpWord(sub)) return void io.stdout.write(USAGE);
     const pos = (name: string) => {
       if (!positionals[0]) throw new UsageError(`${name} is required`);
       return positionals[0];
     };
-    const cli = AdminCli.open(values);
+    const cli = AdminCli.open(values, io);
     try {
       switch (sub) {
         case "create": {

@@ -1,33 +1,49 @@
+import { parseArgs } from "node:util";
 import { loadConfig } from "../config.js";
 import { createLogger } from "../logger.js";
 import { startSigil } from "../server.js";
+import { runCli, UsageError } from "./admin-client.js";
+import { untilAborted, type CliIo } from "./io.js";
 
-/** `sigil serve`: start everything, print what is served, stop cleanly on SIGINT/SIGTERM. */
-export async function runServe(argv: string[]): Promise<number> {
-  const config = loadConfig();
-  if (argv.includes("--no-migrate")) config.migrateOnStart = false;
-  const logger = createLogger(config.logLevel);
-  const t0 = performance.now();
-  const server = await startSigil({ config, logger });
-  const startMs = Math.round(performance.now() - t0);
-  const out: string[] = [`Sigil is up (${server.db.kind} database, started in ${startMs} ms)`];
-  if (server.bootstrap.created.length) out.push(`first run: created ${server.bootstrap.created.join(", ")}`);
-  if (server.bootstrap.generatedAdminPassword) {
-    out.push(`superuser "admin" password (shown once, store it now): ${server.bootstrap.generatedAdminPassword}`);
-  }
-  for (const [what, url] of Object.entries(server.urls)) out.push(`  ${what.padEnd(26)} ${url}`);
-  process.stdout.write(`${out.join("\n")}\n`);
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, "shutting down");
-    server.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.on("SIGINT", () => stop("SIGINT"));
-  process.on("SIGTERM", () => stop("SIGTERM"));
-  return 0;
+const USAGE = `usage: sigil serve [--no-migrate]
+
+Starts the HTTP listener (ACME, CRL, CA certificates, OCSP, health) and the
+gRPC admin listener, configured from the environment (DATABASE_URL, SIGIL_*;
+see the README), and runs until SIGINT or SIGTERM.
+
+  --no-migrate   do not apply pending migrations at start (as SIGIL_MIGRATE_ON_START=false)
+`;
+
+/**
+ * `sigil serve`: start everything, print what is served, and stop cleanly
+ * when io.signal aborts (SIGINT/SIGTERM); resolves with the exit code after
+ * the shutdown.
+ */
+export async function runServe(argv: string[], io: CliIo): Promise<number> {
+  return runCli(USAGE, io, async () => {
+    let values: { help?: boolean; "no-migrate"?: boolean };
+    try {
+      ({ values } = parseArgs({ args: argv, options: { help: { type: "boolean", short: "h" }, "no-migrate": { type: "boolean" } }, strict: true }));
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    if (values.help) return void io.stdout.write(USAGE);
+    const config = loadConfig(io.env);
+    if (values["no-migrate"]) config.migrateOnStart = false;
+    const logger = createLogger(config.logLevel);
+    const t0 = performance.now();
+    const server = await startSigil({ config, logger });
+    const startMs = Math.round(performance.now() - t0);
+    const out: string[] = [`Sigil is up (${server.db.kind} database, started in ${startMs} ms)`];
+    if (server.bootstrap.created.length) out.push(`first run: created ${server.bootstrap.created.join(", ")}`);
+    if (server.bootstrap.generatedAdminPassword) {
+      out.push(`superuser "admin" password (shown once, store it now): ${server.bootstrap.generatedAdminPassword}`);
+    }
+    for (const [what, url] of Object.entries(server.urls)) out.push(`  ${what.padEnd(26)} ${url}`);
+    io.stdout.write(`${out.join("\n")}\n`);
+    await untilAborted(io.signal);
+    logger.info("shutting down");
+    await server.close();
+    return 0;
+  });
 }

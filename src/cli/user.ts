@@ -10,6 +10,7 @@ import {
   type User,
 } from "../gen/sigil/admin/v1/user_pb.js";
 import { AdminCli, details, list, optionalBool, optionalInt, optionalString, parseCommand, required, runCli, table, UsageError, when } from "./admin-client.js";
+import { isHelpWord, readStdin, type CliIo } from "./io.js";
 
 const USAGE = `usage: sigil user <command> [options]
 
@@ -91,20 +92,16 @@ export function capabilityFlags(values: Record<string, unknown>, name = "cap"): 
   return out;
 }
 
-async function newPassword(values: Record<string, unknown>, requiredHere: boolean): Promise<string | undefined> {
-  if (values["password-stdin"]) {
-    const chunks: Buffer[] = [];
-    for await (const c of process.stdin) chunks.push(c as Buffer);
-    return Buffer.concat(chunks).toString("utf8").replace(/\r?\n$/, "");
-  }
-  const env = process.env.SIGIL_NEW_PASSWORD;
+async function newPassword(values: Record<string, unknown>, requiredHere: boolean, io: CliIo): Promise<string | undefined> {
+  if (values["password-stdin"]) return readStdin(io);
+  const env = io.env.SIGIL_NEW_PASSWORD;
   if (env) return env;
   if (requiredHere) throw new UsageError("a password is required: --password-stdin or $SIGIL_NEW_PASSWORD");
   return undefined;
 }
 
-export async function runUser(argv: string[]): Promise<number> {
-  return runCli(USAGE, async () => {
+export async function runUser(argv: string[], io: CliIo): Promise<number> {
+  return runCli(USAGE, io, async () => {
     const [sub, ...rest] = argv;
     const { values, positionals } = parseCommand(rest, {
       username: { type: "string" },
@@ -118,12 +115,12 @@ export async function runUser(argv: string[]): Promise<number> {
       "page-size": { type: "string" },
       "page-token": { type: "string" },
     });
-    if (!sub || values.help || sub === "help") return void process.stdout.write(USAGE);
+    if (!sub || values.help || isHelpWord(sub)) return void io.stdout.write(USAGE);
     const id = () => {
       if (!positionals[0]) throw new UsageError("ID is required");
       return positionals[0];
     };
-    const cli = AdminCli.open(values);
+    const cli = AdminCli.open(values, io);
     try {
       switch (sub) {
         case "create": {
@@ -132,7 +129,7 @@ export async function runUser(argv: string[]): Promise<number> {
             email: required(values, "email"),
             role: parseRole(required(values, "role")),
             organizationId: optionalString(values, "org") ?? "",
-            password: await newPassword(values, true),
+            password: await newPassword(values, true, io),
             ...capabilityFlags(values),
           });
           cli.print(CreateUserResponseSchema, r, () => details(userRow(r.user)));
@@ -161,7 +158,7 @@ export async function runUser(argv: string[]): Promise<number> {
             role: role === undefined ? undefined : parseRole(role),
             isActive: optionalBool(values, "active"),
             organizationId: optionalString(values, "org"),
-            password: await newPassword(values, false),
+            password: await newPassword(values, false, io),
             ...capabilityFlags(values),
           });
           cli.print(UpdateUserResponseSchema, r, () => details(userRow(r.user)));

@@ -1,6 +1,6 @@
 /**
  * `sigil ca`, `sigil cert` and the admin-plane `sigil acme` subcommands,
- * through the real binary against the running server: login -> org -> root
+ * in-process through run(argv, io) (the binary's code) against the running server: login -> org -> root
  * -> intermediate -> issue -> list -> export (PKCS#12 opened by openssl) ->
  * revoke, and ACME directory / EAB management.
  */
@@ -16,7 +16,7 @@ import { openssl, TempDir, verifyChain } from "./pki-helpers.js";
 const sigil = runSigil;
 
 
-describe("sigil ca / cert / acme (admin plane) CLI, real binary", function () {
+describe("sigil ca / cert / acme (admin plane) CLI", function () {
   this.timeout(180_000);
   let server: TestServer;
   let home: string;

@@ -1,17 +1,21 @@
+/**
+ * The admin commands of the CLI against the real server, in-process through
+ * run(argv, io) (test/helpers/sigil-cli.ts), plus one smoke test of the real
+ * binary (node bin/sigil.js) for the process wiring: argv, piped stdin,
+ * stdout, exit codes.
+ */
 import assert from "node:assert/strict";
-import { runSigil, SIGIL_BIN as SIGIL } from "../../helpers/sigil-cli.js";
-import { spawn } from "node:child_process";
+import { cliEnv, Collector, runSigil, spawnSigil } from "../../helpers/sigil-cli.js";
 import { mkdtempSync, rmSync, statSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { startTestServer, TEST_ADMIN_PASSWORD, type TestServer } from "../../helpers/server.js";
 import { unique } from "./helpers.js";
+import { run } from "../../../src/cli/main.js";
 
 const sigil = runSigil;
 
-
-
-describe("sigil CLI (real binary) against the admin server", function () {
+describe("sigil CLI against the admin server", function () {
   this.timeout(180_000);
   let server: TestServer;
   let home: string;
@@ -102,21 +106,43 @@ describe("sigil CLI (real binary) against the admin server", function () {
     assert.equal(keys.includes(key.key), false, "the key is shown once only");
   });
 
-  it("audit watch streams new events as JSON lines", async () => {
-    const child = spawn(process.execPath, [SIGIL, "audit", "watch", "--action", "org_create", "--json"], { env: { ...process.env, ...env } });
-    let out = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  it("audit watch streams new events as JSON lines until interrupted, then exits 0", async () => {
+    const stop = new AbortController();
+    const stdout = new Collector();
+    const watching = run(["audit", "watch", "--action", "org_create", "--json"], { stdout, stderr: new Collector(), env: cliEnv(env), signal: stop.signal });
+    let name = "";
     try {
-      await new Promise((r) => setTimeout(r, 2500)); // the binary starts through tsx
-      const name = unique("watched");
-      await ok(["org", "create", "--name", name]);
+      // the stream is open once the server has registered the watcher; create events until one arrives
       const until = Date.now() + 15_000;
-      while (!out.includes(name) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-      const line = out.split("\n").find((l) => l.includes(name));
-      assert.ok(line, `watch printed the event: ${out}`);
+      while (!(name && stdout.text.includes(name)) && Date.now() < until) {
+        name = unique("watched");
+        await ok(["org", "create", "--name", name]);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const line = stdout.text.split("\n").find((l) => l.includes(name));
+      assert.ok(line, `watch printed the event: ${stdout.text}`);
       assert.equal((JSON.parse(line) as { action: string }).action, "org_create");
     } finally {
-      child.kill("SIGINT");
+      stop.abort();
+    }
+    assert.equal(await watching, 0, "SIGINT (the abort) ends the watch with exit code 0");
+  });
+
+  it("the real binary: --help, and a login with the password piped to stdin", async () => {
+    const help = await spawnSigil(["--help"], env);
+    assert.equal(help.code, 0, help.stderr);
+    assert.match(help.stdout, /^usage: sigil <command>/);
+    const home3 = mkdtempSync(path.join(tmpdir(), "sigil-cli-"));
+    try {
+      const login = await spawnSigil(["login", "--username", "admin", "--password-stdin"], { ...env, XDG_CONFIG_HOME: home3 }, `${TEST_ADMIN_PASSWORD}\n`);
+      assert.equal(login.code, 0, login.stderr);
+      assert.match(login.stdout, /logged in to 127\.0\.0\.1:\d+ as admin \(superuser\)/);
+      assert.match(await ok(["whoami"], undefined, { XDG_CONFIG_HOME: home3 }), /user:\s+admin/, "the binary stored the tokens where run() finds them");
+      const denied = await sigil(["whoami"], { ...env, XDG_CONFIG_HOME: home3, SIGIL_SERVER: "127.0.0.1:1" });
+      assert.equal(denied.code, 1, "stored tokens belong to their server");
+      assert.match(denied.stderr, /^sigil: not logged in to 127\.0\.0\.1:1/);
+    } finally {
+      rmSync(home3, { recursive: true, force: true });
     }
   });
 
