@@ -82,7 +82,8 @@ describe("logger: errors are logged without SQL values", () => {
 
     before(async () => {
       dbHandle = await createTestDatabase();
-      db = await openDatabase({ databaseUrl: dbHandle.url, poolMax: 2 });
+      // dataDir is only used by the embedded database
+      db = await openDatabase({ databaseUrl: dbHandle.url, dataDir: "./data", poolMax: 2 });
       await migrate(db.orm);
       const em = db.orm.em.fork();
       em.create(Organization, { name: SECRET, description: "first" });

@@ -8,7 +8,8 @@ import * as grpc from "@grpc/grpc-js";
 import { CertificateService } from "../../../src/gen/sigil/admin/v1/certificate_pb.js";
 import { Role } from "../../../src/gen/sigil/admin/v1/user_pb.js";
 import { startTestServer, type TestServer } from "../../helpers/server.js";
-import { AdminClients, PASSWORD, rejectsWith, unique, type ClientCallOptions } from "./helpers.js";
+import type { ClientCallOptions } from "../../../src/admin/grpc-adapter.js";
+import { AdminClients, PASSWORD, rejectsWith, unique } from "./helpers.js";
 
 const NUL = "must not contain the NUL character (U+0000)";
 const RANGE = "must be a timestamp from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z";
