@@ -28,7 +28,9 @@
  * IPv6 forms that embed an IPv4 address (IPv4-mapped ::ffff:0:0/96,
  * IPv4-translated ::ffff:0:0:0/96, IPv4-compatible ::/96, NAT64
  * 64:ff9b::/96, 6to4 2002::/16) are judged as that IPv4 address, for the
- * classes and for the CIDRs alike: connecting to them reaches it.
+ * classes and for the CIDRs alike: connecting to them reaches it. So IPv4
+ * ranges are written as IPv4 CIDRs (an IPv4-mapped CIDR such as
+ * ::ffff:10.0.0.0/104 is read as 10.0.0.0/8).
  */
 import { isIP } from "node:net";
 
@@ -93,8 +95,7 @@ export function parseNetworkPolicy(spec: string): NetworkPolicy {
       normalized.push(lower);
       continue;
     }
-    const c = parseCidrStrict(entry);
-    cidrs.push(c);
+    cidrs.push(unwrapMappedCidr(parseCidrStrict(entry)));
     normalized.push(entry);
   }
   return {
@@ -231,6 +232,13 @@ function parseCidrStrict(entry: string): Cidr {
   const c = { net, bits };
   // host bits set usually means a typo in the prefix: refuse rather than guess
   if (!masked(net, bits).equals(net)) throw new NetworkPolicyError(`"${entry}" has host bits set beyond /${bits}`);
+  return c;
+}
+
+/** ::ffff:a.b.c.d/n (n >= 96) -> a.b.c.d/(n - 96): addresses are compared after unwrapping */
+function unwrapMappedCidr(c: Cidr): Cidr {
+  const b = c.net;
+  if (b.length === 16 && c.bits >= 96 && zero(b, 0, 10) && b[10] === 0xff && b[11] === 0xff) return { net: Buffer.from(b.subarray(12)), bits: c.bits - 96 };
   return c;
 }
 

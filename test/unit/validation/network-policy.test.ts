@@ -80,6 +80,13 @@ describe("validation/network-policy: which addresses validation may connect to (
     assert.equal(p.check(PUBLIC_V4).allowed, false);
   });
 
+  it("ok/an IPv4-mapped CIDR is read as its IPv4 range", () => {
+    const p = parseNetworkPolicy("::ffff:10.0.0.0/104");
+    assert.equal(p.check("10.1.2.3").allowed, true);
+    assert.equal(p.check("::ffff:10.1.2.3").allowed, true);
+    assert.equal(p.check("11.0.0.1").allowed, false);
+  });
+
   it("ok/words and CIDRs combine; words are case-insensitive; a bare address is a /32 or /128", () => {
     const p = parseNetworkPolicy(" PUBLIC , 169.254.169.254, fe80::/10 ");
     assert.equal(p.spec, "public,169.254.169.254,fe80::/10");
