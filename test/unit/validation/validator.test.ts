@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { FixedClock } from "../../../src/core/clock.js";
 import { dns01TxtValue } from "../../../src/validation/dns01.js";
 import { createDnsResolver, createHttpFetcher, createTlsDialer, DnsError, NetworkError, type DnsResolver, type HttpFetcher, type TlsDialer } from "../../../src/validation/network.js";
+import { parseNetworkPolicy } from "../../../src/validation/network-policy.js";
 import type { ValidationRequest } from "../../../src/validation/types.js";
 import { createChallengeValidator, createDefaultValidator, type ChallengeValidatorDeps } from "../../../src/validation/validator.js";
 import { FakeResolver, keyAuthz, startHttpStub, unusedPort } from "./stubs.js";
@@ -231,6 +232,23 @@ describe("validation with the real DnsResolver against pebble-challtestsrv", fun
       const out = await validator(stub.port).validate({ type: "http-01", identifier: { type: "dns", value: "e2e.example.test" }, token: "e2e", keyAuthorization: keyAuthz("e2e") });
       assert.deepEqual(out, { status: "valid" });
       assert.match(stub.requests.at(-1)?.host ?? "", /^e2e\.example\.test:\d+$/);
+    } finally {
+      await stub.close();
+    }
+  });
+
+  it("fail/http-01 end to end with the configured production policy: the loopback A record is refused, the stub sees nothing", async () => {
+    const stub = await startHttpStub(() => (_q, res) => void res.end(keyAuthz("e2e")));
+    try {
+      await mgmt("/add-a", { host: "e2e-policy.example.test.", addresses: ["127.0.0.1"] });
+      const v = createDefaultValidator(
+        { validationHttpPort: stub.port, validationTlsPort: 443, dnsServers: [`127.0.0.1:${dnsPort}`], validationAllowedNetworks: parseNetworkPolicy("public,private") },
+        { retry: { attempts: 1, delayMs: 0, deadlineMs: 10_000 }, timeoutMs: 5000 },
+      );
+      const out = await v.validate({ type: "http-01", identifier: { type: "dns", value: "e2e-policy.example.test" }, token: "e2e", keyAuthorization: keyAuthz("e2e") });
+      assert.equal(out.status === "invalid" && out.error.type, "connection");
+      assert.match(out.status === "invalid" ? out.error.detail : "", /127\.0\.0\.1 \(loopback\).* not allowed as (a )?validation targets?$/);
+      assert.equal(stub.requests.length, 0);
     } finally {
       await stub.close();
     }
