@@ -10,8 +10,11 @@
  * without a default (plus any column the statement writes as a literal,
  * listed in `literals`).
  */
+import { ACME_ACCOUNT_COLUMNS, ACME_ACCOUNT_INSERT_COLUMNS } from "./acme-accounts.js";
+import { ACME_DIRECTORY_COLUMNS } from "./acme-directories.js";
 import { AUDIT_COLUMNS } from "./audit-sql.js";
 import { CERTIFICATE_INSERT_COLUMNS } from "./certificates.js";
+import { ACME_NONCE_INSERT_COLUMNS } from "./nonces.js";
 import { ORGANIZATION_HOLDING_TABLES } from "./organizations.js";
 import { SYSTEM_SETTING_INSERT_COLUMNS } from "./system-settings.js";
 
@@ -27,6 +30,10 @@ export interface StoreColumnList {
 }
 
 export const STORE_COLUMN_LISTS: StoreColumnList[] = [
+  { table: "acme_accounts", columns: ACME_ACCOUNT_COLUMNS, module: "src/db/store/acme-accounts.ts" },
+  { table: "acme_accounts", columns: ACME_ACCOUNT_INSERT_COLUMNS, module: "src/db/store/acme-accounts.ts", insert: true },
+  { table: "acme_directories", columns: ACME_DIRECTORY_COLUMNS, module: "src/db/store/acme-directories.ts" },
+  { table: "acme_nonces", columns: ACME_NONCE_INSERT_COLUMNS, module: "src/db/store/nonces.ts", insert: true },
   { table: "audit_log", columns: AUDIT_COLUMNS, module: "src/db/store/audit-sql.ts", insert: true },
   // status is the literal 'valid' in certificateInsertSql
   { table: "certificates", columns: CERTIFICATE_INSERT_COLUMNS, module: "src/db/store/certificates.ts", insert: true, literals: ["status"] },
