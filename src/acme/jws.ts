@@ -15,6 +15,7 @@ import { ACCEPTED_ALGS, ALG_SPECS, isAcceptedAlg } from "../core/jws-algorithms.
 import type { AccountInfo } from "../ra/acme/accounts.js";
 import type { DirectoryInfo } from "../ra/acme/directories.js";
 import { ACME_MESSAGES, AcmeError, acmeErr } from "../ra/acme/errors.js";
+import { canonicalJwk, publicJwk } from "../ra/acme/inner-jws.js";
 import type { Linker } from "./linker.js";
 import { decodeB64Json, type RequestBody } from "./payloads.js";
 import { payloadTooLarge, unsupportedMediaType } from "./problems.js";
@@ -278,18 +279,6 @@ export function lookupKey(deps: JwsDeps, mode: KeyMode) {
     }
     await next();
   };
-}
-
-/** the public JWK of a key in its one canonical encoding, so that its RFC 7638 thumbprint identifies the key */
-export function canonicalJwk(key: KeyObject): JWK {
-  return publicJwk(key.export({ format: "jwk" }) as JWK);
-}
-
-/** only the members RFC 7517/7518 define for public keys, so stored JWKs hold nothing else */
-export function publicJwk(jwk: JWK): JWK {
-  const out: JWK = { kty: jwk.kty };
-  for (const f of ["crv", "x", "y", "n", "e"] as const) if (typeof jwk[f] === "string") out[f] = jwk[f];
-  return out;
 }
 
 /**

@@ -4,13 +4,12 @@
  * state change is a call into ra/acme.
  */
 import Router from "@koa/router";
-import { calculateJwkThumbprint, flattenedVerify, importJWK, type JWK } from "jose";
 import type { Context, Middleware, Next } from "koa";
-import { createPublicKey } from "node:crypto";
 import type { Logger } from "../logger.js";
 import { changeAccountKey, findAccountById, newAccount, updateAccount } from "../ra/acme/accounts.js";
 import { DirectoryCache } from "../ra/acme/directories.js";
-import { AcmeError, acmeErr } from "../ra/acme/errors.js";
+import { verifyKeyChange } from "../ra/acme/inner-jws.js";
+import { acmeErr } from "../ra/acme/errors.js";
 import {
   ChainCache,
   RecentCertificates,
@@ -30,13 +29,11 @@ import type { RaContext } from "../ra/context.js";
 import type { ChallengeValidator } from "../validation/types.js";
 import {
   acmeState,
-  canonicalJwk,
   checkUrlAndNonce,
   DEFAULT_BODY_LIMIT,
   lookupKey,
   parseJws,
   postAsGetOnly,
-  publicJwk,
   verifySignature,
   accountRequest,
   authenticated,
@@ -150,7 +147,6 @@ export function buildAcmeRouter(deps: AcmeRouterDeps): AcmeRouter {
   };
 
   const chain = (mode: KeyMode): Middleware[] => [edge, parseJws(jwsDeps), checkUrlAndNonce(jwsDeps), lookupKey(jwsDeps, mode), verifySignature()];
-  const post = (path: string, mode: KeyMode, ...handlers: Middleware[]) => router.post(path, ...chain(mode), ...handlers);
   /** a kid-mode route: the handler gets the request with its (valid) account */
   const postKid = (path: string, handler: (ctx: Context, req: AccountRequest) => Promise<void> | void, opts: { postAsGetOnly?: boolean } = {}) =>
     router.post(path, ...chain("kid"), ...(opts.postAsGetOnly ? [postAsGetOnly()] : []), (ctx: Context) => handler(ctx, accountRequest(ctx)));
@@ -223,44 +219,11 @@ export function buildAcmeRouter(deps: AcmeRouterDeps): AcmeRouter {
   );
 
   // §7.3.5 key rollover
-  postKid("/key-change", async (ctx, req) => {
-    const st = acmeState(ctx);
-    const { protected: p, payload, signature } = decodeKeyChange(req.body);
-    let header: Record<string, unknown>;
-    let body: Record<string, unknown>;
-    try {
-      header = JSON.parse(Buffer.from(p, "base64url").toString("utf8")) as Record<string, unknown>;
-      body = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as Record<string, unknown>;
-    } catch {
-      throw acmeErr.malformed("keyChange inner JWS is not base64url JSON");
-    }
-    if (!header || typeof header !== "object" || !body || typeof body !== "object") throw acmeErr.malformed("keyChange inner JWS header and payload must be JSON objects");
-    // §7.3.5: inner JWS has jwk (the new key), no kid, no nonce, the same url
-    if (typeof header.alg !== "string" || !["RS256", "ES256", "ES384", "ES512", "EdDSA"].includes(header.alg)) {
-      throw acmeErr.malformed("keyChange inner JWS alg is not accepted");
-    }
-    if (!header.jwk || typeof header.jwk !== "object" || header.kid !== undefined) throw acmeErr.malformed("keyChange inner JWS must carry jwk and no kid");
-    if (header.nonce !== undefined) throw acmeErr.malformed("keyChange inner JWS must not carry a nonce");
-    if (header.url !== st.header!.url) throw acmeErr.malformed("keyChange inner JWS url must equal the outer url");
-    let newJwk = publicJwk(header.jwk as JWK);
-    let newThumb: string;
-    try {
-      await flattenedVerify({ protected: p, payload, signature }, await importJWK(newJwk, header.alg), { algorithms: [header.alg] });
-      // thumbprint of the key, not of its text (see canonicalJwk)
-      newJwk = canonicalJwk(createPublicKey({ key: newJwk as import("node:crypto").JsonWebKey, format: "jwk" }));
-      newThumb = await calculateJwkThumbprint(newJwk, "sha256");
-    } catch {
-      throw acmeErr.malformed("keyChange inner JWS signature does not verify with its jwk");
-    }
-    if (body.account !== st.header!.kid) throw acmeErr.malformed("keyChange payload account must be the signing account");
-    let oldThumb: string;
-    try {
-      oldThumb = await calculateJwkThumbprint(canonicalJwk(createPublicKey({ key: publicJwk(body.oldKey as JWK) as import("node:crypto").JsonWebKey, format: "jwk" })), "sha256");
-    } catch {
-      throw acmeErr.malformed("keyChange payload oldKey is not a JWK");
-    }
-    if (oldThumb !== (await calculateJwkThumbprint(canonicalJwk(st.key!), "sha256"))) throw acmeErr.unauthorized("keyChange oldKey is not the account's current key");
-    const account = await changeAccountKey(ra, st.account!, newJwk, newThumb, (id) => linker.account(st.dir.name, id));
+  postKid("/key-change", async (ctx, st) => {
+    // §7.3.5: the inner JWS (signed by the new key, naming the account and its old key) is ra's to verify
+    const inner = decodeKeyChange(st.body);
+    const { newJwk, newThumbprint: newThumb } = await verifyKeyChange({ inner, outerUrl: st.header.url, accountUrl: st.kid, accountJwk: st.account.jwk });
+    const account = await changeAccountKey(ra, st.account, newJwk, newThumb, (id) => linker.account(st.dir.name, id));
     ctx.set("Location", linker.account(st.dir.name, account.id));
     json(ctx, 200, accountJson(linker, st.dir.name, account));
   });
