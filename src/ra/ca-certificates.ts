@@ -1,4 +1,4 @@
-import type { EntityManager } from "@mikro-orm/postgresql";
+import { findPublishedCaCertificate } from "../db/store/certificate-authorities.js";
 import type { RaContext } from "./context.js";
 import { pemToDer } from "./issuers.js";
 
@@ -23,15 +23,10 @@ export class CaCertificates {
   async get(caId: string): Promise<PublishedCaCertificate | undefined> {
     const hit = this.cache.get(caId);
     if (hit) return hit;
-    const em = this.ctx.orm.em.fork() as EntityManager;
-    const rows = await em.execute<{ certificate_pem: string; created_at: Date | string }[]>(
-      `select certificate_pem, created_at from certificate_authorities where id = ?`,
-      [caId],
-    );
-    const r = rows[0];
+    const r = await findPublishedCaCertificate(this.ctx.store, caId);
     if (!r) return undefined;
-    const pem = r.certificate_pem.endsWith("\n") ? r.certificate_pem : `${r.certificate_pem}\n`;
-    const out = { der: pemToDer(pem), pem, createdAt: new Date(r.created_at) };
+    const pem = r.certificatePem.endsWith("\n") ? r.certificatePem : `${r.certificatePem}\n`;
+    const out = { der: pemToDer(pem), pem, createdAt: r.createdAt };
     this.cache.set(caId, out);
     return out;
   }

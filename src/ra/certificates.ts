@@ -11,26 +11,23 @@
  * exported through it. The responder issues and rotates them.
  */
 import { X509Certificate } from "node:crypto";
-import { LockMode } from "@mikro-orm/core";
-import type { EntityManager } from "@mikro-orm/postgresql";
 import { csrDerFromPem, parseCsr } from "../ca/csr.js";
-import { exportPrivateKeyPkcs8, generateKeyPair, importPrivateKeyPkcs8, keyAlgorithmOf, checkLeafKeyPolicy, privateKeyToPem } from "../ca/keys.js";
+import { exportPrivateKeyPkcs8, generateKeyPair, importPrivateKeyPkcs8, keyAlgorithmOf, checkLeafKeyPolicy, privateKeyToPem, spkiOf } from "../ca/keys.js";
 import { buildPkcs12, checkPkcs12Password } from "../ca/pkcs12.js";
 import { serialFromHex, serialToHex } from "../ca/serial.js";
 import { SigilError } from "../core/errors.js";
-import type { CertificateStatus, KeyAlgorithm } from "../core/types.js";
-import { KEY_ALGORITHMS } from "../core/types.js";
-import { AcmeAccount, Certificate, CertificateAuthority } from "../db/entities/index.js";
-import { checkLeafNames, type LeafProfile } from "../policy/leaf-names.js";
+import { KEY_ALGORITHMS, parseLeafType, type CertificateStatus, type KeyAlgorithm, type LeafType } from "../core/types.js";
+import type { Certificate, CertificateAuthority } from "../db/entities/index.js";
+import { caChainPems, organizationCaCertificatePems } from "../db/store/certificate-authorities.js";
+import { findAdminCertificate, listCertificates as listCertificateRows } from "../db/store/certificate-entities.js";
+import { certificateListExtras, readCertificateEncryptedKey } from "../db/store/certificates.js";
+import type { Session } from "../db/store/session.js";
+import { checkLeafKeyNotReused } from "../policy/key-reuse.js";
+import { checkLeafNames } from "../policy/leaf-names.js";
 import { authorize } from "../policy/permissions.js";
 import type { Actor } from "./actor.js";
-import {
-  caChainPems,
-  visibleOrganization,
-  type ExportedKey,
-  type Page,
-  type PrivateKeyExportFormat,
-} from "./certificate-authorities.js";
+import { visibleOrganization, type ExportedKey, type Page, type PrivateKeyExportFormat } from "./certificate-authorities.js";
+import { loadCa } from "./certificate-authorities/common.js";
 import { inTransaction, type RaContext } from "./context.js";
 import { requireId } from "./input.js";
 import { certKeyAad, issueLeafInTx } from "./issuance.js";
@@ -52,9 +49,10 @@ function checkValidityDays(days: number): number {
   return days;
 }
 
-function checkProfile(type: string): LeafProfile {
-  if (type === "server" || type === "client" || type === "dual") return type;
-  throw SigilError.invalidArgument("type: server, client or dual", "type");
+function checkProfile(type: string): LeafType {
+  const t = parseLeafType(type);
+  if (!t) throw SigilError.invalidArgument("server, client or dual", "type");
+  return t;
 }
 
 /** Status as callers see it: valid past notAfter reads as "expired". */
@@ -62,25 +60,25 @@ export function effectiveCertificateStatus(c: Pick<Certificate, "status" | "notA
   return c.status === "valid" && c.notAfter <= now ? "expired" : c.status;
 }
 
-/** Ids among `ids` whose private key Sigil holds (server-side generation), without loading the encrypted blobs. */
-export async function idsWithPrivateKey(em: EntityManager, ids: string[]): Promise<Set<string>> {
-  if (ids.length === 0) return new Set();
-  const rows = await em.find(Certificate, { id: { $in: ids }, encryptedPrivateKey: { $ne: null } }, { fields: ["id"] });
-  return new Set(rows.map((r) => r.id));
-}
-
-async function loadCaForIssuance(em: EntityManager, caId: string): Promise<CertificateAuthority> {
-  // FOR SHARE: a concurrent revocation or deletion of the CA waits for this issuance (and vice versa)
-  const ca = await em.findOne(CertificateAuthority, { id: caId, deletedAt: null }, { lockMode: LockMode.PESSIMISTIC_READ });
-  if (!ca) throw SigilError.notFound("certificate authority not found");
-  return ca;
+/** A live CA for an issuance in this transaction, FOR SHARE: a concurrent revocation or deletion of the CA waits for it (and vice versa). */
+function loadCaForIssuance(tx: Session, caId: string): Promise<CertificateAuthority> {
+  return loadCa(tx, caId, { lock: "forShare" });
 }
 
 async function authorizeCa(ctx: RaContext, actor: Actor, caId: string, need: "create_cert" | "read"): Promise<CertificateAuthority> {
-  const ca = await ctx.orm.em.fork().findOne(CertificateAuthority, { id: caId, deletedAt: null });
-  if (!ca) throw SigilError.notFound("certificate authority not found");
+  const ca = await loadCa(ctx.store, caId);
   authorize(actor, ca.organization.id, need);
   return ca;
+}
+
+/**
+ * A leaf never certifies a CA's key (src/policy/key-reuse.ts): refused when
+ * the key is that of any CA of the organization (the issuing CA and its
+ * chain among them; deleted CAs too, their keys stay CA keys).
+ */
+async function checkNotCaKey(s: Session, organizationId: string, spki: Buffer): Promise<void> {
+  const caSpkis = (await organizationCaCertificatePems(s, organizationId)).map((pem) => spkiOf(new X509Certificate(pemToDer(pem)).publicKey));
+  checkLeafKeyNotReused(spki, { caSpkis });
 }
 
 export interface IssueInput {
@@ -109,7 +107,7 @@ export async function issueCertificate(ctx: RaContext, actor: Actor, input: Issu
   await authorizeCa(ctx, actor, caId, "create_cert");
   const keyPair = await generateKeyPair(input.keyAlgorithm);
   return inTransaction(ctx, async (tx) => {
-    const ca = await loadCaForIssuance(tx.em, caId);
+    const ca = await loadCaForIssuance(tx, caId);
     const now = ctx.clock.now();
     return issueLeafInTx(ctx, tx, actor, {
       ca,
@@ -126,8 +124,9 @@ export async function issueCertificate(ctx: RaContext, actor: Actor, input: Issu
 /**
  * Issues a leaf for a PKCS#10 CSR (RFC 2986): the signature is verified
  * (proof of possession), the key must pass the leaf key policy, a CSR asking
- * for cA=TRUE is refused (RFC 5280 §4.2.1.9), and the CSR's names must fit
- * the profile. Needs create_cert.
+ * for cA=TRUE is refused (RFC 5280 §4.2.1.9), a key that is one of the
+ * organization's CA keys is refused (src/policy/key-reuse.ts), and the CSR's
+ * names must fit the profile. Needs create_cert.
  */
 export async function signCsr(
   ctx: RaContext,
@@ -142,9 +141,10 @@ export async function signCsr(
   if (csr.requestsCa) throw SigilError.badCsr("the CSR asks for a CA certificate (basicConstraints cA=TRUE); use the CA service");
   checkLeafKeyPolicy(csr.publicKey);
   const names = checkLeafNames(profile, csr);
-  await authorizeCa(ctx, actor, caId, "create_cert");
+  const issuing = await authorizeCa(ctx, actor, caId, "create_cert");
+  await checkNotCaKey(ctx.store, issuing.organization.id, csr.publicKeySpki);
   return inTransaction(ctx, async (tx) => {
-    const ca = await loadCaForIssuance(tx.em, caId);
+    const ca = await loadCaForIssuance(tx, caId);
     const now = ctx.clock.now();
     return issueLeafInTx(ctx, tx, actor, {
       ca,
@@ -157,18 +157,15 @@ export async function signCsr(
   });
 }
 
-/** certificates the admin plane deals with: all but the OCSP responder's own (see the header) */
-const ADMIN_VISIBLE = { type: { $ne: "ocsp" } } as const;
-
-async function loadCertificate(em: EntityManager, id: string): Promise<Certificate> {
-  const cert = await em.findOne(Certificate, { id: requireId(id, "id"), ...ADMIN_VISIBLE });
+async function loadCertificate(s: Session, id: string): Promise<Certificate> {
+  const cert = await findAdminCertificate(s, requireId(id, "id"));
   if (!cert) throw SigilError.notFound("certificate not found");
   return cert;
 }
 
 /** One certificate (any member of its organization may read it). */
 export async function getCertificate(ctx: RaContext, actor: Actor, id: string): Promise<Certificate> {
-  const cert = await loadCertificate(ctx.orm.em.fork() as EntityManager, id);
+  const cert = await loadCertificate(ctx.store, id);
   authorize(actor, cert.organization.id, "read");
   return cert;
 }
@@ -185,66 +182,37 @@ export interface ListCertificatesInput {
   pageToken: string;
 }
 
-/** LIKE pattern for a literal substring (PostgreSQL's default escape character is backslash). */
-function likeContains(s: string): string {
-  return `%${s.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-}
-
 /** Certificates visible to the caller, oldest first, with filters (AND). */
 export async function listCertificates(ctx: RaContext, actor: Actor, input: ListCertificatesInput): Promise<Page<Certificate>> {
   const page = parsePage(input.pageSize, input.pageToken);
   const org = visibleOrganization(actor, input.organizationId);
   if (org === "none") return { items: [], nextPageToken: "" };
-  const em = ctx.orm.em.fork() as EntityManager;
-  const now = ctx.clock.now();
-  const where: Record<string, unknown>[] = [ADMIN_VISIBLE];
-  if (org) where.push({ organization: org });
+  if (input.nameContains && input.nameContains.length > 255) throw SigilError.invalidArgument("at most 255 characters", "name_contains");
+  let issuerId: string | undefined;
   if (input.caId) {
-    const ca = await em.findOne(CertificateAuthority, { id: requireId(input.caId, "ca_id"), deletedAt: null });
-    if (!ca) throw SigilError.notFound("certificate authority not found");
+    const ca = await loadCa(ctx.store, requireId(input.caId, "ca_id"));
     authorize(actor, ca.organization.id, "read");
-    where.push({ issuer: ca.id });
+    issuerId = ca.id;
   }
-  switch (input.status) {
-    case undefined:
-      break;
-    case "valid":
-      where.push({ status: "valid", notAfter: { $gt: now } });
-      break;
-    case "expired":
-      where.push({ $or: [{ status: "expired" }, { status: "valid", notAfter: { $lte: now } }] });
-      break;
-    case "revoked":
-      where.push({ status: "revoked" });
-      break;
-    default: {
-      const never: never = input.status;
-      throw SigilError.invalidArgument(`status: unknown ${String(never)}`, "status");
-    }
-  }
-  if (input.expiringBefore) where.push({ notAfter: { $lt: input.expiringBefore } });
-  if (input.serial) where.push({ serial: serialToHex(serialFromHex(input.serial)) });
-  const qb = em.createQueryBuilder(Certificate, "c").where({ $and: where });
-  if (input.nameContains) {
-    if (input.nameContains.length > 255) throw SigilError.invalidArgument("name_contains: at most 255 characters", "name_contains");
-    const pattern = likeContains(input.nameContains);
-    qb.andWhere(
-      `(lower(coalesce(c.common_name, '')) like ? or exists (select 1 from jsonb_array_elements_text(c.dns_names || c.ip_addresses || c.emails) as n(v) where lower(n.v) like ?))`,
-      [pattern, pattern],
-    );
-  }
-  qb.orderBy({ createdAt: "asc", id: "asc" }).limit(page.limit).offset(page.offset);
-  const [items, total] = await qb.getResultAndCount();
+  const { items, total } = await listCertificateRows(ctx.store, {
+    organizationId: org,
+    issuerId,
+    status: input.status,
+    nameContains: input.nameContains || undefined,
+    expiringBefore: input.expiringBefore,
+    serial: input.serial ? serialToHex(serialFromHex(input.serial)) : undefined,
+    now: ctx.clock.now(),
+    limit: page.limit,
+    offset: page.offset,
+  });
   return { items, nextPageToken: nextPageToken(page, items.length, total) };
 }
 
 /** The certificate's PEM, then its issuers up to the root. */
 export async function getCertificateChain(ctx: RaContext, actor: Actor, id: string): Promise<string[]> {
-  const em = ctx.orm.em.fork() as EntityManager;
-  const cert = await loadCertificate(em, id);
+  const cert = await loadCertificate(ctx.store, id);
   authorize(actor, cert.organization.id, "read");
-  const issuer = await em.findOneOrFail(CertificateAuthority, { id: cert.issuer.id });
-  return [cert.certificatePem, ...(await caChainPems(em, issuer))];
+  return [cert.certificatePem, ...(await caChainPems(ctx.store, cert.issuer.id))];
 }
 
 /**
@@ -255,7 +223,7 @@ export async function revokeCertificate(ctx: RaContext, actor: Actor, id: string
   const certId = requireId(id, "id");
   const checked = checkRevocationReason(reason);
   // the organization of a certificate never changes: authorize before taking the row lock
-  const cert = await loadCertificate(ctx.orm.em.fork() as EntityManager, certId);
+  const cert = await loadCertificate(ctx.store, certId);
   authorize(actor, cert.organization.id, "revoke_cert");
   return inTransaction(ctx, (tx) => revokeCertificateInTx(ctx, tx, actor, certId, checked));
 }
@@ -280,8 +248,7 @@ export async function renewCertificate(
   validityDays: number | undefined,
 ): Promise<Certificate> {
   const certId = requireId(id, "id");
-  const em0 = ctx.orm.em.fork() as EntityManager;
-  const orig = await loadCertificate(em0, certId);
+  const orig = await loadCertificate(ctx.store, certId);
   authorize(actor, orig.organization.id, "create_cert");
   if (orig.type === "ca") throw SigilError.failedPrecondition("CA certificates are renewed through the CA service, not here");
   if (orig.status === "revoked") throw SigilError.failedPrecondition("a revoked certificate is not renewed; issue a new one");
@@ -289,7 +256,7 @@ export async function renewCertificate(
     validityDays === undefined
       ? Math.max(1, Math.round((orig.notAfter.getTime() - orig.notBefore.getTime()) / DAY_MS))
       : checkValidityDays(validityDays);
-  const hasKey = (await idsWithPrivateKey(em0, [orig.id])).has(orig.id);
+  const hasKey = (await certificateListExtras(ctx.store, [orig.id]))[0]?.hasPrivateKey ?? false;
   const oldPublicKey = new X509Certificate(pemToDer(orig.certificatePem)).publicKey;
   let publicKey = oldPublicKey;
   let privateKeyPkcs8: Buffer | undefined;
@@ -300,11 +267,13 @@ export async function renewCertificate(
     publicKey = kp.publicKey;
     privateKeyPkcs8 = exportPrivateKeyPkcs8(kp.privateKey);
   } else {
+    // the holder's key is certified again: it must still pass the key policy, and not have become a CA's key
     checkLeafKeyPolicy(oldPublicKey);
+    await checkNotCaKey(ctx.store, orig.organization.id, spkiOf(oldPublicKey));
   }
   const profile = checkProfile(orig.type);
   return inTransaction(ctx, async (tx) => {
-    const ca = await loadCaForIssuance(tx.em, orig.issuer.id);
+    const ca = await loadCaForIssuance(tx, orig.issuer.id);
     const now = ctx.clock.now();
     return issueLeafInTx(ctx, tx, actor, {
       ca,
@@ -340,13 +309,9 @@ export async function exportCertificatePrivateKey(
   const certId = requireId(id, "id");
   if (format === "pkcs12") checkPkcs12Password(password);
   return inTransaction(ctx, async (tx) => {
-    const cert = await tx.em.findOne(Certificate, { id: certId, ...ADMIN_VISIBLE });
-    if (!cert) throw SigilError.notFound("certificate not found");
+    const cert = await loadCertificate(tx, certId);
     authorize(actor, cert.organization.id, "export_private_key");
-    const rows = await tx.em
-      .getConnection()
-      .execute<{ encrypted_private_key: string | null }[]>(`select encrypted_private_key from certificates where id = ?`, [cert.id]);
-    const blob = rows[0]?.encrypted_private_key;
+    const blob = await readCertificateEncryptedKey(tx, cert.id);
     if (!blob) throw SigilError.failedPrecondition("Sigil does not hold this certificate's private key (it was issued for a CSR)");
     const key = importPrivateKeyPkcs8(ctx.keyRing.decrypt(blob, certKeyAad(cert.id)));
     tx.audit(actor, {
@@ -357,8 +322,7 @@ export async function exportCertificatePrivateKey(
       detail: { serial: cert.serial, issuerId: cert.issuer.id, format },
     });
     if (format === "pem") return { format, pem: privateKeyToPem(key) };
-    const issuer = await tx.em.findOneOrFail(CertificateAuthority, { id: cert.issuer.id });
-    const chain = [cert.certificatePem, ...(await caChainPems(tx.em, issuer))];
+    const chain = [cert.certificatePem, ...(await caChainPems(tx, cert.issuer.id))];
     const der = buildPkcs12({
       privateKey: key,
       certificates: chain.map(pemToDer),
@@ -377,20 +341,15 @@ export interface CertificateExtras {
 }
 
 export async function certificateExtras(ctx: RaContext, certs: Certificate[]): Promise<CertificateExtras> {
-  const em = ctx.orm.em.fork() as EntityManager;
-  const hasPrivateKey = await idsWithPrivateKey(
-    em,
+  const rows = await certificateListExtras(
+    ctx.store,
     certs.map((c) => c.id),
   );
+  const hasPrivateKey = new Set<string>();
   const acmeDirectoryId = new Map<string, string>();
-  const accountIds = [...new Set(certs.map((c) => c.acmeAccountId).filter((x): x is string => !!x))];
-  if (accountIds.length) {
-    const accounts = await em.find(AcmeAccount, { id: { $in: accountIds } }, { fields: ["id", "directory"] });
-    const byAccount = new Map(accounts.map((a) => [a.id, a.directory.id]));
-    for (const c of certs) {
-      const d = c.acmeAccountId ? byAccount.get(c.acmeAccountId) : undefined;
-      if (d) acmeDirectoryId.set(c.id, d);
-    }
+  for (const r of rows) {
+    if (r.hasPrivateKey) hasPrivateKey.add(r.id);
+    if (r.acmeDirectoryId) acmeDirectoryId.set(r.id, r.acmeDirectoryId);
   }
   return { hasPrivateKey, acmeDirectoryId };
 }

@@ -38,11 +38,23 @@
  * certificates have expired with it, RFC 5280 §6.1.3).
  */
 import { createHash } from "node:crypto";
-import type { EntityManager } from "@mikro-orm/postgresql";
 import { SigilError, isSigilError } from "../core/errors.js";
-import type { RevocationReason } from "../core/types.js";
+import { isRevocationReason } from "../core/types.js";
 import { signCrl, type CrlEntry } from "../ca/signer.js";
-import { CertificateAuthority } from "../db/entities/index.js";
+import { caExists, findCa, lockCa } from "../db/store/certificate-authorities.js";
+import {
+  dueCrlCaIds,
+  findCrlDer,
+  findCrlMeta,
+  isCrlDue,
+  nextCrlNumber,
+  revocationGeneration,
+  revokedEntries,
+  saveCrl,
+  storedCrlThisUpdate,
+  type DueWindow,
+} from "../db/store/crls.js";
+import type { Session } from "../db/store/session.js";
 import type { Logger } from "../logger.js";
 import { inTransaction, type RaContext } from "./context.js";
 
@@ -71,30 +83,6 @@ export interface PublishedCrl {
   /** strong ETag, quoted */
   etag: string;
   entryCount: number;
-}
-
-interface RevokedRow {
-  serial: string;
-  revoked_at: Date | string;
-  revocation_reason: number | null;
-}
-
-/**
- * The CRL of CA `a` (joined as `c` from crls, `g` from revocation_generations)
- * is due: none yet; not expired and old or near its nextUpdate; or behind the
- * CA's revocations. Parameters: now, now - reissueAfter, now + reissueAfter.
- */
-const DUE = `(c.ca_id is null
-  or (a.not_after > ? and (c.this_update < ? or c.next_update < ?))
-  or coalesce(g.generation, 0) > c.revocation_generation)`;
-const DUE_FROM = `certificate_authorities a left join crls c on c.ca_id = a.id left join revocation_generations g on g.ca_id = a.id`;
-
-interface CrlMetaRow {
-  crl_number: string | number | bigint;
-  this_update: Date | string;
-  next_update: Date | string;
-  etag: string;
-  entry_count: number;
 }
 
 export class CrlPublisher {
@@ -141,7 +129,7 @@ export class CrlPublisher {
 
   /**
    * Like generate(), but only when the CA's CRL is still due once its row is
-   * locked (see DUE); undefined when another instance (or generation) got
+   * locked (DUE in src/db/store/crls.ts); undefined when another instance (or generation) got
    * there first. What the periodic job calls.
    */
   generateIfDue(caId: string): Promise<PublishedCrl | undefined> {
@@ -158,55 +146,47 @@ export class CrlPublisher {
     return run;
   }
 
-  private dueParams(now: Date): Date[] {
-    return [now, new Date(now.getTime() - this.reissueAfterMs), new Date(now.getTime() + this.reissueAfterMs)];
+  /** the due rule of the store (src/db/store/crls.ts): none yet, old or near nextUpdate, or behind a revocation */
+  private dueWindow(): DueWindow {
+    return { now: this.ctx.clock.now(), reissueAfterMs: this.reissueAfterMs };
   }
 
   private async generateNow(caId: string, onlyIfDue: boolean): Promise<PublishedCrl | undefined> {
-    // The signing key is loaded before the transaction: IssuerCache reads the key on its own
-    // connection, which must not be awaited while this transaction holds one (the embedded
-    // database has a pool of one).
-    const ca = await this.ctx.orm.em.fork().findOne(CertificateAuthority, { id: caId });
+    // the signing key is loaded (and cached) before the transaction, so the transaction holds its
+    // CA row lock only while it numbers, reads and stores
+    const ca = await findCa(this.ctx.store, caId, { includeDeleted: true });
     if (!ca) throw SigilError.notFound("certificate authority not found");
-    const issuer = await this.ctx.issuers.get(this.ctx.orm.em.fork() as EntityManager, ca);
+    const issuer = await this.ctx.issuers.get(this.ctx.store, ca);
     const published = await inTransaction(this.ctx, async (tx): Promise<PublishedCrl | undefined> => {
-      const em = tx.em;
       if (onlyIfDue) {
         // lock first, then look (a new statement sees what the previous lock holder committed)
-        await em.execute(`select id from certificate_authorities where id = ? for update`, [caId]);
-        const due = await em.execute<{ id: string }[]>(`select a.id from ${DUE_FROM} where a.id = ? and ${DUE}`, [
-          caId,
-          ...this.dueParams(this.ctx.clock.now()),
-        ]);
-        if (!due[0]) return undefined;
+        await lockCa(tx, caId);
+        if (!(await isCrlDue(tx, caId, this.dueWindow()))) return undefined;
       }
       // RFC 5280 §5.2.3: the increment takes the CA row lock until commit
-      const bumped = await em.execute<{ crl_number: string }[]>(
-        `update certificate_authorities set crl_number = crl_number + 1 where id = ? returning crl_number`,
-        [caId],
-      );
-      if (!bumped[0]) throw SigilError.notFound("certificate authority not found");
-      const crlNumber = BigInt(bumped[0].crl_number);
+      const crlNumber = await nextCrlNumber(tx, caId);
+      if (crlNumber === undefined) throw SigilError.notFound("certificate authority not found");
       // the clock is read after the lock, so a higher number never has an earlier thisUpdate
       const thisUpdate = floorToSecond(this.ctx.clock.now());
       const nextUpdate = new Date(thisUpdate.getTime() + this.lifetimeMs);
-      const previous = await em.execute<{ this_update: Date | string }[]>(`select this_update from crls where ca_id = ?`, [caId]);
+      const previous = await storedCrlThisUpdate(tx, caId);
       // read before the revoked rows: a revocation this count includes is visible to the next statement
-      // (READ COMMITTED); one committed later bumps the generation past what is stored (see DUE)
-      const gen = await em.execute<{ generation: string }[]>(`select generation from revocation_generations where ca_id = ?`, [caId]);
-      const revocationGeneration = gen[0] ? gen[0].generation : "0";
-      const entries = await this.revokedEntries(em, caId, previous[0] ? new Date(previous[0].this_update) : undefined);
+      // (READ COMMITTED); one committed later bumps the generation past what is stored (DUE in src/db/store/crls.ts)
+      const generation = await revocationGeneration(tx, caId);
+      const entries = await this.revokedEntries(tx, caId, previous);
       const der = signCrl(issuer, { crlNumber, thisUpdate, nextUpdate, entries });
       const etag = `"${crlNumber.toString(16)}-${createHash("sha256").update(der).digest("hex").slice(0, 32)}"`;
-      await em.execute(
-        `insert into crls (ca_id, crl_number, this_update, next_update, der, etag, entry_count, revocation_generation, created_at)
-         values (?, ?, ?, ?, ?, ?, ?, ?, now())
-         on conflict (ca_id) do update set crl_number = excluded.crl_number, this_update = excluded.this_update,
-           next_update = excluded.next_update, der = excluded.der, etag = excluded.etag,
-           entry_count = excluded.entry_count, revocation_generation = excluded.revocation_generation,
-           created_at = excluded.created_at`,
-        [caId, crlNumber.toString(), thisUpdate, nextUpdate, der, etag, entries.length, revocationGeneration],
-      );
+      await saveCrl(tx, {
+        caId,
+        crlNumber,
+        thisUpdate,
+        nextUpdate,
+        der,
+        etag,
+        entryCount: entries.length,
+        revocationGeneration: generation,
+        createdAt: this.ctx.clock.now(),
+      });
       return { caId, crlNumber, thisUpdate, nextUpdate, der, etag, entryCount: entries.length };
     });
     if (!published) return undefined;
@@ -217,24 +197,19 @@ export class CrlPublisher {
   }
 
   /** RFC 5280 §5.1.2.6 entries under the expiry policy in this file's header */
-  private async revokedEntries(em: EntityManager, caId: string, previousThisUpdate: Date | undefined): Promise<CrlEntry[]> {
-    const rows = previousThisUpdate
-      ? await em.execute<RevokedRow[]>(
-          `select serial, revoked_at, revocation_reason from certificates
-           where issuer_id = ? and status = 'revoked' and (not_after >= ? or revoked_at > ?)`,
-          [caId, previousThisUpdate, new Date(previousThisUpdate.getTime() - this.graceMs)],
-        )
-      : await em.execute<RevokedRow[]>(
-          `select serial, revoked_at, revocation_reason from certificates where issuer_id = ? and status = 'revoked'`,
-          [caId],
-        );
+  private async revokedEntries(s: Session, caId: string, previousThisUpdate: Date | undefined): Promise<CrlEntry[]> {
+    const rows = await revokedEntries(
+      s,
+      caId,
+      previousThisUpdate && { notAfterFrom: previousThisUpdate, revokedAfter: new Date(previousThisUpdate.getTime() - this.graceMs) },
+    );
     const entries: CrlEntry[] = new Array(rows.length);
     for (let i = 0; i < rows.length; i++) {
       const r = rows[i]!;
       entries[i] = {
         serial: Buffer.from(r.serial.length % 2 ? `0${r.serial}` : r.serial, "hex"),
-        revokedAt: r.revoked_at instanceof Date ? r.revoked_at : new Date(r.revoked_at),
-        ...(r.revocation_reason !== null ? { reason: r.revocation_reason as RevocationReason } : {}),
+        revokedAt: r.revokedAt,
+        ...(r.revocationReason !== null && isRevocationReason(r.revocationReason) ? { reason: r.revocationReason } : {}),
       };
     }
     return entries;
@@ -247,39 +222,31 @@ export class CrlPublisher {
    * prevents that).
    */
   async current(caId: string): Promise<PublishedCrl | undefined> {
-    const em = this.ctx.orm.em.fork() as EntityManager;
-    const meta = await em.execute<(CrlMetaRow & { ca_not_after: Date | string })[]>(
-      `select c.crl_number, c.this_update, c.next_update, c.etag, c.entry_count, a.not_after as ca_not_after
-       from crls c join certificate_authorities a on a.id = c.ca_id where c.ca_id = ?`,
-      [caId],
-    );
-    const m = meta[0];
+    const m = await findCrlMeta(this.ctx.store, caId);
     if (!m) {
-      const exists = await em.execute<{ id: string }[]>(`select id from certificate_authorities where id = ?`, [caId]);
-      if (!exists[0]) return undefined;
+      if (!(await caExists(this.ctx.store, caId))) return undefined;
       // concurrent first GETs share one generation instead of each numbering its own CRL
       // (the periodic job's generateIfDue in flight may resolve to undefined: then generate)
       const inFlight = this.chains.get(caId) as Promise<PublishedCrl | undefined> | undefined;
       return inFlight ? inFlight.catch(() => undefined).then((r) => r ?? this.generate(caId)) : this.generate(caId);
     }
     const now = this.ctx.clock.now();
-    if (new Date(m.next_update) <= now && new Date(m.ca_not_after) > now) return this.generate(caId);
-    const crlNumber = BigInt(m.crl_number);
+    if (m.nextUpdate <= now && m.caNotAfter > now) return this.generate(caId);
     const hit = this.cache.get(caId);
-    if (hit && hit.crlNumber === crlNumber) return hit;
-    const rows = await em.execute<{ der: Buffer; crl_number: string }[]>(`select der, crl_number from crls where ca_id = ?`, [caId]);
-    if (!rows[0]) return undefined;
+    if (hit && hit.crlNumber === m.crlNumber) return hit;
+    const stored = await findCrlDer(this.ctx.store, caId);
+    if (!stored) return undefined;
     const published: PublishedCrl = {
       caId,
-      crlNumber: BigInt(rows[0].crl_number),
-      thisUpdate: new Date(m.this_update),
-      nextUpdate: new Date(m.next_update),
-      der: rows[0].der,
+      crlNumber: stored.crlNumber,
+      thisUpdate: m.thisUpdate,
+      nextUpdate: m.nextUpdate,
+      der: stored.der,
       etag: m.etag,
-      entryCount: m.entry_count,
+      entryCount: m.entryCount,
     };
     // a concurrent writer may have replaced the row between the two reads: re-read the metadata next time
-    if (published.crlNumber === crlNumber) this.cache.set(caId, published);
+    if (published.crlNumber === m.crlNumber) this.cache.set(caId, published);
     return published;
   }
 
@@ -287,14 +254,13 @@ export class CrlPublisher {
    * The periodic job: regenerates every CA's CRL that is missing, older than
    * reissueAfterMs, within reissueAfterMs of its nextUpdate (RFC 5280
    * §5.1.2.5: a new CRL is issued before nextUpdate), or missing a committed
-   * revocation (see DUE). Expired CAs are skipped once they have a CRL, unless
+   * revocation (DUE in src/db/store/crls.ts). Expired CAs are skipped once they have a CRL, unless
    * one of their certificates was revoked since. Returns the number regenerated.
    */
   async refreshDue(): Promise<number> {
-    const em = this.ctx.orm.em.fork() as EntityManager;
-    const due = await em.execute<{ id: string }[]>(`select a.id from ${DUE_FROM} where ${DUE}`, this.dueParams(this.ctx.clock.now()));
+    const due = await dueCrlCaIds(this.ctx.store, this.dueWindow());
     let n = 0;
-    for (const { id } of due) {
+    for (const id of due) {
       if (this.closed) break;
       try {
         if (await this.generateIfDue(id)) n++;

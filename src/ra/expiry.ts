@@ -10,7 +10,8 @@
  * Safe with several instances: rows are claimed with
  * `FOR UPDATE SKIP LOCKED` in batches, and the update re-checks the status.
  */
-import type { EntityManager } from "@mikro-orm/postgresql";
+import { expireCas } from "../db/store/certificate-authorities.js";
+import { expireCertificates } from "../db/store/certificates.js";
 import { systemActor } from "./actor.js";
 import { inTransaction, type RaContext } from "./context.js";
 
@@ -28,21 +29,14 @@ export async function markExpired(ctx: RaContext): Promise<ExpiryResult> {
   for (;;) {
     const now = ctx.clock.now();
     const n = await inTransaction(ctx, async (tx) => {
-      const em = tx.em as EntityManager;
-      const rows = await em.execute<{ id: string; serial: string; issuer_id: string; organization_id: string; type: string }[]>(
-        `update certificates set status = 'expired'
-         where id in (select id from certificates where status = 'valid' and not_after <= ? order by not_after limit ? for update skip locked)
-           and status = 'valid'
-         returning id, serial, issuer_id, organization_id, type`,
-        [now, EXPIRY_BATCH],
-      );
+      const rows = await expireCertificates(tx, now, EXPIRY_BATCH);
       for (const r of rows) {
         tx.audit(actor, {
           action: "cert_expire",
-          organizationId: r.organization_id,
+          organizationId: r.organizationId,
           resourceType: "certificate",
           resourceId: r.id,
-          detail: { serial: r.serial, issuerId: r.issuer_id, type: r.type },
+          detail: { serial: r.serial, issuerId: r.issuerId, type: r.type },
         });
       }
       return rows.length;
@@ -52,19 +46,12 @@ export async function markExpired(ctx: RaContext): Promise<ExpiryResult> {
   }
   const now = ctx.clock.now();
   result.cas = await inTransaction(ctx, async (tx) => {
-    const em = tx.em as EntityManager;
     // updated_at moves, so the IssuerCache reloads the row (and its status) next time
-    const rows = await em.execute<{ id: string; organization_id: string; serial: string }[]>(
-      `update certificate_authorities set status = 'expired', updated_at = ?
-       where id in (select id from certificate_authorities where status = 'active' and not_after <= ? for update skip locked)
-         and status = 'active'
-       returning id, organization_id, serial`,
-      [now, now],
-    );
+    const rows = await expireCas(tx, now);
     for (const r of rows) {
       tx.audit(actor, {
         action: "cert_expire",
-        organizationId: r.organization_id,
+        organizationId: r.organizationId,
         resourceType: "certificate_authority",
         resourceId: r.id,
         detail: { serial: r.serial },

@@ -1,6 +1,7 @@
 /** Small input checks shared by the admin-plane RA modules; each names the offending field. */
-import { UniqueConstraintViolationException } from "@mikro-orm/core";
 import { SigilError } from "../core/errors.js";
+import { isUniqueViolation } from "../db/store/constraint-errors.js";
+import { isValidCrlBaseUrl, MAX_CRL_BASE_URL } from "./issuers.js";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -63,7 +64,30 @@ export async function uniquely<T>(field: string, what: string, fn: () => Promise
   try {
     return await fn();
   } catch (e) {
-    if (e instanceof UniqueConstraintViolationException) throw SigilError.alreadyExists(`${what} already exists`, field);
+    if (isUniqueViolation(e)) throw SigilError.alreadyExists(`${what} already exists`, field);
     throw e;
   }
+}
+
+/** A CA name: 1..128 letters, digits, '.', '_', '-' or spaces, starting with a letter or digit. */
+export function requireCaName(value: string, field = "name"): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._ -]{0,127}$/.test(value)) {
+    throw SigilError.invalidArgument("1-128 letters, digits, '.', '_', '-' or spaces", field);
+  }
+  return value;
+}
+
+/**
+ * A CA's CRL base URL, exactly as the signer will accept the URLs built from
+ * it (isValidCrlBaseUrl); "" or absent means the server default (null).
+ */
+export function optionalCrlBaseUrl(value: string | null | undefined, field = "crl_base_url"): string | null {
+  if (value == null || value === "") return null;
+  if (!isValidCrlBaseUrl(value)) {
+    throw SigilError.invalidArgument(
+      `an absolute http(s) URL of printable ASCII (no spaces), without query or fragment, at most ${MAX_CRL_BASE_URL} characters`,
+      field,
+    );
+  }
+  return value;
 }

@@ -1,10 +1,10 @@
 import type { KeyObject } from "node:crypto";
 import { SigilError } from "../core/errors.js";
 import { uuidv7 } from "../core/ids.js";
-import type { CertificateSource } from "../core/types.js";
+import type { CertificateSource, LeafType } from "../core/types.js";
 import { newSerial, serialToHex } from "../ca/serial.js";
 import { issueLeaf } from "../ca/signer.js";
-import { Certificate, CertificateAuthority } from "../db/entities/index.js";
+import type { Certificate, CertificateAuthority } from "../db/entities/index.js";
 import { insertCertificate, type NewCertificateRow } from "../db/store/certificates.js";
 import { findCertificateEntity } from "../db/store/certificate-entities.js";
 import type { Actor } from "./actor.js";
@@ -13,8 +13,7 @@ import type { RaContext, SqlTx, Tx } from "./context.js";
 import type { Issuer } from "../ca/signer.js";
 import type { IssuerCa } from "./issuers.js";
 
-/** Leaf key types the signer produces profiles for. */
-export type LeafType = "server" | "client" | "dual";
+export type { LeafType };
 
 export interface LeafRequest {
   ca: CertificateAuthority;
@@ -62,7 +61,7 @@ export async function issueLeafInTx(ctx: RaContext, tx: Tx, actor: Actor, req: L
     certificatePem: ca.certificatePem,
     crlBaseUrl: ca.crlBaseUrl,
   };
-  const leaf = signLeafFor(ctx, await prepareLeaf(ctx, caFields, req, () => ctx.issuers.get(tx.em, ca)), req);
+  const leaf = signLeafFor(ctx, await prepareLeaf(ctx, caFields, req, () => ctx.issuers.get(tx, ca)), req);
   const row = certificateRow(ctx, leaf, { id: ca.id, organizationId: ca.organization.id }, actor, req);
   tx.audit(actor, leafAuditEntry(ca.id, ca.organization.id, leaf, req));
   // written now so a serial collision fails this transaction, not a later one
@@ -121,11 +120,14 @@ async function prepareLeaf(
   if (!ca.allowLeafCerts) throw SigilError.failedPrecondition("this CA does not issue leaf certificates (allow_leaf_certs is false)");
   const now = ctx.clock.now();
   if (ca.notAfter <= now) throw SigilError.failedPrecondition("the CA has expired");
-  const notBefore = req.notBefore ?? new Date(now.getTime() - 60_000);
-  // RFC 5280 §6.1.3: never outlive the issuer
-  const notAfter = req.notAfter > ca.notAfter ? ca.notAfter : req.notAfter;
-  if (notAfter <= notBefore) throw SigilError.invalidArgument("not_after: must be after not_before", "not_after");
-  return { issuer: await issuerOf(ca), notBefore, notAfter };
+  const issuer = await issuerOf(ca);
+  // whole seconds (what the certificate carries, RFC 5280 §4.1.2.5), so the row states the certificate's validity
+  const notBefore = floorToSecond(req.notBefore ?? new Date(now.getTime() - 60_000));
+  // RFC 5280 §6.1.3: never outlive the issuer's certificate
+  const wanted = floorToSecond(req.notAfter);
+  const notAfter = wanted > issuer.notAfter ? issuer.notAfter : wanted;
+  if (notAfter <= notBefore) throw SigilError.invalidArgument("must be after not_before", "not_after");
+  return { issuer, notBefore, notAfter };
 }
 
 /** A signed leaf, not yet written. */
@@ -195,9 +197,11 @@ export async function signLeafInSqlTx(
   ca: IssuingCa,
   req: Omit<LeafRequest, "ca">,
 ): Promise<{ leaf: SignedLeaf; row: NewCertificateRow }> {
-  const leaf = signLeafFor(ctx, await prepareLeaf(ctx, ca, req, (c) => ctx.issuers.getVia(tx, c)), req);
+  const leaf = signLeafFor(ctx, await prepareLeaf(ctx, ca, req, (c) => ctx.issuers.get(tx, c)), req);
   tx.audit(actor, leafAuditEntry(ca.id, ca.organizationId, leaf, req));
   return { leaf, row: certificateRow(ctx, leaf, ca, actor, req) };
 }
 
-export { CertificateAuthority };
+function floorToSecond(d: Date): Date {
+  return new Date(Math.floor(d.getTime() / 1000) * 1000);
+}

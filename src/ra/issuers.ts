@@ -1,19 +1,42 @@
-import type { EntityManager } from "@mikro-orm/postgresql";
 import { importPrivateKeyPkcs8 } from "../ca/keys.js";
 import type { MasterKeyRing } from "../ca/key-encryption.js";
-import { loadIssuer, type Issuer, type PublicUrls } from "../ca/signer.js";
-import { CertificateAuthority } from "../db/entities/index.js";
-import { statement, type Queryable } from "../db/sql.js";
+import { isSignableUrl, loadIssuer, type Issuer, type PublicUrls } from "../ca/signer.js";
+import type { CertificateAuthority } from "../db/entities/index.js";
+import { readCaEncryptedKey } from "../db/store/certificate-authorities.js";
+import type { Session } from "../db/store/session.js";
 import { SigilError } from "../core/errors.js";
 
 /** what loading an issuer needs of its CA row (an entity or a raw row) */
 export type IssuerCa = Pick<CertificateAuthority, "id" | "updatedAt" | "certificatePem" | "crlBaseUrl">;
 
-const CA_KEY = statement("sigil_ca_key", `select encrypted_private_key from certificate_authorities where id = $1`);
-
 /** AAD that binds an encrypted CA key to its row, so a key blob cannot be swapped between CAs. */
 export function caKeyAad(caId: string): string {
   return `ca:${caId}`;
+}
+
+/** longest CRL base URL (the crl_base_url column) */
+export const MAX_CRL_BASE_URL = 512;
+
+/**
+ * Whether `url` may be a CA's CRL base URL: an absolute http(s) URL without
+ * query or fragment, at most MAX_CRL_BASE_URL characters, such that every
+ * URL caPublicUrls builds from it is one the signer writes (isSignableUrl).
+ * The one rule for creating, importing and updating a CA, so a base URL the
+ * signer would refuse (a space, a non-ASCII character) is refused when it is
+ * given, naming crl_base_url, rather than when the CA next signs.
+ */
+export function isValidCrlBaseUrl(url: string): boolean {
+  if (url.length > MAX_CRL_BASE_URL) return false;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return false;
+  }
+  if (parsed.search || parsed.hash || url.includes("?") || url.includes("#")) return false;
+  // a placeholder id: the URLs only differ by it, and ids are hex and dashes
+  const urls = caPublicUrls({ id: "00000000-0000-0000-0000-000000000000", crlBaseUrl: url }, url);
+  return [urls.crlUrl, urls.caIssuersUrl, urls.ocspUrl].every(isSignableUrl);
 }
 
 /**
@@ -43,24 +66,22 @@ export class IssuerCache {
     private readonly publicUrl: string,
   ) {}
 
-  async get(em: EntityManager, ca: IssuerCa): Promise<Issuer> {
-    // em.execute runs inside the caller's transaction, if any: a fresh pool
-    // connection would deadlock the single-connection embedded database
-    return this.load(ca, () => em.execute<{ encrypted_private_key: string }[]>(`select encrypted_private_key from certificate_authorities where id = ?`, [ca.id]));
+  /**
+   * The issuer of a CA, from cache or loaded: a missing key is read through
+   * `s` (inside a transaction, that transaction's session: a second
+   * connection would wait for ever on the single-connection embedded database).
+   */
+  async get(s: Session, ca: IssuerCa): Promise<Issuer> {
+    return this.load(ca, () => readCaEncryptedKey(s, ca.id));
   }
 
-  /** the same, reading a missing key through `q` (the caller's SqlTx inside a raw transaction) */
-  async getVia(q: Queryable, ca: IssuerCa): Promise<Issuer> {
-    return this.load(ca, () => q.query<{ encrypted_private_key: string }>(CA_KEY, [ca.id]));
-  }
-
-  private async load(ca: IssuerCa, readKey: () => Promise<Array<{ encrypted_private_key: string }>>): Promise<Issuer> {
+  private async load(ca: IssuerCa, readKey: () => Promise<string | undefined>): Promise<Issuer> {
     const version = ca.updatedAt.getTime();
     const hit = this.cache.get(ca.id);
     if (hit && hit.version === version) return hit.issuer;
-    const row = await readKey();
-    if (!row[0]) throw SigilError.notFound("certificate authority not found");
-    const pkcs8 = this.keyRing.decrypt(row[0].encrypted_private_key, caKeyAad(ca.id));
+    const blob = await readKey();
+    if (!blob) throw SigilError.notFound("certificate authority not found");
+    const pkcs8 = this.keyRing.decrypt(blob, caKeyAad(ca.id));
     const issuer = loadIssuer({
       certificateDer: pemToDer(ca.certificatePem),
       privateKey: importPrivateKeyPkcs8(pkcs8),

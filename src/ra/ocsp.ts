@@ -30,7 +30,6 @@
  *   still meaningful); an expired CA's responder keeps its last signer and,
  *   when that has run out, signs with the CA key (RFC 6960 §4.2.2.2 case 1).
  */
-import type { EntityManager } from "@mikro-orm/postgresql";
 import {
   certIdMatches,
   encodeSingleResponse,
@@ -51,8 +50,12 @@ import { exportPrivateKeyPkcs8, generateKeyPair, importPrivateKeyPkcs8 } from ".
 import { newSerial, serialToHex } from "../ca/serial.js";
 import type { Issuer } from "../ca/signer.js";
 import { uuidv7 } from "../core/ids.js";
-import type { RevocationReason } from "../core/types.js";
-import { Certificate, CertificateAuthority, OcspSigner, Organization } from "../db/entities/index.js";
+import { isRevocationReason } from "../core/types.js";
+import type { CertificateAuthority, OcspSigner } from "../db/entities/index.js";
+import { findCa, lockCa } from "../db/store/certificate-authorities.js";
+import { findRevocationState } from "../db/store/certificates.js";
+import { revocationGeneration, revocationStates } from "../db/store/crls.js";
+import { createOcspSigner, newestOcspSigner } from "../db/store/ocsp-signers.js";
 import type { Logger } from "../logger.js";
 import { systemActor } from "./actor.js";
 import { inTransaction, type RaContext, type Tx } from "./context.js";
@@ -191,16 +194,12 @@ export class OcspResponder {
     const key = `${state.caId}|${id.der.toString("hex")}`;
     const hit = this.singles.get(key);
     if (hit && hit.refreshAt > now) return { entry: hit, cached: true };
-    const em = this.ctx.orm.em.fork() as EntityManager;
-    const rows = await em.execute<{ status: string; revoked_at: Date | null; revocation_reason: number | null }[]>(
-      `select status, revoked_at, revocation_reason from certificates where issuer_id = ? and serial = ?`,
-      [state.caId, serialToHex(id.serial)],
-    );
-    const row = rows[0];
+    const row = await findRevocationState(this.ctx.store, state.caId, serialToHex(id.serial));
     let st: CertStatus;
     if (!row) st = { status: "unknown" };
-    else if (row.status === "revoked" && row.revoked_at) {
-      st = { status: "revoked", revokedAt: new Date(row.revoked_at), reason: row.revocation_reason as RevocationReason | null };
+    else if (row.status === "revoked" && row.revokedAt) {
+      const reason = row.revocationReason;
+      st = { status: "revoked", revokedAt: row.revokedAt, reason: reason !== null && isRevocationReason(reason) ? reason : null };
     } else st = { status: "good" };
     const thisUpdate = new Date(Math.floor(now / 1000) * 1000);
     const nextUpdate = new Date(thisUpdate.getTime() + this.responseLifetimeMs);
@@ -240,18 +239,12 @@ export class OcspResponder {
    */
   async poll(): Promise<void> {
     if (this.states.size === 0) return;
-    const em = this.ctx.orm.em.fork() as EntityManager;
-    const rows = await em.execute<{ id: string; crl_number: string; generation: string }[]>(
-      `select a.id, a.crl_number, coalesce(g.generation, 0) as generation
-       from certificate_authorities a left join revocation_generations g on g.ca_id = a.id
-       where a.id in (${[...this.states.keys()].map(() => "?").join(",")})`,
-      [...this.states.keys()],
-    );
+    const rows = await revocationStates(this.ctx.store, [...this.states.keys()]);
     for (const r of rows) {
-      const p = this.states.get(r.id);
+      const p = this.states.get(r.caId);
       if (!p) continue;
       const st = await p.catch(() => undefined);
-      if (st && (st.revocationGeneration !== BigInt(r.generation) || st.crlNumber !== BigInt(r.crl_number))) this.invalidate(r.id);
+      if (st && (st.revocationGeneration !== r.generation || st.crlNumber !== r.crlNumber)) this.invalidate(r.caId);
     }
   }
 
@@ -290,12 +283,11 @@ export class OcspResponder {
   }
 
   private async loadState(caId: string): Promise<CaState | undefined> {
-    const em = this.ctx.orm.em.fork() as EntityManager;
     // before the CA row and any certificate status: a revocation committed after this read is noticed by poll()
-    const gen = await em.execute<{ generation: string }[]>(`select generation from revocation_generations where ca_id = ?`, [caId]);
-    const ca = await em.findOne(CertificateAuthority, { id: caId });
+    const generation = await revocationGeneration(this.ctx.store, caId);
+    const ca = await findCa(this.ctx.store, caId, { includeDeleted: true });
     if (!ca) return undefined;
-    const issuer = await this.ctx.issuers.get(em, ca);
+    const issuer = await this.ctx.issuers.get(this.ctx.store, ca);
     const { signer, renewAt } = await this.ensureSigner(ca, issuer);
     return {
       caId,
@@ -304,14 +296,14 @@ export class OcspResponder {
       signer,
       signerRenewAt: renewAt,
       crlNumber: BigInt(ca.crlNumber),
-      revocationGeneration: BigInt(gen[0]?.generation ?? 0),
+      revocationGeneration: generation,
     };
   }
 
   private async renewSigner(state: CaState): Promise<CaState> {
-    const em = this.ctx.orm.em.fork() as EntityManager;
-    const ca = await em.findOneOrFail(CertificateAuthority, { id: state.caId });
-    const issuer = await this.ctx.issuers.get(em, ca);
+    const ca = await findCa(this.ctx.store, state.caId, { includeDeleted: true });
+    if (!ca) throw new NoSuchCa();
+    const issuer = await this.ctx.issuers.get(this.ctx.store, ca);
     const { signer, renewAt } = await this.ensureSigner(ca, issuer);
     const next = { ...state, signer, signerRenewAt: renewAt };
     this.states.set(state.caId, Promise.resolve(next));
@@ -331,12 +323,12 @@ export class OcspResponder {
     // a revoked CA issues nothing more (its responder then signs with the CA key); neither does one about to expire
     const caCanIssue = ca.status === "active" && ca.notAfter.getTime() - now.getTime() > this.signerRenewBeforeMs;
 
-    const em = this.ctx.orm.em.fork() as EntityManager;
-    let row = await this.newestSigner(em, ca.id);
+    let row = await newestOcspSigner(this.ctx.store, ca.id);
     if (!usable(row) && caCanIssue) {
       row = await inTransaction(this.ctx, async (tx) => {
-        await tx.em.execute(`select id from certificate_authorities where id = ? for update`, [ca.id]);
-        const again = await this.newestSigner(tx.em, ca.id);
+        // two instances do not both issue: the second waits here, then finds the first one's signer
+        await lockCa(tx, ca.id);
+        const again = await newestOcspSigner(tx, ca.id);
         if (usable(again)) return again;
         return this.issueSigner(tx, ca, issuer, now);
       });
@@ -349,10 +341,6 @@ export class OcspResponder {
     }
     // the CA signs its own responses until it expires (no delegated signer can be issued)
     return { signer: ocspSigningKey(issuer.privateKey), renewAt: now.getTime() + HOUR_MS };
-  }
-
-  private async newestSigner(em: EntityManager, caId: string): Promise<OcspSigner | null> {
-    return em.findOne(OcspSigner, { ca: caId }, { orderBy: { notAfter: "desc" }, populate: ["encryptedPrivateKey"] });
   }
 
   private async issueSigner(
@@ -376,28 +364,18 @@ export class OcspResponder {
     const id = uuidv7();
     // recorded with everything else the CA signed, in this transaction: the (issuer, serial) unique key
     // refuses a serial a leaf already has (the transaction then rolls back and the certificate is never used)
-    const certificate = tx.em.create(Certificate, {
+    const row = await createOcspSigner(tx, {
       id,
+      caId: ca.id,
+      organizationId: ca.organization.id,
       serial: serialToHex(serial),
-      issuer: tx.em.getReference(CertificateAuthority, ca.id),
-      organization: tx.em.getReference(Organization, ca.organization.id),
-      type: "ocsp",
       commonName: `OCSP ${ca.id}`,
-      notBefore,
-      notAfter,
-      source: "system",
-      certificatePem: cert.pem,
-    } as Certificate);
-    const row = tx.em.create(OcspSigner, {
-      id,
-      ca: tx.em.getReference(CertificateAuthority, ca.id),
-      certificate,
-      serial: serialToHex(serial),
       certificatePem: cert.pem,
       encryptedPrivateKey: this.ctx.keyRing.encrypt(exportPrivateKeyPkcs8(keyPair.privateKey), ocspSignerKeyAad(id)),
       notBefore,
       notAfter,
-    } as OcspSigner);
+      createdAt: now,
+    });
     tx.audit(systemActor("ocsp-responder"), {
       action: "cert_create",
       organizationId: ca.organization.id,
@@ -405,7 +383,6 @@ export class OcspResponder {
       resourceId: id,
       detail: { serial: row.serial, issuerId: ca.id, purpose: "ocsp_signing", notAfter: notAfter.toISOString() },
     });
-    await tx.em.flush();
     this.opts.logger?.info({ caId: ca.id, serial: row.serial, notAfter }, "OCSP signing certificate issued");
     return row;
   }

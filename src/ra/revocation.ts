@@ -1,7 +1,8 @@
-import { LockMode } from "@mikro-orm/core";
 import { SigilError } from "../core/errors.js";
 import { isRevocationReason, type RevocationReason } from "../core/types.js";
-import { Certificate, CertificateAuthority, User } from "../db/entities/index.js";
+import type { Certificate } from "../db/entities/index.js";
+import { findChildCaBySerial, markCaRevoked } from "../db/store/certificate-authorities.js";
+import { lockCertificate, markCertificateRevoked } from "../db/store/certificate-entities.js";
 import { actorDisplayName, type Actor } from "./actor.js";
 import type { RaContext, Tx } from "./context.js";
 
@@ -30,21 +31,20 @@ export async function revokeCertificateInTx(
   certificateId: string,
   reason: RevocationReason,
 ): Promise<Certificate> {
-  const cert = await tx.em.findOne(Certificate, { id: certificateId }, { lockMode: LockMode.PESSIMISTIC_WRITE, populate: ["issuer"] });
+  const cert = await lockCertificate(tx, certificateId);
   if (!cert) throw SigilError.notFound("certificate not found");
   if (cert.status === "revoked") throw SigilError.alreadyRevoked();
   const now = ctx.clock.now();
-  cert.status = "revoked";
-  cert.revokedAt = now;
-  cert.revocationReason = reason;
-  cert.revokedBy = actor.kind === "user" ? tx.em.getReference(User, actor.id) : null;
-  cert.revokedByName = actorDisplayName(actor);
+  markCertificateRevoked(tx, cert, {
+    at: now,
+    reason,
+    userId: actor.kind === "user" ? actor.id : null,
+    byName: actorDisplayName(actor),
+  });
   if (cert.type === "ca") {
-    const child = await tx.em.findOne(CertificateAuthority, { serial: cert.serial, parent: cert.issuer.id });
+    const child = await findChildCaBySerial(tx, cert.issuer.id, cert.serial);
     if (child) {
-      child.status = "revoked";
-      child.revokedAt = now;
-      child.revocationReason = reason;
+      markCaRevoked(tx, child, now, reason);
       ctx.issuers.invalidate(child.id);
     }
   }

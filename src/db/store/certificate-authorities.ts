@@ -62,11 +62,11 @@ export function createCa(tx: OrmTx, row: NewCaRow): CertificateAuthority {
 
 export interface FindCaOptions {
   /**
-   * "share": FOR SHARE (an issuance: a concurrent revocation or deletion
-   * waits for it); "update": FOR UPDATE (a change of the row). Both need a
+   * "forShare": FOR SHARE (an issuance: a concurrent revocation or deletion
+   * waits for it); "forUpdate": FOR UPDATE (a change of the row). Both need a
    * transaction.
    */
-  lock?: "share" | "update";
+  lock?: "forShare" | "forUpdate";
   /** deleted (retired) CAs too; default false */
   includeDeleted?: boolean;
 }
@@ -74,7 +74,7 @@ export interface FindCaOptions {
 /** A CA by id (undefined when there is none, or it was deleted and includeDeleted is not set). */
 export async function findCa(s: Session, id: string, opts: FindCaOptions = {}): Promise<CertificateAuthority | undefined> {
   const where = opts.includeDeleted ? { id } : { id, deletedAt: null };
-  const lockMode = opts.lock === "share" ? LockMode.PESSIMISTIC_READ : opts.lock === "update" ? LockMode.PESSIMISTIC_WRITE : undefined;
+  const lockMode = opts.lock === "forShare" ? LockMode.PESSIMISTIC_READ : opts.lock === "forUpdate" ? LockMode.PESSIMISTIC_WRITE : undefined;
   const ca = await emOf(s).findOne(CertificateAuthority, where, lockMode ? { lockMode } : {});
   return ca ?? undefined;
 }

@@ -46,7 +46,7 @@ describe("OCSP signing certificates are recorded certificates", function () {
   async function useResponder(caId: string): Promise<void> {
     const em = server.ra.orm.em.fork();
     const ca = await em.findOneOrFail(CertificateAuthority, { id: caId });
-    const h = issuerHashes(await server.ra.issuers.get(em, ca)).sha1;
+    const h = issuerHashes(await server.ra.issuers.get(server.ra.store, ca)).sha1;
     const certId = seq(seq(derOid("1.3.14.3.2.26"), Buffer.from([0x05, 0x00])), derOctetString(h.name), derOctetString(h.key), derUnsignedInteger(Buffer.from([1])));
     const answer = await server.relyingParty.ocsp.respond(caId, seq(seq(seq(seq(certId)))));
     assert.equal(answer?.status, "successful");
