@@ -392,3 +392,18 @@ export async function commitValidationOutcome(
   const r = (recorded as Array<Partial<ChallengeSqlRow> & { authz_status: string | null }>)[0];
   return r?.id ? challengeFromSql(r as ChallengeSqlRow) : undefined;
 }
+
+/** every statement of this module, for tests that check their plans (test/integration/acme/hot-path-explain.test.ts) */
+export const ACME_AUTHORIZATION_STATEMENTS = {
+  reusable: REUSABLE,
+  get: GET_AUTHZ,
+  lock: LOCK_AUTHZ,
+  deactivate: DEACTIVATE_AUTHZ,
+  getChallenge: GET_CHALLENGE,
+  startChallenge: START_CHALLENGE,
+  job: JOB,
+  reclaim: RECLAIM,
+  recordChallenge: RECORD_CHALLENGE,
+  authzValid: AUTHZ_VALID,
+  authzInvalid: AUTHZ_INVALID,
+} as const;

@@ -320,3 +320,17 @@ export const FINALIZE_WRITE = statement(
 export async function commitFinalizedOrder(tx: SqlTx, q: { certificate: NewCertificateRow; orderId: string; now: Date }): Promise<void> {
   await pipelineOf(tx).commitWith(FINALIZE_WRITE, [...certificateInsertParams(q.certificate), q.certificate.id, q.now, q.orderId, takeQueuedAudit(tx)]);
 }
+
+/** every statement of this module, for tests that check their plans (test/integration/acme/hot-path-explain.test.ts) */
+export const ACME_ORDER_STATEMENTS = {
+  create: CREATE_ORDER,
+  createUnlessReusable: CREATE_ORDER_UNLESS_REUSABLE,
+  get: GET_ORDER,
+  listFirst: LIST_FIRST,
+  listAfter: LIST_AFTER,
+  finalizeLock: FINALIZE_LOCK,
+  finalizeWrite: FINALIZE_WRITE,
+} as const;
+
+/** the parameters of ACME_ORDER_STATEMENTS.create ($1-$14; createUnlessReusable adds reuseParams as $15-$17) */
+export { orderWriteParams, reuseParams };

@@ -243,3 +243,6 @@ export async function expireCertificates(s: Session, now: Date, limit: number): 
   const rows = await sqlOf(s).query<{ id: string; serial: string; issuer_id: string; organization_id: string; type: CertificateType }>(EXPIRE, [now, limit]);
   return rows.map((r) => ({ id: r.id, serial: r.serial, issuerId: r.issuer_id, organizationId: r.organization_id, type: r.type }));
 }
+
+/** the statements ACME reads certificates with, for tests that check their plans (test/integration/acme/hot-path-explain.test.ts) */
+export const ACME_CERTIFICATE_STATEMENTS = { accountCertificate: ACME_CERTIFICATE, bySerialInOrganization: BY_SERIAL_IN_ORG, insert: INSERT } as const;
