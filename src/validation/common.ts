@@ -134,7 +134,7 @@ export function allowedTargets(policy: NetworkPolicy, addrs: readonly string[], 
     "connection",
     refused.length === 1
       ? `${what}: the address ${shown} is not allowed as a validation target`
-      : `${what}: none of the addresses ${shown} is allowed as a validation target`,
+      : `${what}: the addresses ${shown} are not allowed as validation targets`,
     false,
   );
 }
