@@ -102,7 +102,7 @@ export const RETRY_AFTER_SECONDS = 1;
 export function buildAcmeRouter(deps: AcmeRouterDeps): AcmeRouter {
   const { ra, logger } = deps;
   const linker = deps.linker ?? new Linker(ra.publicUrl);
-  const nonces = new NonceStore(ra.orm, ra.clock, deps.nonces);
+  const nonces = new NonceStore(ra.store, ra.clock, deps.nonces);
   const directories = new DirectoryCache(ra, deps.directoryCacheMs);
   const validations = new ValidationScheduler(ra, deps.validator, logger, deps.validation);
   const chains = new ChainCache();
