@@ -18,13 +18,26 @@ export interface TestServer extends SigilServer {
 }
 
 /**
+ * The database backend of test servers that do not ask for one:
+ * SIGIL_TEST_DB=embedded (npm test runs the admin files again that way,
+ * test/helpers/run-suites.mjs) or PostgreSQL (the default).
+ */
+export function testBackend(): "postgresql" | "embedded" {
+  const v = process.env.SIGIL_TEST_DB ?? "postgresql";
+  if (v !== "postgresql" && v !== "embedded") throw new Error(`SIGIL_TEST_DB must be postgresql or embedded, not "${v}"`);
+  return v;
+}
+
+/**
  * Starts the real server on ephemeral ports against a fresh PostgreSQL
- * database (or the embedded database with `embedded: true`). The public URL
- * is the real listener's, so URLs read out of issued certificates work.
+ * database or a fresh embedded database (`embedded`, default: testBackend()).
+ * The public URL is the real listener's, so URLs read out of issued
+ * certificates work.
  */
 export async function startTestServer(opts: { env?: Record<string, string>; embedded?: boolean; clock?: Clock } = {}): Promise<TestServer> {
+  const embedded = opts.embedded ?? testBackend() === "embedded";
   const dataDir = mkdtempSync(path.join(tmpdir(), "sigil-test-"));
-  const db = opts.embedded ? undefined : await createTestDatabase();
+  const db = embedded ? undefined : await createTestDatabase();
   // pick the HTTP port first so SIGIL_PUBLIC_URL can name it
   const httpPort = await freePort();
   const env: Record<string, string> = {
@@ -35,6 +48,8 @@ export async function startTestServer(opts: { env?: Record<string, string>; embe
     SIGIL_PUBLIC_URL: `http://127.0.0.1:${httpPort}`,
     SIGIL_BOOTSTRAP_ADMIN_PASSWORD: TEST_ADMIN_PASSWORD,
     SIGIL_LOG_LEVEL: process.env.SIGIL_TEST_LOG_LEVEL ?? "silent",
+    // bcrypt's minimum cost: hashing at 12 was most of the suite's time (test/helpers/setup.ts)
+    SIGIL_BCRYPT_COST: process.env.SIGIL_BCRYPT_COST ?? "4",
     ...(db ? { DATABASE_URL: db.url, SIGIL_MASTER_KEY: randomBytes(32).toString("hex") } : {}),
     ...opts.env,
   };
