@@ -24,7 +24,7 @@ import { inTransaction, type RaContext, type Tx } from "../context.js";
 import type { DirectoryInfo } from "./directories.js";
 import { eabKeyAad } from "./directories.js";
 import { ACME_MESSAGES, AcmeError, acmeErr } from "./errors.js";
-import { parseExternalAccountBinding, verifyExternalAccountBinding, verifyKeyChange } from "./inner-jws.js";
+import { parseExternalAccountBinding, verifyExternalAccountBinding } from "./inner-jws.js";
 
 /** An account as the front end sees it (the account store's record). */
 export type AccountInfo = AccountRecord;
@@ -290,30 +290,11 @@ export async function updateAccount(
   });
 }
 
-/** What the keyChange route hands over (RFC 8555 §7.3.5): the outer JWS's url and kid, and its payload. */
-export interface KeyChangeRequest {
-  /** the outer JWS's payload: the inner JWS */
-  inner: unknown;
-  /** the outer protected header's url */
-  url: string;
-  /** the outer protected header's kid (the account URL) */
-  kid: string;
-}
-
 /**
- * RFC 8555 §7.3.5 key rollover: verifies the inner JWS (./inner-jws.ts)
- * against the account (whose key signed the outer JWS, verified by the
- * caller) and replaces the account key.
- */
-export async function keyChange(ctx: RaContext, account: AccountInfo, req: KeyChangeRequest, accountUrl: (id: string) => string): Promise<AccountInfo> {
-  const v = await verifyKeyChange({ inner: req.inner, outerUrl: req.url, accountUrl: req.kid, accountJwk: account.jwk });
-  return changeAccountKey(ctx, account, v.newJwk, v.newThumbprint, accountUrl);
-}
-
-/**
- * §7.3.5: replaces the account key with a verified new key (canonical JWK
- * and its thumbprint: see keyChange). If another account of the directory
- * already has the new key: 409 with that account's Location.
+ * §7.3.5: replaces the account key with a new key the caller verified with
+ * ./inner-jws.ts verifyKeyChange (its canonical JWK and thumbprint). If
+ * another account of the directory already has the new key: 409 with that
+ * account's Location.
  */
 export async function changeAccountKey(
   ctx: RaContext,
