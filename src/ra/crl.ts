@@ -37,7 +37,7 @@
  * still served; an expired CA's CRL is no longer reissued (all its
  * certificates have expired with it, RFC 5280 §6.1.3).
  */
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { SigilError, isSigilError } from "../core/errors.js";
 import { isRevocationReason } from "../core/types.js";
 import { signCrl, type CrlEntry } from "../ca/signer.js";
@@ -175,7 +175,7 @@ export class CrlPublisher {
       const generation = await revocationGeneration(tx, caId);
       const entries = await this.revokedEntries(tx, caId, previous);
       const der = signCrl(issuer, { crlNumber, thisUpdate, nextUpdate, entries });
-      const etag = `"${crlNumber.toString(16)}-${createHash("sha256").update(der).digest("hex").slice(0, 32)}"`;
+      const etag = `"${crlNumber.toString(16)}-${hash("sha256", der, "hex").slice(0, 32)}"`;
       await saveCrl(tx, {
         caId,
         crlNumber,
