@@ -28,7 +28,7 @@ import {
   lockRefreshToken,
   revokeLoginSessions,
 } from "../db/store/sessions.js";
-import { putSettingIfAbsent, getSetting } from "../db/store/system-settings.js";
+import { getSetting, putSettingIfAbsent } from "../db/store/system-settings.js";
 import { findUser, findUserForLogin } from "../db/store/users.js";
 import { authorize, isSuperuser } from "../policy/permissions.js";
 import type { Actor } from "./actor.js";
