@@ -105,7 +105,7 @@ export function verifyChain(tmp: TempDir, rootPem: string, intermediatePems: str
 
 /** Audit entries of `action` on `resourceId`, read straight from the database. */
 export async function auditEntries(server: TestServer, where: { action?: string; resourceId?: string; since?: Date }) {
-  const conn = server.ra.orm.em.getConnection();
+  const conn = server.db.orm.em.getConnection();
   const clauses: string[] = [];
   const params: unknown[] = [];
   if (where.action) {
@@ -128,7 +128,7 @@ export async function auditEntries(server: TestServer, where: { action?: string;
 
 /** Every audit entry written while `fn` runs (entries are committed with their change, so they are visible when the RPC returns). */
 export async function auditDuring(server: TestServer, fn: () => Promise<unknown>) {
-  const conn = server.ra.orm.em.getConnection();
+  const conn = server.db.orm.em.getConnection();
   const [{ max }] = await conn.execute<Array<{ max: Date | null }>>(`select max(created_at) as max from audit_log`);
   const ids = new Set((await conn.execute<Array<{ id: string }>>(`select id from audit_log`)).map((r) => r.id));
   await fn();

@@ -28,7 +28,7 @@ describe("CRL numbering with several instances", function () {
       for (let i = 1; i < sorted.length; i++) assert.ok(sorted[i]!.thisUpdate >= sorted[i - 1]!.thisUpdate);
       const max = sorted[sorted.length - 1]!.crlNumber;
       const served = await a.current(caId);
-      const row = await server.ra.orm.em.fork().execute<{ crl_number: string }[]>(`select crl_number from certificate_authorities where id = ?`, [caId]);
+      const row = await server.db.orm.em.fork().execute<{ crl_number: string }[]>(`select crl_number from certificate_authorities where id = ?`, [caId]);
       // the server's own periodic job may have published one more meanwhile: >= max, and storage matches the counter
       assert.ok(served && served.crlNumber >= max);
       assert.equal(BigInt(row[0]!.crl_number), served.crlNumber, "the stored CRL carries the last number issued");

@@ -15,6 +15,8 @@ import { issueLeafInTx } from "../../../src/ra/issuance.js";
 import { revokeCertificateInTx } from "../../../src/ra/revocation.js";
 import { startTestServer, type TestServer } from "../../helpers/server.js";
 import { opensslOk, TempDir } from "../../unit/ca/openssl.js";
+import { findCa } from "../../../src/db/store/certificate-authorities.js";
+import type { Session } from "../../../src/db/store/session.js";
 
 const actor = systemActor("expiry-test");
 const HOUR = 3_600_000;
@@ -38,7 +40,7 @@ describe("expiry job and expired entries on the CRL", function () {
   async function leaf(name: string, lifetimeMs: number): Promise<Certificate> {
     const kp = await generateKeyPair("p256");
     return inTransaction(server.ra, async (tx) => {
-      const ca = await tx.em.findOneOrFail(CertificateAuthority, { id: server.bootstrap.intermediateCaId });
+      const ca = await loadCaOrFail(tx, server.bootstrap.intermediateCaId);
       return issueLeafInTx(server.ra, tx, actor, {
         ca,
         publicKey: kp.publicKey,
@@ -59,7 +61,7 @@ describe("expiry job and expired entries on the CRL", function () {
   }
 
   async function statusOf(id: string): Promise<string> {
-    return (await server.ra.orm.em.fork().findOneOrFail(Certificate, { id })).status;
+    return (await server.db.orm.em.fork().findOneOrFail(Certificate, { id })).status;
   }
 
   it("marks certificates and CAs expired after notAfter, keeps revoked ones revoked, and drops a revoked entry after one CRL issued past its notAfter", async () => {
@@ -67,7 +69,7 @@ describe("expiry job and expired entries on the CRL", function () {
     const valid = await leaf("short-valid.example", 2 * HOUR);
     const longLived = await leaf("long.example", 30 * 24 * HOUR);
     const ca = await createIntermediateCa(server.ra, actor, server.bootstrap.rootCaId, {
-      organizationId: (await server.ra.orm.em.fork().findOneOrFail(CertificateAuthority, { id: server.bootstrap.rootCaId })).organization.id,
+      organizationId: (await server.db.orm.em.fork().findOneOrFail(CertificateAuthority, { id: server.bootstrap.rootCaId })).organization.id,
       name: "one-day-intermediate",
       subject: { commonName: "One Day Intermediate" },
       keyAlgorithm: "p256",
@@ -91,8 +93,15 @@ describe("expiry job and expired entries on the CRL", function () {
 
     clock.advance(2 * 24 * HOUR);
     await markExpired(server.ra);
-    const caRow = await server.ra.orm.em.fork().findOneOrFail(CertificateAuthority, { id: ca.id });
+    const caRow = await server.db.orm.em.fork().findOneOrFail(CertificateAuthority, { id: ca.id });
     assert.equal(caRow.status, "expired");
     assert.equal(await statusOf(longLived.id), "valid");
   });
 });
+
+/** a CA row read through the transaction it is used in */
+async function loadCaOrFail(s: Session, id: string) {
+  const ca = await findCa(s, id, { includeDeleted: true });
+  if (!ca) throw new Error(`no CA ${id}`);
+  return ca;
+}

@@ -2,11 +2,13 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { generateKeyPair } from "../../../src/ca/keys.js";
-import { Certificate, CertificateAuthority } from "../../../src/db/entities/index.js";
+import type { Certificate } from "../../../src/db/entities/index.js";
 import type { Actor } from "../../../src/ra/actor.js";
 import { inTransaction, type RaContext } from "../../../src/ra/context.js";
 import { issueLeafInTx } from "../../../src/ra/issuance.js";
 import { openssl, opensslOk, type OpensslResult } from "../../unit/ca/openssl.js";
+import { findCa } from "../../../src/db/store/certificate-authorities.js";
+import type { Session } from "../../../src/db/store/session.js";
 
 /** the CRL DP and AIA URLs of a PEM certificate, read the way a relying party does */
 export function urlsOf(pem: string): { crl?: string; ocsp?: string; caIssuers?: string } {
@@ -77,7 +79,7 @@ export function crlNumberOf(crlPemFile: string): bigint {
 export async function issueTestLeaf(ctx: RaContext, actor: Actor, caId: string, name: string): Promise<Certificate> {
   const kp = await generateKeyPair("p256");
   return inTransaction(ctx, async (tx) => {
-    const ca = await tx.em.findOneOrFail(CertificateAuthority, { id: caId });
+    const ca = await loadCaOrFail(tx, caId);
     return issueLeafInTx(ctx, tx, actor, {
       ca,
       publicKey: kp.publicKey,
@@ -89,4 +91,11 @@ export async function issueTestLeaf(ctx: RaContext, actor: Actor, caId: string, 
       source: "admin",
     });
   });
+}
+
+/** a CA row read through the transaction it is used in */
+async function loadCaOrFail(s: Session, id: string) {
+  const ca = await findCa(s, id, { includeDeleted: true });
+  if (!ca) throw new Error(`no CA ${id}`);
+  return ca;
 }

@@ -39,7 +39,7 @@ describe("revocations the revoking instance never published", function () {
   }
 
   async function generationOf(caId: string): Promise<bigint> {
-    const rows = await server.ra.orm.em
+    const rows = await server.db.orm.em
       .fork()
       .execute<{ generation: string }[]>(`select generation from revocation_generations where ca_id = ?`, [caId]);
     return BigInt(rows[0]?.generation ?? 0);
@@ -106,7 +106,7 @@ describe("revocations the revoking instance never published", function () {
     const caId = server.bootstrap.intermediateCaId;
     const cert = await issueLeaf(caId, "raw.example");
     const generation = await generationOf(caId);
-    const em = server.ra.orm.em.fork();
+    const em = server.db.orm.em.fork();
     await em.execute(`update certificates set status = 'revoked', revoked_at = now(), revocation_reason = 4 where id = ?`, [cert.id]);
     // not a revocation: other updates of a revoked row, and valid -> expired
     await em.execute(`update certificates set status = 'revoked', revocation_reason = 5 where id = ?`, [cert.id]);

@@ -44,7 +44,7 @@ describe("OCSP signing certificates are recorded certificates", function () {
 
   /** asks the CA's responder about serial 01 (the answer does not matter): makes it issue its signer */
   async function useResponder(caId: string): Promise<void> {
-    const em = server.ra.orm.em.fork();
+    const em = server.db.orm.em.fork();
     const ca = await em.findOneOrFail(CertificateAuthority, { id: caId });
     const h = issuerHashes(await server.ra.issuers.get(server.ra.store, ca)).sha1;
     const certId = seq(seq(derOid("1.3.14.3.2.26"), Buffer.from([0x05, 0x00])), derOctetString(h.name), derOctetString(h.key), derUnsignedInteger(Buffer.from([1])));
@@ -53,7 +53,7 @@ describe("OCSP signing certificates are recorded certificates", function () {
   }
 
   async function signersOf(caId: string): Promise<SignerRow[]> {
-    return server.ra.orm.em.fork().execute<SignerRow[]>(
+    return server.db.orm.em.fork().execute<SignerRow[]>(
       `select s.id, s.serial, s.certificate_id, c.type, c.source, c.issuer_id, c.organization_id, c.certificate_pem = s.certificate_pem as same_pem
        from ocsp_signers s join certificates c on c.id = s.certificate_id where s.ca_id = ?`,
       [caId],
@@ -71,9 +71,9 @@ describe("OCSP signing certificates are recorded certificates", function () {
     assert.equal(signer.source, "system");
     assert.equal(signer.issuer_id, caId);
     assert.ok(signer.same_pem);
-    const ca = await server.ra.orm.em.fork().findOneOrFail(CertificateAuthority, { id: caId });
+    const ca = await server.db.orm.em.fork().findOneOrFail(CertificateAuthority, { id: caId });
     assert.equal(signer.organization_id, ca.organization.id);
-    const audit = await server.ra.orm.em
+    const audit = await server.db.orm.em
       .fork()
       .execute<{ n: string }[]>(`select count(*) as n from audit_log where action = 'cert_create' and resource_type = 'certificate' and resource_id = ?`, [signer.id]);
     assert.equal(Number(audit[0]!.n), 1, "one cert_create audit entry for it");
@@ -84,7 +84,7 @@ describe("OCSP signing certificates are recorded certificates", function () {
     const [signer] = await signersOf(caId);
     assert.ok(signer);
     await assert.rejects(
-      server.ra.orm.em.fork().execute(
+      server.db.orm.em.fork().execute(
         `insert into certificates (id, serial, issuer_id, organization_id, type, status, dns_names, ip_addresses, emails, not_before, not_after, source, certificate_pem, created_at)
          select gen_random_uuid(), ?, ?, organization_id, 'server', 'valid', '[]', '[]', '[]', now(), now() + interval '1 day', 'admin', 'x', now()
          from certificate_authorities where id = ?`,
@@ -97,7 +97,7 @@ describe("OCSP signing certificates are recorded certificates", function () {
   it("answers good for the signer's own serial (it was issued, so not unknown)", async () => {
     const caId = server.bootstrap.intermediateCaId;
     const [signer] = await signersOf(caId);
-    const row = await server.ra.orm.em.fork().findOneOrFail(Certificate, { id: signer!.certificate_id });
+    const row = await server.db.orm.em.fork().findOneOrFail(Certificate, { id: signer!.certificate_id });
     const interPem = derToPem(await fetchDer(`${server.baseUrl}/ca/${caId}.cer`), "CERTIFICATE");
     const rootPem = derToPem(await fetchDer(`${server.baseUrl}/ca/${server.bootstrap.rootCaId}.cer`), "CERTIFICATE");
     const r = await opensslAsync([
@@ -126,7 +126,7 @@ describe("OCSP signing certificates are recorded certificates", function () {
   });
 
   it("does not keep a CA from being deleted (it is the CA's own, not a certificate it serves)", async () => {
-    const root = await server.ra.orm.em.fork().findOneOrFail(CertificateAuthority, { id: server.bootstrap.rootCaId });
+    const root = await server.db.orm.em.fork().findOneOrFail(CertificateAuthority, { id: server.bootstrap.rootCaId });
     const inter = await createIntermediateCa(server.ra, actor, root.id, {
       organizationId: root.organization.id,
       name: "ocsp-signer-then-deleted",

@@ -204,14 +204,14 @@ describe("relying-party endpoints (CRL, AIA, OCSP) with openssl", function () {
 
   it("lists a revoked intermediate on its root's CRL and in the root's OCSP answers", async () => {
     const inter = await createIntermediateCa(server.ra, actor, server.bootstrap.rootCaId, {
-      organizationId: (await server.ra.orm.em.fork().findOneOrFail(CertificateAuthority, { id: server.bootstrap.rootCaId })).organization.id,
+      organizationId: (await server.db.orm.em.fork().findOneOrFail(CertificateAuthority, { id: server.bootstrap.rootCaId })).organization.id,
       name: "revoked-intermediate",
       subject: { commonName: "Sigil Test Intermediate To Revoke" },
       keyAlgorithm: "p256",
       validityDays: 365,
       pathLength: 0,
     });
-    const row = await server.ra.orm.em.fork().findOneOrFail(Certificate, { type: "ca", serial: inter.serial, issuer: server.bootstrap.rootCaId });
+    const row = await server.db.orm.em.fork().findOneOrFail(Certificate, { type: "ca", serial: inter.serial, issuer: server.bootstrap.rootCaId });
     const interPem = tmp.file("inter2.pem", inter.certificatePem);
     const rootPem = tmp.file("root2.pem", derToPem(await fetchDer(`${server.baseUrl}/ca/${server.bootstrap.rootCaId}.cer`), "CERTIFICATE"));
     const rootCrl = urlsOf(inter.certificatePem).crl!;
