@@ -135,7 +135,7 @@ export async function run(args: string[]): Promise<void> {
     const boot = await bootstrap(ra, { adminPassword: "bench-password-1" });
     const em = db.orm.em.fork();
     const ca = await em.findOneOrFail(CertificateAuthority, { id: boot.intermediateCaId });
-    const issuer = await ra.issuers.get(em, ca);
+    const issuer = await ra.issuers.get(ra.store, ca);
     const exec = (sql: string, params: unknown[]) => db.orm.em.fork().execute(sql, params);
     const publisher = new CrlPublisher(ra, { lifetimeHours: 168, logger });
     const otherInstance = new CrlPublisher(ra, { lifetimeHours: 168, logger });

@@ -14,9 +14,11 @@
  */
 import { canonicalIp } from "../ca/ip.js";
 import { SigilError } from "../core/errors.js";
+import type { LeafType } from "../core/types.js";
 import { isValidDnsName } from "./identifiers.js";
 
-export type LeafProfile = "server" | "client" | "dual";
+/** the server/client/dual kind, as one type everywhere (core/types.ts) */
+export type LeafProfile = LeafType;
 
 /** RFC 5280 Appendix A ub-common-name */
 export const MAX_COMMON_NAME = 64;
