@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import acme from "acme-client";
+import pg from "pg";
 import { FakeValidator, startAcmeTestServer, type AcmeTestServer } from "./harness.js";
 import { RawAcme, type RawResponse } from "./raw-client.js";
 
@@ -108,7 +109,9 @@ describe("ACME resources: orders list pages, authorization deactivation, unknown
       const orderUrl = o.headers.get("location")!;
       assert.equal((await c.post(orderUrl, undefined)).body.status, "ready");
       // the state a deactivation racing newOrder's reuse could leave behind: order ready, authorization not valid
-      await server.ra.orm.em.getConnection().execute(`update acme_authorizations set status = 'deactivated' where id = ?`, [authzUrl.split("/").pop()]);
+      const db = new pg.Client({ connectionString: server.config.databaseUrl });
+      await db.connect();
+      await db.query(`update acme_authorizations set status = 'deactivated' where id = $1`, [authzUrl.split("/").pop()]).finally(() => db.end());
       const [, csr] = await acme.crypto.createCsr({ commonName: "race-deact.example.com", altNames: ["race-deact.example.com"] });
       const fin = await c.post(o.body.finalize, { csr: acme.crypto.getPemBodyAsB64u(csr) });
       assert.deepEqual([fin.status, fin.body.type], [403, P + "orderNotReady"]);

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import pg from "pg";
 import { FakeValidator, startAcmeTestServer, type AcmeTestServer } from "./harness.js";
 import { RawAcme, type RawResponse } from "./raw-client.js";
 
@@ -83,12 +84,18 @@ describe("ACME challenge validation: answer, Retry-After, sweeper", () => {
   it("the sweeper restarts a challenge a stopped instance left in processing, and leaves recent ones alone", async () => {
     const stuck = await pendingChallenge("stuck.example.com");
     const recent = await pendingChallenge("recent.example.com");
-    const conn = server.ra.orm.em.getConnection();
+    /** the database written and read directly, not through Sigil */
+    const sql = async <R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<R[]> => {
+      const conn = new pg.Client({ connectionString: server.config.databaseUrl });
+      await conn.connect();
+      try {
+        return (await conn.query<R>(text, values)).rows;
+      } finally {
+        await conn.end();
+      }
+    };
     const leave = (url: string, ago: string) =>
-      conn.execute(
-        `update acme_challenges set status = 'processing', processing_since = now() - interval '${ago}', attempts = 1 where id = ?`,
-        [url.split("/").pop()],
-      );
+      sql(`update acme_challenges set status = 'processing', processing_since = now() - interval '${ago}', attempts = 1 where id = $1`, [url.split("/").pop()]);
     // what an instance that stopped mid-validation leaves behind: processing, no validation running anywhere
     await leave(stuck.challengeUrl, "10 minutes");
     await leave(recent.challengeUrl, "1 second");
@@ -103,7 +110,7 @@ describe("ACME challenge validation: answer, Retry-After, sweeper", () => {
     await new Promise((r) => setTimeout(r, 300)); // a few more sweeps
     await server.acme.validations.idle();
     assert.deepEqual(asked().slice(before).map((q) => q.identifier.value), ["stuck.example.com"]);
-    const rows = await conn.execute<Array<{ attempts: number }>>(`select attempts from acme_challenges where id = ?`, [stuck.challengeUrl.split("/").pop()]);
+    const rows = await sql<{ attempts: number }>(`select attempts from acme_challenges where id = $1`, [stuck.challengeUrl.split("/").pop()]);
     assert.equal(rows[0]!.attempts, 2, "the restart counts as an attempt");
     assert.equal((await c.post(stuck.order.headers.get("location")!, undefined)).body.status, "ready");
     assert.equal((await c.post(recent.challengeUrl, undefined)).body.status, "processing");
