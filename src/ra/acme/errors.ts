@@ -74,6 +74,7 @@ export const ACME_MESSAGES = {
   eabUsed: "the external account binding key has already been used",
   orderNotReady: (status: string) => `the order is ${status}, not ready`,
   orderExpired: "the order has expired",
+  authzNoLongerValid: "an authorization of this order is no longer valid",
   tosRequired: "the terms of service must be agreed to",
 } as const;
 
@@ -83,6 +84,8 @@ export const acmeErr = {
   unauthorized: (m: string) => new AcmeError("permissionDenied", "unauthorized", m),
   accountDoesNotExist: () => new AcmeError("notFound", "accountDoesNotExist", ACME_MESSAGES.accountDoesNotExist, { status: 400 }),
   orderNotReady: (status: string) => new AcmeError("failedPrecondition", "orderNotReady", ACME_MESSAGES.orderNotReady(status), { status: 403 }),
+  /** RFC 8555 §7.1.6: a ready order one of whose authorizations was deactivated or expired since */
+  authzNoLongerValid: () => new AcmeError("failedPrecondition", "orderNotReady", ACME_MESSAGES.authzNoLongerValid, { status: 403 }),
   externalAccountRequired: () => new AcmeError("failedPrecondition", "externalAccountRequired", ACME_MESSAGES.eabRequired),
   invalidContact: (m: string) => new AcmeError("invalidArgument", "invalidContact", m),
   unsupportedContact: (m: string) => new AcmeError("invalidArgument", "unsupportedContact", m),

@@ -15,7 +15,7 @@ import { signLeafInSqlTx } from "../issuance.js";
 import { accountActor, type AccountInfo } from "./accounts.js";
 import type { RecentCertificates } from "./certificate-download.js";
 import type { DirectoryInfo } from "./directories.js";
-import { AcmeError, acmeErr } from "./errors.js";
+import { acmeErr } from "./errors.js";
 import { orderInfo, type OrderInfo } from "./orders.js";
 import { finalizeBlocker } from "./transitions.js";
 
@@ -78,9 +78,7 @@ export async function finalizeOrder(
     const blocker = finalizeBlocker(locked.order, locked.authzNotValid, now);
     // RFC 8555 §7.1.6: an order is ready only while all its authorizations are
     // valid; one deactivated (§7.5.2) or expired since then blocks issuance
-    if (blocker === "authzNotValid") {
-      throw new AcmeError("failedPrecondition", "orderNotReady", "an authorization of this order is no longer valid", { status: 403 });
-    }
+    if (blocker === "authzNotValid") throw acmeErr.authzNoLongerValid();
     if (blocker) throw acmeErr.orderNotReady(blocker.status);
     checkCsrAgainstOrder(csr, info.identifiers);
     const maxNotAfter = new Date(now.getTime() + dir.maxValidityDays * DAY);
