@@ -7,6 +7,7 @@ import { Migration20261123160000AcmeIndexes } from "./Migration20261123160000Acm
 import { Migration20261123170000RelyingIndexes } from "./Migration20261123170000RelyingIndexes.js";
 import { Migration20261123171000RevocationGenerations } from "./Migration20261123171000RevocationGenerations.js";
 import { Migration20261123172000OcspSignerCertificates } from "./Migration20261123172000OcspSignerCertificates.js";
+import { Migration20261201140000DirectoryValidationNetworks } from "./Migration20261201140000DirectoryValidationNetworks.js";
 import { Migration20261201100000AcmeOrderAuthz } from "./Migration20261201100000AcmeOrderAuthz.js";
 
 /**
@@ -26,4 +27,5 @@ export const migrationsList: MigrationObject[] = [
   { name: "Migration20261123171000RevocationGenerations", class: Migration20261123171000RevocationGenerations },
   { name: "Migration20261123172000OcspSignerCertificates", class: Migration20261123172000OcspSignerCertificates },
   { name: "Migration20261201100000AcmeOrderAuthz", class: Migration20261201100000AcmeOrderAuthz },
+  { name: "Migration20261201140000DirectoryValidationNetworks", class: Migration20261201140000DirectoryValidationNetworks },
 ];

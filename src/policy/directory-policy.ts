@@ -6,6 +6,7 @@
  * field (snake_case, as in proto/sigil/admin/v1/acme.proto).
  */
 import { SigilError } from "../core/errors.js";
+import { NetworkPolicyError, parseNetworkPolicy } from "../validation/network-policy.js";
 import { LEAF_TYPES, parseLeafType, type AcmeChallengeType, type LeafType } from "../core/types.js";
 import { parseCidr } from "./identifiers.js";
 
@@ -51,6 +52,8 @@ export interface DirectoryPolicy {
   websiteUrl: string | null;
   /** RFC 8555 §7.1.1 meta.caaIdentities (RFC 8659 §4.2 issuer domain names) */
   caaIdentities: string[];
+  /** where validation may connect for this directory, normalized; empty = the server's setting */
+  validationAllowedNetworks: string[];
 }
 
 /**
@@ -68,6 +71,7 @@ export interface DirectoryPolicyInput {
   termsOfServiceUrl?: string | null;
   websiteUrl?: string | null;
   caaIdentities?: readonly string[];
+  validationAllowedNetworks?: readonly string[];
 }
 
 /** The URL name of a directory (`/acme/{name}/directory`). */
@@ -146,6 +150,21 @@ export function checkCaaIdentities(values: readonly string[], field = "caa_ident
   return checkDnsSuffixes(values, field);
 }
 
+/**
+ * The per-directory override of SIGIL_VALIDATION_ALLOWED_NETWORKS: the same
+ * syntax (CIDRs, "public", "private"), checked by the same parser the
+ * validator uses, stored normalized; empty = the server's setting.
+ */
+export function checkValidationNetworks(values: readonly string[], field = "validation_allowed_networks"): string[] {
+  if (values.length === 0) return [];
+  try {
+    return parseNetworkPolicy(values.join(",")).spec.split(",");
+  } catch (e) {
+    if (e instanceof NetworkPolicyError) throw SigilError.invalidArgument(`${field}: ${e.message}`, field);
+    throw e;
+  }
+}
+
 /** The full policy of a new directory: every field checked, absent ones at their defaults. */
 export function checkDirectoryPolicy(input: DirectoryPolicyInput): DirectoryPolicy {
   return {
@@ -158,6 +177,7 @@ export function checkDirectoryPolicy(input: DirectoryPolicyInput): DirectoryPoli
     termsOfServiceUrl: checkMetaUrl(input.termsOfServiceUrl ?? null, "terms_of_service_url"),
     websiteUrl: checkMetaUrl(input.websiteUrl ?? null, "website_url"),
     caaIdentities: checkCaaIdentities(input.caaIdentities ?? []),
+    validationAllowedNetworks: checkValidationNetworks(input.validationAllowedNetworks ?? []),
   };
 }
 
@@ -173,5 +193,6 @@ export function checkDirectoryPolicyPatch(input: DirectoryPolicyInput): Partial<
   if (input.termsOfServiceUrl !== undefined) patch.termsOfServiceUrl = checkMetaUrl(input.termsOfServiceUrl, "terms_of_service_url");
   if (input.websiteUrl !== undefined) patch.websiteUrl = checkMetaUrl(input.websiteUrl, "website_url");
   if (input.caaIdentities !== undefined) patch.caaIdentities = checkCaaIdentities(input.caaIdentities);
+  if (input.validationAllowedNetworks !== undefined) patch.validationAllowedNetworks = checkValidationNetworks(input.validationAllowedNetworks);
   return patch;
 }

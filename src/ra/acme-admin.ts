@@ -55,6 +55,7 @@ export interface DirectoryPolicyInput {
   termsOfServiceUrl: string;
   websiteUrl: string;
   caaIdentities: string[];
+  validationAllowedNetworks: string[];
 }
 
 export interface CreateAcmeDirectoryInput extends DirectoryPolicyInput {
@@ -83,6 +84,7 @@ export async function createAcmeDirectory(ctx: RaContext, actor: Actor, input: C
     termsOfServiceUrl: input.termsOfServiceUrl,
     websiteUrl: input.websiteUrl,
     caaIdentities: input.caaIdentities,
+    validationAllowedNetworks: input.validationAllowedNetworks,
   });
 }
 
@@ -129,6 +131,7 @@ export interface UpdateAcmeDirectoryInput {
   termsOfServiceUrl?: string;
   websiteUrl?: string;
   caaIdentities?: string[];
+  validationAllowedNetworks?: string[];
 }
 
 /**

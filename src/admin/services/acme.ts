@@ -31,6 +31,7 @@ export function acmeService({ ra }: AdminServiceDeps): ServiceBinding {
         termsOfServiceUrl: req.termsOfServiceUrl,
         websiteUrl: req.websiteUrl,
         caaIdentities: req.caaIdentities,
+        validationAllowedNetworks: req.validationAllowedNetworks,
       });
       return { directory: directoryToProto(ra, d) };
     },
@@ -58,6 +59,7 @@ export function acmeService({ ra }: AdminServiceDeps): ServiceBinding {
         termsOfServiceUrl: req.termsOfServiceUrl,
         websiteUrl: req.websiteUrl,
         caaIdentities: req.caaIdentities?.values,
+        validationAllowedNetworks: req.validationAllowedNetworks?.values,
       });
       return { directory: directoryToProto(ra, d) };
     },

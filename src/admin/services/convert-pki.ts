@@ -357,6 +357,7 @@ export function directoryToProto(ctx: RaContext, d: AcmeDirectory): AcmeDirector
     termsOfServiceUrl: d.termsOfServiceUrl ?? "",
     websiteUrl: d.websiteUrl ?? "",
     caaIdentities: d.caaIdentities,
+    validationAllowedNetworks: d.validationAllowedNetworks,
     directoryUrl: directoryUrl(ctx, d.name),
     createdAt: ts(d.createdAt),
     updatedAt: ts(d.updatedAt),

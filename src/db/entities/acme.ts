@@ -40,6 +40,8 @@ export class AcmeDirectory {
   termsOfServiceUrl?: string | null;
   websiteUrl?: string | null;
   caaIdentities: Opt<string[]> = [];
+  /** networks challenge validation may reach for this directory (SIGIL_VALIDATION_ALLOWED_NETWORKS syntax); empty = the server's */
+  validationAllowedNetworks: Opt<string[]> = [];
   createdAt!: Opt<Date>;
   updatedAt!: Opt<Date>;
 }
@@ -61,6 +63,7 @@ export const AcmeDirectorySchema = new EntitySchema<AcmeDirectory>({
     termsOfServiceUrl: { type: "string", length: 512, nullable: true },
     websiteUrl: { type: "string", length: 512, nullable: true },
     caaIdentities: { type: "json", default: "[]" },
+    validationAllowedNetworks: { type: "json", default: "[]" },
     createdAt: createdAtProperty,
     updatedAt: updatedAtProperty,
   },

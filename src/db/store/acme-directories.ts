@@ -27,6 +27,8 @@ export interface DirectoryRecord {
   termsOfServiceUrl: string | null;
   websiteUrl: string | null;
   caaIdentities: string[];
+  /** empty: the server's SIGIL_VALIDATION_ALLOWED_NETWORKS */
+  validationAllowedNetworks: string[];
 }
 
 /** the columns a directory read selects (table acme_directories) */
@@ -44,6 +46,7 @@ export const ACME_DIRECTORY_COLUMNS = [
   "terms_of_service_url",
   "website_url",
   "caa_identities",
+  "validation_allowed_networks",
 ] as const;
 
 interface DirectoryRow {
@@ -60,6 +63,7 @@ interface DirectoryRow {
   terms_of_service_url: string | null;
   website_url: string | null;
   caa_identities: string[];
+  validation_allowed_networks: string[];
 }
 
 function directoryFromRow(r: DirectoryRow): DirectoryRecord {
@@ -77,6 +81,7 @@ function directoryFromRow(r: DirectoryRow): DirectoryRecord {
     termsOfServiceUrl: r.terms_of_service_url,
     websiteUrl: r.website_url,
     caaIdentities: r.caa_identities,
+    validationAllowedNetworks: r.validation_allowed_networks,
   };
 }
 
@@ -149,6 +154,7 @@ export interface DirectoryPolicyFields {
   termsOfServiceUrl: string | null;
   websiteUrl: string | null;
   caaIdentities: string[];
+  validationAllowedNetworks: string[];
 }
 
 export interface NewDirectory extends DirectoryPolicyFields {
@@ -175,6 +181,7 @@ export function insertDirectory(tx: OrmTx, d: NewDirectory): AcmeDirectory {
     termsOfServiceUrl: d.termsOfServiceUrl,
     websiteUrl: d.websiteUrl,
     caaIdentities: d.caaIdentities,
+    validationAllowedNetworks: d.validationAllowedNetworks,
   });
   em.persist(dir);
   return dir;
