@@ -241,6 +241,11 @@ export async function run(args: string[]): Promise<void> {
       SIGIL_LOG_LEVEL: "warn",
       SIGIL_VALIDATION_HTTP_PORT: String(responder.port),
       SIGIL_DNS_SERVERS: dns.address,
+      // the responder and the stub DNS run on this machine: loopback must be allowed explicitly
+      SIGIL_VALIDATION_ALLOWED_NETWORKS: "127.0.0.0/8",
+      // every client of the bench validates at once
+      SIGIL_VALIDATION_MAX_CONCURRENT: "256",
+      SIGIL_VALIDATION_MAX_PER_ACCOUNT: "64",
       ...(o.pool ? { SIGIL_DB_POOL_MAX: String(o.pool) } : {}),
       ...(o.topQueries > 0 ? { BENCH_PROBE_SQL_TEXT: "1" } : {}),
     });
