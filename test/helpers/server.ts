@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { loadConfig, type SigilConfig } from "../../src/config.js";
 import type { Clock } from "../../src/core/clock.js";
+import { migrate, openDatabase } from "../../src/db/orm.js";
 import { createLogger } from "../../src/logger.js";
 import { startSigil, type SigilServer } from "../../src/server.js";
 import { createTestDatabase } from "./postgres.js";
@@ -37,6 +38,8 @@ export function testBackend(): "postgresql" | "embedded" {
 export async function startTestServer(opts: { env?: Record<string, string>; embedded?: boolean; clock?: Clock } = {}): Promise<TestServer> {
   const embedded = opts.embedded ?? testBackend() === "embedded";
   const dataDir = mkdtempSync(path.join(tmpdir(), "sigil-test-"));
+  // SIGIL_TEST_DB=embedded servers start from a migrated copy; `embedded: true` keeps a true first start
+  if (embedded && opts.embedded === undefined) cpSync(await migratedEmbeddedTemplate(), path.join(dataDir, "pgdata"), { recursive: true });
   const db = embedded ? undefined : await createTestDatabase();
   // pick the HTTP port first so SIGIL_PUBLIC_URL can name it
   const httpPort = await freePort();
@@ -79,4 +82,42 @@ export async function freePort(): Promise<number> {
       s.close(() => resolve(p));
     });
   });
+}
+
+let template: Promise<string> | undefined;
+
+/**
+ * An empty, migrated PGlite pgdata directory to copy: PGlite's initdb (in
+ * WASM) was ~4 s of every embedded test server's start, a copy is ~0.4 s.
+ * Shared by processes and runs under a name that hashes the migrations and
+ * the PGlite version, so a changed migration makes a new one; built aside
+ * and renamed into place, so concurrent workers never see half of one.
+ */
+function migratedEmbeddedTemplate(): Promise<string> {
+  template ??= (async () => {
+    const migrations = path.resolve("migrations");
+    const hash = createHash("sha256");
+    for (const f of readdirSync(migrations).sort()) hash.update(f).update(readFileSync(path.join(migrations, f)));
+    // its package.json is not in its exports map: read it from node_modules
+    hash.update(readFileSync(path.resolve("node_modules/@electric-sql/pglite/package.json")));
+    const dir = path.join(tmpdir(), `sigil-test-pglite-${hash.digest("hex").slice(0, 16)}`);
+    if (existsSync(path.join(dir, "pgdata"))) return path.join(dir, "pgdata");
+    const building = mkdtempSync(`${dir}.building-`);
+    try {
+      const db = await openDatabase({ dataDir: building, holder: "test template" });
+      try {
+        await migrate(db.orm);
+      } finally {
+        await db.close();
+      }
+      rmSync(path.join(building, "sigil.lock"), { force: true });
+      renameSync(building, dir);
+    } catch (e) {
+      rmSync(building, { recursive: true, force: true });
+      // another worker renamed its copy into place first
+      if (!existsSync(path.join(dir, "pgdata"))) throw e;
+    }
+    return path.join(dir, "pgdata");
+  })();
+  return template;
 }
