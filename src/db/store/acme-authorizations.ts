@@ -233,13 +233,15 @@ export interface ValidationJobRow {
   identifierValue: string;
   accountId: string;
   organizationId: string;
+  /** the account's directory (its validation network policy applies) */
+  directoryId: string;
   /** RFC 7638 thumbprint of the account key (RFC 8555 §8.1 key authorization) */
   keyThumbprint: string;
 }
 
 const JOB = statement(
   "sigil_acme_challenges_job",
-  `select c.type, c.token, c.authorization_id, c.attempts, a.identifier_type, a.identifier_value, a.account_id, acc.organization_id, acc.key_thumbprint
+  `select c.type, c.token, c.authorization_id, c.attempts, a.identifier_type, a.identifier_value, a.account_id, acc.organization_id, acc.directory_id, acc.key_thumbprint
      from acme_challenges c join acme_authorizations a on a.id = c.authorization_id join acme_accounts acc on acc.id = a.account_id
     where c.id = $1 and c.status = 'processing'`,
 );
@@ -255,6 +257,7 @@ export async function findValidationJob(s: Session, challengeId: string): Promis
     identifier_value: string;
     account_id: string;
     organization_id: string;
+    directory_id: string;
     key_thumbprint: string;
   }>(JOB, [challengeId]);
   return (
@@ -267,6 +270,7 @@ export async function findValidationJob(s: Session, challengeId: string): Promis
       identifierValue: r.identifier_value,
       accountId: r.account_id,
       organizationId: r.organization_id,
+      directoryId: r.directory_id,
       keyThumbprint: r.key_thumbprint,
     }
   );

@@ -96,6 +96,17 @@ const ISSUING_CAS = statement(
     where deleted_at is null and (id = $1::uuid or name = $2) and ($3::uuid is null or organization_id = $3)`,
 );
 
+const VALIDATION_NETWORKS = statement(
+  "sigil_acme_directories_validation_networks",
+  `select validation_allowed_networks from acme_directories where id = $1`,
+);
+
+/** A directory's validation network override (empty: the server's setting; undefined: no such directory). */
+export async function findDirectoryValidationNetworks(s: Session, id: string): Promise<string[] | undefined> {
+  const [r] = await sqlOf(s).query<{ validation_allowed_networks: string[] }>(VALIDATION_NETWORKS, [id]);
+  return r?.validation_allowed_networks;
+}
+
 /** A directory by its URL name. */
 export async function findDirectoryByName(s: Session, name: string): Promise<DirectoryRecord | undefined> {
   const [r] = await sqlOf(s).query<DirectoryRow>(BY_NAME, [name]);

@@ -56,6 +56,7 @@ export async function startChallenge(
       identifierValue: r.identifierValue,
       accountId: account.id,
       organizationId: account.organizationId,
+      directoryId: account.directoryId,
       keyThumbprint: account.keyThumbprint,
       attempts: r.attempts,
     },

@@ -6,6 +6,8 @@
 import type { Logger } from "../../logger.js";
 import type { AcmeChallengeType, IdentifierType } from "../../core/types.js";
 import type { ChallengeValidator, ValidationOutcome } from "../../validation/types.js";
+import { parseNetworkPolicy, type NetworkPolicy } from "../../validation/network-policy.js";
+import { findDirectoryValidationNetworks } from "../../db/store/acme-directories.js";
 import { commitValidationOutcome, findValidationJob, reclaimStaleChallenges, type RecordedOutcome } from "../../db/store/acme-authorizations.js";
 import { systemActor } from "../actor.js";
 import { inSqlTransaction, type RaContext } from "../context.js";
@@ -39,9 +41,37 @@ export interface ChallengeJob {
   identifierValue: string;
   accountId: string;
   organizationId: string;
+  /** the account's directory, whose validation network override applies */
+  directoryId: string;
   /** RFC 7638 thumbprint of the account key */
   keyThumbprint: string;
   attempts: number;
+}
+
+/**
+ * Each directory's validation network override (AcmeDirectory
+ * validation_allowed_networks), read at most every few seconds like the
+ * front end's directory cache; undefined = the validator's default (the
+ * server's SIGIL_VALIDATION_ALLOWED_NETWORKS).
+ */
+class DirectoryNetworkPolicies {
+  private readonly cache = new Map<string, { at: number; policy: NetworkPolicy | undefined }>();
+  constructor(
+    private readonly ctx: RaContext,
+    private readonly ttlMs = 5_000,
+  ) {}
+
+  async policyOf(directoryId: string): Promise<NetworkPolicy | undefined> {
+    const now = Date.now();
+    const hit = this.cache.get(directoryId);
+    if (hit && now - hit.at < this.ttlMs) return hit.policy;
+    const networks = await findDirectoryValidationNetworks(this.ctx.store, directoryId);
+    // stored normalized by the directory policy rules, so it parses
+    const policy = networks?.length ? parseNetworkPolicy(networks.join(",")) : undefined;
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(directoryId, { at: now, policy });
+    return policy;
+  }
 }
 
 /** the audit actor of validation outcomes: the server, on the account's behalf */
@@ -53,6 +83,7 @@ export class ValidationScheduler {
   private timer: NodeJS.Timeout | undefined;
   private readonly staleAfterMs: number;
   private readonly answerWithinMs: number;
+  private readonly networks: DirectoryNetworkPolicies;
 
   constructor(
     private readonly ctx: RaContext,
@@ -62,6 +93,7 @@ export class ValidationScheduler {
   ) {
     this.staleAfterMs = opts.staleAfterMs ?? 120_000;
     this.answerWithinMs = opts.answerWithinMs ?? 2_000;
+    this.networks = new DirectoryNetworkPolicies(ctx);
   }
 
   /**
@@ -109,6 +141,8 @@ export class ValidationScheduler {
   async run(challengeId: string, given?: ChallengeJob): Promise<ChallengeInfo | undefined> {
     const job = given ?? (await findValidationJob(this.ctx.store, challengeId));
     if (!job) return undefined;
+    // read before validating: a database failure here leaves the challenge processing for the sweeper, not invalid
+    const networkPolicy = await this.networks.policyOf(job.directoryId);
     let outcome: ValidationOutcome;
     try {
       outcome = await this.validator.validate(
@@ -118,8 +152,11 @@ export class ValidationScheduler {
           token: job.token,
           // RFC 8555 §8.1 key authorization
           keyAuthorization: `${job.token}.${job.keyThumbprint}`,
+          // the per-account cap on concurrent validations
+          accountId: job.accountId,
         },
         this.abort.signal,
+        { networkPolicy },
       );
     } catch (e) {
       this.logger.error({ err: e, challengeId }, "validator threw");
