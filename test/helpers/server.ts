@@ -93,7 +93,7 @@ let template: Promise<string> | undefined;
  * the PGlite version, so a changed migration makes a new one; built aside
  * and renamed into place, so concurrent workers never see half of one.
  */
-function migratedEmbeddedTemplate(): Promise<string> {
+export function migratedEmbeddedTemplate(): Promise<string> {
   template ??= (async () => {
     const migrations = path.resolve("migrations");
     const hash = createHash("sha256");

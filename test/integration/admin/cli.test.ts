@@ -1,11 +1,10 @@
 /**
  * The admin commands of the CLI against the real server, in-process through
- * run(argv, io) (test/helpers/sigil-cli.ts), plus one smoke test of the real
- * binary (node bin/sigil.js) for the process wiring: argv, piped stdin,
- * stdout, exit codes.
+ * run(argv, io) (test/helpers/sigil-cli.ts): the same code as the binary,
+ * whose process wiring test/unit/cli/binary.test.ts checks.
  */
 import assert from "node:assert/strict";
-import { cliEnv, Collector, runSigil, spawnSigil } from "../../helpers/sigil-cli.js";
+import { cliEnv, Collector, runSigil } from "../../helpers/sigil-cli.js";
 import { mkdtempSync, rmSync, statSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -126,24 +125,6 @@ describe("sigil CLI against the admin server", function () {
       stop.abort();
     }
     assert.equal(await watching, 0, "SIGINT (the abort) ends the watch with exit code 0");
-  });
-
-  it("the real binary: --help, and a login with the password piped to stdin", async () => {
-    const help = await spawnSigil(["--help"], env);
-    assert.equal(help.code, 0, help.stderr);
-    assert.match(help.stdout, /^usage: sigil <command>/);
-    const home3 = mkdtempSync(path.join(tmpdir(), "sigil-cli-"));
-    try {
-      const login = await spawnSigil(["login", "--username", "admin", "--password-stdin"], { ...env, XDG_CONFIG_HOME: home3 }, `${TEST_ADMIN_PASSWORD}\n`);
-      assert.equal(login.code, 0, login.stderr);
-      assert.match(login.stdout, /logged in to 127\.0\.0\.1:\d+ as admin \(superuser\)/);
-      assert.match(await ok(["whoami"], undefined, { XDG_CONFIG_HOME: home3 }), /user:\s+admin/, "the binary stored the tokens where run() finds them");
-      const denied = await sigil(["whoami"], { ...env, XDG_CONFIG_HOME: home3, SIGIL_SERVER: "127.0.0.1:1" });
-      assert.equal(denied.code, 1, "stored tokens belong to their server");
-      assert.match(denied.stderr, /^sigil: not logged in to 127\.0\.0\.1:1/);
-    } finally {
-      rmSync(home3, { recursive: true, force: true });
-    }
   });
 
   it("logout ends the session and forgets the tokens", async () => {

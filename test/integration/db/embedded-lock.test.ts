@@ -5,11 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { acquireDataDirLock, EmbeddedDatabaseInUseError, LOCK_FILE } from "../../../src/db/embedded.js";
 import { openDatabase, type Database } from "../../../src/db/orm.js";
+import { migratedEmbeddedTemplate } from "../../helpers/server.js";
 
 /** the pid of a process that has exited */
 async function deadPid(): Promise<number> {
@@ -41,6 +42,8 @@ describe("embedded database: one process per data directory", function () {
   beforeEach(() => {
     dir = mkdtempSync(path.join(tmpdir(), "sigil-lock-"));
   });
+  /** a ready database in `dir`: PGlite's initdb is seconds of WASM and not what is tested here */
+  const ready = async () => cpSync(await migratedEmbeddedTemplate(), path.join(dir, "pgdata"), { recursive: true });
   afterEach(() => {
     sleeper?.kill();
     sleeper = undefined;
@@ -48,6 +51,7 @@ describe("embedded database: one process per data directory", function () {
   });
 
   it("refuses a second open while the first is open, leaves the first intact, and opens again after close", async () => {
+    await ready();
     const first = await openDatabase({ dataDir: dir, holder: "sigil serve" });
     let firstClosed = false;
     try {
@@ -84,6 +88,7 @@ describe("embedded database: one process per data directory", function () {
   });
 
   it("takes over a stale lock: a dead pid, a reused pid, or this pid from an earlier run", async () => {
+    await ready();
     const stale = [
       { pid: await deadPid(), holder: "sigil serve", token: "dead" },
       // a live pid whose start time differs: the pid was reused after the holder died
