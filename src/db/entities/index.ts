@@ -14,6 +14,7 @@ import {
   AcmeDirectorySchema,
   AcmeEabKeySchema,
   AcmeNonceSchema,
+  AcmeOrderAuthorizationSchema,
   AcmeOrderSchema,
 } from "./acme.js";
 
@@ -39,6 +40,7 @@ export const allEntities = [
   AcmeEabKeySchema,
   AcmeAccountSchema,
   AcmeOrderSchema,
+  AcmeOrderAuthorizationSchema,
   AcmeAuthorizationSchema,
   AcmeChallengeSchema,
   AcmeNonceSchema,

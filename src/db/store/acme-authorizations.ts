@@ -87,8 +87,12 @@ function authzFromSql(r: AuthzSqlRow): AcmeAuthorizationRow {
   };
 }
 
-const AUTHZ_COLUMNS = "id, account_id, identifier_type, identifier_value, wildcard, status, expires";
-const CHALLENGE_COLUMNS = "c.id, c.authorization_id, c.type, c.token, c.status, c.validated, c.error";
+/** the columns an authorization read selects (table acme_authorizations) */
+export const ACME_AUTHORIZATION_COLUMNS = ["id", "account_id", "identifier_type", "identifier_value", "wildcard", "status", "expires"] as const;
+/** the columns a challenge read selects (table acme_challenges, alias c) */
+export const ACME_CHALLENGE_COLUMNS = ["id", "authorization_id", "type", "token", "status", "validated", "error"] as const;
+const AUTHZ_COLUMNS = ACME_AUTHORIZATION_COLUMNS.join(", ");
+const CHALLENGE_COLUMNS = ACME_CHALLENGE_COLUMNS.map((c) => `c.${c}`).join(", ");
 
 // ---- authorizations ----------------------------------------------------------------------
 

@@ -48,7 +48,8 @@ interface OrderSqlRow {
   certificate_id: string | null;
 }
 
-const ORDER_COLUMNS = ["id", "account_id", "status", "identifiers", "authorization_ids", "not_before", "not_after", "expires", "error", "certificate_id"] as const;
+/** the columns an order read selects (table acme_orders) */
+export const ORDER_COLUMNS = ["id", "account_id", "status", "identifiers", "authorization_ids", "not_before", "not_after", "expires", "error", "certificate_id"] as const;
 
 function orderFromSql(r: OrderSqlRow): AcmeOrderRow {
   return {

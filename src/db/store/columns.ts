@@ -11,7 +11,9 @@
  * listed in `literals`).
  */
 import { ACME_ACCOUNT_COLUMNS, ACME_ACCOUNT_INSERT_COLUMNS } from "./acme-accounts.js";
+import { ACME_AUTHORIZATION_COLUMNS, ACME_CHALLENGE_COLUMNS } from "./acme-authorizations.js";
 import { ACME_DIRECTORY_COLUMNS } from "./acme-directories.js";
+import { ORDER_COLUMNS } from "./acme-orders.js";
 import { AUDIT_COLUMNS } from "./audit-sql.js";
 import { CERTIFICATE_INSERT_COLUMNS } from "./certificates.js";
 import { ACME_NONCE_INSERT_COLUMNS } from "./nonces.js";
@@ -33,6 +35,9 @@ export const STORE_COLUMN_LISTS: StoreColumnList[] = [
   { table: "acme_accounts", columns: ACME_ACCOUNT_COLUMNS, module: "src/db/store/acme-accounts.ts" },
   { table: "acme_accounts", columns: ACME_ACCOUNT_INSERT_COLUMNS, module: "src/db/store/acme-accounts.ts", insert: true },
   { table: "acme_directories", columns: ACME_DIRECTORY_COLUMNS, module: "src/db/store/acme-directories.ts" },
+  { table: "acme_orders", columns: ORDER_COLUMNS, module: "src/db/store/acme-orders.ts" },
+  { table: "acme_authorizations", columns: ACME_AUTHORIZATION_COLUMNS, module: "src/db/store/acme-authorizations.ts" },
+  { table: "acme_challenges", columns: ACME_CHALLENGE_COLUMNS, module: "src/db/store/acme-authorizations.ts" },
   { table: "acme_nonces", columns: ACME_NONCE_INSERT_COLUMNS, module: "src/db/store/nonces.ts", insert: true },
   { table: "audit_log", columns: AUDIT_COLUMNS, module: "src/db/store/audit-sql.ts", insert: true },
   // status is the literal 'valid' in certificateInsertSql
