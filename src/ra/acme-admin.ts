@@ -14,7 +14,8 @@
 import { SigilError } from "../core/errors.js";
 import type { AcmeAccountStatus, AcmeChallengeType, AcmeOrderStatus } from "../core/types.js";
 import type { AcmeAccount, AcmeDirectory, AcmeEabKey, AcmeOrder } from "../db/entities/index.js";
-import { countDirectoryAccounts, getAccountEntity, listAccountEntities, listOrderEntities, lockAccount } from "../db/store/acme-accounts.js";
+import { countDirectoryAccounts, getAccountEntity, listAccountEntities, lockAccount } from "../db/store/acme-accounts.js";
+import { listOrderEntities } from "../db/store/acme-orders.js";
 import { changeDirectory, deleteDirectory, findIssuingCaCandidates, getDirectoryEntity, listDirectoryEntities } from "../db/store/acme-directories.js";
 import { getEabKeyEntity, listEabKeyEntities, markEabKeyRevoked } from "../db/store/acme-eab-keys.js";
 import type { Session } from "../db/store/session.js";

@@ -7,8 +7,8 @@
  * read entities through the ORM. One mapping from a row: `accountFromRow`.
  */
 import type { JWK } from "jose";
-import type { AcmeAccountStatus, AcmeOrderStatus } from "../../core/types.js";
-import { AcmeAccount, AcmeOrder } from "../entities/index.js";
+import type { AcmeAccountStatus } from "../../core/types.js";
+import { AcmeAccount } from "../entities/index.js";
 import { statement } from "../sql.js";
 import { emOf, sqlOf, type Session, type TxSession } from "./session.js";
 
@@ -193,24 +193,3 @@ export async function listAccountEntities(s: Session, f: AccountListFilter, page
   return { items, total };
 }
 
-export interface OrderListFilter {
-  directoryId?: string;
-  accountId?: string;
-  /** orders of the organization's directories */
-  organizationId?: string;
-  status?: AcmeOrderStatus;
-}
-
-/**
- * A page of the orders of accounts (entities, oldest first): the admin
- * plane's read-only view of an account's or directory's orders.
- */
-export async function listOrderEntities(s: Session, f: OrderListFilter, page: { limit: number; offset: number }): Promise<{ items: AcmeOrder[]; total: number }> {
-  const where: { directory?: string | { organization: string }; account?: string; status?: AcmeOrderStatus } = {};
-  if (f.directoryId) where.directory = f.directoryId;
-  else if (f.organizationId) where.directory = { organization: f.organizationId };
-  if (f.accountId) where.account = f.accountId;
-  if (f.status) where.status = f.status;
-  const [items, total] = await emOf(s).findAndCount(AcmeOrder, where, { orderBy: { createdAt: "asc", id: "asc" }, limit: page.limit, offset: page.offset });
-  return { items, total };
-}

@@ -12,11 +12,11 @@
  * (test/integration/acme/hot-path-explain.test.ts).
  */
 import type { AcmeChallengeType, AcmeOrderStatus, Identifier, IdentifierType } from "../../core/types.js";
-import type { CertificateAuthority } from "../entities/index.js";
+import { AcmeOrder, type CertificateAuthority } from "../entities/index.js";
 import { statement } from "../sql.js";
 import { auditInsertSql, auditRowsParam, type AuditRow } from "./audit-sql.js";
 import { certificateInsertParams, certificateInsertSql, type NewCertificateRow } from "./certificates.js";
-import { pipelineOf, sqlOf, takeQueuedAudit, type Session, type SqlTx } from "./session.js";
+import { emOf, pipelineOf, sqlOf, takeQueuedAudit, type Session, type SqlTx } from "./session.js";
 import { toDate } from "./acme-authorizations.js";
 
 /** An order as stored. */
@@ -335,3 +335,25 @@ export const ACME_ORDER_STATEMENTS = {
 
 /** the parameters of ACME_ORDER_STATEMENTS.create ($1-$14; createUnlessReusable adds reuseParams as $15-$17) */
 export { orderWriteParams, reuseParams };
+
+export interface OrderListFilter {
+  directoryId?: string;
+  accountId?: string;
+  /** orders of the organization's directories */
+  organizationId?: string;
+  status?: AcmeOrderStatus;
+}
+
+/**
+ * A page of the orders of accounts (entities, oldest first): the admin
+ * plane's read-only view of an account's or directory's orders.
+ */
+export async function listOrderEntities(s: Session, f: OrderListFilter, page: { limit: number; offset: number }): Promise<{ items: AcmeOrder[]; total: number }> {
+  const where: { directory?: string | { organization: string }; account?: string; status?: AcmeOrderStatus } = {};
+  if (f.directoryId) where.directory = f.directoryId;
+  else if (f.organizationId) where.directory = { organization: f.organizationId };
+  if (f.accountId) where.account = f.accountId;
+  if (f.status) where.status = f.status;
+  const [items, total] = await emOf(s).findAndCount(AcmeOrder, where, { orderBy: { createdAt: "asc", id: "asc" }, limit: page.limit, offset: page.offset });
+  return { items, total };
+}
