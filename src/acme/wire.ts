@@ -1,8 +1,6 @@
 /** RFC 8555 §7.1 resource shapes as sent on the wire, built from ra/ data and the Linker. */
-import type { AccountInfo } from "../ra/acme/accounts.js";
-import type { DirectoryInfo } from "../ra/acme/directories.js";
-import type { AuthzInfo, ChallengeInfo, OrderInfo } from "../ra/acme/orders.js";
 import type { Linker } from "./linker.js";
+import type { AccountInfo, AuthzInfo, ChallengeInfo, DirectoryInfo, OrderInfo } from "./ra-port.js";
 
 /** §7.1.1 directory object */
 export function directoryJson(l: Linker, d: DirectoryInfo): Record<string, unknown> {

@@ -14,6 +14,7 @@
  */
 import { calculateJwkThumbprint, type JWK } from "jose";
 import { createHmac, createPublicKey, timingSafeEqual, verify as cryptoVerify, type JsonWebKey, type KeyObject } from "node:crypto";
+import { canonicalJwk, publicJwk } from "../../core/jwk.js";
 import { ALG_SPECS, EAB_HASHES, isAcceptedAlg, isEabAlg, type AcceptedAlg, type EabAlg } from "../../core/jws-algorithms.js";
 import { ACME_MESSAGES, acmeErr } from "./errors.js";
 
@@ -48,17 +49,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // ---------------------------------------------------------------------------
 // keys
 
-/** only the members RFC 7517/7518 define for public keys, so stored JWKs hold nothing else */
-export function publicJwk(jwk: JWK): JWK {
-  const out: JWK = { kty: jwk.kty };
-  for (const f of ["crv", "x", "y", "n", "e"] as const) if (typeof jwk[f] === "string") out[f] = jwk[f];
-  return out;
-}
-
-/** the public JWK of a key in its one canonical encoding, so that its RFC 7638 thumbprint identifies the key */
-export function canonicalJwk(key: KeyObject): JWK {
-  return publicJwk(key.export({ format: "jwk" }) as JWK);
-}
+// publicJwk / canonicalJwk: src/core/jwk.ts (shared with the transport's outer JWS), re-exported here
+export { canonicalJwk, publicJwk };
 
 /** a public key from a JWK (private members ignored); throws when it is not a usable key */
 export function importPublicJwk(jwk: unknown): KeyObject {

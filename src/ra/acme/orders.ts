@@ -2,7 +2,8 @@
  * ACME orders (RFC 8555 §7.1.3, §7.4): newOrder with identifier policy and
  * authorization reuse, reads scoped to the owning account, the orders list.
  * Authorizations, challenges, finalize and certificate download have their
- * own modules; this one re-exports them for the transport.
+ * own modules (authorizations.ts, challenges.ts, finalize.ts,
+ * certificate-download.ts), imported from there.
  */
 import { uuidv7, randomToken } from "../../core/ids.js";
 import type { AcmeOrderStatus, Identifier } from "../../core/types.js";
@@ -24,12 +25,6 @@ import { accountActor, type AccountInfo } from "./accounts.js";
 import type { DirectoryInfo } from "./directories.js";
 import { AcmeError, acmeErr, type AcmeSubproblem } from "./errors.js";
 import { effectiveOrderStatus, pendingExpires, reuseValidAfter } from "./transitions.js";
-
-export { PENDING_LIFETIME_MS, VALID_AUTHZ_LIFETIME_MS } from "./transitions.js";
-export { deactivateAuthz, getAuthz, type AuthzInfo } from "./authorizations.js";
-export { getChallenge, startChallenge, type ChallengeInfo } from "./challenges.js";
-export { finalizeOrder } from "./finalize.js";
-export { certificateChain, ChainCache, RecentCertificates } from "./certificate-download.js";
 
 const DAY = 86_400_000;
 
