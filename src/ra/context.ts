@@ -4,14 +4,11 @@
  * ra/ decides and passes them to store functions; it never sees SQL or the
  * ORM itself.
  */
-import type { MikroORM } from "@mikro-orm/postgresql";
 import type { Clock } from "../core/clock.js";
 import type { MasterKeyRing } from "../ca/key-encryption.js";
 import type { AuditLog } from "../db/entities/index.js";
 import { recordAudit } from "../db/store/audit.js";
-import { emOf, pipelineOf, Store, takeQueuedAudit, type OrmTx, type SqlTx as StoreSqlTx } from "../db/store/session.js";
-import type { EntityManager } from "@mikro-orm/postgresql";
-import type { TxQueryable } from "../db/sql.js";
+import { Store, type OrmTx, type SqlTx as StoreSqlTx } from "../db/store/session.js";
 import { AuditLogWriter, type AuditEntry } from "./audit.js";
 import type { Actor } from "./actor.js";
 import { IssuerCache } from "./issuers.js";
@@ -26,8 +23,6 @@ export interface RaEvents {
 export interface RaContext {
   /** the storage layer's root handle */
   store: Store;
-  /** TRANSITIONAL (storage-layer migration): removed once no ra/ module uses it */
-  orm: MikroORM;
   keyRing: MasterKeyRing;
   clock: Clock;
   /** SIGIL_PUBLIC_URL without trailing slash */
@@ -45,10 +40,10 @@ export interface RaContext {
 export const DEFAULT_BCRYPT_COST = 12;
 
 export function createRaContext(
-  opts: Omit<RaContext, "audit" | "issuers" | "events" | "store"> & { orm: MikroORM } & Partial<Pick<RaContext, "audit">>,
+  opts: Omit<RaContext, "audit" | "issuers" | "events" | "store"> & { orm: ConstructorParameters<typeof Store>[0] } & Partial<Pick<RaContext, "audit">>,
 ): RaContext {
   const { orm, ...rest } = opts;
-  const partial = { ...rest, orm, store: new Store(orm), audit: opts.audit ?? new AuditLogWriter() };
+  const partial = { ...rest, store: new Store(orm), audit: opts.audit ?? new AuditLogWriter() };
   return { ...partial, issuers: new IssuerCache(partial.keyRing, partial.publicUrl), events: { certificateRevoked: [] } };
 }
 
@@ -61,17 +56,14 @@ interface TxHooks {
 }
 
 /** An ORM transaction with audit and after-commit hooks. */
-export type Tx = OrmTx & TxHooks & { /** TRANSITIONAL: removed once no ra/ module uses it */ em: EntityManager };
+export type Tx = OrmTx & TxHooks;
 
 /**
  * A pipelined raw-SQL transaction with the same hooks, for the hot ACME
  * paths: its audit entries go out with the statement that takes them
  * (takeQueuedAudit) or with COMMIT.
  */
-export type SqlTx = StoreSqlTx &
-  TxHooks &
-  /** TRANSITIONAL: removed once no ra/ module uses them */
-  TxQueryable & { takeAudit(): string };
+export type SqlTx = StoreSqlTx & TxHooks;
 
 function hooks(ctx: RaContext, session: OrmTx | StoreSqlTx, written: AuditLog[], after: Array<() => void>): TxHooks {
   return {
@@ -93,17 +85,15 @@ async function published<T>(ctx: RaContext, result: T, written: AuditLog[], afte
 export async function inTransaction<T>(ctx: RaContext, fn: (tx: Tx) => Promise<T>): Promise<T> {
   const written: AuditLog[] = [];
   const after: Array<() => void> = [];
-  const result = await ctx.store.transaction((session) => fn(Object.assign(Object.create(null) as object, session, hooks(ctx, session, written, after), { em: emOf(session) }) as Tx));
+  const result = await ctx.store.transaction((session) => fn(Object.assign(Object.create(null) as object, session, hooks(ctx, session, written, after)) as Tx));
   return published(ctx, result, written, after);
 }
 
 export async function inSqlTransaction<T>(ctx: RaContext, fn: (tx: SqlTx) => Promise<T>): Promise<T> {
   const written: AuditLog[] = [];
   const after: Array<() => void> = [];
-  const result = await ctx.store.sqlTransaction((session) => {
-    const q = pipelineOf(session);
-    const transitional = { query: q.query, commitWith: q.commitWith, commitWithAll: q.commitWithAll, takeAudit: () => takeQueuedAudit(session) };
-    return fn(Object.assign(Object.create(null) as object, session, hooks(ctx, session, written, after), transitional) as SqlTx);
-  });
+  const result = await ctx.store.sqlTransaction((session) =>
+    fn(Object.assign(Object.create(null) as object, session, hooks(ctx, session, written, after)) as SqlTx),
+  );
   return published(ctx, result, written, after);
 }

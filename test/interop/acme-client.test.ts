@@ -72,7 +72,7 @@ describe("interop: acme-client (npm) against Sigil with real validation", functi
     await createDirectory(server.ra, actor, { name: "ips", ca: "default-intermediate", allowedIpRanges: ["127.0.0.0/8"] });
     await createDirectory(server.ra, actor, { name: "clients", ca: "default-intermediate", certificateKind: "client" });
     await createDirectory(server.ra, actor, { name: "eab", ca: "default-intermediate", eabRequired: true });
-    const rows = await server.ra.orm.em.getConnection().execute<Array<{ certificate_pem: string }>>(
+    const rows = await server.db.orm.em.getConnection().execute<Array<{ certificate_pem: string }>>(
       `select certificate_pem from certificate_authorities where parent_id is null`,
     );
     rootPem = rows[0]!.certificate_pem;
@@ -195,7 +195,7 @@ describe("interop: acme-client (npm) against Sigil with real validation", functi
     const r = await api.apiResourceRequest("revokeCert", { certificate: acme.crypto.getPemBodyAsB64u(cert), reason: 1 }, [200], { includeJwsKid: false });
     assert.equal(r.status, 200);
     await assert.rejects(client.revokeCertificate(cert), /alreadyRevoked|already revoked/i);
-    const rows = await server.ra.orm.em.getConnection().execute<Array<{ status: string; revocation_reason: number }>>(
+    const rows = await server.db.orm.em.getConnection().execute<Array<{ status: string; revocation_reason: number }>>(
       `select status, revocation_reason from certificates where common_name = 'revoke.example.com'`,
     );
     assert.deepEqual(rows[0], { status: "revoked", revocation_reason: 1 });

@@ -56,7 +56,7 @@ describe("certbot interop (real certbot, real validation)", function () {
   ];
   const certRow = async (certPath: string): Promise<CertRow> => {
     const serial = serialOf(certPath);
-    const rows = await server.ra.orm.em.getConnection().execute<Array<CertRow & { serial: string }>>(
+    const rows = await server.db.orm.em.getConnection().execute<Array<CertRow & { serial: string }>>(
       `select serial, status, revocation_reason, source, acme_account_id from certificates where type <> 'ca'`,
     );
     const row = rows.find((r) => normalizeSerial(r.serial) === serial);
@@ -84,7 +84,7 @@ describe("certbot interop (real certbot, real validation)", function () {
     server = await startTestServer({
       env: { SIGIL_DNS_SERVERS: cts.dnsServer, SIGIL_VALIDATION_HTTP_PORT: String(http01Port) },
     });
-    const root = await server.ra.orm.em
+    const root = await server.db.orm.em
       .getConnection()
       .execute<Array<{ certificate_pem: string }>>(`select certificate_pem from certificate_authorities where id = ?`, [server.bootstrap.rootCaId]);
     rootPem = path.join(tmp, "root.pem");

@@ -24,7 +24,7 @@ describe("ACME audit trail (every change audited with it)", () => {
 
   /** audit entries written since the last call, ordered by action for stable comparison */
   async function newEntries(): Promise<AuditRow[]> {
-    const rows = await server.ra.orm.em
+    const rows = await server.db.orm.em
       .getConnection()
       .execute<AuditRow[]>(`select id, action, username, organization_id, resource_type, resource_id, detail from audit_log order by created_at, id`);
     const fresh = rows.filter((r) => !seen.has(r.id));
