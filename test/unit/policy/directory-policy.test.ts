@@ -35,6 +35,7 @@ describe("directory policy", () => {
       termsOfServiceUrl: null,
       websiteUrl: null,
       caaIdentities: [],
+      validationAllowedNetworks: [],
     });
   });
 
@@ -50,6 +51,7 @@ describe("directory policy", () => {
     { name: "ok/kind-dual", input: { certificateKind: "dual" }, expect: { certificateKind: "dual" } },
     { name: "ok/meta-urls", input: { termsOfServiceUrl: " https://example.test/tos ", websiteUrl: "" }, expect: { termsOfServiceUrl: "https://example.test/tos", websiteUrl: null } },
     { name: "ok/caa-identities", input: { caaIdentities: ["CA.example.test"] }, expect: { caaIdentities: ["ca.example.test"] } },
+    { name: "ok/validation-networks-normalized", input: { validationAllowedNetworks: ["PUBLIC", " 10.0.0.0/8"] }, expect: { validationAllowedNetworks: ["public", "10.0.0.0/8"] } },
   ];
   for (const c of ok) {
     it(c.name, () => {
@@ -77,6 +79,8 @@ describe("directory policy", () => {
     { name: "fail/website-space", input: { websiteUrl: "https://example.test/a b" }, field: "website_url" },
     { name: "fail/website-too-long", input: { websiteUrl: `https://example.test/${"a".repeat(600)}` }, field: "website_url" },
     { name: "fail/caa-not-a-name", input: { caaIdentities: ["not a name"] }, field: "caa_identities" },
+    { name: "fail/validation-networks-prefix-33", input: { validationAllowedNetworks: ["10.0.0.0/33"] }, field: "validation_allowed_networks" },
+    { name: "fail/validation-networks-word", input: { validationAllowedNetworks: ["everything"] }, field: "validation_allowed_networks" },
   ];
   for (const c of fail) {
     it(`${c.name} is refused naming ${c.field}`, () => {
