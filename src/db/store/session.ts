@@ -76,7 +76,7 @@ export class Store {
     const { orm } = this[INTERNAL];
     return orm.em.fork().transactional(async (em) => {
       const state: OpenState = { open: true };
-      const e = em as EntityManager;
+      const e: EntityManager = em;
       const tx: OrmTx = { [INTERNAL]: { kind: "orm", em: e, state, sql: ormTxQueryable(e) } };
       try {
         return await openSessions.run(state, () => fn(tx));
@@ -191,7 +191,7 @@ export function emOf(s: Session): EntityManager {
   switch (i.kind) {
     case "root":
       assertNoOpenTransaction("the root store handle");
-      return i.orm.em.fork() as EntityManager;
+      return i.orm.em.fork();
     case "orm":
       assertOpen(i.state);
       return i.em;
