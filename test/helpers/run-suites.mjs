@@ -13,7 +13,7 @@
 //   npx mocha test/integration/admin/ca.test.ts
 //   SIGIL_TEST_DB=embedded npx mocha test/integration/admin/ca.test.ts
 import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -27,10 +27,27 @@ const adminDir = "test/integration/admin";
 const embeddedFiles = readdirSync(adminDir)
   .filter((f) => f.endsWith(".test.ts"))
   .map((f) => path.join(adminDir, f))
-  .filter((f) => /\bstartTestServer\(/.test(readFileSync(f, "utf8")));
+  .filter((f) => /\bstartTestServer\(/.test(readFileSync(f, "utf8")))
+  .sort((a, b) => statSync(b).size - statSync(a).size);
+
+/**
+ * Every test file, the slow kinds first (interop, then integration, then
+ * unit; bigger files first within each): mocha --parallel hands files out in
+ * this order, so the long ones do not start last and leave the other
+ * workers idle at the end.
+ */
+function allTestFiles() {
+  const rank = (f) => (f.startsWith("test/interop/") ? 0 : f.startsWith("test/integration/") ? 1 : 2);
+  return readdirSync("test", { recursive: true })
+    .map((f) => path.join("test", String(f)))
+    .filter((f) => f.endsWith(".test.ts"))
+    .map((f) => ({ f, rank: rank(f.split(path.sep).join("/")), size: statSync(f).size }))
+    .sort((a, b) => a.rank - b.rank || b.size - a.size || a.f.localeCompare(b.f))
+    .map((x) => x.f);
+}
 
 const runs = [
-  { title: "PostgreSQL", env: {}, jobs: process.env.SIGIL_TEST_JOBS ?? "3", files: ["test/**/*.test.ts"], stream: true },
+  { title: "PostgreSQL", env: {}, jobs: process.env.SIGIL_TEST_JOBS ?? "3", files: allTestFiles(), stream: true },
   { title: "admin plane on the embedded database", env: { SIGIL_TEST_DB: "embedded" }, jobs: "2", files: embeddedFiles, stream: false },
 ];
 
