@@ -34,6 +34,8 @@ export async function startAcmeTestServer(
     SIGIL_PUBLIC_URL: `http://127.0.0.1:${httpPort}`,
     SIGIL_BOOTSTRAP_ADMIN_PASSWORD: TEST_ADMIN_PASSWORD,
     SIGIL_LOG_LEVEL: process.env.SIGIL_TEST_LOG_LEVEL ?? "silent",
+    // the suite's low bcrypt cost (test/helpers/setup.ts), since this env replaces the process's
+    SIGIL_BCRYPT_COST: process.env.SIGIL_BCRYPT_COST ?? "4",
     DATABASE_URL: db.url,
     SIGIL_MASTER_KEY: randomBytes(32).toString("hex"),
     ...opts.env,
