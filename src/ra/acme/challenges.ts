@@ -3,22 +3,14 @@
  * account, and the client's request to validate one, which starts exactly
  * one validation however many POSTs arrive at once.
  */
-import type { AcmeChallengeStatus, AcmeChallengeType } from "../../core/types.js";
 import { findChallenge, startChallenge as startChallengeRow, type AcmeChallengeRow } from "../../db/store/acme-authorizations.js";
 import type { RaContext } from "../context.js";
 import type { AccountInfo } from "./accounts.js";
 import { acmeErr } from "./errors.js";
 import type { ChallengeJob } from "./validation.js";
 
-export interface ChallengeInfo {
-  id: string;
-  authorizationId: string;
-  type: AcmeChallengeType;
-  token: string;
-  status: AcmeChallengeStatus;
-  validated: Date | null;
-  error: Record<string, unknown> | null;
-}
+/** a challenge as the client sees it (the stored row, copied so later changes to one do not reach the other) */
+export type ChallengeInfo = AcmeChallengeRow;
 
 export function challengeInfo(r: AcmeChallengeRow): ChallengeInfo {
   return { id: r.id, authorizationId: r.authorizationId, type: r.type, token: r.token, status: r.status, validated: r.validated, error: r.error };

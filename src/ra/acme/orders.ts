@@ -6,7 +6,6 @@
  * certificate-download.ts), imported from there.
  */
 import { uuidv7, randomToken } from "../../core/ids.js";
-import type { AcmeOrderStatus, Identifier } from "../../core/types.js";
 import { findReusableAuthorizations, type AcmeAuthorizationRow } from "../../db/store/acme-authorizations.js";
 import {
   createOrder,
@@ -28,17 +27,8 @@ import { effectiveOrderStatus, pendingExpires, reuseValidAfter } from "./transit
 
 const DAY = 86_400_000;
 
-export interface OrderInfo {
-  id: string;
-  status: AcmeOrderStatus;
-  identifiers: Identifier[];
-  authorizationIds: string[];
-  notBefore: Date | null;
-  notAfter: Date | null;
-  expires: Date;
-  error: Record<string, unknown> | null;
-  certificateId: string | null;
-}
+/** an order as the client sees it: the stored row without its account, with expiry applied (orderInfo) */
+export type OrderInfo = Omit<AcmeOrderRow, "accountId">;
 
 /** the order as the client sees it now: expiry applied (§7.1.6) */
 export function orderInfo(r: AcmeOrderRow, now: Date): OrderInfo {

@@ -4,11 +4,10 @@
  * each outcome on the challenge, its authorization and the orders using it.
  */
 import type { Logger } from "../../logger.js";
-import type { AcmeChallengeType, IdentifierType } from "../../core/types.js";
 import type { ChallengeValidator, ValidationOutcome } from "../../validation/types.js";
 import { parseNetworkPolicy, type NetworkPolicy } from "../../validation/network-policy.js";
 import { findDirectoryValidationNetworks } from "../../db/store/acme-directories.js";
-import { commitValidationOutcome, findValidationJob, reclaimStaleChallenges, type RecordedOutcome } from "../../db/store/acme-authorizations.js";
+import { commitValidationOutcome, findValidationJob, reclaimStaleChallenges, type RecordedOutcome, type ValidationJobRow } from "../../db/store/acme-authorizations.js";
 import { systemActor } from "../actor.js";
 import { inSqlTransaction, type RaContext } from "../context.js";
 import { challengeInfo, type ChallengeInfo } from "./challenges.js";
@@ -32,21 +31,8 @@ export interface ValidationSchedulerOptions {
   sweepIntervalMs?: number;
 }
 
-/** what validating a challenge needs (startChallenge returns it with the challenge it moved to processing) */
-export interface ChallengeJob {
-  type: AcmeChallengeType;
-  token: string;
-  authorizationId: string;
-  identifierType: IdentifierType;
-  identifierValue: string;
-  accountId: string;
-  organizationId: string;
-  /** the account's directory, whose validation network override applies */
-  directoryId: string;
-  /** RFC 7638 thumbprint of the account key */
-  keyThumbprint: string;
-  attempts: number;
-}
+/** what validating a challenge needs (startChallenge returns it with the challenge it moved to processing; the sweeper reads it) */
+export type ChallengeJob = ValidationJobRow;
 
 /**
  * Each directory's validation network override (AcmeDirectory
