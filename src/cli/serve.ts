@@ -1,7 +1,9 @@
+import path from "node:path";
 import { parseArgs } from "node:util";
 import { loadConfig } from "../config.js";
 import { createLogger } from "../logger.js";
 import { startSigil } from "../server.js";
+import { INITIAL_ADMIN_PASSWORD_FILE, initialPasswordFileExists } from "../ra/bootstrap.js";
 import { runCli, UsageError } from "./admin-client.js";
 import { untilAborted, type CliIo } from "./io.js";
 
@@ -36,8 +38,11 @@ export async function runServe(argv: string[], io: CliIo): Promise<number> {
     const startMs = Math.round(performance.now() - t0);
     const out: string[] = [`Sigil is up (${server.db.kind} database, started in ${startMs} ms)`];
     if (server.bootstrap.created.length) out.push(`first run: created ${server.bootstrap.created.join(", ")}`);
-    if (server.bootstrap.generatedAdminPassword) {
-      out.push(`superuser "admin" password (shown once, store it now): ${server.bootstrap.generatedAdminPassword}`);
+    // the password itself never goes to stdout (terminals scroll, logs are collected): only its 0600 file
+    if (server.bootstrap.adminPasswordFile) {
+      out.push(`superuser "admin": generated password written to ${server.bootstrap.adminPasswordFile} (mode 0600); store it and delete the file`);
+    } else if (initialPasswordFileExists(config.dataDir)) {
+      logger.warn({ file: path.join(config.dataDir, INITIAL_ADMIN_PASSWORD_FILE) }, "the first-run admin password file is still there: store the password elsewhere and delete it");
     }
     for (const [what, url] of Object.entries(server.urls)) out.push(`  ${what.padEnd(26)} ${url}`);
     io.stdout.write(`${out.join("\n")}\n`);

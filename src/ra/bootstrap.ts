@@ -1,20 +1,32 @@
 /**
  * First start: the master-key check and the objects a fresh installation
- * needs (superuser, default organization, CAs, ACME directory), each created
- * only when missing.
+ * needs (superuser, default organization, root and intermediate CAs, ACME
+ * directory). Whatever is missing is created in ONE transaction, together
+ * with the file that holds a generated admin password, so a first start
+ * that fails at any point leaves either all of it or none of it: the next
+ * start never finds CAs without an admin, nor an admin whose password was
+ * only ever printed to a terminal that is gone.
  */
 import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { exportPrivateKeyPkcs8, generateKeyPair } from "../ca/keys.js";
+import { newSerial, serialToHex } from "../ca/serial.js";
+import { createRootCa as signRootCa, issueSubordinateCa, loadIssuer, type DistinguishedName, type Issuer } from "../ca/signer.js";
 import { SigilError } from "../core/errors.js";
+import { uuidv7 } from "../core/ids.js";
 import type { CertificateAuthority } from "../db/entities/index.js";
-import { directoryNameTaken } from "../db/store/acme-directories.js";
-import { listCas } from "../db/store/certificate-authorities.js";
+import { directoryNameTaken, insertDirectory } from "../db/store/acme-directories.js";
+import { createCa, listCas } from "../db/store/certificate-authorities.js";
+import { insertCertificate } from "../db/store/certificates.js";
 import { findOrganizationByName, insertOrganization } from "../db/store/organizations.js";
 import { getSetting, putSettingIfAbsent } from "../db/store/system-settings.js";
 import { insertUser, superuserExists } from "../db/store/users.js";
-import { createDirectory } from "./acme/directories.js";
+import { checkDirectoryPolicy } from "../policy/directory-policy.js";
 import { systemActor } from "./actor.js";
-import { createIntermediateCa, createRootCa } from "./certificate-authorities.js";
-import { inTransaction, type RaContext } from "./context.js";
+import { DAY_MS, floorToSecond, formatDn } from "./certificate-authorities/common.js";
+import { inTransaction, type RaContext, type Tx } from "./context.js";
+import { caKeyAad, caPublicUrls } from "./issuers.js";
 import { hashPassword } from "./users.js";
 
 const MASTER_KEY_CHECK = "master_key_check";
@@ -26,9 +38,30 @@ export const DEFAULT_ROOT_CA = "default-root";
 export const DEFAULT_INTERMEDIATE_CA = "default-intermediate";
 export const DEFAULT_ACME_DIRECTORY = "default";
 
+/** The file in the data directory that receives a generated first-run admin password (mode 0600). */
+export const INITIAL_ADMIN_PASSWORD_FILE = "initial-admin-password";
+
+export interface BootstrapOptions {
+  /** SIGIL_BOOTSTRAP_ADMIN_PASSWORD; unset: a random password is generated */
+  adminPassword?: string;
+  /**
+   * where a generated password is written (0600), inside the bootstrap
+   * transaction: a failed write rolls the bootstrap back. `sigil serve`
+   * passes `<dataDir>/initial-admin-password`; unset (library use, tests),
+   * the password is only returned.
+   */
+  passwordFile?: string;
+}
+
 export interface BootstrapResult {
-  /** the generated admin password, present only on the run that created the admin without SIGIL_BOOTSTRAP_ADMIN_PASSWORD */
+  /**
+   * the generated admin password, present only on the run that created the
+   * admin without SIGIL_BOOTSTRAP_ADMIN_PASSWORD; for callers that embed
+   * Sigil. `sigil serve` never prints it: it names adminPasswordFile.
+   */
   generatedAdminPassword?: string;
+  /** the 0600 file the generated password was written to on this run */
+  adminPasswordFile?: string;
   created: string[];
   rootCaId: string;
   intermediateCaId: string;
@@ -83,81 +116,257 @@ async function findCaNamed(ctx: RaContext, organizationId: string, name: string)
   }
 }
 
+const ROOT_SUBJECT: DistinguishedName = { commonName: "Sigil Default Root CA", organization: "Sigil" };
+const INTERMEDIATE_SUBJECT: DistinguishedName = { commonName: "Sigil Default Intermediate CA", organization: "Sigil" };
+const ROOT_VALIDITY_DAYS = 3650;
+const INTERMEDIATE_VALIDITY_DAYS = 1825;
+
+/** A CA signed before the transaction opens (key generation and signing need no row), written inside it. */
+interface PreparedCa {
+  id: string;
+  name: string;
+  parentId: string | null;
+  pathLength: number;
+  allowLeafCerts: boolean;
+  encryptedPrivateKey: string;
+  certificatePem: string;
+  serial: string;
+  subject: DistinguishedName;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+/** An ECDSA P-256 self-signed root (RFC 5280 §4.2.1.9: CA, pathLenConstraint 1) and its issuer, for signing the intermediate. */
+async function prepareRoot(ctx: RaContext): Promise<{ ca: PreparedCa; issuer: Issuer }> {
+  const keyPair = await generateKeyPair("p256");
+  const now = ctx.clock.now();
+  // whole seconds, so the row's validity is the certificate's (RFC 5280 §4.1.2.5)
+  const notBefore = floorToSecond(new Date(now.getTime() - 60_000));
+  const notAfter = floorToSecond(new Date(now.getTime() + ROOT_VALIDITY_DAYS * DAY_MS));
+  const serial = newSerial(ctx.random);
+  const id = uuidv7();
+  const cert = await signRootCa({ subject: ROOT_SUBJECT, keyPair, serial, notBefore, notAfter, pathLength: 1 });
+  const issuer = loadIssuer({ certificateDer: cert.der, privateKey: keyPair.privateKey, urls: caPublicUrls({ id, crlBaseUrl: null }, ctx.publicUrl) });
+  const ca: PreparedCa = {
+    id,
+    name: DEFAULT_ROOT_CA,
+    parentId: null,
+    pathLength: 1,
+    allowLeafCerts: false,
+    encryptedPrivateKey: ctx.keyRing.encrypt(exportPrivateKeyPkcs8(keyPair.privateKey), caKeyAad(id)),
+    certificatePem: cert.pem,
+    serial: serialToHex(serial),
+    subject: ROOT_SUBJECT,
+    notBefore,
+    notAfter,
+  };
+  return { ca, issuer };
+}
+
+/** The intermediate under `issuer` (pathLenConstraint 0, issues leaves), within the parent's validity (RFC 5280 §6.1.3). */
+async function prepareIntermediate(ctx: RaContext, parentId: string, issuer: Issuer): Promise<PreparedCa> {
+  const keyPair = await generateKeyPair("p256");
+  const now = ctx.clock.now();
+  const wantedStart = floorToSecond(new Date(now.getTime() - 60_000));
+  const notBefore = wantedStart < issuer.notBefore ? issuer.notBefore : wantedStart;
+  const wantedEnd = floorToSecond(new Date(now.getTime() + INTERMEDIATE_VALIDITY_DAYS * DAY_MS));
+  const notAfter = wantedEnd > issuer.notAfter ? issuer.notAfter : wantedEnd;
+  if (notAfter <= notBefore) throw SigilError.failedPrecondition(`the CA ${DEFAULT_ROOT_CA} has expired; no intermediate can be created under it`);
+  const serial = newSerial(ctx.random);
+  const id = uuidv7();
+  const cert = await issueSubordinateCa(issuer, { subject: INTERMEDIATE_SUBJECT, publicKey: keyPair.publicKey, serial, notBefore, notAfter, pathLength: 0 });
+  return {
+    id,
+    name: DEFAULT_INTERMEDIATE_CA,
+    parentId,
+    pathLength: 0,
+    allowLeafCerts: true,
+    encryptedPrivateKey: ctx.keyRing.encrypt(exportPrivateKeyPkcs8(keyPair.privateKey), caKeyAad(id)),
+    certificatePem: cert.pem,
+    serial: serialToHex(serial),
+    subject: INTERMEDIATE_SUBJECT,
+    notBefore,
+    notAfter,
+  };
+}
+
+/** Writes a prepared CA row and its audit entry; an intermediate's certificate is also a row of its parent (its CRL and OCSP answer for it). */
+async function writeCa(tx: Tx, ctx: RaContext, organizationId: string, p: PreparedCa): Promise<void> {
+  const actor = systemActor("bootstrap");
+  const now = ctx.clock.now();
+  createCa(tx, {
+    id: p.id,
+    name: p.name,
+    description: "created on first run",
+    organizationId,
+    parentId: p.parentId,
+    pathLength: p.pathLength,
+    allowLeafCerts: p.allowLeafCerts,
+    crlBaseUrl: null,
+    keyAlgorithm: "p256",
+    encryptedPrivateKey: p.encryptedPrivateKey,
+    certificatePem: p.certificatePem,
+    serial: p.serial,
+    subject: formatDn(p.subject),
+    notBefore: p.notBefore,
+    notAfter: p.notAfter,
+    creatorId: null,
+    createdAt: now,
+  });
+  if (p.parentId) {
+    // a raw statement: the ORM flushes the pending rows (the parent's too) before it runs
+    await insertCertificate(tx, {
+      id: uuidv7(),
+      serial: p.serial,
+      issuerId: p.parentId,
+      organizationId,
+      type: "ca",
+      commonName: p.subject.commonName,
+      dnsNames: [],
+      ipAddresses: [],
+      emails: [],
+      notBefore: p.notBefore,
+      notAfter: p.notAfter,
+      creatorId: null,
+      source: "admin",
+      certificatePem: p.certificatePem,
+      encryptedPrivateKey: null,
+      renewedFromId: null,
+      acmeAccountId: null,
+      acmeOrderId: null,
+      createdAt: now,
+    });
+  }
+  tx.audit(actor, {
+    action: "ca_create",
+    organizationId,
+    resourceType: "certificate_authority",
+    resourceId: p.id,
+    detail: p.parentId
+      ? { name: p.name, kind: "intermediate", parentId: p.parentId, keyAlgorithm: "p256", serial: p.serial }
+      : { name: p.name, kind: "root", keyAlgorithm: "p256", serial: p.serial },
+  });
+}
+
+/**
+ * Writes `password` to `file` with mode 0600 (a fresh file: an older one is
+ * replaced, never reused with its old mode), its directory 0700 when created.
+ */
+export function writeSecretFile(file: string, password: string): void {
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  rmSync(file, { force: true });
+  writeFileSync(file, `${password}\n`, { mode: 0o600, flag: "wx" });
+  chmodSync(file, 0o600);
+}
+
 /**
  * First run: the superuser `admin`, the organization `default`, an ECDSA
  * P-256 root and an intermediate under it, and the ACME directory `default`
- * on the intermediate (no EAB). Each step looks for its object first, so a
- * second start (or a start after a crash half-way) creates only what is
- * missing.
+ * on the intermediate (every challenge type, server certificates, no EAB).
+ *
+ * Keys are generated, certificates signed and the password hashed before
+ * the transaction opens; then whatever is missing is written in one
+ * transaction, whose last step writes a generated password to
+ * `opts.passwordFile`. A failure anywhere (the file cannot be written, the
+ * database goes away) rolls everything back, and the next start begins
+ * again from nothing. Concurrent first starts on PostgreSQL are serialized
+ * by the start-up lock (src/db/store/startup-lock.ts) that the caller holds.
+ * A database bootstrapped by an older version that stopped half-way gets
+ * only the missing objects.
  */
-export async function bootstrap(ctx: RaContext, opts: { adminPassword?: string }): Promise<BootstrapResult> {
+export async function bootstrap(ctx: RaContext, opts: BootstrapOptions): Promise<BootstrapResult> {
   await verifyMasterKey(ctx);
   const actor = systemActor("bootstrap");
+
+  const existingOrg = await findOrganizationByName(ctx.store, DEFAULT_ORGANIZATION);
+  const needAdmin = !(await superuserExists(ctx.store));
+  const existingRoot = existingOrg ? await findCaNamed(ctx, existingOrg.id, DEFAULT_ROOT_CA) : undefined;
+  const existingIntermediate = existingOrg ? await findCaNamed(ctx, existingOrg.id, DEFAULT_INTERMEDIATE_CA) : undefined;
+  const needDirectory = !(await directoryNameTaken(ctx.store, DEFAULT_ACME_DIRECTORY));
+  if (existingOrg && !needAdmin && existingRoot && existingIntermediate && !needDirectory) {
+    return { created: [], rootCaId: existingRoot.id, intermediateCaId: existingIntermediate.id };
+  }
+
+  // the slow parts outside the transaction: bcrypt, key generation, signing
+  const password = needAdmin ? (opts.adminPassword ?? randomBytes(18).toString("base64url")) : undefined;
+  const passwordHash = password === undefined ? undefined : await hashPassword(ctx, password);
+  let root: PreparedCa | undefined;
+  let rootIssuer: Issuer;
+  if (existingRoot) {
+    rootIssuer = await ctx.issuers.get(ctx.store, existingRoot);
+  } else {
+    const r = await prepareRoot(ctx);
+    root = r.ca;
+    rootIssuer = r.issuer;
+  }
+  const rootId = existingRoot?.id ?? root!.id;
+  const intermediate = existingIntermediate ? undefined : await prepareIntermediate(ctx, rootId, rootIssuer);
+  const intermediateId = existingIntermediate?.id ?? intermediate!.id;
+  const directoryPolicy = checkDirectoryPolicy({ eabRequired: false });
+
   const created: string[] = [];
-  let generatedAdminPassword: string | undefined;
-
-  const org = await inTransaction(ctx, async (tx) => {
-    const existing = await findOrganizationByName(tx, DEFAULT_ORGANIZATION);
-    if (existing) return existing;
-    const o = insertOrganization(tx, { name: DEFAULT_ORGANIZATION, description: "created on first run" });
-    tx.audit(actor, { action: "org_create", organizationId: o.id, resourceType: "organization", resourceId: o.id, detail: { name: o.name } });
-    created.push(`organization ${DEFAULT_ORGANIZATION}`);
-    return o;
-  });
-
-  if (!(await superuserExists(ctx.store))) {
-    const password = opts.adminPassword ?? randomBytes(18).toString("base64url");
-    // hashed before the transaction opens: bcrypt takes a while and needs no row
-    const passwordHash = await hashPassword(ctx, password);
-    await inTransaction(ctx, async (tx) => {
-      // another instance may have created it meanwhile
-      if (await superuserExists(tx)) return;
-      if (!opts.adminPassword) generatedAdminPassword = password;
-      const u = insertUser(tx, { username: DEFAULT_ADMIN, passwordHash, role: "superuser", organizationId: org.id });
+  const generated = needAdmin && opts.adminPassword === undefined;
+  const passwordFile = generated ? opts.passwordFile : undefined;
+  await inTransaction(ctx, async (tx) => {
+    const steps: string[] = [];
+    let org = await findOrganizationByName(tx, DEFAULT_ORGANIZATION);
+    if (!org) {
+      org = insertOrganization(tx, { name: DEFAULT_ORGANIZATION, description: "created on first run" });
+      tx.audit(actor, { action: "org_create", organizationId: org.id, resourceType: "organization", resourceId: org.id, detail: { name: org.name } });
+      steps.push(`organization ${DEFAULT_ORGANIZATION}`);
+    }
+    const orgId = org.id;
+    if (passwordHash !== undefined) {
+      const u = insertUser(tx, { username: DEFAULT_ADMIN, passwordHash, role: "superuser", organizationId: orgId });
       tx.audit(actor, {
         action: "user_create",
-        organizationId: org.id,
+        organizationId: orgId,
         resourceType: "user",
         resourceId: u.id,
         detail: { username: DEFAULT_ADMIN, role: "superuser" },
       });
-      created.push(`superuser ${DEFAULT_ADMIN}`);
-    });
-  }
+      steps.push(`superuser ${DEFAULT_ADMIN}`);
+    }
+    if (root) {
+      await writeCa(tx, ctx, orgId, root);
+      steps.push(`root CA ${DEFAULT_ROOT_CA}`);
+    }
+    if (intermediate) {
+      await writeCa(tx, ctx, orgId, intermediate);
+      steps.push(`intermediate CA ${DEFAULT_INTERMEDIATE_CA}`);
+    }
+    if (needDirectory) {
+      const d = insertDirectory(tx, { id: uuidv7(), name: DEFAULT_ACME_DIRECTORY, organizationId: orgId, caId: intermediateId, ...directoryPolicy });
+      tx.audit(actor, {
+        action: "acme_directory_create",
+        organizationId: orgId,
+        resourceType: "acme_directory",
+        resourceId: d.id,
+        detail: { name: DEFAULT_ACME_DIRECTORY, caId: intermediateId, eabRequired: directoryPolicy.eabRequired, certificateKind: directoryPolicy.certificateKind },
+      });
+      steps.push(`ACME directory ${DEFAULT_ACME_DIRECTORY}`);
+    }
+    // last: a file that cannot be written rolls the rows back; a commit that fails
+    // afterwards leaves a file naming a password of no user, replaced on the next start
+    if (passwordFile) {
+      try {
+        writeSecretFile(passwordFile, password!);
+      } catch (e) {
+        throw SigilError.config(`cannot write the initial admin password to ${passwordFile} (${(e as Error).message})`, "SIGIL_DATA_DIR");
+      }
+    }
+    created.push(...steps);
+  });
+  return {
+    generatedAdminPassword: generated ? password : undefined,
+    adminPasswordFile: passwordFile,
+    created,
+    rootCaId: rootId,
+    intermediateCaId: intermediateId,
+  };
+}
 
-  let root = await findCaNamed(ctx, org.id, DEFAULT_ROOT_CA);
-  if (!root) {
-    root = await createRootCa(ctx, actor, {
-      organizationId: org.id,
-      name: DEFAULT_ROOT_CA,
-      description: "created on first run",
-      subject: { commonName: "Sigil Default Root CA", organization: "Sigil" },
-      keyAlgorithm: "p256",
-      validityDays: 3650,
-      pathLength: 1,
-      allowLeafCerts: false,
-    });
-    created.push(`root CA ${DEFAULT_ROOT_CA}`);
-  }
-  let intermediate = await findCaNamed(ctx, org.id, DEFAULT_INTERMEDIATE_CA);
-  if (!intermediate) {
-    intermediate = await createIntermediateCa(ctx, actor, root.id, {
-      organizationId: org.id,
-      name: DEFAULT_INTERMEDIATE_CA,
-      description: "created on first run",
-      subject: { commonName: "Sigil Default Intermediate CA", organization: "Sigil" },
-      keyAlgorithm: "p256",
-      validityDays: 1825,
-      pathLength: 0,
-      allowLeafCerts: true,
-    });
-    created.push(`intermediate CA ${DEFAULT_INTERMEDIATE_CA}`);
-  }
-  const intermediateId = intermediate.id;
-  if (!(await directoryNameTaken(ctx.store, DEFAULT_ACME_DIRECTORY))) {
-    // the directory rules' own defaults: every challenge type, server certificates, no EAB
-    await createDirectory(ctx, actor, { name: DEFAULT_ACME_DIRECTORY, ca: intermediateId, organization: org.id, eabRequired: false });
-    created.push(`ACME directory ${DEFAULT_ACME_DIRECTORY}`);
-  }
-  return { generatedAdminPassword, created, rootCaId: root.id, intermediateCaId: intermediateId };
+/** True while the first-run password file is still in the data directory (the operator should store it and delete it). */
+export function initialPasswordFileExists(dataDir: string): boolean {
+  return existsSync(path.join(dataDir, INITIAL_ADMIN_PASSWORD_FILE));
 }
