@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import http from "node:http";
+import path from "node:path";
 import type { AddressInfo } from "node:net";
 import type Router from "@koa/router";
 import type { SigilConfig } from "./config.js";
@@ -13,7 +14,9 @@ import { buildAdminGrpcServer, listenAdmin, shutdownAdmin, type AdminTlsOptions 
 import { adminServices } from "./admin/services/index.js";
 import { AuthManager } from "./ra/auth.js";
 import type { Logger } from "./logger.js";
-import { bootstrap, type BootstrapResult } from "./ra/bootstrap.js";
+import { bootstrap, INITIAL_ADMIN_PASSWORD_FILE, type BootstrapResult } from "./ra/bootstrap.js";
+import { withStartupLock } from "./db/store/startup-lock.js";
+import { preflightListeners } from "./listen-preflight.js";
 import { createRaContext, type RaContext } from "./ra/context.js";
 import { createRelyingParty, type RelyingParty } from "./public/index.js";
 import { buildAcmeRouter, type AcmeRouter, type AcmeRouterDeps } from "./acme/router.js";
@@ -52,6 +55,11 @@ export interface StartOptions {
  */
 export async function startSigil({ config, logger, clock = systemClock, validator, acme: acmeOptions }: StartOptions): Promise<SigilServer> {
   const masterKey = loadMasterKey(config);
+  // before the database: a bad SIGIL_HOST or a port in use must change nothing (issue 9 item 6)
+  await preflightListeners(config.host, [
+    { variable: "SIGIL_HTTP_PORT", port: config.httpPort },
+    { variable: "SIGIL_GRPC_PORT", port: config.grpcPort },
+  ]);
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: config.dbPoolMax, holder: "sigil serve" });
   const closers: Array<() => Promise<void>> = [() => db.close()];
   const closeAll = async () => {
@@ -64,12 +72,15 @@ export async function startSigil({ config, logger, clock = systemClock, validato
     }
   };
   try {
-    if (config.migrateOnStart) {
-      const applied = await migrate(db.orm);
-      if (applied.length) logger.info({ applied }, "migrations applied");
-    }
     const ra = createRaContext({ orm: db.orm, keyRing: masterKey.ring, clock, publicUrl: config.publicUrl, bcryptCost: config.bcryptCost });
-    const boot = await bootstrap(ra, { adminPassword: config.bootstrapAdminPassword });
+    // instances starting at once on one PostgreSQL take turns through migrate + bootstrap
+    const boot = await withStartupLock(db, async () => {
+      if (config.migrateOnStart) {
+        const applied = await migrate(db.orm);
+        if (applied.length) logger.info({ applied }, "migrations applied");
+      }
+      return bootstrap(ra, { adminPassword: config.bootstrapAdminPassword, passwordFile: path.join(config.dataDir, INITIAL_ADMIN_PASSWORD_FILE) });
+    });
 
     const routers: Router[] = [];
     const acme = buildAcmeRouter({ ...acmeOptions, ra, validator: validator ?? createDefaultValidator(config, { logger }), logger });
