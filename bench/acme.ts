@@ -236,6 +236,7 @@ export async function run(args: string[]): Promise<void> {
       SIGIL_HOST: "127.0.0.1",
       SIGIL_HTTP_PORT: String(httpPort),
       SIGIL_GRPC_PORT: "0",
+      SIGIL_HTTPS_PORT: "0",
       SIGIL_PUBLIC_URL: baseUrl,
       SIGIL_BOOTSTRAP_ADMIN_PASSWORD: "bench-admin-password",
       SIGIL_LOG_LEVEL: "warn",

@@ -21,6 +21,20 @@ export interface SigilConfig {
   httpPort: number;
   /** SIGIL_GRPC_PORT (default 9090): admin gRPC listener. */
   grpcPort: number;
+  /**
+   * SIGIL_HTTPS_PORT (default 8443): the TLS 1.2/1.3 listener serving ACME
+   * (RFC 8555 §6.1 requires HTTPS) and the relying-party routes. Its
+   * certificate: SIGIL_HTTPS_CERT / SIGIL_HTTPS_KEY, or issued by Sigil from
+   * the `default` intermediate when those are unset (src/tls/).
+   */
+  httpsPort: number;
+  /** SIGIL_HTTPS_CERT / SIGIL_HTTPS_KEY: PEM files (certificate chain, private key) of the HTTPS listener, reloaded when they change or on SIGHUP; unset: self-issued. */
+  httpsCert?: string;
+  httpsKey?: string;
+  /** SIGIL_ACME_ON_HTTP (default true): ACME also on the plain HTTP listener (for a TLS-terminating proxy in front); false leaves only the relying-party routes there. */
+  acmeOnHttp: boolean;
+  /** SIGIL_TRUST_PROXY (default false): honour X-Forwarded-Proto/Host/For (client address, logging); the URLs Sigil writes still come from SIGIL_PUBLIC_URL. */
+  trustProxy: boolean;
   /** SIGIL_PUBLIC_URL (default http://localhost:8080): external base for ACME links, CRL DPs and AIA; no trailing slash. */
   publicUrl: string;
   /** SIGIL_MASTER_KEY (64 hex chars or base64 of 32 bytes) or SIGIL_MASTER_KEY_FILE; unset on the embedded default: generated into `<dataDir>/master.key`. */
@@ -187,6 +201,9 @@ export function loadConfig(env: Source = process.env): SigilConfig {
   if (Boolean(src.SIGIL_GRPC_TLS_CERT) !== Boolean(src.SIGIL_GRPC_TLS_KEY)) {
     throw SigilError.config("SIGIL_GRPC_TLS_CERT and SIGIL_GRPC_TLS_KEY must be set together", "SIGIL_GRPC_TLS_CERT");
   }
+  if (Boolean(src.SIGIL_HTTPS_CERT) !== Boolean(src.SIGIL_HTTPS_KEY)) {
+    throw SigilError.config("SIGIL_HTTPS_CERT and SIGIL_HTTPS_KEY must be set together", "SIGIL_HTTPS_CERT");
+  }
   if (src.SIGIL_GRPC_CLIENT_CA && !src.SIGIL_GRPC_TLS_CERT) {
     throw SigilError.config("SIGIL_GRPC_CLIENT_CA needs SIGIL_GRPC_TLS_CERT and SIGIL_GRPC_TLS_KEY", "SIGIL_GRPC_CLIENT_CA");
   }
@@ -204,6 +221,11 @@ export function loadConfig(env: Source = process.env): SigilConfig {
     host: src.SIGIL_HOST ?? "127.0.0.1",
     httpPort: port(src, "SIGIL_HTTP_PORT", 8080),
     grpcPort: port(src, "SIGIL_GRPC_PORT", 9090),
+    httpsPort: port(src, "SIGIL_HTTPS_PORT", 8443),
+    httpsCert: src.SIGIL_HTTPS_CERT,
+    httpsKey: src.SIGIL_HTTPS_KEY,
+    acmeOnHttp: bool(src, "SIGIL_ACME_ON_HTTP", true),
+    trustProxy: bool(src, "SIGIL_TRUST_PROXY", false),
     publicUrl,
     masterKey: src.SIGIL_MASTER_KEY,
     masterKeyFile: src.SIGIL_MASTER_KEY_FILE,

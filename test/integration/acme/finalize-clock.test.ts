@@ -42,6 +42,7 @@ describe("ACME expiry follows the injected clock, not the database's now()", fun
       SIGIL_HOST: "127.0.0.1",
       SIGIL_HTTP_PORT: String(httpPort),
       SIGIL_GRPC_PORT: "0",
+      SIGIL_HTTPS_PORT: "0",
       SIGIL_PUBLIC_URL: `http://127.0.0.1:${httpPort}`,
       SIGIL_BOOTSTRAP_ADMIN_PASSWORD: TEST_ADMIN_PASSWORD,
       SIGIL_LOG_LEVEL: process.env.SIGIL_TEST_LOG_LEVEL ?? "silent",

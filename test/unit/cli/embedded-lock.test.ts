@@ -46,7 +46,7 @@ describe("sigil migrate on an embedded data directory in use", () => {
   });
 
   it("a second sigil serve is refused the same way", async () => {
-    const r = await runSigil(["serve"], { SIGIL_DATA_DIR: dir, DATABASE_URL: "", SIGIL_LOG_LEVEL: "silent", SIGIL_HTTP_PORT: "0", SIGIL_GRPC_PORT: "0" });
+    const r = await runSigil(["serve"], { SIGIL_DATA_DIR: dir, DATABASE_URL: "", SIGIL_LOG_LEVEL: "silent", SIGIL_HTTP_PORT: "0", SIGIL_HTTPS_PORT: "0", SIGIL_GRPC_PORT: "0" });
     assert.equal(r.code, 1, r.stderr);
     assert.equal(r.stderr, `sigil: the embedded database in ${dir} is in use by process ${server.pid} (sigil serve); stop it or use the admin API\n`);
     assert.equal(readdirSync(dir).includes("pgdata"), false);
