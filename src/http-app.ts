@@ -1,26 +1,95 @@
 import Koa from "koa";
 import type Router from "@koa/router";
-import type { Logger } from "./logger.js";
+import { requestContext, requestIdFrom, type Logger } from "./logger.js";
+import { buildMetricsRouter } from "./health/routes.js";
+import { acmeOperationOf, problemTypeOf } from "./metrics/observe.js";
+import type { SigilMetrics } from "./metrics/registry.js";
+
+export interface HttpAppOptions {
+  routers: Router[];
+  logger: Logger;
+  /** request counts, latencies and ACME operations; default none */
+  metrics?: SigilMetrics;
+  /** serve `metrics` at GET /metrics on this app (SIGIL_METRICS; the plain HTTP listener only) */
+  exposeMetrics?: boolean;
+  /** true once the process drains: every answer then carries `Connection: close` (RFC 9112 §9.6) */
+  draining?: () => boolean;
+  /** SIGIL_TRUST_PROXY: honour X-Forwarded-Proto/Host/For (Koa `app.proxy`) for logging and client addresses */
+  trustProxy?: boolean;
+}
+
+/** What the app puts on `ctx.state` for the routers of one request. */
+export interface RequestState {
+  /** the request id (X-Request-Id), also in every log line of the request */
+  requestId: string;
+  /** the logger of this request (its lines carry reqId through the request context) */
+  log: Logger;
+  /** the instance's metrics, when on */
+  metrics?: SigilMetrics;
+}
+
+/** a user agent as logged: bounded, printable */
+function userAgent(ua: string | undefined): string | undefined {
+  if (!ua) return undefined;
+  const clean = ua.replace(/[^\x20-\x7e]/g, "?");
+  return clean.length > 256 ? `${clean.slice(0, 256)}...` : clean;
+}
 
 /**
- * The HTTP listener's app: ACME (`/acme/...`) and relying-party routes
- * (`/crl`, `/ca`, `/ocsp`) on one Koa app. Each transport's router brings its
- * own error rendering (problem documents for ACME, plain status for public).
- * Returned without listening.
+ * The HTTP listener's app: ACME (`/acme/...`), relying-party routes (`/crl`,
+ * `/ca`, `/ocsp`) and the probes (`/healthz`, `/readyz`, `/metrics`) on one
+ * Koa app. Each transport's router brings its own error rendering (problem
+ * documents for ACME, plain status for public). Every request gets a request
+ * id (echoed in X-Request-Id), one log line with the client address and user
+ * agent, and its metrics under the matched route template. Returned without
+ * listening.
  */
-export function buildHttpApp(opts: { routers: Router[]; logger: Logger }): Koa {
+export function buildHttpApp(opts: HttpAppOptions): Koa {
   const app = new Koa();
-  app.proxy = false;
+  app.proxy = opts.trustProxy ?? false;
+  const { logger, metrics } = opts;
   app.use(async (ctx, next) => {
     const start = process.hrtime.bigint();
+    const requestId = requestIdFrom(ctx.req.headers["x-request-id"]);
+    ctx.set("X-Request-Id", requestId);
+    const state: RequestState = { requestId, log: logger, metrics };
+    Object.assign(ctx.state, state);
+    let failed = false;
     try {
-      await next();
+      await requestContext.run({ reqId: requestId }, next);
+    } catch (e) {
+      failed = true;
+      throw e;
     } finally {
-      const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      opts.logger.info({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 }, "http");
+      // draining: a request in flight still gets its answer, then its connection closes (headers are not sent yet)
+      if (opts.draining?.() && !ctx.headerSent) ctx.set("Connection", "close");
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      // an error that escaped every router: Koa answers it with its status (500 unless it says)
+      const status = failed ? 500 : ctx.status;
+      // the template of the route that answered (never the raw path: bounded label values)
+      const route = (ctx as { _matchedRoute?: string })._matchedRoute ?? "unmatched";
+      if (metrics) {
+        metrics.httpRequest(route, ctx.method, status, seconds);
+        const op = acmeOperationOf(ctx.method, route, Boolean((ctx.state.acme as { postAsGet?: boolean } | undefined)?.postAsGet));
+        if (op) metrics.acmeOperation(op, status < 400 ? "success" : "error", status < 400 ? "" : problemTypeOf(ctx.body));
+      }
+      logger.info(
+        {
+          reqId: requestId,
+          method: ctx.method,
+          path: ctx.path,
+          route,
+          status,
+          ms: Math.round(seconds * 1e4) / 10,
+          client: ctx.ip,
+          userAgent: userAgent(ctx.get("User-Agent")),
+        },
+        "http",
+      );
     }
   });
-  for (const r of opts.routers) {
+  const routers = metrics && opts.exposeMetrics ? [...opts.routers, buildMetricsRouter(metrics)] : opts.routers;
+  for (const r of routers) {
     app.use(r.routes());
     app.use(r.allowedMethods());
   }

@@ -1,6 +1,41 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import { randomUUID } from "node:crypto";
 import { pino, type Logger } from "pino";
 
 export type { Logger };
+
+/**
+ * Fields of the request or RPC being served (its request id; on RPCs the
+ * principal once authenticated), carried through its async context so
+ * every line logged while serving it, in any layer, names the request.
+ * The HTTP app and the gRPC adapter `run` each request in it.
+ */
+export interface RequestLogFields {
+  reqId: string;
+  principal?: string;
+  organization?: string;
+}
+
+export const requestContext = new AsyncLocalStorage<RequestLogFields>();
+
+/** a client-supplied request id we keep: short, and only characters safe in a header and a log line */
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
+
+/** The request id to use: the client's X-Request-Id (HTTP) / x-request-id (gRPC) when sane, else a new UUID. */
+export function requestIdFrom(value: string | string[] | undefined): string {
+  const v = Array.isArray(value) ? value[0] : value;
+  return v !== undefined && SANE_REQUEST_ID.test(v) ? v : randomUUID();
+}
+
+/** The fields of the current request, for pino's mixin (none outside a request). */
+function requestMixin(): Record<string, unknown> {
+  const r = requestContext.getStore();
+  if (r === undefined) return {};
+  const out: Record<string, unknown> = { reqId: r.reqId };
+  if (r.principal !== undefined) out.principal = r.principal;
+  if (r.organization !== undefined) out.organization = r.organization;
+  return out;
+}
 
 /**
  * Structured logging: one JSON line per request/RPC. Keys and fields that
@@ -12,6 +47,9 @@ export function createLogger(level: string, destination?: pino.DestinationStream
   const options: pino.LoggerOptions = {
     level,
     base: { service: "sigil" },
+    // ISO 8601 times ("time":"2026-01-01T00:00:00.000Z"): what log pipelines parse without configuration
+    timestamp: pino.stdTimeFunctions.isoTime,
+    mixin: requestMixin,
     serializers: { err: serializeError, error: serializeError },
     redact: {
       paths: [

@@ -31,6 +31,7 @@ import {
   type MessageShape,
 } from "@bufbuild/protobuf";
 import { SigilError } from "../core/errors.js";
+import { requestContext, requestIdFrom, type RequestLogFields } from "../logger.js";
 import { checkRequest } from "./request-check.js";
 import { codeName, toGrpcStatus, type GrpcStatus } from "./status.js";
 
@@ -97,6 +98,8 @@ export interface CallContext {
   readonly deadline: grpc.Deadline;
   /** Per-call values (set by the `before` hook). */
   readonly values: ContextValues;
+  /** The request id: the caller's "x-request-id" metadata when sane, else generated; echoed in the response metadata. */
+  readonly requestId: string;
 }
 
 // ---------------------------------------------------------------------------
@@ -162,6 +165,13 @@ export interface AddServiceOptions {
    * mapped status, the handler is not called.
    */
   before?: (ctx: CallContext) => void | Promise<void>;
+  /** Counts and times every call (sigil_grpc_requests_total, sigil_grpc_request_duration_seconds). */
+  metrics?: { grpcRequest(method: string, code: string, seconds: number): void };
+  /**
+   * The authenticated principal and organization for the log lines of the
+   * call, read after `before` (undefined fields are left out).
+   */
+  logFields?: (ctx: CallContext) => { principal?: string; organization?: string };
 }
 
 // ---------------------------------------------------------------------------
@@ -258,6 +268,7 @@ interface CallLike {
   getDeadline(): grpc.Deadline;
   on(event: "cancelled", listener: () => void): unknown;
   readonly cancelled: boolean;
+  sendMetadata(responseMetadata: grpc.Metadata): void;
 }
 
 function makeContext(method: DescMethod, call: CallLike): { ctx: CallContext; controller: AbortController } {
@@ -281,8 +292,33 @@ function makeContext(method: DescMethod, call: CallLike): { ctx: CallContext; co
     signal: controller.signal,
     deadline: call.getDeadline(),
     values: new ContextValues(),
+    requestId: requestIdFrom(requestIdMetadata(call.metadata)),
   };
+  // the request id goes back in the response headers, so even a failed call carries it
+  const md = new grpc.Metadata();
+  md.set("x-request-id", ctx.requestId);
+  try {
+    call.sendMetadata(md);
+  } catch {
+    // the call is already gone
+  }
   return { ctx, controller };
+}
+
+function requestIdMetadata(md: grpc.Metadata): string | undefined {
+  const v = md.get("x-request-id")[0];
+  return typeof v === "string" ? v : undefined;
+}
+
+/** The log fields of a call: its request id, then the principal and organization once `before` authenticated it. */
+function callFields(ctx: CallContext): RequestLogFields {
+  return { reqId: ctx.requestId };
+}
+
+function addPrincipal(fields: RequestLogFields, ctx: CallContext, options: AddServiceOptions): void {
+  const extra = options.logFields?.(ctx);
+  if (extra?.principal !== undefined) fields.principal = extra.principal;
+  if (extra?.organization !== undefined) fields.organization = extra.organization;
 }
 
 /** Maps a handler failure, logging exactly one line for the RPC. */
@@ -294,6 +330,8 @@ class RpcLog {
   constructor(
     private readonly logger: AdminLogger,
     private readonly ctx: CallContext,
+    private readonly fields: RequestLogFields,
+    private readonly metrics?: AddServiceOptions["metrics"],
   ) {}
 
   status(err: unknown): GrpcStatus {
@@ -307,19 +345,25 @@ class RpcLog {
   }
 
   done(code: grpc.status, extra: Record<string, unknown> = {}): void {
+    const seconds = Number(process.hrtime.bigint() - this.#start) / 1e9;
+    this.metrics?.grpcRequest(this.ctx.path, codeName(code), seconds);
     const line = {
       rpc: this.ctx.path,
       code: codeName(code),
       grpc_code: code,
-      duration_ms: Number(process.hrtime.bigint() - this.#start) / 1e6,
+      duration_ms: seconds * 1e3,
       peer: this.ctx.peer,
+      ...this.fields,
       ...extra,
     };
-    if (this.#hasInternal) {
-      this.logger.error({ ...line, err: this.#internalCause }, "rpc failed");
-    } else {
-      this.logger.info(line, "rpc");
-    }
+    // the line names the request itself: written outside the request context, whose fields it already holds
+    requestContext.exit(() => {
+      if (this.#hasInternal) {
+        this.logger.error({ ...line, err: this.#internalCause }, "rpc failed");
+      } else {
+        this.logger.info(line, "rpc");
+      }
+    });
   }
 }
 
@@ -331,11 +375,13 @@ function unaryCall(method: DescMethod, handler: AnyUnary, options: AddServiceOpt
   const logger = options.logger ?? silentLogger;
   return (call, callback) => {
     const { ctx } = makeContext(method, call);
-    const log = new RpcLog(logger, ctx);
-    void (async () => {
+    const fields = callFields(ctx);
+    const log = new RpcLog(logger, ctx, fields, options.metrics);
+    void requestContext.run(fields, async () => {
       try {
         const request = checkedRequest(method, call.request);
         await options.before?.(ctx);
+        addPrincipal(fields, ctx, options);
         const res = create(method.output, await handler(request, ctx));
         callback(null, res);
         log.done(grpc.status.OK);
@@ -344,7 +390,7 @@ function unaryCall(method: DescMethod, handler: AnyUnary, options: AddServiceOpt
         callback(statusError(status));
         log.done(status.code);
       }
-    })();
+    });
   };
 }
 
@@ -368,7 +414,8 @@ function serverStreamingCall(
   const logger = options.logger ?? silentLogger;
   return (call) => {
     const { ctx } = makeContext(method, call);
-    const log = new RpcLog(logger, ctx);
+    const fields = callFields(ctx);
+    const log = new RpcLog(logger, ctx, fields, options.metrics);
     let sent = 0;
     const send = async (res: MessageInitShape<DescMessage>): Promise<void> => {
       ctx.signal.throwIfAborted();
@@ -377,10 +424,11 @@ function serverStreamingCall(
         await once(call, "drain", { signal: ctx.signal });
       }
     };
-    void (async () => {
+    void requestContext.run(fields, async () => {
       try {
         const request = checkedRequest(method, call.request);
         await options.before?.(ctx);
+        addPrincipal(fields, ctx, options);
         const result = handler(request, ctx, send);
         if (isAsyncIterable(result)) {
           const it = result[Symbol.asyncIterator]();
@@ -413,7 +461,7 @@ function serverStreamingCall(
         if (status.code !== grpc.status.CANCELLED) call.emit("error", statusError(status));
         log.done(status.code, { messages: sent });
       }
-    })();
+    });
   };
 }
 

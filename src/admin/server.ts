@@ -13,7 +13,9 @@ import {
   type ServiceBinding,
 } from "./grpc-adapter.js";
 import { Health, HealthStatus, healthService } from "./health.js";
+import { ACTOR_KEY } from "./principal.js";
 import { addReflection } from "./reflection.js";
+import type { Actor } from "../ra/actor.js";
 
 /** Options of `buildAdminGrpcServer`. */
 export interface AdminGrpcServerOptions {
@@ -30,6 +32,27 @@ export interface AdminGrpcServerOptions {
   health?: HealthStatus;
   /** grpc-js server options; default none. */
   serverOptions?: grpc.ServerOptions;
+  /** Counts and times every call (health included; reflection is served by grpc-js itself); default none. */
+  metrics?: AddServiceOptions["metrics"];
+}
+
+/** How an authenticated caller appears in RPC log lines: kind and name, never a credential. */
+export function principalLogFields(actor: Actor | undefined): { principal?: string; organization?: string } {
+  if (!actor) return {};
+  switch (actor.kind) {
+    case "user":
+      return { principal: `user:${actor.name}`, ...(actor.organizationId ? { organization: actor.organizationId } : {}) };
+    case "serviceAccount":
+      return { principal: `service-account:${actor.name}`, organization: actor.organizationId };
+    case "acmeAccount":
+      return { principal: `acme-account:${actor.id}`, organization: actor.organizationId };
+    case "system":
+      return { principal: `system:${actor.name}` };
+    default: {
+      const never: never = actor;
+      return never;
+    }
+  }
 }
 
 /**
@@ -39,12 +62,17 @@ export interface AdminGrpcServerOptions {
 export function buildAdminGrpcServer(opts: AdminGrpcServerOptions): grpc.Server {
   const logger = opts.logger ?? silentLogger;
   const server = new grpc.Server(opts.serverOptions);
-  const options: AddServiceOptions = { logger, before: opts.before };
+  const options: AddServiceOptions = {
+    logger,
+    before: opts.before,
+    metrics: opts.metrics,
+    logFields: (ctx) => principalLogFields(ctx.values.get(ACTOR_KEY)),
+  };
   const services = opts.services.map((b) => b.service);
 
   const health = opts.health ?? new HealthStatus();
   health.addServices(services);
-  addServiceUntyped(server, Health, healthService(health), { logger });
+  addServiceUntyped(server, Health, healthService(health), { logger, metrics: opts.metrics });
 
   for (const b of opts.services) addServiceUntyped(server, b.service, b.impl, options);
   addReflection(server, [...services, Health]);
