@@ -41,9 +41,21 @@ async function caChainKeys(ctx: RaContext, caId: string): Promise<Buffer[]> {
   return keys;
 }
 
-/** the account key as DER SubjectPublicKeyInfo */
+/**
+ * The account key as DER SubjectPublicKeyInfo, by key thumbprint: a
+ * thumbprint names one key for ever, and importing a JWK costs more than the
+ * rest of the check, so each key is converted once (bounded).
+ */
+const accountSpkis = new Map<string, Buffer>();
+const ACCOUNT_SPKIS_MAX = 4096;
+
 function accountSpki(account: AccountInfo): Buffer {
-  return createPublicKey({ key: account.jwk, format: "jwk" }).export({ type: "spki", format: "der" });
+  const hit = accountSpkis.get(account.keyThumbprint);
+  if (hit) return hit;
+  const spki = createPublicKey({ key: account.jwk, format: "jwk" }).export({ type: "spki", format: "der" });
+  if (accountSpkis.size >= ACCOUNT_SPKIS_MAX) accountSpkis.delete(accountSpkis.keys().next().value!);
+  accountSpkis.set(account.keyThumbprint, spki);
+  return spki;
 }
 
 /**
