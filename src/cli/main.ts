@@ -1,17 +1,8 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { readFileSync } from "node:fs";
 import { isSigilError } from "../core/errors.js";
-import { runAcme } from "./acme-admin.js";
-import { runAudit } from "./audit.js";
-import { runCa } from "./ca.js";
-import { runCert } from "./cert.js";
 import { isHelpWord, processIo, type CliIo } from "./io.js";
-import { runLogin, runLogout, runWhoAmI } from "./login.js";
-import { runMigrate } from "./migrate.js";
-import { runOrg } from "./org.js";
-import { runSa } from "./sa.js";
-import { runServe } from "./serve.js";
-import { runUser } from "./user.js";
 
 export { processIo, type CliIo } from "./io.js";
 
@@ -23,6 +14,7 @@ export const USAGE = `usage: sigil <command> [options]      (sigil <command> --h
 commands:
   serve      start the ACME, relying-party and gRPC admin listeners
   migrate    apply pending database migrations and exit
+  health     print a running server's readiness (GET /readyz) as JSON; exit 0 ready, 1 not (--server URL)
   login      log in to the admin server (--server host:port, $SIGIL_SERVER; default 127.0.0.1:9090)
   logout     end the stored session
   whoami     show the logged-in principal
@@ -35,25 +27,52 @@ commands:
   ca         certificate authorities: create-root, create-intermediate, import, get, list, chain,
              children, update, delete, revoke, export-key
   cert       certificates: issue, sign-csr, get, list, chain, revoke, renew, export-key
+  admin      local break-glass, straight on the database with the master key:
+             reset-password --username NAME
 
-Every command but serve and migrate goes through the running server's admin API.
+Every command but serve, migrate and admin goes through the running server's admin API.
+sigil --version prints the version.
 `;
+
+/**
+ * A command whose module is imported when it runs: `sigil --help` and a
+ * single admin command load only what they use (gRPC client, ORM, signer
+ * are each tens of milliseconds of start-up), which keeps --help under 300 ms.
+ */
+function lazy(load: () => Promise<Command>): Command {
+  return async (argv, io) => (await load())(argv, io);
+}
 
 /** The command table. */
 export const commands: Record<string, Command> = {
-  serve: runServe,
-  migrate: runMigrate,
-  login: runLogin,
-  logout: runLogout,
-  whoami: runWhoAmI,
-  org: runOrg,
-  user: runUser,
-  sa: runSa,
-  audit: runAudit,
-  acme: runAcme,
-  ca: runCa,
-  cert: runCert,
+  serve: lazy(() => import("./serve.js").then((m) => m.runServe)),
+  migrate: lazy(() => import("./migrate.js").then((m) => m.runMigrate)),
+  health: lazy(() => import("./health.js").then((m) => m.runHealth)),
+  login: lazy(() => import("./login.js").then((m) => m.runLogin)),
+  logout: lazy(() => import("./login.js").then((m) => m.runLogout)),
+  whoami: lazy(() => import("./login.js").then((m) => m.runWhoAmI)),
+  org: lazy(() => import("./org.js").then((m) => m.runOrg)),
+  user: lazy(() => import("./user.js").then((m) => m.runUser)),
+  sa: lazy(() => import("./sa.js").then((m) => m.runSa)),
+  audit: lazy(() => import("./audit.js").then((m) => m.runAudit)),
+  acme: lazy(() => import("./acme-admin.js").then((m) => m.runAcme)),
+  ca: lazy(() => import("./ca.js").then((m) => m.runCa)),
+  cert: lazy(() => import("./cert.js").then((m) => m.runCert)),
+  admin: lazy(() => import("./admin-local.js").then((m) => m.runAdminLocal)),
 };
+
+/** package.json's version: the nearest package.json named "sigil" above this file (src/cli/ or dist/src/cli/). */
+export function sigilVersion(): string {
+  for (let dir = path.dirname(fileURLToPath(import.meta.url)); ; dir = path.dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8")) as { name?: string; version?: string };
+      if (pkg.name === "sigil" && pkg.version) return pkg.version;
+    } catch {
+      // no package.json here: look higher up
+    }
+    if (path.dirname(dir) === dir) return "unknown";
+  }
+}
 
 /**
  * Runs `sigil ARGV...` in this process with `io` and resolves to the exit
@@ -67,6 +86,10 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     (name ? io.stdout : io.stderr).write(USAGE);
     return name ? 0 : 2;
   }
+  if (name === "--version" || name === "-V" || name === "version") {
+    io.stdout.write(`sigil ${sigilVersion()}\n`);
+    return 0;
+  }
   const cmd = Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (!cmd) {
     io.stderr.write(`sigil: unknown command "${name}"\n${USAGE}`);
@@ -79,9 +102,11 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       io.stderr.write(`sigil: ${e.message}\n`);
       return 2;
     }
-    // the message only: a SigilError's is written for the operator; a stack on request
-    io.stderr.write(`sigil: ${e instanceof Error ? e.message : String(e)}\n`);
-    if (!isSigilError(e) && /^(debug|trace)$/.test(io.env.SIGIL_LOG_LEVEL ?? "") && e instanceof Error) io.stderr.write(`${e.stack}\n`);
+    // the message only: a SigilError's is written for the operator; anything else may be a
+    // driver error quoting a whole statement with its values, so only its sanitized text
+    const { sanitizeText } = await import("../logger.js");
+    io.stderr.write(`sigil: ${sanitizeText(e instanceof Error ? e.message : String(e)).message}\n`);
+    if (!isSigilError(e) && /^(debug|trace)$/.test(io.env.SIGIL_LOG_LEVEL ?? "") && e instanceof Error) io.stderr.write(`${(e.stack ?? "").split("\n").filter((l) => /^\s+at /.test(l)).join("\n")}\n`);
     return 1;
   }
 }

@@ -21,13 +21,13 @@ import { createCa, listCas } from "../db/store/certificate-authorities.js";
 import { insertCertificate } from "../db/store/certificates.js";
 import { findOrganizationByName, insertOrganization } from "../db/store/organizations.js";
 import { getSetting, putSettingIfAbsent } from "../db/store/system-settings.js";
-import { insertUser, superuserExists } from "../db/store/users.js";
+import { findUserForLogin, insertUser, superuserExists } from "../db/store/users.js";
 import { checkDirectoryPolicy } from "../policy/directory-policy.js";
 import { systemActor } from "./actor.js";
 import { DAY_MS, floorToSecond, formatDn } from "./certificate-authorities/common.js";
 import { inTransaction, type RaContext, type Tx } from "./context.js";
 import { caKeyAad, caPublicUrls } from "./issuers.js";
-import { hashPassword } from "./users.js";
+import { hashPassword, updateUser } from "./users.js";
 
 const MASTER_KEY_CHECK = "master_key_check";
 const MASTER_KEY_CHECK_PLAINTEXT = Buffer.from("sigil master key check v1");
@@ -369,4 +369,24 @@ export async function bootstrap(ctx: RaContext, opts: BootstrapOptions): Promise
 /** True while the first-run password file is still in the data directory (the operator should store it and delete it). */
 export function initialPasswordFileExists(dataDir: string): boolean {
   return existsSync(path.join(dataDir, INITIAL_ADMIN_PASSWORD_FILE));
+}
+
+/** The break-glass password file `sigil admin reset-password` writes into the data directory (mode 0600). */
+export function resetPasswordFile(dataDir: string, username: string): string {
+  return path.join(dataDir, `reset-password-${username.replace(/[^A-Za-z0-9._-]/g, "_")}`);
+}
+
+/**
+ * Break-glass: sets a user's password without the admin API, for an
+ * operator who holds the database and the master key (the key is proven
+ * first: whoever cannot decrypt the CA keys cannot reset anything). The
+ * change is an ordinary user update by the system actor "reset-password":
+ * audited in its transaction, and every session of the user ends.
+ */
+export async function resetUserPassword(ctx: RaContext, username: string, password: string): Promise<{ userId: string; isActive: boolean; role: string }> {
+  await verifyMasterKey(ctx);
+  const user = await findUserForLogin(ctx.store, username);
+  if (!user) throw SigilError.notFound(`no user named "${username}"`);
+  const updated = await updateUser(ctx, systemActor("reset-password"), { id: user.id, password, flags: {} });
+  return { userId: updated.id, isActive: updated.isActive, role: updated.role };
 }
