@@ -21,12 +21,20 @@ import { createRaContext, type RaContext } from "./ra/context.js";
 import { createRelyingParty, type RelyingParty } from "./public/index.js";
 import { buildAcmeRouter, type AcmeRouter, type AcmeRouterDeps } from "./acme/router.js";
 import { createDefaultValidator } from "./validation/validator.js";
+import { FileCertificateSource } from "./tls/file-certificate.js";
+import { startHttpsListener } from "./tls/https-listener.js";
+import type { ListenerCertificateSource } from "./tls/material.js";
+import { SelfIssuedCertificate } from "./tls/self-issued.js";
 import type { ChallengeValidator } from "./validation/types.js";
 
 export interface SigilServer {
   ra: RaContext;
   db: Database;
   httpPort: number;
+  /** the HTTPS listener's port (ACME over TLS, RFC 8555 §6.1) */
+  httpsPort: number;
+  /** the HTTPS listener's certificate source (files or self-issued), for tests and reloads */
+  listenerCertificate: ListenerCertificateSource;
   grpcPort: number;
   bootstrap: BootstrapResult;
   /** the ACME front end (its nonce store and validation scheduler, for tests) */
@@ -58,8 +66,11 @@ export async function startSigil({ config, logger, clock = systemClock, validato
   // before the database: a bad SIGIL_HOST or a port in use must change nothing (issue 9 item 6)
   await preflightListeners(config.host, [
     { variable: "SIGIL_HTTP_PORT", port: config.httpPort },
+    { variable: "SIGIL_HTTPS_PORT", port: config.httpsPort },
     { variable: "SIGIL_GRPC_PORT", port: config.grpcPort },
   ]);
+  // SIGIL_HTTPS_CERT / SIGIL_HTTPS_KEY are read and checked before the database too: a bad pair stops start-up naming them
+  const fileCertificate = config.httpsCert && config.httpsKey ? new FileCertificateSource({ certFile: config.httpsCert, keyFile: config.httpsKey, logger }) : undefined;
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: config.dbPoolMax, holder: "sigil serve" });
   const closers: Array<() => Promise<void>> = [() => db.close()];
   const closeAll = async () => {
@@ -101,7 +112,8 @@ export async function startSigil({ config, logger, clock = systemClock, validato
     closers.push(() => relyingParty.close());
     routers.push(relyingParty.router);
     relyingParty.start();
-    const app = buildHttpApp({ routers, logger });
+    // SIGIL_ACME_ON_HTTP=false: the plain listener keeps only what relying parties fetch (RFC 5280 §4.2.1.13, RFC 6960 use http)
+    const app = buildHttpApp({ routers: config.acmeOnHttp ? routers : routers.filter((r) => r !== acme.router), logger, trustProxy: config.trustProxy });
     const httpServer = http.createServer(app.callback());
     await new Promise<void>((resolve, reject) => {
       httpServer.once("error", reject);
@@ -110,6 +122,15 @@ export async function startSigil({ config, logger, clock = systemClock, validato
     closers.push(() => new Promise<void>((resolve) => httpServer.close(() => resolve())));
     httpServer.closeIdleConnections?.();
     const httpPort = (httpServer.address() as AddressInfo).port;
+
+    // HTTPS: the same routes over TLS 1.2/1.3, with the certificate from files or issued by the default intermediate
+    const listenerCertificate: ListenerCertificateSource =
+      fileCertificate ?? (await SelfIssuedCertificate.create({ ra, caId: boot.intermediateCaId, publicUrl: config.publicUrl, logger }));
+    closers.push(() => listenerCertificate.close());
+    const httpsApp = buildHttpApp({ routers, logger, trustProxy: config.trustProxy });
+    const https = await startHttpsListener({ handler: httpsApp.callback(), host: config.host, port: config.httpsPort, certificates: listenerCertificate, logger });
+    closers.push(() => https.close());
+    const httpsPort = https.port;
 
     // gRPC admin plane: every sigil.admin.v1 service behind the authentication hook, plus health and reflection
     const auth = await AuthManager.create(ra);
@@ -133,12 +154,15 @@ export async function startSigil({ config, logger, clock = systemClock, validato
       "CRL (intermediate)": `${base}/crl/${boot.intermediateCaId}.crl`,
       "OCSP (intermediate)": `${base}/ocsp/${boot.intermediateCaId}`,
       "HTTP listener": `http://${config.host}:${httpPort}`,
+      "HTTPS listener": `https://${config.host.includes(":") ? `[${config.host}]` : config.host}:${httpsPort} (${listenerCertificate.kind === "file" ? "certificate from SIGIL_HTTPS_CERT" : "self-issued certificate"}, until ${listenerCertificate.info().validTo})`,
       "gRPC admin": `${config.host.includes(":") ? `[${config.host}]` : config.host}:${grpcPort} (${grpcMode})`,
     };
     return {
       ra,
       db,
       httpPort,
+      httpsPort,
+      listenerCertificate,
       grpcPort,
       bootstrap: boot,
       acme,
@@ -146,6 +170,7 @@ export async function startSigil({ config, logger, clock = systemClock, validato
       urls,
       close: async () => {
         httpServer.closeAllConnections?.();
+        https.server.closeAllConnections?.();
         await closeAll();
       },
     };

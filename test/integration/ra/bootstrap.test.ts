@@ -13,7 +13,7 @@ import { createTestDatabase } from "../../helpers/postgres.js";
 const silent = createLogger("silent");
 
 function env(extra: Record<string, string>): Record<string, string> {
-  return { SIGIL_HTTP_PORT: "0", SIGIL_GRPC_PORT: "0", SIGIL_LOG_LEVEL: "silent", ...extra };
+  return { SIGIL_HTTP_PORT: "0", SIGIL_HTTPS_PORT: "0", SIGIL_GRPC_PORT: "0", SIGIL_LOG_LEVEL: "silent", ...extra };
 }
 
 async function counts(url: string): Promise<Record<string, number>> {
@@ -134,7 +134,8 @@ describe("bootstrap audit trail", () => {
       await c.connect();
       try {
         const rows = (await c.query(`select action, resource_id, organization_id from audit_log order by created_at`)).rows as Array<Record<string, string | null>>;
-        assert.deepEqual(rows.map((r) => r.action).sort(), ["acme_directory_create", "ca_create", "ca_create", "org_create", "user_create"]);
+        // cert_create: the HTTPS listener's self-issued certificate (src/tls/self-issued.ts)
+        assert.deepEqual(rows.map((r) => r.action).sort(), ["acme_directory_create", "ca_create", "ca_create", "cert_create", "org_create", "user_create"]);
         for (const r of rows) {
           assert.ok(r.resource_id, `${r.action} names its resource`);
           assert.ok(r.organization_id, `${r.action} names its organization`);
