@@ -91,6 +91,15 @@ export interface SigilConfig {
   dbPoolMax: number;
   /** SIGIL_BCRYPT_COST (default 12, 4-15): bcrypt cost of new password hashes; lower only for tests. */
   bcryptCost: number;
+  /** SIGIL_METRICS (default true): Prometheus metrics at GET /metrics on the HTTP listener; false removes the route. */
+  metrics: boolean;
+  /**
+   * SIGIL_SHUTDOWN_GRACE_SECONDS (default 25, 0-3600): on SIGTERM/SIGINT, how long requests
+   * and RPCs in flight may take to finish after readiness turned 503 and the listeners
+   * stopped accepting; then the remaining connections are closed. Below Kubernetes'
+   * default terminationGracePeriodSeconds (30).
+   */
+  shutdownGraceSeconds: number;
 }
 
 type Source = Record<string, string | undefined>;
@@ -253,3 +262,5 @@ export function loadConfig(env: Source = process.env): SigilConfig {
     bcryptCost: intInRange(src, "SIGIL_BCRYPT_COST", 12, 4, 15),
   };
 }
+    metrics: bool(src, "SIGIL_METRICS", true),
+    shutdownGraceSeconds: intInRange(src, "SIGIL_SHUTDOWN_GRACE_SECONDS", 25, 0, 3600),

@@ -26,6 +26,13 @@ import { startHttpsListener } from "./tls/https-listener.js";
 import type { ListenerCertificateSource } from "./tls/material.js";
 import { SelfIssuedCertificate } from "./tls/self-issued.js";
 import type { ChallengeValidator } from "./validation/types.js";
+import { HealthStatus, ServingStatus } from "./admin/health.js";
+import { caExpiries, pendingMigrations, pingDatabase, poolStats } from "./db/store/health.js";
+import { closeServersGracefully, within } from "./health/drain.js";
+import { Readiness } from "./health/readiness.js";
+import { buildHealthRouter } from "./health/routes.js";
+import { instrumentValidator, observeAudit } from "./metrics/observe.js";
+import { SigilMetrics } from "./metrics/registry.js";
 
 export interface SigilServer {
   ra: RaContext;
@@ -43,6 +50,20 @@ export interface SigilServer {
   relyingParty: RelyingParty;
   /** the URLs the server answers on, for the start-up banner */
   urls: Record<string, string>;
+  /** what GET /readyz, `sigil health` and the gRPC health status report */
+  readiness: Readiness;
+  /** the instance's Prometheus registry (undefined with SIGIL_METRICS=false) */
+  metrics?: SigilMetrics;
+  /** the gRPC grpc.health.v1 status table (follows readiness) */
+  grpcHealth: HealthStatus;
+  /**
+   * Graceful stop (SIGTERM/SIGINT): readiness 503 and gRPC NOT_SERVING at
+   * once, the listeners stop accepting, requests, RPCs and validations in
+   * flight get up to SIGIL_SHUTDOWN_GRACE_SECONDS to finish, then the
+   * remaining connections, the background jobs and the database close.
+   */
+  drain(): Promise<void>;
+  /** immediate stop: open connections are cut */
   close(): Promise<void>;
 }
 
@@ -54,6 +75,8 @@ export interface StartOptions {
   validator?: ChallengeValidator;
   /** ACME front-end tuning (orders page size, validation timing, ...); default: the router's defaults */
   acme?: Omit<AcmeRouterDeps, "ra" | "validator" | "logger">;
+  /** how often readiness is re-checked for the gRPC health status (default 5000 ms) */
+  readinessPollMs?: number;
 }
 
 /**
@@ -61,7 +84,7 @@ export interface StartOptions {
  * master key check, first-run bootstrap, the HTTP listener (ACME and relying
  * parties) and the gRPC admin listener. Ports 0 pick free ports (tests).
  */
-export async function startSigil({ config, logger, clock = systemClock, validator, acme: acmeOptions }: StartOptions): Promise<SigilServer> {
+export async function startSigil({ config, logger, clock = systemClock, validator, acme: acmeOptions, readinessPollMs = 5000 }: StartOptions): Promise<SigilServer> {
   const masterKey = loadMasterKey(config);
   // before the database: a bad SIGIL_HOST or a port in use must change nothing (issue 9 item 6)
   await preflightListeners(config.host, [
@@ -93,8 +116,22 @@ export async function startSigil({ config, logger, clock = systemClock, validato
       return bootstrap(ra, { adminPassword: config.bootstrapAdminPassword, passwordFile: path.join(config.dataDir, INITIAL_ADMIN_PASSWORD_FILE) });
     });
 
-    const routers: Router[] = [];
-    const acme = buildAcmeRouter({ ...acmeOptions, ra, validator: validator ?? createDefaultValidator(config, { logger }), logger });
+    // readiness: database, migrations, master key, draining (src/health/readiness.ts)
+    const readiness = new Readiness({ probes: { ping: () => pingDatabase(ra.store), pendingMigrations: () => pendingMigrations(ra.store) }, logger });
+    // one registry per instance (several servers share a test process); gauges read the store at scrape time
+    const metrics = config.metrics ? new SigilMetrics({ caExpiries: () => caExpiries(ra.store), pool: () => poolStats(ra.store), now: () => clock.now() }) : undefined;
+    if (metrics) {
+      // issued and revoked certificates are counted from committed audit entries
+      const unobserve = observeAudit(ra.audit, metrics);
+      closers.push(async () => void unobserve());
+    }
+    const grpcHealth = new HealthStatus();
+    readiness.onChange((ready) => grpcHealth.setAll(ready ? ServingStatus.SERVING : ServingStatus.NOT_SERVING));
+    closers.push(async () => readiness.stop());
+
+    const routers: Router[] = [buildHealthRouter({ readiness })];
+    const baseValidator = validator ?? createDefaultValidator(config, { logger });
+    const acme = buildAcmeRouter({ ...acmeOptions, ra, validator: metrics ? instrumentValidator(baseValidator, metrics) : baseValidator, logger });
     closers.push(() => acme.close());
     routers.push(acme.router);
     const relyingParty = createRelyingParty(ra, {
@@ -113,7 +150,14 @@ export async function startSigil({ config, logger, clock = systemClock, validato
     routers.push(relyingParty.router);
     relyingParty.start();
     // SIGIL_ACME_ON_HTTP=false: the plain listener keeps only what relying parties fetch (RFC 5280 §4.2.1.13, RFC 6960 use http)
-    const app = buildHttpApp({ routers: config.acmeOnHttp ? routers : routers.filter((r) => r !== acme.router), logger, trustProxy: config.trustProxy });
+    const app = buildHttpApp({
+      routers: config.acmeOnHttp ? routers : routers.filter((r) => r !== acme.router),
+      logger,
+      trustProxy: config.trustProxy,
+      metrics,
+      exposeMetrics: true,
+      draining: () => readiness.draining,
+    });
     const httpServer = http.createServer(app.callback());
     await new Promise<void>((resolve, reject) => {
       httpServer.once("error", reject);
@@ -127,14 +171,14 @@ export async function startSigil({ config, logger, clock = systemClock, validato
     const listenerCertificate: ListenerCertificateSource =
       fileCertificate ?? (await SelfIssuedCertificate.create({ ra, caId: boot.intermediateCaId, publicUrl: config.publicUrl, logger }));
     closers.push(() => listenerCertificate.close());
-    const httpsApp = buildHttpApp({ routers, logger, trustProxy: config.trustProxy });
+    const httpsApp = buildHttpApp({ routers, logger, trustProxy: config.trustProxy, metrics, draining: () => readiness.draining });
     const https = await startHttpsListener({ handler: httpsApp.callback(), host: config.host, port: config.httpsPort, certificates: listenerCertificate, logger });
     closers.push(() => https.close());
     const httpsPort = https.port;
 
     // gRPC admin plane: every sigil.admin.v1 service behind the authentication hook, plus health and reflection
     const auth = await AuthManager.create(ra);
-    const grpcServer = buildAdminGrpcServer({ services: adminServices({ ra, auth }), logger, before: authHook(auth) });
+    const grpcServer = buildAdminGrpcServer({ services: adminServices({ ra, auth }), logger, before: authHook(auth), health: grpcHealth, metrics });
     const grpcTls: AdminTlsOptions | undefined =
       config.grpcTlsCert && config.grpcTlsKey
         ? {
@@ -157,9 +201,43 @@ export async function startSigil({ config, logger, clock = systemClock, validato
       "HTTPS listener": `https://${config.host.includes(":") ? `[${config.host}]` : config.host}:${httpsPort} (${listenerCertificate.kind === "file" ? "certificate from SIGIL_HTTPS_CERT" : "self-issued certificate"}, until ${listenerCertificate.info().validTo})`,
       "gRPC admin": `${config.host.includes(":") ? `[${config.host}]` : config.host}:${grpcPort} (${grpcMode})`,
     };
+    // bootstrap verified the master key against the stored check value (or a CA key), and the
+    // auth manager and the listener certificate decrypted keys with it
+    readiness.markMasterKeyVerified();
+    await readiness.check();
+    readiness.poll(readinessPollMs);
+
+    const close = async () => {
+      httpServer.closeAllConnections?.();
+      https.server.closeAllConnections?.();
+      await closeAll();
+    };
+    let draining: Promise<void> | undefined;
+    const drain = (): Promise<void> =>
+      (draining ??= (async () => {
+        const graceMs = config.shutdownGraceSeconds * 1000;
+        const deadline = Date.now() + graceMs;
+        // load balancers and orchestrators see 503 / NOT_SERVING before anything stops
+        readiness.startDraining();
+        grpcHealth.setAll(ServingStatus.NOT_SERVING);
+        logger.info({ graceSeconds: config.shutdownGraceSeconds }, "draining");
+        const [{ forced }] = await Promise.all([
+          closeServersGracefully([httpServer, https.server], deadline),
+          shutdownAdmin(grpcServer, graceMs),
+          // validations in flight finish (or, past the grace, are aborted and left processing for another instance's sweeper)
+          within(acme.validations.idle(), graceMs),
+        ]);
+        if (forced) logger.warn("grace period over: closing the connections still open");
+        await close();
+        logger.info("stopped");
+      })());
     return {
       ra,
       db,
+      readiness,
+      metrics,
+      grpcHealth,
+      drain,
       httpPort,
       httpsPort,
       listenerCertificate,
@@ -168,11 +246,7 @@ export async function startSigil({ config, logger, clock = systemClock, validato
       acme,
       relyingParty,
       urls,
-      close: async () => {
-        httpServer.closeAllConnections?.();
-        https.server.closeAllConnections?.();
-        await closeAll();
-      },
+      close,
     };
   } catch (e) {
     await closeAll();

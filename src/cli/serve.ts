@@ -48,7 +48,8 @@ export async function runServe(argv: string[], io: CliIo): Promise<number> {
     io.stdout.write(`${out.join("\n")}\n`);
     await untilAborted(io.signal);
     logger.info("shutting down");
-    await server.close();
+    // readiness 503 and gRPC NOT_SERVING at once; requests in flight finish within SIGIL_SHUTDOWN_GRACE_SECONDS
+    await server.drain();
     return 0;
   });
 }

@@ -71,3 +71,8 @@ export function instrumentValidator(validator: ChallengeValidator, metrics: Sigi
     },
   };
 }
+
+/** Counts one OCSP answer (RFC 6960 response status; HTTP 304 when the relying party's copy was current). */
+export function countOcspResponse(state: { metrics?: SigilMetrics }, status: string, httpStatus: number): void {
+  state.metrics?.ocspResponse(status, httpStatus === 304 ? "not_modified" : "sent");
+}

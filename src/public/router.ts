@@ -21,6 +21,7 @@ import type { PublishedCaCertificate } from "../ra/ca-certificates.js";
 import type { PublishedCrl } from "../ra/crl.js";
 import type { OcspAnswer } from "../ra/ocsp.js";
 import { toPem } from "../ca/der.js";
+import { countOcspResponse } from "../metrics/observe.js";
 
 /** What the router reads; ra/ implements these (tests may pass fakes). */
 export interface PublicRouterDeps {
@@ -144,6 +145,7 @@ export function buildPublicRouter(deps: PublicRouterDeps): Router {
     const answer = await deps.ocsp.respond(id, der.length > MAX_OCSP_REQUEST_BYTES ? Buffer.alloc(0) : der);
     if (!answer) return notFound(ctx);
     renderOcsp(ctx, answer, true);
+    countOcspResponse(ctx.state, answer.status, ctx.status);
   });
 
   router.post("/ocsp/:id", async (ctx) => {
@@ -165,6 +167,7 @@ export function buildPublicRouter(deps: PublicRouterDeps): Router {
     const answer = await deps.ocsp.respond(id, body);
     if (!answer) return notFound(ctx);
     renderOcsp(ctx, answer, false);
+    countOcspResponse(ctx.state, answer.status, ctx.status);
   });
 
   return router;
