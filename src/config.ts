@@ -11,7 +11,7 @@ import { NetworkPolicyError, parseNetworkPolicy, type NetworkPolicy } from "./va
  * process with a message that names the variable.
  */
 export interface SigilConfig {
-  /** DATABASE_URL: PostgreSQL URL. Unset: the embedded PGlite database in `<dataDir>/pgdata`. */
+  /** DATABASE_URL: PostgreSQL URL. Unset: the embedded PGlite database in `<dataDir>/pgdata`. DATABASE_PASSWORD_FILE (unset): a file holding the password, set into this URL (which then must have none). */
   databaseUrl?: string;
   /** SIGIL_DATA_DIR (default ./data): embedded database, generated master key. */
   dataDir: string;
@@ -196,9 +196,185 @@ function networkPolicy(src: Source, name: string): NetworkPolicy | undefined {
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
-/** Reads and validates the configuration; throws SigilError kind "config" naming the variable. */
+/**
+ * The one table of configuration variables: every name loadConfig reads,
+ * one a line (the fields they fill are documented on SigilConfig). Unknown
+ * keys in SIGIL_CONFIG_FILE and unknown SIGIL_* environment variables are
+ * judged against it; test/unit/config/config-strict.test.ts keeps it equal
+ * to what loadConfig actually reads, and README's table covers it.
+ */
+export const CONFIG_VARIABLES = [
+  "DATABASE_URL",
+  "DATABASE_PASSWORD_FILE",
+  "SIGIL_CONFIG_FILE",
+  "SIGIL_DATA_DIR",
+  "SIGIL_HOST",
+  "SIGIL_HTTP_PORT",
+  "SIGIL_HTTPS_PORT",
+  "SIGIL_HTTPS_CERT",
+  "SIGIL_HTTPS_KEY",
+  "SIGIL_ACME_ON_HTTP",
+  "SIGIL_TRUST_PROXY",
+  "SIGIL_GRPC_PORT",
+  "SIGIL_PUBLIC_URL",
+  "SIGIL_MASTER_KEY",
+  "SIGIL_MASTER_KEY_FILE",
+  "SIGIL_PREVIOUS_MASTER_KEYS",
+  "SIGIL_BOOTSTRAP_ADMIN_PASSWORD",
+  "SIGIL_MIGRATE_ON_START",
+  "SIGIL_LOG_LEVEL",
+  "SIGIL_VALIDATION_HTTP_PORT",
+  "SIGIL_VALIDATION_TLS_PORT",
+  "SIGIL_DNS_SERVERS",
+  "SIGIL_VALIDATION_ALLOWED_NETWORKS",
+  "SIGIL_VALIDATION_MAX_CONCURRENT",
+  "SIGIL_VALIDATION_MAX_PER_ACCOUNT",
+  "SIGIL_GRPC_TLS_CERT",
+  "SIGIL_GRPC_TLS_KEY",
+  "SIGIL_GRPC_CLIENT_CA",
+  "SIGIL_CRL_LIFETIME_HOURS",
+  "SIGIL_CRL_DEBOUNCE_MS",
+  "SIGIL_CRL_CHECK_MS",
+  "SIGIL_OCSP_RESPONSE_HOURS",
+  "SIGIL_OCSP_SIGNER_DAYS",
+  "SIGIL_OCSP_SIGNER_RENEW_DAYS",
+  "SIGIL_OCSP_POLL_MS",
+  "SIGIL_DB_POOL_MAX",
+  "SIGIL_BCRYPT_COST",
+  "SIGIL_METRICS",
+  "SIGIL_SHUTDOWN_GRACE_SECONDS",
+] as const;
+
+/**
+ * SIGIL_* variables that are not server configuration: the CLI's own
+ * (src/cli: server address, credentials, TLS to the admin API, the
+ * break-glass password) and the test harness's (SIGIL_TEST_* and these).
+ * They are never warned about.
+ */
+export const NON_CONFIG_VARIABLES = [
+  "SIGIL_SERVER",
+  "SIGIL_API_KEY",
+  "SIGIL_TOKEN",
+  "SIGIL_USERNAME",
+  "SIGIL_PASSWORD",
+  "SIGIL_NEW_PASSWORD",
+  "SIGIL_TLS",
+  "SIGIL_CA",
+  "SIGIL_CLIENT_CERT",
+  "SIGIL_CLIENT_KEY",
+  "SIGIL_KEEP_CERTBOT",
+] as const;
+
+/** names read by loadConfig that the table lacks (only until someone adds them; the strict test fails meanwhile) */
+const readOutsideTable = new Set<string>();
+
+function knownVariables(): Set<string> {
+  return new Set<string>([...CONFIG_VARIABLES, ...readOutsideTable]);
+}
+
+/** Damerau-Levenshtein (optimal string alignment) distance: a typo's transposed pair counts once. */
+export function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** The closest known name within a third of its length (at most 4 edits), for "did you mean". */
+export function closestVariable(name: string, candidates: Iterable<string> = knownVariables()): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  const upper = name.toUpperCase();
+  for (const c of candidates) {
+    const dist = editDistance(upper, c);
+    if (dist < bestDistance) [best, bestDistance] = [c, dist];
+  }
+  return best !== undefined && bestDistance <= Math.min(4, Math.max(2, Math.floor(name.length / 3))) ? best : undefined;
+}
+
+function didYouMean(name: string, candidates?: Iterable<string>): string {
+  const m = closestVariable(name, candidates);
+  return m ? ` (did you mean ${m}?)` : "";
+}
+
+/**
+ * Unknown SIGIL_* environment variables, each with a "did you mean" when
+ * one is close: a typo would otherwise silently leave the default in force.
+ * `sigil serve` logs them as warnings (the environment also carries the
+ * CLI's and other tools' variables, so they do not stop start-up).
+ */
+export function unknownEnvironmentVariables(env: Source = process.env): string[] {
+  const known = knownVariables();
+  const other = new Set<string>(NON_CONFIG_VARIABLES);
+  return Object.keys(env)
+    .filter((k) => k.startsWith("SIGIL_") && !known.has(k) && !other.has(k) && !k.startsWith("SIGIL_TEST_"))
+    .sort()
+    .map((k) => `unknown environment variable ${k}${didYouMean(k)}; it is ignored`);
+}
+
+/** DATABASE_PASSWORD_FILE: the PostgreSQL password from a file (a container secret), set into DATABASE_URL; never echoed. */
+function withPasswordFile(databaseUrl: string | undefined, file: string | undefined): string | undefined {
+  if (!file) return databaseUrl;
+  if (!databaseUrl) throw SigilError.config("DATABASE_PASSWORD_FILE needs DATABASE_URL (the embedded database has no password)", "DATABASE_PASSWORD_FILE");
+  let password: string;
+  try {
+    password = readFileSync(file, "utf8").replace(/\r?\n$/, "");
+  } catch (e) {
+    throw SigilError.config(`DATABASE_PASSWORD_FILE: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? "error"})`, "DATABASE_PASSWORD_FILE");
+  }
+  if (!password) throw SigilError.config(`DATABASE_PASSWORD_FILE: ${file} is empty`, "DATABASE_PASSWORD_FILE");
+  const u = new URL(databaseUrl);
+  if (u.password) throw SigilError.config("DATABASE_URL has a password and DATABASE_PASSWORD_FILE is set: use only one", "DATABASE_PASSWORD_FILE");
+  // the pg driver decodes the URL's userinfo (RFC 3986 §3.2.1): encode every reserved character
+  u.password = encodeURIComponent(password);
+  return u.toString();
+}
+
+/**
+ * Reads and validates the configuration; throws SigilError kind "config"
+ * naming the variable. A key of SIGIL_CONFIG_FILE that is no variable stops
+ * start-up (with the closest name): a typo in a file is never what the
+ * operator meant, while the environment carries other programs' variables
+ * too (see unknownEnvironmentVariables).
+ */
 export function loadConfig(env: Source = process.env): SigilConfig {
-  const src: Source = { ...loadFile(env), ...Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== "")) };
+  const file = loadFile(env);
+  const merged: Source = { ...file, ...Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== "")) };
+  // every name read is recorded, so a variable missing from CONFIG_VARIABLES is still never called unknown
+  const src = new Proxy(merged, {
+    get(target, key) {
+      if (typeof key === "string" && !(CONFIG_VARIABLES as readonly string[]).includes(key)) readOutsideTable.add(key);
+      return typeof key === "string" ? target[key] : undefined;
+    },
+  });
+  let config: SigilConfig | undefined;
+  let failure: unknown;
+  try {
+    config = readConfig(src);
+  } catch (e) {
+    failure = e;
+  }
+  const known = knownVariables();
+  const unknown = Object.keys(file).filter((k) => !known.has(k));
+  if (unknown.length) {
+    const list = unknown.map((k) => `"${k}"${didYouMean(k)}`).join(", ");
+    throw SigilError.config(`SIGIL_CONFIG_FILE: unknown key${unknown.length > 1 ? "s" : ""} ${list}; keys are the variable names of the configuration table`, "SIGIL_CONFIG_FILE");
+  }
+  if (failure !== undefined) throw failure;
+  return config!;
+}
+
+/** The names loadConfig read outside CONFIG_VARIABLES (for the strict test). */
+export function variablesReadOutsideTable(): string[] {
+  return [...readOutsideTable].sort();
+}
+
+function readConfig(src: Source): SigilConfig {
   const publicUrl = url(src, "SIGIL_PUBLIC_URL", "http://localhost:8080", ["http:", "https:"])!.replace(/\/+$/, "");
   const logLevel = src.SIGIL_LOG_LEVEL ?? "info";
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
@@ -225,7 +401,7 @@ export function loadConfig(env: Source = process.env): SigilConfig {
     );
   }
   return {
-    databaseUrl: url(src, "DATABASE_URL", undefined, ["postgres:", "postgresql:"]),
+    databaseUrl: withPasswordFile(url(src, "DATABASE_URL", undefined, ["postgres:", "postgresql:"]), src.DATABASE_PASSWORD_FILE),
     dataDir: path.resolve(src.SIGIL_DATA_DIR ?? "./data"),
     host: src.SIGIL_HOST ?? "127.0.0.1",
     httpPort: port(src, "SIGIL_HTTP_PORT", 8080),
@@ -260,7 +436,7 @@ export function loadConfig(env: Source = process.env): SigilConfig {
     ocspPollMs: positiveInt(src, "SIGIL_OCSP_POLL_MS", 2000),
     dbPoolMax: positiveInt(src, "SIGIL_DB_POOL_MAX", 10),
     bcryptCost: intInRange(src, "SIGIL_BCRYPT_COST", 12, 4, 15),
-  };
-}
     metrics: bool(src, "SIGIL_METRICS", true),
     shutdownGraceSeconds: intInRange(src, "SIGIL_SHUTDOWN_GRACE_SECONDS", 25, 0, 3600),
+  };
+}
