@@ -1,6 +1,6 @@
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { loadConfig } from "../config.js";
+import { loadConfig, unknownEnvironmentVariables } from "../config.js";
 import { createLogger } from "../logger.js";
 import { startSigil } from "../server.js";
 import { INITIAL_ADMIN_PASSWORD_FILE, initialPasswordFileExists } from "../ra/bootstrap.js";
@@ -33,6 +33,8 @@ export async function runServe(argv: string[], io: CliIo): Promise<number> {
     const config = loadConfig(io.env);
     if (values["no-migrate"]) config.migrateOnStart = false;
     const logger = createLogger(config.logLevel);
+    // a mistyped variable would silently leave its default in force
+    for (const warning of unknownEnvironmentVariables(io.env)) logger.warn(warning);
     const t0 = performance.now();
     const server = await startSigil({ config, logger });
     const startMs = Math.round(performance.now() - t0);
