@@ -85,13 +85,13 @@ export interface StartOptions {
  * parties) and the gRPC admin listener. Ports 0 pick free ports (tests).
  */
 export async function startSigil({ config, logger, clock = systemClock, validator, acme: acmeOptions, readinessPollMs = 5000 }: StartOptions): Promise<SigilServer> {
-  const masterKey = loadMasterKey(config);
-  // before the database: a bad SIGIL_HOST or a port in use must change nothing (issue 9 item 6)
+  // before the master key and the database: a bad SIGIL_HOST or a port in use must change nothing (issue 9 item 6)
   await preflightListeners(config.host, [
     { variable: "SIGIL_HTTP_PORT", port: config.httpPort },
     { variable: "SIGIL_HTTPS_PORT", port: config.httpsPort },
     { variable: "SIGIL_GRPC_PORT", port: config.grpcPort },
   ]);
+  const masterKey = loadMasterKey(config);
   // SIGIL_HTTPS_CERT / SIGIL_HTTPS_KEY are read and checked before the database too: a bad pair stops start-up naming them
   const fileCertificate = config.httpsCert && config.httpsKey ? new FileCertificateSource({ certFile: config.httpsCert, keyFile: config.httpsKey, logger }) : undefined;
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: config.dbPoolMax, holder: "sigil serve" });
