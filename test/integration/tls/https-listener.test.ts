@@ -336,3 +336,25 @@ describe("SIGIL_TRUST_PROXY", function () {
     }
   });
 });
+
+describe("config: HTTPS listener variables", () => {
+  it("ok/defaults: port 8443, self-issued, ACME on HTTP, proxy headers not trusted", () => {
+    const c = loadConfig({});
+    assert.deepEqual(
+      { port: c.httpsPort, cert: c.httpsCert, key: c.httpsKey, acmeOnHttp: c.acmeOnHttp, trustProxy: c.trustProxy },
+      { port: 8443, cert: undefined, key: undefined, acmeOnHttp: true, trustProxy: false },
+    );
+  });
+  it("fail/certificate without key, key without certificate, bad port, bad booleans: each names its variable", () => {
+    const fails: Array<[Record<string, string>, string]> = [
+      [{ SIGIL_HTTPS_CERT: "/x.crt" }, "SIGIL_HTTPS_CERT"],
+      [{ SIGIL_HTTPS_KEY: "/x.key" }, "SIGIL_HTTPS_CERT"],
+      [{ SIGIL_HTTPS_PORT: "84430" }, "SIGIL_HTTPS_PORT"],
+      [{ SIGIL_ACME_ON_HTTP: "maybe" }, "SIGIL_ACME_ON_HTTP"],
+      [{ SIGIL_TRUST_PROXY: "2" }, "SIGIL_TRUST_PROXY"],
+    ];
+    for (const [env, variable] of fails) {
+      assert.throws(() => loadConfig(env), (e: Error & { field?: string }) => e.field === variable && e.message.includes(variable), JSON.stringify(env));
+    }
+  });
+});
