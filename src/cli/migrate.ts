@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { loadConfig } from "../config.js";
 import { migrate, openDatabase } from "../db/orm.js";
+import { withStartupLock } from "../db/store/startup-lock.js";
 import { runCli, UsageError } from "./admin-client.js";
 import type { CliIo } from "./io.js";
 
@@ -24,7 +25,8 @@ export async function runMigrate(argv: string[], io: CliIo): Promise<number> {
     const config = loadConfig(io.env);
     const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, holder: "sigil migrate" });
     try {
-      const applied = await migrate(db.orm);
+      // the same start-up lock as sigil serve: a migrate beside instances starting on an empty database takes turns
+      const applied = await withStartupLock(db, () => migrate(db.orm));
       io.stdout.write(applied.length ? `applied: ${applied.join(", ")}\n` : "database is up to date\n");
     } finally {
       await db.close();

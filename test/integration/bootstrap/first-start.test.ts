@@ -38,7 +38,7 @@ async function counts(url: string): Promise<Record<string, number>> {
             (select count(*) from certificate_authorities where parent_id is not null) intermediates,
             (select count(*) from certificates where type = 'ca') ca_certificates,
             (select count(*) from acme_directories) directories,
-            (select count(*) from audit_log) audit`,
+            (select count(*) from audit_log where action in ('org_create', 'user_create', 'ca_create', 'acme_directory_create')) audit`,
   );
   return Object.fromEntries(Object.entries(r!).map(([k, v]) => [k, Number(v)]));
 }

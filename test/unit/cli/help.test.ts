@@ -31,6 +31,7 @@ const SUBCOMMANDS: Record<string, string[]> = {
   ca: ["create-root", "create-intermediate", "import", "get", "list", "chain", "children", "update", "delete", "revoke", "export-key"],
   cert: ["issue", "sign-csr", "get", "list", "chain", "revoke", "renew", "export-key"],
   admin: ["reset-password"],
+  health: [],
 };
 const ACME: Record<string, string[]> = {
   directory: ["new", "create", "get", "list", "update", "delete"],
