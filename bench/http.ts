@@ -1,0 +1,126 @@
+/**
+ * `npm run bench -- http [--seconds N] [--concurrency C]`: requests per
+ * second and server CPU per request of the cheap GET endpoints a load
+ * balancer and Prometheus hit all the time: GET /metrics (the scrape: every
+ * counter and histogram rendered, plus the CA/CRL expiry store read), GET
+ * /readyz (a `select 1` and the cached migrations check) and the ACME
+ * directory (a nonce insert and the cached directory), against `sigil serve`
+ * as its own process on a fresh PostgreSQL database. CPU is the server
+ * process's plus its PostgreSQL backends' (from /proc), divided by requests.
+ */
+import http from "node:http";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { randomBytes } from "node:crypto";
+import { parseArgs } from "node:util";
+import { createBenchDatabase } from "./lib/pg.js";
+import { CpuMeter } from "./lib/proc.js";
+import { startSigilProcess } from "./lib/sigil-process.js";
+import { freePort } from "../test/helpers/server.js";
+
+interface Result {
+  path: string;
+  requests: number;
+  errors: number;
+  rps: number;
+  cpuMsPerRequest: number;
+  p50Ms: number;
+  p99Ms: number;
+  bytes: number;
+}
+
+async function load(base: string, p: string, seconds: number, concurrency: number, meter: CpuMeter, pids: () => Promise<number[]>): Promise<Result> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  const latencies: number[] = [];
+  let errors = 0;
+  let bytes = 0;
+  const get = () =>
+    new Promise<void>((resolve) => {
+      const t0 = process.hrtime.bigint();
+      http
+        .get(`${base}${p}`, { agent }, (res) => {
+          res.on("data", (c: Buffer) => (bytes += c.length));
+          res.on("end", () => {
+            if (res.statusCode !== 200) errors++;
+            latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+            resolve();
+          });
+        })
+        .on("error", () => {
+          errors++;
+          resolve();
+        });
+    });
+  // warm-up (JIT, prepared statements, pool connections)
+  for (let i = 0; i < 200; i++) await get();
+  latencies.length = 0;
+  errors = 0;
+  bytes = 0;
+  for (const pid of await pids()) meter.track(pid);
+  const cpu0 = meter.total();
+  const end = Date.now() + seconds * 1000;
+  const t0 = Date.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (Date.now() < end) await get();
+    }),
+  );
+  const elapsed = (Date.now() - t0) / 1000;
+  for (const pid of await pids()) meter.track(pid, 0);
+  const cpu = meter.total() - cpu0;
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const q = (f: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * f))] ?? 0;
+  return {
+    path: p,
+    requests: latencies.length,
+    errors,
+    rps: latencies.length / elapsed,
+    cpuMsPerRequest: cpu / Math.max(1, latencies.length),
+    p50Ms: q(0.5),
+    p99Ms: q(0.99),
+    bytes: bytes / Math.max(1, latencies.length),
+  };
+}
+
+export async function run(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { seconds: { type: "string", default: "5" }, concurrency: { type: "string", default: "16" } } });
+  const seconds = Number(values.seconds);
+  const concurrency = Number(values.concurrency);
+  const db = await createBenchDatabase("sigil_bench_http");
+  const dataDir = mkdtempSync(path.join(tmpdir(), "sigil-bench-http-"));
+  const httpPort = await freePort();
+  const base = `http://127.0.0.1:${httpPort}`;
+  const sigil = await startSigilProcess({
+    DATABASE_URL: db.url,
+    SIGIL_MASTER_KEY: randomBytes(32).toString("hex"),
+    SIGIL_DATA_DIR: dataDir,
+    SIGIL_HOST: "127.0.0.1",
+    SIGIL_HTTP_PORT: String(httpPort),
+    SIGIL_GRPC_PORT: "0",
+    SIGIL_HTTPS_PORT: "0",
+    SIGIL_PUBLIC_URL: base,
+    SIGIL_BOOTSTRAP_ADMIN_PASSWORD: "bench-admin-password",
+    SIGIL_LOG_LEVEL: process.env.SIGIL_LOG_LEVEL ?? "warn",
+  });
+  try {
+    console.log(`sigil serve pid ${sigil.pid} on ${base}; ${seconds} s per endpoint, ${concurrency} concurrent keep-alive connections`);
+    const rows: Result[] = [];
+    for (const p of ["/metrics", "/readyz", "/acme/default/directory", "/healthz"]) {
+      const meter = new CpuMeter();
+      meter.track(sigil.pid);
+      rows.push(await load(base, p, seconds, concurrency, meter, async () => [sigil.pid, ...(await db.backendPids())]));
+    }
+    console.log("endpoint                   req/s    CPU ms/req  p50 ms  p99 ms  bytes/resp  errors");
+    for (const r of rows) {
+      console.log(
+        `${r.path.padEnd(24)} ${r.rps.toFixed(0).padStart(7)}  ${r.cpuMsPerRequest.toFixed(3).padStart(10)}  ${r.p50Ms.toFixed(2).padStart(6)}  ${r.p99Ms.toFixed(2).padStart(6)}  ${r.bytes.toFixed(0).padStart(10)}  ${r.errors}`,
+      );
+    }
+  } finally {
+    await sigil.stop();
+    await db.drop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
