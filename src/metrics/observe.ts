@@ -72,7 +72,11 @@ export function instrumentValidator(validator: ChallengeValidator, metrics: Sigi
   };
 }
 
-/** Counts one OCSP answer (RFC 6960 response status; HTTP 304 when the relying party's copy was current). */
-export function countOcspResponse(state: { metrics?: SigilMetrics }, status: string, httpStatus: number): void {
-  state.metrics?.ocspResponse(status, httpStatus === 304 ? "not_modified" : "sent");
+/**
+ * Counts one OCSP answer by RFC 6960 response status and how it was made:
+ * "not_modified" (HTTP 304, the relying party's copy was current), "hit"
+ * (the whole response from the responder's cache) or "miss" (built now).
+ */
+export function countOcspResponse(state: { metrics?: SigilMetrics }, status: string, httpStatus: number, cached = false): void {
+  state.metrics?.ocspResponse(status, httpStatus === 304 ? "not_modified" : cached ? "hit" : "miss");
 }

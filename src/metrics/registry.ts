@@ -74,7 +74,7 @@ export class SigilMetrics {
   });
   readonly ocspResponses = new Counter({
     name: "sigil_ocsp_responses_total",
-    help: "OCSP responses (RFC 6960) by response status, and cache: not_modified when the relying party's cached copy was still current (HTTP 304), sent otherwise.",
+    help: "OCSP responses (RFC 6960) by response status, and cache: hit (the whole response from the responder's cache), miss (built now), not_modified (HTTP 304: the relying party's copy was still current).",
     labelNames: ["status", "cache"] as const,
     registers: [this.registry],
   });
@@ -169,7 +169,7 @@ export class SigilMetrics {
     this.grpcDuration.observe({ method }, seconds);
   }
 
-  ocspResponse(status: string, cache: "sent" | "not_modified"): void {
+  ocspResponse(status: string, cache: "hit" | "miss" | "not_modified"): void {
     this.ocspResponses.inc({ status, cache });
   }
 

@@ -145,7 +145,7 @@ export function buildPublicRouter(deps: PublicRouterDeps): Router {
     const answer = await deps.ocsp.respond(id, der.length > MAX_OCSP_REQUEST_BYTES ? Buffer.alloc(0) : der);
     if (!answer) return notFound(ctx);
     renderOcsp(ctx, answer, true);
-    countOcspResponse(ctx.state, answer.status, ctx.status);
+    countOcspResponse(ctx.state, answer.status, ctx.status, answer.cached === true);
   });
 
   router.post("/ocsp/:id", async (ctx) => {
@@ -167,7 +167,7 @@ export function buildPublicRouter(deps: PublicRouterDeps): Router {
     const answer = await deps.ocsp.respond(id, body);
     if (!answer) return notFound(ctx);
     renderOcsp(ctx, answer, false);
-    countOcspResponse(ctx.state, answer.status, ctx.status);
+    countOcspResponse(ctx.state, answer.status, ctx.status, answer.cached === true);
   });
 
   return router;

@@ -83,6 +83,8 @@ export interface OcspAnswer {
   /** set for successful responses without a nonce (HTTP caching, RFC 5019 §6.2) */
   thisUpdate?: Date;
   nextUpdate?: Date;
+  /** true when the whole response came from the responder's cache (no signing, no database read) */
+  cached?: boolean;
 }
 
 /** AAD binding a stored responder key to its ocsp_signers row. */
@@ -163,7 +165,7 @@ export class OcspResponder {
     const fullKey = certIds.length === 1 && !nonce ? `${caId}|${certIds[0]!.der.toString("hex")}` : undefined;
     if (fullKey) {
       const hit = this.fulls.get(fullKey);
-      if (hit && hit.refreshAt > now) return { status: "successful", der: hit.der, thisUpdate: hit.thisUpdate, nextUpdate: hit.nextUpdate };
+      if (hit && hit.refreshAt > now) return { status: "successful", der: hit.der, thisUpdate: hit.thisUpdate, nextUpdate: hit.nextUpdate, cached: true };
     }
     try {
       const generation = this.generations.get(caId) ?? 0;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Writable } from "node:stream";
 import { createLogger, requestContext, requestIdFrom } from "../../../src/logger.js";
-import { acmeOperationOf, problemTypeOf } from "../../../src/metrics/observe.js";
+import { acmeOperationOf, countOcspResponse, problemTypeOf } from "../../../src/metrics/observe.js";
 import { SigilMetrics } from "../../../src/metrics/registry.js";
 import { parsePrometheusText, sampleValue } from "./prom-text.js";
 
@@ -16,7 +16,7 @@ describe("metrics registry", () => {
     m.acmeOperation("newOrder", "error", "rejectedIdentifier");
     m.validation("http-01", "valid", 0.3);
     m.grpcRequest("/grpc.health.v1.Health/Check", "OK", 0.001);
-    m.ocspResponse("successful", "sent");
+    m.ocspResponse("successful", "hit");
     // a label value that needs escaping
     m.httpRequest('/we"ird\\path', "GET", 404, 0.001);
     const families = parsePrometheusText(await m.render());
@@ -33,6 +33,17 @@ describe("metrics registry", () => {
     assert.ok(families.has("nodejs_eventloop_lag_seconds"), "event-loop lag");
     assert.ok(families.has("process_cpu_seconds_total"), "process metrics");
     for (const name of families.keys()) assert.match(name, /^(sigil|process|nodejs)_/);
+  });
+
+  it("labels OCSP answers hit (from the responder cache), miss (built now) or not_modified (HTTP 304)", async () => {
+    const metrics = new SigilMetrics({}, { defaultMetrics: false });
+    countOcspResponse({ metrics }, "successful", 200, true);
+    countOcspResponse({ metrics }, "successful", 200, false);
+    countOcspResponse({ metrics }, "successful", 304, true);
+    const families = parsePrometheusText(await metrics.render());
+    for (const cache of ["hit", "miss", "not_modified"]) {
+      assert.equal(sampleValue(families, "sigil_ocsp_responses_total", { status: "successful", cache }), 1, cache);
+    }
   });
 
   it("keeps two instances apart (no global registry)", async () => {
