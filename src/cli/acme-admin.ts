@@ -40,11 +40,12 @@ export const ACME_USAGE = `usage: sigil acme <noun> <verb> [options]     (throug
 
   sigil acme directory new|create --name N --org ORG_ID --issuer CA_ID [--eab-required] [--kind server|client|dual]
         [--allow-dns suffix,..] [--allow-ip cidr,..] [--challenges http-01,dns-01,tls-alpn-01]
-        [--max-validity-days N] [--tos URL] [--website URL] [--caa name,..]
+        [--max-validity-days N] [--tos URL] [--website URL] [--caa name,..] [--validation-networks public,10.0.0.0/8,..]
   sigil acme directory get ID
   sigil acme directory list [--org ORG_ID] [--issuer CA_ID] [--page-size N] [--page-token T]
   sigil acme directory update ID [--issuer CA_ID] [--eab-required true|false] [--kind K] [--allow-dns ..]
         [--allow-ip ..] [--challenges ..] [--max-validity-days N] [--tos URL] [--website URL] [--caa ..]
+        [--validation-networks ..]   (where challenge validation may connect; "" = the server's setting)
   sigil acme directory delete ID
   sigil acme eab new|create --directory-id ID [--description TEXT]      (HMAC key shown once)
   sigil acme eab list [--directory-id ID] [--org ORG_ID] [--include-revoked]
@@ -141,6 +142,7 @@ export async function runAcme(argv: string[], io: CliIo): Promise<number> {
       tos: { type: "string" },
       website: { type: "string" },
       caa: { type: "string", multiple: true },
+      "validation-networks": { type: "string", multiple: true },
       "directory-id": { type: "string" },
       account: { type: "string" },
       description: { type: "string" },
@@ -170,6 +172,7 @@ export async function runAcme(argv: string[], io: CliIo): Promise<number> {
             termsOfServiceUrl: optionalString(values, "tos") ?? "",
             websiteUrl: optionalString(values, "website") ?? "",
             caaIdentities: list(values, "caa"),
+            validationAllowedNetworks: list(values, "validation-networks"),
           });
           cli.print(CreateAcmeDirectoryResponseSchema, r, () => details(directoryRow(r.directory)));
           return;
@@ -197,6 +200,7 @@ export async function runAcme(argv: string[], io: CliIo): Promise<number> {
             termsOfServiceUrl: optionalString(values, "tos"),
             websiteUrl: optionalString(values, "website"),
             caaIdentities: has("caa") ? { values: list(values, "caa") } : undefined,
+            validationAllowedNetworks: has("validation-networks") ? { values: list(values, "validation-networks") } : undefined,
           });
           cli.print(UpdateAcmeDirectoryResponseSchema, r, () => details(directoryRow(r.directory)));
           return;

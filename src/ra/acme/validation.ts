@@ -149,6 +149,13 @@ export class ValidationScheduler {
       outcome = { status: "invalid", error: { type: "serverInternal", detail: "the validation could not be performed" } };
     }
     if (this.abort.signal.aborted) return undefined; // shutting down: the sweeper of a live instance will retry
+    if (outcome.status === "invalid") {
+      // the operator's view of why a client's validation failed (the detail never quotes what the target sent)
+      this.logger.info(
+        { challengeId, accountId: job.accountId, type: job.type, identifier: `${job.identifierType}:${job.identifierValue}`, problem: outcome.error.type, detail: outcome.error.detail },
+        "challenge validation failed",
+      );
+    }
     return this.record(challengeId, job, outcome);
   }
 

@@ -116,4 +116,23 @@ describe("sigil acme CLI: directory and EAB key through the admin API, then acme
     assert.equal(r.code, 1);
     assert.match(r.stderr, /not logged in to 127\.0\.0\.1:\d+: run "sigil login/);
   });
+
+  it("sets, changes and clears a directory's validation network override (--validation-networks)", async () => {
+    const created = await sigil(
+      ["acme", "directory", "create", "--name", "cli-nets", "--org", org, "--issuer", server.bootstrap.intermediateCaId, "--validation-networks", "public,10.0.0.0/8", "--json"],
+      env,
+    );
+    assert.equal(created.code, 0, created.stderr);
+    const dir = (JSON.parse(created.stdout) as { directory: { id: string; validationAllowedNetworks: string[] } }).directory;
+    assert.deepEqual(dir.validationAllowedNetworks, ["public", "10.0.0.0/8"]);
+    const narrowed = await sigil(["acme", "directory", "update", dir.id, "--validation-networks", "10.0.0.0/8", "--json"], env);
+    assert.equal(narrowed.code, 0, narrowed.stderr);
+    assert.deepEqual((JSON.parse(narrowed.stdout) as { directory: { validationAllowedNetworks: string[] } }).directory.validationAllowedNetworks, ["10.0.0.0/8"]);
+    const cleared = await sigil(["acme", "directory", "update", dir.id, "--validation-networks", "", "--json"], env);
+    assert.equal(cleared.code, 0, cleared.stderr);
+    assert.deepEqual((JSON.parse(cleared.stdout) as { directory: { validationAllowedNetworks?: string[] } }).directory.validationAllowedNetworks ?? [], []);
+    const bad = await sigil(["acme", "directory", "update", dir.id, "--validation-networks", "10.0.0.0/33"], env);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /validation_allowed_networks/);
+  });
 });
