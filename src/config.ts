@@ -35,8 +35,10 @@ export interface SigilConfig {
   acmeOnHttp: boolean;
   /** SIGIL_TRUST_PROXY (default false): honour X-Forwarded-Proto/Host/For (client address, logging); the URLs Sigil writes still come from SIGIL_PUBLIC_URL. */
   trustProxy: boolean;
-  /** SIGIL_PUBLIC_URL (default http://localhost:8080): external base for ACME links, CRL DPs and AIA; no trailing slash. */
+  /** SIGIL_PUBLIC_URL (default http://localhost:8080): external base of the relying-party URLs Sigil signs into certificates (CRL DP, AIA caIssuers and OCSP; http, RFC 5280 §4.2.1.13, RFC 6960) and, unless SIGIL_ACME_URL is set, of ACME links; no trailing slash. */
   publicUrl: string;
+  /** SIGIL_ACME_URL (default SIGIL_PUBLIC_URL): external base of ACME links (directory, orders, ...), e.g. https://ca.example.com:8443 when Sigil terminates TLS itself (RFC 8555 §6.1: ACME over HTTPS) while CRLs and OCSP stay on http; no trailing slash. */
+  acmeUrl: string;
   /** SIGIL_MASTER_KEY (64 hex chars or base64 of 32 bytes) or SIGIL_MASTER_KEY_FILE; unset on the embedded default: generated into `<dataDir>/master.key`. */
   masterKey?: string;
   /** SIGIL_MASTER_KEY_FILE: path of a file holding the master key. */
@@ -217,6 +219,7 @@ export const CONFIG_VARIABLES = [
   "SIGIL_TRUST_PROXY",
   "SIGIL_GRPC_PORT",
   "SIGIL_PUBLIC_URL",
+  "SIGIL_ACME_URL",
   "SIGIL_MASTER_KEY",
   "SIGIL_MASTER_KEY_FILE",
   "SIGIL_PREVIOUS_MASTER_KEYS",
@@ -412,6 +415,7 @@ function readConfig(src: Source): SigilConfig {
     acmeOnHttp: bool(src, "SIGIL_ACME_ON_HTTP", true),
     trustProxy: bool(src, "SIGIL_TRUST_PROXY", false),
     publicUrl,
+    acmeUrl: url(src, "SIGIL_ACME_URL", publicUrl, ["http:", "https:"])!.replace(/\/+$/, ""),
     masterKey: src.SIGIL_MASTER_KEY,
     masterKeyFile: src.SIGIL_MASTER_KEY_FILE,
     previousMasterKeys: (src.SIGIL_PREVIOUS_MASTER_KEYS ?? "").split(",").map((s) => s.trim()).filter(Boolean),

@@ -106,7 +106,7 @@ export async function startSigil({ config, logger, clock = systemClock, validato
     }
   };
   try {
-    const ra = createRaContext({ orm: db.orm, keyRing: masterKey.ring, clock, publicUrl: config.publicUrl, bcryptCost: config.bcryptCost });
+    const ra = createRaContext({ orm: db.orm, keyRing: masterKey.ring, clock, publicUrl: config.publicUrl, acmeUrl: config.acmeUrl, bcryptCost: config.bcryptCost });
     // instances starting at once on one PostgreSQL take turns through migrate + bootstrap
     const boot = await withStartupLock(db, async () => {
       if (config.migrateOnStart) {
@@ -169,7 +169,7 @@ export async function startSigil({ config, logger, clock = systemClock, validato
 
     // HTTPS: the same routes over TLS 1.2/1.3, with the certificate from files or issued by the default intermediate
     const listenerCertificate: ListenerCertificateSource =
-      fileCertificate ?? (await SelfIssuedCertificate.create({ ra, caId: boot.intermediateCaId, publicUrl: config.publicUrl, logger }));
+      fileCertificate ?? (await SelfIssuedCertificate.create({ ra, caId: boot.intermediateCaId, publicUrl: config.acmeUrl, logger }));
     closers.push(() => listenerCertificate.close());
     const httpsApp = buildHttpApp({ routers, logger, trustProxy: config.trustProxy, metrics, draining: () => readiness.draining });
     const https = await startHttpsListener({ handler: httpsApp.callback(), host: config.host, port: config.httpsPort, certificates: listenerCertificate, logger });
@@ -193,7 +193,7 @@ export async function startSigil({ config, logger, clock = systemClock, validato
 
     const base = config.publicUrl;
     const urls = {
-      "ACME directory (default)": `${base}/acme/default/directory`,
+      "ACME directory (default)": `${config.acmeUrl}/acme/default/directory`,
       "CA certificate (root)": `${base}/ca/${boot.rootCaId}.cer`,
       "CRL (intermediate)": `${base}/crl/${boot.intermediateCaId}.crl`,
       "OCSP (intermediate)": `${base}/ocsp/${boot.intermediateCaId}`,

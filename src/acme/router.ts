@@ -37,7 +37,7 @@ export interface AcmeTransportOptions {
 /** the router on the registration authority: `ra` is bound with bindAcmeRa (unless `port` is given) */
 export interface AcmeRouterDeps extends AcmeTransportOptions, AcmeRaBindingOptions {
   ra: RaContext;
-  /** default: a Linker on ra.publicUrl */
+  /** default: a Linker on ra.acmeUrl (SIGIL_ACME_URL, else SIGIL_PUBLIC_URL) */
   linker?: Linker;
   /** overrides the binding of `ra` (validator, directoryCacheMs, nonces and validation then go unused) */
   port?: AcmeRa;
@@ -73,7 +73,7 @@ function isDirectoryName(name: string): boolean {
 export function buildAcmeRouter(deps: AcmeRouterDeps | AcmePortRouterDeps): AcmeRouter {
   const { logger } = deps;
   const ra: AcmeRa = deps.ra === undefined ? deps.port : (deps.port ?? bindAcmeRa(deps.ra, deps));
-  const linker = deps.ra === undefined ? deps.linker : (deps.linker ?? new Linker(deps.ra.publicUrl));
+  const linker = deps.ra === undefined ? deps.linker : (deps.linker ?? new Linker(deps.ra.acmeUrl ?? deps.ra.publicUrl));
   const jwsDeps: JwsDeps = { accounts: ra.accounts, linker, nonces: ra.nonces, bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT };
   ra.start();
 

@@ -30,8 +30,8 @@ import { optionalId, requireId } from "./input.js";
 import { nextPageToken, parsePage } from "./paging.js";
 
 /** The absolute directory URL (RFC 8555 §7.1.1). */
-export function directoryUrl(ctx: Pick<RaContext, "publicUrl">, name: string): string {
-  return `${ctx.publicUrl}/acme/${encodeURIComponent(name)}/directory`;
+export function directoryUrl(ctx: Pick<RaContext, "publicUrl" | "acmeUrl">, name: string): string {
+  return `${ctx.acmeUrl ?? ctx.publicUrl}/acme/${encodeURIComponent(name)}/directory`;
 }
 
 /** The CA a directory issues from: same organization, active, unexpired, allowed to issue leaves. */

@@ -25,8 +25,10 @@ export interface RaContext {
   store: Store;
   keyRing: MasterKeyRing;
   clock: Clock;
-  /** SIGIL_PUBLIC_URL without trailing slash */
+  /** SIGIL_PUBLIC_URL without trailing slash: the base of the URLs signed into certificates (CRL DP, AIA) */
   publicUrl: string;
+  /** SIGIL_ACME_URL without trailing slash: the base of ACME links; default publicUrl */
+  acmeUrl?: string;
   audit: AuditLogWriter;
   issuers: IssuerCache;
   events: RaEvents;

@@ -83,6 +83,7 @@ export interface SelfIssuedOptions {
   ra: RaContext;
   /** the issuing CA: the `default` organization's intermediate (bootstrap's intermediateCaId) */
   caId: string;
+  /** the URL clients reach the HTTPS listener by (SIGIL_ACME_URL): its host names the certificate */
   publicUrl: string;
   logger: Logger;
   /** default LISTENER_VALIDITY_DAYS */
