@@ -18,13 +18,12 @@ import { uuidv7 } from "../core/ids.js";
 import type { CertificateAuthority } from "../db/entities/index.js";
 import { directoryNameTaken, insertDirectory } from "../db/store/acme-directories.js";
 import { createCa, listCas } from "../db/store/certificate-authorities.js";
-import { insertCertificate } from "../db/store/certificates.js";
 import { findOrganizationByName, insertOrganization } from "../db/store/organizations.js";
 import { getSetting, putSettingIfAbsent } from "../db/store/system-settings.js";
 import { findUserForLogin, insertUser, superuserExists } from "../db/store/users.js";
 import { checkDirectoryPolicy } from "../policy/directory-policy.js";
 import { systemActor } from "./actor.js";
-import { DAY_MS, floorToSecond, formatDn } from "./certificate-authorities/common.js";
+import { DAY_MS, floorToSecond, formatDn, recordCaCertificate } from "./certificate-authorities/common.js";
 import { inTransaction, type RaContext, type Tx } from "./context.js";
 import { caKeyAad, caPublicUrls } from "./issuers.js";
 import { hashPassword, updateUser } from "./users.js";
@@ -215,25 +214,15 @@ async function writeCa(tx: Tx, ctx: RaContext, organizationId: string, p: Prepar
   });
   if (p.parentId) {
     // a raw statement: the ORM flushes the pending rows (the parent's too) before it runs
-    await insertCertificate(tx, {
-      id: uuidv7(),
+    await recordCaCertificate(tx, {
       serial: p.serial,
       issuerId: p.parentId,
-      organizationId,
-      type: "ca",
-      commonName: p.subject.commonName,
-      dnsNames: [],
-      ipAddresses: [],
-      emails: [],
+      organizationId: organizationId,
+      commonName: p.subject.commonName ?? null,
       notBefore: p.notBefore,
       notAfter: p.notAfter,
       creatorId: null,
-      source: "admin",
       certificatePem: p.certificatePem,
-      encryptedPrivateKey: null,
-      renewedFromId: null,
-      acmeAccountId: null,
-      acmeOrderId: null,
       createdAt: now,
     });
   }

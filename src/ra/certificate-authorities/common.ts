@@ -1,13 +1,16 @@
 /**
  * What the CA modules share: the status callers see, which organizations a
  * caller's lists cover, subject text, pages, key export formats, and the
- * one "live CA or NOT_FOUND" read.
+ * one "live CA or NOT_FOUND" read, and the certificates row of a
+ * subordinate CA.
  */
 import { SigilError } from "../../core/errors.js";
 import type { CaStatus } from "../../core/types.js";
 import type { DistinguishedName } from "../../ca/signer.js";
 import type { CertificateAuthority } from "../../db/entities/index.js";
 import { findCa, type FindCaOptions } from "../../db/store/certificate-authorities.js";
+import { insertCertificate } from "../../db/store/certificates.js";
+import { uuidv7 } from "../../core/ids.js";
 import type { Session } from "../../db/store/session.js";
 import { authorize, isSuperuser } from "../../policy/permissions.js";
 import type { Actor } from "../actor.js";
@@ -67,3 +70,39 @@ export function creatorId(actor: Actor): string | null {
 export function floorToSecond(d: Date): Date {
   return new Date(Math.floor(d.getTime() / 1000) * 1000);
 }
+
+/** What recording a CA certificate as a row of its issuer needs. */
+export interface CaCertificateRow {
+  /** lower-case hex, as the CA row stores it */
+  serial: string;
+  issuerId: string;
+  organizationId: string;
+  commonName: string | null;
+  notBefore: Date;
+  notAfter: Date;
+  creatorId: string | null;
+  certificatePem: string;
+  createdAt: Date;
+}
+
+/**
+ * A subordinate CA's certificate is also a certificates row of the CA that
+ * signed it (type "ca"), so (issuer, serial) stays unique across everything
+ * a CA signs and its CRL and OCSP answer for it.
+ */
+export async function recordCaCertificate(tx: Session, c: CaCertificateRow): Promise<void> {
+  await insertCertificate(tx, {
+    id: uuidv7(),
+    type: "ca",
+    source: "admin",
+    dnsNames: [],
+    ipAddresses: [],
+    emails: [],
+    encryptedPrivateKey: null,
+    renewedFromId: null,
+    acmeAccountId: null,
+    acmeOrderId: null,
+    ...c,
+  });
+}
+

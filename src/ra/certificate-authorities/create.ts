@@ -11,14 +11,13 @@ import { newSerial, serialToHex } from "../../ca/serial.js";
 import { createRootCa as signRootCa, issueSubordinateCa, type DistinguishedName } from "../../ca/signer.js";
 import type { CertificateAuthority } from "../../db/entities/index.js";
 import { caNameTaken, createCa, organizationExists } from "../../db/store/certificate-authorities.js";
-import { insertCertificate } from "../../db/store/certificates.js";
 import type { Session } from "../../db/store/session.js";
 import { authorize } from "../../policy/permissions.js";
 import type { Actor } from "../actor.js";
 import { inTransaction, type RaContext } from "../context.js";
 import { optionalCrlBaseUrl, optionalText, requireCaName, requireId } from "../input.js";
 import { caKeyAad } from "../issuers.js";
-import { creatorId, DAY_MS, floorToSecond, formatDn, loadCa } from "./common.js";
+import { creatorId, DAY_MS, floorToSecond, formatDn, loadCa, recordCaCertificate } from "./common.js";
 
 export interface CreateCaInput {
   organizationId: string;
@@ -169,25 +168,15 @@ export async function createIntermediateCa(ctx: RaContext, actor: Actor, parentI
       createdAt: now,
     });
     // written now: a serial the parent already used fails this transaction
-    await insertCertificate(tx, {
-      id: uuidv7(),
+    await recordCaCertificate(tx, {
       serial: serialHex,
       issuerId: parent.id,
       organizationId: orgId,
-      type: "ca",
-      commonName: input.subject.commonName,
-      dnsNames: [],
-      ipAddresses: [],
-      emails: [],
-      notBefore,
-      notAfter,
+      commonName: input.subject.commonName ?? null,
+      notBefore: notBefore,
+      notAfter: notAfter,
       creatorId: creatorId(actor),
-      source: "admin",
       certificatePem: cert.pem,
-      encryptedPrivateKey: null,
-      renewedFromId: null,
-      acmeAccountId: null,
-      acmeOrderId: null,
       createdAt: now,
     });
     tx.audit(actor, {

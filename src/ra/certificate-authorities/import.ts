@@ -11,13 +11,13 @@ import { serialToHex } from "../../ca/serial.js";
 import { loadIssuer, type Issuer } from "../../ca/signer.js";
 import type { CertificateAuthority } from "../../db/entities/index.js";
 import { caCertificateImported, caNameTaken, createCa, findCa, organizationExists } from "../../db/store/certificate-authorities.js";
-import { certificateSerialTaken, insertCertificate } from "../../db/store/certificates.js";
+import { certificateSerialTaken } from "../../db/store/certificates.js";
 import { authorize } from "../../policy/permissions.js";
 import type { Actor } from "../actor.js";
 import { inTransaction, type RaContext } from "../context.js";
 import { optionalCrlBaseUrl, optionalId, optionalText, requireCaName, requireId } from "../input.js";
 import { caKeyAad, pemToDer } from "../issuers.js";
-import { creatorId } from "./common.js";
+import { creatorId, recordCaCertificate } from "./common.js";
 
 export interface ImportCaInput {
   organizationId: string;
@@ -128,25 +128,15 @@ export async function importCa(ctx: RaContext, actor: Actor, input: ImportCaInpu
       createdAt: now,
     });
     if (parent && !(await certificateSerialTaken(tx, parent.id, serial))) {
-      await insertCertificate(tx, {
-        id: uuidv7(),
-        serial,
+      await recordCaCertificate(tx, {
+        serial: serial,
         issuerId: parent.id,
         organizationId: orgId,
-        type: "ca",
         commonName: x509CommonName(x509),
-        dnsNames: [],
-        ipAddresses: [],
-        emails: [],
         notBefore: issuer.notBefore,
         notAfter: issuer.notAfter,
         creatorId: creatorId(actor),
-        source: "admin",
         certificatePem: issuer.pem,
-        encryptedPrivateKey: null,
-        renewedFromId: null,
-        acmeAccountId: null,
-        acmeOrderId: null,
         createdAt: now,
       });
     }
