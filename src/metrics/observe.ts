@@ -63,7 +63,7 @@ export function instrumentValidator(validator: ChallengeValidator, metrics: Sigi
       let result = "error";
       try {
         const outcome = await validator.validate(req, signal, options);
-        result = outcome.status === "valid" ? "valid" : outcome.error.type;
+        result = outcome.status === "valid" ? "valid" : outcome.status === "deferred" ? "deferred" : outcome.error.type;
         return outcome;
       } finally {
         metrics.validation(req.type, result, Number(process.hrtime.bigint() - start) / 1e9);

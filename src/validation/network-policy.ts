@@ -62,6 +62,22 @@ export interface NetworkPolicy {
   check(ip: string): AddressVerdict;
 }
 
+/**
+ * Both policies at once: an address passes only when each allows it. A
+ * directory's override goes through this with the server's policy, so it
+ * can narrow where validation connects but never widen it (a tenant admin
+ * must not open loopback or metadata addresses the operator closed).
+ */
+export function intersectPolicies(server: NetworkPolicy, narrower: NetworkPolicy): NetworkPolicy {
+  return {
+    spec: `${server.spec} and ${narrower.spec}`,
+    check(ip: string): AddressVerdict {
+      const a = server.check(ip);
+      return a.allowed ? narrower.check(ip) : a;
+    },
+  };
+}
+
 /** SIGIL_VALIDATION_ALLOWED_NETWORKS when unset. */
 export const DEFAULT_ALLOWED_NETWORKS = "public,private";
 

@@ -37,7 +37,13 @@ export type ValidationOutcome =
       status: "invalid";
       /** detail is short and never echoes large response bodies */
       error: { type: ValidationErrorType; detail: string };
-    };
+    }
+  /**
+   * Not validated now, through no fault of the client (the validation queue
+   * is full): the challenge stays processing and is retried later (the
+   * sweeper), never turned invalid.
+   */
+  | { status: "deferred"; reason: string };
 
 /**
  * Performs one challenge validation, retrying transient failures until its

@@ -12,7 +12,7 @@ import { checkDns01 } from "./dns01.js";
 import { checkHttp01 } from "./http01.js";
 import { createDnsResolver, createHttpFetcher, createTlsDialer, type DnsResolver, type HttpFetcher, type TlsDialer } from "./network.js";
 import { ValidationLimiter, validationLimits, type ValidationLimits } from "./limiter.js";
-import { defaultNetworkPolicy, type NetworkPolicy } from "./network-policy.js";
+import { defaultNetworkPolicy, intersectPolicies, type NetworkPolicy } from "./network-policy.js";
 import { checkTlsAlpn01 } from "./tlsalpn01.js";
 import type { ChallengeValidator, ValidationOutcome, ValidationRequest } from "./types.js";
 
@@ -100,18 +100,35 @@ export function createChallengeValidator(deps: ChallengeValidatorDeps): Challeng
   return {
     async validate(req, signal, options) {
       const aborted: ValidationOutcome = { status: "invalid", error: { type: "serverInternal", detail: ABORTED_DETAIL } };
-      const networkPolicy = options?.networkPolicy ?? serverPolicy;
+      // a directory's override narrows the server's policy, never widens it
+      const networkPolicy = options?.networkPolicy ? intersectPolicies(serverPolicy, options.networkPolicy) : serverPolicy;
       let release: (() => void) | undefined;
       try {
         const slot = await limiter.acquire(req.accountId, signal);
-        if (slot === "full") return { status: "invalid", error: { type: "serverInternal", detail: BUSY_DETAIL } };
+        // a full queue is the server's problem, not the client's: retried later, never invalid
+        if (slot === "full") return { status: "deferred", reason: BUSY_DETAIL };
         release = slot;
-        // the deadline runs from the start of the first attempt, not from the wait for a slot
+        // the deadline runs from the start of the first attempt, not from the wait for a slot, and
+        // bounds the whole validation (every redirect hop, address and lookup), not each operation
         const started = clock.now().getTime();
+        const deadline = AbortSignal.timeout(Math.max(1, retry.deadlineMs));
+        const bounded = signal ? AbortSignal.any([signal, deadline]) : deadline;
+        const timedOut: ValidationOutcome = {
+          status: "invalid",
+          error: { type: "connection", detail: `the validation did not finish within ${Math.round(retry.deadlineMs / 1000)} s` },
+        };
         for (let n = 1; ; n++) {
           if (signal?.aborted) return aborted;
+          if (deadline.aborted) return timedOut;
           const remaining = started + retry.deadlineMs - clock.now().getTime();
-          const result = await attempt(req, remaining, signal, networkPolicy);
+          let result: CheckResult;
+          try {
+            result = await attempt(req, remaining, bounded, networkPolicy);
+          } catch (e) {
+            if (deadline.aborted && !signal?.aborted) return timedOut;
+            throw e;
+          }
+          if (deadline.aborted && !signal?.aborted) return timedOut;
           if (!result.transient || n >= Math.max(1, retry.attempts)) return result.outcome;
           // no further attempt if it could not start before the deadline
           if (clock.now().getTime() + retry.delayMs >= started + retry.deadlineMs) return result.outcome;

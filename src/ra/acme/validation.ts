@@ -65,6 +65,8 @@ const VALIDATION_ACTOR = systemActor("acme-validation");
 
 export class ValidationScheduler {
   private readonly inflight = new Set<Promise<unknown>>();
+  /** ids of the challenges this instance is validating now */
+  private readonly active = new Set<string>();
   private readonly abort = new AbortController();
   private timer: NodeJS.Timeout | undefined;
   private readonly staleAfterMs: number;
@@ -96,8 +98,12 @@ export class ValidationScheduler {
         this.logger.error({ err: e, challengeId }, "challenge validation failed");
         return undefined;
       })
-      .finally(() => this.inflight.delete(p));
+      .finally(() => {
+        this.inflight.delete(p);
+        this.active.delete(challengeId);
+      });
     this.inflight.add(p);
+    this.active.add(challengeId);
     return p;
   }
 
@@ -149,6 +155,11 @@ export class ValidationScheduler {
       outcome = { status: "invalid", error: { type: "serverInternal", detail: "the validation could not be performed" } };
     }
     if (this.abort.signal.aborted) return undefined; // shutting down: the sweeper of a live instance will retry
+    if (outcome.status === "deferred") {
+      // the server was too busy: nothing is recorded, the challenge stays processing and the sweeper retries it
+      this.logger.warn({ challengeId, accountId: job.accountId, reason: outcome.reason }, "challenge validation deferred");
+      return undefined;
+    }
     if (outcome.status === "invalid") {
       // the operator's view of why a client's validation failed (the detail never quotes what the target sent)
       this.logger.info(
@@ -166,7 +177,7 @@ export class ValidationScheduler {
    * entry, with BEGIN and COMMIT. The challenge as recorded, undefined if it
    * was no longer processing.
    */
-  private async record(challengeId: string, job: ChallengeJob, outcome: ValidationOutcome): Promise<ChallengeInfo | undefined> {
+  private async record(challengeId: string, job: ChallengeJob, outcome: Exclude<ValidationOutcome, { status: "deferred" }>): Promise<ChallengeInfo | undefined> {
     const now = this.ctx.clock.now();
     const identifier = { type: job.identifierType, value: job.identifierValue };
     // written only if the challenge is recorded, so published by hand after the commit (not tx.audit)
@@ -215,7 +226,8 @@ export class ValidationScheduler {
   async sweep(): Promise<number> {
     const now = this.ctx.clock.now();
     const ids = await reclaimStaleChallenges(this.ctx.store, now, new Date(now.getTime() - this.staleAfterMs));
-    for (const id of ids) this.schedule(id);
+    // a challenge this instance is still validating (or holding in the validator's queue) is not started twice
+    for (const id of ids) if (!this.active.has(id)) this.schedule(id);
     return ids.length;
   }
 

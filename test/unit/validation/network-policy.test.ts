@@ -181,7 +181,7 @@ describe("validation/network-policy in the validators: checked before connecting
     }
   });
 
-  it("ok/http-01 to the loopback stub is valid once 127.0.0.0/8 is allowed (server policy or per-validation option)", async () => {
+  it("ok/http-01 to the loopback stub is valid once the server's policy allows 127.0.0.0/8; a per-validation option only narrows it", async () => {
     const stub = await startHttpStub(() => (_req, res) => void res.writeHead(200).end(keyAuthz("tok")));
     try {
       const base: ChallengeValidatorDeps = {
@@ -194,11 +194,15 @@ describe("validation/network-policy in the validators: checked before connecting
       };
       const loopback = parseNetworkPolicy("127.0.0.0/8");
       assert.deepEqual(await createChallengeValidator({ ...base, networkPolicy: loopback }).validate(req("http-01", dns("loop.test"))), { status: "valid" });
-      // a per-directory override passed on the call wins over the server's policy, both ways
+      // a per-directory override narrows the server's policy and never widens it: a tenant
+      // admin cannot open loopback (or metadata addresses) the operator closed
       const strict = createChallengeValidator({ ...base, networkPolicy: PRODUCTION });
-      assert.deepEqual(await strict.validate(req("http-01", dns("loop.test")), undefined, { networkPolicy: loopback }), { status: "valid" });
+      refused(await strict.validate(req("http-01", dns("loop.test")), undefined, { networkPolicy: loopback }), /127\.0\.0\.1/);
+      refused(await strict.validate(req("http-01", dns("loop.test")), undefined, { networkPolicy: parseNetworkPolicy("0.0.0.0/0,::/0") }), /127\.0\.0\.1/);
+      assert.equal(stub.requests.length, 1, "only the allowed validation fetched; the refused ones never connected");
       const lax = createChallengeValidator({ ...base, networkPolicy: loopback });
       refused(await lax.validate(req("http-01", dns("loop.test")), undefined, { networkPolicy: PRODUCTION }), /127\.0\.0\.1/);
+      assert.deepEqual(await lax.validate(req("http-01", dns("loop.test")), undefined, { networkPolicy: loopback }), { status: "valid" });
     } finally {
       await stub.close();
     }
@@ -333,15 +337,37 @@ describe("validation/validator: concurrency caps", () => {
     assert.equal(fetcher.maxInFlight, 3);
   });
 
-  it("fail/a full queue answers serverInternal at once instead of growing without bound", async () => {
+  it("fail/a full queue defers at once (the challenge stays processing, never invalid) instead of growing without bound", async () => {
     const fetcher = gatedFetcher();
     const v = validator({ "a.test": { a: [PUBLIC_V4] } }, { fetcher, limits: { maxConcurrent: 1, maxPerAccount: 1, maxQueued: 2 } });
     const running = [1, 2, 3].map((i) => v.validate(req("http-01", dns("a.test"), "tok", { accountId: `acct-${i}` })));
     const over = await v.validate(req("http-01", dns("a.test"), "tok", { accountId: "acct-4" }));
-    assert.equal(over.status, "invalid");
-    if (over.status === "invalid") assert.deepEqual([over.error.type, /too many validations/.test(over.error.detail)], ["serverInternal", true]);
+    assert.equal(over.status, "deferred");
+    if (over.status === "deferred") assert.match(over.reason, /too many validations/);
     const outs = await drain(fetcher, running);
     assert.ok(outs.every((o) => o.status === "valid"));
+  });
+
+  it("fail/the deadline bounds the whole validation: a chain of slow redirects cannot hold a slot past it", async () => {
+    // every hop answers a redirect just before its own per-operation timeout would fire; the fetcher honours the signal
+    const slowRedirect = new RecordingFetcher(
+      (r) =>
+        new Promise((resolve, reject) => {
+          const t = setTimeout(() => resolve({ status: 302, location: `http://a.test/.well-known/acme-challenge/tok?hop=${Math.random()}`, body: Buffer.alloc(0), truncated: false }), 150);
+          r.signal?.addEventListener("abort", () => {
+            clearTimeout(t);
+            reject(new NetworkError("aborted", "aborted"));
+          });
+        }),
+    );
+    const v = validator({ "a.test": { a: [PUBLIC_V4] } }, { fetcher: slowRedirect, retry: { attempts: 3, delayMs: 0, deadlineMs: 400 } });
+    const t0 = Date.now();
+    const out = await v.validate(req("http-01", dns("a.test"), "tok", { accountId: "acct-slow" }));
+    const took = Date.now() - t0;
+    assert.equal(out.status, "invalid");
+    if (out.status === "invalid") assert.match(out.error.detail, /did not finish within/);
+    // well under the 3 attempts x 11 hops x 150 ms the chain would take without a whole-validation deadline
+    assert.ok(took < 2000, `took ${took} ms`);
   });
 
   it("fail/one account cannot fill the whole queue (per-account queue bound)", async () => {
@@ -349,7 +375,7 @@ describe("validation/validator: concurrency caps", () => {
     const v = validator({ "a.test": { a: [PUBLIC_V4] } }, { fetcher, limits: { maxConcurrent: 4, maxPerAccount: 1, maxQueuedPerAccount: 1 } });
     const ok = [v.validate(req("http-01", dns("a.test"), "tok", { accountId: "acct-a" })), v.validate(req("http-01", dns("a.test"), "tok", { accountId: "acct-a" }))];
     const third = await v.validate(req("http-01", dns("a.test"), "tok", { accountId: "acct-a" }));
-    assert.equal(third.status === "invalid" && third.error.type, "serverInternal");
+    assert.equal(third.status, "deferred");
     const other = v.validate(req("http-01", dns("a.test"), "tok", { accountId: "acct-b" }));
     assert.ok((await drain(fetcher, [...ok, other])).every((o) => o.status === "valid"));
   });
