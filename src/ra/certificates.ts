@@ -10,9 +10,9 @@
  * listed nor found here (NOT_FOUND), so they are not revoked, renewed or
  * exported through it. The responder issues and rotates them.
  */
-import { X509Certificate } from "node:crypto";
+import { X509Certificate, type KeyObject } from "node:crypto";
 import { csrDerFromPem, parseCsr } from "../ca/csr.js";
-import { exportPrivateKeyPkcs8, generateKeyPair, importPrivateKeyPkcs8, keyAlgorithmOf, checkLeafKeyPolicy, privateKeyToPem, spkiOf } from "../ca/keys.js";
+import { exportPrivateKeyPkcs8, generateKeyPair, importPrivateKeyPkcs8, keyAlgorithmOf, checkLeafKeyPolicy, privateKeyToPem } from "../ca/keys.js";
 import { buildPkcs12, checkPkcs12Password } from "../ca/pkcs12.js";
 import { serialFromHex, serialToHex } from "../ca/serial.js";
 import { SigilError } from "../core/errors.js";
@@ -22,7 +22,7 @@ import { caChainPems, organizationCaCertificatePems } from "../db/store/certific
 import { findAdminCertificate, listCertificates as listCertificateRows } from "../db/store/certificate-entities.js";
 import { certificateListExtras, readCertificateEncryptedKey } from "../db/store/certificates.js";
 import type { Session } from "../db/store/session.js";
-import { checkLeafKeyNotReused } from "../policy/key-reuse.js";
+import { checkLeafKeyNotReused, keyIdentity } from "../policy/key-reuse.js";
 import { checkLeafNames } from "../policy/leaf-names.js";
 import { authorize } from "../policy/permissions.js";
 import type { Actor } from "./actor.js";
@@ -76,9 +76,9 @@ async function authorizeCa(ctx: RaContext, actor: Actor, caId: string, need: "cr
  * the key is that of any CA of the organization (the issuing CA and its
  * chain among them; deleted CAs too, their keys stay CA keys).
  */
-async function checkNotCaKey(s: Session, organizationId: string, spki: Buffer): Promise<void> {
-  const caSpkis = (await organizationCaCertificatePems(s, organizationId)).map((pem) => spkiOf(new X509Certificate(pemToDer(pem)).publicKey));
-  checkLeafKeyNotReused(spki, { caSpkis });
+async function checkNotCaKey(s: Session, organizationId: string, key: KeyObject): Promise<void> {
+  const caKeys = (await organizationCaCertificatePems(s, organizationId)).map((pem) => keyIdentity(new X509Certificate(pemToDer(pem)).publicKey));
+  checkLeafKeyNotReused(keyIdentity(key), { caKeys });
 }
 
 export interface IssueInput {
@@ -142,7 +142,7 @@ export async function signCsr(
   checkLeafKeyPolicy(csr.publicKey);
   const names = checkLeafNames(profile, csr);
   const issuing = await authorizeCa(ctx, actor, caId, "create_cert");
-  await checkNotCaKey(ctx.store, issuing.organization.id, csr.publicKeySpki);
+  await checkNotCaKey(ctx.store, issuing.organization.id, csr.publicKey);
   return inTransaction(ctx, async (tx) => {
     const ca = await loadCaForIssuance(tx, caId);
     const now = ctx.clock.now();
@@ -269,7 +269,7 @@ export async function renewCertificate(
   } else {
     // the holder's key is certified again: it must still pass the key policy, and not have become a CA's key
     checkLeafKeyPolicy(oldPublicKey);
-    await checkNotCaKey(ctx.store, orig.organization.id, spkiOf(oldPublicKey));
+    await checkNotCaKey(ctx.store, orig.organization.id, oldPublicKey);
   }
   const profile = checkProfile(orig.type);
   return inTransaction(ctx, async (tx) => {

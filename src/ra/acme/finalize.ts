@@ -3,13 +3,13 @@
  * CSR that reuses a CA key or the account key, never from a CA that was
  * revoked meanwhile.
  */
-import { createPublicKey, X509Certificate } from "node:crypto";
+import { X509Certificate } from "node:crypto";
 import { parseCsr } from "../../ca/csr.js";
 import { checkLeafKeyPolicySpki } from "../../ca/keys.js";
 import { caChainPems } from "../../db/store/certificate-authorities.js";
 import { commitFinalizedOrder, lockOrderForFinalize } from "../../db/store/acme-orders.js";
 import { checkCsrAgainstOrder } from "../../policy/csr.js";
-import { checkLeafKeyNotReused } from "../../policy/key-reuse.js";
+import { checkLeafKeyNotReused, jwkIdentity, keyIdentity, type KeyIdentity } from "../../policy/key-reuse.js";
 import { inSqlTransaction, type RaContext } from "../context.js";
 import { signLeafInSqlTx } from "../issuance.js";
 import { accountActor, type AccountInfo } from "./accounts.js";
@@ -26,36 +26,19 @@ const DAY = 86_400_000;
  * by CA id. A CA's key and its parent never change, so an entry is good for
  * the life of the process; per RaContext, so tests do not share it.
  */
-const chainKeysByCtx = new WeakMap<RaContext, Map<string, Buffer[]>>();
+const chainKeysByCtx = new WeakMap<RaContext, Map<string, KeyIdentity[]>>();
 const CHAIN_KEYS_MAX = 1024;
 
-async function caChainKeys(ctx: RaContext, caId: string): Promise<Buffer[]> {
+async function caChainKeys(ctx: RaContext, caId: string): Promise<KeyIdentity[]> {
   let byCa = chainKeysByCtx.get(ctx);
   if (!byCa) chainKeysByCtx.set(ctx, (byCa = new Map()));
   const hit = byCa.get(caId);
   if (hit) return hit;
   // outside any transaction (finalize opens its own after this)
-  const keys = (await caChainPems(ctx.store, caId)).map((pem) => new X509Certificate(pem).publicKey.export({ type: "spki", format: "der" }));
+  const keys = (await caChainPems(ctx.store, caId)).map((pem) => keyIdentity(new X509Certificate(pem).publicKey));
   if (byCa.size >= CHAIN_KEYS_MAX) byCa.clear();
   byCa.set(caId, keys);
   return keys;
-}
-
-/**
- * The account key as DER SubjectPublicKeyInfo, by key thumbprint: a
- * thumbprint names one key for ever, and importing a JWK costs more than the
- * rest of the check, so each key is converted once (bounded).
- */
-const accountSpkis = new Map<string, Buffer>();
-const ACCOUNT_SPKIS_MAX = 4096;
-
-function accountSpki(account: AccountInfo): Buffer {
-  const hit = accountSpkis.get(account.keyThumbprint);
-  if (hit) return hit;
-  const spki = createPublicKey({ key: account.jwk, format: "jwk" }).export({ type: "spki", format: "der" });
-  if (accountSpkis.size >= ACCOUNT_SPKIS_MAX) accountSpkis.delete(accountSpkis.keys().next().value!);
-  accountSpkis.set(account.keyThumbprint, spki);
-  return spki;
 }
 
 /**
@@ -79,7 +62,8 @@ export async function finalizeOrder(
 ): Promise<OrderInfo> {
   const csr = parseCsr(csrDer);
   checkLeafKeyPolicySpki(csr.publicKeySpki);
-  checkLeafKeyNotReused(csr.publicKeySpki, { caSpkis: await caChainKeys(ctx, dir.caId), accountSpki: accountSpki(account) });
+  // by key identity, not encoding: a compressed EC point is the same key (RFC 8555 §11.1)
+  checkLeafKeyNotReused(keyIdentity(csr.publicKey), { caKeys: await caChainKeys(ctx, dir.caId), accountKey: jwkIdentity(account.jwk) });
   // two round trips: BEGIN with the order locked and the CA row read and share-locked;
   // one statement writing the certificate, the order and both audit entries, with COMMIT
   return inSqlTransaction(ctx, async (tx) => {

@@ -6,7 +6,11 @@
  * certificate and the order not valid.
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { createPrivateKey, generateKeyPairSync, KeyObject } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import pg from "pg";
 import { createCsr } from "../../../src/ca/csr.js";
 import { caKeyAad } from "../../../src/ra/issuers.js";
@@ -89,6 +93,28 @@ describe("ACME finalize refusals: reused keys, revoked CA", function () {
       const ok = await c.post(order.body.finalize, { csr: csrWith(fresh(), name) });
       assert.equal(ok.status, 200, ok.text);
       assert.equal(ok.body.status, "valid");
+    });
+
+    it("refuses the account key in another encoding too: a CSR whose SPKI carries the compressed EC point (openssl)", async () => {
+      const { c, name, order, orderUrl } = await readyOrder();
+      const dir = mkdtempSync(path.join(tmpdir(), "sigil-compressed-"));
+      try {
+        const keyFile = path.join(dir, "account.pem");
+        writeFileSync(keyFile, KeyObject.from(c.key).export({ type: "pkcs8", format: "pem" }));
+        execFileSync("openssl", ["ec", "-in", keyFile, "-conv_form", "compressed", "-out", path.join(dir, "compressed.pem")], { stdio: "ignore" });
+        const csrDer = execFileSync("openssl", ["req", "-new", "-key", path.join(dir, "compressed.pem"), "-subj", `/CN=${name}`, "-addext", `subjectAltName=DNS:${name}`, "-outform", "DER"]);
+        // the SPKI really is the compressed form (33-byte point), not the account key's bytes
+        writeFileSync(path.join(dir, "csr.der"), csrDer);
+        const spki = execFileSync("openssl", ["req", "-in", path.join(dir, "csr.der"), "-inform", "DER", "-noout", "-pubkey"]).toString();
+        assert.ok(Buffer.from(spki.replace(/-----[^-]+-----|\s/g, ""), "base64").length < 70, "compressed SubjectPublicKeyInfo");
+        const r = await c.post(order.body.finalize, { csr: csrDer.toString("base64url") });
+        assert.equal(r.status, 400, r.text);
+        assert.equal(r.body.type, `${P}badCSR`);
+        assert.match(r.body.detail, /account key/);
+        await assertNotIssued(c, orderUrl, name);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it("refuses a CSR with the issuing CA's own key (badCSR)", async () => {
