@@ -176,7 +176,10 @@ function endOfStatement(text: string): number {
 /** PostgreSQL message templates that quote the offending value (or a piece of the statement). */
 const PG_VALUE_PATTERNS: Array<[RegExp, string]> = [
   // invalid input syntax for type uuid: "..."; invalid input value for enum x: "..."; date/time field value out of range: "..."
-  [/(: )"(?:[^"]|"")*"\s*$/, "$1[value]"],
+  // (PostgreSQL does not double quotes inside the value, so everything from `: "` to the end of the line is the value)
+  [/(: )".*$/, "$1[value]"],
+  // time zone "..." not recognized; invalid value "..." for "YYYY"; unit "..." not recognized; any other quoted value
+  [/(\b(?:time zone|value|unit|type modifier|format|locale) )"[^\n]*?"(?= (?:not recognized|for|is|cannot))/g, "$1[value]"],
   // value "..." is out of range for type integer
   [/\bvalue "(?:[^"]|"")*" is out of range/g, "value [value] is out of range"],
   // syntax error at or near "..."

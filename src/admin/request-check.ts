@@ -23,6 +23,9 @@ export const TIMESTAMP_MIN_SECONDS = -62_135_596_800n;
 export const TIMESTAMP_MAX_SECONDS = 253_402_300_799n;
 
 export const NUL_MESSAGE = "must not contain the NUL character (U+0000)";
+export const ILL_FORMED_MESSAGE = "must be well-formed Unicode (no unpaired surrogate)";
+/** a high surrogate not followed by a low one, or a low one not preceded by a high one */
+export const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 export const TIMESTAMP_RANGE_MESSAGE = "must be a timestamp from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z";
 
 /** Throws SigilError invalidArgument for the first violation in `message`. */
@@ -36,6 +39,8 @@ function join(path: string, name: string): string {
 
 function checkString(value: unknown, path: string): void {
   if (typeof value === "string" && value.includes("\u0000")) throw SigilError.invalidArgument(NUL_MESSAGE, path);
+  // a lone UTF-16 surrogate cannot be stored either (PostgreSQL refuses it in text and jsonb)
+  if (typeof value === "string" && LONE_SURROGATE.test(value)) throw SigilError.invalidArgument(ILL_FORMED_MESSAGE, path);
 }
 
 /** A Timestamp's seconds and nanos within the range of its definition. */

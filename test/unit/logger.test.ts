@@ -53,6 +53,18 @@ describe("logger: errors are logged without SQL values", () => {
     assert.equal(sanitizeText(`Key (name)=(s3cret) already exists.`).message, "Key (name)=([value]) already exists.");
   });
 
+  it("sanitizeText masks values PostgreSQL quotes without doubling inner quotes, and values quoted mid-message", () => {
+    for (const [message, secret] of [
+      ['invalid input syntax for type uuid: "sec"ret-value"', "ret-value"],
+      ['time zone "secretzone" not recognized', "secretzone"],
+      ['invalid value "s3cr3t" for "YYYY"', "s3cr3t"],
+    ] as const) {
+      const out = sanitizeText(message).message;
+      assert.doesNotMatch(out, new RegExp(secret), out);
+      assert.match(out, /\[value\]/, out);
+    }
+  });
+
   it("serializeError follows the cause chain and keeps only naming fields", () => {
     const pgLike = Object.assign(new Error(`select 1 from t where k = 'SECRET-VALUE' - boom`), {
       code: "23505",
