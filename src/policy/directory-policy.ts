@@ -6,6 +6,7 @@
  * field (snake_case, as in proto/sigil/admin/v1/acme.proto).
  */
 import { SigilError } from "../core/errors.js";
+import type { DirectoryPolicyFields } from "../db/store/acme-directories.js";
 import { NetworkPolicyError, parseNetworkPolicy } from "../validation/network-policy.js";
 import { LEAF_TYPES, parseLeafType, type AcmeChallengeType, type LeafType } from "../core/types.js";
 import { parseCidr } from "./identifiers.js";
@@ -34,27 +35,8 @@ export const DIRECTORY_POLICY_MESSAGES = {
   metaUrl: `must be an absolute http(s) URL (at most ${MAX_META_URL_LENGTH} characters)`,
 } as const;
 
-/** The policy of a directory, normalized. */
-export interface DirectoryPolicy {
-  /** RFC 8555 §7.3.4: newAccount must carry externalAccountBinding */
-  eabRequired: boolean;
-  /** exact names or parent domains, lower case, deduplicated; empty = any name */
-  allowedDnsSuffixes: string[];
-  /** CIDR ranges; empty = no ip identifiers (RFC 8738) */
-  allowedIpRanges: string[];
-  /** never empty */
-  challengeTypes: AcmeChallengeType[];
-  maxValidityDays: number;
-  certificateKind: LeafType;
-  /** RFC 8555 §7.1.1 meta.termsOfService; null = none */
-  termsOfServiceUrl: string | null;
-  /** RFC 8555 §7.1.1 meta.website; null = none */
-  websiteUrl: string | null;
-  /** RFC 8555 §7.1.1 meta.caaIdentities (RFC 8659 §4.2 issuer domain names) */
-  caaIdentities: string[];
-  /** where validation may connect for this directory, normalized; empty = the server's setting */
-  validationAllowedNetworks: string[];
-}
+/** The policy of a directory, normalized: the fields the directory store keeps. */
+export type DirectoryPolicy = DirectoryPolicyFields;
 
 /**
  * A policy as given by a caller: absent fields take their defaults (create)

@@ -12,23 +12,12 @@ import { AcmeDirectory, CertificateAuthority, Organization } from "../entities/i
 import { statement } from "../sql.js";
 import { emOf, sqlOf, type OrmTx, type Session } from "./session.js";
 
-/** A directory as the ACME front end sees it. */
-export interface DirectoryRecord {
+/** A directory as the ACME front end sees it: its identity and its policy. */
+export interface DirectoryRecord extends DirectoryPolicyFields {
   id: string;
   name: string;
   organizationId: string;
   caId: string;
-  eabRequired: boolean;
-  allowedDnsSuffixes: string[];
-  allowedIpRanges: string[];
-  challengeTypes: AcmeChallengeType[];
-  maxValidityDays: number;
-  certificateKind: LeafType;
-  termsOfServiceUrl: string | null;
-  websiteUrl: string | null;
-  caaIdentities: string[];
-  /** empty: the server's SIGIL_VALIDATION_ALLOWED_NETWORKS */
-  validationAllowedNetworks: string[];
 }
 
 /** the columns a directory read selects (table acme_directories) */
@@ -154,17 +143,25 @@ export async function findIssuingCaCandidates(s: Session, ref: IdOrName, organiz
   }));
 }
 
-/** A directory's policy as stored. */
+/** A directory's policy as stored (normalized by src/policy/directory-policy.ts). */
 export interface DirectoryPolicyFields {
+  /** RFC 8555 §7.3.4: newAccount must carry externalAccountBinding */
   eabRequired: boolean;
+  /** exact names or parent domains, lower case, deduplicated; empty = any name */
   allowedDnsSuffixes: string[];
+  /** CIDR ranges; empty = no ip identifiers (RFC 8738) */
   allowedIpRanges: string[];
+  /** never empty */
   challengeTypes: AcmeChallengeType[];
   maxValidityDays: number;
   certificateKind: LeafType;
+  /** RFC 8555 §7.1.1 meta.termsOfService; null = none */
   termsOfServiceUrl: string | null;
+  /** RFC 8555 §7.1.1 meta.website; null = none */
   websiteUrl: string | null;
+  /** RFC 8555 §7.1.1 meta.caaIdentities (RFC 8659 §4.2 issuer domain names) */
   caaIdentities: string[];
+  /** where validation may connect for this directory (narrowing the server's SIGIL_VALIDATION_ALLOWED_NETWORKS); empty = the server's */
   validationAllowedNetworks: string[];
 }
 
