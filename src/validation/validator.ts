@@ -103,6 +103,7 @@ export function createChallengeValidator(deps: ChallengeValidatorDeps): Challeng
       // a directory's override narrows the server's policy, never widens it
       const networkPolicy = options?.networkPolicy ? intersectPolicies(serverPolicy, options.networkPolicy) : serverPolicy;
       let release: (() => void) | undefined;
+      let unbound: (() => void) | undefined;
       try {
         const slot = await limiter.acquire(req.accountId, signal);
         // a full queue is the server's problem, not the client's: retried later, never invalid
@@ -111,8 +112,12 @@ export function createChallengeValidator(deps: ChallengeValidatorDeps): Challeng
         // the deadline runs from the start of the first attempt, not from the wait for a slot, and
         // bounds the whole validation (every redirect hop, address and lookup), not each operation
         const started = clock.now().getTime();
-        const deadline = AbortSignal.timeout(Math.max(1, retry.deadlineMs));
-        const bounded = signal ? AbortSignal.any([signal, deadline]) : deadline;
+        // one controller aborted by the deadline or by the caller's signal, both undone in `finally`
+        // (AbortSignal.timeout + AbortSignal.any keep a timer, weak references and a finalizer per
+        // validation alive until they are collected)
+        const bounds = boundedSignal(signal, Math.max(1, retry.deadlineMs));
+        unbound = bounds.dispose;
+        const { deadline, signal: bounded } = bounds;
         const timedOut: ValidationOutcome = {
           status: "invalid",
           error: { type: "connection", detail: `the validation did not finish within ${Math.round(retry.deadlineMs / 1000)} s` },
@@ -139,8 +144,36 @@ export function createChallengeValidator(deps: ChallengeValidatorDeps): Challeng
         deps.logger?.error({ err: e, type: req.type, identifier: req.identifier }, "challenge validation failed unexpectedly");
         return { status: "invalid", error: { type: "serverInternal", detail: INTERNAL_DETAIL } };
       } finally {
+        unbound?.();
         release?.();
       }
+    },
+  };
+}
+
+/**
+ * The signal an attempt gets: aborted when `ms` have passed (with a
+ * TimeoutError, as AbortSignal.timeout) or when the caller's signal aborts
+ * (with its reason, as AbortSignal.any); `deadline.aborted` tells whether the
+ * deadline passed. `dispose` stops the timer and unlinks the caller's signal.
+ */
+function boundedSignal(caller: AbortSignal | undefined, ms: number): { signal: AbortSignal; deadline: { readonly aborted: boolean }; dispose: () => void } {
+  const ctl = new AbortController();
+  const deadline = { aborted: false };
+  const timer = setTimeout(() => {
+    deadline.aborted = true;
+    ctl.abort(new DOMException("The operation was aborted due to timeout", "TimeoutError"));
+  }, ms);
+  timer.unref();
+  const onAbort = () => ctl.abort(caller!.reason);
+  if (caller?.aborted) onAbort();
+  else caller?.addEventListener("abort", onAbort, { once: true });
+  return {
+    signal: ctl.signal,
+    deadline,
+    dispose: () => {
+      clearTimeout(timer);
+      caller?.removeEventListener("abort", onAbort);
     },
   };
 }
