@@ -70,28 +70,38 @@ export interface RevokeCertPayload {
 export type KeyChangePayload = FlattenedJwsValue;
 
 export const PAYLOAD_MESSAGES = {
-  nul: (what: string) => `${what} contains U+0000, which no text field may hold`,
+  nul: (what: string) => `${what} contains U+0000 or an unpaired UTF-16 surrogate, which no text field may hold`,
   needsObject: (what: string) => `${what} needs a JSON object payload`,
 } as const;
 
 const B64URL = /^[A-Za-z0-9_-]+$/;
 
+/** a high surrogate not followed by a low one, or a low one not preceded by a high one */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** text PostgreSQL can store: no U+0000, no unpaired surrogate */
+function storableText(s: string): boolean {
+  return !s.includes("\u0000") && !LONE_SURROGATE.test(s);
+}
+
 /**
  * Refuses U+0000 anywhere in a decoded JSON value (strings and member names):
  * PostgreSQL text and jsonb cannot store it, so it reached the database as a
- * 500. Iterative, so a deeply nested payload cannot overflow the stack.
+ * 500. The same for an unpaired surrogate ("\ud800" is valid JSON but not
+ * Unicode text). Iterative, so a deeply nested payload cannot overflow the
+ * stack.
  */
 export function assertNoNul(value: unknown, what: string): void {
   const stack: unknown[] = [value];
   while (stack.length) {
     const v = stack.pop();
     if (typeof v === "string") {
-      if (v.includes("\u0000")) throw acmeErr.malformed(PAYLOAD_MESSAGES.nul(what));
+      if (!storableText(v)) throw acmeErr.malformed(PAYLOAD_MESSAGES.nul(what));
     } else if (Array.isArray(v)) {
       for (const x of v) stack.push(x);
     } else if (v !== null && typeof v === "object") {
       for (const [k, x] of Object.entries(v)) {
-        if (k.includes("\u0000")) throw acmeErr.malformed(PAYLOAD_MESSAGES.nul(what));
+        if (!storableText(k)) throw acmeErr.malformed(PAYLOAD_MESSAGES.nul(what));
         stack.push(x);
       }
     }

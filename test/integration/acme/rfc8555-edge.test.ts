@@ -236,6 +236,9 @@ describe("ACME edge: RFC 8555 §6/§7 MUSTs, nonce outage, U+0000", () => {
       assertProblem(await a.register({ contact: ["mailto:a\u0000@example.com"] }), "malformed", 400);
       assertProblem(await a.register({ contact: ["mailto:a@example.com"], note: "x\u0000y" }), "malformed", 400);
       assertProblem(await a.register({ ["x\u0000"]: 1 }), "malformed", 400);
+      // an unpaired surrogate is valid JSON ("\ud800") but no text PostgreSQL stores (it answered 500)
+      assertProblem(await a.register({ contact: ["mailto:\ud800@example.com"] }), "malformed", 400);
+      assertProblem(await a.register({ contact: ["mailto:a@example.com"], note: "\udc00" }), "malformed", 400);
       assert.equal((await a.register()).status, 201, "nothing was created by the refused requests");
     });
 
