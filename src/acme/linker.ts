@@ -29,6 +29,10 @@ export class Linker {
   keyChange(dir: string): string {
     return `${this.root(dir)}/key-change`;
   }
+  /** RFC 9773 §3 the renewalInfo resource; a certificate's is `{renewalInfo}/{certID}` (§4.1) */
+  renewalInfo(dir: string): string {
+    return `${this.root(dir)}/renewal-info`;
+  }
   account(dir: string, id: string): string {
     return `${this.root(dir)}/acct/${id}`;
   }

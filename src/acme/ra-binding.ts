@@ -13,6 +13,7 @@ import { DirectoryCache } from "../ra/acme/directories.js";
 import { finalizeOrder } from "../ra/acme/finalize.js";
 import { verifyKeyChange } from "../ra/acme/inner-jws.js";
 import { getOrder, listOrders, newOrder } from "../ra/acme/orders.js";
+import { CaKeyIdentifierCache, renewalInfo } from "../ra/acme/renewal-info.js";
 import { revokeCertificate } from "../ra/acme/revoke.js";
 import { ValidationScheduler, type ValidationSchedulerOptions } from "../ra/acme/validation.js";
 import type { RaContext } from "../ra/context.js";
@@ -46,6 +47,8 @@ export function bindAcmeRa(ra: RaContext, opts: AcmeRaBindingOptions): BoundAcme
   const chains = new ChainCache();
   // finalize puts what it issued, the download that follows reads it without a query
   const recentCertificates = new RecentCertificates();
+  // RFC 9773 §4.1: CA key identifiers, matched against a certID's AKI
+  const caKeyIds = new CaKeyIdentifierCache();
   return {
     directories,
     nonces,
@@ -65,6 +68,7 @@ export function bindAcmeRa(ra: RaContext, opts: AcmeRaBindingOptions): BoundAcme
     getChallenge: (account, id) => getChallenge(ra, account, id),
     startChallenge: (account, id) => startChallenge(ra, account, id),
     revokeCertificate: (dir, auth, certificateDer, reason) => revokeCertificate(ra, dir, auth, certificateDer, reason),
+    renewalInfo: (dir, certId) => renewalInfo(ra, caKeyIds, dir, certId),
     start() {
       nonces.startCleanup((e) => logger.error({ err: e }, "nonce cleanup failed"));
       validations.startSweeper();

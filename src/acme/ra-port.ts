@@ -14,11 +14,12 @@ import type { ChallengeInfo } from "../ra/acme/challenges.js";
 import type { DirectoryInfo } from "../ra/acme/directories.js";
 import type { KeyChangeInput, VerifiedKeyChange } from "../ra/acme/inner-jws.js";
 import type { OrderInfo } from "../ra/acme/orders.js";
+import type { RenewalInfo } from "../ra/acme/renewal-info.js";
 import type { RevocationAuth } from "../ra/acme/revoke.js";
 import type { ChallengeJob } from "../ra/acme/validation.js";
 import type { AccountLookup, NonceChecker } from "./jws.js";
 
-export type { AccountInfo, AuthzInfo, ChallengeInfo, ChallengeJob, DirectoryInfo, OrderInfo, RevocationAuth };
+export type { AccountInfo, AuthzInfo, ChallengeInfo, ChallengeJob, DirectoryInfo, OrderInfo, RenewalInfo, RevocationAuth };
 
 /** RFC 8555 §6.5 nonces: issued on every response, consumed by the JWS chain */
 export interface AcmeNonces extends NonceChecker {
@@ -82,6 +83,10 @@ export interface AcmeRa {
 
   // §7.6 revocation
   revokeCertificate(dir: DirectoryInfo, auth: RevocationAuth, certificateDer: Buffer, reason: unknown): Promise<void>;
+
+  // RFC 9773 renewal information
+  /** §4.2 the suggested window of the certificate `certId` (§4.1) names; 400 malformed certID, 404 unknown */
+  renewalInfo(dir: DirectoryInfo, certId: string): Promise<RenewalInfo>;
 
   /** starts the background work (nonce cleanup, validation sweeper) */
   start(): void;

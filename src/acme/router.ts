@@ -21,6 +21,7 @@ import { authorizationRoutes } from "./routes/authorizations.js";
 import { directoryRoutes } from "./routes/directory.js";
 import type { AcmeRouteDeps } from "./routes/kit.js";
 import { orderRoutes } from "./routes/orders.js";
+import { renewalInfoRoutes } from "./routes/renewal-info.js";
 import { revocationRoutes } from "./routes/revocation.js";
 
 export { RETRY_AFTER_SECONDS } from "./routes/kit.js";
@@ -123,6 +124,7 @@ export function buildAcmeRouter(deps: AcmeRouterDeps | AcmePortRouterDeps): Acme
   orderRoutes(router, routeDeps);
   authorizationRoutes(router, routeDeps);
   revocationRoutes(router, routeDeps);
+  renewalInfoRoutes(router, routeDeps);
 
   // resources are read with POST-as-GET (§6.3); a plain GET gets a problem, not a 404
   const postOnly = ["/new-account", "/new-order", "/key-change", "/revoke-cert", "/acct/:id", "/acct/:id/orders", "/order/:id", "/order/:id/finalize", "/authz/:id", "/chall/:id", "/cert/:id"];

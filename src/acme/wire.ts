@@ -14,8 +14,15 @@ export function directoryJson(l: Linker, d: DirectoryInfo): Record<string, unkno
     newOrder: l.newOrder(d.name),
     revokeCert: l.revokeCert(d.name),
     keyChange: l.keyChange(d.name),
+    // RFC 9773 §3: the directory names the renewalInfo resource
+    renewalInfo: l.renewalInfo(d.name),
     meta,
   };
+}
+
+/** RFC 9773 §4.2 renewalInfo object: the suggested window, RFC 3339 timestamps */
+export function renewalInfoJson(w: { start: Date; end: Date }): Record<string, unknown> {
+  return { suggestedWindow: { start: w.start.toISOString(), end: w.end.toISOString() } };
 }
 
 /** §7.1.2 account object */

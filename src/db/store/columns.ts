@@ -18,6 +18,7 @@ import { AUDIT_COLUMNS } from "./audit-sql.js";
 import { CERTIFICATE_INSERT_COLUMNS } from "./certificates.js";
 import { LISTENER_CERTIFICATE_COLUMNS } from "./listener-certificates.js";
 import { ACME_NONCE_INSERT_COLUMNS } from "./nonces.js";
+import { RENEWAL_INFO_CA_COLUMNS, RENEWAL_INFO_CERTIFICATE_COLUMNS } from "./renewal-info.js";
 import { ORGANIZATION_HOLDING_TABLES } from "./organizations.js";
 import { SYSTEM_SETTING_INSERT_COLUMNS } from "./system-settings.js";
 
@@ -44,6 +45,8 @@ export const STORE_COLUMN_LISTS: StoreColumnList[] = [
   // status is the literal 'valid' in certificateInsertSql
   { table: "certificates", columns: CERTIFICATE_INSERT_COLUMNS, module: "src/db/store/certificates.ts", insert: true, literals: ["status"] },
   { table: "certificates", columns: LISTENER_CERTIFICATE_COLUMNS, module: "src/db/store/listener-certificates.ts" },
+  { table: "certificate_authorities", columns: RENEWAL_INFO_CA_COLUMNS, module: "src/db/store/renewal-info.ts" },
+  { table: "certificates", columns: RENEWAL_INFO_CERTIFICATE_COLUMNS, module: "src/db/store/renewal-info.ts" },
   { table: "system_settings", columns: SYSTEM_SETTING_INSERT_COLUMNS, module: "src/db/store/system-settings.ts", insert: true },
   // the holdings count reads organization_id of each table an organization owns rows in
   ...Object.values(ORGANIZATION_HOLDING_TABLES).map((table) => ({ table, columns: ["organization_id"], module: "src/db/store/organizations.ts" })),

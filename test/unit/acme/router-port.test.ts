@@ -188,6 +188,8 @@ describe("ACME router on a fake AcmeRa port", () => {
       newAccount: linker.newAccount(DIR.name),
       newOrder: linker.newOrder(DIR.name),
       revokeCert: linker.revokeCert(DIR.name),
+      // RFC 9773 §3
+      renewalInfo: linker.renewalInfo(DIR.name),
       keyChange: linker.keyChange(DIR.name),
       meta: { externalAccountRequired: false, termsOfService: "https://example.test/tos" },
     });

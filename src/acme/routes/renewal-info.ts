@@ -1,0 +1,16 @@
+/** RFC 9773 ACME Renewal Information: GET {renewalInfo}/{certID}, unauthenticated (§4.1). */
+import type Router from "@koa/router";
+import { acmeState } from "../jws.js";
+import { renewalInfoJson } from "../wire.js";
+import { json, type AcmeRouteDeps } from "./kit.js";
+
+export function renewalInfoRoutes(router: Router, deps: AcmeRouteDeps): void {
+  const { edge, ra } = deps;
+
+  // §4.2: 200 with the suggestedWindow and Retry-After (§4.3) telling the client when to ask again
+  router.get("/renewal-info/:certID", edge, async (ctx) => {
+    const info = await ra.renewalInfo(acmeState(ctx).dir, ctx.params.certID ?? "");
+    ctx.set("Retry-After", String(info.retryAfterSeconds));
+    json(ctx, 200, renewalInfoJson(info.suggestedWindow));
+  });
+}
