@@ -12,8 +12,8 @@
  */
 import { X509Certificate, type KeyObject } from "node:crypto";
 import { csrDerFromPem, parseCsr } from "../ca/csr.js";
-import { exportPrivateKeyPkcs8, generateKeyPair, importPrivateKeyPkcs8, keyAlgorithmOf, checkLeafKeyPolicy, privateKeyToPem } from "../ca/keys.js";
-import { buildPkcs12, checkPkcs12Password } from "../ca/pkcs12.js";
+import { exportPrivateKeyPkcs8, generateKeyPair, importPrivateKeyPkcs8, keyAlgorithmOf, checkLeafKeyPolicy } from "../ca/keys.js";
+import { checkPkcs12Password } from "../ca/pkcs12.js";
 import { serialFromHex, serialToHex } from "../ca/serial.js";
 import { SigilError } from "../core/errors.js";
 import { KEY_ALGORITHMS, parseLeafType, type CertificateStatus, type KeyAlgorithm, type LeafType } from "../core/types.js";
@@ -27,7 +27,7 @@ import { checkLeafNames } from "../policy/leaf-names.js";
 import { authorize } from "../policy/permissions.js";
 import type { Actor } from "./actor.js";
 import { visibleOrganization, type ExportedKey, type Page, type PrivateKeyExportFormat } from "./certificate-authorities.js";
-import { loadCa } from "./certificate-authorities/common.js";
+import { loadCa, renderExportedKey } from "./certificate-authorities/common.js";
 import { inTransaction, type RaContext } from "./context.js";
 import { requireId } from "./input.js";
 import { certKeyAad, issueLeafInTx } from "./issuance.js";
@@ -321,15 +321,10 @@ export async function exportCertificatePrivateKey(
       resourceId: cert.id,
       detail: { serial: cert.serial, issuerId: cert.issuer.id, format },
     });
-    if (format === "pem") return { format, pem: privateKeyToPem(key) };
-    const chain = [cert.certificatePem, ...(await caChainPems(tx, cert.issuer.id))];
-    const der = buildPkcs12({
-      privateKey: key,
-      certificates: chain.map(pemToDer),
-      password,
+    return renderExportedKey(key, format, password, {
+      certificatePems: async () => [cert.certificatePem, ...(await caChainPems(tx, cert.issuer.id))],
       friendlyName: cert.commonName ?? cert.dnsNames[0] ?? cert.emails[0] ?? cert.serial,
     });
-    return { format, der };
   });
 }
 

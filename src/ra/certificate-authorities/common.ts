@@ -4,7 +4,11 @@
  * one "live CA or NOT_FOUND" read, and the certificates row of a
  * subordinate CA.
  */
+import type { KeyObject } from "node:crypto";
 import { SigilError } from "../../core/errors.js";
+import { privateKeyToPem } from "../../ca/keys.js";
+import { buildPkcs12 } from "../../ca/pkcs12.js";
+import { pemToDer } from "../issuers.js";
 import type { CaStatus } from "../../core/types.js";
 import type { DistinguishedName } from "../../ca/signer.js";
 import type { CertificateAuthority } from "../../db/entities/index.js";
@@ -53,6 +57,23 @@ export function formatDn(dn: DistinguishedName): string {
 export type PrivateKeyExportFormat = "pem" | "pkcs12";
 
 export type ExportedKey = { format: "pem"; pem: string } | { format: "pkcs12"; der: Buffer };
+
+/**
+ * An exported private key as the caller asked for it: PKCS#8 PEM, or
+ * PKCS#12 (RFC 7292) holding the key with `certificatePems` (its certificate
+ * first, then the chain) under `password`. The one rendering of both export
+ * paths (CA keys and held leaf keys).
+ */
+export async function renderExportedKey(
+  key: KeyObject,
+  format: PrivateKeyExportFormat,
+  password: string,
+  pkcs12: { certificatePems: () => Promise<string[]>; friendlyName: string },
+): Promise<ExportedKey> {
+  if (format === "pem") return { format, pem: privateKeyToPem(key) };
+  const certificates = (await pkcs12.certificatePems()).map(pemToDer);
+  return { format, der: buildPkcs12({ privateKey: key, certificates, password, friendlyName: pkcs12.friendlyName }) };
+}
 
 /** A live (not deleted) CA by an already checked id, or NOT_FOUND. */
 export async function loadCa(s: Session, id: string, opts: Omit<FindCaOptions, "includeDeleted"> = {}): Promise<CertificateAuthority> {

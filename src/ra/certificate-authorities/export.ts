@@ -1,14 +1,14 @@
 /** Exporting a CA's private key (audited, in the transaction that reads it). */
 import { SigilError } from "../../core/errors.js";
-import { importPrivateKeyPkcs8, privateKeyToPem } from "../../ca/keys.js";
-import { buildPkcs12, checkPkcs12Password } from "../../ca/pkcs12.js";
+import { importPrivateKeyPkcs8 } from "../../ca/keys.js";
+import { checkPkcs12Password } from "../../ca/pkcs12.js";
 import { caChainPems, readCaEncryptedKey } from "../../db/store/certificate-authorities.js";
 import { authorize } from "../../policy/permissions.js";
 import type { Actor } from "../actor.js";
 import { inTransaction, type RaContext } from "../context.js";
 import { requireId } from "../input.js";
-import { caKeyAad, pemToDer } from "../issuers.js";
-import { loadCa, type ExportedKey, type PrivateKeyExportFormat } from "./common.js";
+import { caKeyAad } from "../issuers.js";
+import { loadCa, renderExportedKey, type ExportedKey, type PrivateKeyExportFormat } from "./common.js";
 
 /**
  * Decrypts a CA key and returns it as PKCS#8 PEM, or as PKCS#12 (RFC 7292)
@@ -40,9 +40,6 @@ export async function exportCaPrivateKey(
       resourceId: ca.id,
       detail: { name: ca.name, serial: ca.serial, format },
     });
-    if (format === "pem") return { format, pem: privateKeyToPem(key) };
-    const chain = await caChainPems(tx, ca.id);
-    const der = buildPkcs12({ privateKey: key, certificates: chain.map(pemToDer), password, friendlyName: ca.name });
-    return { format, der };
+    return renderExportedKey(key, format, password, { certificatePems: () => caChainPems(tx, ca.id), friendlyName: ca.name });
   });
 }
