@@ -30,6 +30,29 @@ export function testBackend(): "postgresql" | "embedded" {
 }
 
 /**
+ * The environment every test server starts from: loopback, the given HTTP
+ * port (the public URL names it), free gRPC and HTTPS ports (parallel
+ * servers never collide), the test admin password, a quiet log and the
+ * suite's low bcrypt cost (bcrypt at 12 was most of the suite's time). With
+ * a database URL, PostgreSQL and a fresh master key; without, the embedded
+ * database of `dataDir` (which generates its key).
+ */
+export function testServerEnv(o: { dataDir: string; httpPort: number; databaseUrl?: string }): Record<string, string> {
+  return {
+    SIGIL_DATA_DIR: o.dataDir,
+    SIGIL_HOST: "127.0.0.1",
+    SIGIL_HTTP_PORT: String(o.httpPort),
+    SIGIL_GRPC_PORT: "0",
+    SIGIL_HTTPS_PORT: "0",
+    SIGIL_PUBLIC_URL: `http://127.0.0.1:${o.httpPort}`,
+    SIGIL_BOOTSTRAP_ADMIN_PASSWORD: TEST_ADMIN_PASSWORD,
+    SIGIL_LOG_LEVEL: process.env.SIGIL_TEST_LOG_LEVEL ?? "silent",
+    SIGIL_BCRYPT_COST: process.env.SIGIL_BCRYPT_COST ?? "4",
+    ...(o.databaseUrl ? { DATABASE_URL: o.databaseUrl, SIGIL_MASTER_KEY: randomBytes(32).toString("hex") } : {}),
+  };
+}
+
+/**
  * Starts the real server on ephemeral ports against a fresh PostgreSQL
  * database or a fresh embedded database (`embedded`, default: testBackend()).
  * The public URL is the real listener's, so URLs read out of issued
@@ -43,21 +66,7 @@ export async function startTestServer(opts: { env?: Record<string, string>; embe
   const db = embedded ? undefined : await createTestDatabase();
   // pick the HTTP port first so SIGIL_PUBLIC_URL can name it
   const httpPort = await freePort();
-  const env: Record<string, string> = {
-    SIGIL_DATA_DIR: dataDir,
-    SIGIL_HOST: "127.0.0.1",
-    SIGIL_HTTP_PORT: String(httpPort),
-    SIGIL_GRPC_PORT: "0",
-    // the HTTPS listener on a free port too, so parallel test servers never collide on 8443
-    SIGIL_HTTPS_PORT: "0",
-    SIGIL_PUBLIC_URL: `http://127.0.0.1:${httpPort}`,
-    SIGIL_BOOTSTRAP_ADMIN_PASSWORD: TEST_ADMIN_PASSWORD,
-    SIGIL_LOG_LEVEL: process.env.SIGIL_TEST_LOG_LEVEL ?? "silent",
-    // bcrypt's minimum cost: hashing at 12 was most of the suite's time (test/helpers/setup.ts)
-    SIGIL_BCRYPT_COST: process.env.SIGIL_BCRYPT_COST ?? "4",
-    ...(db ? { DATABASE_URL: db.url, SIGIL_MASTER_KEY: randomBytes(32).toString("hex") } : {}),
-    ...opts.env,
-  };
+  const env = { ...testServerEnv({ dataDir, httpPort, databaseUrl: db?.url }), ...opts.env };
   const config = loadConfig(env);
   const logger = createLogger(config.logLevel);
   const server = await startSigil({ config, logger, clock: opts.clock });

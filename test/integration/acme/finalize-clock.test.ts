@@ -6,7 +6,7 @@
  * validation does not make its order ready), whatever now() says.
  */
 import assert from "node:assert/strict";
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -17,7 +17,7 @@ import type { Clock } from "../../../src/core/clock.js";
 import { createLogger } from "../../../src/logger.js";
 import { startSigil, type SigilServer } from "../../../src/server.js";
 import { createTestDatabase } from "../../helpers/postgres.js";
-import { freePort, TEST_ADMIN_PASSWORD } from "../../helpers/server.js";
+import { freePort, testServerEnv } from "../../helpers/server.js";
 import { FakeValidator } from "./harness.js";
 import { RawAcme } from "./raw-client.js";
 
@@ -37,18 +37,7 @@ describe("ACME expiry follows the injected clock, not the database's now()", fun
     dataDir = mkdtempSync(path.join(tmpdir(), "sigil-acme-clock-"));
     dbInfo = await createTestDatabase();
     const httpPort = await freePort();
-    const config = loadConfig({
-      SIGIL_DATA_DIR: dataDir,
-      SIGIL_HOST: "127.0.0.1",
-      SIGIL_HTTP_PORT: String(httpPort),
-      SIGIL_GRPC_PORT: "0",
-      SIGIL_HTTPS_PORT: "0",
-      SIGIL_PUBLIC_URL: `http://127.0.0.1:${httpPort}`,
-      SIGIL_BOOTSTRAP_ADMIN_PASSWORD: TEST_ADMIN_PASSWORD,
-      SIGIL_LOG_LEVEL: process.env.SIGIL_TEST_LOG_LEVEL ?? "silent",
-      DATABASE_URL: dbInfo.url,
-      SIGIL_MASTER_KEY: randomBytes(32).toString("hex"),
-    });
+    const config = loadConfig(testServerEnv({ dataDir, httpPort, databaseUrl: dbInfo.url }));
     server = await startSigil({ config, logger: createLogger(config.logLevel), clock, validator });
     directoryUrl = `http://127.0.0.1:${server.httpPort}/acme/default/directory`;
     db = new pg.Client({ connectionString: dbInfo.url });

@@ -5,13 +5,12 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { randomBytes } from "node:crypto";
 import { loadConfig, type SigilConfig } from "../../../src/config.js";
 import { createLogger } from "../../../src/logger.js";
 import { startSigil, type SigilServer, type StartOptions } from "../../../src/server.js";
 import type { ChallengeValidator, ValidationOutcome, ValidationRequest } from "../../../src/validation/types.js";
 import { createTestDatabase } from "../../helpers/postgres.js";
-import { freePort, TEST_ADMIN_PASSWORD } from "../../helpers/server.js";
+import { freePort, testServerEnv } from "../../helpers/server.js";
 
 export interface AcmeTestServer extends SigilServer {
   config: SigilConfig;
@@ -26,22 +25,7 @@ export async function startAcmeTestServer(
   const dataDir = mkdtempSync(path.join(tmpdir(), "sigil-acme-test-"));
   const db = await createTestDatabase();
   const httpPort = await freePort();
-  const config = loadConfig({
-    SIGIL_DATA_DIR: dataDir,
-    SIGIL_HOST: "127.0.0.1",
-    SIGIL_HTTP_PORT: String(httpPort),
-    SIGIL_GRPC_PORT: "0",
-    // the HTTPS listener on a free port too, so parallel test servers never collide on 8443
-    SIGIL_HTTPS_PORT: "0",
-    SIGIL_PUBLIC_URL: `http://127.0.0.1:${httpPort}`,
-    SIGIL_BOOTSTRAP_ADMIN_PASSWORD: TEST_ADMIN_PASSWORD,
-    SIGIL_LOG_LEVEL: process.env.SIGIL_TEST_LOG_LEVEL ?? "silent",
-    // the suite's low bcrypt cost (test/helpers/setup.ts), since this env replaces the process's
-    SIGIL_BCRYPT_COST: process.env.SIGIL_BCRYPT_COST ?? "4",
-    DATABASE_URL: db.url,
-    SIGIL_MASTER_KEY: randomBytes(32).toString("hex"),
-    ...opts.env,
-  });
+  const config = loadConfig({ ...testServerEnv({ dataDir, httpPort, databaseUrl: db.url }), ...opts.env });
   const server = await startSigil({ config, logger: createLogger(config.logLevel), validator: opts.validator, acme: opts.acme });
   const baseUrl = `http://127.0.0.1:${server.httpPort}`;
   return {

@@ -6,7 +6,6 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { randomBytes } from "node:crypto";
 import { Writable } from "node:stream";
 import pg from "pg";
 import { loadConfig, type SigilConfig } from "../../../src/config.js";
@@ -14,7 +13,7 @@ import { createLogger } from "../../../src/logger.js";
 import { startSigil, type SigilServer, type StartOptions } from "../../../src/server.js";
 import type { ChallengeValidator } from "../../../src/validation/types.js";
 import { createTestDatabase } from "../../helpers/postgres.js";
-import { freePort, TEST_ADMIN_PASSWORD } from "../../helpers/server.js";
+import { freePort, testServerEnv } from "../../helpers/server.js";
 
 export interface OpsTestServer extends SigilServer {
   config: SigilConfig;
@@ -32,20 +31,8 @@ export async function startOpsServer(
   const dataDir = mkdtempSync(path.join(tmpdir(), "sigil-ops-test-"));
   const db = await createTestDatabase();
   const httpPort = await freePort();
-  const config = loadConfig({
-    SIGIL_DATA_DIR: dataDir,
-    SIGIL_HOST: "127.0.0.1",
-    SIGIL_HTTP_PORT: String(httpPort),
-    SIGIL_HTTPS_PORT: "0",
-    SIGIL_GRPC_PORT: "0",
-    SIGIL_PUBLIC_URL: `http://127.0.0.1:${httpPort}`,
-    SIGIL_BOOTSTRAP_ADMIN_PASSWORD: TEST_ADMIN_PASSWORD,
-    SIGIL_LOG_LEVEL: "info",
-    SIGIL_BCRYPT_COST: process.env.SIGIL_BCRYPT_COST ?? "4",
-    DATABASE_URL: db.url,
-    SIGIL_MASTER_KEY: randomBytes(32).toString("hex"),
-    ...opts.env,
-  });
+  // info: the tests read the log lines
+  const config = loadConfig({ ...testServerEnv({ dataDir, httpPort, databaseUrl: db.url }), SIGIL_LOG_LEVEL: "info", ...opts.env });
   const logs: Array<Record<string, unknown>> = [];
   let partial = "";
   const sink = new Writable({
