@@ -9,6 +9,11 @@ import { Migration20261123171000RevocationGenerations } from "./Migration2026112
 import { Migration20261123172000OcspSignerCertificates } from "./Migration20261123172000OcspSignerCertificates.js";
 import { Migration20261201140000DirectoryValidationNetworks } from "./Migration20261201140000DirectoryValidationNetworks.js";
 import { Migration20261201100000AcmeOrderAuthz } from "./Migration20261201100000AcmeOrderAuthz.js";
+import { Migration20261202100000AcmeProfiles } from "./Migration20261202100000AcmeProfiles.js";
+import { Migration20261202110000RenewalCampaigns } from "./Migration20261202110000RenewalCampaigns.js";
+import { Migration20261202120000AcmeCaa } from "./Migration20261202120000AcmeCaa.js";
+import { Migration20261202150000AcmeCleanupIndexes } from "./Migration20261202150000AcmeCleanupIndexes.js";
+import { Migration20261202160000CaseInsensitiveUsers } from "./Migration20261202160000CaseInsensitiveUsers.js";
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -28,4 +33,9 @@ export const migrationsList: MigrationObject[] = [
   { name: "Migration20261123172000OcspSignerCertificates", class: Migration20261123172000OcspSignerCertificates },
   { name: "Migration20261201100000AcmeOrderAuthz", class: Migration20261201100000AcmeOrderAuthz },
   { name: "Migration20261201140000DirectoryValidationNetworks", class: Migration20261201140000DirectoryValidationNetworks },
+  { name: "Migration20261202100000AcmeProfiles", class: Migration20261202100000AcmeProfiles },
+  { name: "Migration20261202110000RenewalCampaigns", class: Migration20261202110000RenewalCampaigns },
+  { name: "Migration20261202120000AcmeCaa", class: Migration20261202120000AcmeCaa },
+  { name: "Migration20261202150000AcmeCleanupIndexes", class: Migration20261202150000AcmeCleanupIndexes },
+  { name: "Migration20261202160000CaseInsensitiveUsers", class: Migration20261202160000CaseInsensitiveUsers },
 ];

@@ -15,11 +15,12 @@ import { uuidv7 } from "../core/ids.js";
 import type { Capability, UserRole } from "../core/types.js";
 import type { User } from "../db/entities/index.js";
 import { organizationExists } from "../db/store/organizations.js";
-import { emailTaken, findUser, insertUser, listUsers as listUserRows, setUserOrganization, usernameTaken, type UserFilter } from "../db/store/users.js";
+import { isUniqueViolation } from "../db/store/constraint-errors.js";
+import { emailHolder, findUser, insertUser, listUsers as listUserRows, setUserOrganization, usernameHolder, type NameHolder, type UserFilter } from "../db/store/users.js";
 import { authorize, isSuperuser } from "../policy/permissions.js";
 import type { Actor } from "./actor.js";
 import { DEFAULT_BCRYPT_COST, inTransaction, type RaContext } from "./context.js";
-import { requireEmail, requireId, requirePassword, requireUsername, uniquely } from "./input.js";
+import { requireEmail, requireId, requirePassword, requireUsername } from "./input.js";
 import { ONLY_SUPERUSER_MOVES_USERS, ORGANIZATION_NOT_FOUND, USER_NOT_FOUND, type Page } from "./organizations.js";
 import { nextPageToken, type PageRequest } from "./paging.js";
 import { endAllSessions } from "./sessions.js";
@@ -28,6 +29,69 @@ export const ONLY_SUPERUSER_GRANTS_SUPERUSER = "only a superuser grants the supe
 export const ONLY_SUPERUSER_CHANGES_SUPERUSER = "only a superuser changes another superuser";
 export const SUPERUSER_CANNOT_DEMOTE_ITSELF = "a superuser cannot demote itself";
 export const SUPERUSER_CANNOT_DEACTIVATE_ITSELF = "a superuser cannot deactivate itself";
+
+/**
+ * Issue 13 item 8: usernames stay one global login name, compared
+ * case-insensitively (so login needs no organization), and so do emails.
+ * A name held by a user the caller cannot see (another organization's, or a
+ * superuser's when the caller is not one) is answered exactly like an
+ * invalid value: the same INVALID_ARGUMENT with the same message, so no
+ * tenant learns whether a name exists elsewhere. A holder the caller can
+ * see anyway (its own organization's users; every user for a superuser)
+ * gets ALREADY_EXISTS. docs/tenancy.md.
+ */
+export const USERNAME_NOT_ACCEPTED = "not an acceptable username (1 to 64 letters, digits or . _ @ -, not in use)";
+export const EMAIL_NOT_ACCEPTED = "not an acceptable email address (a valid address, not in use)";
+export const USERNAME_EXISTS = "a user with this username already exists";
+export const EMAIL_EXISTS = "a user with this email already exists";
+
+/** A username as requireUsername checks it, every refusal but "required" with the one message. */
+function acceptUsername(value: string): string {
+  if (!value) throw SigilError.invalidArgument("required", "username");
+  try {
+    return requireUsername(value);
+  } catch {
+    throw SigilError.invalidArgument(USERNAME_NOT_ACCEPTED, "username");
+  }
+}
+
+/** An email as requireEmail checks it, every refusal but "required" with the one message. */
+function acceptEmail(value: string): string {
+  if (!value.trim()) throw SigilError.invalidArgument("required", "email");
+  try {
+    return requireEmail(value);
+  } catch {
+    throw SigilError.invalidArgument(EMAIL_NOT_ACCEPTED, "email");
+  }
+}
+
+/** Whether `actor` may see `holder` anyway (so naming the conflict reveals nothing). */
+function canSee(actor: Actor, holder: NameHolder): boolean {
+  if (isSuperuser(actor)) return true;
+  const own = actor.kind === "user" || actor.kind === "serviceAccount" ? actor.organizationId : null;
+  return own !== null && holder.organizationId === own;
+}
+
+/** The refusal of a name already held: ALREADY_EXISTS if the caller sees the holder, else the invalid-value answer. */
+function nameConflict(actor: Actor, holder: NameHolder, field: "username" | "email"): SigilError {
+  if (canSee(actor, holder)) return SigilError.alreadyExists(field === "username" ? USERNAME_EXISTS : EMAIL_EXISTS, field);
+  return SigilError.invalidArgument(field === "username" ? USERNAME_NOT_ACCEPTED : EMAIL_NOT_ACCEPTED, field);
+}
+
+/**
+ * Runs `fn`; a unique violation (a concurrent insert of the same name won
+ * the race, so its holder is unknown here) answers like a hidden conflict
+ * for everyone but a superuser.
+ */
+async function uniqueUser<T>(actor: Actor, field: "username" | "email", fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (!isUniqueViolation(e)) throw e;
+    if (isSuperuser(actor)) throw SigilError.alreadyExists("a user with this username or email already exists", field);
+    throw SigilError.invalidArgument(field === "username" ? USERNAME_NOT_ACCEPTED : EMAIL_NOT_ACCEPTED, field);
+  }
+}
 
 /** The capability flags, as entity properties. */
 export type CapabilityFlags = Partial<Record<Capability, boolean>>;
@@ -78,8 +142,8 @@ export interface CreateUserInput {
 }
 
 export async function createUser(ctx: RaContext, actor: Actor, input: CreateUserInput): Promise<User> {
-  const username = requireUsername(input.username);
-  const email = requireEmail(input.email);
+  const username = acceptUsername(input.username);
+  const email = acceptEmail(input.email);
   const password = requirePassword(input.password);
   if (!input.role) throw SigilError.invalidArgument("required", "role");
   const role = input.role;
@@ -94,11 +158,13 @@ export async function createUser(ctx: RaContext, actor: Actor, input: CreateUser
     authorize(actor, orgId, "admin");
   }
   const passwordHash = await hashPassword(ctx, password);
-  return uniquely("username", "a user with this username or email", () =>
+  return uniqueUser(actor, "username", () =>
     inTransaction(ctx, async (tx) => {
       if (orgId && !(await organizationExists(tx, orgId))) throw SigilError.notFound(ORGANIZATION_NOT_FOUND);
-      if (await usernameTaken(tx, username)) throw SigilError.alreadyExists("a user with this username already exists", "username");
-      if (await emailTaken(tx, email)) throw SigilError.alreadyExists("a user with this email already exists", "email");
+      const byName = await usernameHolder(tx, username);
+      if (byName) throw nameConflict(actor, byName, "username");
+      const byEmail = await emailHolder(tx, email);
+      if (byEmail) throw nameConflict(actor, byEmail, "email");
       const user = insertUser(tx, { id: uuidv7(), username, email, passwordHash, role, organizationId: orgId });
       applyFlags(user, input.flags);
       tx.audit(actor, {
@@ -182,7 +248,7 @@ function checkUserChange(actor: Actor, target: User, change: Omit<UpdateUserInpu
 
 export async function updateUser(ctx: RaContext, actor: Actor, input: UpdateUserInput): Promise<User> {
   const userId = requireId(input.id, "id");
-  const email = input.email === undefined ? undefined : requireEmail(input.email);
+  const email = input.email === undefined ? undefined : acceptEmail(input.email);
   const password = input.password === undefined ? undefined : requirePassword(input.password);
   if (input.role !== undefined && !input.role) throw SigilError.invalidArgument("must not be ROLE_UNSPECIFIED", "role");
   const newOrgId = input.organizationId === undefined ? undefined : input.organizationId ? requireId(input.organizationId, "organization_id") : "";
@@ -190,7 +256,7 @@ export async function updateUser(ctx: RaContext, actor: Actor, input: UpdateUser
   const selfService =
     input.role === undefined && input.isActive === undefined && newOrgId === undefined && Object.values(input.flags).every((v) => v === undefined);
 
-  return uniquely("email", "a user with this email", () =>
+  return uniqueUser(actor, "email", () =>
     inTransaction(ctx, async (tx) => {
       const now = ctx.clock.now();
       const user = await findUser(tx, userId, { lock: true });
@@ -200,7 +266,8 @@ export async function updateUser(ctx: RaContext, actor: Actor, input: UpdateUser
       const changed: string[] = [];
       let endSessions: "password_change" | "deactivation" | undefined;
       if (email !== undefined && email !== user.email) {
-        if (await emailTaken(tx, email, user.id)) throw SigilError.alreadyExists("a user with this email already exists", "email");
+        const holder = await emailHolder(tx, email, user.id);
+        if (holder) throw nameConflict(actor, holder, "email");
         user.email = email;
         changed.push("email");
       }

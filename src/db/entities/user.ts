@@ -37,6 +37,11 @@ export class User {
 export const UserSchema = new EntitySchema<User>({
   class: User,
   tableName: "users",
+  // issue 13 item 8: usernames and emails unique in any case (migration 20261202160000)
+  uniques: [
+    { name: "users_username_lower_unique", expression: `create unique index "users_username_lower_unique" on "users" (lower("username"))` },
+    { name: "users_email_lower_unique", expression: `create unique index "users_email_lower_unique" on "users" (lower("email"))` },
+  ],
   properties: {
     id: idProperty,
     username: { type: "string", length: 64, unique: true },

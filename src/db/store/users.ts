@@ -3,7 +3,7 @@
  * ORM: these functions return managed User entities, so a change made by
  * ra/ inside a transaction is flushed with its commit.
  */
-import { LockMode } from "@mikro-orm/core";
+import { LockMode, raw } from "@mikro-orm/core";
 import type { UserRole } from "../../core/types.js";
 import { Organization, User } from "../entities/index.js";
 import { emOf, type Session, type TxSession } from "./session.js";
@@ -13,19 +13,39 @@ export async function findUser(s: Session, id: string, opts: { lock?: boolean } 
   return emOf(s).findOne(User, { id }, opts.lock ? { lockMode: LockMode.PESSIMISTIC_WRITE } : {});
 }
 
-/** A user by username with its password hash (a lazy property, loaded only for login). */
+/**
+ * Usernames and emails are compared case-insensitively: the unique indexes
+ * users_username_lower_unique / users_email_lower_unique are on lower(...)
+ * (migration 20261202160000), and these lookups use the same expression so
+ * they are index scans.
+ */
+const LOWER_USERNAME = raw((alias) => `lower(${alias}.username)`);
+const LOWER_EMAIL = raw((alias) => `lower(${alias}.email)`);
+
+/** A user by username (any case) with its password hash (a lazy property, loaded only for login). */
 export async function findUserForLogin(s: Session, username: string): Promise<User | null> {
-  return emOf(s).findOne(User, { username }, { populate: ["passwordHash"] });
+  return emOf(s).findOne(User, { [LOWER_USERNAME]: username.toLowerCase() }, { populate: ["passwordHash"] });
 }
 
-/** Whether a username is taken (usernames are unique, also among deactivated users). */
-export async function usernameTaken(s: Session, username: string): Promise<boolean> {
-  return (await emOf(s).count(User, { username })) > 0;
+/** Who already holds a name: the user's id and organization (null for a superuser above organizations). */
+export interface NameHolder {
+  id: string;
+  organizationId: string | null;
 }
 
-/** Whether an email is taken by a user other than `exceptUserId`. */
-export async function emailTaken(s: Session, email: string, exceptUserId?: string): Promise<boolean> {
-  return (await emOf(s).count(User, exceptUserId ? { email, id: { $ne: exceptUserId } } : { email })) > 0;
+function holderOf(u: User | null): NameHolder | null {
+  return u ? { id: u.id, organizationId: u.organization?.id ?? null } : null;
+}
+
+/** The user holding this username in any case (also a deactivated one), or null. */
+export async function usernameHolder(s: Session, username: string): Promise<NameHolder | null> {
+  return holderOf(await emOf(s).findOne(User, { [LOWER_USERNAME]: username.toLowerCase() }));
+}
+
+/** The user other than `exceptUserId` holding this email in any case, or null. */
+export async function emailHolder(s: Session, email: string, exceptUserId?: string): Promise<NameHolder | null> {
+  const where = exceptUserId ? { [LOWER_EMAIL]: email.toLowerCase(), id: { $ne: exceptUserId } } : { [LOWER_EMAIL]: email.toLowerCase() };
+  return holderOf(await emOf(s).findOne(User, where));
 }
 
 /** Whether any superuser exists (bootstrap creates one when none does). */
