@@ -247,6 +247,8 @@ export async function run(args: string[]): Promise<void> {
       // every client of the bench validates at once
       SIGIL_VALIDATION_MAX_CONCURRENT: "256",
       SIGIL_VALIDATION_MAX_PER_ACCOUNT: "64",
+      // load runs without ACME rate limits unless asked (SIGIL_RATE_LIMITS=... measures their cost)
+      SIGIL_RATE_LIMITS: process.env.SIGIL_RATE_LIMITS ?? "off",
       ...(o.pool ? { SIGIL_DB_POOL_MAX: String(o.pool) } : {}),
       ...(o.topQueries > 0 ? { BENCH_PROBE_SQL_TEXT: "1" } : {}),
     });

@@ -103,6 +103,8 @@ export async function run(args: string[]): Promise<void> {
     SIGIL_PUBLIC_URL: base,
     SIGIL_BOOTSTRAP_ADMIN_PASSWORD: "bench-admin-password",
     SIGIL_LOG_LEVEL: process.env.SIGIL_LOG_LEVEL ?? "warn",
+    // load runs without ACME rate limits unless asked (SIGIL_RATE_LIMITS=... measures their cost)
+    SIGIL_RATE_LIMITS: process.env.SIGIL_RATE_LIMITS ?? "off",
   });
   try {
     console.log(`sigil serve pid ${sigil.pid} on ${base}; ${seconds} s per endpoint, ${concurrency} concurrent keep-alive connections`);

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { SigilError } from "./core/errors.js";
 import { NetworkPolicyError, parseNetworkPolicy, type NetworkPolicy } from "./validation/network-policy.js";
+import { parseRateLimitsSpec, RateLimitSpecError, type RateLimitSet } from "./policy/rate-limits.js";
 
 /**
  * The one validated configuration object. Every field comes from an
@@ -102,6 +103,15 @@ export interface SigilConfig {
    * default terminationGracePeriodSeconds (30).
    */
   shutdownGraceSeconds: number;
+  /**
+   * SIGIL_RATE_LIMITS (default `default`): the server's ACME rate limits (docs/rate-limits.md):
+   * `default` (Let's Encrypt's values), `off` (none, for load tests), or a list such as
+   * `new-orders-per-account=300/3h,new-accounts-per-ip=off` (changes to the defaults; `off,...`
+   * starts from none). A directory's own entries (AcmeDirectory.rate_limits) apply on top.
+   */
+  rateLimits: RateLimitSet;
+  /** SIGIL_RATE_LIMITS_HELP_URL: the Link rel="help" of rateLimited answers (RFC 8555 §6.6); default the directory's website URL, else its /acme/{directory}/rate-limits page. */
+  rateLimitsHelpUrl?: string;
 }
 
 type Source = Record<string, string | undefined>;
@@ -196,6 +206,15 @@ function networkPolicy(src: Source, name: string): NetworkPolicy | undefined {
   }
 }
 
+function rateLimits(src: Source, name: string): RateLimitSet {
+  try {
+    return parseRateLimitsSpec(src[name]);
+  } catch (e) {
+    if (e instanceof RateLimitSpecError) throw SigilError.config(`${name}: ${e.message}`, name);
+    throw e;
+  }
+}
+
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
 /**
@@ -246,6 +265,8 @@ export const CONFIG_VARIABLES = [
   "SIGIL_BCRYPT_COST",
   "SIGIL_METRICS",
   "SIGIL_SHUTDOWN_GRACE_SECONDS",
+  "SIGIL_RATE_LIMITS",
+  "SIGIL_RATE_LIMITS_HELP_URL",
 ] as const;
 
 /**
@@ -442,5 +463,7 @@ function readConfig(src: Source): SigilConfig {
     bcryptCost: intInRange(src, "SIGIL_BCRYPT_COST", 12, 4, 15),
     metrics: bool(src, "SIGIL_METRICS", true),
     shutdownGraceSeconds: intInRange(src, "SIGIL_SHUTDOWN_GRACE_SECONDS", 25, 0, 3600),
+    rateLimits: rateLimits(src, "SIGIL_RATE_LIMITS"),
+    rateLimitsHelpUrl: url(src, "SIGIL_RATE_LIMITS_HELP_URL", undefined, ["http:", "https:"]),
   };
 }

@@ -33,7 +33,8 @@ export function testBackend(): "postgresql" | "embedded" {
  * The environment every test server starts from: loopback, the given HTTP
  * port (the public URL names it), free gRPC and HTTPS ports (parallel
  * servers never collide), the test admin password, a quiet log and the
- * suite's low bcrypt cost (bcrypt at 12 was most of the suite's time). With
+ * suite's low bcrypt cost (bcrypt at 12 was most of the suite's time), no
+ * ACME rate limits (SIGIL_RATE_LIMITS=off; the server's default is on). With
  * a database URL, PostgreSQL and a fresh master key; without, the embedded
  * database of `dataDir` (which generates its key).
  */
@@ -48,6 +49,8 @@ export function testServerEnv(o: { dataDir: string; httpPort: number; databaseUr
     SIGIL_BOOTSTRAP_ADMIN_PASSWORD: TEST_ADMIN_PASSWORD,
     SIGIL_LOG_LEVEL: process.env.SIGIL_TEST_LOG_LEVEL ?? "silent",
     SIGIL_BCRYPT_COST: process.env.SIGIL_BCRYPT_COST ?? "4",
+    // no ACME rate limits in tests unless a test sets them (test/integration/acme/rate-limits*.test.ts)
+    SIGIL_RATE_LIMITS: "off",
     ...(o.databaseUrl ? { DATABASE_URL: o.databaseUrl, SIGIL_MASTER_KEY: randomBytes(32).toString("hex") } : {}),
   };
 }
