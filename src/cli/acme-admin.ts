@@ -39,13 +39,14 @@ import { arg } from "./pki-args.js";
 export const ACME_USAGE = `usage: sigil acme <noun> <verb> [options]     (through the gRPC admin API, after "sigil login")
 
   sigil acme directory new|create --name N --org ORG_ID --issuer CA_ID [--eab-required] [--kind server|client|dual]
-        [--allow-dns suffix,..] [--allow-ip cidr,..] [--challenges http-01,dns-01,tls-alpn-01]
+        [--allow-dns suffix,..] [--allow-ip cidr,..] [--challenges http-01,dns-01,tls-alpn-01[,dns-account-01,dns-persist-01]]
         [--max-validity-days N] [--tos URL] [--website URL] [--caa name,..] [--validation-networks public,10.0.0.0/8,..]
+        [--caa-check on|off]   (RFC 8659 CAA checking, off by default; needs --caa, the CA's issuer domain names)
   sigil acme directory get ID
   sigil acme directory list [--org ORG_ID] [--issuer CA_ID] [--page-size N] [--page-token T]
   sigil acme directory update ID [--issuer CA_ID] [--eab-required true|false] [--kind K] [--allow-dns ..]
         [--allow-ip ..] [--challenges ..] [--max-validity-days N] [--tos URL] [--website URL] [--caa ..]
-        [--validation-networks ..]   (where challenge validation may connect; "" = the server's setting)
+        [--validation-networks ..]   (where challenge validation may connect; "" = the server's setting) [--caa-check on|off]
   sigil acme directory delete ID
   sigil acme eab new|create --directory-id ID [--description TEXT]      (HMAC key shown once)
   sigil acme eab list [--directory-id ID] [--org ORG_ID] [--include-revoked]
@@ -57,7 +58,13 @@ common options: --server host:port --json --tls --ca FILE --client-cert FILE --c
 `;
 
 const KINDS: Record<string, AcmeCertificateKind> = { server: AcmeCertificateKind.SERVER, client: AcmeCertificateKind.CLIENT, dual: AcmeCertificateKind.DUAL };
-const CHALLENGES: Record<string, ChallengeType> = { "http-01": ChallengeType.HTTP_01, "dns-01": ChallengeType.DNS_01, "tls-alpn-01": ChallengeType.TLS_ALPN_01 };
+const CHALLENGES: Record<string, ChallengeType> = {
+  "http-01": ChallengeType.HTTP_01,
+  "dns-01": ChallengeType.DNS_01,
+  "tls-alpn-01": ChallengeType.TLS_ALPN_01,
+  "dns-account-01": ChallengeType.DNS_ACCOUNT_01,
+  "dns-persist-01": ChallengeType.DNS_PERSIST_01,
+};
 const ACCOUNT_STATUSES: Record<string, AcmeAccountStatus> = { valid: AcmeAccountStatus.VALID, deactivated: AcmeAccountStatus.DEACTIVATED, revoked: AcmeAccountStatus.REVOKED };
 const ORDER_STATUSES: Record<string, AcmeOrderStatus> = {
   pending: AcmeOrderStatus.PENDING,
@@ -88,6 +95,8 @@ function directoryRow(d: AcmeDirectory): Record<string, string> {
     "ip ranges": d.allowedIpRanges.join(",") || "-",
     challenges: d.challengeTypes.map((c) => nameOf(CHALLENGES, c)).join(","),
     "max validity days": String(d.maxValidityDays),
+    "caa identities": d.caaIdentities.join(",") || "-",
+    "caa check": d.caaEnabled ? "on" : "off",
     url: d.directoryUrl,
   };
 }
@@ -143,6 +152,7 @@ export async function runAcme(argv: string[], io: CliIo): Promise<number> {
       website: { type: "string" },
       caa: { type: "string", multiple: true },
       "validation-networks": { type: "string", multiple: true },
+      "caa-check": { type: "string" },
       "directory-id": { type: "string" },
       account: { type: "string" },
       description: { type: "string" },
@@ -173,6 +183,7 @@ export async function runAcme(argv: string[], io: CliIo): Promise<number> {
             websiteUrl: optionalString(values, "website") ?? "",
             caaIdentities: list(values, "caa"),
             validationAllowedNetworks: list(values, "validation-networks"),
+            caaEnabled: optionalBool(values, "caa-check") ?? false,
           });
           cli.print(CreateAcmeDirectoryResponseSchema, r, () => details(directoryRow(r.directory)));
           return;
@@ -201,6 +212,7 @@ export async function runAcme(argv: string[], io: CliIo): Promise<number> {
             websiteUrl: optionalString(values, "website"),
             caaIdentities: has("caa") ? { values: list(values, "caa") } : undefined,
             validationAllowedNetworks: has("validation-networks") ? { values: list(values, "validation-networks") } : undefined,
+            caaEnabled: optionalBool(values, "caa-check"),
           });
           cli.print(UpdateAcmeDirectoryResponseSchema, r, () => details(directoryRow(r.directory)));
           return;

@@ -45,7 +45,11 @@ export type AcmeAccountStatus = "valid" | "deactivated" | "revoked";
 export type AcmeOrderStatus = "pending" | "ready" | "processing" | "valid" | "invalid";
 export type AcmeAuthzStatus = "pending" | "valid" | "invalid" | "deactivated" | "expired" | "revoked";
 export type AcmeChallengeStatus = "pending" | "processing" | "valid" | "invalid";
-export type AcmeChallengeType = "http-01" | "dns-01" | "tls-alpn-01";
+/**
+ * RFC 8555 §8.3 http-01, §8.4 dns-01, RFC 8737 tls-alpn-01; opt-in per directory:
+ * draft-ietf-acme-dns-account-label dns-account-01, draft-ietf-acme-dns-persist-02 dns-persist-01
+ */
+export type AcmeChallengeType = "http-01" | "dns-01" | "tls-alpn-01" | "dns-account-01" | "dns-persist-01";
 export type IdentifierType = "dns" | "ip";
 export interface Identifier {
   type: IdentifierType;
@@ -55,13 +59,16 @@ export interface Identifier {
 export type AuditAction =
   | "ca_create" | "ca_update" | "ca_delete" | "ca_revoke" | "ca_export_private_key" | "ca_import"
   | "cert_create" | "cert_revoke" | "cert_renew" | "cert_export_private_key" | "cert_expire"
-  | "login_success" | "login_failure" | "logout" | "sessions_invalidate"
-  | "user_create" | "user_update" | "user_deactivate"
+  | "login_success" | "login_failure" | "logout" | "sessions_invalidate" | "session_revoke"
+  | "user_create" | "user_update" | "user_deactivate" | "user_unlock"
   | "org_create" | "org_update" | "org_delete" | "org_add_user" | "org_remove_user"
   | "acme_directory_create" | "acme_directory_update" | "acme_directory_delete"
+  | "acme_profile_create" | "acme_profile_update" | "acme_profile_delete"
   | "acme_account_create" | "acme_account_update" | "acme_account_deactivate" | "acme_account_key_change"
   | "acme_order_create" | "acme_authz_deactivate" | "acme_challenge_validate" | "acme_order_finalize" | "acme_cert_revoke"
   | "eab_create" | "eab_revoke" | "eab_use"
+  | "acme_rate_limit_override_set" | "acme_rate_limit_override_delete"
   | "service_account_create" | "service_account_update" | "service_account_delete"
   | "api_key_create" | "api_key_revoke"
+  | "renewal_campaign_create" | "renewal_campaign_cancel"
   | "system_bootstrap";

@@ -11,8 +11,15 @@ import { NetworkPolicyError, parseNetworkPolicy } from "../validation/network-po
 import { LEAF_TYPES, parseLeafType, type AcmeChallengeType, type LeafType } from "../core/types.js";
 import { parseCidr } from "./identifiers.js";
 
-/** RFC 8555 §8.3, §8.4 and RFC 8737: every challenge type Sigil validates */
+/** RFC 8555 §8.3, §8.4 and RFC 8737: the challenge types a directory offers by default (an empty list means these) */
 export const ACME_CHALLENGE_TYPES: readonly AcmeChallengeType[] = ["http-01", "dns-01", "tls-alpn-01"];
+/**
+ * draft-ietf-acme-dns-account-label (dns-account-01) and draft-ietf-acme-dns-persist-02
+ * (dns-persist-01): offered only by a directory that lists them (docs/challenges.md)
+ */
+export const OPT_IN_CHALLENGE_TYPES: readonly AcmeChallengeType[] = ["dns-account-01", "dns-persist-01"];
+/** every challenge type Sigil validates */
+export const KNOWN_CHALLENGE_TYPES: readonly AcmeChallengeType[] = [...ACME_CHALLENGE_TYPES, ...OPT_IN_CHALLENGE_TYPES];
 /** max_validity_days when none (or 0) is given */
 export const DEFAULT_ACME_MAX_VALIDITY_DAYS = 90;
 export const MAX_ACME_VALIDITY_DAYS = 3650;
@@ -29,10 +36,11 @@ export const DIRECTORY_POLICY_MESSAGES = {
   tooMany: `at most ${MAX_POLICY_ENTRIES} entries`,
   dnsSuffix: (raw: string) => `"${raw.slice(0, 80)}" is not a DNS name or suffix`,
   ipRange: (raw: string) => `"${raw.slice(0, 80)}" is not an IP range in CIDR notation`,
-  challengeType: (raw: string) => `unknown challenge type ${JSON.stringify(String(raw).slice(0, 40))} (${ACME_CHALLENGE_TYPES.join(", ")})`,
+  challengeType: (raw: string) => `unknown challenge type ${JSON.stringify(String(raw).slice(0, 40))} (${KNOWN_CHALLENGE_TYPES.join(", ")})`,
   maxValidityDays: `1 to ${MAX_ACME_VALIDITY_DAYS} (0 for ${DEFAULT_ACME_MAX_VALIDITY_DAYS})`,
   certificateKind: LEAF_TYPES.join(", "),
   metaUrl: `must be an absolute http(s) URL (at most ${MAX_META_URL_LENGTH} characters)`,
+  caaWithoutIdentities: "CAA checking needs the CA's issuer domain names in caa_identities (RFC 8659 §4.2)",
 } as const;
 
 /** The policy of a directory, normalized: the fields the directory store keeps. */
@@ -54,6 +62,8 @@ export interface DirectoryPolicyInput {
   websiteUrl?: string | null;
   caaIdentities?: readonly string[];
   validationAllowedNetworks?: readonly string[];
+  /** RFC 8659 CAA checking on or off (default off) */
+  caaEnabled?: boolean;
 }
 
 /** The URL name of a directory (`/acme/{name}/directory`). */
@@ -88,11 +98,11 @@ export function checkIpRanges(values: readonly string[], field = "allowed_ip_ran
   return [...new Set(out)];
 }
 
-/** Challenge types (RFC 8555 §8, RFC 8737); empty means all. */
+/** Challenge types (RFC 8555 §8, RFC 8737, the two opt-in drafts); empty means the default three (never the opt-in ones). */
 export function checkChallengeTypes(values: readonly string[], field = "challenge_types"): AcmeChallengeType[] {
   if (values.length === 0) return [...ACME_CHALLENGE_TYPES];
   const out = values.map((v) => {
-    const t = ACME_CHALLENGE_TYPES.find((c) => c === v);
+    const t = KNOWN_CHALLENGE_TYPES.find((c) => c === v);
     if (!t) throw SigilError.invalidArgument(DIRECTORY_POLICY_MESSAGES.challengeType(v), field);
     return t;
   });
@@ -133,6 +143,15 @@ export function checkCaaIdentities(values: readonly string[], field = "caa_ident
 }
 
 /**
+ * CAA checking (RFC 8659 §4.2) needs this CA's issuer domain names: a
+ * directory with CAA on and no caa_identities could never match an issue
+ * property, so the configuration is refused rather than every issuance.
+ */
+export function checkCaaSettings(caaEnabled: boolean, caaIdentities: readonly string[]): void {
+  if (caaEnabled && caaIdentities.length === 0) throw SigilError.invalidArgument(DIRECTORY_POLICY_MESSAGES.caaWithoutIdentities, "caa_enabled");
+}
+
+/**
  * The per-directory override of SIGIL_VALIDATION_ALLOWED_NETWORKS: the same
  * syntax (CIDRs, "public", "private"), checked by the same parser the
  * validator uses, stored normalized; empty = the server's setting.
@@ -149,6 +168,8 @@ export function checkValidationNetworks(values: readonly string[], field = "vali
 
 /** The full policy of a new directory: every field checked, absent ones at their defaults. */
 export function checkDirectoryPolicy(input: DirectoryPolicyInput): DirectoryPolicy {
+  const caaIdentities = checkCaaIdentities(input.caaIdentities ?? []);
+  checkCaaSettings(input.caaEnabled ?? false, caaIdentities);
   return {
     eabRequired: input.eabRequired ?? false,
     allowedDnsSuffixes: checkDnsSuffixes(input.allowedDnsSuffixes ?? []),
@@ -158,8 +179,9 @@ export function checkDirectoryPolicy(input: DirectoryPolicyInput): DirectoryPoli
     certificateKind: checkCertificateKind(input.certificateKind ?? "server"),
     termsOfServiceUrl: checkMetaUrl(input.termsOfServiceUrl ?? null, "terms_of_service_url"),
     websiteUrl: checkMetaUrl(input.websiteUrl ?? null, "website_url"),
-    caaIdentities: checkCaaIdentities(input.caaIdentities ?? []),
+    caaIdentities,
     validationAllowedNetworks: checkValidationNetworks(input.validationAllowedNetworks ?? []),
+    caaEnabled: input.caaEnabled ?? false,
   };
 }
 
@@ -176,5 +198,7 @@ export function checkDirectoryPolicyPatch(input: DirectoryPolicyInput): Partial<
   if (input.websiteUrl !== undefined) patch.websiteUrl = checkMetaUrl(input.websiteUrl, "website_url");
   if (input.caaIdentities !== undefined) patch.caaIdentities = checkCaaIdentities(input.caaIdentities);
   if (input.validationAllowedNetworks !== undefined) patch.validationAllowedNetworks = checkValidationNetworks(input.validationAllowedNetworks);
+  // with the stored fields, checkCaaSettings once the patch is applied (ra/acme-admin.ts)
+  if (input.caaEnabled !== undefined) patch.caaEnabled = input.caaEnabled;
   return patch;
 }

@@ -14,7 +14,7 @@ export const IDENTIFIER_MESSAGES = {
   badIp: (v: string) => `"${v}" is not an IPv4 or IPv6 address in canonical form`,
   dnsNotAllowed: (v: string) => `"${v}" is not within this directory's allowed DNS names`,
   ipNotAllowed: (v: string) => `"${v}" is not within this directory's allowed IP ranges`,
-  wildcardNeedsDns01: (v: string) => `"${v}": wildcard names need the dns-01 challenge, which this directory does not offer`,
+  wildcardNeedsDns01: (v: string) => `"${v}": wildcard names need a DNS challenge (dns-01, dns-account-01 or dns-persist-01), which this directory does not offer`,
   noChallenge: (v: string) => `"${v}": none of this directory's challenge types can validate this identifier`,
   empty: "an order needs at least one identifier",
   tooMany: (n: number) => `at most ${n} identifiers per order`,
@@ -96,10 +96,17 @@ export function ipInRanges(ip: string, ranges: readonly string[]): boolean {
   });
 }
 
-/** RFC 8555 §8 / RFC 8737 §3 / RFC 8738 §7: which challenge types can validate an identifier */
+/**
+ * RFC 8555 §8 / RFC 8737 §3 / RFC 8738 §7: which challenge types can validate an identifier.
+ * dns-account-01 and dns-persist-01 are registered for the "dns" identifier type only
+ * (draft-ietf-acme-dns-account-label IANA considerations; draft-ietf-acme-dns-persist-02 §8.1).
+ * Wildcards: dns-01 (RFC 8555 §7.1.3), dns-account-01 (a dns-01 variant: same record content,
+ * another name), and dns-persist-01, which then succeeds only with a record carrying
+ * policy=wildcard (draft-ietf-acme-dns-persist-02 §5; checked at validation time).
+ */
 export function challengeTypesFor(id: { type: Identifier["type"]; wildcard: boolean }, enabled: readonly AcmeChallengeType[]): AcmeChallengeType[] {
   if (id.type === "ip") return enabled.filter((t) => t === "http-01" || t === "tls-alpn-01");
-  if (id.wildcard) return enabled.filter((t) => t === "dns-01"); // RFC 8555 §7.1.3
+  if (id.wildcard) return enabled.filter((t) => t === "dns-01" || t === "dns-account-01" || t === "dns-persist-01");
   return [...enabled];
 }
 

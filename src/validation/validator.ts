@@ -1,14 +1,18 @@
 /**
  * The ChallengeValidator: dispatches by challenge type (RFC 8555 §8.3 http-01,
- * §8.4 dns-01, RFC 8737 tls-alpn-01), retries transient failures (connection
+ * §8.4 dns-01, RFC 8737 tls-alpn-01, draft-ietf-acme-dns-account-label
+ * dns-account-01, draft-ietf-acme-dns-persist-02 dns-persist-01), retries transient failures (connection
  * problems, timeouts, DNS problems) until its deadline, and always resolves
  * with an outcome (RFC 8555 §7.5.1: the result is recorded on the challenge).
  * Every connection target passes the network policy first (RFC 8555 §10.2),
  * and concurrent validations are capped server-wide and per account.
  */
 import { systemClock, type Clock } from "../core/clock.js";
+import { checkCaaWithRetry } from "./caa.js";
 import { ValidationAborted, type CheckContext, type CheckResult } from "./common.js";
 import { checkDns01 } from "./dns01.js";
+import { checkDnsAccount01 } from "./dnsaccount01.js";
+import { checkDnsPersist01 } from "./dnspersist01.js";
 import { checkHttp01 } from "./http01.js";
 import { createDnsResolver, createHttpFetcher, createTlsDialer, type DnsResolver, type HttpFetcher, type TlsDialer } from "./network.js";
 import { ValidationLimiter, validationLimits, type ValidationLimits } from "./limiter.js";
@@ -90,6 +94,10 @@ export function createChallengeValidator(deps: ChallengeValidatorDeps): Challeng
         return checkDns01(req, ctx);
       case "tls-alpn-01":
         return checkTlsAlpn01(req, ctx);
+      case "dns-account-01":
+        return checkDnsAccount01(req, ctx);
+      case "dns-persist-01":
+        return checkDnsPersist01(req, ctx, clock.now());
       default: {
         const never: never = req.type;
         return Promise.resolve({ outcome: { status: "invalid", error: { type: "malformed", detail: `unsupported challenge type ${String(never)}` } }, transient: false });
@@ -98,6 +106,8 @@ export function createChallengeValidator(deps: ChallengeValidatorDeps): Challeng
   };
 
   return {
+    // RFC 8659 / RFC 8657 (src/validation/caa.ts) on this validator's resolver, a DNS failure retried as a challenge's is
+    checkCaa: (req, signal) => checkCaaWithRetry(req, deps.resolver, { attempts: retry.attempts, delayMs: retry.delayMs, sleep }, signal),
     async validate(req, signal, options) {
       const aborted: ValidationOutcome = { status: "invalid", error: { type: "serverInternal", detail: ABORTED_DETAIL } };
       // a directory's override narrows the server's policy, never widens it

@@ -14,7 +14,7 @@ export function authorizationRoutes(router: Router, deps: AcmeRouteDeps): void {
     const update = decodeAuthzUpdate(st.body);
     const authz = update ? await ra.deactivateAuthz(st.account, id) : await ra.getAuthz(st.account, id);
     if (authz.status === "pending") ctx.set("Retry-After", String(RETRY_AFTER_SECONDS));
-    json(ctx, 200, authzJson(linker, st.dir.name, authz));
+    json(ctx, 200, authzJson(linker, st.dir.name, authz, st.dir));
   });
 
   // §7.5.1 challenge: POST {} starts validation (once) and answers with its
@@ -30,6 +30,6 @@ export function authorizationRoutes(router: Router, deps: AcmeRouteDeps): void {
     }
     ctx.append("Link", `<${linker.authz(st.dir.name, challenge.authorizationId)}>;rel="up"`);
     if (challenge.status === "processing") ctx.set("Retry-After", String(RETRY_AFTER_SECONDS));
-    json(ctx, 200, challengeJson(linker, st.dir.name, challenge));
+    json(ctx, 200, challengeJson(linker, st.dir.name, challenge, st.dir));
   });
 }

@@ -6,6 +6,7 @@
  * response, built by the service itself).
  */
 import { create } from "@bufbuild/protobuf";
+import { rateLimitsToProto } from "./convert-rate-limits.js";
 import { X509Certificate } from "node:crypto";
 import { keyAlgorithmOf } from "../../ca/keys.js";
 import { SigilError } from "../../core/errors.js";
@@ -176,6 +177,10 @@ export function challengeTypeFromProto(t: ChallengeType): AcmeChallengeType {
       return "dns-01";
     case ChallengeType.TLS_ALPN_01:
       return "tls-alpn-01";
+    case ChallengeType.DNS_ACCOUNT_01:
+      return "dns-account-01";
+    case ChallengeType.DNS_PERSIST_01:
+      return "dns-persist-01";
     default:
       throw SigilError.invalidArgument(`unknown challenge type ${String(t)}`, "challenge_types");
   }
@@ -189,6 +194,10 @@ function challengeTypeToProto(t: AcmeChallengeType): ChallengeType {
       return ChallengeType.DNS_01;
     case "tls-alpn-01":
       return ChallengeType.TLS_ALPN_01;
+    case "dns-account-01":
+      return ChallengeType.DNS_ACCOUNT_01;
+    case "dns-persist-01":
+      return ChallengeType.DNS_PERSIST_01;
   }
 }
 
@@ -358,6 +367,8 @@ export function directoryToProto(ctx: RaContext, d: AcmeDirectory): AcmeDirector
     websiteUrl: d.websiteUrl ?? "",
     caaIdentities: d.caaIdentities,
     validationAllowedNetworks: d.validationAllowedNetworks,
+    caaEnabled: d.caaEnabled,
+    rateLimits: rateLimitsToProto(d.rateLimits),
     directoryUrl: directoryUrl(ctx, d.name),
     createdAt: ts(d.createdAt),
     updatedAt: ts(d.updatedAt),

@@ -11,6 +11,7 @@ import { commitValidationOutcome, findValidationJob, reclaimStaleChallenges, typ
 import { systemActor } from "../actor.js";
 import { inSqlTransaction, type RaContext } from "../context.js";
 import { challengeInfo, type ChallengeInfo } from "./challenges.js";
+import { accountBoundFields, clampAuthzExpires } from "./dns-challenges.js";
 import { storedProblem } from "./errors.js";
 import { ORDER_STATUSES_INVALIDATED_BY_AUTHZ, validAuthzExpires } from "./transitions.js";
 
@@ -135,21 +136,27 @@ export class ValidationScheduler {
     if (!job) return undefined;
     // read before validating: a database failure here leaves the challenge processing for the sweeper, not invalid
     const networkPolicy = await this.networks.policyOf(job.directoryId);
+    // dns-account-01 / dns-persist-01: the account URL and the persist record's parameters (dns-challenges.ts)
+    const bound = await accountBoundFields(this.ctx, job);
     let outcome: ValidationOutcome;
     try {
-      outcome = await this.validator.validate(
-        {
-          type: job.type,
-          identifier: { type: job.identifierType, value: job.identifierValue },
-          token: job.token,
-          // RFC 8555 §8.1 key authorization
-          keyAuthorization: `${job.token}.${job.keyThumbprint}`,
-          // the per-account cap on concurrent validations
-          accountId: job.accountId,
-        },
-        this.abort.signal,
-        { networkPolicy },
-      );
+      outcome =
+        "refused" in bound
+          ? bound.refused
+          : await this.validator.validate(
+              {
+                type: job.type,
+                identifier: { type: job.identifierType, value: job.identifierValue },
+                token: job.token,
+                // RFC 8555 §8.1 key authorization
+                keyAuthorization: `${job.token}.${job.keyThumbprint}`,
+                // the per-account cap on concurrent validations
+                accountId: job.accountId,
+                ...bound.fields,
+              },
+              this.abort.signal,
+              { networkPolicy },
+            );
     } catch (e) {
       this.logger.error({ err: e, challengeId }, "validator threw");
       outcome = { status: "invalid", error: { type: "serverInternal", detail: "the validation could not be performed" } };
@@ -198,7 +205,7 @@ export class ValidationScheduler {
     });
     const recorded: RecordedOutcome =
       outcome.status === "valid"
-        ? { status: "valid", authzExpires: validAuthzExpires(now) }
+        ? { status: "valid", authzExpires: clampAuthzExpires(validAuthzExpires(now), outcome.notAfter) }
         : {
             status: "invalid",
             challengeError: storedProblem(outcome.error.type, outcome.error.detail),

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sigil/admin/v1/acme.proto.
  */
 export const file_sigil_admin_v1_acme: GenFile = /*@__PURE__*/
-  fileDesc("ChlzaWdpbC9hZG1pbi92MS9hY21lLnByb3RvEg5zaWdpbC5hZG1pbi52MSKZBAoNQWNtZURpcmVjdG9yeRIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEhcKD29yZ2FuaXphdGlvbl9pZBgDIAEoCRINCgVjYV9pZBgEIAEoCRIUCgxlYWJfcmVxdWlyZWQYBSABKAgSHAoUYWxsb3dlZF9kbnNfc3VmZml4ZXMYBiADKAkSGQoRYWxsb3dlZF9pcF9yYW5nZXMYByADKAkSNgoPY2hhbGxlbmdlX3R5cGVzGAggAygOMh0uc2lnaWwuYWRtaW4udjEuQ2hhbGxlbmdlVHlwZRIZChFtYXhfdmFsaWRpdHlfZGF5cxgJIAEoBRI9ChBjZXJ0aWZpY2F0ZV9raW5kGAogASgOMiMuc2lnaWwuYWRtaW4udjEuQWNtZUNlcnRpZmljYXRlS2luZBIcChR0ZXJtc19vZl9zZXJ2aWNlX3VybBgLIAEoCRITCgt3ZWJzaXRlX3VybBgMIAEoCRIWCg5jYWFfaWRlbnRpdGllcxgNIAMoCRIVCg1kaXJlY3RvcnlfdXJsGA4gASgJEi4KCmNyZWF0ZWRfYXQYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiMKG3ZhbGlkYXRpb25fYWxsb3dlZF9uZXR3b3JrcxgRIAMoCSKMAgoGRWFiS2V5EgoKAmlkGAEgASgJEgsKA2tpZBgCIAEoCRIUCgxkaXJlY3RvcnlfaWQYAyABKAkSFwoPb3JnYW5pemF0aW9uX2lkGAQgASgJEhMKC2Rlc2NyaXB0aW9uGAUgASgJEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEisKB3VzZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhgKEGJvdW5kX2FjY291bnRfaWQYCCABKAkSLgoKcmV2b2tlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi6QEKC0FjbWVBY2NvdW50EgoKAmlkGAEgASgJEhQKDGRpcmVjdG9yeV9pZBgCIAEoCRIXCg9vcmdhbml6YXRpb25faWQYAyABKAkSMQoGc3RhdHVzGAQgASgOMiEuc2lnaWwuYWRtaW4udjEuQWNtZUFjY291bnRTdGF0dXMSEAoIY29udGFjdHMYBSADKAkSEgoKZWFiX2tleV9pZBgGIAEoCRIWCg5rZXlfdGh1bWJwcmludBgHIAEoCRIuCgpjcmVhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCItCg5BY21lSWRlbnRpZmllchIMCgR0eXBlGAEgASgJEg0KBXZhbHVlGAIgASgJIooDCglBY21lT3JkZXISCgoCaWQYASABKAkSEgoKYWNjb3VudF9pZBgCIAEoCRIUCgxkaXJlY3RvcnlfaWQYAyABKAkSLwoGc3RhdHVzGAQgASgOMh8uc2lnaWwuYWRtaW4udjEuQWNtZU9yZGVyU3RhdHVzEjMKC2lkZW50aWZpZXJzGAUgAygLMh4uc2lnaWwuYWRtaW4udjEuQWNtZUlkZW50aWZpZXISKwoHZXhwaXJlcxgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKbm90X2JlZm9yZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJbm90X2FmdGVyGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5jZXJ0aWZpY2F0ZV9pZBgJIAEoCRINCgVlcnJvchgKIAEoCRIuCgpjcmVhdGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJCChFDaGFsbGVuZ2VUeXBlTGlzdBItCgZ2YWx1ZXMYASADKA4yHS5zaWdpbC5hZG1pbi52MS5DaGFsbGVuZ2VUeXBlIqMDChpDcmVhdGVBY21lRGlyZWN0b3J5UmVxdWVzdBIMCgRuYW1lGAEgASgJEhcKD29yZ2FuaXphdGlvbl9pZBgCIAEoCRINCgVjYV9pZBgDIAEoCRIUCgxlYWJfcmVxdWlyZWQYBCABKAgSHAoUYWxsb3dlZF9kbnNfc3VmZml4ZXMYBSADKAkSGQoRYWxsb3dlZF9pcF9yYW5nZXMYBiADKAkSNgoPY2hhbGxlbmdlX3R5cGVzGAcgAygOMh0uc2lnaWwuYWRtaW4udjEuQ2hhbGxlbmdlVHlwZRIZChFtYXhfdmFsaWRpdHlfZGF5cxgIIAEoBRI9ChBjZXJ0aWZpY2F0ZV9raW5kGAkgASgOMiMuc2lnaWwuYWRtaW4udjEuQWNtZUNlcnRpZmljYXRlS2luZBIcChR0ZXJtc19vZl9zZXJ2aWNlX3VybBgKIAEoCRITCgt3ZWJzaXRlX3VybBgLIAEoCRIWCg5jYWFfaWRlbnRpdGllcxgMIAMoCRIjCht2YWxpZGF0aW9uX2FsbG93ZWRfbmV0d29ya3MYDSADKAkiTwobQ3JlYXRlQWNtZURpcmVjdG9yeVJlc3BvbnNlEjAKCWRpcmVjdG9yeRgBIAEoCzIdLnNpZ2lsLmFkbWluLnYxLkFjbWVEaXJlY3RvcnkiJQoXR2V0QWNtZURpcmVjdG9yeVJlcXVlc3QSCgoCaWQYASABKAkiTAoYR2V0QWNtZURpcmVjdG9yeVJlc3BvbnNlEjAKCWRpcmVjdG9yeRgBIAEoCzIdLnNpZ2lsLmFkbWluLnYxLkFjbWVEaXJlY3RvcnkiawoaTGlzdEFjbWVEaXJlY3Rvcmllc1JlcXVlc3QSFwoPb3JnYW5pemF0aW9uX2lkGAEgASgJEg0KBWNhX2lkGAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJImoKG0xpc3RBY21lRGlyZWN0b3JpZXNSZXNwb25zZRIyCgtkaXJlY3RvcmllcxgBIAMoCzIdLnNpZ2lsLmFkbWluLnYxLkFjbWVEaXJlY3RvcnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIokFChpVcGRhdGVBY21lRGlyZWN0b3J5UmVxdWVzdBIKCgJpZBgBIAEoCRISCgVjYV9pZBgCIAEoCUgAiAEBEhkKDGVhYl9yZXF1aXJlZBgDIAEoCEgBiAEBEjgKFGFsbG93ZWRfZG5zX3N1ZmZpeGVzGAQgASgLMhouc2lnaWwuYWRtaW4udjEuU3RyaW5nTGlzdBI1ChFhbGxvd2VkX2lwX3JhbmdlcxgFIAEoCzIaLnNpZ2lsLmFkbWluLnYxLlN0cmluZ0xpc3QSOgoPY2hhbGxlbmdlX3R5cGVzGAYgASgLMiEuc2lnaWwuYWRtaW4udjEuQ2hhbGxlbmdlVHlwZUxpc3QSHgoRbWF4X3ZhbGlkaXR5X2RheXMYByABKAVIAogBARJCChBjZXJ0aWZpY2F0ZV9raW5kGAggASgOMiMuc2lnaWwuYWRtaW4udjEuQWNtZUNlcnRpZmljYXRlS2luZEgDiAEBEiEKFHRlcm1zX29mX3NlcnZpY2VfdXJsGAkgASgJSASIAQESGAoLd2Vic2l0ZV91cmwYCiABKAlIBYgBARIyCg5jYWFfaWRlbnRpdGllcxgLIAEoCzIaLnNpZ2lsLmFkbWluLnYxLlN0cmluZ0xpc3QSPwobdmFsaWRhdGlvbl9hbGxvd2VkX25ldHdvcmtzGAwgASgLMhouc2lnaWwuYWRtaW4udjEuU3RyaW5nTGlzdEIICgZfY2FfaWRCDwoNX2VhYl9yZXF1aXJlZEIUChJfbWF4X3ZhbGlkaXR5X2RheXNCEwoRX2NlcnRpZmljYXRlX2tpbmRCFwoVX3Rlcm1zX29mX3NlcnZpY2VfdXJsQg4KDF93ZWJzaXRlX3VybCJPChtVcGRhdGVBY21lRGlyZWN0b3J5UmVzcG9uc2USMAoJZGlyZWN0b3J5GAEgASgLMh0uc2lnaWwuYWRtaW4udjEuQWNtZURpcmVjdG9yeSIoChpEZWxldGVBY21lRGlyZWN0b3J5UmVxdWVzdBIKCgJpZBgBIAEoCSIdChtEZWxldGVBY21lRGlyZWN0b3J5UmVzcG9uc2UiQAoTQ3JlYXRlRWFiS2V5UmVxdWVzdBIUCgxkaXJlY3RvcnlfaWQYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkiUQoUQ3JlYXRlRWFiS2V5UmVzcG9uc2USJwoHZWFiX2tleRgBIAEoCzIWLnNpZ2lsLmFkbWluLnYxLkVhYktleRIQCghobWFjX2tleRgCIAEoCSKDAQoSTGlzdEVhYktleXNSZXF1ZXN0EhQKDGRpcmVjdG9yeV9pZBgBIAEoCRIXCg9vcmdhbml6YXRpb25faWQYAiABKAkSFwoPaW5jbHVkZV9yZXZva2VkGAMgASgIEhEKCXBhZ2Vfc2l6ZRgEIAEoBRISCgpwYWdlX3Rva2VuGAUgASgJIlgKE0xpc3RFYWJLZXlzUmVzcG9uc2USKAoIZWFiX2tleXMYASADKAsyFi5zaWdpbC5hZG1pbi52MS5FYWJLZXkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIiEKE1Jldm9rZUVhYktleVJlcXVlc3QSCgoCaWQYASABKAkiPwoUUmV2b2tlRWFiS2V5UmVzcG9uc2USJwoHZWFiX2tleRgBIAEoCzIWLnNpZ2lsLmFkbWluLnYxLkVhYktleSKiAQoXTGlzdEFjbWVBY2NvdW50c1JlcXVlc3QSFAoMZGlyZWN0b3J5X2lkGAEgASgJEhcKD29yZ2FuaXphdGlvbl9pZBgCIAEoCRIxCgZzdGF0dXMYAyABKA4yIS5zaWdpbC5hZG1pbi52MS5BY21lQWNjb3VudFN0YXR1cxIRCglwYWdlX3NpemUYBCABKAUSEgoKcGFnZV90b2tlbhgFIAEoCSJiChhMaXN0QWNtZUFjY291bnRzUmVzcG9uc2USLQoIYWNjb3VudHMYASADKAsyGy5zaWdpbC5hZG1pbi52MS5BY21lQWNjb3VudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiKgocRGVhY3RpdmF0ZUFjbWVBY2NvdW50UmVxdWVzdBIKCgJpZBgBIAEoCSJNCh1EZWFjdGl2YXRlQWNtZUFjY291bnRSZXNwb25zZRIsCgdhY2NvdW50GAEgASgLMhsuc2lnaWwuYWRtaW4udjEuQWNtZUFjY291bnQimQEKFUxpc3RBY21lT3JkZXJzUmVxdWVzdBIUCgxkaXJlY3RvcnlfaWQYASABKAkSEgoKYWNjb3VudF9pZBgCIAEoCRIvCgZzdGF0dXMYAyABKA4yHy5zaWdpbC5hZG1pbi52MS5BY21lT3JkZXJTdGF0dXMSEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkiXAoWTGlzdEFjbWVPcmRlcnNSZXNwb25zZRIpCgZvcmRlcnMYASADKAsyGS5zaWdpbC5hZG1pbi52MS5BY21lT3JkZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJKoYBCg1DaGFsbGVuZ2VUeXBlEh4KGkNIQUxMRU5HRV9UWVBFX1VOU1BFQ0lGSUVEEAASGgoWQ0hBTExFTkdFX1RZUEVfSFRUUF8wMRABEhkKFUNIQUxMRU5HRV9UWVBFX0ROU18wMRACEh4KGkNIQUxMRU5HRV9UWVBFX1RMU19BTFBOXzAxEAMqoAEKE0FjbWVDZXJ0aWZpY2F0ZUtpbmQSJQohQUNNRV9DRVJUSUZJQ0FURV9LSU5EX1VOU1BFQ0lGSUVEEAASIAocQUNNRV9DRVJUSUZJQ0FURV9LSU5EX1NFUlZFUhABEiAKHEFDTUVfQ0VSVElGSUNBVEVfS0lORF9DTElFTlQQAhIeChpBQ01FX0NFUlRJRklDQVRFX0tJTkRfRFVBTBADKp0BChFBY21lQWNjb3VudFN0YXR1cxIjCh9BQ01FX0FDQ09VTlRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASHQoZQUNNRV9BQ0NPVU5UX1NUQVRVU19WQUxJRBABEiMKH0FDTUVfQUNDT1VOVF9TVEFUVVNfREVBQ1RJVkFURUQQAhIfChtBQ01FX0FDQ09VTlRfU1RBVFVTX1JFVk9LRUQQAyrOAQoPQWNtZU9yZGVyU3RhdHVzEiEKHUFDTUVfT1JERVJfU1RBVFVTX1VOU1BFQ0lGSUVEEAASHQoZQUNNRV9PUkRFUl9TVEFUVVNfUEVORElORxABEhsKF0FDTUVfT1JERVJfU1RBVFVTX1JFQURZEAISIAocQUNNRV9PUkRFUl9TVEFUVVNfUFJPQ0VTU0lORxADEhsKF0FDTUVfT1JERVJfU1RBVFVTX1ZBTElEEAQSHQoZQUNNRV9PUkRFUl9TVEFUVVNfSU5WQUxJRBAFMoAJCgtBY21lU2VydmljZRJuChNDcmVhdGVBY21lRGlyZWN0b3J5Eiouc2lnaWwuYWRtaW4udjEuQ3JlYXRlQWNtZURpcmVjdG9yeVJlcXVlc3QaKy5zaWdpbC5hZG1pbi52MS5DcmVhdGVBY21lRGlyZWN0b3J5UmVzcG9uc2USZQoQR2V0QWNtZURpcmVjdG9yeRInLnNpZ2lsLmFkbWluLnYxLkdldEFjbWVEaXJlY3RvcnlSZXF1ZXN0Giguc2lnaWwuYWRtaW4udjEuR2V0QWNtZURpcmVjdG9yeVJlc3BvbnNlEm4KE0xpc3RBY21lRGlyZWN0b3JpZXMSKi5zaWdpbC5hZG1pbi52MS5MaXN0QWNtZURpcmVjdG9yaWVzUmVxdWVzdBorLnNpZ2lsLmFkbWluLnYxLkxpc3RBY21lRGlyZWN0b3JpZXNSZXNwb25zZRJuChNVcGRhdGVBY21lRGlyZWN0b3J5Eiouc2lnaWwuYWRtaW4udjEuVXBkYXRlQWNtZURpcmVjdG9yeVJlcXVlc3QaKy5zaWdpbC5hZG1pbi52MS5VcGRhdGVBY21lRGlyZWN0b3J5UmVzcG9uc2USbgoTRGVsZXRlQWNtZURpcmVjdG9yeRIqLnNpZ2lsLmFkbWluLnYxLkRlbGV0ZUFjbWVEaXJlY3RvcnlSZXF1ZXN0Gisuc2lnaWwuYWRtaW4udjEuRGVsZXRlQWNtZURpcmVjdG9yeVJlc3BvbnNlElkKDENyZWF0ZUVhYktleRIjLnNpZ2lsLmFkbWluLnYxLkNyZWF0ZUVhYktleVJlcXVlc3QaJC5zaWdpbC5hZG1pbi52MS5DcmVhdGVFYWJLZXlSZXNwb25zZRJWCgtMaXN0RWFiS2V5cxIiLnNpZ2lsLmFkbWluLnYxLkxpc3RFYWJLZXlzUmVxdWVzdBojLnNpZ2lsLmFkbWluLnYxLkxpc3RFYWJLZXlzUmVzcG9uc2USWQoMUmV2b2tlRWFiS2V5EiMuc2lnaWwuYWRtaW4udjEuUmV2b2tlRWFiS2V5UmVxdWVzdBokLnNpZ2lsLmFkbWluLnYxLlJldm9rZUVhYktleVJlc3BvbnNlEmUKEExpc3RBY21lQWNjb3VudHMSJy5zaWdpbC5hZG1pbi52MS5MaXN0QWNtZUFjY291bnRzUmVxdWVzdBooLnNpZ2lsLmFkbWluLnYxLkxpc3RBY21lQWNjb3VudHNSZXNwb25zZRJ0ChVEZWFjdGl2YXRlQWNtZUFjY291bnQSLC5zaWdpbC5hZG1pbi52MS5EZWFjdGl2YXRlQWNtZUFjY291bnRSZXF1ZXN0Gi0uc2lnaWwuYWRtaW4udjEuRGVhY3RpdmF0ZUFjbWVBY2NvdW50UmVzcG9uc2USXwoOTGlzdEFjbWVPcmRlcnMSJS5zaWdpbC5hZG1pbi52MS5MaXN0QWNtZU9yZGVyc1JlcXVlc3QaJi5zaWdpbC5hZG1pbi52MS5MaXN0QWNtZU9yZGVyc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_sigil_admin_v1_common]);
+  fileDesc("ChlzaWdpbC9hZG1pbi92MS9hY21lLnByb3RvEg5zaWdpbC5hZG1pbi52MSLjBAoNQWNtZURpcmVjdG9yeRIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEhcKD29yZ2FuaXphdGlvbl9pZBgDIAEoCRINCgVjYV9pZBgEIAEoCRIUCgxlYWJfcmVxdWlyZWQYBSABKAgSHAoUYWxsb3dlZF9kbnNfc3VmZml4ZXMYBiADKAkSGQoRYWxsb3dlZF9pcF9yYW5nZXMYByADKAkSNgoPY2hhbGxlbmdlX3R5cGVzGAggAygOMh0uc2lnaWwuYWRtaW4udjEuQ2hhbGxlbmdlVHlwZRIZChFtYXhfdmFsaWRpdHlfZGF5cxgJIAEoBRI9ChBjZXJ0aWZpY2F0ZV9raW5kGAogASgOMiMuc2lnaWwuYWRtaW4udjEuQWNtZUNlcnRpZmljYXRlS2luZBIcChR0ZXJtc19vZl9zZXJ2aWNlX3VybBgLIAEoCRITCgt3ZWJzaXRlX3VybBgMIAEoCRIWCg5jYWFfaWRlbnRpdGllcxgNIAMoCRIVCg1kaXJlY3RvcnlfdXJsGA4gASgJEi4KCmNyZWF0ZWRfYXQYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiMKG3ZhbGlkYXRpb25fYWxsb3dlZF9uZXR3b3JrcxgRIAMoCRITCgtjYWFfZW5hYmxlZBgUIAEoCBIzCgtyYXRlX2xpbWl0cxgVIAEoCzIeLnNpZ2lsLmFkbWluLnYxLkFjbWVSYXRlTGltaXRzIowCCgZFYWJLZXkSCgoCaWQYASABKAkSCwoDa2lkGAIgASgJEhQKDGRpcmVjdG9yeV9pZBgDIAEoCRIXCg9vcmdhbml6YXRpb25faWQYBCABKAkSEwoLZGVzY3JpcHRpb24YBSABKAkSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoHdXNlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQYm91bmRfYWNjb3VudF9pZBgIIAEoCRIuCgpyZXZva2VkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLpAQoLQWNtZUFjY291bnQSCgoCaWQYASABKAkSFAoMZGlyZWN0b3J5X2lkGAIgASgJEhcKD29yZ2FuaXphdGlvbl9pZBgDIAEoCRIxCgZzdGF0dXMYBCABKA4yIS5zaWdpbC5hZG1pbi52MS5BY21lQWNjb3VudFN0YXR1cxIQCghjb250YWN0cxgFIAMoCRISCgplYWJfa2V5X2lkGAYgASgJEhYKDmtleV90aHVtYnByaW50GAcgASgJEi4KCmNyZWF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIi0KDkFjbWVJZGVudGlmaWVyEgwKBHR5cGUYASABKAkSDQoFdmFsdWUYAiABKAkiigMKCUFjbWVPcmRlchIKCgJpZBgBIAEoCRISCgphY2NvdW50X2lkGAIgASgJEhQKDGRpcmVjdG9yeV9pZBgDIAEoCRIvCgZzdGF0dXMYBCABKA4yHy5zaWdpbC5hZG1pbi52MS5BY21lT3JkZXJTdGF0dXMSMwoLaWRlbnRpZmllcnMYBSADKAsyHi5zaWdpbC5hZG1pbi52MS5BY21lSWRlbnRpZmllchIrCgdleHBpcmVzGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpub3RfYmVmb3JlGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglub3RfYWZ0ZXIYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmNlcnRpZmljYXRlX2lkGAkgASgJEg0KBWVycm9yGAogASgJEi4KCmNyZWF0ZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkIKEUNoYWxsZW5nZVR5cGVMaXN0Ei0KBnZhbHVlcxgBIAMoDjIdLnNpZ2lsLmFkbWluLnYxLkNoYWxsZW5nZVR5cGUi7QMKGkNyZWF0ZUFjbWVEaXJlY3RvcnlSZXF1ZXN0EgwKBG5hbWUYASABKAkSFwoPb3JnYW5pemF0aW9uX2lkGAIgASgJEg0KBWNhX2lkGAMgASgJEhQKDGVhYl9yZXF1aXJlZBgEIAEoCBIcChRhbGxvd2VkX2Ruc19zdWZmaXhlcxgFIAMoCRIZChFhbGxvd2VkX2lwX3JhbmdlcxgGIAMoCRI2Cg9jaGFsbGVuZ2VfdHlwZXMYByADKA4yHS5zaWdpbC5hZG1pbi52MS5DaGFsbGVuZ2VUeXBlEhkKEW1heF92YWxpZGl0eV9kYXlzGAggASgFEj0KEGNlcnRpZmljYXRlX2tpbmQYCSABKA4yIy5zaWdpbC5hZG1pbi52MS5BY21lQ2VydGlmaWNhdGVLaW5kEhwKFHRlcm1zX29mX3NlcnZpY2VfdXJsGAogASgJEhMKC3dlYnNpdGVfdXJsGAsgASgJEhYKDmNhYV9pZGVudGl0aWVzGAwgAygJEiMKG3ZhbGlkYXRpb25fYWxsb3dlZF9uZXR3b3JrcxgNIAMoCRITCgtjYWFfZW5hYmxlZBgPIAEoCBIzCgtyYXRlX2xpbWl0cxgQIAEoCzIeLnNpZ2lsLmFkbWluLnYxLkFjbWVSYXRlTGltaXRzIk8KG0NyZWF0ZUFjbWVEaXJlY3RvcnlSZXNwb25zZRIwCglkaXJlY3RvcnkYASABKAsyHS5zaWdpbC5hZG1pbi52MS5BY21lRGlyZWN0b3J5IiUKF0dldEFjbWVEaXJlY3RvcnlSZXF1ZXN0EgoKAmlkGAEgASgJIkwKGEdldEFjbWVEaXJlY3RvcnlSZXNwb25zZRIwCglkaXJlY3RvcnkYASABKAsyHS5zaWdpbC5hZG1pbi52MS5BY21lRGlyZWN0b3J5ImsKGkxpc3RBY21lRGlyZWN0b3JpZXNSZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCRINCgVjYV9pZBgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJqChtMaXN0QWNtZURpcmVjdG9yaWVzUmVzcG9uc2USMgoLZGlyZWN0b3JpZXMYASADKAsyHS5zaWdpbC5hZG1pbi52MS5BY21lRGlyZWN0b3J5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLoBQoaVXBkYXRlQWNtZURpcmVjdG9yeVJlcXVlc3QSCgoCaWQYASABKAkSEgoFY2FfaWQYAiABKAlIAIgBARIZCgxlYWJfcmVxdWlyZWQYAyABKAhIAYgBARI4ChRhbGxvd2VkX2Ruc19zdWZmaXhlcxgEIAEoCzIaLnNpZ2lsLmFkbWluLnYxLlN0cmluZ0xpc3QSNQoRYWxsb3dlZF9pcF9yYW5nZXMYBSABKAsyGi5zaWdpbC5hZG1pbi52MS5TdHJpbmdMaXN0EjoKD2NoYWxsZW5nZV90eXBlcxgGIAEoCzIhLnNpZ2lsLmFkbWluLnYxLkNoYWxsZW5nZVR5cGVMaXN0Eh4KEW1heF92YWxpZGl0eV9kYXlzGAcgASgFSAKIAQESQgoQY2VydGlmaWNhdGVfa2luZBgIIAEoDjIjLnNpZ2lsLmFkbWluLnYxLkFjbWVDZXJ0aWZpY2F0ZUtpbmRIA4gBARIhChR0ZXJtc19vZl9zZXJ2aWNlX3VybBgJIAEoCUgEiAEBEhgKC3dlYnNpdGVfdXJsGAogASgJSAWIAQESMgoOY2FhX2lkZW50aXRpZXMYCyABKAsyGi5zaWdpbC5hZG1pbi52MS5TdHJpbmdMaXN0Ej8KG3ZhbGlkYXRpb25fYWxsb3dlZF9uZXR3b3JrcxgMIAEoCzIaLnNpZ2lsLmFkbWluLnYxLlN0cmluZ0xpc3QSGAoLY2FhX2VuYWJsZWQYDiABKAhIBogBARIzCgtyYXRlX2xpbWl0cxgPIAEoCzIeLnNpZ2lsLmFkbWluLnYxLkFjbWVSYXRlTGltaXRzQggKBl9jYV9pZEIPCg1fZWFiX3JlcXVpcmVkQhQKEl9tYXhfdmFsaWRpdHlfZGF5c0ITChFfY2VydGlmaWNhdGVfa2luZEIXChVfdGVybXNfb2Zfc2VydmljZV91cmxCDgoMX3dlYnNpdGVfdXJsQg4KDF9jYWFfZW5hYmxlZCJPChtVcGRhdGVBY21lRGlyZWN0b3J5UmVzcG9uc2USMAoJZGlyZWN0b3J5GAEgASgLMh0uc2lnaWwuYWRtaW4udjEuQWNtZURpcmVjdG9yeSIoChpEZWxldGVBY21lRGlyZWN0b3J5UmVxdWVzdBIKCgJpZBgBIAEoCSIdChtEZWxldGVBY21lRGlyZWN0b3J5UmVzcG9uc2UiQAoTQ3JlYXRlRWFiS2V5UmVxdWVzdBIUCgxkaXJlY3RvcnlfaWQYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkiUQoUQ3JlYXRlRWFiS2V5UmVzcG9uc2USJwoHZWFiX2tleRgBIAEoCzIWLnNpZ2lsLmFkbWluLnYxLkVhYktleRIQCghobWFjX2tleRgCIAEoCSKDAQoSTGlzdEVhYktleXNSZXF1ZXN0EhQKDGRpcmVjdG9yeV9pZBgBIAEoCRIXCg9vcmdhbml6YXRpb25faWQYAiABKAkSFwoPaW5jbHVkZV9yZXZva2VkGAMgASgIEhEKCXBhZ2Vfc2l6ZRgEIAEoBRISCgpwYWdlX3Rva2VuGAUgASgJIlgKE0xpc3RFYWJLZXlzUmVzcG9uc2USKAoIZWFiX2tleXMYASADKAsyFi5zaWdpbC5hZG1pbi52MS5FYWJLZXkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIiEKE1Jldm9rZUVhYktleVJlcXVlc3QSCgoCaWQYASABKAkiPwoUUmV2b2tlRWFiS2V5UmVzcG9uc2USJwoHZWFiX2tleRgBIAEoCzIWLnNpZ2lsLmFkbWluLnYxLkVhYktleSKiAQoXTGlzdEFjbWVBY2NvdW50c1JlcXVlc3QSFAoMZGlyZWN0b3J5X2lkGAEgASgJEhcKD29yZ2FuaXphdGlvbl9pZBgCIAEoCRIxCgZzdGF0dXMYAyABKA4yIS5zaWdpbC5hZG1pbi52MS5BY21lQWNjb3VudFN0YXR1cxIRCglwYWdlX3NpemUYBCABKAUSEgoKcGFnZV90b2tlbhgFIAEoCSJiChhMaXN0QWNtZUFjY291bnRzUmVzcG9uc2USLQoIYWNjb3VudHMYASADKAsyGy5zaWdpbC5hZG1pbi52MS5BY21lQWNjb3VudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiKgocRGVhY3RpdmF0ZUFjbWVBY2NvdW50UmVxdWVzdBIKCgJpZBgBIAEoCSJNCh1EZWFjdGl2YXRlQWNtZUFjY291bnRSZXNwb25zZRIsCgdhY2NvdW50GAEgASgLMhsuc2lnaWwuYWRtaW4udjEuQWNtZUFjY291bnQimQEKFUxpc3RBY21lT3JkZXJzUmVxdWVzdBIUCgxkaXJlY3RvcnlfaWQYASABKAkSEgoKYWNjb3VudF9pZBgCIAEoCRIvCgZzdGF0dXMYAyABKA4yHy5zaWdpbC5hZG1pbi52MS5BY21lT3JkZXJTdGF0dXMSEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkiXAoWTGlzdEFjbWVPcmRlcnNSZXNwb25zZRIpCgZvcmRlcnMYASADKAsyGS5zaWdpbC5hZG1pbi52MS5BY21lT3JkZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIlYKDUFjbWVSYXRlTGltaXQSDAoEbmFtZRgBIAEoCRIQCghkaXNhYmxlZBgCIAEoCBINCgVjb3VudBgDIAEoDRIWCg5wZXJpb2Rfc2Vjb25kcxgEIAEoBCI/Cg5BY21lUmF0ZUxpbWl0cxItCgZsaW1pdHMYASADKAsyHS5zaWdpbC5hZG1pbi52MS5BY21lUmF0ZUxpbWl0IsMCChVBY21lUmF0ZUxpbWl0T3ZlcnJpZGUSCgoCaWQYASABKAkSFAoMZGlyZWN0b3J5X2lkGAIgASgJEhcKD29yZ2FuaXphdGlvbl9pZBgDIAEoCRIUCgphY2NvdW50X2lkGAQgASgJSAASFAoKZWFiX2tleV9pZBgFIAEoCUgAEg0KBWxpbWl0GAYgASgJEhEKCXVubGltaXRlZBgHIAEoCBINCgVjb3VudBgIIAEoDRIWCg5wZXJpb2Rfc2Vjb25kcxgJIAEoBBIPCgdjb21tZW50GAogASgJEi4KCmNyZWF0ZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgkKB3N1YmplY3QisgEKH1NldEFjbWVSYXRlTGltaXRPdmVycmlkZVJlcXVlc3QSFAoKYWNjb3VudF9pZBgBIAEoCUgAEhQKCmVhYl9rZXlfaWQYAiABKAlIABINCgVsaW1pdBgDIAEoCRIRCgl1bmxpbWl0ZWQYBCABKAgSDQoFY291bnQYBSABKA0SFgoOcGVyaW9kX3NlY29uZHMYBiABKAQSDwoHY29tbWVudBgHIAEoCUIJCgdzdWJqZWN0ImYKIFNldEFjbWVSYXRlTGltaXRPdmVycmlkZVJlc3BvbnNlEkIKE3JhdGVfbGltaXRfb3ZlcnJpZGUYASABKAsyJS5zaWdpbC5hZG1pbi52MS5BY21lUmF0ZUxpbWl0T3ZlcnJpZGUiiAEKIUxpc3RBY21lUmF0ZUxpbWl0T3ZlcnJpZGVzUmVxdWVzdBIUCgxkaXJlY3RvcnlfaWQYASABKAkSEgoKYWNjb3VudF9pZBgCIAEoCRISCgplYWJfa2V5X2lkGAMgASgJEhEKCXBhZ2Vfc2l6ZRgEIAEoBRISCgpwYWdlX3Rva2VuGAUgASgJIoIBCiJMaXN0QWNtZVJhdGVMaW1pdE92ZXJyaWRlc1Jlc3BvbnNlEkMKFHJhdGVfbGltaXRfb3ZlcnJpZGVzGAEgAygLMiUuc2lnaWwuYWRtaW4udjEuQWNtZVJhdGVMaW1pdE92ZXJyaWRlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIwCiJEZWxldGVBY21lUmF0ZUxpbWl0T3ZlcnJpZGVSZXF1ZXN0EgoKAmlkGAEgASgJIiUKI0RlbGV0ZUFjbWVSYXRlTGltaXRPdmVycmlkZVJlc3BvbnNlKswBCg1DaGFsbGVuZ2VUeXBlEh4KGkNIQUxMRU5HRV9UWVBFX1VOU1BFQ0lGSUVEEAASGgoWQ0hBTExFTkdFX1RZUEVfSFRUUF8wMRABEhkKFUNIQUxMRU5HRV9UWVBFX0ROU18wMRACEh4KGkNIQUxMRU5HRV9UWVBFX1RMU19BTFBOXzAxEAMSIQodQ0hBTExFTkdFX1RZUEVfRE5TX0FDQ09VTlRfMDEQBBIhCh1DSEFMTEVOR0VfVFlQRV9ETlNfUEVSU0lTVF8wMRAFKqABChNBY21lQ2VydGlmaWNhdGVLaW5kEiUKIUFDTUVfQ0VSVElGSUNBVEVfS0lORF9VTlNQRUNJRklFRBAAEiAKHEFDTUVfQ0VSVElGSUNBVEVfS0lORF9TRVJWRVIQARIgChxBQ01FX0NFUlRJRklDQVRFX0tJTkRfQ0xJRU5UEAISHgoaQUNNRV9DRVJUSUZJQ0FURV9LSU5EX0RVQUwQAyqdAQoRQWNtZUFjY291bnRTdGF0dXMSIwofQUNNRV9BQ0NPVU5UX1NUQVRVU19VTlNQRUNJRklFRBAAEh0KGUFDTUVfQUNDT1VOVF9TVEFUVVNfVkFMSUQQARIjCh9BQ01FX0FDQ09VTlRfU1RBVFVTX0RFQUNUSVZBVEVEEAISHwobQUNNRV9BQ0NPVU5UX1NUQVRVU19SRVZPS0VEEAMqzgEKD0FjbWVPcmRlclN0YXR1cxIhCh1BQ01FX09SREVSX1NUQVRVU19VTlNQRUNJRklFRBAAEh0KGUFDTUVfT1JERVJfU1RBVFVTX1BFTkRJTkcQARIbChdBQ01FX09SREVSX1NUQVRVU19SRUFEWRACEiAKHEFDTUVfT1JERVJfU1RBVFVTX1BST0NFU1NJTkcQAxIbChdBQ01FX09SREVSX1NUQVRVU19WQUxJRBAEEh0KGUFDTUVfT1JERVJfU1RBVFVTX0lOVkFMSUQQBTKODAoLQWNtZVNlcnZpY2USbgoTQ3JlYXRlQWNtZURpcmVjdG9yeRIqLnNpZ2lsLmFkbWluLnYxLkNyZWF0ZUFjbWVEaXJlY3RvcnlSZXF1ZXN0Gisuc2lnaWwuYWRtaW4udjEuQ3JlYXRlQWNtZURpcmVjdG9yeVJlc3BvbnNlEmUKEEdldEFjbWVEaXJlY3RvcnkSJy5zaWdpbC5hZG1pbi52MS5HZXRBY21lRGlyZWN0b3J5UmVxdWVzdBooLnNpZ2lsLmFkbWluLnYxLkdldEFjbWVEaXJlY3RvcnlSZXNwb25zZRJuChNMaXN0QWNtZURpcmVjdG9yaWVzEiouc2lnaWwuYWRtaW4udjEuTGlzdEFjbWVEaXJlY3Rvcmllc1JlcXVlc3QaKy5zaWdpbC5hZG1pbi52MS5MaXN0QWNtZURpcmVjdG9yaWVzUmVzcG9uc2USbgoTVXBkYXRlQWNtZURpcmVjdG9yeRIqLnNpZ2lsLmFkbWluLnYxLlVwZGF0ZUFjbWVEaXJlY3RvcnlSZXF1ZXN0Gisuc2lnaWwuYWRtaW4udjEuVXBkYXRlQWNtZURpcmVjdG9yeVJlc3BvbnNlEm4KE0RlbGV0ZUFjbWVEaXJlY3RvcnkSKi5zaWdpbC5hZG1pbi52MS5EZWxldGVBY21lRGlyZWN0b3J5UmVxdWVzdBorLnNpZ2lsLmFkbWluLnYxLkRlbGV0ZUFjbWVEaXJlY3RvcnlSZXNwb25zZRJZCgxDcmVhdGVFYWJLZXkSIy5zaWdpbC5hZG1pbi52MS5DcmVhdGVFYWJLZXlSZXF1ZXN0GiQuc2lnaWwuYWRtaW4udjEuQ3JlYXRlRWFiS2V5UmVzcG9uc2USVgoLTGlzdEVhYktleXMSIi5zaWdpbC5hZG1pbi52MS5MaXN0RWFiS2V5c1JlcXVlc3QaIy5zaWdpbC5hZG1pbi52MS5MaXN0RWFiS2V5c1Jlc3BvbnNlElkKDFJldm9rZUVhYktleRIjLnNpZ2lsLmFkbWluLnYxLlJldm9rZUVhYktleVJlcXVlc3QaJC5zaWdpbC5hZG1pbi52MS5SZXZva2VFYWJLZXlSZXNwb25zZRJlChBMaXN0QWNtZUFjY291bnRzEicuc2lnaWwuYWRtaW4udjEuTGlzdEFjbWVBY2NvdW50c1JlcXVlc3QaKC5zaWdpbC5hZG1pbi52MS5MaXN0QWNtZUFjY291bnRzUmVzcG9uc2USdAoVRGVhY3RpdmF0ZUFjbWVBY2NvdW50Eiwuc2lnaWwuYWRtaW4udjEuRGVhY3RpdmF0ZUFjbWVBY2NvdW50UmVxdWVzdBotLnNpZ2lsLmFkbWluLnYxLkRlYWN0aXZhdGVBY21lQWNjb3VudFJlc3BvbnNlEl8KDkxpc3RBY21lT3JkZXJzEiUuc2lnaWwuYWRtaW4udjEuTGlzdEFjbWVPcmRlcnNSZXF1ZXN0GiYuc2lnaWwuYWRtaW4udjEuTGlzdEFjbWVPcmRlcnNSZXNwb25zZRJ9ChhTZXRBY21lUmF0ZUxpbWl0T3ZlcnJpZGUSLy5zaWdpbC5hZG1pbi52MS5TZXRBY21lUmF0ZUxpbWl0T3ZlcnJpZGVSZXF1ZXN0GjAuc2lnaWwuYWRtaW4udjEuU2V0QWNtZVJhdGVMaW1pdE92ZXJyaWRlUmVzcG9uc2USgwEKGkxpc3RBY21lUmF0ZUxpbWl0T3ZlcnJpZGVzEjEuc2lnaWwuYWRtaW4udjEuTGlzdEFjbWVSYXRlTGltaXRPdmVycmlkZXNSZXF1ZXN0GjIuc2lnaWwuYWRtaW4udjEuTGlzdEFjbWVSYXRlTGltaXRPdmVycmlkZXNSZXNwb25zZRKGAQobRGVsZXRlQWNtZVJhdGVMaW1pdE92ZXJyaWRlEjIuc2lnaWwuYWRtaW4udjEuRGVsZXRlQWNtZVJhdGVMaW1pdE92ZXJyaWRlUmVxdWVzdBozLnNpZ2lsLmFkbWluLnYxLkRlbGV0ZUFjbWVSYXRlTGltaXRPdmVycmlkZVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_sigil_admin_v1_common]);
 
 /**
  * An ACME directory and its policy.
@@ -73,7 +73,8 @@ export type AcmeDirectory = Message<"sigil.admin.v1.AcmeDirectory"> & {
   allowedIpRanges: string[];
 
   /**
-   * Enabled challenge types; empty means all.
+   * Enabled challenge types; empty means http-01, dns-01 and tls-alpn-01
+   * (dns-account-01 and dns-persist-01 are offered only when listed).
    *
    * @generated from field: repeated sigil.admin.v1.ChallengeType challenge_types = 8;
    */
@@ -143,6 +144,22 @@ export type AcmeDirectory = Message<"sigil.admin.v1.AcmeDirectory"> & {
    * @generated from field: repeated string validation_allowed_networks = 17;
    */
   validationAllowedNetworks: string[];
+
+  /**
+   * CAA checking (RFC 8659, RFC 8657) at validation and finalize, with
+   * caa_identities as this CA's issuer domain names. Off by default.
+   *
+   * @generated from field: bool caa_enabled = 20;
+   */
+  caaEnabled: boolean;
+
+  /**
+   * This directory's rate-limit entries over the server's SIGIL_RATE_LIMITS
+   * (docs/rate-limits.md); empty means the server's limits.
+   *
+   * @generated from field: sigil.admin.v1.AcmeRateLimits rate_limits = 21;
+   */
+  rateLimits?: AcmeRateLimits | undefined;
 };
 
 /**
@@ -488,7 +505,8 @@ export type CreateAcmeDirectoryRequest = Message<"sigil.admin.v1.CreateAcmeDirec
   allowedIpRanges: string[];
 
   /**
-   * Enabled challenge types; empty means all.
+   * Enabled challenge types; empty means http-01, dns-01 and tls-alpn-01
+   * (dns-account-01 and dns-persist-01 are offered only when listed).
    *
    * @generated from field: repeated sigil.admin.v1.ChallengeType challenge_types = 7;
    */
@@ -536,6 +554,21 @@ export type CreateAcmeDirectoryRequest = Message<"sigil.admin.v1.CreateAcmeDirec
    * @generated from field: repeated string validation_allowed_networks = 13;
    */
   validationAllowedNetworks: string[];
+
+  /**
+   * CAA checking (see AcmeDirectory.caa_enabled); needs caa_identities.
+   *
+   * @generated from field: bool caa_enabled = 15;
+   */
+  caaEnabled: boolean;
+
+  /**
+   * Rate-limit entries over the server's SIGIL_RATE_LIMITS; unset or empty
+   * means the server's limits.
+   *
+   * @generated from field: sigil.admin.v1.AcmeRateLimits rate_limits = 16;
+   */
+  rateLimits?: AcmeRateLimits | undefined;
 };
 
 /**
@@ -768,6 +801,21 @@ export type UpdateAcmeDirectoryRequest = Message<"sigil.admin.v1.UpdateAcmeDirec
    * @generated from field: sigil.admin.v1.StringList validation_allowed_networks = 12;
    */
   validationAllowedNetworks?: StringList | undefined;
+
+  /**
+   * CAA checking on or off (needs caa_identities, given here or already set).
+   *
+   * @generated from field: optional bool caa_enabled = 14;
+   */
+  caaEnabled?: boolean | undefined;
+
+  /**
+   * New rate-limit entries, replacing the directory's as a whole (an empty
+   * list returns to the server's limits).
+   *
+   * @generated from field: sigil.admin.v1.AcmeRateLimits rate_limits = 15;
+   */
+  rateLimits?: AcmeRateLimits | undefined;
 };
 
 /**
@@ -1208,6 +1256,390 @@ export const ListAcmeOrdersResponseSchema: GenMessage<ListAcmeOrdersResponse> = 
   messageDesc(file_sigil_admin_v1_acme, 27);
 
 /**
+ * One ACME rate limit's entry for a directory (docs/rate-limits.md).
+ *
+ * @generated from message sigil.admin.v1.AcmeRateLimit
+ */
+export type AcmeRateLimit = Message<"sigil.admin.v1.AcmeRateLimit"> & {
+  /**
+   * The limit: new-accounts-per-ip, new-accounts-per-ipv6-range,
+   * new-orders-per-account, certificates-per-registered-domain,
+   * failed-validations-per-account-identifier or
+   * pending-authorizations-per-account.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The limit does not apply in this directory (count and period are ignored).
+   *
+   * @generated from field: bool disabled = 2;
+   */
+  disabled: boolean;
+
+  /**
+   * Requests allowed per period; for pending-authorizations-per-account the
+   * most pending authorizations an account may hold.
+   *
+   * @generated from field: uint32 count = 3;
+   */
+  count: number;
+
+  /**
+   * The period in seconds; 0 for pending-authorizations-per-account.
+   *
+   * @generated from field: uint64 period_seconds = 4;
+   */
+  periodSeconds: bigint;
+};
+
+/**
+ * Describes the message sigil.admin.v1.AcmeRateLimit.
+ * Use `create(AcmeRateLimitSchema)` to create a new message.
+ */
+export const AcmeRateLimitSchema: GenMessage<AcmeRateLimit> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_acme, 28);
+
+/**
+ * A directory's rate-limit entries; limits not listed keep the server's value.
+ *
+ * @generated from message sigil.admin.v1.AcmeRateLimits
+ */
+export type AcmeRateLimits = Message<"sigil.admin.v1.AcmeRateLimits"> & {
+  /**
+   * At most one entry per limit name.
+   *
+   * @generated from field: repeated sigil.admin.v1.AcmeRateLimit limits = 1;
+   */
+  limits: AcmeRateLimit[];
+};
+
+/**
+ * Describes the message sigil.admin.v1.AcmeRateLimits.
+ * Use `create(AcmeRateLimitsSchema)` to create a new message.
+ */
+export const AcmeRateLimitsSchema: GenMessage<AcmeRateLimits> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_acme, 29);
+
+/**
+ * An operator's override of one rate limit for one ACME account, or for the
+ * account an EAB key creates: its own value, or exempt.
+ *
+ * @generated from message sigil.admin.v1.AcmeRateLimitOverride
+ */
+export type AcmeRateLimitOverride = Message<"sigil.admin.v1.AcmeRateLimitOverride"> & {
+  /**
+   * Server-assigned id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The directory of the account or EAB key.
+   *
+   * @generated from field: string directory_id = 2;
+   */
+  directoryId: string;
+
+  /**
+   * Owning organization id.
+   *
+   * @generated from field: string organization_id = 3;
+   */
+  organizationId: string;
+
+  /**
+   * Whom it applies to.
+   *
+   * @generated from oneof sigil.admin.v1.AcmeRateLimitOverride.subject
+   */
+  subject: {
+    /**
+     * An ACME account id.
+     *
+     * @generated from field: string account_id = 4;
+     */
+    value: string;
+    case: "accountId";
+  } | {
+    /**
+     * An EAB key id (the account it binds).
+     *
+     * @generated from field: string eab_key_id = 5;
+     */
+    value: string;
+    case: "eabKeyId";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * The limit's name (see AcmeRateLimit.name); new-accounts-per-ip and
+   * new-accounts-per-ipv6-range have no overrides.
+   *
+   * @generated from field: string limit = 6;
+   */
+  limit: string;
+
+  /**
+   * Exempt from the limit (count and period are ignored).
+   *
+   * @generated from field: bool unlimited = 7;
+   */
+  unlimited: boolean;
+
+  /**
+   * Requests allowed per period (a cap for pending-authorizations-per-account).
+   *
+   * @generated from field: uint32 count = 8;
+   */
+  count: number;
+
+  /**
+   * The period in seconds; 0 for pending-authorizations-per-account.
+   *
+   * @generated from field: uint64 period_seconds = 9;
+   */
+  periodSeconds: bigint;
+
+  /**
+   * Why it was granted (free text for operators).
+   *
+   * @generated from field: string comment = 10;
+   */
+  comment: string;
+
+  /**
+   * When it was created.
+   *
+   * @generated from field: google.protobuf.Timestamp created_at = 11;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * When it was last changed.
+   *
+   * @generated from field: google.protobuf.Timestamp updated_at = 12;
+   */
+  updatedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message sigil.admin.v1.AcmeRateLimitOverride.
+ * Use `create(AcmeRateLimitOverrideSchema)` to create a new message.
+ */
+export const AcmeRateLimitOverrideSchema: GenMessage<AcmeRateLimitOverride> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_acme, 30);
+
+/**
+ * Request of SetAcmeRateLimitOverride.
+ *
+ * @generated from message sigil.admin.v1.SetAcmeRateLimitOverrideRequest
+ */
+export type SetAcmeRateLimitOverrideRequest = Message<"sigil.admin.v1.SetAcmeRateLimitOverrideRequest"> & {
+  /**
+   * Whom it applies to (required).
+   *
+   * @generated from oneof sigil.admin.v1.SetAcmeRateLimitOverrideRequest.subject
+   */
+  subject: {
+    /**
+     * An ACME account id.
+     *
+     * @generated from field: string account_id = 1;
+     */
+    value: string;
+    case: "accountId";
+  } | {
+    /**
+     * An EAB key id.
+     *
+     * @generated from field: string eab_key_id = 2;
+     */
+    value: string;
+    case: "eabKeyId";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * The limit's name (required).
+   *
+   * @generated from field: string limit = 3;
+   */
+  limit: string;
+
+  /**
+   * Exempt from the limit.
+   *
+   * @generated from field: bool unlimited = 4;
+   */
+  unlimited: boolean;
+
+  /**
+   * Requests allowed per period (required unless unlimited).
+   *
+   * @generated from field: uint32 count = 5;
+   */
+  count: number;
+
+  /**
+   * The period in seconds (required unless unlimited or a count limit).
+   *
+   * @generated from field: uint64 period_seconds = 6;
+   */
+  periodSeconds: bigint;
+
+  /**
+   * Why it is granted.
+   *
+   * @generated from field: string comment = 7;
+   */
+  comment: string;
+};
+
+/**
+ * Describes the message sigil.admin.v1.SetAcmeRateLimitOverrideRequest.
+ * Use `create(SetAcmeRateLimitOverrideRequestSchema)` to create a new message.
+ */
+export const SetAcmeRateLimitOverrideRequestSchema: GenMessage<SetAcmeRateLimitOverrideRequest> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_acme, 31);
+
+/**
+ * Response of SetAcmeRateLimitOverride.
+ *
+ * @generated from message sigil.admin.v1.SetAcmeRateLimitOverrideResponse
+ */
+export type SetAcmeRateLimitOverrideResponse = Message<"sigil.admin.v1.SetAcmeRateLimitOverrideResponse"> & {
+  /**
+   * The override as stored.
+   *
+   * @generated from field: sigil.admin.v1.AcmeRateLimitOverride rate_limit_override = 1;
+   */
+  rateLimitOverride?: AcmeRateLimitOverride | undefined;
+};
+
+/**
+ * Describes the message sigil.admin.v1.SetAcmeRateLimitOverrideResponse.
+ * Use `create(SetAcmeRateLimitOverrideResponseSchema)` to create a new message.
+ */
+export const SetAcmeRateLimitOverrideResponseSchema: GenMessage<SetAcmeRateLimitOverrideResponse> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_acme, 32);
+
+/**
+ * Request of ListAcmeRateLimitOverrides.
+ *
+ * @generated from message sigil.admin.v1.ListAcmeRateLimitOverridesRequest
+ */
+export type ListAcmeRateLimitOverridesRequest = Message<"sigil.admin.v1.ListAcmeRateLimitOverridesRequest"> & {
+  /**
+   * Directory id (required).
+   *
+   * @generated from field: string directory_id = 1;
+   */
+  directoryId: string;
+
+  /**
+   * Only the overrides of this account.
+   *
+   * @generated from field: string account_id = 2;
+   */
+  accountId: string;
+
+  /**
+   * Only the overrides of this EAB key.
+   *
+   * @generated from field: string eab_key_id = 3;
+   */
+  eabKeyId: string;
+
+  /**
+   * Maximum number of results; 0 means the server default.
+   *
+   * @generated from field: int32 page_size = 4;
+   */
+  pageSize: number;
+
+  /**
+   * next_page_token of the previous page; empty for the first page.
+   *
+   * @generated from field: string page_token = 5;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message sigil.admin.v1.ListAcmeRateLimitOverridesRequest.
+ * Use `create(ListAcmeRateLimitOverridesRequestSchema)` to create a new message.
+ */
+export const ListAcmeRateLimitOverridesRequestSchema: GenMessage<ListAcmeRateLimitOverridesRequest> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_acme, 33);
+
+/**
+ * Response of ListAcmeRateLimitOverrides.
+ *
+ * @generated from message sigil.admin.v1.ListAcmeRateLimitOverridesResponse
+ */
+export type ListAcmeRateLimitOverridesResponse = Message<"sigil.admin.v1.ListAcmeRateLimitOverridesResponse"> & {
+  /**
+   * One page of overrides.
+   *
+   * @generated from field: repeated sigil.admin.v1.AcmeRateLimitOverride rate_limit_overrides = 1;
+   */
+  rateLimitOverrides: AcmeRateLimitOverride[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message sigil.admin.v1.ListAcmeRateLimitOverridesResponse.
+ * Use `create(ListAcmeRateLimitOverridesResponseSchema)` to create a new message.
+ */
+export const ListAcmeRateLimitOverridesResponseSchema: GenMessage<ListAcmeRateLimitOverridesResponse> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_acme, 34);
+
+/**
+ * Request of DeleteAcmeRateLimitOverride.
+ *
+ * @generated from message sigil.admin.v1.DeleteAcmeRateLimitOverrideRequest
+ */
+export type DeleteAcmeRateLimitOverrideRequest = Message<"sigil.admin.v1.DeleteAcmeRateLimitOverrideRequest"> & {
+  /**
+   * Override id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message sigil.admin.v1.DeleteAcmeRateLimitOverrideRequest.
+ * Use `create(DeleteAcmeRateLimitOverrideRequestSchema)` to create a new message.
+ */
+export const DeleteAcmeRateLimitOverrideRequestSchema: GenMessage<DeleteAcmeRateLimitOverrideRequest> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_acme, 35);
+
+/**
+ * Response of DeleteAcmeRateLimitOverride.
+ *
+ * Next field: 1
+ *
+ * @generated from message sigil.admin.v1.DeleteAcmeRateLimitOverrideResponse
+ */
+export type DeleteAcmeRateLimitOverrideResponse = Message<"sigil.admin.v1.DeleteAcmeRateLimitOverrideResponse"> & {
+};
+
+/**
+ * Describes the message sigil.admin.v1.DeleteAcmeRateLimitOverrideResponse.
+ * Use `create(DeleteAcmeRateLimitOverrideResponseSchema)` to create a new message.
+ */
+export const DeleteAcmeRateLimitOverrideResponseSchema: GenMessage<DeleteAcmeRateLimitOverrideResponse> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_acme, 36);
+
+/**
  * ACME challenge types (RFC 8555 §8, RFC 8737).
  *
  * @generated from enum sigil.admin.v1.ChallengeType
@@ -1240,6 +1672,20 @@ export enum ChallengeType {
    * @generated from enum value: CHALLENGE_TYPE_TLS_ALPN_01 = 3;
    */
   TLS_ALPN_01 = 3,
+
+  /**
+   * dns-account-01 (draft-ietf-acme-dns-account-label); opt-in, never a default.
+   *
+   * @generated from enum value: CHALLENGE_TYPE_DNS_ACCOUNT_01 = 4;
+   */
+  DNS_ACCOUNT_01 = 4,
+
+  /**
+   * dns-persist-01 (draft-ietf-acme-dns-persist-02); opt-in, never a default.
+   *
+   * @generated from enum value: CHALLENGE_TYPE_DNS_PERSIST_01 = 5;
+   */
+  DNS_PERSIST_01 = 5,
 }
 
 /**
@@ -1502,6 +1948,37 @@ export const AcmeService: GenService<{
     methodKind: "unary";
     input: typeof ListAcmeOrdersRequestSchema;
     output: typeof ListAcmeOrdersResponseSchema;
+  },
+  /**
+   * Sets (creates or replaces) an account's or an EAB key's override of one
+   * ACME rate limit (docs/rate-limits.md).
+   *
+   * @generated from rpc sigil.admin.v1.AcmeService.SetAcmeRateLimitOverride
+   */
+  setAcmeRateLimitOverride: {
+    methodKind: "unary";
+    input: typeof SetAcmeRateLimitOverrideRequestSchema;
+    output: typeof SetAcmeRateLimitOverrideResponseSchema;
+  },
+  /**
+   * Lists the rate-limit overrides of a directory.
+   *
+   * @generated from rpc sigil.admin.v1.AcmeService.ListAcmeRateLimitOverrides
+   */
+  listAcmeRateLimitOverrides: {
+    methodKind: "unary";
+    input: typeof ListAcmeRateLimitOverridesRequestSchema;
+    output: typeof ListAcmeRateLimitOverridesResponseSchema;
+  },
+  /**
+   * Deletes a rate-limit override; the directory's limit applies again.
+   *
+   * @generated from rpc sigil.admin.v1.AcmeService.DeleteAcmeRateLimitOverride
+   */
+  deleteAcmeRateLimitOverride: {
+    methodKind: "unary";
+    input: typeof DeleteAcmeRateLimitOverrideRequestSchema;
+    output: typeof DeleteAcmeRateLimitOverrideResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_sigil_admin_v1_acme, 0);
