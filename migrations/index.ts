@@ -12,8 +12,11 @@ import { Migration20261201100000AcmeOrderAuthz } from "./Migration20261201100000
 import { Migration20261202100000AcmeProfiles } from "./Migration20261202100000AcmeProfiles.js";
 import { Migration20261202110000RenewalCampaigns } from "./Migration20261202110000RenewalCampaigns.js";
 import { Migration20261202120000AcmeCaa } from "./Migration20261202120000AcmeCaa.js";
+import { Migration20261202130000RateLimits } from "./Migration20261202130000RateLimits.js";
 import { Migration20261202150000AcmeCleanupIndexes } from "./Migration20261202150000AcmeCleanupIndexes.js";
 import { Migration20261202160000CaseInsensitiveUsers } from "./Migration20261202160000CaseInsensitiveUsers.js";
+import { Migration20261202170000OrganizationSlugSettings } from "./Migration20261202170000OrganizationSlugSettings.js";
+import { Migration20261202171000SessionsLockout } from "./Migration20261202171000SessionsLockout.js";
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -36,6 +39,9 @@ export const migrationsList: MigrationObject[] = [
   { name: "Migration20261202100000AcmeProfiles", class: Migration20261202100000AcmeProfiles },
   { name: "Migration20261202110000RenewalCampaigns", class: Migration20261202110000RenewalCampaigns },
   { name: "Migration20261202120000AcmeCaa", class: Migration20261202120000AcmeCaa },
+  { name: "Migration20261202130000RateLimits", class: Migration20261202130000RateLimits },
   { name: "Migration20261202150000AcmeCleanupIndexes", class: Migration20261202150000AcmeCleanupIndexes },
   { name: "Migration20261202160000CaseInsensitiveUsers", class: Migration20261202160000CaseInsensitiveUsers },
+  { name: "Migration20261202170000OrganizationSlugSettings", class: Migration20261202170000OrganizationSlugSettings },
+  { name: "Migration20261202171000SessionsLockout", class: Migration20261202171000SessionsLockout },
 ];

@@ -103,6 +103,17 @@ export interface SigilConfig {
    * default terminationGracePeriodSeconds (30).
    */
   shutdownGraceSeconds: number;
+  /** SIGIL_CLEANUP_INTERVAL_SECONDS (default 300, 0-86400; 0 = off): how often the ACME clean-up job runs (docs/cleanup.md). */
+  cleanupIntervalSeconds: number;
+  /** SIGIL_CLEANUP_BATCH (default 1000, 1-100000): rows per clean-up batch (one bounded statement each). */
+  cleanupBatch: number;
+  /** SIGIL_INVALID_ORDER_RETENTION_DAYS (default 30, 0-3650): invalid ACME orders older than this are deleted by the clean-up job. */
+  invalidOrderRetentionDays: number;
+  /**
+   * SIGIL_ARI_RETRY_AFTER_SECONDS (default 21600, 60-604800): RFC 9773 §4.3 Retry-After of a
+   * renewalInfo answer (±10% jitter), also its Cache-Control max-age (docs/renewal.md).
+   */
+  ariRetryAfterSeconds: number;
   /**
    * SIGIL_RATE_LIMITS (default `default`): the server's ACME rate limits (docs/rate-limits.md):
    * `default` (Let's Encrypt's values), `off` (none, for load tests), or a list such as
@@ -265,6 +276,10 @@ export const CONFIG_VARIABLES = [
   "SIGIL_BCRYPT_COST",
   "SIGIL_METRICS",
   "SIGIL_SHUTDOWN_GRACE_SECONDS",
+  "SIGIL_CLEANUP_INTERVAL_SECONDS",
+  "SIGIL_CLEANUP_BATCH",
+  "SIGIL_INVALID_ORDER_RETENTION_DAYS",
+  "SIGIL_ARI_RETRY_AFTER_SECONDS",
   "SIGIL_RATE_LIMITS",
   "SIGIL_RATE_LIMITS_HELP_URL",
 ] as const;
@@ -463,6 +478,10 @@ function readConfig(src: Source): SigilConfig {
     bcryptCost: intInRange(src, "SIGIL_BCRYPT_COST", 12, 4, 15),
     metrics: bool(src, "SIGIL_METRICS", true),
     shutdownGraceSeconds: intInRange(src, "SIGIL_SHUTDOWN_GRACE_SECONDS", 25, 0, 3600),
+    cleanupIntervalSeconds: intInRange(src, "SIGIL_CLEANUP_INTERVAL_SECONDS", 300, 0, 86_400),
+    cleanupBatch: intInRange(src, "SIGIL_CLEANUP_BATCH", 1000, 1, 100_000),
+    invalidOrderRetentionDays: intInRange(src, "SIGIL_INVALID_ORDER_RETENTION_DAYS", 30, 0, 3650),
+    ariRetryAfterSeconds: intInRange(src, "SIGIL_ARI_RETRY_AFTER_SECONDS", 21_600, 60, 604_800),
     rateLimits: rateLimits(src, "SIGIL_RATE_LIMITS"),
     rateLimitsHelpUrl: url(src, "SIGIL_RATE_LIMITS_HELP_URL", undefined, ["http:", "https:"]),
   };

@@ -18,6 +18,7 @@ import { bootstrap, INITIAL_ADMIN_PASSWORD_FILE, type BootstrapResult } from "./
 import { withStartupLock } from "./db/store/startup-lock.js";
 import { preflightListeners } from "./listen-preflight.js";
 import { createRaContext, type RaContext } from "./ra/context.js";
+import { CleanupJob } from "./ra/acme/cleanup.js";
 import { createRelyingParty, type RelyingParty } from "./public/index.js";
 import { buildAcmeRouter, type AcmeRouter, type AcmeRouterDeps } from "./acme/router.js";
 import { createDefaultValidator } from "./validation/validator.js";
@@ -131,7 +132,9 @@ export async function startSigil({ config, logger, clock = systemClock, validato
 
     const routers: Router[] = [buildHealthRouter({ readiness })];
     const baseValidator = validator ?? createDefaultValidator(config, { logger });
-    const acme = buildAcmeRouter({ ...acmeOptions, ra, validator: metrics ? instrumentValidator(baseValidator, metrics) : baseValidator, logger });
+    // with the clean-up job on, expired nonces are its to delete (in bounded batches), not each nonce store's
+    const nonces = config.cleanupIntervalSeconds > 0 ? { cleanupIntervalMs: 0, ...acmeOptions?.nonces } : acmeOptions?.nonces;
+    const acme = buildAcmeRouter({ renewalInfoRetryAfterSeconds: config.ariRetryAfterSeconds, ...acmeOptions, nonces, ra, validator: metrics ? instrumentValidator(baseValidator, metrics) : baseValidator, logger });
     closers.push(() => acme.close());
     routers.push(acme.router);
     const relyingParty = createRelyingParty(ra, {
@@ -149,6 +152,16 @@ export async function startSigil({ config, logger, clock = systemClock, validato
     closers.push(() => relyingParty.close());
     routers.push(relyingParty.router);
     relyingParty.start();
+    // the ACME clean-up job (src/ra/acme/cleanup.ts, docs/cleanup.md): stored expiry, old nonces and invalid orders, in bounded batches
+    const cleanup = new CleanupJob(ra, {
+      intervalMs: config.cleanupIntervalSeconds * 1000,
+      batchSize: config.cleanupBatch,
+      invalidOrderRetentionMs: config.invalidOrderRetentionDays * 86_400_000,
+      logger,
+      onRun: metrics ? (r) => metrics.acmeCleanup(r) : undefined,
+    });
+    closers.push(() => cleanup.close());
+    cleanup.start();
     // SIGIL_ACME_ON_HTTP=false: the plain listener keeps only what relying parties fetch (RFC 5280 §4.2.1.13, RFC 6960 use http)
     const app = buildHttpApp({
       routers: config.acmeOnHttp ? routers : routers.filter((r) => r !== acme.router),

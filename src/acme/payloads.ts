@@ -47,6 +47,10 @@ export interface NewOrderPayload {
   identifiers: IdentifierValue[];
   notBefore?: string;
   notAfter?: string;
+  /** RFC 9773 §5: the certID of the certificate this order replaces */
+  replaces?: string;
+  /** draft-ietf-acme-profiles-00 §4: the profile the client selects (a meta.profiles name) */
+  profile?: string;
 }
 
 /** §7.4 finalize: the CSR as DER */
@@ -216,7 +220,7 @@ export function decodeNewOrder(body: RequestBody): NewOrderPayload {
     seen.add(key);
     identifiers.push(id);
   }
-  return { identifiers, notBefore: optString(o, "notBefore"), notAfter: optString(o, "notAfter") };
+  return { identifiers, notBefore: optString(o, "notBefore"), notAfter: optString(o, "notAfter"), replaces: optString(o, "replaces"), profile: optString(o, "profile") };
 }
 
 /** §7.4 finalize */

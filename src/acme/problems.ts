@@ -35,13 +35,17 @@ export interface RenderedProblem {
   location?: string;
   /** true when the cause must be logged (internal) */
   internal: boolean;
-  /** RFC 9110 §10.2.3 Retry-After seconds (503 unavailable) */
+  /** RFC 9110 §10.2.3 Retry-After seconds (503 unavailable, 429 rateLimited) */
   retryAfter?: number;
+  /** RFC 8555 §6.6: a Link rel="help" target (rateLimited: the operator's rate-limit documentation) */
+  helpUrl?: string;
 }
 
 /** HTTP status of each ACME problem type when the error does not say */
 const TYPE_STATUS: Record<AcmeProblemType, number> = {
   accountDoesNotExist: 400,
+  // RFC 9773 §5: 409 Conflict
+  alreadyReplaced: 409,
   alreadyRevoked: 400,
   badCSR: 400,
   badNonce: 400,
@@ -55,6 +59,7 @@ const TYPE_STATUS: Record<AcmeProblemType, number> = {
   externalAccountRequired: 400,
   incorrectResponse: 403,
   invalidContact: 400,
+  invalidProfile: 400,
   malformed: 400,
   orderNotReady: 403,
   rateLimited: 429,
@@ -112,7 +117,7 @@ export function renderProblem(e: unknown): RenderedProblem {
     const body: ProblemDocument = { type: PROBLEM_PREFIX + e.acmeType, detail: e.message, status };
     if (e.subproblems?.length) body.subproblems = e.subproblems.map(sub);
     if (e.algorithms) body.algorithms = e.algorithms;
-    return { status, body, location: e.location, internal: false };
+    return { status, body, location: e.location, internal: false, ...(e.retryAfter !== undefined ? { retryAfter: e.retryAfter } : {}), ...(e.helpUrl ? { helpUrl: e.helpUrl } : {}) };
   }
   if (isSigilError(e)) {
     if (e.kind === "unavailable") return unavailable();
@@ -161,6 +166,8 @@ export interface ProblemSink {
   type: string;
   body: unknown;
   set(field: string, value: string): void;
+  /** adds a header value (Link: the edge already set rel="index") */
+  append?(field: string, value: string): void;
 }
 
 /** writes a problem document answer (RFC 7807 application/problem+json) */
@@ -170,6 +177,12 @@ export function sendProblem(ctx: ProblemSink, p: RenderedProblem): void {
   ctx.body = p.body;
   if (p.location) ctx.set("Location", p.location);
   if (p.retryAfter !== undefined) ctx.set("Retry-After", String(p.retryAfter));
+  // RFC 8555 §6.6: rateLimited answers point at the server's rate-limit documentation
+  if (p.helpUrl) {
+    const link = `<${p.helpUrl}>;rel="help"`;
+    if (ctx.append) ctx.append("Link", link);
+    else ctx.set("Link", link);
+  }
 }
 
 function internal(): RenderedProblem {

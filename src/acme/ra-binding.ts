@@ -29,6 +29,8 @@ export interface AcmeRaBindingOptions {
   directoryCacheMs?: number;
   nonces?: NonceStoreOptions;
   validation?: ValidationSchedulerOptions;
+  /** RFC 9773 §4.3 Retry-After of renewalInfo answers before jitter (SIGIL_ARI_RETRY_AFTER_SECONDS; default 6 h) */
+  renewalInfoRetryAfterSeconds?: number;
 }
 
 /** the port as bound to ra, with its concrete nonce store, directory cache and validation scheduler */
@@ -68,7 +70,7 @@ export function bindAcmeRa(ra: RaContext, opts: AcmeRaBindingOptions): BoundAcme
     getChallenge: (account, id) => getChallenge(ra, account, id),
     startChallenge: (account, id) => startChallenge(ra, account, id),
     revokeCertificate: (dir, auth, certificateDer, reason) => revokeCertificate(ra, dir, auth, certificateDer, reason),
-    renewalInfo: (dir, certId) => renewalInfo(ra, caKeyIds, dir, certId),
+    renewalInfo: (dir, certId) => renewalInfo(ra, caKeyIds, dir, certId, { retryAfterSeconds: opts.renewalInfoRetryAfterSeconds }),
     start() {
       nonces.startCleanup((e) => logger.error({ err: e }, "nonce cleanup failed"));
       validations.startSweeper();

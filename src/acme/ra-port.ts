@@ -68,7 +68,7 @@ export interface AcmeRa {
   changeAccountKey(account: AccountInfo, newJwk: JWK, newThumbprint: string, accountUrl: (id: string) => string): Promise<AccountInfo>;
 
   // §7.4 orders
-  newOrder(dir: DirectoryInfo, account: AccountInfo, payload: { identifiers?: unknown; notBefore?: unknown; notAfter?: unknown }): Promise<OrderInfo>;
+  newOrder(dir: DirectoryInfo, account: AccountInfo, payload: { identifiers?: unknown; notBefore?: unknown; notAfter?: unknown; replaces?: unknown; profile?: string }): Promise<OrderInfo>;
   getOrder(account: AccountInfo, id: string): Promise<OrderInfo>;
   listOrders(account: AccountInfo, cursor: string | undefined, pageSize: number): Promise<{ ids: string[]; next?: string }>;
   finalizeOrder(dir: DirectoryInfo, account: AccountInfo, orderId: string, csrDer: Buffer): Promise<OrderInfo>;

@@ -11,6 +11,8 @@ export function renewalInfoRoutes(router: Router, deps: AcmeRouteDeps): void {
   router.get("/renewal-info/:certID", edge, async (ctx) => {
     const info = await ra.renewalInfo(acmeState(ctx).dir, ctx.params.certID ?? "");
     ctx.set("Retry-After", String(info.retryAfterSeconds));
-    json(ctx, 200, renewalInfoJson(info.suggestedWindow));
+    // the answer is the same for every client until Retry-After: caches (RFC 9111 §5.2.2.1) may keep it that long
+    ctx.set("Cache-Control", `public, max-age=${info.retryAfterSeconds}`);
+    json(ctx, 200, renewalInfoJson(info.suggestedWindow, info.explanationUrl));
   });
 }

@@ -40,8 +40,14 @@ export class AcmeDirectory {
   termsOfServiceUrl?: string | null;
   websiteUrl?: string | null;
   caaIdentities: Opt<string[]> = [];
+  /** RFC 8659 CAA checked at validation and (when older than 8 hours) at finalize; off by default */
+  caaEnabled: Opt<boolean> = false;
   /** networks challenge validation may reach for this directory (SIGIL_VALIDATION_ALLOWED_NETWORKS syntax); empty = the server's */
   validationAllowedNetworks: Opt<string[]> = [];
+  /** draft-ietf-acme-profiles-00 §4: the profile of orders that name none (an acme_profiles name); null = none yet */
+  defaultProfile?: string | null;
+  /** this directory's rate-limit entries over SIGIL_RATE_LIMITS (src/policy/rate-limits.ts DirectoryRateLimit); empty = the server's */
+  rateLimits: Opt<Array<{ name: string; disabled: boolean; count: number; periodMs: number }>> = [];
   createdAt!: Opt<Date>;
   updatedAt!: Opt<Date>;
 }
@@ -63,7 +69,10 @@ export const AcmeDirectorySchema = new EntitySchema<AcmeDirectory>({
     termsOfServiceUrl: { type: "string", length: 512, nullable: true },
     websiteUrl: { type: "string", length: 512, nullable: true },
     caaIdentities: { type: "json", default: "[]" },
+    caaEnabled: { type: "boolean", default: false },
     validationAllowedNetworks: { type: "json", default: "[]" },
+    defaultProfile: { type: "string", length: 64, nullable: true },
+    rateLimits: { type: "json", default: "[]" },
     createdAt: createdAtProperty,
     updatedAt: updatedAtProperty,
   },
@@ -153,6 +162,11 @@ export class AcmeOrder {
   /** RFC 7807 problem document when status = invalid */
   error?: Record<string, unknown> | null;
   certificateId?: string | null;
+  /** draft-ietf-acme-profiles-00 §4: the profile the order was placed under */
+  profile?: string | null;
+  /** RFC 9773 §5 the certID the newOrder named in `replaces`, and the certificate it resolved to */
+  replaces?: string | null;
+  replacesCertificateId?: string | null;
   /**
    * the same authorizations as rows of acme_order_authorizations, so "the
    * orders using this authorization" is an index lookup, not a scan of the
@@ -166,7 +180,23 @@ export class AcmeOrder {
 export const AcmeOrderSchema = new EntitySchema<AcmeOrder>({
   class: AcmeOrder,
   tableName: "acme_orders",
-  indexes: [{ properties: ["account", "createdAt"] }],
+  indexes: [
+    { properties: ["account", "createdAt"] },
+    // the clean-up job (src/db/store/cleanup.ts): expiring orders, and invalid ones past retention (partial: only those rows)
+    {
+      name: "acme_orders_expiring_index",
+      expression: `create index "acme_orders_expiring_index" on "acme_orders" ("expires") where "status" in ('pending', 'ready')`,
+    },
+    {
+      name: "acme_orders_invalid_updated_at_index",
+      expression: `create index "acme_orders_invalid_updated_at_index" on "acme_orders" ("updated_at") where "status" = 'invalid'`,
+    },
+    // RFC 9773 §5: one order that is not invalid replaces a certificate
+    {
+      name: "acme_orders_replaces_certificate_unique",
+      expression: `create unique index "acme_orders_replaces_certificate_unique" on "acme_orders" ("replaces_certificate_id") where "replaces_certificate_id" is not null and "status" <> 'invalid'`,
+    },
+  ],
   properties: {
     id: idProperty,
     account: { kind: "m:1", entity: () => AcmeAccount, deleteRule: "cascade" },
@@ -179,6 +209,9 @@ export const AcmeOrderSchema = new EntitySchema<AcmeOrder>({
     expires: timestamp,
     error: { type: "json", nullable: true },
     certificateId: { type: "uuid", nullable: true },
+    profile: { type: "string", length: 64, nullable: true },
+    replaces: { type: "string", length: 255, nullable: true },
+    replacesCertificateId: { type: "uuid", nullable: true },
     authorizations: { kind: "m:n", entity: () => AcmeAuthorization, pivotEntity: () => AcmeOrderAuthorizationSchema },
     createdAt: createdAtProperty,
     updatedAt: updatedAtProperty,
@@ -195,6 +228,8 @@ export class AcmeAuthorization {
   wildcard = false;
   status: AcmeAuthzStatus = "pending";
   expires!: Date;
+  /** when the CAA check (RFC 8659) last passed; null = never checked (CAA off, or an ip identifier) */
+  caaCheckedAt?: Date | null;
   createdAt!: Date;
   updatedAt!: Date;
 }
@@ -202,7 +237,14 @@ export class AcmeAuthorization {
 export const AcmeAuthorizationSchema = new EntitySchema<AcmeAuthorization>({
   class: AcmeAuthorization,
   tableName: "acme_authorizations",
-  indexes: [{ properties: ["account", "identifierType", "identifierValue"] }],
+  indexes: [
+    { properties: ["account", "identifierType", "identifierValue"] },
+    // the clean-up job (src/db/store/cleanup.ts): authorizations still to expire (partial: only those rows)
+    {
+      name: "acme_authorizations_expiring_index",
+      expression: `create index "acme_authorizations_expiring_index" on "acme_authorizations" ("expires") where "status" in ('pending', 'valid')`,
+    },
+  ],
   properties: {
     id: idProperty,
     account: { kind: "m:1", entity: () => AcmeAccount, deleteRule: "cascade" },
@@ -211,6 +253,7 @@ export const AcmeAuthorizationSchema = new EntitySchema<AcmeAuthorization>({
     wildcard: { type: "boolean", default: false },
     status: { type: "string", length: 16, default: "pending" },
     expires: timestamp,
+    caaCheckedAt: optionalTimestamp,
     createdAt: createdAtProperty,
     updatedAt: updatedAtProperty,
   },

@@ -52,10 +52,17 @@ export const CertificateSchema = new EntitySchema<Certificate>({
   indexes: [
     { properties: ["organization", "status"] },
     { properties: ["notAfter"] },
+    // the ACME clean-up job keeps an order a certificate names (src/db/store/cleanup.ts)
+    { name: "certificates_acme_order_id_index", properties: ["acmeOrderId"] },
     // the CRL query (src/ra/crl.ts): one issuer's revoked rows; partial, so valid rows are neither indexed nor scanned
     {
       name: "certificates_revoked_issuer_index",
       expression: `create index "certificates_revoked_issuer_index" on "certificates" ("issuer_id") where "status" = 'revoked'`,
+    },
+    // RFC 9773 renewal campaigns count the certificates renewed from a member (partial: most rows renew nothing)
+    {
+      name: "certificates_renewed_from_index",
+      expression: `create index "certificates_renewed_from_index" on "certificates" ("renewed_from_id") where "renewed_from_id" is not null`,
     },
   ],
   properties: {

@@ -4,9 +4,12 @@ import { CertificateSchema } from "./certificate.js";
 import { OrganizationSchema } from "./organization.js";
 import { UserSchema } from "./user.js";
 import { SystemSettingSchema } from "./system-setting.js";
-import { RefreshTokenSchema, SessionSchema } from "./session.js";
+import { LoginFailureSchema, RefreshTokenSchema, SessionSchema } from "./session.js";
 import { ApiKeySchema, ServiceAccountSchema } from "./service-account.js";
 import { OcspSignerSchema, RevocationGenerationSchema, StoredCrlSchema } from "./crl.js";
+import { RenewalCampaignCertificateSchema, RenewalCampaignSchema } from "./renewal-campaign.js";
+import { AcmeProfileSchema } from "./acme-profile.js";
+import { AcmeRateLimitOverrideSchema, RateLimitBucketSchema } from "./rate-limit.js";
 import {
   AcmeAccountSchema,
   AcmeAuthorizationSchema,
@@ -28,6 +31,9 @@ export * from "./system-setting.js";
 export * from "./session.js";
 export * from "./service-account.js";
 export * from "./crl.js";
+export * from "./renewal-campaign.js";
+export * from "./acme-profile.js";
+export * from "./rate-limit.js";
 
 /** Every entity schema, for the ORM config. Add new ones here (and a migration). */
 export const allEntities = [
@@ -47,9 +53,15 @@ export const allEntities = [
   SystemSettingSchema,
   SessionSchema,
   RefreshTokenSchema,
+  LoginFailureSchema,
   ServiceAccountSchema,
   ApiKeySchema,
   StoredCrlSchema,
   OcspSignerSchema,
   RevocationGenerationSchema,
+  RenewalCampaignSchema,
+  RenewalCampaignCertificateSchema,
+  AcmeProfileSchema,
+  RateLimitBucketSchema,
+  AcmeRateLimitOverrideSchema,
 ];

@@ -33,6 +33,12 @@ export interface AcmeOrderRow {
   expires: Date;
   error: Record<string, unknown> | null;
   certificateId: string | null;
+  /** draft-ietf-acme-profiles-00 §4: the profile the order was placed under (null: before profiles, or a directory without any) */
+  profile?: string | null;
+  /** RFC 9773 §5: the certID the newOrder named in `replaces` (null when none) */
+  replaces?: string | null;
+  /** the certificate that certID resolved to */
+  replacesCertificateId?: string | null;
 }
 
 interface OrderSqlRow {
@@ -46,10 +52,13 @@ interface OrderSqlRow {
   expires: Date | string;
   error: Record<string, unknown> | null;
   certificate_id: string | null;
+  replaces: string | null;
+  replaces_certificate_id: string | null;
+  profile: string | null;
 }
 
 /** the columns an order read selects (table acme_orders) */
-export const ORDER_COLUMNS = ["id", "account_id", "status", "identifiers", "authorization_ids", "not_before", "not_after", "expires", "error", "certificate_id"] as const;
+export const ORDER_COLUMNS = ["id", "account_id", "status", "identifiers", "authorization_ids", "not_before", "not_after", "expires", "error", "certificate_id", "replaces", "replaces_certificate_id", "profile"] as const;
 
 function orderFromSql(r: OrderSqlRow): AcmeOrderRow {
   return {
@@ -63,6 +72,9 @@ function orderFromSql(r: OrderSqlRow): AcmeOrderRow {
     expires: toDate(r.expires),
     error: r.error,
     certificateId: r.certificate_id,
+    replaces: r.replaces,
+    replacesCertificateId: r.replaces_certificate_id,
+    profile: r.profile,
   };
 }
 
@@ -98,6 +110,8 @@ export interface NewOrderRows {
   notBefore: Date | null;
   notAfter: Date | null;
   expires: Date;
+  /** draft-ietf-acme-profiles-00 §4: the order's profile (null: the directory has none) */
+  profile?: string | null;
   newAuthorizations: NewAuthorizationRow[];
   /** `expires` of the new (pending) authorizations */
   newAuthorizationsExpire: Date;
@@ -117,7 +131,7 @@ export interface ReuseQuery {
 }
 
 /**
- * The CTEs that write an order ($1-$14), each guarded by `guard` (empty, or
+ * The CTEs that write an order ($1-$15), each guarded by `guard` (empty, or
  * a where clause): the new authorizations, their challenges, the order, its
  * rows in acme_order_authorizations (reused and new), its audit entry. The
  * foreign keys are checked at the end of the statement, so rows may refer
@@ -131,8 +145,8 @@ function orderWriteCtes(guard: string): string {
         ch as (insert into acme_challenges (id, authorization_id, type, token, status, attempts, created_at, updated_at)
                 select id, authorization_id, type, token, 'pending', 0, $3, $3
                   from jsonb_to_recordset($5::jsonb) as r(id uuid, authorization_id uuid, type varchar, token varchar)${where}),
-        o as (insert into acme_orders (id, account_id, directory_id, status, identifiers, authorization_ids, not_before, not_after, expires, created_at, updated_at)
-                select $6, $1, $7, $8, $9::jsonb, $10::jsonb, $11, $12, $13, $3, $3${where}),
+        o as (insert into acme_orders (id, account_id, directory_id, status, identifiers, authorization_ids, not_before, not_after, expires, profile, created_at, updated_at)
+                select $6, $1, $7, $8, $9::jsonb, $10::jsonb, $11, $12, $13, $15::varchar, $3, $3${where}),
         oa as (insert into acme_order_authorizations (order_id, authorization_id)
                 select distinct $6::uuid, x.id::uuid from jsonb_array_elements_text($10::jsonb) x(id)${where}),
         au as (${auditInsertSql("$14")}${where})`;
@@ -156,17 +170,22 @@ function orderWriteParams(o: NewOrderRows): unknown[] {
     o.notAfter,
     o.expires,
     auditRowsParam([o.audit]),
+    o.profile ?? null,
   ];
 }
 
+/** how many parameters orderWriteParams gives ($1-$N); reuseParams follow it */
+const ORDER_WRITE_PARAM_COUNT = 15;
+const reuseParam = (i: number): string => `$${ORDER_WRITE_PARAM_COUNT + i}`;
+
 /** the account's valid authorizations for these identifiers, on all three columns of the (account_id, identifier_type, identifier_value) index */
-const REUSABLE_WHERE = `account_id = $1 and identifier_type = any($15::varchar[]) and identifier_value = any($16::varchar[]) and status = 'valid' and expires > $17`;
+const REUSABLE_WHERE = `account_id = $1 and identifier_type = any(${reuseParam(1)}::varchar[]) and identifier_value = any(${reuseParam(2)}::varchar[]) and status = 'valid' and expires > ${reuseParam(3)}`;
 
 const CREATE_ORDER = statement("sigil_acme_orders_create", `with ${orderWriteCtes("")} select 1`);
 
 /**
  * CREATE_ORDER unless the account has a valid authorization that might be
- * reused ($15-$17; wildcard not compared): all CTEs read one snapshot, so
+ * reused (reuseParams after the write parameters; wildcard not compared): all CTEs read one snapshot, so
  * either every row is written or none.
  */
 const CREATE_ORDER_UNLESS_REUSABLE = statement(
@@ -333,7 +352,7 @@ export const ACME_ORDER_STATEMENTS = {
   finalizeWrite: FINALIZE_WRITE,
 } as const;
 
-/** the parameters of ACME_ORDER_STATEMENTS.create ($1-$14; createUnlessReusable adds reuseParams as $15-$17) */
+/** the parameters of ACME_ORDER_STATEMENTS.create ($1-$15; createUnlessReusable adds reuseParams as $16-$18) */
 export { orderWriteParams, reuseParams };
 
 export interface OrderListFilter {

@@ -31,7 +31,8 @@ export interface RenewalInfoCertificateRow {
 
 const RENEWAL_INFO_CAS = statement(
   "sigil_renewal_info_cas",
-  `select ${RENEWAL_INFO_CA_COLUMNS.join(", ")} from certificate_authorities where organization_id = $1`,
+  // a deleted CA (deleted_at set) names no certificate any more
+  `select ${RENEWAL_INFO_CA_COLUMNS.join(", ")} from certificate_authorities where organization_id = $1 and deleted_at is null`,
 );
 
 const RENEWAL_INFO_CERTIFICATE = statement(
@@ -41,7 +42,7 @@ const RENEWAL_INFO_CERTIFICATE = statement(
     where issuer_id = $1 and serial = $2 and organization_id = $3`,
 );
 
-/** every CA of an organization (the caller matches their key identifiers) */
+/** every live (not deleted) CA of an organization (the caller matches their key identifiers) */
 export async function findOrganizationCas(s: Session, organizationId: string): Promise<RenewalInfoCaRow[]> {
   const rows = await sqlOf(s).query<{ id: string; certificate_pem: string; status: string; not_after: Date | string }>(RENEWAL_INFO_CAS, [organizationId]);
   return rows.map((r) => ({ id: r.id, certificatePem: r.certificate_pem, status: r.status, notAfter: new Date(r.not_after) }));

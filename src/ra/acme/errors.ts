@@ -9,6 +9,8 @@ import { SigilError, type SigilErrorKind } from "../../core/errors.js";
  */
 export type AcmeProblemType =
   | "accountDoesNotExist"
+  // RFC 9773 §7.4: the certificate named in `replaces` already has a replacement order
+  | "alreadyReplaced"
   | "alreadyRevoked"
   | "badCSR"
   | "badNonce"
@@ -22,6 +24,8 @@ export type AcmeProblemType =
   | "externalAccountRequired"
   | "incorrectResponse"
   | "invalidContact"
+  /** draft-ietf-acme-profiles-00 §6.3 */
+  | "invalidProfile"
   | "malformed"
   | "orderNotReady"
   | "rateLimited"
@@ -48,12 +52,16 @@ export class AcmeError extends SigilError {
   readonly location?: string;
   /** RFC 8555 §6.7 badSignatureAlgorithm: the algorithms we accept */
   readonly algorithms?: string[];
+  /** RFC 8555 §6.6 rateLimited: seconds until a retry can succeed (Retry-After) */
+  readonly retryAfter?: number;
+  /** RFC 8555 §6.6 rateLimited: the operator's documentation (Link rel="help") */
+  readonly helpUrl?: string;
 
   constructor(
     kind: SigilErrorKind,
     acmeType: AcmeProblemType,
     message: string,
-    extra: { status?: number; subproblems?: AcmeSubproblem[]; location?: string; algorithms?: string[]; cause?: unknown } = {},
+    extra: { status?: number; subproblems?: AcmeSubproblem[]; location?: string; algorithms?: string[]; retryAfter?: number; helpUrl?: string; cause?: unknown } = {},
   ) {
     super(kind, message, { cause: extra.cause });
     this.acmeType = acmeType;
@@ -61,6 +69,8 @@ export class AcmeError extends SigilError {
     this.subproblems = extra.subproblems;
     this.location = extra.location;
     this.algorithms = extra.algorithms;
+    this.retryAfter = extra.retryAfter;
+    this.helpUrl = extra.helpUrl;
   }
 }
 
@@ -91,6 +101,8 @@ export const acmeErr = {
   unsupportedContact: (m: string) => new AcmeError("invalidArgument", "unsupportedContact", m),
   badRevocationReason: (m: string) => new AcmeError("invalidArgument", "badRevocationReason", m),
   unsupportedIdentifier: (m: string) => new AcmeError("invalidArgument", "unsupportedIdentifier", m),
+  /** draft-ietf-acme-profiles-00 §4: a profile not advertised, incompatible with the request, or no longer issued under */
+  invalidProfile: (m: string, subproblems?: AcmeSubproblem[]) => new AcmeError("invalidArgument", "invalidProfile", m, { subproblems }),
   userActionRequired: (m: string) => new AcmeError("failedPrecondition", "userActionRequired", m, { status: 403 }),
   conflict: (m: string, location: string) => new AcmeError("alreadyExists", "malformed", m, { status: 409, location }),
 };

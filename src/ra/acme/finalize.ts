@@ -17,9 +17,8 @@ import type { RecentCertificates } from "./certificate-download.js";
 import type { DirectoryInfo } from "./directories.js";
 import { acmeErr } from "./errors.js";
 import { orderInfo, type OrderInfo } from "./orders.js";
+import { finalizeProfile } from "./profiles.js";
 import { finalizeBlocker } from "./transitions.js";
-
-const DAY = 86_400_000;
 
 /**
  * The public keys (DER SubjectPublicKeyInfo) of a CA and every CA above it,
@@ -77,14 +76,17 @@ export async function finalizeOrder(
     if (blocker === "authzNotValid") throw acmeErr.authzNoLongerValid();
     if (blocker) throw acmeErr.orderNotReady(blocker.status);
     checkCsrAgainstOrder(csr, info.identifiers);
-    const maxNotAfter = new Date(now.getTime() + dir.maxValidityDays * DAY);
+    // draft-ietf-acme-profiles-00 §4: issued under the order's profile (invalidProfile if no longer offered)
+    const profile = finalizeProfile(dir, locked.order.profile);
+    const maxNotAfter = new Date(now.getTime() + profile.validityMs);
     const notAfter = info.notAfter && info.notAfter < maxNotAfter ? info.notAfter : maxNotAfter;
     const actor = accountActor(account);
     // the CA's status, leaf permission and validity are checked here, on the share-locked row
     const { leaf, row } = await signLeafInSqlTx(ctx, tx, actor, locked.ca, {
       publicKey: csr.publicKey,
-      type: dir.certificateKind,
-      commonName: csr.commonName?.toLowerCase(),
+      type: profile.certificateKind,
+      commonName: profile.includeCommonName ? csr.commonName?.toLowerCase() : undefined,
+      keyUsages: profile.keyUsages,
       dnsNames: info.identifiers.filter((i) => i.type === "dns").map((i) => i.value),
       ipAddresses: info.identifiers.filter((i) => i.type === "ip").map((i) => i.value),
       emails: [],
@@ -93,6 +95,8 @@ export async function finalizeOrder(
       source: "acme",
       acmeAccountId: account.id,
       acmeOrderId: info.id,
+      // RFC 9773 §5: the certificate the order replaces
+      ...(locked.order.replacesCertificateId ? { renewedFromId: locked.order.replacesCertificateId } : {}),
     });
     tx.audit(actor, {
       action: "acme_order_finalize",

@@ -19,10 +19,12 @@ import {
   type ReuseQuery,
 } from "../../db/store/acme-orders.js";
 import { checkOrderIdentifiers, type IdentifierProblem } from "../../policy/identifiers.js";
-import type { RaContext } from "../context.js";
+import { inSqlTransaction, type RaContext } from "../context.js";
 import { accountActor, type AccountInfo } from "./accounts.js";
+import { recordReplacement, resolveReplaces } from "./replaces.js";
 import type { DirectoryInfo } from "./directories.js";
 import { AcmeError, acmeErr, type AcmeSubproblem } from "./errors.js";
+import { checkOrderProfileIdentifiers, newOrderProfile, validityText } from "./profiles.js";
 import { effectiveOrderStatus, pendingExpires, reuseValidAfter } from "./transitions.js";
 
 const DAY = 86_400_000;
@@ -42,6 +44,8 @@ export function orderInfo(r: AcmeOrderRow, now: Date): OrderInfo {
     expires: r.expires,
     error: r.error,
     certificateId: r.certificateId,
+    replaces: r.replaces ?? null,
+    profile: r.profile ?? null,
   };
 }
 
@@ -69,28 +73,33 @@ export async function newOrder(
   ctx: RaContext,
   dir: DirectoryInfo,
   account: AccountInfo,
-  payload: { identifiers?: unknown; notBefore?: unknown; notAfter?: unknown },
+  payload: { identifiers?: unknown; notBefore?: unknown; notAfter?: unknown; replaces?: unknown; profile?: string },
 ): Promise<OrderInfo> {
+  // draft-ietf-acme-profiles-00 §4: the profile named (invalidProfile if not offered) or the default
+  const profile = newOrderProfile(dir, payload.profile);
   const checked = checkOrderIdentifiers(payload.identifiers, dir);
   if (!checked.ok) throw identifierProblems(checked.problems, checked.detail);
+  checkOrderProfileIdentifiers(profile, checked.identifiers.map((i) => i.identifier));
   const now = ctx.clock.now();
   const notBefore = parseTime(payload.notBefore, "notBefore");
   const notAfter = parseTime(payload.notAfter, "notAfter");
-  const maxNotAfter = now.getTime() + dir.maxValidityDays * DAY;
+  const maxNotAfter = now.getTime() + profile.validityMs;
   if (notAfter && (notAfter.getTime() <= now.getTime() || notAfter.getTime() > maxNotAfter + 60_000)) {
-    throw acmeErr.malformed(`notAfter must be in the future and at most ${dir.maxValidityDays} days from now`);
+    throw acmeErr.malformed(`notAfter must be in the future and at most ${validityText(profile.validityMs)} from now`);
   }
   if (notBefore && (notBefore.getTime() > (notAfter?.getTime() ?? maxNotAfter) || notBefore.getTime() < now.getTime() - DAY)) {
     throw acmeErr.malformed("notBefore must be before notAfter and not more than a day in the past");
   }
   const ids = checked.identifiers;
+  // RFC 9773 §5: the certificate this order replaces, checked (null when the client names none)
+  const replaces = await resolveReplaces(ctx, dir, account, ids.map((i) => i.identifier), payload.replaces);
   const actor = accountActor(account);
   /** the order, its new authorizations and challenges, its audit entry, given the authorizations reused */
   const plan = (reusable: AcmeAuthorizationRow[]): { order: OrderInfo; rows: NewOrderRows } => {
     const authzIds: string[] = [];
     const newAuthz: NewAuthorizationRow[] = [];
     const newChallenges: NewChallengeRow[] = [];
-    let expires = pendingExpires(now).getTime();
+    let expires = pendingExpires(now, profile.orderLifetimeMs).getTime();
     let reused = 0;
     for (const id of ids) {
       const hit = reusable.find((r) => r.identifierType === id.identifier.type && r.identifierValue === id.authzValue && r.wildcard === id.wildcard);
@@ -118,6 +127,8 @@ export async function newOrder(
       expires: new Date(expires),
       error: null,
       certificateId: null,
+      replaces: replaces?.certId ?? null,
+      profile: profile.name,
     };
     const audit = ctx.audit.row(actor, {
       action: "acme_order_create",
@@ -129,6 +140,8 @@ export async function newOrder(
         identifiers: order.identifiers.map((i) => `${i.type}:${i.value}`),
         authorizationIds: authzIds,
         reusedAuthorizations: reused,
+        ...(profile.name ? { profile: profile.name } : {}),
+        ...(replaces ? { replaces: replaces.certId, replacesCertificateId: replaces.certificateId } : {}),
       },
     });
     const rows: NewOrderRows = {
@@ -142,7 +155,8 @@ export async function newOrder(
       notAfter,
       expires: order.expires,
       newAuthorizations: newAuthz,
-      newAuthorizationsExpire: pendingExpires(now),
+      newAuthorizationsExpire: pendingExpires(now, profile.pendingAuthorizationLifetimeMs),
+      profile: profile.name,
       newChallenges,
       now,
       audit,
@@ -154,8 +168,20 @@ export async function newOrder(
     accountId: account.id,
     identifierTypes: [...new Set(ids.map((i) => i.identifier.type))],
     identifierValues: [...new Set(ids.map((i) => i.authzValue))],
-    validAfter: reuseValidAfter(now),
+    // the profile's reuse period (docs/profiles.md)
+    validAfter: reuseValidAfter(now, profile.authorizationReuseMs),
   };
+  if (replaces) {
+    // RFC 9773 §5: the order and its mark as the replacement commit together, or neither (replaces.ts)
+    const { order, rows } = await inSqlTransaction(ctx, async (tx) => {
+      const planned = plan(await findReusableAuthorizations(tx, reuse));
+      await createOrder(tx, planned.rows);
+      await recordReplacement(tx, planned.order.id, replaces, now);
+      return planned;
+    });
+    ctx.audit.published([rows.audit]);
+    return order;
+  }
   // first, one round trip: everything new, written only if nothing could be reused
   const fresh = plan([]);
   if (await createOrderUnlessReusable(ctx.store, fresh.rows, reuse)) {

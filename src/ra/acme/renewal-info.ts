@@ -10,6 +10,7 @@ import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { normalizeSerial, serialToHex } from "../../ca/serial.js";
 import { keyIdentifierOf } from "../../ca/signer.js";
+import { findCertificateCampaignWindow } from "../../db/store/renewal-campaigns.js";
 import { findCertificateByIssuerSerial, findOrganizationCas, type RenewalInfoCaRow } from "../../db/store/renewal-info.js";
 import type { RaContext } from "../context.js";
 import { pemToDer } from "../issuers.js";
@@ -20,7 +21,7 @@ const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 
-/** RFC 9773 §4.3: how long a client should wait before asking again (6 h), before jitter */
+/** RFC 9773 §4.3: how long a client should wait before asking again (6 h), before jitter; SIGIL_ARI_RETRY_AFTER_SECONDS */
 export const RENEWAL_INFO_RETRY_AFTER_SECONDS = 21_600;
 
 /** what the window rule needs of a certificate and its issuer */
@@ -29,6 +30,8 @@ export interface RenewalSubject {
   notAfter: Date;
   /** the certificate is revoked */
   revoked: boolean;
+  /** the certificate has expired (optional: derived from notAfter and now when absent) */
+  expired?: boolean;
   /** the issuing CA is revoked */
   issuerRevoked: boolean;
   issuerNotAfter: Date;
@@ -42,7 +45,7 @@ export interface SuggestedWindow {
 
 /**
  * The suggested renewal window (RFC 9773 §4.2). A certificate that should be
- * replaced now (revoked, or its issuer revoked or expiring before it) gets a
+ * replaced now (revoked, expired, or its issuer revoked or expiring before it) gets a
  * window in the past, which §4.2 tells clients to treat as "renew
  * immediately": end one minute ago, start an hour before that. Otherwise the
  * window is centred at 2/3 of the validity period (1/2 for certificates
@@ -50,7 +53,8 @@ export interface SuggestedWindow {
  * minute either side.
  */
 export function suggestedWindow(s: RenewalSubject, now: Date): SuggestedWindow {
-  if (s.revoked || s.issuerRevoked || s.issuerNotAfter.getTime() < s.notAfter.getTime()) {
+  const expired = s.expired ?? s.notAfter.getTime() <= now.getTime();
+  if (s.revoked || expired || s.issuerRevoked || s.issuerNotAfter.getTime() < s.notAfter.getTime()) {
     const end = now.getTime() - MINUTE;
     return { start: new Date(end - HOUR), end: new Date(end) };
   }
@@ -61,9 +65,19 @@ export function suggestedWindow(s: RenewalSubject, now: Date): SuggestedWindow {
   return { start: new Date(Math.floor(centre - half)), end: new Date(Math.ceil(centre + half)) };
 }
 
-/** RFC 9773 §4.3 Retry-After: 6 h with ±10% jitter, so clients do not poll in step */
-export function renewalRetryAfterSeconds(random: () => number = Math.random): number {
-  return Math.round(RENEWAL_INFO_RETRY_AFTER_SECONDS * (0.9 + 0.2 * random()));
+/** RFC 9773 §4.3 Retry-After: `base` seconds (default 6 h) with ±10% jitter, so clients do not poll in step; at least 1 */
+export function renewalRetryAfterSeconds(random: () => number = Math.random, base: number = RENEWAL_INFO_RETRY_AFTER_SECONDS): number {
+  return Math.max(1, Math.round(base * (0.9 + 0.2 * random())));
+}
+
+/**
+ * A campaign window applies when it asks for renewal earlier than the
+ * certificate's own window: an operator's campaign never delays a renewal
+ * (a revoked or expiring certificate keeps its "renew now" window).
+ */
+export function withCampaign(own: SuggestedWindow, campaign: SuggestedWindow | null): { window: SuggestedWindow; fromCampaign: boolean } {
+  if (!campaign || campaign.start.getTime() >= own.start.getTime()) return { window: own, fromCampaign: false };
+  return { window: campaign, fromCampaign: true };
 }
 
 /** RFC 9773 §4.1 certID, decoded: the AKI keyIdentifier and the serial in its stored hex form */
@@ -127,37 +141,62 @@ export class CaKeyIdentifierCache {
 /** what a renewalInfo GET answers */
 export interface RenewalInfo {
   suggestedWindow: SuggestedWindow;
+  /** RFC 9773 §4.2 explanationURL: the renewal campaign's, when its window is answered */
+  explanationUrl?: string;
   retryAfterSeconds: number;
+}
+
+/** How renewalInfo answers: SIGIL_ARI_RETRY_AFTER_SECONDS, and the jitter's randomness (tests). */
+export interface RenewalInfoOptions {
+  retryAfterSeconds?: number;
+  random?: () => number;
+}
+
+/** The live CAs of the organization whose SubjectKeyIdentifier is `keyIdentifier` (RFC 9773 §4.1 certID AKI). */
+export async function issuersByKeyIdentifier(
+  ctx: RaContext,
+  cache: CaKeyIdentifierCache,
+  organizationId: string,
+  keyIdentifier: Buffer,
+): Promise<RenewalInfoCaRow[]> {
+  return (await findOrganizationCas(ctx.store, organizationId)).filter((ca) => {
+    try {
+      return cache.of(ca).equals(keyIdentifier);
+    } catch {
+      return false;
+    }
+  });
 }
 
 /**
  * RFC 9773 §4.2: the renewal information of the certificate `certId` names,
- * among the certificates of the directory's organization; a certificate we
- * do not know (or another organization's) is 404 (§4.1).
+ * among the certificates of the directory's organization's live CAs; a
+ * certificate we do not know (or another organization's, or of a deleted
+ * CA) is 404 (§4.1). A member of an operator's renewal campaign
+ * (src/ra/renewal-campaigns.ts) answers the campaign's window and
+ * explanationURL when it is earlier than its own (withCampaign).
  */
 export async function renewalInfo(
   ctx: RaContext,
   cache: CaKeyIdentifierCache,
   dir: DirectoryInfo,
   certId: string,
-  random?: () => number,
+  opts: RenewalInfoOptions = {},
 ): Promise<RenewalInfo> {
   const id = parseCertId(certId);
-  const cas = (await findOrganizationCas(ctx.store, dir.organizationId)).filter((ca) => {
-    try {
-      return cache.of(ca).equals(id.keyIdentifier);
-    } catch {
-      return false;
-    }
-  });
-  for (const ca of cas) {
+  for (const ca of await issuersByKeyIdentifier(ctx, cache, dir.organizationId, id.keyIdentifier)) {
     const cert = await findCertificateByIssuerSerial(ctx.store, ca.id, id.serialHex, dir.organizationId);
     if (!cert) continue;
-    const window = suggestedWindow(
+    const own = suggestedWindow(
       { notBefore: cert.notBefore, notAfter: cert.notAfter, revoked: cert.status === "revoked", issuerRevoked: ca.status === "revoked", issuerNotAfter: ca.notAfter },
       ctx.clock.now(),
     );
-    return { suggestedWindow: window, retryAfterSeconds: renewalRetryAfterSeconds(random) };
+    const campaign = await findCertificateCampaignWindow(ctx.store, cert.id);
+    const { window, fromCampaign } = withCampaign(own, campaign);
+    const retryAfterSeconds = renewalRetryAfterSeconds(opts.random, opts.retryAfterSeconds);
+    return fromCampaign && campaign?.explanationUrl
+      ? { suggestedWindow: window, explanationUrl: campaign.explanationUrl, retryAfterSeconds }
+      : { suggestedWindow: window, retryAfterSeconds };
   }
   throw acmeErr.notFound();
 }

@@ -1,0 +1,69 @@
+import { EntitySchema, PrimaryKeyProp, type Opt } from "@mikro-orm/core";
+import { createdAtProperty, idProperty, optionalTimestamp, timestamp } from "./common.js";
+import { Certificate } from "./certificate.js";
+import { Organization } from "./organization.js";
+
+/** What a renewal campaign reaches (src/ra/renewal-campaigns.ts). */
+export type RenewalCampaignScope = "certificate" | "ca" | "directory" | "serials" | "drill";
+
+/**
+ * An operator's request that a set of certificates be renewed in a window:
+ * RFC 9773 §4.2 renewalInfo of each member answers the window and the
+ * explanationURL while the campaign is not cancelled.
+ */
+export class RenewalCampaign {
+  id!: string;
+  organization!: Organization;
+  scope!: RenewalCampaignScope;
+  /** the certificate, CA or directory id, or the serials (stored hex) */
+  targets!: Opt<string[]>;
+  windowStart!: Date;
+  windowEnd!: Date;
+  explanationUrl?: string | null;
+  /** shown in the audit log */
+  reason!: string;
+  /** drill: the percentage of the directory's valid certificates sampled */
+  drillPercent?: number | null;
+  memberCount!: Opt<number>;
+  createdByName!: string;
+  createdAt!: Opt<Date>;
+  cancelledAt?: Date | null;
+}
+
+export const RenewalCampaignSchema = new EntitySchema<RenewalCampaign>({
+  class: RenewalCampaign,
+  tableName: "renewal_campaigns",
+  indexes: [{ properties: ["organization", "createdAt"] }],
+  properties: {
+    id: idProperty,
+    organization: { kind: "m:1", entity: () => Organization, deleteRule: "restrict" },
+    scope: { type: "string", length: 16 },
+    targets: { type: "json", default: "[]" },
+    windowStart: timestamp,
+    windowEnd: timestamp,
+    explanationUrl: { type: "string", length: 2048, nullable: true },
+    reason: { type: "text" },
+    drillPercent: { type: "smallint", nullable: true },
+    memberCount: { type: "integer", default: 0 },
+    createdByName: { type: "string", length: 255 },
+    createdAt: createdAtProperty,
+    cancelledAt: optionalTimestamp,
+  },
+});
+
+/** A certificate a campaign asks to be renewed (written by one insert ... select). */
+export class RenewalCampaignCertificate {
+  campaign!: RenewalCampaign;
+  certificate!: Certificate;
+  [PrimaryKeyProp]?: ["campaign", "certificate"];
+}
+
+export const RenewalCampaignCertificateSchema = new EntitySchema<RenewalCampaignCertificate>({
+  class: RenewalCampaignCertificate,
+  tableName: "renewal_campaign_certificates",
+  indexes: [{ properties: ["certificate"] }],
+  properties: {
+    campaign: { kind: "m:1", entity: () => RenewalCampaign, primary: true, deleteRule: "cascade" },
+    certificate: { kind: "m:1", entity: () => Certificate, primary: true, deleteRule: "restrict" },
+  },
+});

@@ -1,0 +1,80 @@
+/**
+ * RFC 9773 §5 `replaces` in newOrder: the certificate a certID names (with
+ * what the checks need: its account, names, status), the write that marks
+ * an order as its replacement, and freeing a certificate from a replacing
+ * order that has expired. The acme_orders_replaces_certificate_unique
+ * partial index lets one order that is not invalid replace a certificate;
+ * a second one fails the write with a unique violation.
+ */
+import { statement } from "../sql.js";
+import { sqlOf, type Session } from "./session.js";
+
+/** the columns REPLACED_CERTIFICATE reads (table certificates) */
+export const REPLACED_CERTIFICATE_COLUMNS = ["id", "acme_account_id", "dns_names", "ip_addresses", "status", "not_after"] as const;
+
+/** The certificate a `replaces` certID names. */
+export interface ReplacedCertificateRow {
+  id: string;
+  acmeAccountId: string | null;
+  dnsNames: string[];
+  ipAddresses: string[];
+  status: string;
+  notAfter: Date;
+}
+
+const REPLACED_CERTIFICATE = statement(
+  "sigil_acme_replaced_certificate",
+  // the (issuer_id, serial) unique index, over the issuers the key identifier matched
+  `select ${REPLACED_CERTIFICATE_COLUMNS.join(", ")} from certificates
+    where issuer_id = any($1::uuid[]) and serial = $2 and organization_id = $3`,
+);
+
+/** the certificate with this serial (stored hex) issued by one of `issuerIds`, in the organization */
+export async function findReplacedCertificate(s: Session, issuerIds: string[], serialHex: string, organizationId: string): Promise<ReplacedCertificateRow | null> {
+  if (!issuerIds.length) return null;
+  const [r] = await sqlOf(s).query<{
+    id: string;
+    acme_account_id: string | null;
+    dns_names: string[];
+    ip_addresses: string[];
+    status: string;
+    not_after: Date | string;
+  }>(REPLACED_CERTIFICATE, [issuerIds, serialHex, organizationId]);
+  return r
+    ? { id: r.id, acmeAccountId: r.acme_account_id, dnsNames: r.dns_names, ipAddresses: r.ip_addresses, status: r.status, notAfter: new Date(r.not_after) }
+    : null;
+}
+
+const FREE_EXPIRED_REPLACING = statement(
+  "sigil_acme_replacing_orders_expire",
+  // RFC 8555 §7.1.6: a pending or ready order past its expiry is invalid; storing that frees the certificate (§5)
+  `update acme_orders set status = 'invalid', updated_at = $2
+    where replaces_certificate_id = $1 and status in ('pending', 'ready') and expires <= $2`,
+);
+
+/** Stores `invalid` on the expired (pending or ready) orders replacing this certificate, so a new one may. */
+export async function expireStaleReplacingOrders(s: Session, certificateId: string, now: Date): Promise<void> {
+  await sqlOf(s).query(FREE_EXPIRED_REPLACING, [certificateId, now]);
+}
+
+const MARK_REPLACES = statement("sigil_acme_order_mark_replaces", `update acme_orders set replaces = $2, replaces_certificate_id = $3 where id = $1`);
+
+/**
+ * Marks the order as replacing the certificate. A unique violation
+ * (isUniqueViolation) means another order that is not invalid already does.
+ */
+export async function markOrderReplaces(s: Session, orderId: string, certId: string, certificateId: string): Promise<void> {
+  await sqlOf(s).query(MARK_REPLACES, [orderId, certId, certificateId]);
+}
+
+const REPLACING_ORDER = statement(
+  "sigil_acme_replacing_order",
+  // an issued (or issuing) order keeps it replaced; a pending or ready one only until it expires (RFC 8555 §7.1.6)
+  `select id from acme_orders where replaces_certificate_id = $1
+      and (status in ('valid', 'processing') or (status in ('pending', 'ready') and expires > $2)) limit 1`,
+);
+
+/** Whether an order that is not invalid (nor expired) already replaces this certificate. */
+export async function hasReplacingOrder(s: Session, certificateId: string, now: Date): Promise<boolean> {
+  return (await sqlOf(s).query(REPLACING_ORDER, [certificateId, now])).length > 0;
+}
