@@ -32,6 +32,10 @@
  *                           (e.g. synchronous_commit=off); repeatable
  *   --unlogged-nonces       what-if: ALTER TABLE acme_nonces SET UNLOGGED once migrations have run
  *   --no-calibrate          skip the HTTP floor measurement (GET directory, HEAD newNonce CPU per request)
+ *   --seed N                before measuring, fill the database with N issued certificates and their valid
+ *                           orders, authorizations and challenges (bench/seed.ts: INSERT ... SELECT FROM
+ *                           generate_series, indexes rebuilt once), half of them spread over the benchmark's
+ *                           own accounts and half over 1000 other accounts of the directory
  */
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -44,6 +48,7 @@ import { AcmeProblem, BenchAccount, fetchDirectory, generateAccountKey, HttpClie
 import { summarizeProfile } from "./lib/cpu-profile.js";
 import { startDnsStub } from "./lib/dns-stub.js";
 import { createBenchDatabase } from "./lib/pg.js";
+import { seedHistory } from "./seed.js";
 import { CpuMeter, machineBusyMs } from "./lib/proc.js";
 import { startHttp01Responder } from "./lib/responder.js";
 import { startSigilProcess, type SigilProcess } from "./lib/sigil-process.js";
@@ -70,10 +75,12 @@ interface Options {
   /** what-if experiments on the database (not the product's configuration) */
   pgSettings: string[];
   unloggedNonces: boolean;
+  /** issued certificates (with orders) seeded before measuring; 0 = none */
+  seed: number;
 }
 
 function parseArgs(args: string[]): Options {
-  const o: Options = { levels: [1, 16, 64], durationS: 20, warmupS: 3, poll: { firstMs: 10, capMs: 200 }, profile: false, topQueries: 0, json: false, calibrate: true, pgSettings: [], unloggedNonces: false };
+  const o: Options = { levels: [1, 16, 64], durationS: 20, warmupS: 3, poll: { firstMs: 10, capMs: 200 }, profile: false, topQueries: 0, json: false, calibrate: true, pgSettings: [], unloggedNonces: false, seed: 0 };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const val = () => {
@@ -129,6 +136,9 @@ function parseArgs(args: string[]): Options {
       }
       case "--unlogged-nonces":
         o.unloggedNonces = true;
+        break;
+      case "--seed":
+        o.seed = Math.floor(num());
         break;
       default:
         throw new Error(`unknown option ${a}`);
@@ -275,6 +285,18 @@ export async function run(args: string[]): Promise<void> {
       accounts.push(...batch);
     }
     console.log(`registered ${accounts.length} accounts`);
+    if (o.seed > 0) {
+      // history the hot path's indexes must carry: half on the measured accounts, half on other accounts
+      const own = accounts.map((a) => a.kid!.slice(a.kid!.lastIndexOf("/") + 1));
+      const half = Math.ceil(o.seed / 2);
+      const r1 = await seedHistory(db.url, { certificates: half, accountIds: own });
+      const r2 = await seedHistory(db.url, { certificates: o.seed - half, accounts: 1000 });
+      const size = (await db.admin.query<{ s: string }>(`select pg_size_pretty(pg_database_size($1)) as s`, [db.name])).rows[0]!.s;
+      console.log(
+        `seeded ${o.seed} certificates with their orders, authorizations and challenges in ${((r1.ms + r2.ms) / 1000).toFixed(1)} s ` +
+          `(${half} on the ${own.length} benchmark accounts, ${o.seed - half} on ${r2.accounts} others); database ${size}`,
+      );
+    }
     const csrs = new CsrPool();
     if (o.calibrate) {
       const plain = (method: string, url: string) => async () => {
