@@ -79,7 +79,8 @@ export interface AcmeRa {
   getAuthz(account: AccountInfo, id: string): Promise<AuthzInfo>;
   deactivateAuthz(account: AccountInfo, id: string): Promise<AuthzInfo>;
   getChallenge(account: AccountInfo, id: string): Promise<ChallengeInfo>;
-  startChallenge(account: AccountInfo, id: string): Promise<StartedChallenge>;
+  /** `dir`: the request's directory (its failed-validations rate limit) */
+  startChallenge(account: AccountInfo, id: string, dir?: DirectoryInfo): Promise<StartedChallenge>;
 
   // §7.6 revocation
   revokeCertificate(dir: DirectoryInfo, auth: RevocationAuth, certificateDer: Buffer, reason: unknown): Promise<void>;

@@ -108,7 +108,16 @@ export interface LeafParams {
   notBefore: Date;
   /** clamped to the issuer's notAfter */
   notAfter: Date;
+  /**
+   * RFC 5280 §4.2.1.3 key usages (an ACME profile's); absent: digitalSignature,
+   * plus keyEncipherment for RSA keys. keyEncipherment is written only for RSA
+   * keys and keyAgreement only for EC keys (RFC 8813 §3, RFC 5480 §3).
+   */
+  keyUsages?: readonly LeafKeyUsage[];
 }
+
+/** the key usages a leaf may carry (LeafParams.keyUsages) */
+export type LeafKeyUsage = "digitalSignature" | "keyEncipherment" | "keyAgreement";
 
 export interface CrlEntry {
   serial: Buffer;
@@ -211,6 +220,7 @@ function basicConstraintsExt(ca: boolean, pathLength: number | null): Buffer {
 const KU = {
   digitalSignature: 0,
   keyEncipherment: 2,
+  keyAgreement: 4,
   keyCertSign: 5,
   cRLSign: 6,
 } as const;
@@ -222,6 +232,13 @@ function keyUsageExt(bits: number[]): Buffer {
   for (const b of bits) bytes[b >> 3]! |= 0x80 >> (b & 7);
   const unused = 7 - (max & 7);
   return extension(OID.keyUsage, true, derBitString(bytes, unused));
+}
+
+/** BasicConstraints || KeyUsage || ExtKeyUsage with a profile's key usages (LeafParams.keyUsages) */
+function customLeadExts(type: LeafType, usages: readonly LeafKeyUsage[], rsa: boolean): Buffer {
+  const bits = usages.filter((u) => (u === "keyEncipherment" ? rsa : u === "keyAgreement" ? !rsa : true)).map((u) => KU[u]);
+  if (!bits.length) bits.push(KU.digitalSignature);
+  return Buffer.concat([LEAF_BC, keyUsageExt(bits), extKeyUsageExt(type)]);
 }
 
 /** RFC 5280 §4.2.1.12 */
@@ -610,7 +627,8 @@ export function issueLeaf(issuer: Issuer, p: LeafParams): SignedCertificate {
   const san = extension(OID.subjectAltName, subject === EMPTY_NAME, encodeSan(p));
   const lead = st.leadExts[p.type];
   if (!lead) throw SigilError.invalidArgument(`unknown certificate type ${String(p.type)}`, "type");
-  const exts = tlv(0xa3, tlv(TAG.SEQUENCE, keyInfo.kind === "rsa" ? lead.rsa : lead.ec, skiExt(skiValue), st.trailExts, san));
+  const leadExts = p.keyUsages ? customLeadExts(p.type, p.keyUsages, keyInfo.kind === "rsa") : keyInfo.kind === "rsa" ? lead.rsa : lead.ec;
+  const exts = tlv(0xa3, tlv(TAG.SEQUENCE, leadExts, skiExt(skiValue), st.trailExts, san));
 
   const tbs = seq(
     VERSION_V3,
@@ -635,12 +653,120 @@ const REASON_EXT_SIZE = REASON_EXT_PREFIX.length + 1;
 const VALID_REASONS = new Set([0, 1, 2, 3, 4, 5, 6, 8, 9, 10]);
 
 /**
+ * Revoked certificates as columns, the shape a store reads a million of in
+ * one row (no object, Buffer or Date per entry). Entry i is the i-th serial
+ * of `serialsHex`, `revokedAtSeconds[i]` and `reasons[i]`.
+ */
+export interface CrlEntryColumns {
+  count: number;
+  /** the serials in hex (either case, odd lengths allowed), separated by "," */
+  serialsHex: string;
+  /** revocation times, whole seconds since 1970-01-01T00:00:00Z */
+  revokedAtSeconds: Float64Array;
+  /** RFC 5280 §5.3.1 CRLReason per entry; 0 (unspecified) means no reasonCode extension */
+  reasons: Uint8Array;
+}
+
+/** entries in one layout: serial magnitudes concatenated (leading zero octets dropped), ms times, reasons */
+interface PackedEntries {
+  n: number;
+  serials: Buffer;
+  /** entry i's magnitude is serials[ends[i - 1] .. ends[i]) (ends[-1] = 0) */
+  ends: Int32Array;
+  timesMs: Float64Array;
+  reasons: Uint8Array;
+}
+
+function packEntries(entries: CrlEntry[]): PackedEntries {
+  const n = entries.length;
+  let total = 0;
+  for (let i = 0; i < n; i++) total += entries[i]!.serial.length;
+  const serials = Buffer.allocUnsafe(total);
+  const ends = new Int32Array(n);
+  const timesMs = new Float64Array(n);
+  const reasons = new Uint8Array(n);
+  let o = 0;
+  for (let i = 0; i < n; i++) {
+    const e = entries[i]!;
+    const s = e.serial;
+    let z = 0;
+    while (z < s.length && s[z] === 0) z++;
+    o += s.copy(serials, o, z);
+    ends[i] = o;
+    timesMs[i] = e.revokedAt.getTime();
+    const r = e.reason ?? 0;
+    if (!VALID_REASONS.has(r)) throw SigilError.invalidArgument(`entries[${i}].reason ${r} is not a CRLReason`, "entries");
+    reasons[i] = r;
+  }
+  return { n, serials, ends, timesMs, reasons };
+}
+
+function hexNibble(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  const l = c | 0x20;
+  if (l >= 0x61 && l <= 0x66) return l - 0x61 + 10;
+  return -1;
+}
+
+/** decodes the comma-separated hex serials in one pass over the string (no substring per entry) */
+function packColumns(c: CrlEntryColumns): PackedEntries {
+  const n = c.count;
+  if (c.revokedAtSeconds.length !== n || c.reasons.length !== n) throw SigilError.internal("CRL entry columns differ in length");
+  const text = c.serialsHex;
+  const serials = Buffer.allocUnsafe(text.length >> 1 || 1);
+  const ends = new Int32Array(n);
+  const timesMs = new Float64Array(n);
+  let o = 0;
+  let p = 0;
+  for (let i = 0; i < n; i++) {
+    let q = text.indexOf(",", p);
+    if (q < 0) q = text.length;
+    const bad = (): never => {
+      throw SigilError.invalidArgument(`entries[${i}].serial is not hexadecimal`, "entries");
+    };
+    // skip leading zero nibbles, then an odd count of digits starts with a lone nibble
+    while (p < q && text.charCodeAt(p) === 0x30) p++;
+    if ((q - p) & 1) {
+      const v = hexNibble(text.charCodeAt(p++));
+      if (v < 0) bad();
+      serials[o++] = v;
+    }
+    for (; p < q; p += 2) {
+      const hi = hexNibble(text.charCodeAt(p));
+      const lo = hexNibble(text.charCodeAt(p + 1));
+      if (hi < 0 || lo < 0) bad();
+      serials[o++] = (hi << 4) | lo;
+    }
+    ends[i] = o;
+    timesMs[i] = c.revokedAtSeconds[i]! * 1000;
+    const r = c.reasons[i]!;
+    if (!VALID_REASONS.has(r)) throw SigilError.invalidArgument(`entries[${i}].reason ${r} is not a CRLReason`, "entries");
+    p = q + 1;
+  }
+  if (p < text.length) throw SigilError.invalidArgument("more serials than entries", "entries");
+  return { n, serials, ends, timesMs, reasons: c.reasons };
+}
+
+// RFC 5280 §4.1.2.5 (and §5.1.2.6 revocationDate): UTCTime from 1950 up to 2049, GeneralizedTime outside
+const UTC_TIME_FROM_MS = Date.UTC(1950, 0, 1);
+const UTC_TIME_UNTIL_MS = Date.UTC(2050, 0, 1);
+// GeneralizedTime YYYY: years 0000..9999 (Date.UTC maps years below 100 to 19xx, so set the year explicitly)
+const GENERALIZED_FROM_MS = new Date(0).setUTCFullYear(0, 0, 1);
+const GENERALIZED_UNTIL_MS = Date.UTC(10000, 0, 1);
+
+function timeSizeMs(ms: number): number {
+  return ms >= UTC_TIME_FROM_MS && ms < UTC_TIME_UNTIL_MS ? 15 : 17;
+}
+
+/**
  * Signs a v2 CRL (RFC 5280 §5) with CRLNumber and AKI extensions and one
  * entry per revoked certificate (reasonCode omitted for unspecified, §5.3.1).
- * The revokedCertificates list is written straight into one buffer, so a
- * million entries cost one pass plus one hash.
+ * The revokedCertificates list is written straight into one buffer (each
+ * entry is the fixed template SEQUENCE { INTEGER serial, Time [, reasonCode
+ * extension] }), so a million entries cost one sizing pass, one writing pass
+ * and one hash; `entries` may be objects or the columns a store reads.
  */
-export function signCrl(issuer: Issuer, p: CrlParams): Buffer {
+export function signCrl(issuer: Issuer, p: CrlParams | (Omit<CrlParams, "entries"> & { entries: CrlEntryColumns })): Buffer {
   const st = stateOf(issuer);
   if (!(p.thisUpdate.getTime() < p.nextUpdate.getTime())) {
     throw SigilError.invalidArgument("nextUpdate must be after thisUpdate", "nextUpdate");
@@ -649,14 +775,24 @@ export function signCrl(issuer: Issuer, p: CrlParams): Buffer {
   if (p.crlNumber < 0n || p.crlNumber >= 1n << 159n) {
     throw SigilError.invalidArgument("crlNumber must be non-negative and fit in 20 octets", "crlNumber");
   }
+  const e = Array.isArray(p.entries) ? packEntries(p.entries) : packColumns(p.entries);
+  const { n, serials, ends, timesMs, reasons } = e;
 
-  // pass 1: sizes
-  const entries = p.entries;
-  const n = entries.length;
+  // pass 1: sizes (and the checks, before anything is written)
   let listLen = 0;
+  let from = 0;
   for (let i = 0; i < n; i++) {
-    const e = entries[i]!;
-    listLen += 2 + entryContentSize(e, i);
+    const end = ends[i]!;
+    const mlen = end - from;
+    const intLen = mlen + (mlen > 0 && (serials[from]! & 0x80) !== 0 ? 1 : 0);
+    // RFC 5280 §4.1.2.2: serial numbers are positive integers of at most 20 octets
+    if (mlen === 0 || intLen > 20) {
+      throw SigilError.invalidArgument(`entries[${i}].serial must be positive and at most 20 octets`, "entries");
+    }
+    const t = timesMs[i]!;
+    if (!(t >= GENERALIZED_FROM_MS && t < GENERALIZED_UNTIL_MS)) throw SigilError.invalidArgument(`entries[${i}].revokedAt is out of range`, "entries");
+    listLen += 4 + intLen + timeSizeMs(t) + (reasons[i] !== 0 ? REASON_EXT_SIZE : 0);
+    from = end;
   }
 
   const head = Buffer.concat([CRL_VERSION_V2, st.algAndName, derTime(p.thisUpdate), derTime(p.nextUpdate)]);
@@ -677,7 +813,29 @@ export function signCrl(issuer: Issuer, p: CrlParams): Buffer {
     // RFC 5280 §5.1.2.6: absent when there are no revoked certificates
     buf[o++] = TAG.SEQUENCE;
     o = writeLength(buf, o, listLen);
-    for (let i = 0; i < n; i++) o = writeEntry(buf, o, entries[i]!);
+    const when = new Date(0); // one Date, re-pointed per entry
+    from = 0;
+    for (let i = 0; i < n; i++) {
+      // RFC 5280 §5.1.2.6: SEQUENCE { userCertificate, revocationDate, crlEntryExtensions OPTIONAL }
+      const end = ends[i]!;
+      const pad = (serials[from]! & 0x80) !== 0 ? 1 : 0;
+      const intLen = end - from + pad;
+      const t = timesMs[i]!;
+      const reason = reasons[i]!;
+      buf[o++] = TAG.SEQUENCE;
+      buf[o++] = 2 + intLen + timeSizeMs(t) + (reason !== 0 ? REASON_EXT_SIZE : 0); // always < 128
+      buf[o++] = TAG.INTEGER;
+      buf[o++] = intLen;
+      if (pad) buf[o++] = 0; // X.690 §8.3.2: a leading 0 keeps a high-bit magnitude positive
+      o += serials.copy(buf, o, from, end);
+      when.setTime(t);
+      o = writeTime(buf, o, when);
+      if (reason !== 0) {
+        o += REASON_EXT_PREFIX.copy(buf, o);
+        buf[o++] = reason;
+      }
+      from = end;
+    }
   }
   o += crlExts.copy(buf, o);
   const tbsEnd = o;
@@ -694,51 +852,6 @@ export function signCrl(issuer: Issuer, p: CrlParams): Buffer {
   buf[start] = TAG.SEQUENCE;
   writeLength(buf, start + 1, outerLen);
   return buf.subarray(start, o);
-}
-
-/** magnitude bounds of a serial: [first non-zero octet, length) */
-function serialStart(s: Buffer): number {
-  let i = 0;
-  while (i < s.length && s[i] === 0) i++;
-  return i;
-}
-
-function entryContentSize(e: CrlEntry, index: number): number {
-  const s = e.serial;
-  const i = serialStart(s);
-  const mlen = s.length - i;
-  const intLen = mlen + ((s[i]! & 0x80) !== 0 ? 1 : 0);
-  if (mlen === 0 || intLen > 20) {
-    throw SigilError.invalidArgument(`entries[${index}].serial must be positive and at most 20 octets`, "entries");
-  }
-  let size = 2 + intLen + timeSize(e.revokedAt);
-  if (e.reason !== undefined && e.reason !== 0) {
-    if (!VALID_REASONS.has(e.reason)) throw SigilError.invalidArgument(`entries[${index}].reason ${e.reason} is not a CRLReason`, "entries");
-    size += REASON_EXT_SIZE;
-  }
-  return size;
-}
-
-/** RFC 5280 §5.1.2.6: SEQUENCE { userCertificate, revocationDate, crlEntryExtensions OPTIONAL } */
-function writeEntry(buf: Buffer, o: number, e: CrlEntry): number {
-  const s = e.serial;
-  const i = serialStart(s);
-  const pad = (s[i]! & 0x80) !== 0 ? 1 : 0;
-  const intLen = s.length - i + pad;
-  const hasReason = e.reason !== undefined && e.reason !== 0;
-  const content = 2 + intLen + timeSize(e.revokedAt) + (hasReason ? REASON_EXT_SIZE : 0);
-  buf[o++] = TAG.SEQUENCE;
-  buf[o++] = content; // always < 128
-  buf[o++] = TAG.INTEGER;
-  buf[o++] = intLen;
-  if (pad) buf[o++] = 0;
-  o += s.copy(buf, o, i);
-  o = writeTime(buf, o, e.revokedAt);
-  if (hasReason) {
-    o += REASON_EXT_PREFIX.copy(buf, o);
-    buf[o++] = e.reason!;
-  }
-  return o;
 }
 
 /** PEM of a CRL (RFC 7468 §6) */

@@ -19,11 +19,14 @@ import { listOrderEntities } from "../db/store/acme-orders.js";
 import { changeDirectory, deleteDirectory, findIssuingCaCandidates, getDirectoryEntity, listDirectoryEntities } from "../db/store/acme-directories.js";
 import { getEabKeyEntity, listEabKeyEntities, markEabKeyRevoked } from "../db/store/acme-eab-keys.js";
 import type { Session } from "../db/store/session.js";
-import { checkDirectoryName, checkDirectoryPolicyPatch } from "../policy/directory-policy.js";
+import { checkCaaSettings, checkDirectoryName, checkDirectoryPolicyPatch } from "../policy/directory-policy.js";
 import { authorize } from "../policy/permissions.js";
 import type { Actor } from "./actor.js";
 import { createDirectory as acmeCreateDirectory, createEabKey as acmeCreateEabKey } from "./acme/directories.js";
 import { deactivateAccountInTx } from "./acme/accounts.js";
+import { changeDefaultProfile } from "./acme/profiles.js";
+import { checkDirectoryRateLimitsInput, type DirectoryRateLimitInput } from "./acme/rate-limits.js";
+import { setDirectoryRateLimits } from "../db/store/rate-limits.js";
 import { visibleOrganization, type Page } from "./certificate-authorities.js";
 import { inTransaction, type RaContext } from "./context.js";
 import { optionalId, requireId } from "./input.js";
@@ -57,6 +60,12 @@ export interface DirectoryPolicyInput {
   websiteUrl: string;
   caaIdentities: string[];
   validationAllowedNetworks: string[];
+  /** RFC 8659 CAA checking (default off) */
+  caaEnabled?: boolean;
+  /** rate-limit entries over SIGIL_RATE_LIMITS (src/ra/acme/rate-limits.ts); absent or empty: the server's */
+  rateLimits?: DirectoryRateLimitInput[];
+  /** draft-ietf-acme-profiles-00: classic (default) or a preset added with it as the default (ra/acme/profiles.ts) */
+  defaultProfile?: string;
 }
 
 export interface CreateAcmeDirectoryInput extends DirectoryPolicyInput {
@@ -86,6 +95,9 @@ export async function createAcmeDirectory(ctx: RaContext, actor: Actor, input: C
     websiteUrl: input.websiteUrl,
     caaIdentities: input.caaIdentities,
     validationAllowedNetworks: input.validationAllowedNetworks,
+    caaEnabled: input.caaEnabled,
+    rateLimits: input.rateLimits && checkDirectoryRateLimitsInput(input.rateLimits),
+    defaultProfile: input.defaultProfile || undefined,
   });
 }
 
@@ -133,6 +145,11 @@ export interface UpdateAcmeDirectoryInput {
   websiteUrl?: string;
   caaIdentities?: string[];
   validationAllowedNetworks?: string[];
+  caaEnabled?: boolean;
+  /** replaces the directory's rate-limit entries as a whole (empty: the server's limits) */
+  rateLimits?: DirectoryRateLimitInput[];
+  /** draft-ietf-acme-profiles-00: one of the directory's profiles becomes its default */
+  defaultProfile?: string;
 }
 
 /**
@@ -141,14 +158,19 @@ export interface UpdateAcmeDirectoryInput {
  * and authorizations keep what they were created with.
  */
 export async function updateAcmeDirectory(ctx: RaContext, actor: Actor, id: string, input: UpdateAcmeDirectoryInput): Promise<AcmeDirectory> {
-  const { caId, ...policyInput } = input;
+  const { caId, rateLimits: rateLimitsInput, defaultProfile, ...policyInput } = input;
   const patch = checkDirectoryPolicyPatch(policyInput);
+  const rateLimits = rateLimitsInput && checkDirectoryRateLimitsInput(rateLimitsInput);
   const newCaId = caId !== undefined ? requireId(caId, "ca_id") : undefined;
   return inTransaction(ctx, async (tx) => {
     const dir = await loadDirectory(tx, id, true);
     authorize(actor, dir.organization.id, "admin");
     if (newCaId !== undefined && newCaId !== dir.ca.id) await checkIssuingCa(ctx, tx, newCaId, dir.organization.id);
     const changed = changeDirectory(tx, dir, { ...patch, caId: newCaId });
+    if (rateLimits && setDirectoryRateLimits(dir, rateLimits)) changed.rateLimits = rateLimits;
+    if (defaultProfile !== undefined && (await changeDefaultProfile(tx, dir, defaultProfile))) changed.defaultProfile = defaultProfile;
+    // CAA on needs issuer domain names, whichever of the two this update changed (rolled back when refused)
+    checkCaaSettings(dir.caaEnabled, dir.caaIdentities);
     tx.audit(actor, {
       action: "acme_directory_update",
       organizationId: dir.organization.id,

@@ -22,6 +22,8 @@ import { findOrganizationByName, insertOrganization } from "../db/store/organiza
 import { getSetting, putSettingIfAbsent } from "../db/store/system-settings.js";
 import { findUserForLogin, insertUser, superuserExists } from "../db/store/users.js";
 import { checkDirectoryPolicy } from "../policy/directory-policy.js";
+import { DEFAULT_DIRECTORY_PRESETS } from "../policy/profiles.js";
+import { createDirectoryProfiles } from "./acme/profiles.js";
 import { systemActor } from "./actor.js";
 import { DAY_MS, floorToSecond, formatDn, recordCaCertificate } from "./certificate-authorities/common.js";
 import { inTransaction, type RaContext, type Tx } from "./context.js";
@@ -36,6 +38,8 @@ export const DEFAULT_ADMIN = "admin";
 export const DEFAULT_ROOT_CA = "default-root";
 export const DEFAULT_INTERMEDIATE_CA = "default-intermediate";
 export const DEFAULT_ACME_DIRECTORY = "default";
+/** the default directory's max_validity_days: the classic profile's 200 days (CA/B Forum BR §6.3.2) */
+export const DEFAULT_DIRECTORY_MAX_VALIDITY_DAYS = 200;
 
 /** The file in the data directory that receives a generated first-run admin password (mode 0600). */
 export const INITIAL_ADMIN_PASSWORD_FILE = "initial-admin-password";
@@ -291,7 +295,8 @@ export async function bootstrap(ctx: RaContext, opts: BootstrapOptions): Promise
   const rootId = existingRoot?.id ?? root!.id;
   const intermediate = existingIntermediate ? undefined : await prepareIntermediate(ctx, rootId, rootIssuer);
   const intermediateId = existingIntermediate?.id ?? intermediate!.id;
-  const directoryPolicy = checkDirectoryPolicy({ eabRequired: false });
+  // CA/B Forum BR §6.3.2: 200 days at most (the classic profile's); the presets narrow it
+  const directoryPolicy = checkDirectoryPolicy({ eabRequired: false, maxValidityDays: DEFAULT_DIRECTORY_MAX_VALIDITY_DAYS });
 
   const created: string[] = [];
   const generated = needAdmin && opts.adminPassword === undefined;
@@ -326,12 +331,14 @@ export async function bootstrap(ctx: RaContext, opts: BootstrapOptions): Promise
     }
     if (needDirectory) {
       const d = insertDirectory(tx, { id: uuidv7(), name: DEFAULT_ACME_DIRECTORY, organizationId: orgId, caId: intermediateId, ...directoryPolicy });
+      // draft-ietf-acme-profiles-00: the shipped presets, classic the default (today's behaviour)
+      const profiles = await createDirectoryProfiles(tx, d, ctx.clock.now(), { presets: DEFAULT_DIRECTORY_PRESETS, classicFromDirectory: false });
       tx.audit(actor, {
         action: "acme_directory_create",
         organizationId: orgId,
         resourceType: "acme_directory",
         resourceId: d.id,
-        detail: { name: DEFAULT_ACME_DIRECTORY, caId: intermediateId, eabRequired: directoryPolicy.eabRequired, certificateKind: directoryPolicy.certificateKind },
+        detail: { name: DEFAULT_ACME_DIRECTORY, caId: intermediateId, eabRequired: directoryPolicy.eabRequired, certificateKind: directoryPolicy.certificateKind, profiles, defaultProfile: d.defaultProfile },
       });
       steps.push(`ACME directory ${DEFAULT_ACME_DIRECTORY}`);
     }

@@ -10,7 +10,7 @@ import { findCertificateEntity } from "../db/store/certificate-entities.js";
 import type { Actor } from "./actor.js";
 import type { AuditEntry } from "./audit.js";
 import type { RaContext, SqlTx, Tx } from "./context.js";
-import type { Issuer } from "../ca/signer.js";
+import type { Issuer, LeafKeyUsage } from "../ca/signer.js";
 import type { IssuerCa } from "./issuers.js";
 
 export type { LeafType };
@@ -24,6 +24,8 @@ export interface LeafRequest {
   dnsNames: string[];
   ipAddresses: string[];
   emails: string[];
+  /** RFC 5280 §4.2.1.3 key usages (an ACME profile's); default: the signer's */
+  keyUsages?: readonly LeafKeyUsage[];
   /** default: now minus one minute (clock skew of relying parties) */
   notBefore?: Date;
   notAfter: Date;
@@ -153,6 +155,7 @@ function signLeafFor(ctx: RaContext, p: PreparedLeaf, req: Omit<LeafRequest, "ca
     serial,
     notBefore: p.notBefore,
     notAfter: p.notAfter,
+    ...(req.keyUsages ? { keyUsages: req.keyUsages } : {}),
   });
   const id = uuidv7();
   return {

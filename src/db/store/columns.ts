@@ -13,6 +13,7 @@
 import { ACME_ACCOUNT_COLUMNS, ACME_ACCOUNT_INSERT_COLUMNS } from "./acme-accounts.js";
 import { ACME_AUTHORIZATION_COLUMNS, ACME_CHALLENGE_COLUMNS } from "./acme-authorizations.js";
 import { ACME_DIRECTORY_COLUMNS } from "./acme-directories.js";
+import { ACME_PROFILE_COLUMNS } from "./acme-profiles.js";
 import {
   CLEANUP_AUTHORIZATION_COLUMNS,
   CLEANUP_CERTIFICATE_COLUMNS,
@@ -49,6 +50,7 @@ export const STORE_COLUMN_LISTS: StoreColumnList[] = [
   { table: "rate_limit_buckets", columns: RATE_LIMIT_BUCKET_COLUMNS, module: "src/db/store/rate-limits.ts", insert: true },
   { table: "acme_rate_limit_overrides", columns: RATE_LIMIT_OVERRIDE_COLUMNS, module: "src/db/store/rate-limits.ts", insert: true },
   { table: "acme_orders", columns: ORDER_COLUMNS, module: "src/db/store/acme-orders.ts" },
+  { table: "acme_profiles", columns: ACME_PROFILE_COLUMNS, module: "src/db/store/acme-profiles.ts", insert: true },
   { table: "acme_authorizations", columns: ACME_AUTHORIZATION_COLUMNS, module: "src/db/store/acme-authorizations.ts" },
   { table: "acme_challenges", columns: ACME_CHALLENGE_COLUMNS, module: "src/db/store/acme-authorizations.ts" },
   { table: "acme_nonces", columns: ACME_NONCE_INSERT_COLUMNS, module: "src/db/store/nonces.ts", insert: true },

@@ -18,14 +18,22 @@ import {
   type DirectoryRecord,
   type IdOrName,
   type IssuingCaCandidate,
+  type DirectoryRateLimitRow,
 } from "../../db/store/acme-directories.js";
+import { setDirectoryRateLimits } from "../../db/store/rate-limits.js";
 import { insertEabKey } from "../../db/store/acme-eab-keys.js";
 import { checkDirectoryName, checkDirectoryPolicy, type DirectoryPolicyInput } from "../../policy/directory-policy.js";
+import type { DirectoryProfiles } from "../../policy/profiles.js";
 import type { Actor } from "../actor.js";
 import { inTransaction, type RaContext } from "../context.js";
+import { createDirectoryProfiles, loadDirectoryProfiles } from "./profiles.js";
 
-/** What the ACME front end needs of a directory, as plain data. */
-export type DirectoryInfo = DirectoryRecord;
+/**
+ * What the ACME front end needs of a directory, as plain data, with its
+ * profiles (draft-ietf-acme-profiles-00; absent: none, the directory's own
+ * policy applies as before profiles).
+ */
+export type DirectoryInfo = DirectoryRecord & { profiles?: DirectoryProfiles };
 
 /** Directory rows by name, kept for `ttlMs` (policy edits show up within it). */
 export class DirectoryCache {
@@ -39,7 +47,8 @@ export class DirectoryCache {
     const now = Date.now();
     const hit = this.cache.get(name);
     if (hit && now - hit.at < this.ttlMs) return hit.dir;
-    const dir = (await findDirectoryByName(this.ctx.store, name)) ?? null;
+    const record = (await findDirectoryByName(this.ctx.store, name)) ?? null;
+    const dir: DirectoryInfo | null = record && { ...record, profiles: await loadDirectoryProfiles(this.ctx.store, record.id) };
     if (this.cache.size > 1000) this.cache.clear();
     this.cache.set(name, { at: now, dir });
     return dir;
@@ -52,12 +61,16 @@ export class DirectoryCache {
 }
 
 export interface CreateDirectoryRequest extends Omit<DirectoryPolicyInput, "challengeTypes"> {
+  /** rate-limit entries, checked (src/ra/acme/rate-limits.ts checkDirectoryRateLimitsInput); absent: the server's */
+  rateLimits?: DirectoryRateLimitRow[];
   name: string;
   /** CA id or name (within the organization when given) */
   ca: string;
   /** organization name or id; default: the CA's */
   organization?: string;
   challengeTypes?: readonly AcmeChallengeType[];
+  /** draft-ietf-acme-profiles-00: the default profile, `classic` (from the kind and validity) or a preset added with it */
+  defaultProfile?: string;
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -93,12 +106,14 @@ export async function createDirectory(ctx: RaContext, actor: Actor, req: CreateD
     const organizationId = orgId ?? ca.organizationId;
     if (await directoryNameTaken(tx, name)) throw SigilError.alreadyExists(`ACME directory "${name}" exists`, "name");
     const d = insertDirectory(tx, { id: uuidv7(), name, organizationId, caId: ca.id, ...policy });
+    if (req.rateLimits?.length) setDirectoryRateLimits(d, req.rateLimits);
+    const profiles = await createDirectoryProfiles(tx, d, ctx.clock.now(), { presets: req.defaultProfile ? [req.defaultProfile] : [], defaultName: req.defaultProfile });
     tx.audit(actor, {
       action: "acme_directory_create",
       organizationId,
       resourceType: "acme_directory",
       resourceId: d.id,
-      detail: { name, caId: ca.id, eabRequired: policy.eabRequired, certificateKind: policy.certificateKind },
+      detail: { name, caId: ca.id, eabRequired: policy.eabRequired, certificateKind: policy.certificateKind, profiles, defaultProfile: d.defaultProfile },
     });
     return d;
   });

@@ -19,6 +19,7 @@ import { acmeErr } from "./errors.js";
 import { orderInfo, type OrderInfo } from "./orders.js";
 import { finalizeProfile } from "./profiles.js";
 import { finalizeBlocker } from "./transitions.js";
+import { spendCertificateForOrder, withSpent } from "./rate-limits.js";
 
 /**
  * The public keys (DER SubjectPublicKeyInfo) of a CA and every CA above it,
@@ -63,9 +64,12 @@ export async function finalizeOrder(
   checkLeafKeyPolicySpki(csr.publicKeySpki);
   // by key identity, not encoding: a compressed EC point is the same key (RFC 8555 §11.1)
   checkLeafKeyNotReused(keyIdentity(csr.publicKey), { caKeys: await caChainKeys(ctx, dir.caId), accountKey: jwkIdentity(account.jwk) });
+  // docs/rate-limits.md: certificates per registered domain, before the signing transaction
+  // (replacements exempt); given back when no certificate is issued
+  const spent = await spendCertificateForOrder(ctx, dir, account, orderId);
   // two round trips: BEGIN with the order locked and the CA row read and share-locked;
   // one statement writing the certificate, the order and both audit entries, with COMMIT
-  return inSqlTransaction(ctx, async (tx) => {
+  return withSpent(spent, () => inSqlTransaction(ctx, async (tx) => {
     const now = ctx.clock.now();
     const locked = await lockOrderForFinalize(tx, { orderId, accountId: account.id, caId: dir.caId, now });
     if (!locked) throw acmeErr.notFound();
@@ -78,7 +82,9 @@ export async function finalizeOrder(
     checkCsrAgainstOrder(csr, info.identifiers);
     // draft-ietf-acme-profiles-00 §4: issued under the order's profile (invalidProfile if no longer offered)
     const profile = finalizeProfile(dir, locked.order.profile);
-    const maxNotAfter = new Date(now.getTime() + profile.validityMs);
+    // the validity counts from notBefore (backdated a minute for relying parties' clock skew, as issueLeaf does by default)
+    const notBefore = info.notBefore ?? new Date(now.getTime() - 60_000);
+    const maxNotAfter = new Date(notBefore.getTime() + profile.validityMs);
     const notAfter = info.notAfter && info.notAfter < maxNotAfter ? info.notAfter : maxNotAfter;
     const actor = accountActor(account);
     // the CA's status, leaf permission and validity are checked here, on the share-locked row
@@ -90,7 +96,7 @@ export async function finalizeOrder(
       dnsNames: info.identifiers.filter((i) => i.type === "dns").map((i) => i.value),
       ipAddresses: info.identifiers.filter((i) => i.type === "ip").map((i) => i.value),
       emails: [],
-      notBefore: info.notBefore ?? undefined,
+      notBefore,
       notAfter,
       source: "acme",
       acmeAccountId: account.id,
@@ -108,5 +114,5 @@ export async function finalizeOrder(
     await commitFinalizedOrder(tx, { certificate: row, orderId: info.id, now });
     tx.afterCommit(() => recent?.put(leaf.id, { accountId: account.id, issuerId: locked.ca.id, pem: leaf.pem }));
     return { ...info, status: "valid", certificateId: leaf.id };
-  });
+  }));
 }

@@ -22,6 +22,7 @@ import { checkOrderIdentifiers, type IdentifierProblem } from "../../policy/iden
 import { inSqlTransaction, type RaContext } from "../context.js";
 import { accountActor, type AccountInfo } from "./accounts.js";
 import { recordReplacement, resolveReplaces } from "./replaces.js";
+import { spendNewOrder, withSpent } from "./rate-limits.js";
 import type { DirectoryInfo } from "./directories.js";
 import { AcmeError, acmeErr, type AcmeSubproblem } from "./errors.js";
 import { checkOrderProfileIdentifiers, newOrderProfile, validityText } from "./profiles.js";
@@ -68,8 +69,24 @@ function identifierProblems(problems: IdentifierProblem[], detail?: string): Acm
   return new AcmeError(kind, top, msg, { subproblems });
 }
 
-/** RFC 8555 §7.4 newOrder */
+/**
+ * RFC 8555 §7.4 newOrder within the rate limits (docs/rate-limits.md): the
+ * pending-authorizations cap and a new-orders-per-account token, given back
+ * when no order is written. RFC 9773 §5 replacement orders are exempt from
+ * new orders (a `replaces` that does not check out fails the order).
+ */
 export async function newOrder(
+  ctx: RaContext,
+  dir: DirectoryInfo,
+  account: AccountInfo,
+  payload: { identifiers?: unknown; notBefore?: unknown; notAfter?: unknown; replaces?: unknown; profile?: string },
+): Promise<OrderInfo> {
+  const spent = await spendNewOrder(ctx, dir, account, { replacement: payload.replaces !== undefined && payload.replaces !== null });
+  return withSpent(spent, () => createNewOrder(ctx, dir, account, payload));
+}
+
+/** RFC 8555 §7.4 newOrder */
+async function createNewOrder(
   ctx: RaContext,
   dir: DirectoryInfo,
   account: AccountInfo,

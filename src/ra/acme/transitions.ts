@@ -84,12 +84,20 @@ export function validAuthzExpires(now: Date): Date {
   return new Date(now.getTime() + VALID_AUTHZ_LIFETIME_MS);
 }
 
-/** `expires` of a new pending order or authorization */
-export function pendingExpires(now: Date): Date {
-  return new Date(now.getTime() + PENDING_LIFETIME_MS);
+/** `expires` of a new pending order or authorization (the lifetime: the order's profile's, default 7 days) */
+export function pendingExpires(now: Date, lifetimeMs: number = PENDING_LIFETIME_MS): Date {
+  return new Date(now.getTime() + lifetimeMs);
 }
 
-/** the earliest `expires` a reusable authorization may have (reuse only those valid a while longer) */
-export function reuseValidAfter(now: Date): Date {
-  return new Date(now.getTime() + REUSE_MIN_REMAINING_MS);
+/**
+ * the earliest `expires` a reusable authorization may have: valid a while
+ * longer (REUSE_MIN_REMAINING_MS), and, with a reuse period (the order's
+ * profile's, at most VALID_AUTHZ_LIFETIME_MS), validated within that
+ * period: an authorization validated at t expires at t +
+ * VALID_AUTHZ_LIFETIME_MS, so "t >= now - reuse" is "expires >= now +
+ * VALID_AUTHZ_LIFETIME_MS - reuse"
+ */
+export function reuseValidAfter(now: Date, reusePeriodMs: number = VALID_AUTHZ_LIFETIME_MS): Date {
+  const sinceValidation = VALID_AUTHZ_LIFETIME_MS - Math.min(reusePeriodMs, VALID_AUTHZ_LIFETIME_MS);
+  return new Date(now.getTime() + Math.max(REUSE_MIN_REMAINING_MS, sinceValidation));
 }
