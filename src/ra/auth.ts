@@ -20,14 +20,23 @@ import type { Capability } from "../core/types.js";
 import type { ServiceAccount, Session, User } from "../db/entities/index.js";
 import { findApiKeyByHash, touchApiKey } from "../db/store/service-accounts.js";
 import {
+  addressLockedUntil,
+  clearUserFailures,
+  countAddressFailures,
+  countUserFailures,
   findLoginSessionWithUser,
   findRefreshToken,
+  insertLoginFailure,
   insertLoginSession,
   insertRefreshToken,
   lockLoginSession,
   lockRefreshToken,
+  pruneLoginFailures,
   revokeLoginSessions,
+  touchLoginSession,
 } from "../db/store/sessions.js";
+import { findOrganization } from "../db/store/organizations.js";
+import { settingsOf } from "./organization-settings.js";
 import { getSetting, putSettingIfAbsent } from "../db/store/system-settings.js";
 import { findUser, findUserForLogin } from "../db/store/users.js";
 import { authorize, isSuperuser } from "../policy/permissions.js";
@@ -44,17 +53,31 @@ export const ACCESS_TOKEN_TTL_MS = 15 * 60 * 1000;
 export const REFRESH_TOKEN_TTL_MS = 12 * 60 * 60 * 1000;
 /** Absolute lifetime of a session (refresh-token family): log in again after this. */
 export const SESSION_MAX_TTL_MS = 7 * 24 * 60 * 60 * 1000;
-/** Failed logins within LOCKOUT_WINDOW_MS that lock an account. */
+/**
+ * Lockout (issue 13 item 6), every count a sliding window over the
+ * login_failures rows (wrong password, unknown user), shared by all
+ * instances. In the order they are checked:
+ * 1. per address, any accounts: LOGIN_THROTTLE_FAILURES within
+ *    LOGIN_THROTTLE_WINDOW_MS answer RESOURCE_EXHAUSTED (before any bcrypt);
+ * 2. per account and address: LOCKOUT_THRESHOLD wrong passwords within
+ *    LOCKOUT_WINDOW_MS lock that address out of that account for
+ *    LOCKOUT_DURATION_MS (other addresses still log in);
+ * 3. per account, any addresses: ACCOUNT_LOCKOUT_THRESHOLD wrong passwords
+ *    within LOCKOUT_WINDOW_MS lock the account everywhere for
+ *    LOCKOUT_DURATION_MS, except a superuser's: anyone who knows its name
+ *    could otherwise keep it locked out, so it has only rules 1 and 2,
+ *    which lock out the guessing addresses and not the superuser.
+ * UserService.UnlockUser lifts 2 and 3 for one account.
+ */
 export const LOCKOUT_THRESHOLD = 5;
 export const LOCKOUT_WINDOW_MS = 15 * 60 * 1000;
-/** How long a locked account stays locked. */
+/** How long a lockout (2 or 3) lasts from the failure that triggered it. */
 export const LOCKOUT_DURATION_MS = 15 * 60 * 1000;
-/**
- * Per client address: at most this many failed logins per LOGIN_THROTTLE_WINDOW_MS,
- * then RESOURCE_EXHAUSTED until the window passes. Kept in memory per instance.
- */
+export const ACCOUNT_LOCKOUT_THRESHOLD = 20;
 export const LOGIN_THROTTLE_FAILURES = 20;
 export const LOGIN_THROTTLE_WINDOW_MS = 10 * 60 * 1000;
+/** Update sessions.last_used_at at most this often per session. */
+export const SESSION_LAST_USED_RESOLUTION_MS = 60 * 1000;
 /** Update api_keys.last_used_at at most this often per key. */
 export const API_KEY_LAST_USED_RESOLUTION_MS = 60 * 1000;
 
@@ -149,30 +172,6 @@ export interface LoginResult extends TokenPair {
   user: User;
 }
 
-// ---------------------------------------------------------------------------
-// Login throttle (per client address)
-
-class LoginThrottle {
-  readonly #failures = new Map<string, number[]>();
-
-  #recent(address: string, now: number): number[] {
-    const list = (this.#failures.get(address) ?? []).filter((t) => now - t < LOGIN_THROTTLE_WINDOW_MS);
-    if (list.length) this.#failures.set(address, list);
-    else this.#failures.delete(address);
-    return list;
-  }
-
-  check(address: string, now: number): void {
-    if (this.#recent(address, now).length >= LOGIN_THROTTLE_FAILURES) throw SigilError.resourceExhausted(LOGIN_THROTTLED);
-  }
-
-  fail(address: string, now: number): void {
-    const list = this.#recent(address, now);
-    list.push(now);
-    this.#failures.set(address, list);
-  }
-}
-
 /** "ipv4:127.0.0.1:5000", "127.0.0.1:5000", "[::1]:5000" -> the address without port. */
 export function clientAddress(peer: string): string {
   let p = peer.replace(/^(ipv4|ipv6|unix):/, "");
@@ -200,7 +199,6 @@ export function newApiKey(): string {
  */
 export class AuthManager {
   readonly #secret: Uint8Array;
-  readonly #throttle = new LoginThrottle();
   #dummyHash: Promise<string> | undefined;
 
   private constructor(
@@ -253,19 +251,23 @@ export class AuthManager {
   }
 
   /**
-   * Username + password -> token pair. Every failure (unknown user, wrong
-   * password, inactive or locked account) gives the same UNAUTHENTICATED
-   * error, costs the same bcrypt comparison, and is audited (login_failure,
-   * with the reason in the detail, for operators only). LOCKOUT_THRESHOLD
-   * failures within LOCKOUT_WINDOW_MS lock the account for LOCKOUT_DURATION_MS;
-   * LOGIN_THROTTLE_FAILURES failures from one address within
-   * LOGIN_THROTTLE_WINDOW_MS answer RESOURCE_EXHAUSTED.
+   * Username (any case) + password -> token pair. Every failure (unknown
+   * user, wrong password, inactive or locked account, an organization that
+   * requires SSO) gives the same UNAUTHENTICATED error, costs the same
+   * bcrypt comparison, and is audited (login_failure, with the reason in the
+   * detail, for operators only). The lockout rules are described at
+   * LOCKOUT_THRESHOLD. The session lasts the organization's
+   * session_lifetime_seconds (SESSION_MAX_TTL_MS without organization).
+   * `client` is the caller's user-agent, recorded on the session.
    */
-  async login(username: string, password: string, peer: string): Promise<LoginResult> {
+  async login(username: string, password: string, peer: string, client = ""): Promise<LoginResult> {
     if (!username) throw SigilError.invalidArgument("required", "username");
     if (!password) throw SigilError.invalidArgument("required", "password");
     const address = clientAddress(peer);
-    this.#throttle.check(address, this.#now().getTime());
+    const started = this.#now();
+    if ((await countAddressFailures(this.ra.store, address, new Date(started.getTime() - LOGIN_THROTTLE_WINDOW_MS))) >= LOGIN_THROTTLE_FAILURES) {
+      throw SigilError.resourceExhausted(LOGIN_THROTTLED);
+    }
 
     const found = await findUserForLogin(this.ra.store, username);
     const hash = found?.passwordHash ?? (await this.#dummy());
@@ -274,35 +276,43 @@ export class AuthManager {
     const outcome = await inTransaction(this.ra, async (tx) => {
       const now = this.#now();
       const user = found ? await findUser(tx, found.id, { lock: true }) : null;
-      let reason: "unknown_user" | "inactive" | "locked" | "bad_password" | undefined;
+      const org = user?.organization ? await findOrganization(tx, user.organization.id) : null;
+      const settings = org ? settingsOf(org) : null;
+      let reason: "unknown_user" | "inactive" | "locked" | "bad_password" | "sso_required" | undefined;
       if (!user) reason = "unknown_user";
-      else if (user.lockedUntil && user.lockedUntil.getTime() > now.getTime()) reason = "locked";
+      else if (user.lockedUntil && user.lockedUntil.getTime() > now.getTime() && user.role !== "superuser") reason = "locked";
+      else if (await addressLockedUntil(tx, user.id, address, now)) reason = "locked";
       else if (!matches) reason = "bad_password";
       else if (!user.isActive) reason = "inactive";
+      else if (settings?.requiredLoginMethod === "sso" && user.role !== "superuser") reason = "sso_required";
 
       if (reason !== undefined) {
-        let locked = false;
-        if (user && reason === "bad_password") {
-          const windowStart = user.failedLoginWindowStart;
-          if (!windowStart || now.getTime() - windowStart.getTime() >= LOCKOUT_WINDOW_MS) {
-            user.failedLoginWindowStart = now;
-            user.failedLoginCount = 1;
-          } else {
-            user.failedLoginCount += 1;
+        let locked: { scope: "address" | "account"; until: Date } | undefined;
+        if (reason === "unknown_user" || reason === "bad_password") {
+          const windowStart = new Date(now.getTime() - LOCKOUT_WINDOW_MS);
+          await pruneLoginFailures(tx, new Date(now.getTime() - Math.max(LOCKOUT_WINDOW_MS, LOGIN_THROTTLE_WINDOW_MS)), now);
+          let locksUntil: Date | null = null;
+          if (user) {
+            // this failure included
+            const fromHere = (await countUserFailures(tx, user.id, windowStart, address)) + 1;
+            if (fromHere >= LOCKOUT_THRESHOLD) {
+              locksUntil = new Date(now.getTime() + LOCKOUT_DURATION_MS);
+              locked = { scope: "address", until: locksUntil };
+            }
+            const everywhere = (await countUserFailures(tx, user.id, windowStart)) + 1;
+            if (everywhere >= ACCOUNT_LOCKOUT_THRESHOLD && user.role !== "superuser") {
+              user.lockedUntil = new Date(now.getTime() + LOCKOUT_DURATION_MS);
+              locked = { scope: "account", until: user.lockedUntil };
+            }
           }
-          if (user.failedLoginCount >= LOCKOUT_THRESHOLD) {
-            user.lockedUntil = new Date(now.getTime() + LOCKOUT_DURATION_MS);
-            user.failedLoginCount = 0;
-            user.failedLoginWindowStart = null;
-            locked = true;
-          }
+          insertLoginFailure(tx, { id: uuidv7(), userId: user?.id ?? null, address, failedAt: now, locksUntil });
         }
         tx.audit(anonymousActor(username), {
           action: "login_failure",
           organizationId: user?.organization?.id ?? null,
           resourceType: "user",
           resourceId: user?.id ?? null,
-          detail: { reason, address, ...(locked ? { lockedUntil: user!.lockedUntil!.toISOString() } : {}) },
+          detail: { reason, address, ...(locked ? { lockedUntil: locked.until.toISOString(), lockScope: locked.scope } : {}) },
         });
         return { ok: false as const };
       }
@@ -310,15 +320,18 @@ export class AuthManager {
       const u = user!;
       u.failedLoginCount = 0;
       u.failedLoginWindowStart = null;
-      u.lockedUntil = null;
       u.lastLoginAt = now;
+      await clearUserFailures(tx, u.id, address);
+      const lifetimeMs = settings ? settings.sessionLifetimeSeconds * 1000 : SESSION_MAX_TTL_MS;
       const session = insertLoginSession(tx, {
         id: uuidv7(),
         user: u,
         generation: u.sessionGeneration,
         createdAt: now,
-        expiresAt: new Date(now.getTime() + SESSION_MAX_TTL_MS),
+        expiresAt: new Date(now.getTime() + lifetimeMs),
         clientAddress: address,
+        client: client.slice(0, 255) || null,
+        lastUsedAt: now,
       });
       const refresh = this.#newRefreshToken(tx, session, now);
       const access = await this.#accessToken(u, session, now);
@@ -340,10 +353,7 @@ export class AuthManager {
         },
       };
     });
-    if (!outcome.ok) {
-      this.#throttle.fail(address, this.#now().getTime());
-      throw SigilError.unauthenticated(INVALID_CREDENTIALS);
-    }
+    if (!outcome.ok) throw SigilError.unauthenticated(INVALID_CREDENTIALS);
     return outcome.result;
   }
 
@@ -386,6 +396,7 @@ export class AuthManager {
       }
       rt.usedAt = now;
       session.lastRefreshedAt = now;
+      session.lastUsedAt = now;
       const refresh = this.#newRefreshToken(tx, session, now);
       const access = await this.#accessToken(user, session, now);
       return {
@@ -508,6 +519,10 @@ export class AuthManager {
       session.generation !== payload.gen
     ) {
       throw SigilError.unauthenticated(INVALID_TOKEN);
+    }
+    if (!session.lastUsedAt || now.getTime() - session.lastUsedAt.getTime() >= SESSION_LAST_USED_RESOLUTION_MS) {
+      await touchLoginSession(this.ra.store, session.id, now);
+      session.lastUsedAt = now;
     }
     return {
       actor: userActor(user),

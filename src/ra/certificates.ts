@@ -34,6 +34,8 @@ import { certKeyAad, issueLeafInTx } from "./issuance.js";
 import { pemToDer } from "./issuers.js";
 import { nextPageToken, parsePage } from "./paging.js";
 import { checkRevocationReason, revokeCertificateInTx } from "./revocation.js";
+import { checkIssuanceKey, issuanceValidityDays } from "./organization-settings.js";
+import { organizationSettings } from "./organizations.js";
 
 const DAY_MS = 86_400_000;
 /** Validity of admin-issued leaves when the request gives none. */
@@ -103,8 +105,12 @@ export async function issueCertificate(ctx: RaContext, actor: Actor, input: Issu
   const profile = checkProfile(input.type);
   const names = checkLeafNames(profile, input);
   if (!KEY_ALGORITHMS.includes(input.keyAlgorithm)) throw SigilError.invalidArgument("key_algorithm: unsupported", "key_algorithm");
-  const days = checkValidityDays(input.validityDays);
-  await authorizeCa(ctx, actor, caId, "create_cert");
+  checkValidityDays(input.validityDays);
+  const issuingCa = await authorizeCa(ctx, actor, caId, "create_cert");
+  // issue 13 item 1: the organization's default/maximum validity and allowed key types
+  const orgSettings = await organizationSettings(ctx.store, issuingCa.organization.id);
+  const days = issuanceValidityDays(orgSettings, input.validityDays);
+  checkIssuanceKey(orgSettings, input.keyAlgorithm, "key_algorithm");
   const keyPair = await generateKeyPair(input.keyAlgorithm);
   return inTransaction(ctx, async (tx) => {
     const ca = await loadCaForIssuance(tx, caId);
@@ -135,13 +141,17 @@ export async function signCsr(
 ): Promise<Certificate> {
   const caId = requireId(input.caId, "ca_id");
   const profile = checkProfile(input.type);
-  const days = checkValidityDays(input.validityDays);
+  checkValidityDays(input.validityDays);
   if (!input.csrPem) throw SigilError.invalidArgument("csr_pem: required", "csr_pem");
   const csr = parseCsr(csrDerFromPem(input.csrPem));
   if (csr.requestsCa) throw SigilError.badCsr("the CSR asks for a CA certificate (basicConstraints cA=TRUE); use the CA service");
   checkLeafKeyPolicy(csr.publicKey);
   const names = checkLeafNames(profile, csr);
   const issuing = await authorizeCa(ctx, actor, caId, "create_cert");
+  // issue 13 item 1: the organization's default/maximum validity and allowed key types
+  const orgSettings = await organizationSettings(ctx.store, issuing.organization.id);
+  const days = issuanceValidityDays(orgSettings, input.validityDays);
+  checkIssuanceKey(orgSettings, csr.publicKey, "csr_pem");
   await checkNotCaKey(ctx.store, issuing.organization.id, csr.publicKey);
   return inTransaction(ctx, async (tx) => {
     const ca = await loadCaForIssuance(tx, caId);
@@ -252,10 +262,12 @@ export async function renewCertificate(
   authorize(actor, orig.organization.id, "create_cert");
   if (orig.type === "ca") throw SigilError.failedPrecondition("CA certificates are renewed through the CA service, not here");
   if (orig.status === "revoked") throw SigilError.failedPrecondition("a revoked certificate is not renewed; issue a new one");
+  const orgSettings = await organizationSettings(ctx.store, orig.organization.id);
+  // the original's validity, no longer than the organization now allows (issue 13 item 1)
   const days =
     validityDays === undefined
-      ? Math.max(1, Math.round((orig.notAfter.getTime() - orig.notBefore.getTime()) / DAY_MS))
-      : checkValidityDays(validityDays);
+      ? Math.min(orgSettings.maxValidityDays, Math.max(1, Math.round((orig.notAfter.getTime() - orig.notBefore.getTime()) / DAY_MS)))
+      : (checkValidityDays(validityDays), issuanceValidityDays(orgSettings, validityDays));
   const hasKey = (await certificateListExtras(ctx.store, [orig.id]))[0]?.hasPrivateKey ?? false;
   const oldPublicKey = new X509Certificate(pemToDer(orig.certificatePem)).publicKey;
   let publicKey = oldPublicKey;
@@ -263,12 +275,14 @@ export async function renewCertificate(
   if (hasKey) {
     const alg = keyAlgorithmOf(oldPublicKey);
     if (!alg) throw SigilError.failedPrecondition("the original key algorithm is not one Sigil generates");
+    checkIssuanceKey(orgSettings, alg, "id");
     const kp = await generateKeyPair(alg);
     publicKey = kp.publicKey;
     privateKeyPkcs8 = exportPrivateKeyPkcs8(kp.privateKey);
   } else {
     // the holder's key is certified again: it must still pass the key policy, and not have become a CA's key
     checkLeafKeyPolicy(oldPublicKey);
+    checkIssuanceKey(orgSettings, oldPublicKey, "id");
     await checkNotCaKey(ctx.store, orig.organization.id, oldPublicKey);
   }
   const profile = checkProfile(orig.type);

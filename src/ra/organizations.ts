@@ -14,7 +14,10 @@ import {
   organizationExists,
   organizationHoldings,
   organizationNameTaken,
+  organizationSlugTaken,
 } from "../db/store/organizations.js";
+import { isSlug, SLUG_RULE, slugFromName, slugWithIdSuffix } from "../core/slug.js";
+import { applySettingsUpdate, DEFAULT_ORGANIZATION_SETTINGS, settingsDiff, settingsOf, storedSettings, type OrganizationSettings, type SettingsUpdate } from "./organization-settings.js";
 import { findUser, listUsers, setUserOrganization } from "../db/store/users.js";
 import { authorize, isSuperuser } from "../policy/permissions.js";
 import type { Actor } from "./actor.js";
@@ -38,18 +41,66 @@ export function requireSuperuserFor(actor: Actor, organizationId: string | null,
   throw SigilError.permissionDenied(message);
 }
 
-export async function createOrganization(ctx: RaContext, actor: Actor, input: { name: string; description: string }): Promise<Organization> {
+export const ONLY_SUPERUSER_CHANGES_SLUG = "only a superuser changes an organization's slug";
+
+/** A given slug: well-formed (any case accepted, stored lower case). */
+function requireSlug(value: string, field = "slug"): string {
+  const v = value.trim().toLowerCase();
+  if (!isSlug(v)) throw SigilError.invalidArgument(SLUG_RULE, field);
+  return v;
+}
+
+export async function createOrganization(
+  ctx: RaContext,
+  actor: Actor,
+  input: { name: string; description: string; slug?: string; settings?: SettingsUpdate },
+): Promise<Organization> {
   if (!isSuperuser(actor)) throw SigilError.permissionDenied("only a superuser creates organizations");
   const name = requireName(input.name, "name", 128);
   const description = optionalText(input.description, "description");
-  return uniquely("name", "an organization with this name", () =>
+  const givenSlug = input.slug ? requireSlug(input.slug) : undefined;
+  const settings = applySettingsUpdate({ ...DEFAULT_ORGANIZATION_SETTINGS, allowedKeyTypes: [] }, input.settings ?? {});
+  checkLoginMethod(settings);
+  const id = uuidv7();
+  return uniquely(givenSlug ? "slug" : "name", givenSlug ? "an organization with this name or slug" : "an organization with this name", () =>
     inTransaction(ctx, async (tx) => {
       if (await organizationNameTaken(tx, name)) throw SigilError.alreadyExists("an organization with this name already exists", "name");
-      const org = insertOrganization(tx, { id: uuidv7(), name, description });
-      tx.audit(actor, { action: "org_create", organizationId: org.id, resourceType: "organization", resourceId: org.id, detail: { name } });
+      let slug = givenSlug;
+      if (slug) {
+        if (await organizationSlugTaken(tx, slug)) throw SigilError.alreadyExists("an organization with this slug already exists", "slug");
+      } else {
+        // derived from the name; a taken one gets the id's last digits (as the migration's backfill)
+        slug = slugFromName(name);
+        if (await organizationSlugTaken(tx, slug)) slug = slugWithIdSuffix(slug, id);
+      }
+      const org = insertOrganization(tx, { id, name, description, slug, settings: storedSettings(settings) });
+      tx.audit(actor, {
+        action: "org_create",
+        organizationId: org.id,
+        resourceType: "organization",
+        resourceId: org.id,
+        detail: { name, slug, settings: storedSettings(settings) },
+      });
       return org;
     }),
   );
+}
+
+/**
+ * SSO needs an SSO provider of the organization, which Sigil does not have
+ * yet (issue 13 item 5): until then "sso" would lock every member out.
+ */
+function checkLoginMethod(s: OrganizationSettings): void {
+  if (s.requiredLoginMethod === "sso") {
+    throw SigilError.failedPrecondition("settings.required_login_method: SSO needs an SSO provider of the organization, and none is configured");
+  }
+}
+
+/** The organization's settings, defaults filled in (the organization must exist). */
+export async function organizationSettings(s: Parameters<typeof findOrganization>[0], organizationId: string): Promise<OrganizationSettings> {
+  const org = await findOrganization(s, organizationId);
+  if (!org) throw SigilError.notFound(ORGANIZATION_NOT_FOUND);
+  return settingsOf(org);
 }
 
 export async function getOrganization(ctx: RaContext, actor: Actor, id: string): Promise<Organization> {
@@ -75,13 +126,14 @@ export async function listOrganizations(ctx: RaContext, actor: Actor, page: Page
 export async function updateOrganization(
   ctx: RaContext,
   actor: Actor,
-  input: { id: string; name?: string; description?: string },
+  input: { id: string; name?: string; description?: string; slug?: string; settings?: SettingsUpdate },
 ): Promise<Organization> {
   const orgId = requireId(input.id, "id");
   authorize(actor, orgId, "admin");
   const name = input.name === undefined ? undefined : requireName(input.name, "name", 128);
   const description = input.description === undefined ? undefined : optionalText(input.description, "description");
-  return uniquely("name", "an organization with this name", () =>
+  const slug = input.slug === undefined ? undefined : requireSlug(input.slug);
+  return uniquely(slug === undefined ? "name" : "slug", "an organization with this name or slug", () =>
     inTransaction(ctx, async (tx) => {
       const org = await findOrganization(tx, orgId, { lock: true });
       if (!org) throw SigilError.notFound(ORGANIZATION_NOT_FOUND);
@@ -96,6 +148,23 @@ export async function updateOrganization(
       if (description !== undefined && description !== org.description) {
         changed.description = true;
         org.description = description;
+      }
+      if (slug !== undefined && slug !== org.slug) {
+        if (!isSuperuser(actor)) throw SigilError.permissionDenied(ONLY_SUPERUSER_CHANGES_SLUG);
+        if (await organizationSlugTaken(tx, slug, orgId)) throw SigilError.alreadyExists("an organization with this slug already exists", "slug");
+        changed.slug = { from: org.slug, to: slug };
+        org.slug = slug;
+      }
+      if (input.settings && Object.values(input.settings).some((v) => v !== undefined)) {
+        const before = settingsOf(org);
+        const after = applySettingsUpdate(before, input.settings);
+        if (after.requiredLoginMethod !== before.requiredLoginMethod) checkLoginMethod(after);
+        const diff = settingsDiff(before, after);
+        if (Object.keys(diff).length) {
+          // the audit entry carries every changed setting's old and new value
+          changed.settings = diff;
+          org.settings = storedSettings(after);
+        }
       }
       tx.audit(actor, { action: "org_update", organizationId: org.id, resourceType: "organization", resourceId: org.id, detail: { changed } });
       return org;

@@ -30,6 +30,8 @@ export async function revokeCertificateInTx(
   actor: Actor,
   certificateId: string,
   reason: RevocationReason,
+  /** extra audit detail (e.g. why: { cause: "user_deactivated", userId }) */
+  auditDetail: Record<string, unknown> = {},
 ): Promise<Certificate> {
   const cert = await lockCertificate(tx, certificateId);
   if (!cert) throw SigilError.notFound("certificate not found");
@@ -53,7 +55,7 @@ export async function revokeCertificateInTx(
     organizationId: cert.organization.id,
     resourceType: "certificate",
     resourceId: cert.id,
-    detail: { serial: cert.serial, issuerId: cert.issuer.id, reason },
+    detail: { serial: cert.serial, issuerId: cert.issuer.id, reason, ...auditDetail },
   });
   const caId = cert.issuer.id;
   tx.afterCommit(() => {

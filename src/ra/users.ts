@@ -16,7 +16,9 @@ import type { Capability, UserRole } from "../core/types.js";
 import type { User } from "../db/entities/index.js";
 import { organizationExists } from "../db/store/organizations.js";
 import { isUniqueViolation } from "../db/store/constraint-errors.js";
-import { emailHolder, findUser, insertUser, listUsers as listUserRows, setUserOrganization, usernameHolder, type NameHolder, type UserFilter } from "../db/store/users.js";
+import { leaverCertificateIds } from "../db/store/leaver-certificates.js";
+import { clearUserFailures } from "../db/store/sessions.js";
+import { emailHolder, findPasswordHash, findUser, insertUser, listUsers as listUserRows, setUserOrganization, usernameHolder, type NameHolder, type UserFilter } from "../db/store/users.js";
 import { authorize, isSuperuser } from "../policy/permissions.js";
 import type { Actor } from "./actor.js";
 import { DEFAULT_BCRYPT_COST, inTransaction, type RaContext } from "./context.js";
@@ -24,6 +26,10 @@ import { requireEmail, requireId, requirePassword, requireUsername } from "./inp
 import { ONLY_SUPERUSER_MOVES_USERS, ORGANIZATION_NOT_FOUND, USER_NOT_FOUND, type Page } from "./organizations.js";
 import { nextPageToken, type PageRequest } from "./paging.js";
 import { endAllSessions } from "./sessions.js";
+import { DEFAULT_ORGANIZATION_SETTINGS } from "./organization-settings.js";
+import { organizationSettings } from "./organizations.js";
+import { revokeCertificateInTx } from "./revocation.js";
+import type { Tx } from "./context.js";
 
 export const ONLY_SUPERUSER_GRANTS_SUPERUSER = "only a superuser grants the superuser role";
 export const ONLY_SUPERUSER_CHANGES_SUPERUSER = "only a superuser changes another superuser";
@@ -221,6 +227,8 @@ export interface UpdateUserInput {
   id: string;
   email?: string;
   password?: string;
+  /** the caller's current password: required when users change their own password */
+  currentPassword?: string;
   role?: UserRole;
   isActive?: boolean;
   /** "" removes the organization */
@@ -246,12 +254,58 @@ function checkUserChange(actor: Actor, target: User, change: Omit<UpdateUserInpu
   }
 }
 
+export const CURRENT_PASSWORD_REQUIRED = "required to change your own password";
+export const CURRENT_PASSWORD_WRONG = "does not match your current password";
+
+/** RFC 5280 §5.3.1 CRLReason affiliationChanged */
+const AFFILIATION_CHANGED = 3;
+
+/**
+ * Issue 13 item 2: when the user's organization says so (the default; a
+ * user without organization takes the default), revokes every valid leaf
+ * certificate the user requested or that names its email, with reason
+ * affiliationChanged, inside the deactivation's transaction; each revocation
+ * has its own audit entry and bumps its CA's revocation generation, so the
+ * CRLs and OCSP follow as for any revocation. Returns how many were revoked.
+ */
+async function revokeLeaverCertificates(ctx: RaContext, tx: Tx, actor: Actor, user: User): Promise<number> {
+  const orgId = user.organization?.id ?? null;
+  const settings = orgId ? await organizationSettings(tx, orgId) : DEFAULT_ORGANIZATION_SETTINGS;
+  if (!settings.revokeCertificatesOnDeactivation) return 0;
+  const ids = await leaverCertificateIds(tx, { userId: user.id, email: user.email ?? null, organizationId: orgId, now: ctx.clock.now() });
+  let revoked = 0;
+  for (const id of ids) {
+    try {
+      await revokeCertificateInTx(ctx, tx, actor, id, AFFILIATION_CHANGED, { cause: "user_deactivated", userId: user.id });
+      revoked += 1;
+    } catch (e) {
+      // revoked concurrently since the query: nothing left to do for that one
+      if (e instanceof SigilError && e.kind === "alreadyRevoked") continue;
+      throw e;
+    }
+  }
+  return revoked;
+}
+
 export async function updateUser(ctx: RaContext, actor: Actor, input: UpdateUserInput): Promise<User> {
+  return (await updateUserWithOutcome(ctx, actor, input)).user;
+}
+
+/** updateUser, also saying how many certificates a deactivation revoked. */
+export async function updateUserWithOutcome(ctx: RaContext, actor: Actor, input: UpdateUserInput): Promise<{ user: User; revokedCertificates: number }> {
   const userId = requireId(input.id, "id");
   const email = input.email === undefined ? undefined : acceptEmail(input.email);
   const password = input.password === undefined ? undefined : requirePassword(input.password);
   if (input.role !== undefined && !input.role) throw SigilError.invalidArgument("must not be ROLE_UNSPECIFIED", "role");
   const newOrgId = input.organizationId === undefined ? undefined : input.organizationId ? requireId(input.organizationId, "organization_id") : "";
+  if (password !== undefined && actor.kind === "user" && actor.id === userId) {
+    // a stolen access token alone must not be enough to take the account over
+    if (!input.currentPassword) throw SigilError.invalidArgument(CURRENT_PASSWORD_REQUIRED, "current_password");
+    const stored = await findPasswordHash(ctx.store, userId);
+    if (!stored || !(await bcrypt.compare(input.currentPassword, stored))) {
+      throw SigilError.invalidArgument(CURRENT_PASSWORD_WRONG, "current_password");
+    }
+  }
   const passwordHash = password === undefined ? undefined : await hashPassword(ctx, password);
   const selfService =
     input.role === undefined && input.isActive === undefined && newOrgId === undefined && Object.values(input.flags).every((v) => v === undefined);
@@ -296,20 +350,26 @@ export async function updateUser(ctx: RaContext, actor: Actor, input: UpdateUser
       changed.push(...applyFlags(user, input.flags));
       let revokedSessions = 0;
       if (endSessions) revokedSessions = await endAllSessions(tx, user, endSessions, now);
+      const revokedCertificates = endSessions === "deactivation" ? await revokeLeaverCertificates(ctx, tx, actor, user) : 0;
       tx.audit(actor, {
         action: "user_update",
         organizationId: user.organization?.id ?? null,
         resourceType: "user",
         resourceId: user.id,
-        detail: { username: user.username, changed, ...(endSessions ? { revokedSessions } : {}) },
+        detail: { username: user.username, changed, ...(endSessions ? { revokedSessions } : {}), ...(revokedCertificates ? { revokedCertificates } : {}) },
       });
-      return user;
+      return { user, revokedCertificates };
     }),
   );
 }
 
-/** Deactivates a user (never deleted) and ends its sessions. */
-export async function deactivateUser(ctx: RaContext, actor: Actor, id: string): Promise<User> {
+/**
+ * Deactivates a user (never deleted), ends its sessions and, when its
+ * organization says so, revokes its certificates (revokeLeaverCertificates),
+ * all in one transaction. Deactivating an inactive user changes nothing but
+ * still revokes what is left (a certificate issued to the email since).
+ */
+export async function deactivateUser(ctx: RaContext, actor: Actor, id: string): Promise<{ user: User; revokedCertificates: number }> {
   const userId = requireId(id, "id");
   return inTransaction(ctx, async (tx) => {
     const user = await findUser(tx, userId, { lock: true });
@@ -317,12 +377,44 @@ export async function deactivateUser(ctx: RaContext, actor: Actor, id: string): 
     checkUserChange(actor, user, { isActive: false, flags: {}, selfService: false });
     user.isActive = false;
     const revokedSessions = await endAllSessions(tx, user, "deactivation", ctx.clock.now());
+    const revokedCertificates = await revokeLeaverCertificates(ctx, tx, actor, user);
     tx.audit(actor, {
       action: "user_deactivate",
       organizationId: user.organization?.id ?? null,
       resourceType: "user",
       resourceId: user.id,
-      detail: { username: user.username, revokedSessions },
+      detail: { username: user.username, revokedSessions, revokedCertificates },
+    });
+    return { user, revokedCertificates };
+  });
+}
+
+/**
+ * Lifts a login lockout (issue 13 item 6): the account-wide lock and every
+ * address's lock of this account; its counted failures are forgotten.
+ * Organization admins for their users (not superusers); superusers for all.
+ * Audited as "user_unlock".
+ */
+export async function unlockUser(ctx: RaContext, actor: Actor, id: string): Promise<User> {
+  const userId = requireId(id, "id");
+  return inTransaction(ctx, async (tx) => {
+    const user = await findUser(tx, userId, { lock: true });
+    if (!user) throw SigilError.notFound(USER_NOT_FOUND);
+    if (!isSuperuser(actor)) {
+      authorize(actor, user.organization?.id ?? null, "admin");
+      if (user.role === "superuser") throw SigilError.permissionDenied(ONLY_SUPERUSER_CHANGES_SUPERUSER);
+    }
+    const wasLockedUntil = user.lockedUntil ?? null;
+    user.lockedUntil = null;
+    user.failedLoginCount = 0;
+    user.failedLoginWindowStart = null;
+    const clearedFailures = await clearUserFailures(tx, user.id);
+    tx.audit(actor, {
+      action: "user_unlock",
+      organizationId: user.organization?.id ?? null,
+      resourceType: "user",
+      resourceId: user.id,
+      detail: { username: user.username, clearedFailures, ...(wasLockedUntil ? { wasLockedUntil: wasLockedUntil.toISOString() } : {}) },
     });
     return user;
   });

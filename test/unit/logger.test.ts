@@ -98,7 +98,7 @@ describe("logger: errors are logged without SQL values", () => {
       db = await openDatabase({ databaseUrl: dbHandle.url, dataDir: "./data", poolMax: 2 });
       await migrate(db.orm);
       const em = db.orm.em.fork();
-      em.create(Organization, { name: SECRET, description: "first" });
+      em.create(Organization, { name: SECRET, description: "first", slug: "logger-first" });
       await em.flush();
     });
     after(async () => {
@@ -108,7 +108,7 @@ describe("logger: errors are logged without SQL values", () => {
 
     it("a unique violation through the ORM is logged with code, table, constraint and the statement's shape, never the value", async () => {
       const em = db.orm.em.fork();
-      em.create(Organization, { name: SECRET, description: `-----BEGIN ENCRYPTED PRIVATE KEY----- ${SECRET}` });
+      em.create(Organization, { name: SECRET, description: `-----BEGIN ENCRYPTED PRIVATE KEY----- ${SECRET}`, slug: "logger-second" });
       const err = await em.flush().then(
         () => assert.fail("the duplicate must be refused"),
         (e: unknown) => e,

@@ -4,12 +4,15 @@ import { AuthService } from "../../gen/sigil/admin/v1/auth_pb.js";
 import { requireAuth } from "../auth-hook.js";
 import { requireActor } from "../principal.js";
 import { serviceAccountToProto, ts, userToProto } from "./convert.js";
+import { sessionToProto } from "./convert-tenancy.js";
+import { parsePage } from "../../ra/paging.js";
+import * as sessions from "../../ra/sessions.js";
 import type { AdminServiceDeps } from "./index.js";
 
-export function authService({ auth }: AdminServiceDeps): ServiceBinding {
+export function authService({ auth, ra }: AdminServiceDeps): ServiceBinding {
   return bindService(AuthService, {
     async login(req, ctx) {
-      const r = await auth.login(req.username, req.password, ctx.peer);
+      const r = await auth.login(req.username, req.password, ctx.peer, String(ctx.metadata.get("user-agent")[0] ?? ""));
       return {
         accessToken: r.accessToken,
         accessTokenExpiresAt: ts(r.accessTokenExpiresAt),
@@ -34,6 +37,21 @@ export function authService({ auth }: AdminServiceDeps): ServiceBinding {
     async invalidateAllSessions(req, ctx) {
       const revokedSessions = await auth.invalidateAllSessions(requireActor(ctx), req.userId);
       return { revokedSessions };
+    },
+    async listSessions(req, ctx) {
+      const a = requireAuth(ctx);
+      const page = await sessions.listSessions(
+        ra,
+        a.actor,
+        a.credential.kind === "session" ? a.credential.sessionId : undefined,
+        { userId: req.userId, organizationId: req.organizationId, includeEnded: req.includeEnded },
+        parsePage(req.pageSize, req.pageToken),
+      );
+      return { sessions: page.items.map(sessionToProto), nextPageToken: page.nextPageToken };
+    },
+    async revokeSession(req, ctx) {
+      await sessions.revokeSession(ra, requireActor(ctx), req.sessionId);
+      return {};
     },
     async whoAmI(_req, ctx) {
       const a = requireAuth(ctx);

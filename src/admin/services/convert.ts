@@ -18,6 +18,8 @@ import {
 import { Role, UserSchema, type User as UserMsg } from "../../gen/sigil/admin/v1/user_pb.js";
 import type { CapabilityFlags } from "../../ra/users.js";
 import { TIMESTAMP_RANGE_MESSAGE, timestampInRange } from "../request-check.js";
+import { settingsOf } from "../../ra/organization-settings.js";
+import { settingsToProto } from "./convert-tenancy.js";
 
 export function ts(d: Date): Timestamp;
 export function ts(d: Date | null | undefined): Timestamp | undefined;
@@ -97,6 +99,7 @@ export function userToProto(u: User): UserMsg {
     createdAt: ts(u.createdAt),
     updatedAt: ts(u.updatedAt),
     lastLoginAt: ts(u.lastLoginAt),
+    lockedUntil: ts(u.lockedUntil),
   });
 }
 
@@ -107,6 +110,8 @@ export function organizationToProto(o: Organization): OrganizationMsg {
     description: o.description,
     createdAt: ts(o.createdAt),
     updatedAt: ts(o.updatedAt),
+    slug: o.slug,
+    settings: settingsToProto(settingsOf(o)),
   });
 }
 

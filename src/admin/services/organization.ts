@@ -5,12 +5,18 @@ import * as orgs from "../../ra/organizations.js";
 import { parsePage } from "../../ra/paging.js";
 import { requireActor } from "../principal.js";
 import { organizationToProto, userToProto } from "./convert.js";
+import { settingsUpdateFromProto } from "./convert-tenancy.js";
 import type { AdminServiceDeps } from "./index.js";
 
 export function organizationService({ ra }: AdminServiceDeps): ServiceBinding {
   return bindService(OrganizationService, {
     async createOrganization(req, ctx) {
-      const o = await orgs.createOrganization(ra, requireActor(ctx), { name: req.name, description: req.description });
+      const o = await orgs.createOrganization(ra, requireActor(ctx), {
+        name: req.name,
+        description: req.description,
+        slug: req.slug,
+        settings: settingsUpdateFromProto(req.settings),
+      });
       return { organization: organizationToProto(o) };
     },
     async getOrganization(req, ctx) {
@@ -22,7 +28,13 @@ export function organizationService({ ra }: AdminServiceDeps): ServiceBinding {
       return { organizations: page.items.map(organizationToProto), nextPageToken: page.nextPageToken };
     },
     async updateOrganization(req, ctx) {
-      const o = await orgs.updateOrganization(ra, requireActor(ctx), { id: req.id, name: req.name, description: req.description });
+      const o = await orgs.updateOrganization(ra, requireActor(ctx), {
+        id: req.id,
+        name: req.name,
+        description: req.description,
+        slug: req.slug,
+        settings: settingsUpdateFromProto(req.settings),
+      });
       return { organization: organizationToProto(o) };
     },
     async deleteOrganization(req, ctx) {

@@ -42,19 +42,24 @@ export function userService({ ra }: AdminServiceDeps): ServiceBinding {
         // ROLE_UNSPECIFIED sent explicitly
         throw SigilError.invalidArgument("must not be ROLE_UNSPECIFIED", "role");
       }
-      const u = await users.updateUser(ra, actor, {
+      const r = await users.updateUserWithOutcome(ra, actor, {
         id: req.id,
         email: req.email,
         password: req.password,
+        currentPassword: req.currentPassword,
         role,
         isActive: req.isActive,
         organizationId: req.organizationId,
         flags: flagsOf(req),
       });
-      return { user: userToProto(u) };
+      return { user: userToProto(r.user), revokedCertificates: r.revokedCertificates };
     },
     async deactivateUser(req, ctx) {
-      return { user: userToProto(await users.deactivateUser(ra, requireActor(ctx), req.id)) };
+      const r = await users.deactivateUser(ra, requireActor(ctx), req.id);
+      return { user: userToProto(r.user), revokedCertificates: r.revokedCertificates };
+    },
+    async unlockUser(req, ctx) {
+      return { user: userToProto(await users.unlockUser(ra, requireActor(ctx), req.id)) };
     },
   });
 }

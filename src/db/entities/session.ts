@@ -21,6 +21,10 @@ export class Session {
   revokedReason?: string | null;
   /** the peer address that logged in (no port) */
   clientAddress?: string | null;
+  /** the client that logged in (user-agent, at most 255 characters) */
+  client?: string | null;
+  /** last login, refresh or call with its access token (at most once a minute) */
+  lastUsedAt?: Date | null;
 }
 
 export const SessionSchema = new EntitySchema<Session>({
@@ -36,6 +40,39 @@ export const SessionSchema = new EntitySchema<Session>({
     revokedAt: optionalTimestamp,
     revokedReason: { type: "string", length: 32, nullable: true },
     clientAddress: { type: "string", length: 64, nullable: true },
+    client: { type: "string", length: 255, nullable: true },
+    lastUsedAt: optionalTimestamp,
+  },
+});
+
+/**
+ * A failed password login that counts toward the lockout rules (unknown
+ * user, wrong password), by address; src/ra/auth.ts counts them in sliding
+ * windows. `locksUntil` is set on the failure that reached the
+ * per-account-and-address threshold.
+ */
+export class LoginFailure {
+  id!: string;
+  /** null for an unknown username */
+  user?: User | null;
+  address!: string;
+  failedAt!: Date;
+  locksUntil?: Date | null;
+}
+
+export const LoginFailureSchema = new EntitySchema<LoginFailure>({
+  class: LoginFailure,
+  tableName: "login_failures",
+  indexes: [
+    { name: "login_failures_address_failed_at_index", properties: ["address", "failedAt"] },
+    { name: "login_failures_user_id_failed_at_index", properties: ["user", "failedAt"] },
+  ],
+  properties: {
+    id: idProperty,
+    user: { kind: "m:1", entity: () => User, nullable: true, deleteRule: "cascade" },
+    address: { type: "string", length: 64 },
+    failedAt: timestamp,
+    locksUntil: optionalTimestamp,
   },
 });
 

@@ -2,7 +2,9 @@
  * The organizations table (tenants), and the one question about the
  * organization aggregate as a whole: what still belongs to it.
  */
-import { LockMode } from "@mikro-orm/core";
+import { LockMode, raw } from "@mikro-orm/core";
+import { uuidv7 } from "../../core/ids.js";
+import { slugFromName } from "../../core/slug.js";
 import { Organization } from "../entities/index.js";
 import { statement } from "../sql.js";
 import { emOf, sqlOf, type Session, type TxSession } from "./session.js";
@@ -27,9 +29,36 @@ export async function organizationNameTaken(s: Session, name: string, exceptId?:
   return (await emOf(s).count(Organization, exceptId ? { name, id: { $ne: exceptId } } : { name })) > 0;
 }
 
-/** A new organization (written at the transaction's flush); the id is known at once. */
-export function insertOrganization(tx: TxSession, row: { id?: string; name: string; description: string }): Organization {
-  return emOf(tx).create(Organization, row.id ? row : { name: row.name, description: row.description });
+/** slugs are unique in any case: organizations_slug_lower_unique is on lower(slug) */
+const LOWER_SLUG = raw((alias) => `lower(${alias}.slug)`);
+
+/** An organization by slug (any case). */
+export async function findOrganizationBySlug(s: Session, slug: string): Promise<Organization | null> {
+  return emOf(s).findOne(Organization, { [LOWER_SLUG]: slug.toLowerCase() });
+}
+
+/** Whether an organization other than `exceptId` has this slug (any case). */
+export async function organizationSlugTaken(s: Session, slug: string, exceptId?: string): Promise<boolean> {
+  const where = exceptId ? { [LOWER_SLUG]: slug.toLowerCase(), id: { $ne: exceptId } } : { [LOWER_SLUG]: slug.toLowerCase() };
+  return (await emOf(s).count(Organization, where)) > 0;
+}
+
+/**
+ * A new organization (written at the transaction's flush); the id is known
+ * at once. Without a slug, one is derived from the name (the caller checks
+ * uniqueness when it matters; the unique index has the last word).
+ */
+export function insertOrganization(
+  tx: TxSession,
+  row: { id?: string; name: string; description: string; slug?: string; settings?: Record<string, unknown> },
+): Organization {
+  return emOf(tx).create(Organization, {
+    id: row.id ?? uuidv7(),
+    name: row.name,
+    description: row.description,
+    slug: row.slug ?? slugFromName(row.name),
+    settings: row.settings ?? {},
+  });
 }
 
 /** A page of organizations (all, or the one with `id`), by name, and how many match in all. */

@@ -4,13 +4,13 @@
  * hashes only. ORM entities, like the rest of the admin plane.
  */
 import { LockMode } from "@mikro-orm/core";
-import { RefreshToken, Session as LoginSession, User } from "../entities/index.js";
+import { LoginFailure, RefreshToken, Session as LoginSession, User } from "../entities/index.js";
 import { emOf, type Session, type TxSession } from "./session.js";
 
 /** A new login session of `user` (written at the transaction's flush). */
 export function insertLoginSession(
   tx: TxSession,
-  row: { id: string; user: User; generation: number; createdAt: Date; expiresAt: Date; clientAddress: string | null },
+  row: { id: string; user: User; generation: number; createdAt: Date; expiresAt: Date; clientAddress: string | null; client: string | null; lastUsedAt: Date },
 ): LoginSession {
   return emOf(tx).create(LoginSession, row);
 }
@@ -52,4 +52,87 @@ export async function revokeLoginSessions(
 ): Promise<number> {
   const filter = where.ids ? { id: { $in: [...where.ids] }, user: where.userId, revokedAt: null } : { user: where.userId, revokedAt: null };
   return emOf(s).nativeUpdate(LoginSession, filter, { revokedAt, revokedReason });
+}
+
+/** Records when a session was last used (outside any transaction; a lost update only loses a timestamp). */
+export async function touchLoginSession(s: Session, id: string, at: Date): Promise<void> {
+  await emOf(s).nativeUpdate(LoginSession, { id }, { lastUsedAt: at });
+}
+
+/** Which sessions to list. */
+export interface SessionFilter {
+  /** one user's */
+  userId?: string;
+  /** every user's of this organization */
+  organizationId?: string;
+  /** only live ones (not revoked, not past expiresAt) as of `now` */
+  liveAt?: Date;
+}
+
+/** A page of sessions with their users, newest first, and how many match in all. */
+export async function listLoginSessions(
+  s: Session,
+  filter: SessionFilter,
+  window: { offset: number; limit: number },
+): Promise<{ items: LoginSession[]; total: number }> {
+  const where: Record<string, unknown> = {};
+  if (filter.userId) where.user = filter.userId;
+  if (filter.organizationId) where.user = { ...(filter.userId ? { id: filter.userId } : {}), organization: filter.organizationId };
+  if (filter.liveAt) {
+    where.revokedAt = null;
+    where.expiresAt = { $gt: filter.liveAt };
+  }
+  const [items, total] = await emOf(s).findAndCount(LoginSession, where, {
+    populate: ["user"],
+    orderBy: { createdAt: "desc", id: "desc" },
+    offset: window.offset,
+    limit: window.limit,
+  });
+  return { items, total };
+}
+
+/** A session by id with its user, locked (FOR UPDATE), or null. */
+export async function lockLoginSessionWithUser(tx: TxSession, id: string): Promise<LoginSession | null> {
+  return emOf(tx).findOne(LoginSession, { id }, { lockMode: LockMode.PESSIMISTIC_WRITE, populate: ["user"] });
+}
+
+// ---------------------------------------------------------------------------
+// login failures (sliding-window lockout, src/ra/auth.ts)
+
+/** How many counted failures `address` had since `since` (any accounts). */
+export async function countAddressFailures(s: Session, address: string, since: Date): Promise<number> {
+  return emOf(s).count(LoginFailure, { address, failedAt: { $gt: since } });
+}
+
+/** How many counted failures the user had since `since`: from `address` only, or from anywhere. */
+export async function countUserFailures(s: Session, userId: string, since: Date, address?: string): Promise<number> {
+  return emOf(s).count(LoginFailure, address ? { user: userId, address, failedAt: { $gt: since } } : { user: userId, failedAt: { $gt: since } });
+}
+
+/** Until when `address` is locked out of the user's account (the latest locks_until still ahead), or null. */
+export async function addressLockedUntil(s: Session, userId: string, address: string, now: Date): Promise<Date | null> {
+  const row = await emOf(s).findOne(LoginFailure, { user: userId, address, locksUntil: { $gt: now } }, { orderBy: { locksUntil: "desc" } });
+  return row?.locksUntil ?? null;
+}
+
+/** Records a counted failure (written at the transaction's flush). */
+export function insertLoginFailure(tx: TxSession, row: { id: string; userId: string | null; address: string; failedAt: Date; locksUntil: Date | null }): LoginFailure {
+  const em = emOf(tx);
+  return em.create(LoginFailure, {
+    id: row.id,
+    user: row.userId ? em.getReference(User, row.userId) : null,
+    address: row.address,
+    failedAt: row.failedAt,
+    locksUntil: row.locksUntil,
+  });
+}
+
+/** Deletes failures older than `before` that lock nothing any more. */
+export async function pruneLoginFailures(tx: TxSession, before: Date, now: Date): Promise<void> {
+  await emOf(tx).nativeDelete(LoginFailure, { failedAt: { $lt: before }, $or: [{ locksUntil: null }, { locksUntil: { $lte: now } }] });
+}
+
+/** Forgets the user's failures: all of them, or those from `address` (a successful login from it). */
+export async function clearUserFailures(tx: TxSession, userId: string, address?: string): Promise<number> {
+  return emOf(tx).nativeDelete(LoginFailure, address ? { user: userId, address } : { user: userId });
 }

@@ -22,6 +22,12 @@ export async function findUser(s: Session, id: string, opts: { lock?: boolean } 
 const LOWER_USERNAME = raw((alias) => `lower(${alias}.username)`);
 const LOWER_EMAIL = raw((alias) => `lower(${alias}.email)`);
 
+/** A user's password hash (a lazy property), or null when there is no such user. */
+export async function findPasswordHash(s: Session, id: string): Promise<string | null> {
+  const u = await emOf(s).findOne(User, { id }, { populate: ["passwordHash"] });
+  return u?.passwordHash ?? null;
+}
+
 /** A user by username (any case) with its password hash (a lazy property, loaded only for login). */
 export async function findUserForLogin(s: Session, username: string): Promise<User | null> {
   return emOf(s).findOne(User, { [LOWER_USERNAME]: username.toLowerCase() }, { populate: ["passwordHash"] });

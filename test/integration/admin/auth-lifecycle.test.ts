@@ -128,7 +128,8 @@ describe("admin authentication: token lifecycle", function () {
   it("a user changing its own password ends its own sessions too", async () => {
     const u = await createUser(c, su, { organizationId: orgId });
     const s = await c.login(u.username, PASSWORD);
-    await c.users.updateUser({ id: u.id, password: "my own new password" }, s);
+    // issue 13 item 6: changing one's own password asks for the current one
+    await c.users.updateUser({ id: u.id, password: "my own new password", currentPassword: PASSWORD }, s);
     await rejectsWith(c.auth.whoAmI({}, s), "UNAUTHENTICATED");
     await c.login(u.username, "my own new password");
   });

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sigil/admin/v1/auth.proto.
  */
 export const file_sigil_admin_v1_auth: GenFile = /*@__PURE__*/
-  fileDesc("ChlzaWdpbC9hZG1pbi92MS9hdXRoLnByb3RvEg5zaWdpbC5hZG1pbi52MSIyCgxMb2dpblJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSEAoIcGFzc3dvcmQYAiABKAki2wEKDUxvZ2luUmVzcG9uc2USFAoMYWNjZXNzX3Rva2VuGAEgASgJEjsKF2FjY2Vzc190b2tlbl9leHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1yZWZyZXNoX3Rva2VuGAMgASgJEjwKGHJlZnJlc2hfdG9rZW5fZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoEdXNlchgFIAEoCzIULnNpZ2lsLmFkbWluLnYxLlVzZXIiJwoOUmVmcmVzaFJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSK5AQoPUmVmcmVzaFJlc3BvbnNlEhQKDGFjY2Vzc190b2tlbhgBIAEoCRI7ChdhY2Nlc3NfdG9rZW5fZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNcmVmcmVzaF90b2tlbhgDIAEoCRI8ChhyZWZyZXNoX3Rva2VuX2V4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIiYKDUxvZ291dFJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSIQCg5Mb2dvdXRSZXNwb25zZSIvChxJbnZhbGlkYXRlQWxsU2Vzc2lvbnNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkiOQodSW52YWxpZGF0ZUFsbFNlc3Npb25zUmVzcG9uc2USGAoQcmV2b2tlZF9zZXNzaW9ucxgBIAEoBSIPCg1XaG9BbUlSZXF1ZXN0Iq4BCg5XaG9BbUlSZXNwb25zZRIkCgR1c2VyGAEgASgLMhQuc2lnaWwuYWRtaW4udjEuVXNlckgAEjkKD3NlcnZpY2VfYWNjb3VudBgCIAEoCzIeLnNpZ2lsLmFkbWluLnYxLlNlcnZpY2VBY2NvdW50SAASLgoKZXhwaXJlc19hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCCwoJcHJpbmNpcGFsMqcDCgtBdXRoU2VydmljZRJECgVMb2dpbhIcLnNpZ2lsLmFkbWluLnYxLkxvZ2luUmVxdWVzdBodLnNpZ2lsLmFkbWluLnYxLkxvZ2luUmVzcG9uc2USSgoHUmVmcmVzaBIeLnNpZ2lsLmFkbWluLnYxLlJlZnJlc2hSZXF1ZXN0Gh8uc2lnaWwuYWRtaW4udjEuUmVmcmVzaFJlc3BvbnNlEkcKBkxvZ291dBIdLnNpZ2lsLmFkbWluLnYxLkxvZ291dFJlcXVlc3QaHi5zaWdpbC5hZG1pbi52MS5Mb2dvdXRSZXNwb25zZRJ0ChVJbnZhbGlkYXRlQWxsU2Vzc2lvbnMSLC5zaWdpbC5hZG1pbi52MS5JbnZhbGlkYXRlQWxsU2Vzc2lvbnNSZXF1ZXN0Gi0uc2lnaWwuYWRtaW4udjEuSW52YWxpZGF0ZUFsbFNlc3Npb25zUmVzcG9uc2USRwoGV2hvQW1JEh0uc2lnaWwuYWRtaW4udjEuV2hvQW1JUmVxdWVzdBoeLnNpZ2lsLmFkbWluLnYxLldob0FtSVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_sigil_admin_v1_service_account, file_sigil_admin_v1_user]);
+  fileDesc("ChlzaWdpbC9hZG1pbi92MS9hdXRoLnByb3RvEg5zaWdpbC5hZG1pbi52MSIyCgxMb2dpblJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSEAoIcGFzc3dvcmQYAiABKAki2wEKDUxvZ2luUmVzcG9uc2USFAoMYWNjZXNzX3Rva2VuGAEgASgJEjsKF2FjY2Vzc190b2tlbl9leHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1yZWZyZXNoX3Rva2VuGAMgASgJEjwKGHJlZnJlc2hfdG9rZW5fZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoEdXNlchgFIAEoCzIULnNpZ2lsLmFkbWluLnYxLlVzZXIiJwoOUmVmcmVzaFJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSK5AQoPUmVmcmVzaFJlc3BvbnNlEhQKDGFjY2Vzc190b2tlbhgBIAEoCRI7ChdhY2Nlc3NfdG9rZW5fZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNcmVmcmVzaF90b2tlbhgDIAEoCRI8ChhyZWZyZXNoX3Rva2VuX2V4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIiYKDUxvZ291dFJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSIQCg5Mb2dvdXRSZXNwb25zZSIvChxJbnZhbGlkYXRlQWxsU2Vzc2lvbnNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkiOQodSW52YWxpZGF0ZUFsbFNlc3Npb25zUmVzcG9uc2USGAoQcmV2b2tlZF9zZXNzaW9ucxgBIAEoBSIPCg1XaG9BbUlSZXF1ZXN0Iq4BCg5XaG9BbUlSZXNwb25zZRIkCgR1c2VyGAEgASgLMhQuc2lnaWwuYWRtaW4udjEuVXNlckgAEjkKD3NlcnZpY2VfYWNjb3VudBgCIAEoCzIeLnNpZ2lsLmFkbWluLnYxLlNlcnZpY2VBY2NvdW50SAASLgoKZXhwaXJlc19hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCCwoJcHJpbmNpcGFsItACCgxMb2dpblNlc3Npb24SCgoCaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIQCgh1c2VybmFtZRgDIAEoCRIOCgZjbGllbnQYBCABKAkSFgoOY2xpZW50X2FkZHJlc3MYBSABKAkSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbGFzdF91c2VkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5yZXZva2VkX3JlYXNvbhgKIAEoCRIPCgdjdXJyZW50GAsgASgIIn0KE0xpc3RTZXNzaW9uc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIXCg9vcmdhbml6YXRpb25faWQYAiABKAkSFQoNaW5jbHVkZV9lbmRlZBgDIAEoCBIRCglwYWdlX3NpemUYBCABKAUSEgoKcGFnZV90b2tlbhgFIAEoCSJfChRMaXN0U2Vzc2lvbnNSZXNwb25zZRIuCghzZXNzaW9ucxgBIAMoCzIcLnNpZ2lsLmFkbWluLnYxLkxvZ2luU2Vzc2lvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiKgoUUmV2b2tlU2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSIXChVSZXZva2VTZXNzaW9uUmVzcG9uc2Uy4AQKC0F1dGhTZXJ2aWNlEkQKBUxvZ2luEhwuc2lnaWwuYWRtaW4udjEuTG9naW5SZXF1ZXN0Gh0uc2lnaWwuYWRtaW4udjEuTG9naW5SZXNwb25zZRJKCgdSZWZyZXNoEh4uc2lnaWwuYWRtaW4udjEuUmVmcmVzaFJlcXVlc3QaHy5zaWdpbC5hZG1pbi52MS5SZWZyZXNoUmVzcG9uc2USRwoGTG9nb3V0Eh0uc2lnaWwuYWRtaW4udjEuTG9nb3V0UmVxdWVzdBoeLnNpZ2lsLmFkbWluLnYxLkxvZ291dFJlc3BvbnNlEnQKFUludmFsaWRhdGVBbGxTZXNzaW9ucxIsLnNpZ2lsLmFkbWluLnYxLkludmFsaWRhdGVBbGxTZXNzaW9uc1JlcXVlc3QaLS5zaWdpbC5hZG1pbi52MS5JbnZhbGlkYXRlQWxsU2Vzc2lvbnNSZXNwb25zZRJHCgZXaG9BbUkSHS5zaWdpbC5hZG1pbi52MS5XaG9BbUlSZXF1ZXN0Gh4uc2lnaWwuYWRtaW4udjEuV2hvQW1JUmVzcG9uc2USWQoMTGlzdFNlc3Npb25zEiMuc2lnaWwuYWRtaW4udjEuTGlzdFNlc3Npb25zUmVxdWVzdBokLnNpZ2lsLmFkbWluLnYxLkxpc3RTZXNzaW9uc1Jlc3BvbnNlElwKDVJldm9rZVNlc3Npb24SJC5zaWdpbC5hZG1pbi52MS5SZXZva2VTZXNzaW9uUmVxdWVzdBolLnNpZ2lsLmFkbWluLnYxLlJldm9rZVNlc3Npb25SZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_sigil_admin_v1_service_account, file_sigil_admin_v1_user]);
 
 /**
  * Request of Login.
@@ -301,6 +301,215 @@ export const WhoAmIResponseSchema: GenMessage<WhoAmIResponse> = /*@__PURE__*/
   messageDesc(file_sigil_admin_v1_auth, 9);
 
 /**
+ * A login session (one refresh-token family).
+ *
+ * @generated from message sigil.admin.v1.LoginSession
+ */
+export type LoginSession = Message<"sigil.admin.v1.LoginSession"> & {
+  /**
+   * Session id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The user it belongs to.
+   *
+   * @generated from field: string user_id = 2;
+   */
+  userId: string;
+
+  /**
+   * The user's username.
+   *
+   * @generated from field: string username = 3;
+   */
+  username: string;
+
+  /**
+   * The client that logged in (its user-agent, at most 255 characters).
+   *
+   * @generated from field: string client = 4;
+   */
+  client: string;
+
+  /**
+   * The peer address that logged in (no port).
+   *
+   * @generated from field: string client_address = 5;
+   */
+  clientAddress: string;
+
+  /**
+   * When it was created (the login).
+   *
+   * @generated from field: google.protobuf.Timestamp created_at = 6;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * When a token of it was last used (login, refresh, or a call with its
+   * access token; recorded at most once a minute).
+   *
+   * @generated from field: google.protobuf.Timestamp last_used_at = 7;
+   */
+  lastUsedAt?: Timestamp | undefined;
+
+  /**
+   * Absolute end: no refresh after this.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 8;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * When it was revoked; absent if it was not.
+   *
+   * @generated from field: google.protobuf.Timestamp revoked_at = 9;
+   */
+  revokedAt?: Timestamp | undefined;
+
+  /**
+   * Why it was revoked (logout, revoked, invalidate_all, password_change,
+   * deactivation, refresh_token_reuse).
+   *
+   * @generated from field: string revoked_reason = 10;
+   */
+  revokedReason: string;
+
+  /**
+   * True for the session of the calling access token.
+   *
+   * @generated from field: bool current = 11;
+   */
+  current: boolean;
+};
+
+/**
+ * Describes the message sigil.admin.v1.LoginSession.
+ * Use `create(LoginSessionSchema)` to create a new message.
+ */
+export const LoginSessionSchema: GenMessage<LoginSession> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_auth, 10);
+
+/**
+ * Request of ListSessions.
+ *
+ * @generated from message sigil.admin.v1.ListSessionsRequest
+ */
+export type ListSessionsRequest = Message<"sigil.admin.v1.ListSessionsRequest"> & {
+  /**
+   * Whose sessions: a user id; empty for the caller (unless organization_id
+   * is set).
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * Every user's sessions of this organization (admins, superusers).
+   *
+   * @generated from field: string organization_id = 2;
+   */
+  organizationId: string;
+
+  /**
+   * Also revoked and expired sessions.
+   *
+   * @generated from field: bool include_ended = 3;
+   */
+  includeEnded: boolean;
+
+  /**
+   * Maximum number of results; 0 means the server default.
+   *
+   * @generated from field: int32 page_size = 4;
+   */
+  pageSize: number;
+
+  /**
+   * next_page_token of the previous page; empty for the first page.
+   *
+   * @generated from field: string page_token = 5;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message sigil.admin.v1.ListSessionsRequest.
+ * Use `create(ListSessionsRequestSchema)` to create a new message.
+ */
+export const ListSessionsRequestSchema: GenMessage<ListSessionsRequest> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_auth, 11);
+
+/**
+ * Response of ListSessions.
+ *
+ * @generated from message sigil.admin.v1.ListSessionsResponse
+ */
+export type ListSessionsResponse = Message<"sigil.admin.v1.ListSessionsResponse"> & {
+  /**
+   * One page of sessions, newest first.
+   *
+   * @generated from field: repeated sigil.admin.v1.LoginSession sessions = 1;
+   */
+  sessions: LoginSession[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message sigil.admin.v1.ListSessionsResponse.
+ * Use `create(ListSessionsResponseSchema)` to create a new message.
+ */
+export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_auth, 12);
+
+/**
+ * Request of RevokeSession.
+ *
+ * @generated from message sigil.admin.v1.RevokeSessionRequest
+ */
+export type RevokeSessionRequest = Message<"sigil.admin.v1.RevokeSessionRequest"> & {
+  /**
+   * Session id.
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+};
+
+/**
+ * Describes the message sigil.admin.v1.RevokeSessionRequest.
+ * Use `create(RevokeSessionRequestSchema)` to create a new message.
+ */
+export const RevokeSessionRequestSchema: GenMessage<RevokeSessionRequest> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_auth, 13);
+
+/**
+ * Response of RevokeSession.
+ *
+ * Next field: 1
+ *
+ * @generated from message sigil.admin.v1.RevokeSessionResponse
+ */
+export type RevokeSessionResponse = Message<"sigil.admin.v1.RevokeSessionResponse"> & {
+};
+
+/**
+ * Describes the message sigil.admin.v1.RevokeSessionResponse.
+ * Use `create(RevokeSessionResponseSchema)` to create a new message.
+ */
+export const RevokeSessionResponseSchema: GenMessage<RevokeSessionResponse> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_auth, 14);
+
+/**
  * Authentication. Every other RPC takes "authorization: Bearer <token>"
  * metadata, where the token is an access token from Login/Refresh or a
  * service account API key ("sigil_...").
@@ -310,9 +519,15 @@ export const WhoAmIResponseSchema: GenMessage<WhoAmIResponse> = /*@__PURE__*/
 export const AuthService: GenService<{
   /**
    * Exchanges username and password for an access token and a refresh token.
-   * Unknown user and wrong password give the same UNAUTHENTICATED error;
-   * 5 failures in 15 minutes lock the account for 15 minutes, and a per-client
-   * rate limit applies. Failures are audited. Needs no authorization metadata.
+   * The username is matched in any letter case. Unknown user, wrong password,
+   * inactive and locked accounts give the same UNAUTHENTICATED error.
+   * Lockout, in sliding 15-minute windows: 20 failures from one address
+   * (any accounts) answer RESOURCE_EXHAUSTED for that address; 5 failures
+   * against one account from one address lock that address out of the
+   * account; 20 failures against one account from any addresses lock the
+   * account (never a superuser's, so nobody can lock it out by knowing its
+   * name). UserService.UnlockUser lifts it. Failures are audited. Needs no
+   * authorization metadata.
    *
    * @generated from rpc sigil.admin.v1.AuthService.Login
    */
@@ -363,6 +578,29 @@ export const AuthService: GenService<{
     methodKind: "unary";
     input: typeof WhoAmIRequestSchema;
     output: typeof WhoAmIResponseSchema;
+  },
+  /**
+   * Lists login sessions: the caller's own (default), one user's (its
+   * organization's admins, superusers), or every user's of an organization
+   * (its admins, superusers). Newest first.
+   *
+   * @generated from rpc sigil.admin.v1.AuthService.ListSessions
+   */
+  listSessions: {
+    methodKind: "unary";
+    input: typeof ListSessionsRequestSchema;
+    output: typeof ListSessionsResponseSchema;
+  },
+  /**
+   * Ends one session (its refresh-token family and access tokens). The
+   * caller's own, or a user's of an organization the caller administers.
+   *
+   * @generated from rpc sigil.admin.v1.AuthService.RevokeSession
+   */
+  revokeSession: {
+    methodKind: "unary";
+    input: typeof RevokeSessionRequestSchema;
+    output: typeof RevokeSessionResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_sigil_admin_v1_auth, 0);

@@ -2,10 +2,12 @@
 // @generated from file sigil/admin/v1/organization.proto (package sigil.admin.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { KeyAlgorithm } from "./common_pb.js";
+import { file_sigil_admin_v1_common } from "./common_pb.js";
 import type { User } from "./user_pb.js";
 import { file_sigil_admin_v1_user } from "./user_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -14,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sigil/admin/v1/organization.proto.
  */
 export const file_sigil_admin_v1_organization: GenFile = /*@__PURE__*/
-  fileDesc("CiFzaWdpbC9hZG1pbi92MS9vcmdhbml6YXRpb24ucHJvdG8SDnNpZ2lsLmFkbWluLnYxIp0BCgxPcmdhbml6YXRpb24SCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI+ChlDcmVhdGVPcmdhbml6YXRpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkiUAoaQ3JlYXRlT3JnYW5pemF0aW9uUmVzcG9uc2USMgoMb3JnYW5pemF0aW9uGAEgASgLMhwuc2lnaWwuYWRtaW4udjEuT3JnYW5pemF0aW9uIiQKFkdldE9yZ2FuaXphdGlvblJlcXVlc3QSCgoCaWQYASABKAkiTQoXR2V0T3JnYW5pemF0aW9uUmVzcG9uc2USMgoMb3JnYW5pemF0aW9uGAEgASgLMhwuc2lnaWwuYWRtaW4udjEuT3JnYW5pemF0aW9uIkEKGExpc3RPcmdhbml6YXRpb25zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJpChlMaXN0T3JnYW5pemF0aW9uc1Jlc3BvbnNlEjMKDW9yZ2FuaXphdGlvbnMYASADKAsyHC5zaWdpbC5hZG1pbi52MS5Pcmdhbml6YXRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIm0KGVVwZGF0ZU9yZ2FuaXphdGlvblJlcXVlc3QSCgoCaWQYASABKAkSEQoEbmFtZRgCIAEoCUgAiAEBEhgKC2Rlc2NyaXB0aW9uGAMgASgJSAGIAQFCBwoFX25hbWVCDgoMX2Rlc2NyaXB0aW9uIlAKGlVwZGF0ZU9yZ2FuaXphdGlvblJlc3BvbnNlEjIKDG9yZ2FuaXphdGlvbhgBIAEoCzIcLnNpZ2lsLmFkbWluLnYxLk9yZ2FuaXphdGlvbiInChlEZWxldGVPcmdhbml6YXRpb25SZXF1ZXN0EgoKAmlkGAEgASgJIhwKGkRlbGV0ZU9yZ2FuaXphdGlvblJlc3BvbnNlIkYKGkFkZE9yZ2FuaXphdGlvblVzZXJSZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJIkEKG0FkZE9yZ2FuaXphdGlvblVzZXJSZXNwb25zZRIiCgR1c2VyGAEgASgLMhQuc2lnaWwuYWRtaW4udjEuVXNlciJJCh1SZW1vdmVPcmdhbml6YXRpb25Vc2VyUmVxdWVzdBIXCg9vcmdhbml6YXRpb25faWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCSJECh5SZW1vdmVPcmdhbml6YXRpb25Vc2VyUmVzcG9uc2USIgoEdXNlchgBIAEoCzIULnNpZ2lsLmFkbWluLnYxLlVzZXIiXgocTGlzdE9yZ2FuaXphdGlvblVzZXJzUmVxdWVzdBIXCg9vcmdhbml6YXRpb25faWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiXQodTGlzdE9yZ2FuaXphdGlvblVzZXJzUmVzcG9uc2USIwoFdXNlcnMYASADKAsyFC5zaWdpbC5hZG1pbi52MS5Vc2VyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCTKJBwoTT3JnYW5pemF0aW9uU2VydmljZRJrChJDcmVhdGVPcmdhbml6YXRpb24SKS5zaWdpbC5hZG1pbi52MS5DcmVhdGVPcmdhbml6YXRpb25SZXF1ZXN0Giouc2lnaWwuYWRtaW4udjEuQ3JlYXRlT3JnYW5pemF0aW9uUmVzcG9uc2USYgoPR2V0T3JnYW5pemF0aW9uEiYuc2lnaWwuYWRtaW4udjEuR2V0T3JnYW5pemF0aW9uUmVxdWVzdBonLnNpZ2lsLmFkbWluLnYxLkdldE9yZ2FuaXphdGlvblJlc3BvbnNlEmgKEUxpc3RPcmdhbml6YXRpb25zEiguc2lnaWwuYWRtaW4udjEuTGlzdE9yZ2FuaXphdGlvbnNSZXF1ZXN0Gikuc2lnaWwuYWRtaW4udjEuTGlzdE9yZ2FuaXphdGlvbnNSZXNwb25zZRJrChJVcGRhdGVPcmdhbml6YXRpb24SKS5zaWdpbC5hZG1pbi52MS5VcGRhdGVPcmdhbml6YXRpb25SZXF1ZXN0Giouc2lnaWwuYWRtaW4udjEuVXBkYXRlT3JnYW5pemF0aW9uUmVzcG9uc2USawoSRGVsZXRlT3JnYW5pemF0aW9uEikuc2lnaWwuYWRtaW4udjEuRGVsZXRlT3JnYW5pemF0aW9uUmVxdWVzdBoqLnNpZ2lsLmFkbWluLnYxLkRlbGV0ZU9yZ2FuaXphdGlvblJlc3BvbnNlEm4KE0FkZE9yZ2FuaXphdGlvblVzZXISKi5zaWdpbC5hZG1pbi52MS5BZGRPcmdhbml6YXRpb25Vc2VyUmVxdWVzdBorLnNpZ2lsLmFkbWluLnYxLkFkZE9yZ2FuaXphdGlvblVzZXJSZXNwb25zZRJ3ChZSZW1vdmVPcmdhbml6YXRpb25Vc2VyEi0uc2lnaWwuYWRtaW4udjEuUmVtb3ZlT3JnYW5pemF0aW9uVXNlclJlcXVlc3QaLi5zaWdpbC5hZG1pbi52MS5SZW1vdmVPcmdhbml6YXRpb25Vc2VyUmVzcG9uc2USdAoVTGlzdE9yZ2FuaXphdGlvblVzZXJzEiwuc2lnaWwuYWRtaW4udjEuTGlzdE9yZ2FuaXphdGlvblVzZXJzUmVxdWVzdBotLnNpZ2lsLmFkbWluLnYxLkxpc3RPcmdhbml6YXRpb25Vc2Vyc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_sigil_admin_v1_user]);
+  fileDesc("CiFzaWdpbC9hZG1pbi92MS9vcmdhbml6YXRpb24ucHJvdG8SDnNpZ2lsLmFkbWluLnYxIuMBCgxPcmdhbml6YXRpb24SCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRzbHVnGAYgASgJEjYKCHNldHRpbmdzGAcgASgLMiQuc2lnaWwuYWRtaW4udjEuT3JnYW5pemF0aW9uU2V0dGluZ3MilAIKFE9yZ2FuaXphdGlvblNldHRpbmdzEh0KFWRlZmF1bHRfdmFsaWRpdHlfZGF5cxgBIAEoBRIZChFtYXhfdmFsaWRpdHlfZGF5cxgCIAEoBRI3ChFhbGxvd2VkX2tleV90eXBlcxgDIAMoDjIcLnNpZ2lsLmFkbWluLnYxLktleUFsZ29yaXRobRIrCiNyZXZva2VfY2VydGlmaWNhdGVzX29uX2RlYWN0aXZhdGlvbhgEIAEoCBIgChhzZXNzaW9uX2xpZmV0aW1lX3NlY29uZHMYBSABKAMSOgoVcmVxdWlyZWRfbG9naW5fbWV0aG9kGAYgASgOMhsuc2lnaWwuYWRtaW4udjEuTG9naW5NZXRob2QiQwoQS2V5QWxnb3JpdGhtTGlzdBIvCglrZXlfdHlwZXMYASADKA4yHC5zaWdpbC5hZG1pbi52MS5LZXlBbGdvcml0aG0ixgMKGk9yZ2FuaXphdGlvblNldHRpbmdzVXBkYXRlEiIKFWRlZmF1bHRfdmFsaWRpdHlfZGF5cxgBIAEoBUgAiAEBEh4KEW1heF92YWxpZGl0eV9kYXlzGAIgASgFSAGIAQESOwoRYWxsb3dlZF9rZXlfdHlwZXMYAyABKAsyIC5zaWdpbC5hZG1pbi52MS5LZXlBbGdvcml0aG1MaXN0EjAKI3Jldm9rZV9jZXJ0aWZpY2F0ZXNfb25fZGVhY3RpdmF0aW9uGAQgASgISAKIAQESJQoYc2Vzc2lvbl9saWZldGltZV9zZWNvbmRzGAUgASgDSAOIAQESPwoVcmVxdWlyZWRfbG9naW5fbWV0aG9kGAYgASgOMhsuc2lnaWwuYWRtaW4udjEuTG9naW5NZXRob2RIBIgBAUIYChZfZGVmYXVsdF92YWxpZGl0eV9kYXlzQhQKEl9tYXhfdmFsaWRpdHlfZGF5c0ImCiRfcmV2b2tlX2NlcnRpZmljYXRlc19vbl9kZWFjdGl2YXRpb25CGwoZX3Nlc3Npb25fbGlmZXRpbWVfc2Vjb25kc0IYChZfcmVxdWlyZWRfbG9naW5fbWV0aG9kIooBChlDcmVhdGVPcmdhbml6YXRpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSDAoEc2x1ZxgDIAEoCRI8CghzZXR0aW5ncxgEIAEoCzIqLnNpZ2lsLmFkbWluLnYxLk9yZ2FuaXphdGlvblNldHRpbmdzVXBkYXRlIlAKGkNyZWF0ZU9yZ2FuaXphdGlvblJlc3BvbnNlEjIKDG9yZ2FuaXphdGlvbhgBIAEoCzIcLnNpZ2lsLmFkbWluLnYxLk9yZ2FuaXphdGlvbiIkChZHZXRPcmdhbml6YXRpb25SZXF1ZXN0EgoKAmlkGAEgASgJIk0KF0dldE9yZ2FuaXphdGlvblJlc3BvbnNlEjIKDG9yZ2FuaXphdGlvbhgBIAEoCzIcLnNpZ2lsLmFkbWluLnYxLk9yZ2FuaXphdGlvbiJBChhMaXN0T3JnYW5pemF0aW9uc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiaQoZTGlzdE9yZ2FuaXphdGlvbnNSZXNwb25zZRIzCg1vcmdhbml6YXRpb25zGAEgAygLMhwuc2lnaWwuYWRtaW4udjEuT3JnYW5pemF0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLHAQoZVXBkYXRlT3JnYW5pemF0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCRIRCgRuYW1lGAIgASgJSACIAQESGAoLZGVzY3JpcHRpb24YAyABKAlIAYgBARIRCgRzbHVnGAQgASgJSAKIAQESPAoIc2V0dGluZ3MYBSABKAsyKi5zaWdpbC5hZG1pbi52MS5Pcmdhbml6YXRpb25TZXR0aW5nc1VwZGF0ZUIHCgVfbmFtZUIOCgxfZGVzY3JpcHRpb25CBwoFX3NsdWciUAoaVXBkYXRlT3JnYW5pemF0aW9uUmVzcG9uc2USMgoMb3JnYW5pemF0aW9uGAEgASgLMhwuc2lnaWwuYWRtaW4udjEuT3JnYW5pemF0aW9uIicKGURlbGV0ZU9yZ2FuaXphdGlvblJlcXVlc3QSCgoCaWQYASABKAkiHAoaRGVsZXRlT3JnYW5pemF0aW9uUmVzcG9uc2UiRgoaQWRkT3JnYW5pemF0aW9uVXNlclJlcXVlc3QSFwoPb3JnYW5pemF0aW9uX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkiQQobQWRkT3JnYW5pemF0aW9uVXNlclJlc3BvbnNlEiIKBHVzZXIYASABKAsyFC5zaWdpbC5hZG1pbi52MS5Vc2VyIkkKHVJlbW92ZU9yZ2FuaXphdGlvblVzZXJSZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJIkQKHlJlbW92ZU9yZ2FuaXphdGlvblVzZXJSZXNwb25zZRIiCgR1c2VyGAEgASgLMhQuc2lnaWwuYWRtaW4udjEuVXNlciJeChxMaXN0T3JnYW5pemF0aW9uVXNlcnNSZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJdCh1MaXN0T3JnYW5pemF0aW9uVXNlcnNSZXNwb25zZRIjCgV1c2VycxgBIAMoCzIULnNpZ2lsLmFkbWluLnYxLlVzZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJKlwKC0xvZ2luTWV0aG9kEhwKGExPR0lOX01FVEhPRF9VTlNQRUNJRklFRBAAEhkKFUxPR0lOX01FVEhPRF9QQVNTV09SRBABEhQKEExPR0lOX01FVEhPRF9TU08QAjKJBwoTT3JnYW5pemF0aW9uU2VydmljZRJrChJDcmVhdGVPcmdhbml6YXRpb24SKS5zaWdpbC5hZG1pbi52MS5DcmVhdGVPcmdhbml6YXRpb25SZXF1ZXN0Giouc2lnaWwuYWRtaW4udjEuQ3JlYXRlT3JnYW5pemF0aW9uUmVzcG9uc2USYgoPR2V0T3JnYW5pemF0aW9uEiYuc2lnaWwuYWRtaW4udjEuR2V0T3JnYW5pemF0aW9uUmVxdWVzdBonLnNpZ2lsLmFkbWluLnYxLkdldE9yZ2FuaXphdGlvblJlc3BvbnNlEmgKEUxpc3RPcmdhbml6YXRpb25zEiguc2lnaWwuYWRtaW4udjEuTGlzdE9yZ2FuaXphdGlvbnNSZXF1ZXN0Gikuc2lnaWwuYWRtaW4udjEuTGlzdE9yZ2FuaXphdGlvbnNSZXNwb25zZRJrChJVcGRhdGVPcmdhbml6YXRpb24SKS5zaWdpbC5hZG1pbi52MS5VcGRhdGVPcmdhbml6YXRpb25SZXF1ZXN0Giouc2lnaWwuYWRtaW4udjEuVXBkYXRlT3JnYW5pemF0aW9uUmVzcG9uc2USawoSRGVsZXRlT3JnYW5pemF0aW9uEikuc2lnaWwuYWRtaW4udjEuRGVsZXRlT3JnYW5pemF0aW9uUmVxdWVzdBoqLnNpZ2lsLmFkbWluLnYxLkRlbGV0ZU9yZ2FuaXphdGlvblJlc3BvbnNlEm4KE0FkZE9yZ2FuaXphdGlvblVzZXISKi5zaWdpbC5hZG1pbi52MS5BZGRPcmdhbml6YXRpb25Vc2VyUmVxdWVzdBorLnNpZ2lsLmFkbWluLnYxLkFkZE9yZ2FuaXphdGlvblVzZXJSZXNwb25zZRJ3ChZSZW1vdmVPcmdhbml6YXRpb25Vc2VyEi0uc2lnaWwuYWRtaW4udjEuUmVtb3ZlT3JnYW5pemF0aW9uVXNlclJlcXVlc3QaLi5zaWdpbC5hZG1pbi52MS5SZW1vdmVPcmdhbml6YXRpb25Vc2VyUmVzcG9uc2USdAoVTGlzdE9yZ2FuaXphdGlvblVzZXJzEiwuc2lnaWwuYWRtaW4udjEuTGlzdE9yZ2FuaXphdGlvblVzZXJzUmVxdWVzdBotLnNpZ2lsLmFkbWluLnYxLkxpc3RPcmdhbml6YXRpb25Vc2Vyc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_sigil_admin_v1_common, file_sigil_admin_v1_user]);
 
 /**
  * An organization (tenant).
@@ -56,6 +58,22 @@ export type Organization = Message<"sigil.admin.v1.Organization"> & {
    * @generated from field: google.protobuf.Timestamp updated_at = 5;
    */
   updatedAt?: Timestamp | undefined;
+
+  /**
+   * Unique URL-safe short name: 1 to 63 lower-case letters, digits and
+   * '-', starting and ending with a letter or digit. Compared
+   * case-insensitively.
+   *
+   * @generated from field: string slug = 6;
+   */
+  slug: string;
+
+  /**
+   * The organization's settings (every field filled in, defaults included).
+   *
+   * @generated from field: sigil.admin.v1.OrganizationSettings settings = 7;
+   */
+  settings?: OrganizationSettings | undefined;
 };
 
 /**
@@ -64,6 +82,145 @@ export type Organization = Message<"sigil.admin.v1.Organization"> & {
  */
 export const OrganizationSchema: GenMessage<Organization> = /*@__PURE__*/
   messageDesc(file_sigil_admin_v1_organization, 0);
+
+/**
+ * Typed settings of an organization.
+ *
+ * @generated from message sigil.admin.v1.OrganizationSettings
+ */
+export type OrganizationSettings = Message<"sigil.admin.v1.OrganizationSettings"> & {
+  /**
+   * Validity of admin-issued certificates when the request gives none
+   * (default 365; at most max_validity_days).
+   *
+   * @generated from field: int32 default_validity_days = 1;
+   */
+  defaultValidityDays: number;
+
+  /**
+   * Longest validity an admin-issued certificate may ask for (default and
+   * upper bound 3650).
+   *
+   * @generated from field: int32 max_validity_days = 2;
+   */
+  maxValidityDays: number;
+
+  /**
+   * Key types admin-issued certificates may have; empty (the default): any
+   * key the key policy accepts.
+   *
+   * @generated from field: repeated sigil.admin.v1.KeyAlgorithm allowed_key_types = 3;
+   */
+  allowedKeyTypes: KeyAlgorithm[];
+
+  /**
+   * Whether deactivating a user revokes every valid certificate the user
+   * requested or that names the user's email (reason affiliationChanged,
+   * RFC 5280 §5.3.1). Default true.
+   *
+   * @generated from field: bool revoke_certificates_on_deactivation = 4;
+   */
+  revokeCertificatesOnDeactivation: boolean;
+
+  /**
+   * Absolute lifetime of a login session of the organization's users, in
+   * seconds (300 to 2592000; default 604800, seven days).
+   *
+   * @generated from field: int64 session_lifetime_seconds = 5;
+   */
+  sessionLifetimeSeconds: bigint;
+
+  /**
+   * How the organization's users sign in (default password).
+   *
+   * @generated from field: sigil.admin.v1.LoginMethod required_login_method = 6;
+   */
+  requiredLoginMethod: LoginMethod;
+};
+
+/**
+ * Describes the message sigil.admin.v1.OrganizationSettings.
+ * Use `create(OrganizationSettingsSchema)` to create a new message.
+ */
+export const OrganizationSettingsSchema: GenMessage<OrganizationSettings> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_organization, 1);
+
+/**
+ * A list of key types (a message, so an update can tell "absent" from "empty").
+ *
+ * @generated from message sigil.admin.v1.KeyAlgorithmList
+ */
+export type KeyAlgorithmList = Message<"sigil.admin.v1.KeyAlgorithmList"> & {
+  /**
+   * Key types; empty allows any key the key policy accepts.
+   *
+   * @generated from field: repeated sigil.admin.v1.KeyAlgorithm key_types = 1;
+   */
+  keyTypes: KeyAlgorithm[];
+};
+
+/**
+ * Describes the message sigil.admin.v1.KeyAlgorithmList.
+ * Use `create(KeyAlgorithmListSchema)` to create a new message.
+ */
+export const KeyAlgorithmListSchema: GenMessage<KeyAlgorithmList> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_organization, 2);
+
+/**
+ * A change of settings; absent fields are left unchanged.
+ *
+ * @generated from message sigil.admin.v1.OrganizationSettingsUpdate
+ */
+export type OrganizationSettingsUpdate = Message<"sigil.admin.v1.OrganizationSettingsUpdate"> & {
+  /**
+   * See OrganizationSettings.default_validity_days.
+   *
+   * @generated from field: optional int32 default_validity_days = 1;
+   */
+  defaultValidityDays?: number | undefined;
+
+  /**
+   * See OrganizationSettings.max_validity_days.
+   *
+   * @generated from field: optional int32 max_validity_days = 2;
+   */
+  maxValidityDays?: number | undefined;
+
+  /**
+   * Replaces the allowed key types when present.
+   *
+   * @generated from field: sigil.admin.v1.KeyAlgorithmList allowed_key_types = 3;
+   */
+  allowedKeyTypes?: KeyAlgorithmList | undefined;
+
+  /**
+   * See OrganizationSettings.revoke_certificates_on_deactivation.
+   *
+   * @generated from field: optional bool revoke_certificates_on_deactivation = 4;
+   */
+  revokeCertificatesOnDeactivation?: boolean | undefined;
+
+  /**
+   * See OrganizationSettings.session_lifetime_seconds.
+   *
+   * @generated from field: optional int64 session_lifetime_seconds = 5;
+   */
+  sessionLifetimeSeconds?: bigint | undefined;
+
+  /**
+   * See OrganizationSettings.required_login_method.
+   *
+   * @generated from field: optional sigil.admin.v1.LoginMethod required_login_method = 6;
+   */
+  requiredLoginMethod?: LoginMethod | undefined;
+};
+
+/**
+ * Describes the message sigil.admin.v1.OrganizationSettingsUpdate.
+ * Use `create(OrganizationSettingsUpdateSchema)` to create a new message.
+ */
+export const OrganizationSettingsUpdateSchema: GenMessage<OrganizationSettingsUpdate> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_organization, 3);
 
 /**
  * Request of CreateOrganization.
@@ -84,6 +241,20 @@ export type CreateOrganizationRequest = Message<"sigil.admin.v1.CreateOrganizati
    * @generated from field: string description = 2;
    */
   description: string;
+
+  /**
+   * Unique URL-safe slug; empty derives one from the name.
+   *
+   * @generated from field: string slug = 3;
+   */
+  slug: string;
+
+  /**
+   * Settings differing from the defaults.
+   *
+   * @generated from field: sigil.admin.v1.OrganizationSettingsUpdate settings = 4;
+   */
+  settings?: OrganizationSettingsUpdate | undefined;
 };
 
 /**
@@ -91,7 +262,7 @@ export type CreateOrganizationRequest = Message<"sigil.admin.v1.CreateOrganizati
  * Use `create(CreateOrganizationRequestSchema)` to create a new message.
  */
 export const CreateOrganizationRequestSchema: GenMessage<CreateOrganizationRequest> = /*@__PURE__*/
-  messageDesc(file_sigil_admin_v1_organization, 1);
+  messageDesc(file_sigil_admin_v1_organization, 4);
 
 /**
  * Response of CreateOrganization.
@@ -112,7 +283,7 @@ export type CreateOrganizationResponse = Message<"sigil.admin.v1.CreateOrganizat
  * Use `create(CreateOrganizationResponseSchema)` to create a new message.
  */
 export const CreateOrganizationResponseSchema: GenMessage<CreateOrganizationResponse> = /*@__PURE__*/
-  messageDesc(file_sigil_admin_v1_organization, 2);
+  messageDesc(file_sigil_admin_v1_organization, 5);
 
 /**
  * Request of GetOrganization.
@@ -133,7 +304,7 @@ export type GetOrganizationRequest = Message<"sigil.admin.v1.GetOrganizationRequ
  * Use `create(GetOrganizationRequestSchema)` to create a new message.
  */
 export const GetOrganizationRequestSchema: GenMessage<GetOrganizationRequest> = /*@__PURE__*/
-  messageDesc(file_sigil_admin_v1_organization, 3);
+  messageDesc(file_sigil_admin_v1_organization, 6);
 
 /**
  * Response of GetOrganization.
@@ -154,7 +325,7 @@ export type GetOrganizationResponse = Message<"sigil.admin.v1.GetOrganizationRes
  * Use `create(GetOrganizationResponseSchema)` to create a new message.
  */
 export const GetOrganizationResponseSchema: GenMessage<GetOrganizationResponse> = /*@__PURE__*/
-  messageDesc(file_sigil_admin_v1_organization, 4);
+  messageDesc(file_sigil_admin_v1_organization, 7);
 
 /**
  * Request of ListOrganizations.
@@ -182,7 +353,7 @@ export type ListOrganizationsRequest = Message<"sigil.admin.v1.ListOrganizations
  * Use `create(ListOrganizationsRequestSchema)` to create a new message.
  */
 export const ListOrganizationsRequestSchema: GenMessage<ListOrganizationsRequest> = /*@__PURE__*/
-  messageDesc(file_sigil_admin_v1_organization, 5);
+  messageDesc(file_sigil_admin_v1_organization, 8);
 
 /**
  * Response of ListOrganizations.
@@ -210,7 +381,7 @@ export type ListOrganizationsResponse = Message<"sigil.admin.v1.ListOrganization
  * Use `create(ListOrganizationsResponseSchema)` to create a new message.
  */
 export const ListOrganizationsResponseSchema: GenMessage<ListOrganizationsResponse> = /*@__PURE__*/
-  messageDesc(file_sigil_admin_v1_organization, 6);
+  messageDesc(file_sigil_admin_v1_organization, 9);
 
 /**
  * Request of UpdateOrganization. Absent fields are left unchanged.
@@ -238,6 +409,20 @@ export type UpdateOrganizationRequest = Message<"sigil.admin.v1.UpdateOrganizati
    * @generated from field: optional string description = 3;
    */
   description?: string | undefined;
+
+  /**
+   * New unique slug (superuser only).
+   *
+   * @generated from field: optional string slug = 4;
+   */
+  slug?: string | undefined;
+
+  /**
+   * Settings to change.
+   *
+   * @generated from field: sigil.admin.v1.OrganizationSettingsUpdate settings = 5;
+   */
+  settings?: OrganizationSettingsUpdate | undefined;
 };
 
 /**
@@ -245,7 +430,7 @@ export type UpdateOrganizationRequest = Message<"sigil.admin.v1.UpdateOrganizati
  * Use `create(UpdateOrganizationRequestSchema)` to create a new message.
  */
 export const UpdateOrganizationRequestSchema: GenMessage<UpdateOrganizationRequest> = /*@__PURE__*/
-  messageDesc(file_sigil_admin_v1_organization, 7);
+  messageDesc(file_sigil_admin_v1_organization, 10);
 
 /**
  * Response of UpdateOrganization.
@@ -266,7 +451,7 @@ export type UpdateOrganizationResponse = Message<"sigil.admin.v1.UpdateOrganizat
  * Use `create(UpdateOrganizationResponseSchema)` to create a new message.
  */
 export const UpdateOrganizationResponseSchema: GenMessage<UpdateOrganizationResponse> = /*@__PURE__*/
-  messageDesc(file_sigil_admin_v1_organization, 8);
+  messageDesc(file_sigil_admin_v1_organization, 11);
 
 /**
  * Request of DeleteOrganization.
@@ -287,7 +472,7 @@ export type DeleteOrganizationRequest = Message<"sigil.admin.v1.DeleteOrganizati
  * Use `create(DeleteOrganizationRequestSchema)` to create a new message.
  */
 export const DeleteOrganizationRequestSchema: GenMessage<DeleteOrganizationRequest> = /*@__PURE__*/
-  messageDesc(file_sigil_admin_v1_organization, 9);
+  messageDesc(file_sigil_admin_v1_organization, 12);
 
 /**
  * Response of DeleteOrganization.
@@ -304,7 +489,7 @@ export type DeleteOrganizationResponse = Message<"sigil.admin.v1.DeleteOrganizat
  * Use `create(DeleteOrganizationResponseSchema)` to create a new message.
  */
 export const DeleteOrganizationResponseSchema: GenMessage<DeleteOrganizationResponse> = /*@__PURE__*/
-  messageDesc(file_sigil_admin_v1_organization, 10);
+  messageDesc(file_sigil_admin_v1_organization, 13);
 
 /**
  * Request of AddOrganizationUser.
@@ -332,7 +517,7 @@ export type AddOrganizationUserRequest = Message<"sigil.admin.v1.AddOrganization
  * Use `create(AddOrganizationUserRequestSchema)` to create a new message.
  */
 export const AddOrganizationUserRequestSchema: GenMessage<AddOrganizationUserRequest> = /*@__PURE__*/
-  messageDesc(file_sigil_admin_v1_organization, 11);
+  messageDesc(file_sigil_admin_v1_organization, 14);
 
 /**
  * Response of AddOrganizationUser.
@@ -353,7 +538,7 @@ export type AddOrganizationUserResponse = Message<"sigil.admin.v1.AddOrganizatio
  * Use `create(AddOrganizationUserResponseSchema)` to create a new message.
  */
 export const AddOrganizationUserResponseSchema: GenMessage<AddOrganizationUserResponse> = /*@__PURE__*/
-  messageDesc(file_sigil_admin_v1_organization, 12);
+  messageDesc(file_sigil_admin_v1_organization, 15);
 
 /**
  * Request of RemoveOrganizationUser.
@@ -381,7 +566,7 @@ export type RemoveOrganizationUserRequest = Message<"sigil.admin.v1.RemoveOrgani
  * Use `create(RemoveOrganizationUserRequestSchema)` to create a new message.
  */
 export const RemoveOrganizationUserRequestSchema: GenMessage<RemoveOrganizationUserRequest> = /*@__PURE__*/
-  messageDesc(file_sigil_admin_v1_organization, 13);
+  messageDesc(file_sigil_admin_v1_organization, 16);
 
 /**
  * Response of RemoveOrganizationUser.
@@ -402,7 +587,7 @@ export type RemoveOrganizationUserResponse = Message<"sigil.admin.v1.RemoveOrgan
  * Use `create(RemoveOrganizationUserResponseSchema)` to create a new message.
  */
 export const RemoveOrganizationUserResponseSchema: GenMessage<RemoveOrganizationUserResponse> = /*@__PURE__*/
-  messageDesc(file_sigil_admin_v1_organization, 14);
+  messageDesc(file_sigil_admin_v1_organization, 17);
 
 /**
  * Request of ListOrganizationUsers.
@@ -437,7 +622,7 @@ export type ListOrganizationUsersRequest = Message<"sigil.admin.v1.ListOrganizat
  * Use `create(ListOrganizationUsersRequestSchema)` to create a new message.
  */
 export const ListOrganizationUsersRequestSchema: GenMessage<ListOrganizationUsersRequest> = /*@__PURE__*/
-  messageDesc(file_sigil_admin_v1_organization, 15);
+  messageDesc(file_sigil_admin_v1_organization, 18);
 
 /**
  * Response of ListOrganizationUsers.
@@ -465,7 +650,42 @@ export type ListOrganizationUsersResponse = Message<"sigil.admin.v1.ListOrganiza
  * Use `create(ListOrganizationUsersResponseSchema)` to create a new message.
  */
 export const ListOrganizationUsersResponseSchema: GenMessage<ListOrganizationUsersResponse> = /*@__PURE__*/
-  messageDesc(file_sigil_admin_v1_organization, 16);
+  messageDesc(file_sigil_admin_v1_organization, 19);
+
+/**
+ * How members of an organization sign in.
+ *
+ * @generated from enum sigil.admin.v1.LoginMethod
+ */
+export enum LoginMethod {
+  /**
+   * Not set; means LOGIN_METHOD_PASSWORD in settings.
+   *
+   * @generated from enum value: LOGIN_METHOD_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Username and password (AuthService.Login).
+   *
+   * @generated from enum value: LOGIN_METHOD_PASSWORD = 1;
+   */
+  PASSWORD = 1,
+
+  /**
+   * Single sign-on only; password logins of the organization's users are
+   * refused. Needs an SSO provider of the organization.
+   *
+   * @generated from enum value: LOGIN_METHOD_SSO = 2;
+   */
+  SSO = 2,
+}
+
+/**
+ * Describes the enum sigil.admin.v1.LoginMethod.
+ */
+export const LoginMethodSchema: GenEnum<LoginMethod> = /*@__PURE__*/
+  enumDesc(file_sigil_admin_v1_organization, 0);
 
 /**
  * Organizations (tenants). An organization owns users, CAs, certificates, ACME
@@ -506,7 +726,10 @@ export const OrganizationService: GenService<{
     output: typeof ListOrganizationsResponseSchema;
   },
   /**
-   * Changes the name or description of an organization.
+   * Changes the name, slug, description or settings of an organization.
+   * Settings changes are audited with their old and new values. Organization
+   * admins may change the name, description and settings; the slug (part of
+   * URLs clients are configured with) needs a superuser.
    *
    * @generated from rpc sigil.admin.v1.OrganizationService.UpdateOrganization
    */

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sigil/admin/v1/user.proto.
  */
 export const file_sigil_admin_v1_user: GenFile = /*@__PURE__*/
-  fileDesc("ChlzaWdpbC9hZG1pbi92MS91c2VyLnByb3RvEg5zaWdpbC5hZG1pbi52MSKCAwoEVXNlchIKCgJpZBgBIAEoCRIQCgh1c2VybmFtZRgCIAEoCRINCgVlbWFpbBgDIAEoCRIiCgRyb2xlGAQgASgOMhQuc2lnaWwuYWRtaW4udjEuUm9sZRIRCglpc19hY3RpdmUYBSABKAgSFwoPb3JnYW5pemF0aW9uX2lkGAYgASgJEhEKCWNyZWF0ZV9jYRgHIAEoCBITCgtjcmVhdGVfY2VydBgIIAEoCBITCgtyZXZva2VfY2VydBgJIAEoCBIaChJleHBvcnRfcHJpdmF0ZV9rZXkYCiABKAgSEQoJZGVsZXRlX2NhGAsgASgIEi4KCmNyZWF0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDWxhc3RfbG9naW5fYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIu8BChFDcmVhdGVVc2VyUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRINCgVlbWFpbBgCIAEoCRIQCghwYXNzd29yZBgDIAEoCRIiCgRyb2xlGAQgASgOMhQuc2lnaWwuYWRtaW4udjEuUm9sZRIXCg9vcmdhbml6YXRpb25faWQYBSABKAkSEQoJY3JlYXRlX2NhGAYgASgIEhMKC2NyZWF0ZV9jZXJ0GAcgASgIEhMKC3Jldm9rZV9jZXJ0GAggASgIEhoKEmV4cG9ydF9wcml2YXRlX2tleRgJIAEoCBIRCglkZWxldGVfY2EYCiABKAgiOAoSQ3JlYXRlVXNlclJlc3BvbnNlEiIKBHVzZXIYASABKAsyFC5zaWdpbC5hZG1pbi52MS5Vc2VyIhwKDkdldFVzZXJSZXF1ZXN0EgoKAmlkGAEgASgJIjUKD0dldFVzZXJSZXNwb25zZRIiCgR1c2VyGAEgASgLMhQuc2lnaWwuYWRtaW4udjEuVXNlciJsChBMaXN0VXNlcnNSZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCRIYChBpbmNsdWRlX2luYWN0aXZlGAIgASgIEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIlEKEUxpc3RVc2Vyc1Jlc3BvbnNlEiMKBXVzZXJzGAEgAygLMhQuc2lnaWwuYWRtaW4udjEuVXNlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiwwMKEVVwZGF0ZVVzZXJSZXF1ZXN0EgoKAmlkGAEgASgJEhIKBWVtYWlsGAIgASgJSACIAQESFQoIcGFzc3dvcmQYAyABKAlIAYgBARInCgRyb2xlGAQgASgOMhQuc2lnaWwuYWRtaW4udjEuUm9sZUgCiAEBEhYKCWlzX2FjdGl2ZRgFIAEoCEgDiAEBEhwKD29yZ2FuaXphdGlvbl9pZBgGIAEoCUgEiAEBEhYKCWNyZWF0ZV9jYRgHIAEoCEgFiAEBEhgKC2NyZWF0ZV9jZXJ0GAggASgISAaIAQESGAoLcmV2b2tlX2NlcnQYCSABKAhIB4gBARIfChJleHBvcnRfcHJpdmF0ZV9rZXkYCiABKAhICIgBARIWCglkZWxldGVfY2EYCyABKAhICYgBAUIICgZfZW1haWxCCwoJX3Bhc3N3b3JkQgcKBV9yb2xlQgwKCl9pc19hY3RpdmVCEgoQX29yZ2FuaXphdGlvbl9pZEIMCgpfY3JlYXRlX2NhQg4KDF9jcmVhdGVfY2VydEIOCgxfcmV2b2tlX2NlcnRCFQoTX2V4cG9ydF9wcml2YXRlX2tleUIMCgpfZGVsZXRlX2NhIjgKElVwZGF0ZVVzZXJSZXNwb25zZRIiCgR1c2VyGAEgASgLMhQuc2lnaWwuYWRtaW4udjEuVXNlciIjChVEZWFjdGl2YXRlVXNlclJlcXVlc3QSCgoCaWQYASABKAkiPAoWRGVhY3RpdmF0ZVVzZXJSZXNwb25zZRIiCgR1c2VyGAEgASgLMhQuc2lnaWwuYWRtaW4udjEuVXNlcipPCgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABISCg5ST0xFX1NVUEVSVVNFUhABEg4KClJPTEVfQURNSU4QAhINCglST0xFX1VTRVIQAzK2AwoLVXNlclNlcnZpY2USUwoKQ3JlYXRlVXNlchIhLnNpZ2lsLmFkbWluLnYxLkNyZWF0ZVVzZXJSZXF1ZXN0GiIuc2lnaWwuYWRtaW4udjEuQ3JlYXRlVXNlclJlc3BvbnNlEkoKB0dldFVzZXISHi5zaWdpbC5hZG1pbi52MS5HZXRVc2VyUmVxdWVzdBofLnNpZ2lsLmFkbWluLnYxLkdldFVzZXJSZXNwb25zZRJQCglMaXN0VXNlcnMSIC5zaWdpbC5hZG1pbi52MS5MaXN0VXNlcnNSZXF1ZXN0GiEuc2lnaWwuYWRtaW4udjEuTGlzdFVzZXJzUmVzcG9uc2USUwoKVXBkYXRlVXNlchIhLnNpZ2lsLmFkbWluLnYxLlVwZGF0ZVVzZXJSZXF1ZXN0GiIuc2lnaWwuYWRtaW4udjEuVXBkYXRlVXNlclJlc3BvbnNlEl8KDkRlYWN0aXZhdGVVc2VyEiUuc2lnaWwuYWRtaW4udjEuRGVhY3RpdmF0ZVVzZXJSZXF1ZXN0GiYuc2lnaWwuYWRtaW4udjEuRGVhY3RpdmF0ZVVzZXJSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChlzaWdpbC9hZG1pbi92MS91c2VyLnByb3RvEg5zaWdpbC5hZG1pbi52MSK0AwoEVXNlchIKCgJpZBgBIAEoCRIQCgh1c2VybmFtZRgCIAEoCRINCgVlbWFpbBgDIAEoCRIiCgRyb2xlGAQgASgOMhQuc2lnaWwuYWRtaW4udjEuUm9sZRIRCglpc19hY3RpdmUYBSABKAgSFwoPb3JnYW5pemF0aW9uX2lkGAYgASgJEhEKCWNyZWF0ZV9jYRgHIAEoCBITCgtjcmVhdGVfY2VydBgIIAEoCBITCgtyZXZva2VfY2VydBgJIAEoCBIaChJleHBvcnRfcHJpdmF0ZV9rZXkYCiABKAgSEQoJZGVsZXRlX2NhGAsgASgIEi4KCmNyZWF0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDWxhc3RfbG9naW5fYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGxvY2tlZF91bnRpbBgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi7wEKEUNyZWF0ZVVzZXJSZXF1ZXN0EhAKCHVzZXJuYW1lGAEgASgJEg0KBWVtYWlsGAIgASgJEhAKCHBhc3N3b3JkGAMgASgJEiIKBHJvbGUYBCABKA4yFC5zaWdpbC5hZG1pbi52MS5Sb2xlEhcKD29yZ2FuaXphdGlvbl9pZBgFIAEoCRIRCgljcmVhdGVfY2EYBiABKAgSEwoLY3JlYXRlX2NlcnQYByABKAgSEwoLcmV2b2tlX2NlcnQYCCABKAgSGgoSZXhwb3J0X3ByaXZhdGVfa2V5GAkgASgIEhEKCWRlbGV0ZV9jYRgKIAEoCCI4ChJDcmVhdGVVc2VyUmVzcG9uc2USIgoEdXNlchgBIAEoCzIULnNpZ2lsLmFkbWluLnYxLlVzZXIiHAoOR2V0VXNlclJlcXVlc3QSCgoCaWQYASABKAkiNQoPR2V0VXNlclJlc3BvbnNlEiIKBHVzZXIYASABKAsyFC5zaWdpbC5hZG1pbi52MS5Vc2VyImwKEExpc3RVc2Vyc1JlcXVlc3QSFwoPb3JnYW5pemF0aW9uX2lkGAEgASgJEhgKEGluY2x1ZGVfaW5hY3RpdmUYAiABKAgSEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkiUQoRTGlzdFVzZXJzUmVzcG9uc2USIwoFdXNlcnMYASADKAsyFC5zaWdpbC5hZG1pbi52MS5Vc2VyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSL3AwoRVXBkYXRlVXNlclJlcXVlc3QSCgoCaWQYASABKAkSEgoFZW1haWwYAiABKAlIAIgBARIVCghwYXNzd29yZBgDIAEoCUgBiAEBEicKBHJvbGUYBCABKA4yFC5zaWdpbC5hZG1pbi52MS5Sb2xlSAKIAQESFgoJaXNfYWN0aXZlGAUgASgISAOIAQESHAoPb3JnYW5pemF0aW9uX2lkGAYgASgJSASIAQESFgoJY3JlYXRlX2NhGAcgASgISAWIAQESGAoLY3JlYXRlX2NlcnQYCCABKAhIBogBARIYCgtyZXZva2VfY2VydBgJIAEoCEgHiAEBEh8KEmV4cG9ydF9wcml2YXRlX2tleRgKIAEoCEgIiAEBEhYKCWRlbGV0ZV9jYRgLIAEoCEgJiAEBEh0KEGN1cnJlbnRfcGFzc3dvcmQYDCABKAlICogBAUIICgZfZW1haWxCCwoJX3Bhc3N3b3JkQgcKBV9yb2xlQgwKCl9pc19hY3RpdmVCEgoQX29yZ2FuaXphdGlvbl9pZEIMCgpfY3JlYXRlX2NhQg4KDF9jcmVhdGVfY2VydEIOCgxfcmV2b2tlX2NlcnRCFQoTX2V4cG9ydF9wcml2YXRlX2tleUIMCgpfZGVsZXRlX2NhQhMKEV9jdXJyZW50X3Bhc3N3b3JkIlYKElVwZGF0ZVVzZXJSZXNwb25zZRIiCgR1c2VyGAEgASgLMhQuc2lnaWwuYWRtaW4udjEuVXNlchIcChRyZXZva2VkX2NlcnRpZmljYXRlcxgCIAEoBSIjChVEZWFjdGl2YXRlVXNlclJlcXVlc3QSCgoCaWQYASABKAkiWgoWRGVhY3RpdmF0ZVVzZXJSZXNwb25zZRIiCgR1c2VyGAEgASgLMhQuc2lnaWwuYWRtaW4udjEuVXNlchIcChRyZXZva2VkX2NlcnRpZmljYXRlcxgCIAEoBSIfChFVbmxvY2tVc2VyUmVxdWVzdBIKCgJpZBgBIAEoCSI4ChJVbmxvY2tVc2VyUmVzcG9uc2USIgoEdXNlchgBIAEoCzIULnNpZ2lsLmFkbWluLnYxLlVzZXIqTwoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASEgoOUk9MRV9TVVBFUlVTRVIQARIOCgpST0xFX0FETUlOEAISDQoJUk9MRV9VU0VSEAMyiwQKC1VzZXJTZXJ2aWNlElMKCkNyZWF0ZVVzZXISIS5zaWdpbC5hZG1pbi52MS5DcmVhdGVVc2VyUmVxdWVzdBoiLnNpZ2lsLmFkbWluLnYxLkNyZWF0ZVVzZXJSZXNwb25zZRJKCgdHZXRVc2VyEh4uc2lnaWwuYWRtaW4udjEuR2V0VXNlclJlcXVlc3QaHy5zaWdpbC5hZG1pbi52MS5HZXRVc2VyUmVzcG9uc2USUAoJTGlzdFVzZXJzEiAuc2lnaWwuYWRtaW4udjEuTGlzdFVzZXJzUmVxdWVzdBohLnNpZ2lsLmFkbWluLnYxLkxpc3RVc2Vyc1Jlc3BvbnNlElMKClVwZGF0ZVVzZXISIS5zaWdpbC5hZG1pbi52MS5VcGRhdGVVc2VyUmVxdWVzdBoiLnNpZ2lsLmFkbWluLnYxLlVwZGF0ZVVzZXJSZXNwb25zZRJfCg5EZWFjdGl2YXRlVXNlchIlLnNpZ2lsLmFkbWluLnYxLkRlYWN0aXZhdGVVc2VyUmVxdWVzdBomLnNpZ2lsLmFkbWluLnYxLkRlYWN0aXZhdGVVc2VyUmVzcG9uc2USUwoKVW5sb2NrVXNlchIhLnNpZ2lsLmFkbWluLnYxLlVubG9ja1VzZXJSZXF1ZXN0GiIuc2lnaWwuYWRtaW4udjEuVW5sb2NrVXNlclJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * A human user. Never carries the password or its hash.
@@ -117,6 +117,14 @@ export type User = Message<"sigil.admin.v1.User"> & {
    * @generated from field: google.protobuf.Timestamp last_login_at = 14;
    */
   lastLoginAt?: Timestamp | undefined;
+
+  /**
+   * End of the account's last lockout (from any address); absent if it was
+   * never locked or was unlocked; in the past once the lockout is over.
+   *
+   * @generated from field: google.protobuf.Timestamp locked_until = 15;
+   */
+  lockedUntil?: Timestamp | undefined;
 };
 
 /**
@@ -425,6 +433,14 @@ export type UpdateUserRequest = Message<"sigil.admin.v1.UpdateUserRequest"> & {
    * @generated from field: optional bool delete_ca = 11;
    */
   deleteCa?: boolean | undefined;
+
+  /**
+   * The caller's current password: required when users change their own
+   * password (a wrong one is INVALID_ARGUMENT naming this field).
+   *
+   * @generated from field: optional string current_password = 12;
+   */
+  currentPassword?: string | undefined;
 };
 
 /**
@@ -446,6 +462,13 @@ export type UpdateUserResponse = Message<"sigil.admin.v1.UpdateUserResponse"> & 
    * @generated from field: sigil.admin.v1.User user = 1;
    */
   user?: User | undefined;
+
+  /**
+   * Certificates revoked because the change deactivated the user.
+   *
+   * @generated from field: int32 revoked_certificates = 2;
+   */
+  revokedCertificates: number;
 };
 
 /**
@@ -488,6 +511,14 @@ export type DeactivateUserResponse = Message<"sigil.admin.v1.DeactivateUserRespo
    * @generated from field: sigil.admin.v1.User user = 1;
    */
   user?: User | undefined;
+
+  /**
+   * Certificates revoked with the deactivation (0 when the organization's
+   * settings keep them).
+   *
+   * @generated from field: int32 revoked_certificates = 2;
+   */
+  revokedCertificates: number;
 };
 
 /**
@@ -496,6 +527,48 @@ export type DeactivateUserResponse = Message<"sigil.admin.v1.DeactivateUserRespo
  */
 export const DeactivateUserResponseSchema: GenMessage<DeactivateUserResponse> = /*@__PURE__*/
   messageDesc(file_sigil_admin_v1_user, 10);
+
+/**
+ * Request of UnlockUser.
+ *
+ * @generated from message sigil.admin.v1.UnlockUserRequest
+ */
+export type UnlockUserRequest = Message<"sigil.admin.v1.UnlockUserRequest"> & {
+  /**
+   * User id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message sigil.admin.v1.UnlockUserRequest.
+ * Use `create(UnlockUserRequestSchema)` to create a new message.
+ */
+export const UnlockUserRequestSchema: GenMessage<UnlockUserRequest> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_user, 11);
+
+/**
+ * Response of UnlockUser.
+ *
+ * @generated from message sigil.admin.v1.UnlockUserResponse
+ */
+export type UnlockUserResponse = Message<"sigil.admin.v1.UnlockUserResponse"> & {
+  /**
+   * The user after the change.
+   *
+   * @generated from field: sigil.admin.v1.User user = 1;
+   */
+  user?: User | undefined;
+};
+
+/**
+ * Describes the message sigil.admin.v1.UnlockUserResponse.
+ * Use `create(UnlockUserResponseSchema)` to create a new message.
+ */
+export const UnlockUserResponseSchema: GenMessage<UnlockUserResponse> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_user, 12);
 
 /**
  * Role of a user.
@@ -587,7 +660,11 @@ export const UserService: GenService<{
     output: typeof UpdateUserResponseSchema;
   },
   /**
-   * Deactivates a user and revokes its tokens.
+   * Deactivates a user and revokes its tokens; when the organization's
+   * settings say so (the default), also every valid certificate the user
+   * requested or that names the user's email, with reason
+   * affiliationChanged (RFC 5280 §5.3.1), in the same transaction.
+   * Reactivation does not un-revoke them.
    *
    * @generated from rpc sigil.admin.v1.UserService.DeactivateUser
    */
@@ -595,6 +672,17 @@ export const UserService: GenService<{
     methodKind: "unary";
     input: typeof DeactivateUserRequestSchema;
     output: typeof DeactivateUserResponseSchema;
+  },
+  /**
+   * Lifts a login lockout of a user (all addresses). Organization admins
+   * for their users; superusers for everyone.
+   *
+   * @generated from rpc sigil.admin.v1.UserService.UnlockUser
+   */
+  unlockUser: {
+    methodKind: "unary";
+    input: typeof UnlockUserRequestSchema;
+    output: typeof UnlockUserResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_sigil_admin_v1_user, 0);
