@@ -17,6 +17,7 @@ import { Migration20261202150000AcmeCleanupIndexes } from "./Migration2026120215
 import { Migration20261202160000CaseInsensitiveUsers } from "./Migration20261202160000CaseInsensitiveUsers.js";
 import { Migration20261202170000OrganizationSlugSettings } from "./Migration20261202170000OrganizationSlugSettings.js";
 import { Migration20261202171000SessionsLockout } from "./Migration20261202171000SessionsLockout.js";
+import { Migration20261202180000CrlDerStorage } from "./Migration20261202180000CrlDerStorage.js";
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -44,4 +45,5 @@ export const migrationsList: MigrationObject[] = [
   { name: "Migration20261202160000CaseInsensitiveUsers", class: Migration20261202160000CaseInsensitiveUsers },
   { name: "Migration20261202170000OrganizationSlugSettings", class: Migration20261202170000OrganizationSlugSettings },
   { name: "Migration20261202171000SessionsLockout", class: Migration20261202171000SessionsLockout },
+  { name: "Migration20261202180000CrlDerStorage", class: Migration20261202180000CrlDerStorage },
 ];

@@ -18,6 +18,7 @@ import { bootstrap, INITIAL_ADMIN_PASSWORD_FILE, type BootstrapResult } from "./
 import { withStartupLock } from "./db/store/startup-lock.js";
 import { preflightListeners } from "./listen-preflight.js";
 import { createRaContext, type RaContext } from "./ra/context.js";
+import { RateLimiter } from "./ra/acme/rate-limits.js";
 import { CleanupJob } from "./ra/acme/cleanup.js";
 import { createRelyingParty, type RelyingParty } from "./public/index.js";
 import { buildAcmeRouter, type AcmeRouter, type AcmeRouterDeps } from "./acme/router.js";
@@ -108,6 +109,8 @@ export async function startSigil({ config, logger, clock = systemClock, validato
   };
   try {
     const ra = createRaContext({ orm: db.orm, keyRing: masterKey.ring, clock, publicUrl: config.publicUrl, acmeUrl: config.acmeUrl, bcryptCost: config.bcryptCost });
+    // ACME rate limits held in the database (SIGIL_RATE_LIMITS, docs/rate-limits.md)
+    ra.rateLimits = new RateLimiter({ server: config.rateLimits, helpUrl: config.rateLimitsHelpUrl, acmeUrl: config.acmeUrl });
     // instances starting at once on one PostgreSQL take turns through migrate + bootstrap
     const boot = await withStartupLock(db, async () => {
       if (config.migrateOnStart) {
@@ -124,6 +127,7 @@ export async function startSigil({ config, logger, clock = systemClock, validato
     if (metrics) {
       // issued and revoked certificates are counted from committed audit entries
       const unobserve = observeAudit(ra.audit, metrics);
+      ra.rateLimits.onRefused = (limit) => metrics.rateLimited(limit);
       closers.push(async () => void unobserve());
     }
     const grpcHealth = new HealthStatus();

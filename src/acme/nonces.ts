@@ -25,7 +25,10 @@ export interface NonceStoreOptions {
   lifetimeMs?: number;
   /** nonces inserted per round trip (default 64) */
   batchSize?: number;
-  /** how often expired rows are deleted (default 60 s) */
+  /**
+   * how often this store deletes expired rows itself (default 60 s; 0 = never:
+   * the server leaves it to the ACME clean-up job, src/ra/acme/cleanup.ts)
+   */
   cleanupIntervalMs?: number;
 }
 
@@ -128,13 +131,19 @@ export class NonceStore {
     }
   }
 
-  /** deletes expired nonces; returns how many */
-  async cleanup(): Promise<number> {
-    return deleteExpiredNonces(this.store, this.clock.now());
+  /** deletes expired nonces in bounded batches (yielding between them); returns how many */
+  async cleanup(batch = 1000): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = await deleteExpiredNonces(this.store, this.clock.now(), batch);
+      total += n;
+      if (n < batch) return total;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
   }
 
   startCleanup(onError: (e: unknown) => void): void {
-    if (this.timer) return;
+    if (this.timer || this.cleanupIntervalMs <= 0) return;
     this.timer = setInterval(() => {
       this.cleanup().catch(onError);
     }, this.cleanupIntervalMs);

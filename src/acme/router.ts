@@ -81,12 +81,31 @@ export function buildAcmeRouter(deps: AcmeRouterDeps | AcmePortRouterDeps): Acme
   const router = new Router({ prefix: "/acme/:directory" });
 
   /**
-   * problem documents, Replay-Nonce on every response (§6.5), Link rel=index (§7.1).
-   * The nonce is issued before anything else: when it cannot be (the database is
+   * problem documents, Replay-Nonce on every response of a directory (§6.5), Link
+   * rel=index (§7.1). The directory is looked up first (cached): a name that names
+   * no directory gets its 404 problem without a nonce, so requests to made-up
+   * directories store nothing and cannot fill the nonce table (§6.5 asks a nonce
+   * of every successful POST answer and only SHOULD of errors; no ACME server
+   * answers under an unknown name). Then the nonce is issued before anything else:
+   * when it cannot be (or the directory cannot be read: the database is
    * unavailable) the answer is a 503 problem with Retry-After, before any state
    * changed, and never a success (or an error) without Replay-Nonce (§6.5, §7.2).
    */
   const edge: Middleware = async (ctx: Context, next: Next) => {
+    const name = ctx.params.directory ?? "";
+    let dir: Awaited<ReturnType<AcmeDirectories["get"]>>;
+    try {
+      // no directory name holds U+0000 or another control character: unknown, without a query
+      dir = isDirectoryName(name) ? await ra.directories.get(name) : null;
+    } catch (e) {
+      logger.error({ err: e, path: ctx.path }, "cannot read the directory");
+      sendProblem(ctx, unavailable());
+      return;
+    }
+    if (!dir) {
+      sendProblem(ctx, renderProblem(acmeErr.notFound()));
+      return;
+    }
     let nonce: string;
     try {
       nonce = await ra.nonces.issue();
@@ -97,11 +116,6 @@ export function buildAcmeRouter(deps: AcmeRouterDeps | AcmePortRouterDeps): Acme
     }
     ctx.set("Replay-Nonce", nonce);
     try {
-      const name = ctx.params.directory ?? "";
-      // no directory name holds U+0000 or another control character: unknown, without a query
-      if (!isDirectoryName(name)) throw acmeErr.notFound();
-      const dir = await ra.directories.get(name);
-      if (!dir) throw acmeErr.notFound();
       ctx.state.acme = { dir } satisfies AcmeRequestState;
       ctx.append("Link", `<${linker.directory(dir.name)}>;rel="index"`);
       await next();

@@ -78,6 +78,24 @@ export class SigilMetrics {
     labelNames: ["status", "cache"] as const,
     registers: [this.registry],
   });
+  readonly acmeRateLimited = new Counter({
+    name: "sigil_acme_rate_limited_total",
+    help: "ACME requests refused with rateLimited (RFC 8555 §6.6), by rate limit (docs/rate-limits.md).",
+    labelNames: ["limit"] as const,
+    registers: [this.registry],
+  });
+  readonly acmeCleanupRows = new Counter({
+    name: "sigil_acme_cleanup_rows_total",
+    help: "Rows the ACME clean-up job changed, by action: orders_expired, authorizations_expired, nonces_deleted, orders_deleted, authorizations_deleted.",
+    labelNames: ["action"] as const,
+    registers: [this.registry],
+  });
+  readonly acmeCleanupRuns = new Counter({
+    name: "sigil_acme_cleanup_runs_total",
+    help: "ACME clean-up runs by outcome: complete, partial (time budget spent, work left), error.",
+    labelNames: ["outcome"] as const,
+    registers: [this.registry],
+  });
   readonly grpcRequests = new Counter({
     name: "sigil_grpc_requests_total",
     help: "Admin gRPC calls by full method path and status code name.",
@@ -159,6 +177,11 @@ export class SigilMetrics {
     this.acmeOperations.inc({ operation, outcome, problem });
   }
 
+  /** one ACME request refused by a rate limit (its name: a bounded set) */
+  rateLimited(limit: string): void {
+    this.acmeRateLimited.inc({ limit });
+  }
+
   validation(type: string, result: string, seconds: number): void {
     this.validations.inc({ type, result });
     this.validationDuration.observe({ type }, seconds);
@@ -167,6 +190,20 @@ export class SigilMetrics {
   grpcRequest(method: string, code: string, seconds: number): void {
     this.grpcRequests.inc({ method, code });
     this.grpcDuration.observe({ method }, seconds);
+  }
+
+  /** one run of the ACME clean-up job (undefined: it failed) */
+  acmeCleanup(r: AcmeCleanupCounts | undefined): void {
+    if (!r) {
+      this.acmeCleanupRuns.inc({ outcome: "error" });
+      return;
+    }
+    this.acmeCleanupRuns.inc({ outcome: r.complete ? "complete" : "partial" });
+    this.acmeCleanupRows.inc({ action: "orders_expired" }, r.ordersExpired);
+    this.acmeCleanupRows.inc({ action: "authorizations_expired" }, r.authorizationsExpired);
+    this.acmeCleanupRows.inc({ action: "nonces_deleted" }, r.noncesDeleted);
+    this.acmeCleanupRows.inc({ action: "orders_deleted" }, r.ordersDeleted);
+    this.acmeCleanupRows.inc({ action: "authorizations_deleted" }, r.authorizationsDeleted);
   }
 
   ocspResponse(status: string, cache: "hit" | "miss" | "not_modified"): void {
@@ -187,6 +224,16 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const t = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error("scrape source timed out")), ms)));
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+/** what sigil_acme_cleanup_* count of one clean-up run (src/ra/acme/cleanup.ts CleanupResult) */
+export interface AcmeCleanupCounts {
+  complete: boolean;
+  ordersExpired: number;
+  authorizationsExpired: number;
+  noncesDeleted: number;
+  ordersDeleted: number;
+  authorizationsDeleted: number;
 }
 
 /** RFC 8555 operations counted by sigil_acme_operations_total */

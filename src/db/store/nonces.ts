@@ -4,7 +4,8 @@
  * racing the first use or against another instance, finds no row), swept
  * when expired. Consuming a kid request's nonce is one statement with the
  * read of its account (the hot path's first round trip), for one request or
- * for the requests of one event-loop turn together.
+ * for the requests of one event-loop turn together. The sweep deletes
+ * bounded batches (the ACME clean-up job, src/ra/acme/cleanup.ts, runs it).
  */
 import { statement } from "../sql.js";
 import { accountFromRow, accountSelectList, type AccountRecord, type AccountRow } from "./acme-accounts.js";
@@ -15,7 +16,18 @@ export const ACME_NONCE_INSERT_COLUMNS = ["value", "expires_at"] as const;
 
 const INSERT = statement("sigil_acme_nonces_insert", `insert into acme_nonces (value, expires_at) select unnest($1::varchar[]), $2`);
 const CONSUME = statement("sigil_acme_nonces_consume", `delete from acme_nonces where value = $1 and expires_at > $2 returning value`);
-const SWEEP = statement("sigil_acme_nonces_sweep", `with d as (delete from acme_nonces where expires_at <= $1 returning 1) select count(*)::int as n from d`);
+/**
+ * $1 now, $2 batch size: at most $2 expired nonces (oldest first, through the
+ * expires_at index), one bounded round trip; rows another session holds are
+ * skipped. The batch is a CTE, evaluated once (an `in (select ... limit
+ * for update skip locked)` subquery may be rescanned, each rescan taking
+ * the next rows, so one statement could empty the whole backlog). A consumed nonce is deleted as it is consumed, so what expires
+ * here was handed out and never used.
+ */
+export const NONCE_SWEEP_SQL = `with b as (select value from acme_nonces where expires_at <= $1 order by expires_at limit $2 for update skip locked),
+        d as (delete from acme_nonces n using b where n.value = b.value returning 1)
+   select count(*)::int as n from d`;
+const SWEEP = statement("sigil_acme_nonces_sweep_batch", NONCE_SWEEP_SQL);
 
 /** the text of the one-request nonce + account statement ($1 nonce, $2 now, $3 account id, $4 directory id) */
 export const NONCE_AND_ACCOUNT_SQL = `with n as (delete from acme_nonces where value = $1 and expires_at > $2 returning 1)
@@ -42,9 +54,9 @@ export async function consumeNonce(s: Session, value: string, now: Date): Promis
   return (await sqlOf(s).query<{ value: string }>(CONSUME, [value, now])).length === 1;
 }
 
-/** Deletes the nonces expired at `now`; how many. */
-export async function deleteExpiredNonces(s: Session, now: Date): Promise<number> {
-  const [r] = await sqlOf(s).query<{ n: number }>(SWEEP, [now]);
+/** Deletes at most `limit` of the nonces expired at `now` (one batch); how many. */
+export async function deleteExpiredNonces(s: Session, now: Date, limit: number): Promise<number> {
+  const [r] = await sqlOf(s).query<{ n: number }>(SWEEP, [now, limit]);
   return r?.n ?? 0;
 }
 

@@ -32,6 +32,7 @@ const DIR: DirectoryInfo = {
   websiteUrl: null,
   caaIdentities: [],
   validationAllowedNetworks: [],
+  caaEnabled: false,
 };
 const ACCOUNT_ID = "00000000-0000-7000-8000-00000000a001";
 const ORDER_ID = "00000000-0000-7000-8000-00000000f001";
@@ -206,11 +207,15 @@ describe("ACME router on a fake AcmeRa port", () => {
     assert.equal(get.headers.get("replay-nonce"), "nonce-0000000000000002");
   });
 
-  it("answers an unknown directory with a 404 problem that still carries Replay-Nonce", async () => {
+  it("answers an unknown directory with a 404 problem without asking the port for a nonce", async () => {
+    calls = [];
+    const before = issued;
     const res = await fetch(linker.directory("nope"));
     assert.equal(res.status, 404);
     assert.match(res.headers.get("content-type") ?? "", /^application\/problem\+json/);
-    assert.ok(res.headers.get("replay-nonce"));
+    assert.equal(res.headers.get("replay-nonce"), null);
+    assert.deepEqual(calls, ["directories.get nope"]);
+    assert.equal(issued, before, "no nonce was issued (nor stored) for it");
   });
 
   it("answers 503 with Retry-After when the port cannot issue a nonce", async () => {
