@@ -27,6 +27,7 @@ commands:
   ca         certificate authorities: create-root, create-intermediate, import, get, list, chain,
              children, update, delete, revoke, export-key
   cert       certificates: issue, sign-csr, get, list, chain, revoke, renew, export-key
+  renewal    renewal campaigns (RFC 9773 ARI): create, drill, get, list, cancel
   admin      local break-glass, straight on the database with the master key:
              reset-password --username NAME
 
@@ -58,6 +59,7 @@ export const commands: Record<string, Command> = {
   acme: lazy(() => import("./acme-admin.js").then((m) => m.runAcme)),
   ca: lazy(() => import("./ca.js").then((m) => m.runCa)),
   cert: lazy(() => import("./cert.js").then((m) => m.runCert)),
+  renewal: lazy(() => import("./renewal.js").then((m) => m.runRenewal)),
   admin: lazy(() => import("./admin-local.js").then((m) => m.runAdminLocal)),
 };
 

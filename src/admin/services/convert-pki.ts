@@ -215,7 +215,7 @@ export function acmeKindFromProto(k: AcmeCertificateKind): AcmeKind {
   }
 }
 
-function acmeKindToProto(k: AcmeKind): AcmeCertificateKind {
+export function acmeKindToProto(k: AcmeKind): AcmeCertificateKind {
   switch (k) {
     case "server":
       return AcmeCertificateKind.SERVER;
@@ -416,5 +416,7 @@ export function orderToProto(o: AcmeOrder): AcmeOrderMsg {
     certificateId: o.certificateId ?? "",
     error: o.error ? JSON.stringify(o.error) : "",
     createdAt: ts(o.createdAt),
+    replaces: o.replaces ?? "",
+    profile: o.profile ?? "",
   });
 }

@@ -14,6 +14,7 @@ import { authService } from "./auth.js";
 import { certificateService } from "./certificate.js";
 import { certificateAuthorityService } from "./certificate-authority.js";
 import { organizationService } from "./organization.js";
+import { renewalService } from "./renewal.js";
 import { serviceAccountService } from "./service-account.js";
 import { userService } from "./user.js";
 
@@ -36,5 +37,6 @@ export function adminServices(deps: AdminServiceDeps): ServiceBinding[] {
     certificateAuthorityService(deps),
     certificateService(deps),
     acmeService(deps),
+    renewalService(deps),
   ];
 }

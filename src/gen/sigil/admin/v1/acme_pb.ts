@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sigil/admin/v1/acme.proto.
  */
 export const file_sigil_admin_v1_acme: GenFile = /*@__PURE__*/
-  fileDesc("ChlzaWdpbC9hZG1pbi92MS9hY21lLnByb3RvEg5zaWdpbC5hZG1pbi52MSLjBAoNQWNtZURpcmVjdG9yeRIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEhcKD29yZ2FuaXphdGlvbl9pZBgDIAEoCRINCgVjYV9pZBgEIAEoCRIUCgxlYWJfcmVxdWlyZWQYBSABKAgSHAoUYWxsb3dlZF9kbnNfc3VmZml4ZXMYBiADKAkSGQoRYWxsb3dlZF9pcF9yYW5nZXMYByADKAkSNgoPY2hhbGxlbmdlX3R5cGVzGAggAygOMh0uc2lnaWwuYWRtaW4udjEuQ2hhbGxlbmdlVHlwZRIZChFtYXhfdmFsaWRpdHlfZGF5cxgJIAEoBRI9ChBjZXJ0aWZpY2F0ZV9raW5kGAogASgOMiMuc2lnaWwuYWRtaW4udjEuQWNtZUNlcnRpZmljYXRlS2luZBIcChR0ZXJtc19vZl9zZXJ2aWNlX3VybBgLIAEoCRITCgt3ZWJzaXRlX3VybBgMIAEoCRIWCg5jYWFfaWRlbnRpdGllcxgNIAMoCRIVCg1kaXJlY3RvcnlfdXJsGA4gASgJEi4KCmNyZWF0ZWRfYXQYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiMKG3ZhbGlkYXRpb25fYWxsb3dlZF9uZXR3b3JrcxgRIAMoCRITCgtjYWFfZW5hYmxlZBgUIAEoCBIzCgtyYXRlX2xpbWl0cxgVIAEoCzIeLnNpZ2lsLmFkbWluLnYxLkFjbWVSYXRlTGltaXRzIowCCgZFYWJLZXkSCgoCaWQYASABKAkSCwoDa2lkGAIgASgJEhQKDGRpcmVjdG9yeV9pZBgDIAEoCRIXCg9vcmdhbml6YXRpb25faWQYBCABKAkSEwoLZGVzY3JpcHRpb24YBSABKAkSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoHdXNlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQYm91bmRfYWNjb3VudF9pZBgIIAEoCRIuCgpyZXZva2VkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLpAQoLQWNtZUFjY291bnQSCgoCaWQYASABKAkSFAoMZGlyZWN0b3J5X2lkGAIgASgJEhcKD29yZ2FuaXphdGlvbl9pZBgDIAEoCRIxCgZzdGF0dXMYBCABKA4yIS5zaWdpbC5hZG1pbi52MS5BY21lQWNjb3VudFN0YXR1cxIQCghjb250YWN0cxgFIAMoCRISCgplYWJfa2V5X2lkGAYgASgJEhYKDmtleV90aHVtYnByaW50GAcgASgJEi4KCmNyZWF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIi0KDkFjbWVJZGVudGlmaWVyEgwKBHR5cGUYASABKAkSDQoFdmFsdWUYAiABKAkiigMKCUFjbWVPcmRlchIKCgJpZBgBIAEoCRISCgphY2NvdW50X2lkGAIgASgJEhQKDGRpcmVjdG9yeV9pZBgDIAEoCRIvCgZzdGF0dXMYBCABKA4yHy5zaWdpbC5hZG1pbi52MS5BY21lT3JkZXJTdGF0dXMSMwoLaWRlbnRpZmllcnMYBSADKAsyHi5zaWdpbC5hZG1pbi52MS5BY21lSWRlbnRpZmllchIrCgdleHBpcmVzGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpub3RfYmVmb3JlGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglub3RfYWZ0ZXIYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmNlcnRpZmljYXRlX2lkGAkgASgJEg0KBWVycm9yGAogASgJEi4KCmNyZWF0ZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkIKEUNoYWxsZW5nZVR5cGVMaXN0Ei0KBnZhbHVlcxgBIAMoDjIdLnNpZ2lsLmFkbWluLnYxLkNoYWxsZW5nZVR5cGUi7QMKGkNyZWF0ZUFjbWVEaXJlY3RvcnlSZXF1ZXN0EgwKBG5hbWUYASABKAkSFwoPb3JnYW5pemF0aW9uX2lkGAIgASgJEg0KBWNhX2lkGAMgASgJEhQKDGVhYl9yZXF1aXJlZBgEIAEoCBIcChRhbGxvd2VkX2Ruc19zdWZmaXhlcxgFIAMoCRIZChFhbGxvd2VkX2lwX3JhbmdlcxgGIAMoCRI2Cg9jaGFsbGVuZ2VfdHlwZXMYByADKA4yHS5zaWdpbC5hZG1pbi52MS5DaGFsbGVuZ2VUeXBlEhkKEW1heF92YWxpZGl0eV9kYXlzGAggASgFEj0KEGNlcnRpZmljYXRlX2tpbmQYCSABKA4yIy5zaWdpbC5hZG1pbi52MS5BY21lQ2VydGlmaWNhdGVLaW5kEhwKFHRlcm1zX29mX3NlcnZpY2VfdXJsGAogASgJEhMKC3dlYnNpdGVfdXJsGAsgASgJEhYKDmNhYV9pZGVudGl0aWVzGAwgAygJEiMKG3ZhbGlkYXRpb25fYWxsb3dlZF9uZXR3b3JrcxgNIAMoCRITCgtjYWFfZW5hYmxlZBgPIAEoCBIzCgtyYXRlX2xpbWl0cxgQIAEoCzIeLnNpZ2lsLmFkbWluLnYxLkFjbWVSYXRlTGltaXRzIk8KG0NyZWF0ZUFjbWVEaXJlY3RvcnlSZXNwb25zZRIwCglkaXJlY3RvcnkYASABKAsyHS5zaWdpbC5hZG1pbi52MS5BY21lRGlyZWN0b3J5IiUKF0dldEFjbWVEaXJlY3RvcnlSZXF1ZXN0EgoKAmlkGAEgASgJIkwKGEdldEFjbWVEaXJlY3RvcnlSZXNwb25zZRIwCglkaXJlY3RvcnkYASABKAsyHS5zaWdpbC5hZG1pbi52MS5BY21lRGlyZWN0b3J5ImsKGkxpc3RBY21lRGlyZWN0b3JpZXNSZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCRINCgVjYV9pZBgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJqChtMaXN0QWNtZURpcmVjdG9yaWVzUmVzcG9uc2USMgoLZGlyZWN0b3JpZXMYASADKAsyHS5zaWdpbC5hZG1pbi52MS5BY21lRGlyZWN0b3J5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLoBQoaVXBkYXRlQWNtZURpcmVjdG9yeVJlcXVlc3QSCgoCaWQYASABKAkSEgoFY2FfaWQYAiABKAlIAIgBARIZCgxlYWJfcmVxdWlyZWQYAyABKAhIAYgBARI4ChRhbGxvd2VkX2Ruc19zdWZmaXhlcxgEIAEoCzIaLnNpZ2lsLmFkbWluLnYxLlN0cmluZ0xpc3QSNQoRYWxsb3dlZF9pcF9yYW5nZXMYBSABKAsyGi5zaWdpbC5hZG1pbi52MS5TdHJpbmdMaXN0EjoKD2NoYWxsZW5nZV90eXBlcxgGIAEoCzIhLnNpZ2lsLmFkbWluLnYxLkNoYWxsZW5nZVR5cGVMaXN0Eh4KEW1heF92YWxpZGl0eV9kYXlzGAcgASgFSAKIAQESQgoQY2VydGlmaWNhdGVfa2luZBgIIAEoDjIjLnNpZ2lsLmFkbWluLnYxLkFjbWVDZXJ0aWZpY2F0ZUtpbmRIA4gBARIhChR0ZXJtc19vZl9zZXJ2aWNlX3VybBgJIAEoCUgEiAEBEhgKC3dlYnNpdGVfdXJsGAogASgJSAWIAQESMgoOY2FhX2lkZW50aXRpZXMYCyABKAsyGi5zaWdpbC5hZG1pbi52MS5TdHJpbmdMaXN0Ej8KG3ZhbGlkYXRpb25fYWxsb3dlZF9uZXR3b3JrcxgMIAEoCzIaLnNpZ2lsLmFkbWluLnYxLlN0cmluZ0xpc3QSGAoLY2FhX2VuYWJsZWQYDiABKAhIBogBARIzCgtyYXRlX2xpbWl0cxgPIAEoCzIeLnNpZ2lsLmFkbWluLnYxLkFjbWVSYXRlTGltaXRzQggKBl9jYV9pZEIPCg1fZWFiX3JlcXVpcmVkQhQKEl9tYXhfdmFsaWRpdHlfZGF5c0ITChFfY2VydGlmaWNhdGVfa2luZEIXChVfdGVybXNfb2Zfc2VydmljZV91cmxCDgoMX3dlYnNpdGVfdXJsQg4KDF9jYWFfZW5hYmxlZCJPChtVcGRhdGVBY21lRGlyZWN0b3J5UmVzcG9uc2USMAoJZGlyZWN0b3J5GAEgASgLMh0uc2lnaWwuYWRtaW4udjEuQWNtZURpcmVjdG9yeSIoChpEZWxldGVBY21lRGlyZWN0b3J5UmVxdWVzdBIKCgJpZBgBIAEoCSIdChtEZWxldGVBY21lRGlyZWN0b3J5UmVzcG9uc2UiQAoTQ3JlYXRlRWFiS2V5UmVxdWVzdBIUCgxkaXJlY3RvcnlfaWQYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkiUQoUQ3JlYXRlRWFiS2V5UmVzcG9uc2USJwoHZWFiX2tleRgBIAEoCzIWLnNpZ2lsLmFkbWluLnYxLkVhYktleRIQCghobWFjX2tleRgCIAEoCSKDAQoSTGlzdEVhYktleXNSZXF1ZXN0EhQKDGRpcmVjdG9yeV9pZBgBIAEoCRIXCg9vcmdhbml6YXRpb25faWQYAiABKAkSFwoPaW5jbHVkZV9yZXZva2VkGAMgASgIEhEKCXBhZ2Vfc2l6ZRgEIAEoBRISCgpwYWdlX3Rva2VuGAUgASgJIlgKE0xpc3RFYWJLZXlzUmVzcG9uc2USKAoIZWFiX2tleXMYASADKAsyFi5zaWdpbC5hZG1pbi52MS5FYWJLZXkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIiEKE1Jldm9rZUVhYktleVJlcXVlc3QSCgoCaWQYASABKAkiPwoUUmV2b2tlRWFiS2V5UmVzcG9uc2USJwoHZWFiX2tleRgBIAEoCzIWLnNpZ2lsLmFkbWluLnYxLkVhYktleSKiAQoXTGlzdEFjbWVBY2NvdW50c1JlcXVlc3QSFAoMZGlyZWN0b3J5X2lkGAEgASgJEhcKD29yZ2FuaXphdGlvbl9pZBgCIAEoCRIxCgZzdGF0dXMYAyABKA4yIS5zaWdpbC5hZG1pbi52MS5BY21lQWNjb3VudFN0YXR1cxIRCglwYWdlX3NpemUYBCABKAUSEgoKcGFnZV90b2tlbhgFIAEoCSJiChhMaXN0QWNtZUFjY291bnRzUmVzcG9uc2USLQoIYWNjb3VudHMYASADKAsyGy5zaWdpbC5hZG1pbi52MS5BY21lQWNjb3VudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiKgocRGVhY3RpdmF0ZUFjbWVBY2NvdW50UmVxdWVzdBIKCgJpZBgBIAEoCSJNCh1EZWFjdGl2YXRlQWNtZUFjY291bnRSZXNwb25zZRIsCgdhY2NvdW50GAEgASgLMhsuc2lnaWwuYWRtaW4udjEuQWNtZUFjY291bnQimQEKFUxpc3RBY21lT3JkZXJzUmVxdWVzdBIUCgxkaXJlY3RvcnlfaWQYASABKAkSEgoKYWNjb3VudF9pZBgCIAEoCRIvCgZzdGF0dXMYAyABKA4yHy5zaWdpbC5hZG1pbi52MS5BY21lT3JkZXJTdGF0dXMSEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkiXAoWTGlzdEFjbWVPcmRlcnNSZXNwb25zZRIpCgZvcmRlcnMYASADKAsyGS5zaWdpbC5hZG1pbi52MS5BY21lT3JkZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIlYKDUFjbWVSYXRlTGltaXQSDAoEbmFtZRgBIAEoCRIQCghkaXNhYmxlZBgCIAEoCBINCgVjb3VudBgDIAEoDRIWCg5wZXJpb2Rfc2Vjb25kcxgEIAEoBCI/Cg5BY21lUmF0ZUxpbWl0cxItCgZsaW1pdHMYASADKAsyHS5zaWdpbC5hZG1pbi52MS5BY21lUmF0ZUxpbWl0IsMCChVBY21lUmF0ZUxpbWl0T3ZlcnJpZGUSCgoCaWQYASABKAkSFAoMZGlyZWN0b3J5X2lkGAIgASgJEhcKD29yZ2FuaXphdGlvbl9pZBgDIAEoCRIUCgphY2NvdW50X2lkGAQgASgJSAASFAoKZWFiX2tleV9pZBgFIAEoCUgAEg0KBWxpbWl0GAYgASgJEhEKCXVubGltaXRlZBgHIAEoCBINCgVjb3VudBgIIAEoDRIWCg5wZXJpb2Rfc2Vjb25kcxgJIAEoBBIPCgdjb21tZW50GAogASgJEi4KCmNyZWF0ZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgkKB3N1YmplY3QisgEKH1NldEFjbWVSYXRlTGltaXRPdmVycmlkZVJlcXVlc3QSFAoKYWNjb3VudF9pZBgBIAEoCUgAEhQKCmVhYl9rZXlfaWQYAiABKAlIABINCgVsaW1pdBgDIAEoCRIRCgl1bmxpbWl0ZWQYBCABKAgSDQoFY291bnQYBSABKA0SFgoOcGVyaW9kX3NlY29uZHMYBiABKAQSDwoHY29tbWVudBgHIAEoCUIJCgdzdWJqZWN0ImYKIFNldEFjbWVSYXRlTGltaXRPdmVycmlkZVJlc3BvbnNlEkIKE3JhdGVfbGltaXRfb3ZlcnJpZGUYASABKAsyJS5zaWdpbC5hZG1pbi52MS5BY21lUmF0ZUxpbWl0T3ZlcnJpZGUiiAEKIUxpc3RBY21lUmF0ZUxpbWl0T3ZlcnJpZGVzUmVxdWVzdBIUCgxkaXJlY3RvcnlfaWQYASABKAkSEgoKYWNjb3VudF9pZBgCIAEoCRISCgplYWJfa2V5X2lkGAMgASgJEhEKCXBhZ2Vfc2l6ZRgEIAEoBRISCgpwYWdlX3Rva2VuGAUgASgJIoIBCiJMaXN0QWNtZVJhdGVMaW1pdE92ZXJyaWRlc1Jlc3BvbnNlEkMKFHJhdGVfbGltaXRfb3ZlcnJpZGVzGAEgAygLMiUuc2lnaWwuYWRtaW4udjEuQWNtZVJhdGVMaW1pdE92ZXJyaWRlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIwCiJEZWxldGVBY21lUmF0ZUxpbWl0T3ZlcnJpZGVSZXF1ZXN0EgoKAmlkGAEgASgJIiUKI0RlbGV0ZUFjbWVSYXRlTGltaXRPdmVycmlkZVJlc3BvbnNlKswBCg1DaGFsbGVuZ2VUeXBlEh4KGkNIQUxMRU5HRV9UWVBFX1VOU1BFQ0lGSUVEEAASGgoWQ0hBTExFTkdFX1RZUEVfSFRUUF8wMRABEhkKFUNIQUxMRU5HRV9UWVBFX0ROU18wMRACEh4KGkNIQUxMRU5HRV9UWVBFX1RMU19BTFBOXzAxEAMSIQodQ0hBTExFTkdFX1RZUEVfRE5TX0FDQ09VTlRfMDEQBBIhCh1DSEFMTEVOR0VfVFlQRV9ETlNfUEVSU0lTVF8wMRAFKqABChNBY21lQ2VydGlmaWNhdGVLaW5kEiUKIUFDTUVfQ0VSVElGSUNBVEVfS0lORF9VTlNQRUNJRklFRBAAEiAKHEFDTUVfQ0VSVElGSUNBVEVfS0lORF9TRVJWRVIQARIgChxBQ01FX0NFUlRJRklDQVRFX0tJTkRfQ0xJRU5UEAISHgoaQUNNRV9DRVJUSUZJQ0FURV9LSU5EX0RVQUwQAyqdAQoRQWNtZUFjY291bnRTdGF0dXMSIwofQUNNRV9BQ0NPVU5UX1NUQVRVU19VTlNQRUNJRklFRBAAEh0KGUFDTUVfQUNDT1VOVF9TVEFUVVNfVkFMSUQQARIjCh9BQ01FX0FDQ09VTlRfU1RBVFVTX0RFQUNUSVZBVEVEEAISHwobQUNNRV9BQ0NPVU5UX1NUQVRVU19SRVZPS0VEEAMqzgEKD0FjbWVPcmRlclN0YXR1cxIhCh1BQ01FX09SREVSX1NUQVRVU19VTlNQRUNJRklFRBAAEh0KGUFDTUVfT1JERVJfU1RBVFVTX1BFTkRJTkcQARIbChdBQ01FX09SREVSX1NUQVRVU19SRUFEWRACEiAKHEFDTUVfT1JERVJfU1RBVFVTX1BST0NFU1NJTkcQAxIbChdBQ01FX09SREVSX1NUQVRVU19WQUxJRBAEEh0KGUFDTUVfT1JERVJfU1RBVFVTX0lOVkFMSUQQBTKODAoLQWNtZVNlcnZpY2USbgoTQ3JlYXRlQWNtZURpcmVjdG9yeRIqLnNpZ2lsLmFkbWluLnYxLkNyZWF0ZUFjbWVEaXJlY3RvcnlSZXF1ZXN0Gisuc2lnaWwuYWRtaW4udjEuQ3JlYXRlQWNtZURpcmVjdG9yeVJlc3BvbnNlEmUKEEdldEFjbWVEaXJlY3RvcnkSJy5zaWdpbC5hZG1pbi52MS5HZXRBY21lRGlyZWN0b3J5UmVxdWVzdBooLnNpZ2lsLmFkbWluLnYxLkdldEFjbWVEaXJlY3RvcnlSZXNwb25zZRJuChNMaXN0QWNtZURpcmVjdG9yaWVzEiouc2lnaWwuYWRtaW4udjEuTGlzdEFjbWVEaXJlY3Rvcmllc1JlcXVlc3QaKy5zaWdpbC5hZG1pbi52MS5MaXN0QWNtZURpcmVjdG9yaWVzUmVzcG9uc2USbgoTVXBkYXRlQWNtZURpcmVjdG9yeRIqLnNpZ2lsLmFkbWluLnYxLlVwZGF0ZUFjbWVEaXJlY3RvcnlSZXF1ZXN0Gisuc2lnaWwuYWRtaW4udjEuVXBkYXRlQWNtZURpcmVjdG9yeVJlc3BvbnNlEm4KE0RlbGV0ZUFjbWVEaXJlY3RvcnkSKi5zaWdpbC5hZG1pbi52MS5EZWxldGVBY21lRGlyZWN0b3J5UmVxdWVzdBorLnNpZ2lsLmFkbWluLnYxLkRlbGV0ZUFjbWVEaXJlY3RvcnlSZXNwb25zZRJZCgxDcmVhdGVFYWJLZXkSIy5zaWdpbC5hZG1pbi52MS5DcmVhdGVFYWJLZXlSZXF1ZXN0GiQuc2lnaWwuYWRtaW4udjEuQ3JlYXRlRWFiS2V5UmVzcG9uc2USVgoLTGlzdEVhYktleXMSIi5zaWdpbC5hZG1pbi52MS5MaXN0RWFiS2V5c1JlcXVlc3QaIy5zaWdpbC5hZG1pbi52MS5MaXN0RWFiS2V5c1Jlc3BvbnNlElkKDFJldm9rZUVhYktleRIjLnNpZ2lsLmFkbWluLnYxLlJldm9rZUVhYktleVJlcXVlc3QaJC5zaWdpbC5hZG1pbi52MS5SZXZva2VFYWJLZXlSZXNwb25zZRJlChBMaXN0QWNtZUFjY291bnRzEicuc2lnaWwuYWRtaW4udjEuTGlzdEFjbWVBY2NvdW50c1JlcXVlc3QaKC5zaWdpbC5hZG1pbi52MS5MaXN0QWNtZUFjY291bnRzUmVzcG9uc2USdAoVRGVhY3RpdmF0ZUFjbWVBY2NvdW50Eiwuc2lnaWwuYWRtaW4udjEuRGVhY3RpdmF0ZUFjbWVBY2NvdW50UmVxdWVzdBotLnNpZ2lsLmFkbWluLnYxLkRlYWN0aXZhdGVBY21lQWNjb3VudFJlc3BvbnNlEl8KDkxpc3RBY21lT3JkZXJzEiUuc2lnaWwuYWRtaW4udjEuTGlzdEFjbWVPcmRlcnNSZXF1ZXN0GiYuc2lnaWwuYWRtaW4udjEuTGlzdEFjbWVPcmRlcnNSZXNwb25zZRJ9ChhTZXRBY21lUmF0ZUxpbWl0T3ZlcnJpZGUSLy5zaWdpbC5hZG1pbi52MS5TZXRBY21lUmF0ZUxpbWl0T3ZlcnJpZGVSZXF1ZXN0GjAuc2lnaWwuYWRtaW4udjEuU2V0QWNtZVJhdGVMaW1pdE92ZXJyaWRlUmVzcG9uc2USgwEKGkxpc3RBY21lUmF0ZUxpbWl0T3ZlcnJpZGVzEjEuc2lnaWwuYWRtaW4udjEuTGlzdEFjbWVSYXRlTGltaXRPdmVycmlkZXNSZXF1ZXN0GjIuc2lnaWwuYWRtaW4udjEuTGlzdEFjbWVSYXRlTGltaXRPdmVycmlkZXNSZXNwb25zZRKGAQobRGVsZXRlQWNtZVJhdGVMaW1pdE92ZXJyaWRlEjIuc2lnaWwuYWRtaW4udjEuRGVsZXRlQWNtZVJhdGVMaW1pdE92ZXJyaWRlUmVxdWVzdBozLnNpZ2lsLmFkbWluLnYxLkRlbGV0ZUFjbWVSYXRlTGltaXRPdmVycmlkZVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_sigil_admin_v1_common]);
+  fileDesc("ChlzaWdpbC9hZG1pbi92MS9hY21lLnByb3RvEg5zaWdpbC5hZG1pbi52MSKrBQoNQWNtZURpcmVjdG9yeRIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEhcKD29yZ2FuaXphdGlvbl9pZBgDIAEoCRINCgVjYV9pZBgEIAEoCRIUCgxlYWJfcmVxdWlyZWQYBSABKAgSHAoUYWxsb3dlZF9kbnNfc3VmZml4ZXMYBiADKAkSGQoRYWxsb3dlZF9pcF9yYW5nZXMYByADKAkSNgoPY2hhbGxlbmdlX3R5cGVzGAggAygOMh0uc2lnaWwuYWRtaW4udjEuQ2hhbGxlbmdlVHlwZRIZChFtYXhfdmFsaWRpdHlfZGF5cxgJIAEoBRI9ChBjZXJ0aWZpY2F0ZV9raW5kGAogASgOMiMuc2lnaWwuYWRtaW4udjEuQWNtZUNlcnRpZmljYXRlS2luZBIcChR0ZXJtc19vZl9zZXJ2aWNlX3VybBgLIAEoCRITCgt3ZWJzaXRlX3VybBgMIAEoCRIWCg5jYWFfaWRlbnRpdGllcxgNIAMoCRIVCg1kaXJlY3RvcnlfdXJsGA4gASgJEi4KCmNyZWF0ZWRfYXQYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiMKG3ZhbGlkYXRpb25fYWxsb3dlZF9uZXR3b3JrcxgRIAMoCRITCgtjYWFfZW5hYmxlZBgUIAEoCBIzCgtyYXRlX2xpbWl0cxgVIAEoCzIeLnNpZ2lsLmFkbWluLnYxLkFjbWVSYXRlTGltaXRzEhcKD2RlZmF1bHRfcHJvZmlsZRgSIAEoCRItCghwcm9maWxlcxgTIAMoCzIbLnNpZ2lsLmFkbWluLnYxLkFjbWVQcm9maWxlIowCCgZFYWJLZXkSCgoCaWQYASABKAkSCwoDa2lkGAIgASgJEhQKDGRpcmVjdG9yeV9pZBgDIAEoCRIXCg9vcmdhbml6YXRpb25faWQYBCABKAkSEwoLZGVzY3JpcHRpb24YBSABKAkSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoHdXNlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQYm91bmRfYWNjb3VudF9pZBgIIAEoCRIuCgpyZXZva2VkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLpAQoLQWNtZUFjY291bnQSCgoCaWQYASABKAkSFAoMZGlyZWN0b3J5X2lkGAIgASgJEhcKD29yZ2FuaXphdGlvbl9pZBgDIAEoCRIxCgZzdGF0dXMYBCABKA4yIS5zaWdpbC5hZG1pbi52MS5BY21lQWNjb3VudFN0YXR1cxIQCghjb250YWN0cxgFIAMoCRISCgplYWJfa2V5X2lkGAYgASgJEhYKDmtleV90aHVtYnByaW50GAcgASgJEi4KCmNyZWF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIi0KDkFjbWVJZGVudGlmaWVyEgwKBHR5cGUYASABKAkSDQoFdmFsdWUYAiABKAkirQMKCUFjbWVPcmRlchIKCgJpZBgBIAEoCRISCgphY2NvdW50X2lkGAIgASgJEhQKDGRpcmVjdG9yeV9pZBgDIAEoCRIvCgZzdGF0dXMYBCABKA4yHy5zaWdpbC5hZG1pbi52MS5BY21lT3JkZXJTdGF0dXMSMwoLaWRlbnRpZmllcnMYBSADKAsyHi5zaWdpbC5hZG1pbi52MS5BY21lSWRlbnRpZmllchIrCgdleHBpcmVzGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpub3RfYmVmb3JlGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglub3RfYWZ0ZXIYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmNlcnRpZmljYXRlX2lkGAkgASgJEg0KBWVycm9yGAogASgJEi4KCmNyZWF0ZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHJlcGxhY2VzGA0gASgJEg8KB3Byb2ZpbGUYDCABKAkiQgoRQ2hhbGxlbmdlVHlwZUxpc3QSLQoGdmFsdWVzGAEgAygOMh0uc2lnaWwuYWRtaW4udjEuQ2hhbGxlbmdlVHlwZSKGBAoaQ3JlYXRlQWNtZURpcmVjdG9yeVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIXCg9vcmdhbml6YXRpb25faWQYAiABKAkSDQoFY2FfaWQYAyABKAkSFAoMZWFiX3JlcXVpcmVkGAQgASgIEhwKFGFsbG93ZWRfZG5zX3N1ZmZpeGVzGAUgAygJEhkKEWFsbG93ZWRfaXBfcmFuZ2VzGAYgAygJEjYKD2NoYWxsZW5nZV90eXBlcxgHIAMoDjIdLnNpZ2lsLmFkbWluLnYxLkNoYWxsZW5nZVR5cGUSGQoRbWF4X3ZhbGlkaXR5X2RheXMYCCABKAUSPQoQY2VydGlmaWNhdGVfa2luZBgJIAEoDjIjLnNpZ2lsLmFkbWluLnYxLkFjbWVDZXJ0aWZpY2F0ZUtpbmQSHAoUdGVybXNfb2Zfc2VydmljZV91cmwYCiABKAkSEwoLd2Vic2l0ZV91cmwYCyABKAkSFgoOY2FhX2lkZW50aXRpZXMYDCADKAkSIwobdmFsaWRhdGlvbl9hbGxvd2VkX25ldHdvcmtzGA0gAygJEhMKC2NhYV9lbmFibGVkGA8gASgIEjMKC3JhdGVfbGltaXRzGBAgASgLMh4uc2lnaWwuYWRtaW4udjEuQWNtZVJhdGVMaW1pdHMSFwoPZGVmYXVsdF9wcm9maWxlGA4gASgJIk8KG0NyZWF0ZUFjbWVEaXJlY3RvcnlSZXNwb25zZRIwCglkaXJlY3RvcnkYASABKAsyHS5zaWdpbC5hZG1pbi52MS5BY21lRGlyZWN0b3J5IiUKF0dldEFjbWVEaXJlY3RvcnlSZXF1ZXN0EgoKAmlkGAEgASgJIkwKGEdldEFjbWVEaXJlY3RvcnlSZXNwb25zZRIwCglkaXJlY3RvcnkYASABKAsyHS5zaWdpbC5hZG1pbi52MS5BY21lRGlyZWN0b3J5ImsKGkxpc3RBY21lRGlyZWN0b3JpZXNSZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCRINCgVjYV9pZBgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJqChtMaXN0QWNtZURpcmVjdG9yaWVzUmVzcG9uc2USMgoLZGlyZWN0b3JpZXMYASADKAsyHS5zaWdpbC5hZG1pbi52MS5BY21lRGlyZWN0b3J5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKaBgoaVXBkYXRlQWNtZURpcmVjdG9yeVJlcXVlc3QSCgoCaWQYASABKAkSEgoFY2FfaWQYAiABKAlIAIgBARIZCgxlYWJfcmVxdWlyZWQYAyABKAhIAYgBARI4ChRhbGxvd2VkX2Ruc19zdWZmaXhlcxgEIAEoCzIaLnNpZ2lsLmFkbWluLnYxLlN0cmluZ0xpc3QSNQoRYWxsb3dlZF9pcF9yYW5nZXMYBSABKAsyGi5zaWdpbC5hZG1pbi52MS5TdHJpbmdMaXN0EjoKD2NoYWxsZW5nZV90eXBlcxgGIAEoCzIhLnNpZ2lsLmFkbWluLnYxLkNoYWxsZW5nZVR5cGVMaXN0Eh4KEW1heF92YWxpZGl0eV9kYXlzGAcgASgFSAKIAQESQgoQY2VydGlmaWNhdGVfa2luZBgIIAEoDjIjLnNpZ2lsLmFkbWluLnYxLkFjbWVDZXJ0aWZpY2F0ZUtpbmRIA4gBARIhChR0ZXJtc19vZl9zZXJ2aWNlX3VybBgJIAEoCUgEiAEBEhgKC3dlYnNpdGVfdXJsGAogASgJSAWIAQESMgoOY2FhX2lkZW50aXRpZXMYCyABKAsyGi5zaWdpbC5hZG1pbi52MS5TdHJpbmdMaXN0Ej8KG3ZhbGlkYXRpb25fYWxsb3dlZF9uZXR3b3JrcxgMIAEoCzIaLnNpZ2lsLmFkbWluLnYxLlN0cmluZ0xpc3QSGAoLY2FhX2VuYWJsZWQYDiABKAhIBogBARIzCgtyYXRlX2xpbWl0cxgPIAEoCzIeLnNpZ2lsLmFkbWluLnYxLkFjbWVSYXRlTGltaXRzEhwKD2RlZmF1bHRfcHJvZmlsZRgNIAEoCUgHiAEBQggKBl9jYV9pZEIPCg1fZWFiX3JlcXVpcmVkQhQKEl9tYXhfdmFsaWRpdHlfZGF5c0ITChFfY2VydGlmaWNhdGVfa2luZEIXChVfdGVybXNfb2Zfc2VydmljZV91cmxCDgoMX3dlYnNpdGVfdXJsQg4KDF9jYWFfZW5hYmxlZEISChBfZGVmYXVsdF9wcm9maWxlIk8KG1VwZGF0ZUFjbWVEaXJlY3RvcnlSZXNwb25zZRIwCglkaXJlY3RvcnkYASABKAsyHS5zaWdpbC5hZG1pbi52MS5BY21lRGlyZWN0b3J5IigKGkRlbGV0ZUFjbWVEaXJlY3RvcnlSZXF1ZXN0EgoKAmlkGAEgASgJIh0KG0RlbGV0ZUFjbWVEaXJlY3RvcnlSZXNwb25zZSJAChNDcmVhdGVFYWJLZXlSZXF1ZXN0EhQKDGRpcmVjdG9yeV9pZBgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCSJRChRDcmVhdGVFYWJLZXlSZXNwb25zZRInCgdlYWJfa2V5GAEgASgLMhYuc2lnaWwuYWRtaW4udjEuRWFiS2V5EhAKCGhtYWNfa2V5GAIgASgJIoMBChJMaXN0RWFiS2V5c1JlcXVlc3QSFAoMZGlyZWN0b3J5X2lkGAEgASgJEhcKD29yZ2FuaXphdGlvbl9pZBgCIAEoCRIXCg9pbmNsdWRlX3Jldm9rZWQYAyABKAgSEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkiWAoTTGlzdEVhYktleXNSZXNwb25zZRIoCghlYWJfa2V5cxgBIAMoCzIWLnNpZ2lsLmFkbWluLnYxLkVhYktleRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiIQoTUmV2b2tlRWFiS2V5UmVxdWVzdBIKCgJpZBgBIAEoCSI/ChRSZXZva2VFYWJLZXlSZXNwb25zZRInCgdlYWJfa2V5GAEgASgLMhYuc2lnaWwuYWRtaW4udjEuRWFiS2V5IqIBChdMaXN0QWNtZUFjY291bnRzUmVxdWVzdBIUCgxkaXJlY3RvcnlfaWQYASABKAkSFwoPb3JnYW5pemF0aW9uX2lkGAIgASgJEjEKBnN0YXR1cxgDIAEoDjIhLnNpZ2lsLmFkbWluLnYxLkFjbWVBY2NvdW50U3RhdHVzEhEKCXBhZ2Vfc2l6ZRgEIAEoBRISCgpwYWdlX3Rva2VuGAUgASgJImIKGExpc3RBY21lQWNjb3VudHNSZXNwb25zZRItCghhY2NvdW50cxgBIAMoCzIbLnNpZ2lsLmFkbWluLnYxLkFjbWVBY2NvdW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIqChxEZWFjdGl2YXRlQWNtZUFjY291bnRSZXF1ZXN0EgoKAmlkGAEgASgJIk0KHURlYWN0aXZhdGVBY21lQWNjb3VudFJlc3BvbnNlEiwKB2FjY291bnQYASABKAsyGy5zaWdpbC5hZG1pbi52MS5BY21lQWNjb3VudCKZAQoVTGlzdEFjbWVPcmRlcnNSZXF1ZXN0EhQKDGRpcmVjdG9yeV9pZBgBIAEoCRISCgphY2NvdW50X2lkGAIgASgJEi8KBnN0YXR1cxgDIAEoDjIfLnNpZ2lsLmFkbWluLnYxLkFjbWVPcmRlclN0YXR1cxIRCglwYWdlX3NpemUYBCABKAUSEgoKcGFnZV90b2tlbhgFIAEoCSJcChZMaXN0QWNtZU9yZGVyc1Jlc3BvbnNlEikKBm9yZGVycxgBIAMoCzIZLnNpZ2lsLmFkbWluLnYxLkFjbWVPcmRlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiVgoNQWNtZVJhdGVMaW1pdBIMCgRuYW1lGAEgASgJEhAKCGRpc2FibGVkGAIgASgIEg0KBWNvdW50GAMgASgNEhYKDnBlcmlvZF9zZWNvbmRzGAQgASgEIj8KDkFjbWVSYXRlTGltaXRzEi0KBmxpbWl0cxgBIAMoCzIdLnNpZ2lsLmFkbWluLnYxLkFjbWVSYXRlTGltaXQiwwIKFUFjbWVSYXRlTGltaXRPdmVycmlkZRIKCgJpZBgBIAEoCRIUCgxkaXJlY3RvcnlfaWQYAiABKAkSFwoPb3JnYW5pemF0aW9uX2lkGAMgASgJEhQKCmFjY291bnRfaWQYBCABKAlIABIUCgplYWJfa2V5X2lkGAUgASgJSAASDQoFbGltaXQYBiABKAkSEQoJdW5saW1pdGVkGAcgASgIEg0KBWNvdW50GAggASgNEhYKDnBlcmlvZF9zZWNvbmRzGAkgASgEEg8KB2NvbW1lbnQYCiABKAkSLgoKY3JlYXRlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCCQoHc3ViamVjdCKyAQofU2V0QWNtZVJhdGVMaW1pdE92ZXJyaWRlUmVxdWVzdBIUCgphY2NvdW50X2lkGAEgASgJSAASFAoKZWFiX2tleV9pZBgCIAEoCUgAEg0KBWxpbWl0GAMgASgJEhEKCXVubGltaXRlZBgEIAEoCBINCgVjb3VudBgFIAEoDRIWCg5wZXJpb2Rfc2Vjb25kcxgGIAEoBBIPCgdjb21tZW50GAcgASgJQgkKB3N1YmplY3QiZgogU2V0QWNtZVJhdGVMaW1pdE92ZXJyaWRlUmVzcG9uc2USQgoTcmF0ZV9saW1pdF9vdmVycmlkZRgBIAEoCzIlLnNpZ2lsLmFkbWluLnYxLkFjbWVSYXRlTGltaXRPdmVycmlkZSKIAQohTGlzdEFjbWVSYXRlTGltaXRPdmVycmlkZXNSZXF1ZXN0EhQKDGRpcmVjdG9yeV9pZBgBIAEoCRISCgphY2NvdW50X2lkGAIgASgJEhIKCmVhYl9rZXlfaWQYAyABKAkSEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkiggEKIkxpc3RBY21lUmF0ZUxpbWl0T3ZlcnJpZGVzUmVzcG9uc2USQwoUcmF0ZV9saW1pdF9vdmVycmlkZXMYASADKAsyJS5zaWdpbC5hZG1pbi52MS5BY21lUmF0ZUxpbWl0T3ZlcnJpZGUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjAKIkRlbGV0ZUFjbWVSYXRlTGltaXRPdmVycmlkZVJlcXVlc3QSCgoCaWQYASABKAkiJQojRGVsZXRlQWNtZVJhdGVMaW1pdE92ZXJyaWRlUmVzcG9uc2UimQQKC0FjbWVQcm9maWxlEgoKAmlkGAEgASgJEhQKDGRpcmVjdG9yeV9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEhMKC2Rlc2NyaXB0aW9uGAQgASgJEj0KEGNlcnRpZmljYXRlX2tpbmQYBSABKA4yIy5zaWdpbC5hZG1pbi52MS5BY21lQ2VydGlmaWNhdGVLaW5kEhwKFG1heF92YWxpZGl0eV9zZWNvbmRzGAYgASgFEhIKCmtleV91c2FnZXMYByADKAkSGwoTZXh0ZW5kZWRfa2V5X3VzYWdlcxgIIAMoCRIbChNpbmNsdWRlX2NvbW1vbl9uYW1lGAkgASgIEhcKD21heF9pZGVudGlmaWVycxgKIAEoBRIYChBpZGVudGlmaWVyX3R5cGVzGAsgAygJEiMKG2F1dGhvcml6YXRpb25fcmV1c2Vfc2Vjb25kcxgMIAEoBRIeChZvcmRlcl9saWZldGltZV9zZWNvbmRzGA0gASgFEi4KJnBlbmRpbmdfYXV0aG9yaXphdGlvbl9saWZldGltZV9zZWNvbmRzGA4gASgFEhIKCmlzX2RlZmF1bHQYDyABKAgSLgoKY3JlYXRlZF9hdBgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAitgMKGENyZWF0ZUFjbWVQcm9maWxlUmVxdWVzdBIUCgxkaXJlY3RvcnlfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZwcmVzZXQYAyABKAkSEwoLZGVzY3JpcHRpb24YBCABKAkSPQoQY2VydGlmaWNhdGVfa2luZBgFIAEoDjIjLnNpZ2lsLmFkbWluLnYxLkFjbWVDZXJ0aWZpY2F0ZUtpbmQSHAoUbWF4X3ZhbGlkaXR5X3NlY29uZHMYBiABKAUSEgoKa2V5X3VzYWdlcxgHIAMoCRIgChNpbmNsdWRlX2NvbW1vbl9uYW1lGAggASgISACIAQESFwoPbWF4X2lkZW50aWZpZXJzGAkgASgFEhgKEGlkZW50aWZpZXJfdHlwZXMYCiADKAkSIwobYXV0aG9yaXphdGlvbl9yZXVzZV9zZWNvbmRzGAsgASgFEh4KFm9yZGVyX2xpZmV0aW1lX3NlY29uZHMYDCABKAUSLgomcGVuZGluZ19hdXRob3JpemF0aW9uX2xpZmV0aW1lX3NlY29uZHMYDSABKAVCFgoUX2luY2x1ZGVfY29tbW9uX25hbWUiSQoZQ3JlYXRlQWNtZVByb2ZpbGVSZXNwb25zZRIsCgdwcm9maWxlGAEgASgLMhsuc2lnaWwuYWRtaW4udjEuQWNtZVByb2ZpbGUiIwoVR2V0QWNtZVByb2ZpbGVSZXF1ZXN0EgoKAmlkGAEgASgJIkYKFkdldEFjbWVQcm9maWxlUmVzcG9uc2USLAoHcHJvZmlsZRgBIAEoCzIbLnNpZ2lsLmFkbWluLnYxLkFjbWVQcm9maWxlIi8KF0xpc3RBY21lUHJvZmlsZXNSZXF1ZXN0EhQKDGRpcmVjdG9yeV9pZBgBIAEoCSJJChhMaXN0QWNtZVByb2ZpbGVzUmVzcG9uc2USLQoIcHJvZmlsZXMYASADKAsyGy5zaWdpbC5hZG1pbi52MS5BY21lUHJvZmlsZSKhBQoYVXBkYXRlQWNtZVByb2ZpbGVSZXF1ZXN0EgoKAmlkGAEgASgJEhgKC2Rlc2NyaXB0aW9uGAIgASgJSACIAQESQgoQY2VydGlmaWNhdGVfa2luZBgDIAEoDjIjLnNpZ2lsLmFkbWluLnYxLkFjbWVDZXJ0aWZpY2F0ZUtpbmRIAYgBARIhChRtYXhfdmFsaWRpdHlfc2Vjb25kcxgEIAEoBUgCiAEBEi4KCmtleV91c2FnZXMYBSABKAsyGi5zaWdpbC5hZG1pbi52MS5TdHJpbmdMaXN0EiAKE2luY2x1ZGVfY29tbW9uX25hbWUYBiABKAhIA4gBARIcCg9tYXhfaWRlbnRpZmllcnMYByABKAVIBIgBARI0ChBpZGVudGlmaWVyX3R5cGVzGAggASgLMhouc2lnaWwuYWRtaW4udjEuU3RyaW5nTGlzdBIoChthdXRob3JpemF0aW9uX3JldXNlX3NlY29uZHMYCSABKAVIBYgBARIjChZvcmRlcl9saWZldGltZV9zZWNvbmRzGAogASgFSAaIAQESMwomcGVuZGluZ19hdXRob3JpemF0aW9uX2xpZmV0aW1lX3NlY29uZHMYCyABKAVIB4gBAUIOCgxfZGVzY3JpcHRpb25CEwoRX2NlcnRpZmljYXRlX2tpbmRCFwoVX21heF92YWxpZGl0eV9zZWNvbmRzQhYKFF9pbmNsdWRlX2NvbW1vbl9uYW1lQhIKEF9tYXhfaWRlbnRpZmllcnNCHgocX2F1dGhvcml6YXRpb25fcmV1c2Vfc2Vjb25kc0IZChdfb3JkZXJfbGlmZXRpbWVfc2Vjb25kc0IpCidfcGVuZGluZ19hdXRob3JpemF0aW9uX2xpZmV0aW1lX3NlY29uZHMiSQoZVXBkYXRlQWNtZVByb2ZpbGVSZXNwb25zZRIsCgdwcm9maWxlGAEgASgLMhsuc2lnaWwuYWRtaW4udjEuQWNtZVByb2ZpbGUiJgoYRGVsZXRlQWNtZVByb2ZpbGVSZXF1ZXN0EgoKAmlkGAEgASgJIhsKGURlbGV0ZUFjbWVQcm9maWxlUmVzcG9uc2UqzAEKDUNoYWxsZW5nZVR5cGUSHgoaQ0hBTExFTkdFX1RZUEVfVU5TUEVDSUZJRUQQABIaChZDSEFMTEVOR0VfVFlQRV9IVFRQXzAxEAESGQoVQ0hBTExFTkdFX1RZUEVfRE5TXzAxEAISHgoaQ0hBTExFTkdFX1RZUEVfVExTX0FMUE5fMDEQAxIhCh1DSEFMTEVOR0VfVFlQRV9ETlNfQUNDT1VOVF8wMRAEEiEKHUNIQUxMRU5HRV9UWVBFX0ROU19QRVJTSVNUXzAxEAUqoAEKE0FjbWVDZXJ0aWZpY2F0ZUtpbmQSJQohQUNNRV9DRVJUSUZJQ0FURV9LSU5EX1VOU1BFQ0lGSUVEEAASIAocQUNNRV9DRVJUSUZJQ0FURV9LSU5EX1NFUlZFUhABEiAKHEFDTUVfQ0VSVElGSUNBVEVfS0lORF9DTElFTlQQAhIeChpBQ01FX0NFUlRJRklDQVRFX0tJTkRfRFVBTBADKp0BChFBY21lQWNjb3VudFN0YXR1cxIjCh9BQ01FX0FDQ09VTlRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASHQoZQUNNRV9BQ0NPVU5UX1NUQVRVU19WQUxJRBABEiMKH0FDTUVfQUNDT1VOVF9TVEFUVVNfREVBQ1RJVkFURUQQAhIfChtBQ01FX0FDQ09VTlRfU1RBVFVTX1JFVk9LRUQQAyrOAQoPQWNtZU9yZGVyU3RhdHVzEiEKHUFDTUVfT1JERVJfU1RBVFVTX1VOU1BFQ0lGSUVEEAASHQoZQUNNRV9PUkRFUl9TVEFUVVNfUEVORElORxABEhsKF0FDTUVfT1JERVJfU1RBVFVTX1JFQURZEAISIAocQUNNRV9PUkRFUl9TVEFUVVNfUFJPQ0VTU0lORxADEhsKF0FDTUVfT1JERVJfU1RBVFVTX1ZBTElEEAQSHQoZQUNNRV9PUkRFUl9TVEFUVVNfSU5WQUxJRBAFMpQQCgtBY21lU2VydmljZRJuChNDcmVhdGVBY21lRGlyZWN0b3J5Eiouc2lnaWwuYWRtaW4udjEuQ3JlYXRlQWNtZURpcmVjdG9yeVJlcXVlc3QaKy5zaWdpbC5hZG1pbi52MS5DcmVhdGVBY21lRGlyZWN0b3J5UmVzcG9uc2USZQoQR2V0QWNtZURpcmVjdG9yeRInLnNpZ2lsLmFkbWluLnYxLkdldEFjbWVEaXJlY3RvcnlSZXF1ZXN0Giguc2lnaWwuYWRtaW4udjEuR2V0QWNtZURpcmVjdG9yeVJlc3BvbnNlEm4KE0xpc3RBY21lRGlyZWN0b3JpZXMSKi5zaWdpbC5hZG1pbi52MS5MaXN0QWNtZURpcmVjdG9yaWVzUmVxdWVzdBorLnNpZ2lsLmFkbWluLnYxLkxpc3RBY21lRGlyZWN0b3JpZXNSZXNwb25zZRJuChNVcGRhdGVBY21lRGlyZWN0b3J5Eiouc2lnaWwuYWRtaW4udjEuVXBkYXRlQWNtZURpcmVjdG9yeVJlcXVlc3QaKy5zaWdpbC5hZG1pbi52MS5VcGRhdGVBY21lRGlyZWN0b3J5UmVzcG9uc2USbgoTRGVsZXRlQWNtZURpcmVjdG9yeRIqLnNpZ2lsLmFkbWluLnYxLkRlbGV0ZUFjbWVEaXJlY3RvcnlSZXF1ZXN0Gisuc2lnaWwuYWRtaW4udjEuRGVsZXRlQWNtZURpcmVjdG9yeVJlc3BvbnNlElkKDENyZWF0ZUVhYktleRIjLnNpZ2lsLmFkbWluLnYxLkNyZWF0ZUVhYktleVJlcXVlc3QaJC5zaWdpbC5hZG1pbi52MS5DcmVhdGVFYWJLZXlSZXNwb25zZRJWCgtMaXN0RWFiS2V5cxIiLnNpZ2lsLmFkbWluLnYxLkxpc3RFYWJLZXlzUmVxdWVzdBojLnNpZ2lsLmFkbWluLnYxLkxpc3RFYWJLZXlzUmVzcG9uc2USWQoMUmV2b2tlRWFiS2V5EiMuc2lnaWwuYWRtaW4udjEuUmV2b2tlRWFiS2V5UmVxdWVzdBokLnNpZ2lsLmFkbWluLnYxLlJldm9rZUVhYktleVJlc3BvbnNlEmUKEExpc3RBY21lQWNjb3VudHMSJy5zaWdpbC5hZG1pbi52MS5MaXN0QWNtZUFjY291bnRzUmVxdWVzdBooLnNpZ2lsLmFkbWluLnYxLkxpc3RBY21lQWNjb3VudHNSZXNwb25zZRJ0ChVEZWFjdGl2YXRlQWNtZUFjY291bnQSLC5zaWdpbC5hZG1pbi52MS5EZWFjdGl2YXRlQWNtZUFjY291bnRSZXF1ZXN0Gi0uc2lnaWwuYWRtaW4udjEuRGVhY3RpdmF0ZUFjbWVBY2NvdW50UmVzcG9uc2USXwoOTGlzdEFjbWVPcmRlcnMSJS5zaWdpbC5hZG1pbi52MS5MaXN0QWNtZU9yZGVyc1JlcXVlc3QaJi5zaWdpbC5hZG1pbi52MS5MaXN0QWNtZU9yZGVyc1Jlc3BvbnNlEn0KGFNldEFjbWVSYXRlTGltaXRPdmVycmlkZRIvLnNpZ2lsLmFkbWluLnYxLlNldEFjbWVSYXRlTGltaXRPdmVycmlkZVJlcXVlc3QaMC5zaWdpbC5hZG1pbi52MS5TZXRBY21lUmF0ZUxpbWl0T3ZlcnJpZGVSZXNwb25zZRKDAQoaTGlzdEFjbWVSYXRlTGltaXRPdmVycmlkZXMSMS5zaWdpbC5hZG1pbi52MS5MaXN0QWNtZVJhdGVMaW1pdE92ZXJyaWRlc1JlcXVlc3QaMi5zaWdpbC5hZG1pbi52MS5MaXN0QWNtZVJhdGVMaW1pdE92ZXJyaWRlc1Jlc3BvbnNlEoYBChtEZWxldGVBY21lUmF0ZUxpbWl0T3ZlcnJpZGUSMi5zaWdpbC5hZG1pbi52MS5EZWxldGVBY21lUmF0ZUxpbWl0T3ZlcnJpZGVSZXF1ZXN0GjMuc2lnaWwuYWRtaW4udjEuRGVsZXRlQWNtZVJhdGVMaW1pdE92ZXJyaWRlUmVzcG9uc2USaAoRQ3JlYXRlQWNtZVByb2ZpbGUSKC5zaWdpbC5hZG1pbi52MS5DcmVhdGVBY21lUHJvZmlsZVJlcXVlc3QaKS5zaWdpbC5hZG1pbi52MS5DcmVhdGVBY21lUHJvZmlsZVJlc3BvbnNlEl8KDkdldEFjbWVQcm9maWxlEiUuc2lnaWwuYWRtaW4udjEuR2V0QWNtZVByb2ZpbGVSZXF1ZXN0GiYuc2lnaWwuYWRtaW4udjEuR2V0QWNtZVByb2ZpbGVSZXNwb25zZRJlChBMaXN0QWNtZVByb2ZpbGVzEicuc2lnaWwuYWRtaW4udjEuTGlzdEFjbWVQcm9maWxlc1JlcXVlc3QaKC5zaWdpbC5hZG1pbi52MS5MaXN0QWNtZVByb2ZpbGVzUmVzcG9uc2USaAoRVXBkYXRlQWNtZVByb2ZpbGUSKC5zaWdpbC5hZG1pbi52MS5VcGRhdGVBY21lUHJvZmlsZVJlcXVlc3QaKS5zaWdpbC5hZG1pbi52MS5VcGRhdGVBY21lUHJvZmlsZVJlc3BvbnNlEmgKEURlbGV0ZUFjbWVQcm9maWxlEiguc2lnaWwuYWRtaW4udjEuRGVsZXRlQWNtZVByb2ZpbGVSZXF1ZXN0Gikuc2lnaWwuYWRtaW4udjEuRGVsZXRlQWNtZVByb2ZpbGVSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_sigil_admin_v1_common]);
 
 /**
  * An ACME directory and its policy.
@@ -160,6 +160,20 @@ export type AcmeDirectory = Message<"sigil.admin.v1.AcmeDirectory"> & {
    * @generated from field: sigil.admin.v1.AcmeRateLimits rate_limits = 21;
    */
   rateLimits?: AcmeRateLimits | undefined;
+
+  /**
+   * The profile of orders that name none (draft-ietf-acme-profiles-00).
+   *
+   * @generated from field: string default_profile = 18;
+   */
+  defaultProfile: string;
+
+  /**
+   * The directory's profiles (read-only here; see CreateAcmeProfile).
+   *
+   * @generated from field: repeated sigil.admin.v1.AcmeProfile profiles = 19;
+   */
+  profiles: AcmeProfile[];
 };
 
 /**
@@ -426,6 +440,20 @@ export type AcmeOrder = Message<"sigil.admin.v1.AcmeOrder"> & {
    * @generated from field: google.protobuf.Timestamp created_at = 11;
    */
   createdAt?: Timestamp | undefined;
+
+  /**
+   * RFC 9773 section 5: the certID of the certificate this order replaces; empty when none.
+   *
+   * @generated from field: string replaces = 13;
+   */
+  replaces: string;
+
+  /**
+   * The profile the order was placed under (draft-ietf-acme-profiles-00 section 4); empty for orders from before profiles.
+   *
+   * @generated from field: string profile = 12;
+   */
+  profile: string;
 };
 
 /**
@@ -569,6 +597,15 @@ export type CreateAcmeDirectoryRequest = Message<"sigil.admin.v1.CreateAcmeDirec
    * @generated from field: sigil.admin.v1.AcmeRateLimits rate_limits = 16;
    */
   rateLimits?: AcmeRateLimits | undefined;
+
+  /**
+   * The default profile: empty or "classic" (made from certificate_kind and
+   * max_validity_days), or a preset (tlsserver, tlsclient, shortlived) added
+   * next to classic.
+   *
+   * @generated from field: string default_profile = 14;
+   */
+  defaultProfile: string;
 };
 
 /**
@@ -816,6 +853,13 @@ export type UpdateAcmeDirectoryRequest = Message<"sigil.admin.v1.UpdateAcmeDirec
    * @generated from field: sigil.admin.v1.AcmeRateLimits rate_limits = 15;
    */
   rateLimits?: AcmeRateLimits | undefined;
+
+  /**
+   * New default profile: one of the directory's profiles.
+   *
+   * @generated from field: optional string default_profile = 13;
+   */
+  defaultProfile?: string | undefined;
 };
 
 /**
@@ -1640,6 +1684,503 @@ export const DeleteAcmeRateLimitOverrideResponseSchema: GenMessage<DeleteAcmeRat
   messageDesc(file_sigil_admin_v1_acme, 36);
 
 /**
+ * An ACME issuance profile of a directory (draft-ietf-acme-profiles-00): a
+ * name in the directory's meta.profiles that newOrder may select.
+ *
+ * @generated from message sigil.admin.v1.AcmeProfile
+ */
+export type AcmeProfile = Message<"sigil.admin.v1.AcmeProfile"> & {
+  /**
+   * Server-assigned id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Directory it belongs to.
+   *
+   * @generated from field: string directory_id = 2;
+   */
+  directoryId: string;
+
+  /**
+   * Name (lower case, unique in the directory); what newOrder's profile names.
+   *
+   * @generated from field: string name = 3;
+   */
+  name: string;
+
+  /**
+   * The meta.profiles description.
+   *
+   * @generated from field: string description = 4;
+   */
+  description: string;
+
+  /**
+   * Kind of certificate issued; it sets the extended key usages.
+   *
+   * @generated from field: sigil.admin.v1.AcmeCertificateKind certificate_kind = 5;
+   */
+  certificateKind: AcmeCertificateKind;
+
+  /**
+   * Longest certificate validity, in seconds (also bounded by the
+   * directory's max_validity_days).
+   *
+   * @generated from field: int32 max_validity_seconds = 6;
+   */
+  maxValiditySeconds: number;
+
+  /**
+   * Key usages (digitalSignature, keyEncipherment, keyAgreement); empty
+   * means digitalSignature, plus keyEncipherment for RSA keys.
+   *
+   * @generated from field: repeated string key_usages = 7;
+   */
+  keyUsages: string[];
+
+  /**
+   * Extended key usages the kind gives (serverAuth, clientAuth); read-only.
+   *
+   * @generated from field: repeated string extended_key_usages = 8;
+   */
+  extendedKeyUsages: string[];
+
+  /**
+   * Whether the subject CN (from the CSR) is written; otherwise the subject is empty.
+   *
+   * @generated from field: bool include_common_name = 9;
+   */
+  includeCommonName: boolean;
+
+  /**
+   * At most this many identifiers per order.
+   *
+   * @generated from field: int32 max_identifiers = 10;
+   */
+  maxIdentifiers: number;
+
+  /**
+   * Identifier types allowed ("dns", "ip"), within the directory's rules.
+   *
+   * @generated from field: repeated string identifier_types = 11;
+   */
+  identifierTypes: string[];
+
+  /**
+   * An order reuses an authorization validated at most this many seconds ago.
+   *
+   * @generated from field: int32 authorization_reuse_seconds = 12;
+   */
+  authorizationReuseSeconds: number;
+
+  /**
+   * Lifetime of a new order, in seconds.
+   *
+   * @generated from field: int32 order_lifetime_seconds = 13;
+   */
+  orderLifetimeSeconds: number;
+
+  /**
+   * Lifetime of a new pending authorization, in seconds.
+   *
+   * @generated from field: int32 pending_authorization_lifetime_seconds = 14;
+   */
+  pendingAuthorizationLifetimeSeconds: number;
+
+  /**
+   * Whether it is the directory's default profile.
+   *
+   * @generated from field: bool is_default = 15;
+   */
+  isDefault: boolean;
+
+  /**
+   * When it was created.
+   *
+   * @generated from field: google.protobuf.Timestamp created_at = 16;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * When it was last changed.
+   *
+   * @generated from field: google.protobuf.Timestamp updated_at = 17;
+   */
+  updatedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message sigil.admin.v1.AcmeProfile.
+ * Use `create(AcmeProfileSchema)` to create a new message.
+ */
+export const AcmeProfileSchema: GenMessage<AcmeProfile> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_acme, 37);
+
+/**
+ * Request of CreateAcmeProfile. Zero or empty fields take the preset's value.
+ *
+ * @generated from message sigil.admin.v1.CreateAcmeProfileRequest
+ */
+export type CreateAcmeProfileRequest = Message<"sigil.admin.v1.CreateAcmeProfileRequest"> & {
+  /**
+   * Directory id (required).
+   *
+   * @generated from field: string directory_id = 1;
+   */
+  directoryId: string;
+
+  /**
+   * Name (required): lower-case letters, digits, '.', '_' and '-'.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * Preset whose rules unset fields take (classic, tlsserver, tlsclient,
+   * shortlived); empty means classic.
+   *
+   * @generated from field: string preset = 3;
+   */
+  preset: string;
+
+  /**
+   * The meta.profiles description.
+   *
+   * @generated from field: string description = 4;
+   */
+  description: string;
+
+  /**
+   * Kind of certificate; unspecified means the preset's.
+   *
+   * @generated from field: sigil.admin.v1.AcmeCertificateKind certificate_kind = 5;
+   */
+  certificateKind: AcmeCertificateKind;
+
+  /**
+   * Longest validity in seconds; 0 means the preset's (clipped to the directory's).
+   *
+   * @generated from field: int32 max_validity_seconds = 6;
+   */
+  maxValiditySeconds: number;
+
+  /**
+   * Key usages; empty means the preset's.
+   *
+   * @generated from field: repeated string key_usages = 7;
+   */
+  keyUsages: string[];
+
+  /**
+   * Whether the subject CN is written; unset means the preset's.
+   *
+   * @generated from field: optional bool include_common_name = 8;
+   */
+  includeCommonName?: boolean | undefined;
+
+  /**
+   * Identifiers per order at most; 0 means the preset's.
+   *
+   * @generated from field: int32 max_identifiers = 9;
+   */
+  maxIdentifiers: number;
+
+  /**
+   * Identifier types; empty means the preset's.
+   *
+   * @generated from field: repeated string identifier_types = 10;
+   */
+  identifierTypes: string[];
+
+  /**
+   * Authorization reuse period in seconds; 0 means the preset's.
+   *
+   * @generated from field: int32 authorization_reuse_seconds = 11;
+   */
+  authorizationReuseSeconds: number;
+
+  /**
+   * Order lifetime in seconds; 0 means the preset's.
+   *
+   * @generated from field: int32 order_lifetime_seconds = 12;
+   */
+  orderLifetimeSeconds: number;
+
+  /**
+   * Pending authorization lifetime in seconds; 0 means the preset's.
+   *
+   * @generated from field: int32 pending_authorization_lifetime_seconds = 13;
+   */
+  pendingAuthorizationLifetimeSeconds: number;
+};
+
+/**
+ * Describes the message sigil.admin.v1.CreateAcmeProfileRequest.
+ * Use `create(CreateAcmeProfileRequestSchema)` to create a new message.
+ */
+export const CreateAcmeProfileRequestSchema: GenMessage<CreateAcmeProfileRequest> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_acme, 38);
+
+/**
+ * Response of CreateAcmeProfile.
+ *
+ * @generated from message sigil.admin.v1.CreateAcmeProfileResponse
+ */
+export type CreateAcmeProfileResponse = Message<"sigil.admin.v1.CreateAcmeProfileResponse"> & {
+  /**
+   * The new profile.
+   *
+   * @generated from field: sigil.admin.v1.AcmeProfile profile = 1;
+   */
+  profile?: AcmeProfile | undefined;
+};
+
+/**
+ * Describes the message sigil.admin.v1.CreateAcmeProfileResponse.
+ * Use `create(CreateAcmeProfileResponseSchema)` to create a new message.
+ */
+export const CreateAcmeProfileResponseSchema: GenMessage<CreateAcmeProfileResponse> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_acme, 39);
+
+/**
+ * Request of GetAcmeProfile.
+ *
+ * @generated from message sigil.admin.v1.GetAcmeProfileRequest
+ */
+export type GetAcmeProfileRequest = Message<"sigil.admin.v1.GetAcmeProfileRequest"> & {
+  /**
+   * Profile id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message sigil.admin.v1.GetAcmeProfileRequest.
+ * Use `create(GetAcmeProfileRequestSchema)` to create a new message.
+ */
+export const GetAcmeProfileRequestSchema: GenMessage<GetAcmeProfileRequest> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_acme, 40);
+
+/**
+ * Response of GetAcmeProfile.
+ *
+ * @generated from message sigil.admin.v1.GetAcmeProfileResponse
+ */
+export type GetAcmeProfileResponse = Message<"sigil.admin.v1.GetAcmeProfileResponse"> & {
+  /**
+   * The profile.
+   *
+   * @generated from field: sigil.admin.v1.AcmeProfile profile = 1;
+   */
+  profile?: AcmeProfile | undefined;
+};
+
+/**
+ * Describes the message sigil.admin.v1.GetAcmeProfileResponse.
+ * Use `create(GetAcmeProfileResponseSchema)` to create a new message.
+ */
+export const GetAcmeProfileResponseSchema: GenMessage<GetAcmeProfileResponse> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_acme, 41);
+
+/**
+ * Request of ListAcmeProfiles.
+ *
+ * @generated from message sigil.admin.v1.ListAcmeProfilesRequest
+ */
+export type ListAcmeProfilesRequest = Message<"sigil.admin.v1.ListAcmeProfilesRequest"> & {
+  /**
+   * Directory id (required).
+   *
+   * @generated from field: string directory_id = 1;
+   */
+  directoryId: string;
+};
+
+/**
+ * Describes the message sigil.admin.v1.ListAcmeProfilesRequest.
+ * Use `create(ListAcmeProfilesRequestSchema)` to create a new message.
+ */
+export const ListAcmeProfilesRequestSchema: GenMessage<ListAcmeProfilesRequest> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_acme, 42);
+
+/**
+ * Response of ListAcmeProfiles.
+ *
+ * @generated from message sigil.admin.v1.ListAcmeProfilesResponse
+ */
+export type ListAcmeProfilesResponse = Message<"sigil.admin.v1.ListAcmeProfilesResponse"> & {
+  /**
+   * The directory's profiles, by name (at most 64).
+   *
+   * @generated from field: repeated sigil.admin.v1.AcmeProfile profiles = 1;
+   */
+  profiles: AcmeProfile[];
+};
+
+/**
+ * Describes the message sigil.admin.v1.ListAcmeProfilesResponse.
+ * Use `create(ListAcmeProfilesResponseSchema)` to create a new message.
+ */
+export const ListAcmeProfilesResponseSchema: GenMessage<ListAcmeProfilesResponse> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_acme, 43);
+
+/**
+ * Request of UpdateAcmeProfile. Absent fields are left unchanged.
+ *
+ * @generated from message sigil.admin.v1.UpdateAcmeProfileRequest
+ */
+export type UpdateAcmeProfileRequest = Message<"sigil.admin.v1.UpdateAcmeProfileRequest"> & {
+  /**
+   * Profile id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * New description.
+   *
+   * @generated from field: optional string description = 2;
+   */
+  description?: string | undefined;
+
+  /**
+   * New kind.
+   *
+   * @generated from field: optional sigil.admin.v1.AcmeCertificateKind certificate_kind = 3;
+   */
+  certificateKind?: AcmeCertificateKind | undefined;
+
+  /**
+   * New longest validity in seconds.
+   *
+   * @generated from field: optional int32 max_validity_seconds = 4;
+   */
+  maxValiditySeconds?: number | undefined;
+
+  /**
+   * New key usages.
+   *
+   * @generated from field: sigil.admin.v1.StringList key_usages = 5;
+   */
+  keyUsages?: StringList | undefined;
+
+  /**
+   * Whether the subject CN is written.
+   *
+   * @generated from field: optional bool include_common_name = 6;
+   */
+  includeCommonName?: boolean | undefined;
+
+  /**
+   * New identifier limit.
+   *
+   * @generated from field: optional int32 max_identifiers = 7;
+   */
+  maxIdentifiers?: number | undefined;
+
+  /**
+   * New identifier types.
+   *
+   * @generated from field: sigil.admin.v1.StringList identifier_types = 8;
+   */
+  identifierTypes?: StringList | undefined;
+
+  /**
+   * New authorization reuse period in seconds.
+   *
+   * @generated from field: optional int32 authorization_reuse_seconds = 9;
+   */
+  authorizationReuseSeconds?: number | undefined;
+
+  /**
+   * New order lifetime in seconds.
+   *
+   * @generated from field: optional int32 order_lifetime_seconds = 10;
+   */
+  orderLifetimeSeconds?: number | undefined;
+
+  /**
+   * New pending authorization lifetime in seconds.
+   *
+   * @generated from field: optional int32 pending_authorization_lifetime_seconds = 11;
+   */
+  pendingAuthorizationLifetimeSeconds?: number | undefined;
+};
+
+/**
+ * Describes the message sigil.admin.v1.UpdateAcmeProfileRequest.
+ * Use `create(UpdateAcmeProfileRequestSchema)` to create a new message.
+ */
+export const UpdateAcmeProfileRequestSchema: GenMessage<UpdateAcmeProfileRequest> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_acme, 44);
+
+/**
+ * Response of UpdateAcmeProfile.
+ *
+ * @generated from message sigil.admin.v1.UpdateAcmeProfileResponse
+ */
+export type UpdateAcmeProfileResponse = Message<"sigil.admin.v1.UpdateAcmeProfileResponse"> & {
+  /**
+   * The profile after the change.
+   *
+   * @generated from field: sigil.admin.v1.AcmeProfile profile = 1;
+   */
+  profile?: AcmeProfile | undefined;
+};
+
+/**
+ * Describes the message sigil.admin.v1.UpdateAcmeProfileResponse.
+ * Use `create(UpdateAcmeProfileResponseSchema)` to create a new message.
+ */
+export const UpdateAcmeProfileResponseSchema: GenMessage<UpdateAcmeProfileResponse> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_acme, 45);
+
+/**
+ * Request of DeleteAcmeProfile.
+ *
+ * @generated from message sigil.admin.v1.DeleteAcmeProfileRequest
+ */
+export type DeleteAcmeProfileRequest = Message<"sigil.admin.v1.DeleteAcmeProfileRequest"> & {
+  /**
+   * Profile id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message sigil.admin.v1.DeleteAcmeProfileRequest.
+ * Use `create(DeleteAcmeProfileRequestSchema)` to create a new message.
+ */
+export const DeleteAcmeProfileRequestSchema: GenMessage<DeleteAcmeProfileRequest> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_acme, 46);
+
+/**
+ * Response of DeleteAcmeProfile.
+ *
+ * Next field: 1
+ *
+ * @generated from message sigil.admin.v1.DeleteAcmeProfileResponse
+ */
+export type DeleteAcmeProfileResponse = Message<"sigil.admin.v1.DeleteAcmeProfileResponse"> & {
+};
+
+/**
+ * Describes the message sigil.admin.v1.DeleteAcmeProfileResponse.
+ * Use `create(DeleteAcmeProfileResponseSchema)` to create a new message.
+ */
+export const DeleteAcmeProfileResponseSchema: GenMessage<DeleteAcmeProfileResponse> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_acme, 47);
+
+/**
  * ACME challenge types (RFC 8555 §8, RFC 8737).
  *
  * @generated from enum sigil.admin.v1.ChallengeType
@@ -1979,6 +2520,56 @@ export const AcmeService: GenService<{
     methodKind: "unary";
     input: typeof DeleteAcmeRateLimitOverrideRequestSchema;
     output: typeof DeleteAcmeRateLimitOverrideResponseSchema;
+  },
+  /**
+   * Creates an issuance profile of a directory (draft-ietf-acme-profiles-00).
+   *
+   * @generated from rpc sigil.admin.v1.AcmeService.CreateAcmeProfile
+   */
+  createAcmeProfile: {
+    methodKind: "unary";
+    input: typeof CreateAcmeProfileRequestSchema;
+    output: typeof CreateAcmeProfileResponseSchema;
+  },
+  /**
+   * Returns one profile.
+   *
+   * @generated from rpc sigil.admin.v1.AcmeService.GetAcmeProfile
+   */
+  getAcmeProfile: {
+    methodKind: "unary";
+    input: typeof GetAcmeProfileRequestSchema;
+    output: typeof GetAcmeProfileResponseSchema;
+  },
+  /**
+   * Lists the profiles of a directory.
+   *
+   * @generated from rpc sigil.admin.v1.AcmeService.ListAcmeProfiles
+   */
+  listAcmeProfiles: {
+    methodKind: "unary";
+    input: typeof ListAcmeProfilesRequestSchema;
+    output: typeof ListAcmeProfilesResponseSchema;
+  },
+  /**
+   * Changes a profile's rules (its name stays).
+   *
+   * @generated from rpc sigil.admin.v1.AcmeService.UpdateAcmeProfile
+   */
+  updateAcmeProfile: {
+    methodKind: "unary";
+    input: typeof UpdateAcmeProfileRequestSchema;
+    output: typeof UpdateAcmeProfileResponseSchema;
+  },
+  /**
+   * Deletes a profile; the directory's default cannot be deleted (FAILED_PRECONDITION).
+   *
+   * @generated from rpc sigil.admin.v1.AcmeService.DeleteAcmeProfile
+   */
+  deleteAcmeProfile: {
+    methodKind: "unary";
+    input: typeof DeleteAcmeProfileRequestSchema;
+    output: typeof DeleteAcmeProfileResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_sigil_admin_v1_acme, 0);
