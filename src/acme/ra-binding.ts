@@ -49,6 +49,8 @@ export function bindAcmeRa(ra: RaContext, opts: AcmeRaBindingOptions): BoundAcme
   const chains = new ChainCache();
   // finalize puts what it issued, the download that follows reads it without a query
   const recentCertificates = new RecentCertificates();
+  // RFC 8659: finalize's CAA recheck looks up through the validator's resolver
+  const caaChecker = opts.validator.checkCaa ? { checkCaa: opts.validator.checkCaa.bind(opts.validator) } : undefined;
   // RFC 9773 §4.1: CA key identifiers, matched against a certID's AKI
   const caKeyIds = new CaKeyIdentifierCache();
   return {
@@ -63,12 +65,12 @@ export function bindAcmeRa(ra: RaContext, opts: AcmeRaBindingOptions): BoundAcme
     newOrder: (dir, account, payload) => newOrder(ra, dir, account, payload),
     getOrder: (account, id) => getOrder(ra, account, id),
     listOrders: (account, cursor, pageSize) => listOrders(ra, account, cursor, pageSize),
-    finalizeOrder: (dir, account, orderId, csrDer) => finalizeOrder(ra, dir, account, orderId, csrDer, recentCertificates),
+    finalizeOrder: (dir, account, orderId, csrDer) => finalizeOrder(ra, dir, account, orderId, csrDer, recentCertificates, caaChecker),
     certificateChain: (account, certificateId) => certificateChain(ra, chains, account, certificateId, recentCertificates),
     getAuthz: (account, id) => getAuthz(ra, account, id),
     deactivateAuthz: (account, id) => deactivateAuthz(ra, account, id),
     getChallenge: (account, id) => getChallenge(ra, account, id),
-    startChallenge: (account, id) => startChallenge(ra, account, id),
+    startChallenge: (account, id, dir) => startChallenge(ra, account, id, dir),
     revokeCertificate: (dir, auth, certificateDer, reason) => revokeCertificate(ra, dir, auth, certificateDer, reason),
     renewalInfo: (dir, certId) => renewalInfo(ra, caKeyIds, dir, certId, { retryAfterSeconds: opts.renewalInfoRetryAfterSeconds }),
     start() {

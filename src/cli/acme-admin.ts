@@ -35,6 +35,7 @@ import {
 import { AdminCli, details, list, optionalBool, optionalInt, optionalString, parseCommand, required, runCli, table, UsageError, when } from "./admin-client.js";
 import { isHelpWord, type CliIo } from "./io.js";
 import { arg } from "./pki-args.js";
+import { runAcmeProfiles } from "./acme-profiles.js";
 
 export const ACME_USAGE = `usage: sigil acme <noun> <verb> [options]     (through the gRPC admin API, after "sigil login")
 
@@ -54,6 +55,8 @@ export const ACME_USAGE = `usage: sigil acme <noun> <verb> [options]     (throug
   sigil acme account list [--directory-id ID] [--org ORG_ID] [--status valid|deactivated|revoked]
   sigil acme account deactivate ID
   sigil acme order list [--directory-id ID] [--account ID] [--status pending|ready|processing|valid|invalid]
+  sigil acme profile new|get|list|update|delete ...   (issuance profiles; "sigil acme profile help")
+  (directory new and update also take --default-profile NAME: on new classic or a preset, on update one of the directory's profiles)
 common options: --server host:port --json --tls --ca FILE --client-cert FILE --client-key FILE
 `;
 
@@ -97,6 +100,8 @@ function directoryRow(d: AcmeDirectory): Record<string, string> {
     "max validity days": String(d.maxValidityDays),
     "caa identities": d.caaIdentities.join(",") || "-",
     "caa check": d.caaEnabled ? "on" : "off",
+    "default profile": d.defaultProfile || "-",
+    profiles: d.profiles.map((p) => p.name).join(",") || "-",
     url: d.directoryUrl,
   };
 }
@@ -128,6 +133,8 @@ const ALIASES: Record<string, string> = { "directory create": "new", "eab create
 /** `sigil acme NOUN VERB ...` */
 export async function runAcme(argv: string[], io: CliIo): Promise<number> {
   const [noun, word, ...rest] = argv;
+  // draft-ietf-acme-profiles-00 profiles: ./acme-profiles.ts
+  if (noun === "profile") return runAcmeProfiles(argv.slice(1), io);
   if (!noun || isHelpWord(noun) || (KNOWN[noun] && (!word || isHelpWord(word)))) {
     io.stdout.write(ACME_USAGE);
     return 0;
@@ -153,6 +160,7 @@ export async function runAcme(argv: string[], io: CliIo): Promise<number> {
       caa: { type: "string", multiple: true },
       "validation-networks": { type: "string", multiple: true },
       "caa-check": { type: "string" },
+      "default-profile": { type: "string" },
       "directory-id": { type: "string" },
       account: { type: "string" },
       description: { type: "string" },
@@ -184,6 +192,7 @@ export async function runAcme(argv: string[], io: CliIo): Promise<number> {
             caaIdentities: list(values, "caa"),
             validationAllowedNetworks: list(values, "validation-networks"),
             caaEnabled: optionalBool(values, "caa-check") ?? false,
+            defaultProfile: optionalString(values, "default-profile") ?? "",
           });
           cli.print(CreateAcmeDirectoryResponseSchema, r, () => details(directoryRow(r.directory)));
           return;
@@ -213,6 +222,7 @@ export async function runAcme(argv: string[], io: CliIo): Promise<number> {
             caaIdentities: has("caa") ? { values: list(values, "caa") } : undefined,
             validationAllowedNetworks: has("validation-networks") ? { values: list(values, "validation-networks") } : undefined,
             caaEnabled: optionalBool(values, "caa-check"),
+            defaultProfile: optionalString(values, "default-profile"),
           });
           cli.print(UpdateAcmeDirectoryResponseSchema, r, () => details(directoryRow(r.directory)));
           return;

@@ -69,6 +69,20 @@ export function instrumentValidator(validator: ChallengeValidator, metrics: Sigi
         metrics.validation(req.type, result, Number(process.hrtime.bigint() - start) / 1e9);
       }
     },
+    // RFC 8659 CAA checks count as validations of type "caa" (result: valid, caa = refused by the records, dns = lookup failed)
+    checkCaa: validator.checkCaa
+      ? async (req, signal) => {
+          const start = process.hrtime.bigint();
+          let result = "error";
+          try {
+            const outcome = await validator.checkCaa!(req, signal);
+            result = outcome.status === "valid" ? "valid" : outcome.error.type;
+            return outcome;
+          } finally {
+            metrics.validation("caa", result, Number(process.hrtime.bigint() - start) / 1e9);
+          }
+        }
+      : undefined,
   };
 }
 

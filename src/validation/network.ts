@@ -70,6 +70,18 @@ export interface DnsResolver {
   resolveTxt(name: string): Promise<string[][]>;
   resolve4(name: string): Promise<string[]>;
   resolve6(name: string): Promise<string[]>;
+  /**
+   * CAA records at exactly `name` (RFC 8659 §4.1), CNAMEs followed by the
+   * recursive resolver (§3); NXDOMAIN / NODATA reject with ENOTFOUND / ENODATA
+   */
+  resolveCaa(name: string): Promise<CaaRecord[]>;
+}
+
+/** One CAA resource record (RFC 8659 §4.1): its flags octet, its tag as sent (any case) and its value. */
+export interface CaaRecord {
+  flags: number;
+  tag: string;
+  value: string;
 }
 
 export interface HttpFetchRequest {
@@ -191,6 +203,14 @@ export function createDnsResolver(servers: readonly string[] = [], opts: { timeo
     async resolve6(name) {
       await init();
       return resolver.resolve6(name);
+    },
+    async resolveCaa(name) {
+      await init();
+      // node gives each record as { critical: <flags octet>, <tag as sent>: value }
+      return (await resolver.resolveCaa(name)).map((r) => {
+        const tag = Object.keys(r).find((k) => k !== "critical") ?? "";
+        return { flags: r.critical, tag, value: String((r as unknown as Record<string, unknown>)[tag] ?? "") };
+      });
     },
   };
 }

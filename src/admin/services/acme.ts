@@ -2,18 +2,21 @@
 import { bindService, type ServiceBinding } from "../grpc-adapter.js";
 import { AcmeService } from "../../gen/sigil/admin/v1/acme_pb.js";
 import * as acme from "../../ra/acme-admin.js";
+import * as rateLimits from "../../ra/acme/rate-limits.js";
+import { overrideToProto, periodSeconds, rateLimitsFromProto } from "./convert-rate-limits.js";
 import { requireActor } from "../principal.js";
 import {
   accountStatusFromProto,
   accountToProto,
   acmeKindFromProto,
   challengeTypeFromProto,
-  directoryToProto,
   eabKeyToProto,
   orderStatusFromProto,
   orderToProto,
 } from "./convert-pki.js";
 import type { AdminServiceDeps } from "./index.js";
+import { acmeProfileMethods } from "./acme-profiles.js";
+import { directoryWithProfiles } from "./convert-profiles.js";
 
 export function acmeService({ ra }: AdminServiceDeps): ServiceBinding {
   return bindService(AcmeService, {
@@ -32,11 +35,14 @@ export function acmeService({ ra }: AdminServiceDeps): ServiceBinding {
         websiteUrl: req.websiteUrl,
         caaIdentities: req.caaIdentities,
         validationAllowedNetworks: req.validationAllowedNetworks,
+        caaEnabled: req.caaEnabled,
+        rateLimits: rateLimitsFromProto(req.rateLimits),
+        defaultProfile: req.defaultProfile,
       });
-      return { directory: directoryToProto(ra, d) };
+      return { directory: await directoryWithProfiles(ra, d) };
     },
     async getAcmeDirectory(req, ctx) {
-      return { directory: directoryToProto(ra, await acme.getAcmeDirectory(ra, requireActor(ctx), req.id)) };
+      return { directory: await directoryWithProfiles(ra, await acme.getAcmeDirectory(ra, requireActor(ctx), req.id)) };
     },
     async listAcmeDirectories(req, ctx) {
       const page = await acme.listAcmeDirectories(ra, requireActor(ctx), {
@@ -45,7 +51,7 @@ export function acmeService({ ra }: AdminServiceDeps): ServiceBinding {
         pageSize: req.pageSize,
         pageToken: req.pageToken,
       });
-      return { directories: page.items.map((d) => directoryToProto(ra, d)), nextPageToken: page.nextPageToken };
+      return { directories: await Promise.all(page.items.map((d) => directoryWithProfiles(ra, d))), nextPageToken: page.nextPageToken };
     },
     async updateAcmeDirectory(req, ctx) {
       const d = await acme.updateAcmeDirectory(ra, requireActor(ctx), req.id, {
@@ -60,8 +66,11 @@ export function acmeService({ ra }: AdminServiceDeps): ServiceBinding {
         websiteUrl: req.websiteUrl,
         caaIdentities: req.caaIdentities?.values,
         validationAllowedNetworks: req.validationAllowedNetworks?.values,
+        caaEnabled: req.caaEnabled,
+        rateLimits: rateLimitsFromProto(req.rateLimits),
+        defaultProfile: req.defaultProfile,
       });
-      return { directory: directoryToProto(ra, d) };
+      return { directory: await directoryWithProfiles(ra, d) };
     },
     async deleteAcmeDirectory(req, ctx) {
       await acme.deleteAcmeDirectory(ra, requireActor(ctx), req.id);
@@ -108,5 +117,34 @@ export function acmeService({ ra }: AdminServiceDeps): ServiceBinding {
       });
       return { orders: page.items.map(orderToProto), nextPageToken: page.nextPageToken };
     },
+    // rate-limit overrides (docs/rate-limits.md)
+    async setAcmeRateLimitOverride(req, ctx) {
+      const o = await rateLimits.setRateLimitOverride(ra, requireActor(ctx), {
+        accountId: req.subject.case === "accountId" ? req.subject.value : undefined,
+        eabKeyId: req.subject.case === "eabKeyId" ? req.subject.value : undefined,
+        limit: req.limit,
+        unlimited: req.unlimited,
+        count: req.count,
+        periodSeconds: periodSeconds(req.periodSeconds),
+        comment: req.comment,
+      });
+      return { rateLimitOverride: overrideToProto(o) };
+    },
+    async listAcmeRateLimitOverrides(req, ctx) {
+      const page = await rateLimits.listRateLimitOverrides(ra, requireActor(ctx), {
+        directoryId: req.directoryId,
+        accountId: req.accountId,
+        eabKeyId: req.eabKeyId,
+        pageSize: req.pageSize,
+        pageToken: req.pageToken,
+      });
+      return { rateLimitOverrides: page.items.map(overrideToProto), nextPageToken: page.nextPageToken };
+    },
+    async deleteAcmeRateLimitOverride(req, ctx) {
+      await rateLimits.deleteRateLimitOverride(ra, requireActor(ctx), req.id);
+      return {};
+    },
+    // draft-ietf-acme-profiles-00 profiles (./acme-profiles.ts)
+    ...acmeProfileMethods(ra),
   });
 }

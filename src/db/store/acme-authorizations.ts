@@ -205,7 +205,7 @@ export const START_CHALLENGE = statement(
     where c.id = $2 and a.id = c.authorization_id and a.account_id = $3 and c.status = 'pending'
       and a.status = 'pending' and a.expires > $1
       and not exists (select 1 from acme_challenges o where o.authorization_id = a.id and o.id <> c.id and o.status <> 'pending')
-    returning ${CHALLENGE_COLUMNS}, c.attempts, a.identifier_type, a.identifier_value`,
+    returning ${CHALLENGE_COLUMNS}, c.attempts, a.identifier_type, a.identifier_value, a.wildcard`,
 );
 
 /** A challenge just moved to processing, with what validating it needs. */
@@ -215,16 +215,17 @@ export interface StartedChallenge {
   attempts: number;
   identifierType: IdentifierType;
   identifierValue: string;
+  wildcard: boolean;
 }
 
 /** Moves the challenge to processing if it may start now; undefined when it did not (another POST won, or it cannot). */
 export async function startChallenge(s: Session, q: { challengeId: string; accountId: string; now: Date }): Promise<StartedChallenge | undefined> {
-  const [r] = await sqlOf(s).query<ChallengeSqlRow & { attempts: number; identifier_type: IdentifierType; identifier_value: string }>(START_CHALLENGE, [
+  const [r] = await sqlOf(s).query<ChallengeSqlRow & { attempts: number; identifier_type: IdentifierType; identifier_value: string; wildcard: boolean }>(START_CHALLENGE, [
     q.now,
     q.challengeId,
     q.accountId,
   ]);
-  return r && { challenge: challengeFromSql(r), attempts: r.attempts, identifierType: r.identifier_type, identifierValue: r.identifier_value };
+  return r && { challenge: challengeFromSql(r), attempts: r.attempts, identifierType: r.identifier_type, identifierValue: r.identifier_value, wildcard: r.wildcard };
 }
 
 /** What validating a processing challenge needs. */
@@ -241,11 +242,13 @@ export interface ValidationJobRow {
   directoryId: string;
   /** RFC 7638 thumbprint of the account key (RFC 8555 §8.1 key authorization) */
   keyThumbprint: string;
+  /** the authorization is for "*.{identifierValue}" (RFC 8659 §4.3 issuewild) */
+  wildcard: boolean;
 }
 
 const JOB = statement(
   "sigil_acme_challenges_job",
-  `select c.type, c.token, c.authorization_id, c.attempts, a.identifier_type, a.identifier_value, a.account_id, acc.organization_id, acc.directory_id, acc.key_thumbprint
+  `select c.type, c.token, c.authorization_id, c.attempts, a.identifier_type, a.identifier_value, a.account_id, acc.organization_id, acc.directory_id, acc.key_thumbprint, a.wildcard
      from acme_challenges c join acme_authorizations a on a.id = c.authorization_id join acme_accounts acc on acc.id = a.account_id
     where c.id = $1 and c.status = 'processing'`,
 );
@@ -263,6 +266,7 @@ export async function findValidationJob(s: Session, challengeId: string): Promis
     organization_id: string;
     directory_id: string;
     key_thumbprint: string;
+    wildcard: boolean;
   }>(JOB, [challengeId]);
   return (
     r && {
@@ -276,6 +280,7 @@ export async function findValidationJob(s: Session, challengeId: string): Promis
       organizationId: r.organization_id,
       directoryId: r.directory_id,
       keyThumbprint: r.key_thumbprint,
+      wildcard: r.wildcard,
     }
   );
 }
@@ -327,7 +332,7 @@ export const RECORD_CHALLENGE = statement(
  */
 export const AUTHZ_VALID = statement(
   "sigil_acme_authorizations_validated",
-  `with az as (update acme_authorizations set status = 'valid', expires = $1, updated_at = $2
+  `with az as (update acme_authorizations set status = 'valid', expires = $1, updated_at = $2, caa_checked_at = $6
                 where id = $3 and status = 'pending'
                   and exists (select 1 from acme_challenges where id = $5 and status = 'valid' and updated_at = $2)
                 returning id)
@@ -354,7 +359,13 @@ export const AUTHZ_INVALID = statement(
 
 /** A validation outcome to record. */
 export type RecordedOutcome =
-  | { status: "valid"; /** when the now-valid authorization stops being reusable */ authzExpires: Date }
+  | {
+      status: "valid";
+      /** when the now-valid authorization stops being reusable */
+      authzExpires: Date;
+      /** when its CAA check passed (RFC 8659); null or absent: not checked */
+      caaCheckedAt?: Date | null;
+    }
   | {
       status: "invalid";
       /** the challenge's error (RFC 8555 §8) */
@@ -379,7 +390,7 @@ export async function commitValidationOutcome(
   const { outcome, now } = q;
   const authzUpdate =
     outcome.status === "valid"
-      ? { sql: AUTHZ_VALID, values: [outcome.authzExpires, now, q.authorizationId, q.accountId, q.challengeId] }
+      ? { sql: AUTHZ_VALID, values: [outcome.authzExpires, now, q.authorizationId, q.accountId, q.challengeId, outcome.caaCheckedAt ?? null] }
       : { sql: AUTHZ_INVALID, values: [now, q.authorizationId, JSON.stringify(outcome.orderError), q.accountId, q.challengeId, outcome.orderStatuses] };
   const [recorded] = await pipelineOf(tx).commitWithAll([
     {
@@ -401,6 +412,60 @@ export async function commitValidationOutcome(
   return r?.id ? challengeFromSql(r as ChallengeSqlRow) : undefined;
 }
 
+// ---- CAA (RFC 8659) at finalize ------------------------------------------------------------
+
+const ORDER_CAA = statement(
+  "sigil_acme_authorizations_order_caa",
+  `select a.id, a.identifier_type, a.identifier_value, a.wildcard, a.status, a.caa_checked_at,
+          (select c.type from acme_challenges c where c.authorization_id = a.id and c.status = 'valid' order by c.type limit 1) as method
+     from acme_order_authorizations oa join acme_authorizations a on a.id = oa.authorization_id
+    where oa.order_id = $1 and a.account_id = $2
+    order by a.id`,
+);
+
+/** What the finalize CAA recheck needs of one authorization of an order. */
+export interface AuthorizationCaaState {
+  id: string;
+  identifierType: IdentifierType;
+  identifierValue: string;
+  wildcard: boolean;
+  status: AcmeAuthzStatus;
+  /** when its CAA check last passed; null = never */
+  caaCheckedAt: Date | null;
+  /** the challenge type that validated it (RFC 8657 §4 validationmethods); null when none is valid */
+  method: AcmeChallengeType | null;
+}
+
+/** The authorizations of this account's order with their CAA state (by the order/authorization primary key). */
+export async function findOrderCaaStates(s: Session, orderId: string, accountId: string): Promise<AuthorizationCaaState[]> {
+  const rows = await sqlOf(s).query<{
+    id: string;
+    identifier_type: IdentifierType;
+    identifier_value: string;
+    wildcard: boolean;
+    status: AcmeAuthzStatus;
+    caa_checked_at: Date | string | null;
+    method: AcmeChallengeType | null;
+  }>(ORDER_CAA, [orderId, accountId]);
+  return rows.map((r) => ({
+    id: r.id,
+    identifierType: r.identifier_type,
+    identifierValue: r.identifier_value,
+    wildcard: r.wildcard,
+    status: r.status,
+    caaCheckedAt: toDate(r.caa_checked_at),
+    method: r.method,
+  }));
+}
+
+const CAA_CHECKED = statement("sigil_acme_authorizations_caa_checked", `update acme_authorizations set caa_checked_at = $2 where id = any($1::uuid[])`);
+
+/** Records that the CAA check of these authorizations passed at `at`. */
+export async function markCaaChecked(s: Session, ids: readonly string[], at: Date): Promise<void> {
+  if (ids.length === 0) return;
+  await sqlOf(s).query(CAA_CHECKED, [ids, at]);
+}
+
 /** every statement of this module, for tests that check their plans (test/integration/acme/hot-path-explain.test.ts) */
 export const ACME_AUTHORIZATION_STATEMENTS = {
   reusable: REUSABLE,
@@ -414,4 +479,6 @@ export const ACME_AUTHORIZATION_STATEMENTS = {
   recordChallenge: RECORD_CHALLENGE,
   authzValid: AUTHZ_VALID,
   authzInvalid: AUTHZ_INVALID,
+  orderCaa: ORDER_CAA,
+  caaChecked: CAA_CHECKED,
 } as const;

@@ -18,6 +18,16 @@ export interface DirectoryRecord extends DirectoryPolicyFields {
   name: string;
   organizationId: string;
   caId: string;
+  /** the directory's rate-limit entries (src/policy/rate-limits.ts DirectoryRateLimit); empty or absent: the server's */
+  rateLimits?: DirectoryRateLimitRow[];
+}
+
+/** one stored rate-limit entry of a directory (acme_directories.rate_limits) */
+export interface DirectoryRateLimitRow {
+  name: string;
+  disabled: boolean;
+  count: number;
+  periodMs: number;
 }
 
 /** the columns a directory read selects (table acme_directories) */
@@ -36,6 +46,8 @@ export const ACME_DIRECTORY_COLUMNS = [
   "website_url",
   "caa_identities",
   "validation_allowed_networks",
+  "caa_enabled",
+  "rate_limits",
 ] as const;
 
 interface DirectoryRow {
@@ -53,6 +65,8 @@ interface DirectoryRow {
   website_url: string | null;
   caa_identities: string[];
   validation_allowed_networks: string[];
+  caa_enabled: boolean;
+  rate_limits: DirectoryRateLimitRow[];
 }
 
 function directoryFromRow(r: DirectoryRow): DirectoryRecord {
@@ -71,6 +85,8 @@ function directoryFromRow(r: DirectoryRow): DirectoryRecord {
     websiteUrl: r.website_url,
     caaIdentities: r.caa_identities,
     validationAllowedNetworks: r.validation_allowed_networks,
+    caaEnabled: r.caa_enabled,
+    rateLimits: r.rate_limits,
   };
 }
 
@@ -89,6 +105,21 @@ const VALIDATION_NETWORKS = statement(
   "sigil_acme_directories_validation_networks",
   `select validation_allowed_networks from acme_directories where id = $1`,
 );
+
+const CAA_SETTINGS = statement("sigil_acme_directories_caa", `select name, caa_enabled, caa_identities from acme_directories where id = $1`);
+
+/** What a directory's CAA checks need (RFC 8659): its URL name (for the account URL), on or off, its issuer domain names. */
+export interface DirectoryCaaSettings {
+  name: string;
+  caaEnabled: boolean;
+  caaIdentities: string[];
+}
+
+/** A directory's CAA settings; undefined: no such directory. */
+export async function findDirectoryCaaSettings(s: Session, id: string): Promise<DirectoryCaaSettings | undefined> {
+  const [r] = await sqlOf(s).query<{ name: string; caa_enabled: boolean; caa_identities: string[] }>(CAA_SETTINGS, [id]);
+  return r && { name: r.name, caaEnabled: r.caa_enabled, caaIdentities: r.caa_identities };
+}
 
 /** A directory's validation network override (empty: the server's setting; undefined: no such directory). */
 export async function findDirectoryValidationNetworks(s: Session, id: string): Promise<string[] | undefined> {
@@ -163,6 +194,8 @@ export interface DirectoryPolicyFields {
   caaIdentities: string[];
   /** where validation may connect for this directory (narrowing the server's SIGIL_VALIDATION_ALLOWED_NETWORKS); empty = the server's */
   validationAllowedNetworks: string[];
+  /** RFC 8659 CAA checked at validation and at finalize (with caaIdentities as this CA's issuer domain names) */
+  caaEnabled: boolean;
 }
 
 export interface NewDirectory extends DirectoryPolicyFields {
@@ -190,6 +223,7 @@ export function insertDirectory(tx: OrmTx, d: NewDirectory): AcmeDirectory {
     websiteUrl: d.websiteUrl,
     caaIdentities: d.caaIdentities,
     validationAllowedNetworks: d.validationAllowedNetworks,
+    caaEnabled: d.caaEnabled,
   });
   em.persist(dir);
   return dir;

@@ -8,6 +8,8 @@ import type { RaContext } from "../context.js";
 import type { AccountInfo } from "./accounts.js";
 import { acmeErr } from "./errors.js";
 import type { ChallengeJob } from "./validation.js";
+import type { DirectoryInfo } from "./directories.js";
+import { checkFailedValidations } from "./rate-limits.js";
 
 /** a challenge as the client sees it (the stored row, copied so later changes to one do not reach the other) */
 export type ChallengeInfo = AcmeChallengeRow;
@@ -33,7 +35,10 @@ export async function startChallenge(
   ctx: RaContext,
   account: AccountInfo,
   challengeId: string,
+  dir?: DirectoryInfo,
 ): Promise<{ challenge: ChallengeInfo; started: boolean; job?: ChallengeJob }> {
+  // docs/rate-limits.md: refused while the account's failed validations of this identifier are used up
+  if (dir) await checkFailedValidations(ctx, dir, account, challengeId);
   const r = await startChallengeRow(ctx.store, { challengeId, accountId: account.id, now: ctx.clock.now() });
   if (!r) return { challenge: await getChallenge(ctx, account, challengeId), started: false };
   return {
@@ -51,6 +56,7 @@ export async function startChallenge(
       directoryId: account.directoryId,
       keyThumbprint: account.keyThumbprint,
       attempts: r.attempts,
+      wildcard: r.wildcard,
     },
   };
 }

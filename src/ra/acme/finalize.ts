@@ -13,6 +13,8 @@ import { checkLeafKeyNotReused, jwkIdentity, keyIdentity, type KeyIdentity } fro
 import { inSqlTransaction, type RaContext } from "../context.js";
 import { signLeafInSqlTx } from "../issuance.js";
 import { accountActor, type AccountInfo } from "./accounts.js";
+import { recheckCaaBeforeFinalize } from "./caa.js";
+import type { CaaChecker } from "../../validation/caa.js";
 import type { RecentCertificates } from "./certificate-download.js";
 import type { DirectoryInfo } from "./directories.js";
 import { acmeErr } from "./errors.js";
@@ -59,11 +61,15 @@ export async function finalizeOrder(
   orderId: string,
   csrDer: Buffer,
   recent?: RecentCertificates,
+  /** RFC 8659 CAA lookups (the validator's), for the 8-hour recheck of directories with CAA on */
+  caa?: CaaChecker,
 ): Promise<OrderInfo> {
   const csr = parseCsr(csrDer);
   checkLeafKeyPolicySpki(csr.publicKeySpki);
   // by key identity, not encoding: a compressed EC point is the same key (RFC 8555 §11.1)
   checkLeafKeyNotReused(keyIdentity(csr.publicKey), { caKeys: await caChainKeys(ctx, dir.caId), accountKey: jwkIdentity(account.jwk) });
+  // RFC 8659 / CA/B BR §3.2.2.8: CAA checks older than 8 hours are made again, before any transaction opens (src/ra/acme/caa.ts)
+  await recheckCaaBeforeFinalize(ctx, caa, dir, account, orderId);
   // docs/rate-limits.md: certificates per registered domain, before the signing transaction
   // (replacements exempt); given back when no certificate is issued
   const spent = await spendCertificateForOrder(ctx, dir, account, orderId);

@@ -10,9 +10,11 @@ import { findDirectoryValidationNetworks } from "../../db/store/acme-directories
 import { commitValidationOutcome, findValidationJob, reclaimStaleChallenges, type RecordedOutcome, type ValidationJobRow } from "../../db/store/acme-authorizations.js";
 import { systemActor } from "../actor.js";
 import { inSqlTransaction, type RaContext } from "../context.js";
+import { caaAfterValidation, DirectoryCaaSettingsCache } from "./caa.js";
 import { challengeInfo, type ChallengeInfo } from "./challenges.js";
 import { accountBoundFields, clampAuthzExpires } from "./dns-challenges.js";
 import { storedProblem } from "./errors.js";
+import { recordFailedValidation } from "./rate-limits.js";
 import { ORDER_STATUSES_INVALIDATED_BY_AUTHZ, validAuthzExpires } from "./transitions.js";
 
 export interface ValidationSchedulerOptions {
@@ -73,6 +75,7 @@ export class ValidationScheduler {
   private readonly staleAfterMs: number;
   private readonly answerWithinMs: number;
   private readonly networks: DirectoryNetworkPolicies;
+  private readonly caaSettings: DirectoryCaaSettingsCache;
 
   constructor(
     private readonly ctx: RaContext,
@@ -83,6 +86,7 @@ export class ValidationScheduler {
     this.staleAfterMs = opts.staleAfterMs ?? 120_000;
     this.answerWithinMs = opts.answerWithinMs ?? 2_000;
     this.networks = new DirectoryNetworkPolicies(ctx);
+    this.caaSettings = new DirectoryCaaSettingsCache(ctx);
   }
 
   /**
@@ -136,6 +140,7 @@ export class ValidationScheduler {
     if (!job) return undefined;
     // read before validating: a database failure here leaves the challenge processing for the sweeper, not invalid
     const networkPolicy = await this.networks.policyOf(job.directoryId);
+    const caaSettings = await this.caaSettings.settingsOf(job.directoryId);
     // dns-account-01 / dns-persist-01: the account URL and the persist record's parameters (dns-challenges.ts)
     const bound = await accountBoundFields(this.ctx, job);
     let outcome: ValidationOutcome;
@@ -161,6 +166,14 @@ export class ValidationScheduler {
       this.logger.error({ err: e, challengeId }, "validator threw");
       outcome = { status: "invalid", error: { type: "serverInternal", detail: "the validation could not be performed" } };
     }
+    // RFC 8659 CAA once the challenge passed (src/ra/acme/caa.ts: why here): a refusal or a failed lookup makes it invalid
+    let caaCheckedAt: Date | undefined;
+    if (outcome.status === "valid" && !this.abort.signal.aborted) {
+      const checker = this.validator.checkCaa ? { checkCaa: this.validator.checkCaa.bind(this.validator) } : undefined;
+      const caa = await caaAfterValidation(this.ctx, checker, caaSettings, job, this.logger, this.abort.signal);
+      if (caa && "refused" in caa) outcome = caa.refused;
+      else if (caa) caaCheckedAt = caa.checkedAt;
+    }
     if (this.abort.signal.aborted) return undefined; // shutting down: the sweeper of a live instance will retry
     if (outcome.status === "deferred") {
       // the server was too busy: nothing is recorded, the challenge stays processing and the sweeper retries it
@@ -174,7 +187,12 @@ export class ValidationScheduler {
         "challenge validation failed",
       );
     }
-    return this.record(challengeId, job, outcome);
+    const recorded = await this.record(challengeId, job, outcome, caaCheckedAt);
+    // docs/rate-limits.md: a failed validation spends the account's failed-validations token of the identifier
+    if (recorded?.status === "invalid") {
+      await recordFailedValidation(this.ctx, job).catch((e: unknown) => this.logger.error({ err: e, challengeId }, "failed-validation rate limit not recorded"));
+    }
+    return recorded;
   }
 
   /**
@@ -184,7 +202,13 @@ export class ValidationScheduler {
    * entry, with BEGIN and COMMIT. The challenge as recorded, undefined if it
    * was no longer processing.
    */
-  private async record(challengeId: string, job: ChallengeJob, outcome: Exclude<ValidationOutcome, { status: "deferred" }>): Promise<ChallengeInfo | undefined> {
+  private async record(
+    challengeId: string,
+    job: ChallengeJob,
+    outcome: Exclude<ValidationOutcome, { status: "deferred" }>,
+    /** when the CAA check passed (RFC 8659); undefined: not checked */
+    caaCheckedAt?: Date,
+  ): Promise<ChallengeInfo | undefined> {
     const now = this.ctx.clock.now();
     const identifier = { type: job.identifierType, value: job.identifierValue };
     // written only if the challenge is recorded, so published by hand after the commit (not tx.audit)
@@ -205,7 +229,7 @@ export class ValidationScheduler {
     });
     const recorded: RecordedOutcome =
       outcome.status === "valid"
-        ? { status: "valid", authzExpires: clampAuthzExpires(validAuthzExpires(now), outcome.notAfter) }
+        ? { status: "valid", authzExpires: clampAuthzExpires(validAuthzExpires(now), outcome.notAfter), caaCheckedAt }
         : {
             status: "invalid",
             challengeError: storedProblem(outcome.error.type, outcome.error.detail),

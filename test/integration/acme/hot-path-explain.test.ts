@@ -205,8 +205,10 @@ describe("ACME hot path: index-backed whatever the account's history", function 
     ["validation job", ACME_AUTHORIZATION_STATEMENTS.job, () => [ids.challenge]],
     ["stale challenge sweep", ACME_AUTHORIZATION_STATEMENTS.reclaim, () => [now(), new Date(Date.now() - 120_000)]],
     ["validation outcome", ACME_AUTHORIZATION_STATEMENTS.recordChallenge, () => [ids.authz, "valid", now(), null, now(), ids.challenge, ids.account, auditRowsParam([audit()])]],
-    ["authorization valid -> orders ready", ACME_AUTHORIZATION_STATEMENTS.authzValid, () => [new Date(Date.now() + 30 * 86_400_000), now(), ids.authz, ids.account, ids.challenge]],
+    ["authorization valid -> orders ready", ACME_AUTHORIZATION_STATEMENTS.authzValid, () => [new Date(Date.now() + 30 * 86_400_000), now(), ids.authz, ids.account, ids.challenge, now()]],
     ["authorization invalid -> orders invalid", ACME_AUTHORIZATION_STATEMENTS.authzInvalid, () => [now(), ids.authz, err, ids.account, ids.challenge, ["pending", "ready"]]],
+    ["finalize CAA states of an order", ACME_AUTHORIZATION_STATEMENTS.orderCaa, () => [ids.order, ids.account]],
+    ["CAA check recorded", ACME_AUTHORIZATION_STATEMENTS.caaChecked, () => [[ids.authz], now()]],
     ["certificate download", ACME_CERTIFICATE_STATEMENTS.accountCertificate, () => [ids.cert, ids.account]],
     ["revocation lookup by serial", ACME_CERTIFICATE_STATEMENTS.bySerialInOrganization, () => [ids.serial, ids.org]],
   ];

@@ -13,6 +13,7 @@ import path from "node:path";
 import tls from "node:tls";
 import {
   DnsError,
+  type CaaRecord,
   type DnsResolver,
   type HttpFetcher,
   type HttpFetchRequest,
@@ -119,6 +120,9 @@ export interface FakeZone {
   a?: string[] | string;
   aaaa?: string[] | string;
   txt?: string[][] | string;
+  caa?: CaaRecord[] | string;
+  /** the name is a CNAME to this one (followed for CAA queries, as a recursive resolver does: RFC 8659 §3) */
+  cname?: string;
 }
 
 /**
@@ -130,7 +134,7 @@ export class FakeResolver implements DnsResolver {
   readonly queries: string[] = [];
   constructor(readonly zone: Record<string, FakeZone> = {}) {}
 
-  private answer<T>(name: string, qtype: "a" | "aaaa" | "txt"): Promise<T> {
+  private answer<T>(name: string, qtype: "a" | "aaaa" | "txt" | "caa"): Promise<T> {
     this.queries.push(`${qtype.toUpperCase()} ${name}`);
     const z = this.zone[name];
     if (!z) return Promise.reject(new DnsError("ENOTFOUND"));
@@ -147,6 +151,13 @@ export class FakeResolver implements DnsResolver {
   }
   resolveTxt(name: string): Promise<string[][]> {
     return this.answer(name, "txt");
+  }
+  resolveCaa(name: string): Promise<CaaRecord[]> {
+    // a recursive resolver answers with the CNAME target's records (at most 8 hops here)
+    let target = name;
+    for (let i = 0; i < 8 && this.zone[target]?.cname; i++) target = this.zone[target]!.cname!;
+    if (target !== name) this.queries.push(`CNAME ${name}`);
+    return this.answer(target, "caa");
   }
 }
 

@@ -21,6 +21,7 @@ function scriptedTxt(script: Array<string[][] | string>): DnsResolver & { calls:
     },
     resolve4: () => Promise.resolve(["127.0.0.1"]),
     resolve6: () => Promise.reject(new DnsError("ENODATA")),
+    resolveCaa: () => Promise.reject(new DnsError("ENODATA")),
   };
   return r;
 }
@@ -116,6 +117,7 @@ describe("validation/validator: dispatch, retries, deadline, never throws", () =
       },
       resolve4: () => Promise.resolve([]),
       resolve6: () => Promise.resolve([]),
+      resolveCaa: () => Promise.resolve([]),
     };
     const out = await createChallengeValidator(deps({ resolver })).validate(dnsReq());
     assert.equal(out.status === "invalid" && out.error.type, "serverInternal");
