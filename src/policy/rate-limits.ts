@@ -224,13 +224,16 @@ export interface RateLimitOverrideValue {
 
 /**
  * The limit in force for one request: the directory's value unless an
- * override names it (an override applies even where the limit is off: an
- * operator's explicit value for this account). undefined: no limit.
+ * override names it. An override changes a limit in force only: where the
+ * directory has the limit off there is nothing to override (and a request
+ * there costs no override lookup). undefined: no limit.
  */
 export function effectiveLimit(set: RateLimitSet, name: RateLimitName, overrides: readonly RateLimitOverrideValue[] | undefined): RateLimit | undefined {
+  const base = set[name];
+  if (!base) return undefined;
   const o = overrides?.find((x) => x.name === name);
   if (o) return o.unlimited ? undefined : { count: o.count, periodMs: o.periodMs };
-  return set[name];
+  return base;
 }
 
 // ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import { Store, type OrmTx, type SqlTx as StoreSqlTx } from "../db/store/session
 import { AuditLogWriter, type AuditEntry } from "./audit.js";
 import type { Actor } from "./actor.js";
 import { IssuerCache } from "./issuers.js";
+import type { RateLimiter } from "./acme/rate-limits.js";
 
 /** Things other parts of the server want to hear about, after the change committed. */
 export interface RaEvents {
@@ -36,6 +37,8 @@ export interface RaContext {
   random?: (n: number) => Buffer;
   /** bcrypt cost of new password hashes (SIGIL_BCRYPT_COST; default DEFAULT_BCRYPT_COST) */
   bcryptCost?: number;
+  /** ACME rate limits (SIGIL_RATE_LIMITS, src/ra/acme/rate-limits.ts); absent: none apply (tests that build a context) */
+  rateLimits?: RateLimiter;
 }
 
 /** bcrypt cost when RaContext.bcryptCost is unset (the production default) */

@@ -20,6 +20,8 @@ export function accountRoutes(router: Router, deps: AcmeRouteDeps): void {
       onlyReturnExisting: p.onlyReturnExisting,
       externalAccountBinding: p.externalAccountBinding,
       newAccountUrl: linker.newAccount(st.dir.name),
+      // Koa's ctx.ip: the X-Forwarded-For client with SIGIL_TRUST_PROXY (app.proxy), else the peer
+      clientAddress: ctx.ip,
     });
     ctx.set("Location", linker.account(st.dir.name, account.id));
     json(ctx, created ? 201 : 200, accountJson(linker, st.dir.name, account));

@@ -24,7 +24,7 @@ export function authorizationRoutes(router: Router, deps: AcmeRouteDeps): void {
     let challenge: ChallengeInfo;
     if (decodeChallengeResponse(st.body) === "read") challenge = await ra.getChallenge(st.account, id);
     else {
-      const r = await ra.startChallenge(st.account, id);
+      const r = await ra.startChallenge(st.account, id, st.dir);
       const outcome = r.started ? await ra.validations.scheduleAndWait(id, r.job) : false;
       challenge = outcome === false ? r.challenge : outcome === true ? await ra.getChallenge(st.account, id) : outcome;
     }

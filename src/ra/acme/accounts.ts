@@ -25,6 +25,7 @@ import type { DirectoryInfo } from "./directories.js";
 import { eabKeyAad } from "./directories.js";
 import { ACME_MESSAGES, AcmeError, acmeErr } from "./errors.js";
 import { parseExternalAccountBinding, verifyExternalAccountBinding } from "./inner-jws.js";
+import { spendNewAccount } from "./rate-limits.js";
 
 /** An account as the front end sees it (the account store's record). */
 export type AccountInfo = AccountRecord;
@@ -156,6 +157,8 @@ export interface NewAccountRequest {
   externalAccountBinding?: unknown;
   /** the newAccount URL (the EAB JWS must carry it, §7.3.4) */
   newAccountUrl: string;
+  /** the client's address (the forwarded one with SIGIL_TRUST_PROXY): the new-accounts-per-ip rate limit */
+  clientAddress?: string;
 }
 
 /**
@@ -176,6 +179,8 @@ export async function newAccount(ctx: RaContext, dir: DirectoryInfo, req: NewAcc
     if (dir.eabRequired) throw acmeErr.externalAccountRequired();
   } else if (typeof eab !== "object") throw acmeErr.malformed("externalAccountBinding must be a JWS object");
   const binding = eab ? await parseExternalAccountBinding(eab, { newAccountUrl: req.newAccountUrl, accountThumbprint: req.thumbprint }) : undefined;
+  // docs/rate-limits.md: new accounts per client address; given back when no account is created
+  const spent = await spendNewAccount(ctx, dir, req.clientAddress);
   const id = uuidv7();
   try {
     return await inTransaction(ctx, async (tx) => {
@@ -227,6 +232,7 @@ export async function newAccount(ctx: RaContext, dir: DirectoryInfo, req: NewAcc
       return { account, created: true };
     });
   } catch (e) {
+    await spent.refund().catch(() => undefined);
     // two concurrent newAccount requests with one key: the loser returns the winner's account
     if (isUniqueViolation(e)) {
       const again = await findAccountByThumbprint(ctx, dir.id, req.thumbprint);

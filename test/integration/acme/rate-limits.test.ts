@@ -1,0 +1,220 @@
+/**
+ * ACME rate limits held in PostgreSQL (docs/rate-limits.md), against two
+ * real Sigil instances on ONE database: every limit's budget is shared (a
+ * request on either instance spends from the same bucket row), a refusal is
+ * RFC 8555 §6.6 rateLimited (429) with Retry-After, Link rel="help" and a
+ * fresh Replay-Nonce, and a refused or failed request writes nothing.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { generateKeyPairSync } from "node:crypto";
+import pg from "pg";
+import { createCsr } from "../../../src/ca/csr.js";
+import { loadConfig, type SigilConfig } from "../../../src/config.js";
+import { createLogger } from "../../../src/logger.js";
+import { DEFAULT_RATE_LIMITS } from "../../../src/policy/rate-limits.js";
+import { startSigil, type SigilServer } from "../../../src/server.js";
+import { freePort, testServerEnv } from "../../helpers/server.js";
+import { FakeValidator, startAcmeTestServer, type AcmeTestServer } from "./harness.js";
+import { RawAcme, type RawResponse } from "./raw-client.js";
+
+const LIMITS = [
+  "off",
+  "new-accounts-per-ip=4/1h",
+  "new-orders-per-account=3/1h",
+  "certificates-per-registered-domain=2/1w",
+  "failed-validations-per-account-identifier=2/1h",
+  "pending-authorizations-per-account=2",
+].join(",");
+const HELP_B = "https://ca.example/docs/rate-limits";
+
+/** a second instance on the first one's database (same master key), with its own ports */
+async function startSecondInstance(first: AcmeTestServer, validator: FakeValidator, env: Record<string, string>): Promise<SigilServer & { config: SigilConfig; baseUrl: string; stop(): Promise<void> }> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), "sigil-acme-rl-"));
+  const httpPort = await freePort();
+  const config = loadConfig({
+    ...testServerEnv({ dataDir, httpPort, databaseUrl: first.config.databaseUrl }),
+    SIGIL_MASTER_KEY: first.config.masterKey!,
+    ...env,
+  });
+  const server = await startSigil({ config, logger: createLogger(config.logLevel), validator });
+  return {
+    ...server,
+    config,
+    baseUrl: `http://127.0.0.1:${server.httpPort}`,
+    async stop() {
+      await server.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+function assertRateLimited(r: RawResponse, limit: string, help: string): void {
+  assert.equal(r.status, 429, r.text);
+  assert.equal(r.body.type, "urn:ietf:params:acme:error:rateLimited");
+  assert.match(r.body.detail, new RegExp(`limit ${limit} is `));
+  assert.match(r.body.detail, /retry after \d{4}-\d\d-\d\dT/);
+  const retry = Number(r.headers.get("retry-after"));
+  assert.ok(Number.isInteger(retry) && retry >= 1, `Retry-After: ${r.headers.get("retry-after")}`);
+  assert.ok(r.headers.get("replay-nonce"), "a fresh Replay-Nonce (RFC 8555 §6.5)");
+  const link = r.headers.get("link") ?? "";
+  assert.ok(link.includes(`<${help}>;rel="help"`), `Link: ${link}`);
+  assert.ok(link.includes(`rel="index"`), `Link: ${link}`);
+}
+
+describe("ACME rate limits across two instances on one database", function () {
+  this.timeout(120_000);
+  let a: AcmeTestServer;
+  let b: Awaited<ReturnType<typeof startSecondInstance>>;
+  let db: pg.Client;
+  const validator = new FakeValidator();
+  // accounts registered up front (3 of the 4 new accounts the address may create)
+  let c1: RawAcme;
+  let c2: RawAcme;
+  let c3: RawAcme;
+  const dirA = () => a.directoryUrl();
+  const dirB = () => `${b.baseUrl}/acme/default/directory`;
+  const helpA = () => `${a.config.acmeUrl}/acme/default/rate-limits`;
+
+  before(async () => {
+    validator.outcome = (req) =>
+      req.identifier.value.startsWith("fail.") ? { status: "invalid", error: { type: "incorrectResponse", detail: "wrong key authorization" } } : { status: "valid" };
+    a = await startAcmeTestServer({ validator, env: { SIGIL_RATE_LIMITS: LIMITS } });
+    b = await startSecondInstance(a, validator, { SIGIL_RATE_LIMITS: LIMITS, SIGIL_RATE_LIMITS_HELP_URL: HELP_B });
+    db = new pg.Client({ connectionString: a.config.databaseUrl });
+    await db.connect();
+    c1 = await RawAcme.create(dirA());
+    assert.equal((await c1.register()).status, 201);
+    c2 = await RawAcme.create(dirB());
+    assert.equal((await c2.register()).status, 201);
+    c3 = await RawAcme.create(dirA());
+    assert.equal((await c3.register()).status, 201);
+  });
+  after(async () => {
+    await db?.end();
+    await b?.stop();
+    await a?.stop();
+  });
+
+  /** an order of `c` (on whichever instance its directory URL names) validated to ready */
+  async function readyOrder(c: RawAcme, server: { acme: { validations: { idle(): Promise<void> } } }, name: string): Promise<RawResponse> {
+    const order = await c.post(c.dir.newOrder!, { identifiers: [{ type: "dns", value: name }] });
+    assert.equal(order.status, 201, order.text);
+    if (order.body.status === "pending") {
+      const authz = await c.post(order.body.authorizations[0], undefined);
+      await c.post(authz.body.challenges.find((x: { type: string }) => x.type === "http-01").url, {});
+      await server.acme.validations.idle();
+    }
+    return order;
+  }
+
+  it("new-accounts-per-ip: the fifth account from one address is refused, whichever instance it asks, and nothing is written", async () => {
+    const c4 = await RawAcme.create(dirB());
+    assert.equal((await c4.register()).status, 201, "the fourth account of 127.0.0.1");
+    const before = Number((await db.query(`select count(*) n from acme_accounts`)).rows[0].n);
+    const c5 = await RawAcme.create(dirA());
+    const refused = await c5.register();
+    assertRateLimited(refused, "new-accounts-per-ip", helpA());
+    assert.match(refused.body.detail, /127\.0\.0\.1/);
+    const c6 = await RawAcme.create(dirB());
+    assertRateLimited(await c6.register(), "new-accounts-per-ip", HELP_B);
+    assert.equal(Number((await db.query(`select count(*) n from acme_accounts`)).rows[0].n), before, "no account row for a refused request");
+    // an existing account is found (200), not created: no limit applies
+    assert.equal((await c1.register()).status, 200);
+    const bucket = await db.query(`select bucket_key from rate_limit_buckets where limit_name = 'new-accounts-per-ip'`);
+    assert.deepEqual(bucket.rows.map((r) => r.bucket_key), ["127.0.0.1"], "one bucket row, shared by both instances");
+  });
+
+  it("new-orders-per-account: the budget is shared by both instances; a failed newOrder gives its token back", async () => {
+    const onB = new RawAcme(dirB());
+    onB.dir = (await (await fetch(dirB())).json()) as Record<string, string>;
+    Object.assign(onB, { key: c1.key, jwk: c1.jwk, kid: c1.kid!.replace(a.baseUrl, b.baseUrl) });
+    // 1 (A): validated, so later orders for the name reuse its authorization (no new pending ones)
+    await readyOrder(c1, a, "www.example.com");
+    // a malformed order spends and gives back
+    const bad = await onB.post(onB.dir.newOrder!, { identifiers: [{ type: "dns", value: "bad..example.com" }] });
+    assert.equal(bad.status, 400, bad.text);
+    // 2 (B) and 3 (A)
+    assert.equal((await onB.post(onB.dir.newOrder!, { identifiers: [{ type: "dns", value: "www.example.com" }] })).status, 201);
+    assert.equal((await c1.post(c1.dir.newOrder!, { identifiers: [{ type: "dns", value: "www.example.com" }] })).status, 201);
+    const orders = Number((await db.query(`select count(*) n from acme_orders where account_id = $1`, [c1.kid!.split("/").pop()])).rows[0].n);
+    const refusedB = await onB.post(onB.dir.newOrder!, { identifiers: [{ type: "dns", value: "www.example.com" }] });
+    assertRateLimited(refusedB, "new-orders-per-account", HELP_B);
+    const refusedA = await c1.post(c1.dir.newOrder!, { identifiers: [{ type: "dns", value: "www.example.com" }] });
+    assertRateLimited(refusedA, "new-orders-per-account", helpA());
+    // Retry-After: one emission interval (1h / 3 = 1200 s) at most
+    assert.ok(Number(refusedA.headers.get("retry-after")) <= 1200);
+    assert.equal(Number((await db.query(`select count(*) n from acme_orders where account_id = $1`, [c1.kid!.split("/").pop()])).rows[0].n), orders, "no order row for a refused request");
+    // the refusals are counted, by limit
+    const metrics = await (await fetch(`${a.baseUrl}/metrics`)).text();
+    assert.match(metrics, /sigil_acme_rate_limited_total\{limit="new-orders-per-account"\} 1\b/);
+  });
+
+  it("certificates-per-registered-domain: two certificates of example.com per week across instances; the third order stays ready", async () => {
+    const ids = (await db.query(`select id from acme_orders where account_id = $1 and status = 'ready' order by created_at`, [c1.kid!.split("/").pop()])).rows.map((r) => r.id as string);
+    assert.equal(ids.length, 3, "three ready orders of c1");
+    const csr = () => createCsr({ privateKey: generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey, commonName: "www.example.com", dnsNames: ["www.example.com"] }).der.toString("base64url");
+    const finalizeUrl = (base: string, id: string) => `${base}/acme/default/order/${id}/finalize`;
+    const onB = new RawAcme(dirB());
+    onB.dir = (await (await fetch(dirB())).json()) as Record<string, string>;
+    Object.assign(onB, { key: c1.key, jwk: c1.jwk, kid: c1.kid!.replace(a.baseUrl, b.baseUrl) });
+    assert.equal((await c1.post(finalizeUrl(a.baseUrl, ids[0]!), { csr: csr() })).status, 200);
+    assert.equal((await onB.post(finalizeUrl(b.baseUrl, ids[1]!), { csr: csr() })).status, 200);
+    // finalizing a valid order again fails (orderNotReady) and spends nothing
+    assert.equal((await c1.post(finalizeUrl(a.baseUrl, ids[0]!), { csr: csr() })).status, 403);
+    const refused = await c1.post(finalizeUrl(a.baseUrl, ids[2]!), { csr: csr() });
+    assertRateLimited(refused, "certificates-per-registered-domain", helpA());
+    assert.match(refused.body.detail, /example\.com/);
+    const order = await c1.post(`${a.baseUrl}/acme/default/order/${ids[2]}`, undefined);
+    assert.equal(order.body.status, "ready", "a refused finalize leaves the order ready");
+    assert.equal(Number((await db.query(`select count(*) n from certificates where acme_order_id = $1`, [ids[2]])).rows[0].n), 0);
+  });
+
+  it("failed-validations-per-account-identifier: after two failures the third challenge POST is refused and the challenge stays pending", async () => {
+    const name = "fail.example.org";
+    for (let i = 0; i < 2; i++) {
+      const order = await c2.post(c2.dir.newOrder!, { identifiers: [{ type: "dns", value: name }] });
+      const authz = await c2.post(order.body.authorizations[0], undefined);
+      await c2.post(authz.body.challenges.find((x: { type: string }) => x.type === "http-01").url, {});
+      await b.acme.validations.idle();
+      assert.equal((await c2.post(order.body.authorizations[0], undefined)).body.status, "invalid");
+    }
+    const onA = new RawAcme(dirA());
+    onA.dir = (await (await fetch(dirA())).json()) as Record<string, string>;
+    Object.assign(onA, { key: c2.key, jwk: c2.jwk, kid: c2.kid!.replace(b.baseUrl, a.baseUrl) });
+    const order = await onA.post(onA.dir.newOrder!, { identifiers: [{ type: "dns", value: name }] });
+    assert.equal(order.status, 201, order.text);
+    const authz = await onA.post(order.body.authorizations[0], undefined);
+    const chall = authz.body.challenges.find((x: { type: string }) => x.type === "http-01");
+    const refused = await onA.post(chall.url, {});
+    assertRateLimited(refused, "failed-validations-per-account-identifier", helpA());
+    assert.match(refused.body.detail, /dns:fail\.example\.org/);
+    assert.equal((await onA.post(chall.url, undefined)).body.status, "pending", "the refused challenge was not started");
+    // one bucket per account and identifier, written by whichever instance recorded the failure
+    const keys = (await db.query(`select bucket_key from rate_limit_buckets where limit_name = 'failed-validations-per-account-identifier'`)).rows.map((r) => r.bucket_key);
+    assert.deepEqual(keys, [`${c2.kid!.split("/").pop()}/dns:${name}`]);
+  });
+
+  it("pending-authorizations-per-account: a count, not a rate: refused at the cap without spending a new order, allowed again once one is deactivated", async () => {
+    const o1 = await c3.post(c3.dir.newOrder!, { identifiers: [{ type: "dns", value: "p1.example.net" }] });
+    assert.equal(o1.status, 201, o1.text);
+    assert.equal((await c3.post(c3.dir.newOrder!, { identifiers: [{ type: "dns", value: "p2.example.net" }] })).status, 201);
+    const refused = await c3.post(c3.dir.newOrder!, { identifiers: [{ type: "dns", value: "p3.example.net" }] });
+    assertRateLimited(refused, "pending-authorizations-per-account", helpA());
+    assert.match(refused.body.detail, /at most 2/);
+    const deact = await c3.post(o1.body.authorizations[0], { status: "deactivated" });
+    assert.equal(deact.status, 200, deact.text);
+    // the refused order spent no new-orders token: this is the third of three
+    const third = await c3.post(c3.dir.newOrder!, { identifiers: [{ type: "dns", value: "p3.example.net" }] });
+    assert.equal(third.status, 201, third.text);
+  });
+
+  it("the server default, with SIGIL_RATE_LIMITS unset, is `default`", async () => {
+    // "" is unset for loadConfig (test servers otherwise run with off)
+    const env = { ...testServerEnv({ dataDir: "/nonexistent", httpPort: 8080 }), SIGIL_RATE_LIMITS: "" };
+    assert.deepEqual(loadConfig(env).rateLimits, DEFAULT_RATE_LIMITS);
+    assert.deepEqual(a.ra.rateLimits?.opts.server["new-orders-per-account"], { count: 3, periodMs: 3_600_000 });
+  });
+});
