@@ -40,7 +40,7 @@
 import { hash } from "node:crypto";
 import { SigilError, isSigilError } from "../core/errors.js";
 import { isRevocationReason } from "../core/types.js";
-import { signCrl, type CrlEntry } from "../ca/signer.js";
+import { signCrl, type CrlEntryColumns } from "../ca/signer.js";
 import { caExists, findCa, lockCa } from "../db/store/certificate-authorities.js";
 import {
   dueCrlCaIds,
@@ -49,7 +49,7 @@ import {
   isCrlDue,
   nextCrlNumber,
   revocationGeneration,
-  revokedEntries,
+  revokedEntryColumns,
   saveCrl,
   storedCrlThisUpdate,
   type DueWindow,
@@ -183,11 +183,11 @@ export class CrlPublisher {
         nextUpdate,
         der,
         etag,
-        entryCount: entries.length,
+        entryCount: entries.count,
         revocationGeneration: generation,
         createdAt: this.ctx.clock.now(),
       });
-      return { caId, crlNumber, thisUpdate, nextUpdate, der, etag, entryCount: entries.length };
+      return { caId, crlNumber, thisUpdate, nextUpdate, der, etag, entryCount: entries.count };
     });
     if (!published) return undefined;
     const cached = this.cache.get(caId);
@@ -196,23 +196,17 @@ export class CrlPublisher {
     return published;
   }
 
-  /** RFC 5280 §5.1.2.6 entries under the expiry policy in this file's header */
-  private async revokedEntries(s: Session, caId: string, previousThisUpdate: Date | undefined): Promise<CrlEntry[]> {
-    const rows = await revokedEntries(
+  /** RFC 5280 §5.1.2.6 entries under the expiry policy in this file's header, as columns (a million in one row) */
+  private async revokedEntries(s: Session, caId: string, previousThisUpdate: Date | undefined): Promise<CrlEntryColumns> {
+    const c = await revokedEntryColumns(
       s,
       caId,
       previousThisUpdate && { notAfterFrom: previousThisUpdate, revokedAfter: new Date(previousThisUpdate.getTime() - this.graceMs) },
     );
-    const entries: CrlEntry[] = new Array(rows.length);
-    for (let i = 0; i < rows.length; i++) {
-      const r = rows[i]!;
-      entries[i] = {
-        serial: Buffer.from(r.serial.length % 2 ? `0${r.serial}` : r.serial, "hex"),
-        revokedAt: r.revokedAt,
-        ...(r.revocationReason !== null && isRevocationReason(r.revocationReason) ? { reason: r.revocationReason } : {}),
-      };
-    }
-    return entries;
+    // RFC 5280 §5.3.1: a stored value that is no CRLReason is listed without a reasonCode
+    const reasons = c.reasons;
+    for (let i = 0; i < reasons.length; i++) if (!isRevocationReason(reasons[i])) reasons[i] = 0;
+    return c;
   }
 
   /**
