@@ -36,7 +36,17 @@ describe("directory policy", () => {
       websiteUrl: null,
       caaIdentities: [],
       validationAllowedNetworks: [],
+      caaEnabled: false,
     });
+  });
+
+  it("ok/caa-on-with-identities, fail/caa-on-without-identities (RFC 8659 §4.2 needs this CA's issuer domain names)", () => {
+    assert.equal(checkDirectoryPolicy({ caaEnabled: true, caaIdentities: ["CA.example.test"] }).caaEnabled, true);
+    assert.throws(
+      () => checkDirectoryPolicy({ caaEnabled: true }),
+      refusedNaming("caa_enabled"),
+    );
+    assert.deepEqual(checkDirectoryPolicyPatch({ caaEnabled: true }), { caaEnabled: true }, "a patch is checked with the stored fields (ra/acme-admin.ts)");
   });
 
   const ok: Array<{ name: string; input: DirectoryPolicyInput; expect: Partial<ReturnType<typeof checkDirectoryPolicy>> }> = [
