@@ -23,6 +23,7 @@ import { startTestServer, TEST_ADMIN_PASSWORD, type TestServer } from "../../hel
 import { bearer, unique } from "./helpers.js";
 import { coreRows, MATRIX_PASSWORD } from "./matrix/rows-core.js";
 import { pkiRows } from "./matrix/rows-pki.js";
+import { profileRows } from "./matrix/rows-profiles.js";
 import { PRINCIPALS, type MatrixFixture, type MatrixRow, type Outcome, type PrincipalIds, type PrincipalName } from "./matrix/types.js";
 
 /** Every service of the admin API. A new service must be added here (and get rows). */
@@ -37,7 +38,7 @@ const ALL_SERVICES: DescService[] = [
   ServiceAccountService,
 ];
 
-const ROWS: MatrixRow[] = [...coreRows, ...pkiRows];
+const ROWS: MatrixRow[] = [...coreRows, ...pkiRows, ...profileRows];
 
 /** How long a server stream may stay silent and still count as accepted. */
 const STREAM_QUIET_MS = 400;

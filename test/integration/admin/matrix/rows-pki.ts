@@ -131,7 +131,7 @@ async function freshDirectory(fx: MatrixFixture): Promise<{ id: string; name: st
 }
 
 /** An ACME directory of fx.orgId (no EAB) shared by read and update rows. */
-function sharedDirectory(fx: MatrixFixture): Promise<{ id: string; name: string }> {
+export function sharedDirectory(fx: MatrixFixture): Promise<{ id: string; name: string }> {
   return fx.shared("pki:directory", () => freshDirectory(fx));
 }
 
