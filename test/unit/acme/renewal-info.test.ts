@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { AcmeError } from "../../../src/ra/acme/errors.js";
-import { parseCertId, renewalRetryAfterSeconds, suggestedWindow, type RenewalSubject } from "../../../src/ra/acme/renewal-info.js";
+import { parseCertId, renewalRetryAfterSeconds, suggestedWindow, withCampaign, type RenewalSubject } from "../../../src/ra/acme/renewal-info.js";
 
 /** RFC 9773 §4.2 suggestedWindow rule and §4.1 certID parsing */
 describe("RFC 9773 renewal information: window rule", () => {
   const MIN = 60_000;
   const DAY = 86_400_000;
-  const now = new Date("2026-06-01T00:00:00Z");
+  // half an hour into every certificate's validity (the shortest is one hour)
+  const now = new Date("2026-05-01T00:30:00Z");
   const nb = new Date("2026-05-01T00:00:00Z");
   const after = (ms: number) => new Date(nb.getTime() + ms);
   const base = (validity: number): RenewalSubject => ({
@@ -28,6 +29,7 @@ describe("RFC 9773 renewal information: window rule", () => {
     { name: "revoked: a window in the past (renew immediately)", s: { ...base(90 * DAY), revoked: true }, want: past },
     { name: "issuing CA revoked: a window in the past", s: { ...base(90 * DAY), issuerRevoked: true }, want: past },
     { name: "issuing CA expires before the certificate: a window in the past", s: { ...base(90 * DAY), issuerNotAfter: after(30 * DAY) }, want: past },
+    { name: "expired: a window in the past (renew immediately), not its old window", s: { ...base(90 * DAY), notAfter: new Date(now.getTime() - DAY) }, want: past },
   ];
   for (const c of cases) {
     it(`RFC 9773 §4.2 ${c.name}`, () => {
@@ -41,6 +43,23 @@ describe("RFC 9773 renewal information: window rule", () => {
     assert.equal(renewalRetryAfterSeconds(() => 0), 19_440);
     assert.equal(renewalRetryAfterSeconds(() => 0.5), 21_600);
     assert.equal(renewalRetryAfterSeconds(() => 0.999999), 23_760);
+  });
+
+  it("RFC 9773 §4.3 Retry-After follows SIGIL_ARI_RETRY_AFTER_SECONDS with the same jitter, never below 1 s", () => {
+    assert.equal(renewalRetryAfterSeconds(() => 0, 3600), 3240);
+    assert.equal(renewalRetryAfterSeconds(() => 0.999999, 3600), 3960);
+    assert.equal(renewalRetryAfterSeconds(() => 0, 1), 1);
+  });
+
+  it("a campaign window applies only when it starts before the certificate's own", () => {
+    const own = { start: after(60 * DAY), end: after(61 * DAY) };
+    const sooner = { start: now, end: new Date(now.getTime() + MIN) };
+    const later = { start: after(70 * DAY), end: after(71 * DAY) };
+    assert.deepEqual(withCampaign(own, sooner), { window: sooner, fromCampaign: true });
+    assert.deepEqual(withCampaign(own, later), { window: own, fromCampaign: false });
+    assert.deepEqual(withCampaign(own, null), { window: own, fromCampaign: false });
+    // a revoked certificate's "renew now" window is never pushed back by a campaign
+    assert.deepEqual(withCampaign(past, sooner), { window: past, fromCampaign: false });
   });
 });
 

@@ -30,6 +30,7 @@ const SUBCOMMANDS: Record<string, string[]> = {
   audit: ["list", "watch"],
   ca: ["create-root", "create-intermediate", "import", "get", "list", "chain", "children", "update", "delete", "revoke", "export-key"],
   cert: ["issue", "sign-csr", "get", "list", "chain", "revoke", "renew", "export-key"],
+  renewal: ["create", "drill", "get", "list", "cancel"],
   admin: ["reset-password"],
   health: [],
 };
