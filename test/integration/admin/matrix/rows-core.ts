@@ -108,6 +108,42 @@ export const coreRows: MatrixRow[] = [
   },
   {
     service: AuthService,
+    method: "ListSessions",
+    variant: "own sessions",
+    request: () => ({}),
+    expect: outcomes("ok", { saWithFlag: "FAILED_PRECONDITION", saWithoutFlag: "FAILED_PRECONDITION", unauthenticated: "UNAUTHENTICATED" }),
+    check: (res, _fx, p) => {
+      if (p !== "superuser") assert.ok(res.sessions.some((s: { current: boolean }) => s.current), "the caller's own session is listed as current");
+    },
+  },
+  {
+    service: AuthService,
+    method: "ListSessions",
+    variant: "another user's",
+    request: async (fx) => ({ userId: await fx.shared("core:target-user", () => freshUser(fx)) }),
+    expect: EXPECT.admin(),
+  },
+  {
+    service: AuthService,
+    method: "ListSessions",
+    variant: "an organization's",
+    request: (fx) => ({ organizationId: fx.orgId }),
+    expect: EXPECT.admin(),
+  },
+  {
+    service: AuthService,
+    method: "RevokeSession",
+    request: async (fx) => {
+      const userId = await freshUser(fx);
+      const { user } = await fx.superuser(UserService, "getUser", { id: userId });
+      await fx.login(user.username, MATRIX_PASSWORD);
+      const { sessions } = await fx.superuser(AuthService, "listSessions", { userId });
+      return { sessionId: sessions[0].id };
+    },
+    expect: EXPECT.admin(),
+  },
+  {
+    service: AuthService,
     method: "WhoAmI",
     request: () => ({}),
     expect: EXPECT.authenticated(),
@@ -149,6 +185,32 @@ export const coreRows: MatrixRow[] = [
     method: "UpdateOrganization",
     request: (fx) => ({ id: fx.orgId, description: fx.unique("description") }),
     expect: EXPECT.admin(),
+  },
+  {
+    service: OrganizationService,
+    method: "UpdateOrganization",
+    variant: "settings",
+    // the default value: the change is allowed and audited, and other rows see the same settings
+    request: (fx) => ({ id: fx.orgId, settings: { sessionLifetimeSeconds: 604800n } }),
+    expect: EXPECT.admin(),
+  },
+  {
+    service: OrganizationService,
+    method: "UpdateOrganization",
+    variant: "slug",
+    request: async (fx) => ({
+      id: (await fx.superuser(OrganizationService, "createOrganization", { name: fx.unique("slugged") })).organization.id,
+      slug: fx.unique("slug"),
+    }),
+    // nobody but the superuser belongs to the new organization
+    expect: outcomes("NOT_FOUND", { superuser: "ok", unauthenticated: "UNAUTHENTICATED" }),
+  },
+  {
+    service: OrganizationService,
+    method: "UpdateOrganization",
+    variant: "slug of the caller's organization",
+    request: (fx) => ({ id: fx.orgId, slug: fx.unique("slug") }),
+    expect: EXPECT.superuser(),
   },
   {
     service: OrganizationService,
@@ -271,6 +333,20 @@ export const coreRows: MatrixRow[] = [
     method: "DeactivateUser",
     request: async (fx) => ({ id: await freshUser(fx) }),
     expect: EXPECT.admin(),
+  },
+  {
+    service: UserService,
+    method: "UnlockUser",
+    request: async (fx) => ({ id: await freshUser(fx) }),
+    expect: EXPECT.admin(),
+  },
+  {
+    service: UserService,
+    method: "UnlockUser",
+    variant: "a superuser",
+    request: async (fx) => ({ id: fx.ids("superuser", undefined).userId }),
+    // the bootstrap superuser is in the default organization, which no other principal belongs to
+    expect: outcomes("NOT_FOUND", { superuser: "ok", unauthenticated: "UNAUTHENTICATED" }),
   },
 
   // ---------------------------------------------------------------- AuditService
