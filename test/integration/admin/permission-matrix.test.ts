@@ -17,6 +17,7 @@ import { AuthService } from "../../../src/gen/sigil/admin/v1/auth_pb.js";
 import { CertificateAuthorityService } from "../../../src/gen/sigil/admin/v1/certificate_authority_pb.js";
 import { CertificateService } from "../../../src/gen/sigil/admin/v1/certificate_pb.js";
 import { OrganizationService } from "../../../src/gen/sigil/admin/v1/organization_pb.js";
+import { RenewalService } from "../../../src/gen/sigil/admin/v1/renewal_pb.js";
 import { ServiceAccountService } from "../../../src/gen/sigil/admin/v1/service_account_pb.js";
 import { Role, UserService } from "../../../src/gen/sigil/admin/v1/user_pb.js";
 import { startTestServer, TEST_ADMIN_PASSWORD, type TestServer } from "../../helpers/server.js";
@@ -24,6 +25,7 @@ import { bearer, unique } from "./helpers.js";
 import { coreRows, MATRIX_PASSWORD } from "./matrix/rows-core.js";
 import { pkiRows } from "./matrix/rows-pki.js";
 import { profileRows } from "./matrix/rows-profiles.js";
+import { renewalRows } from "./matrix/rows-renewal.js";
 import { PRINCIPALS, type MatrixFixture, type MatrixRow, type Outcome, type PrincipalIds, type PrincipalName } from "./matrix/types.js";
 
 /** Every service of the admin API. A new service must be added here (and get rows). */
@@ -36,9 +38,10 @@ const ALL_SERVICES: DescService[] = [
   AcmeService,
   AuditService,
   ServiceAccountService,
+  RenewalService,
 ];
 
-const ROWS: MatrixRow[] = [...coreRows, ...pkiRows, ...profileRows];
+const ROWS: MatrixRow[] = [...coreRows, ...pkiRows, ...profileRows, ...renewalRows];
 
 /** How long a server stream may stay silent and still count as accepted. */
 const STREAM_QUIET_MS = 400;
