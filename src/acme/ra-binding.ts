@@ -15,6 +15,7 @@ import { verifyKeyChange } from "../ra/acme/inner-jws.js";
 import { getOrder, listOrders, newOrder } from "../ra/acme/orders.js";
 import { CaKeyIdentifierCache, renewalInfo } from "../ra/acme/renewal-info.js";
 import { revokeCertificate } from "../ra/acme/revoke.js";
+import { directoryRateLimitViews } from "../ra/acme/rate-limits.js";
 import { ValidationScheduler, type ValidationSchedulerOptions } from "../ra/acme/validation.js";
 import type { RaContext } from "../ra/context.js";
 import type { ChallengeValidator } from "../validation/types.js";
@@ -73,6 +74,7 @@ export function bindAcmeRa(ra: RaContext, opts: AcmeRaBindingOptions): BoundAcme
     startChallenge: (account, id, dir) => startChallenge(ra, account, id, dir),
     revokeCertificate: (dir, auth, certificateDer, reason) => revokeCertificate(ra, dir, auth, certificateDer, reason),
     renewalInfo: (dir, certId) => renewalInfo(ra, caKeyIds, dir, certId, { retryAfterSeconds: opts.renewalInfoRetryAfterSeconds }),
+    rateLimits: (dir) => directoryRateLimitViews(ra, dir),
     start() {
       nonces.startCleanup((e) => logger.error({ err: e }, "nonce cleanup failed"));
       validations.startSweeper();

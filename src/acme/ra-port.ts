@@ -15,6 +15,7 @@ import type { DirectoryInfo } from "../ra/acme/directories.js";
 import type { KeyChangeInput, VerifiedKeyChange } from "../ra/acme/inner-jws.js";
 import type { OrderInfo } from "../ra/acme/orders.js";
 import type { RenewalInfo } from "../ra/acme/renewal-info.js";
+import type { RateLimitView } from "../ra/acme/rate-limits.js";
 import type { RevocationAuth } from "../ra/acme/revoke.js";
 import type { ChallengeJob } from "../ra/acme/validation.js";
 import type { AccountLookup, NonceChecker } from "./jws.js";
@@ -88,6 +89,9 @@ export interface AcmeRa {
   // RFC 9773 renewal information
   /** §4.2 the suggested window of the certificate `certId` (§4.1) names; 400 malformed certID, 404 unknown */
   renewalInfo(dir: DirectoryInfo, certId: string): Promise<RenewalInfo>;
+
+  /** the rate limits in force in a directory (docs/rate-limits.md), for its rate-limits page; absent: none listed */
+  rateLimits?(dir: DirectoryInfo): RateLimitView[];
 
   /** starts the background work (nonce cleanup, validation sweeper) */
   start(): void;

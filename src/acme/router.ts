@@ -23,6 +23,7 @@ import type { AcmeRouteDeps } from "./routes/kit.js";
 import { orderRoutes } from "./routes/orders.js";
 import { renewalInfoRoutes } from "./routes/renewal-info.js";
 import { revocationRoutes } from "./routes/revocation.js";
+import { rateLimitRoutes } from "./routes/rate-limits.js";
 
 export { RETRY_AFTER_SECONDS } from "./routes/kit.js";
 
@@ -139,6 +140,7 @@ export function buildAcmeRouter(deps: AcmeRouterDeps | AcmePortRouterDeps): Acme
   authorizationRoutes(router, routeDeps);
   revocationRoutes(router, routeDeps);
   renewalInfoRoutes(router, routeDeps);
+  rateLimitRoutes(router, routeDeps);
 
   // resources are read with POST-as-GET (§6.3); a plain GET gets a problem, not a 404
   const postOnly = ["/new-account", "/new-order", "/key-change", "/revoke-cert", "/acct/:id", "/acct/:id/orders", "/order/:id", "/order/:id/finalize", "/authz/:id", "/chall/:id", "/cert/:id"];

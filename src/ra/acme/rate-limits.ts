@@ -334,6 +334,32 @@ export async function recordFailedValidation(
   await spendRateLimitBuckets(ctx.store, [{ limitName: "failed-validations-per-account-identifier", key, emissionMs, burstMs }], ctx.clock.now());
 }
 
+/** One limit as the directory's rate-limits page shows it. */
+export interface RateLimitView {
+  name: RateLimitName;
+  description: string;
+  /** "300/3h", or "1000" for the pending-authorizations cap */
+  limit: string;
+  count: number;
+  /** seconds; 0 for a count limit */
+  periodSeconds: number;
+}
+
+/**
+ * The limits in force in a directory, for its /acme/{directory}/rate-limits
+ * page (the default Link rel="help" target of rateLimited answers).
+ */
+export function directoryRateLimitViews(ctx: Pick<RaContext, "rateLimits">, dir: DirectoryInfo): RateLimitView[] {
+  const set = ctx.rateLimits?.limitsOf(dir) ?? {};
+  return RATE_LIMIT_NAMES.filter((n) => set[n]).map((n) => ({
+    name: n,
+    description: RATE_LIMIT_INFO[n].what,
+    limit: formatRateLimit(set[n]!),
+    count: set[n]!.count,
+    periodSeconds: Math.floor(set[n]!.periodMs / 1000),
+  }));
+}
+
 // ---------------------------------------------------------------------------
 // Admin: directory entries and overrides
 

@@ -14,6 +14,7 @@ import pg from "pg";
 import { createCsr } from "../../../src/ca/csr.js";
 import { loadConfig, type SigilConfig } from "../../../src/config.js";
 import { createLogger } from "../../../src/logger.js";
+import { deleteExpiredRateLimitBuckets, spendRateLimitBuckets } from "../../../src/db/store/rate-limits.js";
 import { DEFAULT_RATE_LIMITS } from "../../../src/policy/rate-limits.js";
 import { startSigil, type SigilServer } from "../../../src/server.js";
 import { freePort, testServerEnv } from "../../helpers/server.js";
@@ -209,6 +210,39 @@ describe("ACME rate limits across two instances on one database", function () {
     // the refused order spent no new-orders token: this is the third of three
     const third = await c3.post(c3.dir.newOrder!, { identifiers: [{ type: "dns", value: "p3.example.net" }] });
     assert.equal(third.status, 201, third.text);
+  });
+
+  it("one bucket under concurrent spends from both instances: exactly `count` succeed, the rest are refused with the unchanged TAT", async () => {
+    const items = [{ limitName: "test-concurrency", key: "k", emissionMs: 60_000, burstMs: 5 * 60_000 }];
+    const now = new Date();
+    const results = await Promise.all(Array.from({ length: 24 }, (_, i) => spendRateLimitBuckets((i % 2 ? b : a).ra.store, items, now)));
+    const spent = results.filter((r) => r[0]!.spent);
+    assert.equal(spent.length, 5, "a burst of 5 tokens, never more");
+    const tat = Math.max(...spent.map((r) => r[0]!.tatMs!));
+    assert.equal(tat, now.getTime() + 5 * 60_000);
+    for (const r of results.filter((x) => !x[0]!.spent)) assert.ok(r[0]!.tatMs === null || r[0]!.tatMs <= tat);
+    const row = await db.query(`select tat from rate_limit_buckets where limit_name = 'test-concurrency'`);
+    assert.equal(new Date(row.rows[0].tat).getTime(), tat, "refusals left the row as the fifth spend wrote it");
+    // a TAT in the past is a full bucket: the clean-up may delete it
+    assert.equal(await deleteExpiredRateLimitBuckets(a.ra.store, new Date(tat + 1), 100) >= 1, true);
+    assert.equal((await db.query(`select 1 from rate_limit_buckets where limit_name = 'test-concurrency'`)).rowCount, 0);
+  });
+
+  it("the default help page lists the limits in force in the directory", async () => {
+    const r = await fetch(helpA());
+    assert.equal(r.status, 200);
+    assert.ok(r.headers.get("replay-nonce"));
+    const body = (await r.json()) as { limits: Array<{ name: string; limit: string }> };
+    assert.deepEqual(
+      body.limits.map((l) => [l.name, l.limit]),
+      [
+        ["new-accounts-per-ip", "4/1h"],
+        ["new-orders-per-account", "3/1h"],
+        ["certificates-per-registered-domain", "2/1w"],
+        ["failed-validations-per-account-identifier", "2/1h"],
+        ["pending-authorizations-per-account", "2"],
+      ],
+    );
   });
 
   it("the server default, with SIGIL_RATE_LIMITS unset, is `default`", async () => {
