@@ -261,6 +261,25 @@ describe("ACME profiles (draft-ietf-acme-profiles-00)", function () {
       assert.equal(classic.body.status, "ready");
     });
 
+    it("issues with the profile's key usages and kind (EKU), an EC key getting keyAgreement, not keyEncipherment", async () => {
+      await createAcmeProfile(server.ra, actor, {
+        directoryId: dirId,
+        name: "ku",
+        certificateKind: "dual",
+        keyUsages: ["digitalSignature", "keyEncipherment", "keyAgreement"],
+        includeCommonName: false,
+      });
+      const c = await client("prof");
+      const { pem } = await issue(c, ["ku.prof.example"], "ku");
+      const text = opensslText(pem);
+      assert.match(text, /Digital Signature, Key Agreement/);
+      assert.doesNotMatch(text, /Key Encipherment/, "keyEncipherment only for RSA keys");
+      assert.match(text, /TLS Web Server Authentication, TLS Web Client Authentication/);
+      assert.doesNotMatch(text, /CN\s*=/);
+      const days = (new Date(new X509Certificate(pem).validTo).getTime() - Date.now()) / DAY;
+      assert.ok(days <= 30.01, `capped by the directory's 30 days: ${days}`);
+    });
+
     it("refuses to finalize an order whose profile was deleted since (§4 invalidProfile)", async () => {
       const temp = await createAcmeProfile(server.ra, actor, { directoryId: dirId, name: "temp", preset: "tlsserver" });
       const c = await client("prof");
