@@ -6,6 +6,7 @@ import { systemActor } from "../../../src/ra/actor.js";
 import { createDirectory } from "../../../src/ra/acme/directories.js";
 import { startChallTestSrv, type ChallTestSrv } from "../../interop/helpers/challtestsrv.js";
 import { runOk } from "../../interop/helpers/tools.js";
+import { startTestServer, type TestServer } from "../../helpers/server.js";
 import { startAcmeTestServer, type AcmeTestServer } from "./harness.js";
 import { RawAcme, type RawResponse } from "./raw-client.js";
 
@@ -356,5 +357,50 @@ describe("ACME dns-account-01 and dns-persist-01 against the mock DNS", function
       assert.equal(after.body.status, "valid", after.text);
       await finalizeAndDownload(k, order, [name]);
     });
+  });
+});
+
+describe("ACME dns-persist-01 and dns-account-01 on the embedded database (PGlite)", function () {
+  this.timeout(90_000);
+  let dns: ChallTestSrv;
+  let server: TestServer;
+
+  before(async () => {
+    dns = await startChallTestSrv();
+    server = await startTestServer({ embedded: true, env: { SIGIL_DNS_SERVERS: dns.dnsServer } });
+    await createDirectory(server.ra, systemActor("test"), { name: "embedded-dns", ca: "default-intermediate", challengeTypes: ["dns-account-01", "dns-persist-01"], caaIdentities: [ISSUER] });
+  });
+  after(async () => {
+    await server?.stop();
+    await dns?.stop();
+  });
+
+  it("validates both after a key change (the retained-thumbprint query runs on PGlite too)", async () => {
+    const k = await RawAcme.create(`${server.baseUrl}/acme/embedded-dns/directory`);
+    await k.register();
+    const oldThumb = await calculateJwkThumbprint(k.jwk, "sha256");
+    const kp = await generateKeyPair("ES256", { extractable: true });
+    const next = { key: kp.privateKey, jwk: await exportJWK(kp.publicKey), alg: "ES256" };
+    assert.equal((await k.post(k.dir.keyChange!, await k.keyChangeInner(next))).status, 200);
+    k.key = next.key;
+    k.jwk = next.jwk;
+    const newThumb = await calculateJwkThumbprint(k.jwk, "sha256");
+
+    const persistName = "embedded-persist.dns.example.com";
+    await dns.setTxt(`_validation-persist.${persistName}`, `${ISSUER}; accounturi=${hashedUri(`${server.baseUrl}/acme/embedded-dns/account-hash/`, persistName, oldThumb, k.kid!)}`);
+    const accountName = "embedded-acct.dns.example.com";
+    const order = await k.post(k.dir.newOrder!, { identifiers: [persistName, accountName].map((value) => ({ type: "dns", value })) });
+    assert.equal(order.status, 201, order.text);
+    for (const url of order.body.authorizations as string[]) {
+      const authz = await k.post(url, undefined);
+      const value = authz.body.identifier.value as string;
+      const ch = authz.body.challenges.find((x: { type: string }) => x.type === (value === persistName ? "dns-persist-01" : "dns-account-01"));
+      if (value === accountName) await dns.setTxt(`${accountLabel(k.kid!)}._acme-challenge.${value}`, createHash("sha256").update(`${ch.token}.${newThumb}`).digest("base64url"));
+      const r = await k.post(ch.url, {});
+      assertNonce(r);
+    }
+    await server.acme.validations.idle();
+    const o = await k.post(order.headers.get("location")!, undefined);
+    assert.equal(o.body.status, "ready", o.text);
   });
 });
