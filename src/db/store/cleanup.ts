@@ -66,15 +66,18 @@ export const EXPIRE_AUTHORIZATIONS_SQL = `with b as (select id from acme_authori
  * usable at $3 (pending or valid, unexpired: the account may reuse it, and
  * its URL keeps answering); such an order goes once the authorization has
  * expired. `locked` is false when another instance holds the deletion lock
- * (nothing was done).
+ * (nothing was done). The two "kept" checks are correlated scalar
+ * subqueries, so they run per candidate through an index and stop with the
+ * batch's LIMIT (as NOT EXISTS the planner hashed the whole certificates
+ * table first, the candidates being many).
  */
 export const DELETE_INVALID_ORDERS_SQL = `with l as (select pg_try_advisory_xact_lock($4::bigint) as ok),
         b as (select o.id from acme_orders o
                where o.status = 'invalid' and o.updated_at <= $1 and (select ok from l)
                  and o.certificate_id is null
-                 and not exists (select 1 from certificates c where c.acme_order_id = o.id)
-                 and not exists (select 1 from acme_order_authorizations oa join acme_authorizations a on a.id = oa.authorization_id
-                                  where oa.order_id = o.id and a.${AUTHZ_EXPIRING} and a.expires > $3)
+                 and (select 1 from certificates c where c.acme_order_id = o.id limit 1) is null
+                 and (select 1 from acme_order_authorizations oa join acme_authorizations a on a.id = oa.authorization_id
+                       where oa.order_id = o.id and a.${AUTHZ_EXPIRING} and a.expires > $3 limit 1) is null
                order by o.updated_at limit $2 for update of o skip locked),
         od as (delete from acme_orders o where o.id in (select id from b) returning 1),
         az as (select distinct oa.authorization_id as id from acme_order_authorizations oa where oa.order_id in (select id from b)),
