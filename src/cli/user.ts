@@ -5,10 +5,12 @@ import {
   GetUserResponseSchema,
   ListUsersResponseSchema,
   Role,
+  UnlockUserResponseSchema,
   UpdateUserResponseSchema,
   UserService,
   type User,
 } from "../gen/sigil/admin/v1/user_pb.js";
+import { AuthService, ListSessionsResponseSchema, RevokeSessionResponseSchema, type ListSessionsResponse } from "../gen/sigil/admin/v1/auth_pb.js";
 import { AdminCli, details, list, optionalBool, optionalInt, optionalString, parseCommand, required, runCli, table, UsageError, when } from "./admin-client.js";
 import { isHelpWord, readStdin, type CliIo } from "./io.js";
 
@@ -21,9 +23,13 @@ commands:
   list [--org ORG_ID] [--include-inactive] [--page-size N] [--page-token T]
   update ID [--email EMAIL] [--role ROLE] [--active true|false] [--org ORG_ID|""]
             [--cap NAME=true|false ...] [--password-stdin]
-  deactivate ID
+  deactivate ID        (also revokes the user's certificates when its organization says so)
+  unlock ID            lift a login lockout
+  sessions [--user ID | --org ORG_ID] [--include-ended]
+  revoke-session SESSION_ID
 
 The password is read from $SIGIL_NEW_PASSWORD or, with --password-stdin, from stdin.
+Changing your own password also needs your current one in $SIGIL_CURRENT_PASSWORD.
 common options: --server host:port --json --tls --ca FILE --client-cert FILE --client-key FILE
 `;
 
@@ -76,6 +82,7 @@ export function userRow(u: User | undefined): Record<string, string> {
     organization: u.organizationId,
     capabilities: capabilitiesOf(u),
     last_login: when(u.lastLoginAt),
+    ...(u.lockedUntil ? { locked_until: when(u.lockedUntil) } : {}),
   };
 }
 
@@ -111,6 +118,8 @@ export async function runUser(argv: string[], io: CliIo): Promise<number> {
       cap: { type: "string", multiple: true },
       active: { type: "string" },
       "include-inactive": { type: "boolean" },
+      "include-ended": { type: "boolean" },
+      user: { type: "string" },
       "password-stdin": { type: "boolean" },
       "page-size": { type: "string" },
       "page-token": { type: "string" },
@@ -159,14 +168,47 @@ export async function runUser(argv: string[], io: CliIo): Promise<number> {
             isActive: optionalBool(values, "active"),
             organizationId: optionalString(values, "org"),
             password: await newPassword(values, false, io),
+            currentPassword: io.env.SIGIL_CURRENT_PASSWORD || undefined,
             ...capabilityFlags(values),
           });
-          cli.print(UpdateUserResponseSchema, r, () => details(userRow(r.user)));
+          cli.print(UpdateUserResponseSchema, r, () => details({ ...userRow(r.user), ...(r.revokedCertificates ? { revoked_certificates: String(r.revokedCertificates) } : {}) }));
           return;
         }
         case "deactivate": {
           const r = await cli.call(UserService, "deactivateUser", { id: id() });
-          cli.print(DeactivateUserResponseSchema, r, () => details(userRow(r.user)));
+          cli.print(DeactivateUserResponseSchema, r, () => details({ ...userRow(r.user), revoked_certificates: String(r.revokedCertificates) }));
+          return;
+        }
+        case "unlock": {
+          const r = await cli.call(UserService, "unlockUser", { id: id() });
+          cli.print(UnlockUserResponseSchema, r, () => details(userRow(r.user)));
+          return;
+        }
+        case "sessions": {
+          const r: ListSessionsResponse = await cli.call(AuthService, "listSessions", {
+            userId: optionalString(values, "user") ?? "",
+            organizationId: optionalString(values, "org") ?? "",
+            includeEnded: values["include-ended"] === true,
+            pageSize: optionalInt(values, "page-size") ?? 0,
+            pageToken: optionalString(values, "page-token") ?? "",
+          });
+          const rows = r.sessions.map((x) => ({
+            id: x.id,
+            username: x.username,
+            client: x.client,
+            address: x.clientAddress,
+            created: when(x.createdAt),
+            last_used: when(x.lastUsedAt),
+            expires: when(x.expiresAt),
+            ended: x.revokedAt ? `${when(x.revokedAt)} (${x.revokedReason})` : "",
+            current: x.current ? "*" : "",
+          }));
+          cli.print(ListSessionsResponseSchema, r, () => table(rows, ["id", "username", "client", "address", "created", "last_used", "expires", "ended", "current"]) + (r.nextPageToken ? `next page: --page-token ${r.nextPageToken}\n` : ""));
+          return;
+        }
+        case "revoke-session": {
+          const r = await cli.call(AuthService, "revokeSession", { sessionId: id() });
+          cli.print(RevokeSessionResponseSchema, r, () => "revoked\n");
           return;
         }
         default:
