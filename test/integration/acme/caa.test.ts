@@ -241,6 +241,22 @@ describe("ACME CAA checking (RFC 8659, RFC 8657) against the mock DNS", function
     assert.deepEqual(caaQueries, []);
   });
 
+  it("the real resolver gives each record as flags, tag and value; NODATA is ENODATA (RFC 8659 §4.1)", async () => {
+    const real = createDnsResolver([dns.dnsServer], { timeoutMs: 2000, tries: 1 });
+    await setCaa("shape.caa.example", [
+      { tag: "issue", value: `${ISSUER}; validationmethods=dns-01` },
+      { tag: "tbs", value: "unknown, not critical" },
+    ]);
+    assert.deepEqual(await real.resolveCaa("shape.caa.example"), [
+      { flags: 0, tag: "issue", value: `${ISSUER}; validationmethods=dns-01` },
+      { flags: 0, tag: "tbs", value: "unknown, not critical" },
+    ]);
+    await assert.rejects(real.resolveCaa("nothing.caa.example"), (e: unknown) => (e as { code?: string }).code === "ENODATA");
+    // and end to end: the non-critical unknown tag is ignored, validationmethods=dns-01 matches
+    const { authzs } = await orderAndValidate(on, ["shape.caa.example"]);
+    assert.equal(authzs[0]!.body.status, "valid", authzs[0]!.text);
+  });
+
   it("configuration: CAA on needs caa_identities (INVALID_ARGUMENT at create and update, nothing changed)", async () => {
     await assert.rejects(
       createDirectory(server.ra, systemActor("test"), { name: "caa-noid", ca: "default-intermediate", caaEnabled: true }),
