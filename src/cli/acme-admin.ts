@@ -36,6 +36,7 @@ import { AdminCli, details, list, optionalBool, optionalInt, optionalString, par
 import { isHelpWord, type CliIo } from "./io.js";
 import { arg } from "./pki-args.js";
 import { runAcmeProfiles } from "./acme-profiles.js";
+import { runAcmeRateLimits } from "./acme-rate-limits.js";
 
 export const ACME_USAGE = `usage: sigil acme <noun> <verb> [options]     (through the gRPC admin API, after "sigil login")
 
@@ -56,6 +57,7 @@ export const ACME_USAGE = `usage: sigil acme <noun> <verb> [options]     (throug
   sigil acme account deactivate ID
   sigil acme order list [--directory-id ID] [--account ID] [--status pending|ready|processing|valid|invalid]
   sigil acme profile new|get|list|update|delete ...   (issuance profiles; "sigil acme profile help")
+  sigil acme rate-limit directory|set|list|delete ...   (rate-limit entries and overrides; "sigil acme rate-limit help")
   (directory new and update also take --default-profile NAME: on new classic or a preset, on update one of the directory's profiles)
 common options: --server host:port --json --tls --ca FILE --client-cert FILE --client-key FILE
 `;
@@ -135,6 +137,8 @@ export async function runAcme(argv: string[], io: CliIo): Promise<number> {
   const [noun, word, ...rest] = argv;
   // draft-ietf-acme-profiles-00 profiles: ./acme-profiles.ts
   if (noun === "profile") return runAcmeProfiles(argv.slice(1), io);
+  // rate-limit entries and overrides (docs/rate-limits.md): ./acme-rate-limits.ts
+  if (noun === "rate-limit") return runAcmeRateLimits(argv.slice(1), io);
   if (!noun || isHelpWord(noun) || (KNOWN[noun] && (!word || isHelpWord(word)))) {
     io.stdout.write(ACME_USAGE);
     return 0;
