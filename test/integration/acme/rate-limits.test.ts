@@ -83,7 +83,8 @@ describe("ACME rate limits across two instances on one database", function () {
     validator.outcome = (req) =>
       req.identifier.value.startsWith("fail.") ? { status: "invalid", error: { type: "incorrectResponse", detail: "wrong key authorization" } } : { status: "valid" };
     a = await startAcmeTestServer({ validator, env: { SIGIL_RATE_LIMITS: LIMITS } });
-    b = await startSecondInstance(a, validator, { SIGIL_RATE_LIMITS: LIMITS, SIGIL_RATE_LIMITS_HELP_URL: HELP_B });
+    // B sits behind a proxy it trusts (X-Forwarded-For is the client address there)
+    b = await startSecondInstance(a, validator, { SIGIL_RATE_LIMITS: LIMITS, SIGIL_RATE_LIMITS_HELP_URL: HELP_B, SIGIL_TRUST_PROXY: "true" });
     db = new pg.Client({ connectionString: a.config.databaseUrl });
     await db.connect();
     c1 = await RawAcme.create(dirA());
@@ -126,6 +127,27 @@ describe("ACME rate limits across two instances on one database", function () {
     assert.equal((await c1.register()).status, 200);
     const bucket = await db.query(`select bucket_key from rate_limit_buckets where limit_name = 'new-accounts-per-ip'`);
     assert.deepEqual(bucket.rows.map((r) => r.bucket_key), ["127.0.0.1"], "one bucket row, shared by both instances");
+  });
+
+  it("new-accounts-per-ip behind a trusted proxy counts the forwarded address (an IPv6 client by its /64)", async () => {
+    const registerFrom = async (forwarded: string): Promise<RawResponse> => {
+      const c = await RawAcme.create(dirB());
+      const jws = await c.sign(c.dir.newAccount!, { termsOfServiceAgreed: true }, { useJwk: true });
+      const r = await fetch(c.dir.newAccount!, { method: "POST", headers: { "content-type": "application/jose+json", "x-forwarded-for": forwarded }, body: JSON.stringify(jws) });
+      const text = await r.text();
+      return { status: r.status, headers: r.headers, body: JSON.parse(text), text };
+    };
+    // 127.0.0.1 has used its four accounts; a forwarded client has its own budget
+    for (let i = 0; i < 4; i++) assert.equal((await registerFrom("203.0.113.9")).status, 201);
+    assertRateLimited(await registerFrom("203.0.113.9"), "new-accounts-per-ip", HELP_B);
+    // two addresses of one IPv6 /64 share a bucket
+    for (let i = 0; i < 2; i++) assert.equal((await registerFrom(`2001:db8:5:6::${i + 1}`)).status, 201);
+    for (let i = 0; i < 2; i++) assert.equal((await registerFrom(`2001:db8:5:6:ffff::${i + 1}`)).status, 201);
+    const refused = await registerFrom("2001:db8:5:6::99");
+    assertRateLimited(refused, "new-accounts-per-ip", HELP_B);
+    assert.match(refused.body.detail, /2001:db8:5:6::\/64/);
+    const keys = (await db.query(`select bucket_key from rate_limit_buckets where limit_name = 'new-accounts-per-ip' order by bucket_key`)).rows.map((r) => r.bucket_key);
+    assert.deepEqual(keys, ["127.0.0.1", "2001:db8:5:6::/64", "203.0.113.9"]);
   });
 
   it("new-orders-per-account: the budget is shared by both instances; a failed newOrder gives its token back", async () => {
