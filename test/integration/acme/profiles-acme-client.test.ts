@@ -25,7 +25,7 @@ describe("ACME profiles with acme-client", function () {
   });
 
   async function order(client: acme.Client, name: string, profile?: string): Promise<{ order: acme.Order; pem: string }> {
-    const o = await client.createOrder({ identifiers: [{ type: "dns", value: name }], ...(profile ? { profile } : {}) } as acme.CreateOrderRequest);
+    const o = await client.createOrder({ identifiers: [{ type: "dns", value: name }], ...(profile ? { profile } : {}) } as Parameters<acme.Client["createOrder"]>[0]);
     for (const authz of await client.getAuthorizations(o)) {
       const ch = authz.challenges.find((c) => c.type === "http-01")!;
       await client.completeChallenge(ch);
@@ -54,7 +54,7 @@ describe("ACME profiles with acme-client", function () {
     assert.match(new X509Certificate(classic.pem).subject, /CN=classic\.acme-client\.example\.com/);
 
     await assert.rejects(
-      client.createOrder({ identifiers: [{ type: "dns", value: "x.acme-client.example.com" }], profile: "nosuch" } as acme.CreateOrderRequest),
+      client.createOrder({ identifiers: [{ type: "dns", value: "x.acme-client.example.com" }], profile: "nosuch" } as Parameters<acme.Client["createOrder"]>[0]),
       (e: Error) => /profile/.test(e.message),
     );
   });
