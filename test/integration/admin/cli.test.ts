@@ -60,8 +60,9 @@ describe("sigil CLI against the admin server", function () {
     const org = JSON.parse(await ok(["org", "create", "--name", orgName, "--description", "from the CLI", "--json"])) as { organization: { id: string; name: string } };
     assert.equal(org.organization.name, orgName);
     const orgs = await ok(["org", "list"]);
-    assert.match(orgs, /^ID\s+NAME\s+DESCRIPTION\s+CREATED$/m);
-    assert.match(orgs, new RegExp(`${org.organization.id}\\s+${orgName}\\s+from the CLI`));
+    assert.match(orgs, /^ID\s+NAME\s+SLUG\s+DESCRIPTION\s+CREATED$/m);
+    // the slug column (issue 13 item 1): derived from the name
+    assert.match(orgs, new RegExp(`${org.organization.id}\\s+${orgName}\\s+${orgName}\\s+from the CLI`));
 
     const username = unique("alice");
     const created = JSON.parse(
