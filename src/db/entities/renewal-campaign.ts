@@ -1,6 +1,5 @@
 import { EntitySchema, PrimaryKeyProp, type Opt } from "@mikro-orm/core";
 import { createdAtProperty, idProperty, optionalTimestamp, timestamp } from "./common.js";
-import { Certificate } from "./certificate.js";
 import { Organization } from "./organization.js";
 
 /** What a renewal campaign reaches (src/ra/renewal-campaigns.ts). */
@@ -51,19 +50,24 @@ export const RenewalCampaignSchema = new EntitySchema<RenewalCampaign>({
   },
 });
 
-/** A certificate a campaign asks to be renewed (written by one insert ... select). */
+/**
+ * A certificate a campaign asks to be renewed (written by one insert ...
+ * select from certificates). Plain ids, no foreign keys: certificates are
+ * never deleted and campaigns are cancelled, not deleted, so the per-row
+ * checks would guard nothing (migration RenewalCampaigns).
+ */
 export class RenewalCampaignCertificate {
-  campaign!: RenewalCampaign;
-  certificate!: Certificate;
-  [PrimaryKeyProp]?: ["campaign", "certificate"];
+  campaignId!: string;
+  certificateId!: string;
+  [PrimaryKeyProp]?: ["campaignId", "certificateId"];
 }
 
 export const RenewalCampaignCertificateSchema = new EntitySchema<RenewalCampaignCertificate>({
   class: RenewalCampaignCertificate,
   tableName: "renewal_campaign_certificates",
-  indexes: [{ properties: ["certificate"] }],
+  indexes: [{ properties: ["certificateId"] }],
   properties: {
-    campaign: { kind: "m:1", entity: () => RenewalCampaign, primary: true, deleteRule: "cascade" },
-    certificate: { kind: "m:1", entity: () => Certificate, primary: true, deleteRule: "restrict" },
+    campaignId: { type: "uuid", primary: true },
+    certificateId: { type: "uuid", primary: true },
   },
 });

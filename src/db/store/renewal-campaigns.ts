@@ -122,7 +122,8 @@ const MEMBERS = RENEWAL_CAMPAIGN_MEMBER_COLUMNS.join(", ");
 function fill(name: string, select: string, pool = ""): ReturnType<typeof statement> {
   return statement(
     name,
-    `with ${pool}ins as (insert into renewal_campaign_certificates (${MEMBERS}) ${select} on conflict do nothing returning 1),
+    // a new campaign has no members yet and each select names a certificate once: no conflict handling
+    `with ${pool}ins as (insert into renewal_campaign_certificates (${MEMBERS}) ${select} returning 1),
           up as (update renewal_campaigns set member_count = (select count(*) from ins) where id = $1)
      select count(*)::int n from ins`,
   );
