@@ -11,7 +11,8 @@ import { CertificateStatus, CertificateType } from "../../../src/gen/sigil/admin
 import { RevocationReason } from "../../../src/gen/sigil/admin/v1/common_pb.js";
 import { startTestServer, type TestServer } from "../../helpers/server.js";
 import { createOrg, createUser, PASSWORD } from "./helpers.js";
-import { auditEntries, createRoot, openssl, PkiClients } from "./pki-helpers.js";
+import { auditEntries, createRoot, openssl, PkiClients, TempDir } from "./pki-helpers.js";
+import { eventually, opensslAsync, urlsOf } from "../public/helpers.js";
 
 describe("tenancy: a leaver's certificates are revoked with the deactivation", function () {
   this.timeout(180_000);
@@ -93,6 +94,23 @@ describe("tenancy: a leaver's certificates are revoked with the deactivation", f
     for (const cert of leaverCerts) assert.ok(text.includes(cert.serial.toUpperCase()), `${cert.serial} on the CRL:\n${text}`);
     assert.ok(!text.includes(others.serial.toUpperCase()), "the stayer's certificate is not on the CRL");
     assert.match(text, /Affiliation Changed/);
+
+    // OCSP answers from the same state (RFC 6960 §2.2)
+    const tmp = new TempDir();
+    try {
+      const { ocsp } = urlsOf(requested.certificatePem);
+      assert.ok(ocsp, "the leaf names an OCSP responder");
+      const issuer = tmp.write("root.pem", root.certificatePem);
+      const leaf = tmp.write("leaf.pem", requested.certificatePem);
+      const answer = await eventually("OCSP to report revoked", async () => {
+        const r = await opensslAsync(["ocsp", "-issuer", issuer, "-cert", leaf, "-url", ocsp, "-CAfile", issuer]);
+        return /: revoked/.test(r.out) ? r : undefined;
+      });
+      assert.match(answer.out, /Response verify OK/);
+      assert.match(answer.out, /Reason: affiliationChanged/);
+    } finally {
+      tmp.remove();
+    }
 
     // reactivation does not un-revoke
     await c.users.updateUser({ id: leaver.id, isActive: true }, su);
