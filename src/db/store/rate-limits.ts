@@ -50,16 +50,32 @@ export interface BucketOutcome {
   spent: boolean;
   /** the bucket's TAT in ms since the epoch; null when the row is not visible (a concurrent first insert) */
   tatMs: number | null;
+  /** with a pending-authorizations cap: the account's pending authorizations (counted up to the cap); 0 without */
+  pending: number;
+}
+
+/** A count the spend must stay under: the account's pending authorizations below `cap` (nothing is spent otherwise). */
+export interface PendingCap {
+  accountId: string;
+  cap: number;
 }
 
 const SPEND = statement(
   "sigil_rate_limit_spend",
-  `with req as (
+  `with pending as (
+     -- the pending-authorizations cap ($6 account, $7 cap; null: none), counted up to the cap by the account's index
+     select case when $6::uuid is null then 0 else (
+       select count(*)::int from (
+         select 1 from acme_authorizations where account_id = $6::uuid and status = 'pending' and expires > $5::timestamptz limit $7::int
+       ) t) end as n
+   ),
+   req as (
      select * from unnest($1::text[], $2::text[], $3::float8[], $4::float8[]) as r(limit_name, bucket_key, emission_ms, burst_ms)
    ),
    spent as (
      insert into rate_limit_buckets as b (limit_name, bucket_key, tat)
-       select limit_name, bucket_key, $5::timestamptz + emission_ms * interval '1 millisecond' from req where emission_ms <= burst_ms
+       select limit_name, bucket_key, $5::timestamptz + emission_ms * interval '1 millisecond' from req
+        where emission_ms <= burst_ms and (select n from pending) < coalesce($7::int, 2147483647)
      on conflict (limit_name, bucket_key) do update
        -- excluded.tat - now is this bucket's emission interval
        set tat = greatest(b.tat, $5::timestamptz) + (excluded.tat - $5::timestamptz)
@@ -67,7 +83,7 @@ const SPEND = statement(
          <= $5::timestamptz + (select r.burst_ms from req r where r.limit_name = excluded.limit_name and r.bucket_key = excluded.bucket_key) * interval '1 millisecond'
      returning b.limit_name, b.bucket_key, b.tat
    )
-   select r.limit_name, r.bucket_key, s.tat is not null as spent, coalesce(s.tat, cur.tat) as tat
+   select r.limit_name, r.bucket_key, s.tat is not null as spent, coalesce(s.tat, cur.tat) as tat, (select n from pending) as pending
      from req r
      left join spent s on s.limit_name = r.limit_name and s.bucket_key = r.bucket_key
      left join rate_limit_buckets cur on cur.limit_name = r.limit_name and cur.bucket_key = r.bucket_key`,
@@ -90,20 +106,24 @@ const READ = statement(
 const ms = (v: Date | string | null): number | null => (v === null ? null : new Date(v).getTime());
 
 /**
- * Spends one token of each bucket that has one, in one statement. With
- * several buckets that must all be spent or none, run it in a transaction
- * and roll back when one was refused (the ra module does).
+ * Spends one token of each bucket that has one, in one statement; with
+ * `pending`, only while the account's pending authorizations are below the
+ * cap (newOrder: the count and the spend in one round trip). With several
+ * buckets that must all be spent or none, run it in a transaction and roll
+ * back when one was refused (the ra module does).
  */
-export async function spendRateLimitBuckets(s: Session, items: readonly BucketSpend[], now: Date): Promise<BucketOutcome[]> {
+export async function spendRateLimitBuckets(s: Session, items: readonly BucketSpend[], now: Date, pending?: PendingCap): Promise<BucketOutcome[]> {
   if (!items.length) return [];
-  const rows = await sqlOf(s).query<{ limit_name: string; bucket_key: string; spent: boolean; tat: Date | string | null }>(SPEND, [
+  const rows = await sqlOf(s).query<{ limit_name: string; bucket_key: string; spent: boolean; tat: Date | string | null; pending: number }>(SPEND, [
     items.map((i) => i.limitName),
     items.map((i) => i.key),
     items.map((i) => i.emissionMs),
     items.map((i) => i.burstMs),
     now,
+    pending?.accountId ?? null,
+    pending?.cap ?? null,
   ]);
-  return rows.map((r) => ({ limitName: r.limit_name, key: r.bucket_key, spent: r.spent, tatMs: ms(r.tat) }));
+  return rows.map((r) => ({ limitName: r.limit_name, key: r.bucket_key, spent: r.spent, tatMs: ms(r.tat), pending: r.pending }));
 }
 
 /** gives back one token of each bucket (the operation it paid for did not happen) */
@@ -228,6 +248,17 @@ function overrideFromRow(r: OverrideDbRow): RateLimitOverrideRow {
 }
 
 const OVERRIDE_SELECT = `select ${RATE_LIMIT_OVERRIDE_COLUMNS.join(", ")} from acme_rate_limit_overrides`;
+
+const DIRECTORY_HAS_OVERRIDES = statement(
+  "sigil_rate_limit_directory_has_overrides",
+  `select exists (select 1 from acme_rate_limit_overrides where directory_id = $1) as any`,
+);
+
+/** whether any override exists in a directory (most have none: their accounts need no override lookup) */
+export async function directoryHasOverrides(s: Session, directoryId: string): Promise<boolean> {
+  const [r] = await sqlOf(s).query<{ any: boolean }>(DIRECTORY_HAS_OVERRIDES, [directoryId]);
+  return r?.any === true;
+}
 
 const OVERRIDES_FOR = statement(
   "sigil_rate_limit_overrides_for",

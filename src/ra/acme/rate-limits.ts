@@ -26,6 +26,7 @@ import {
   findOverrideSubject,
   countPendingAuthorizations,
   deleteOverride,
+  directoryHasOverrides,
   findDirectoryRateLimits,
   listOverrides,
   readRateLimitBuckets,
@@ -106,6 +107,8 @@ export class RateLimiter {
   /** called once per refusal with the limit's name (the metrics counter) */
   onRefused: ((limit: RateLimitName) => void) | undefined;
   private readonly overrides = new Map<string, { at: number; values: RateLimitOverrideValue[] }>();
+  /** per directory: whether it has any override (most have none, and then no account needs a lookup) */
+  private readonly directoriesWithOverrides = new Map<string, { at: number; any: boolean }>();
   private readonly bySet = new WeakMap<object, RateLimitSet>();
   private readonly ttlMs: number;
 
@@ -128,9 +131,16 @@ export class RateLimiter {
     return this.opts.helpUrl ?? dir.websiteUrl ?? `${this.opts.acmeUrl ?? ""}/acme/${encodeURIComponent(dir.name)}/rate-limits`;
   }
 
-  /** an account's overrides (its own first, then its EAB key's), cached briefly */
-  async overridesOf(ctx: RaContext, accountId: string): Promise<RateLimitOverrideValue[]> {
+  /** an account's overrides (its own first, then its EAB key's), cached briefly; none when its directory has none */
+  async overridesOf(ctx: RaContext, accountId: string, directoryId: string): Promise<RateLimitOverrideValue[]> {
     const now = Date.now();
+    let dir = this.directoriesWithOverrides.get(directoryId);
+    if (!dir || now - dir.at >= this.ttlMs) {
+      dir = { at: now, any: await directoryHasOverrides(ctx.store, directoryId) };
+      if (this.directoriesWithOverrides.size > 10_000) this.directoriesWithOverrides.clear();
+      this.directoriesWithOverrides.set(directoryId, dir);
+    }
+    if (!dir.any) return [];
     const hit = this.overrides.get(accountId);
     if (hit && now - hit.at < this.ttlMs) return hit.values;
     const rows = await findOverridesFor(ctx.store, accountId);
@@ -144,6 +154,7 @@ export class RateLimiter {
   /** forgets cached overrides (an admin change on this instance shows at once here) */
   invalidateOverrides(): void {
     this.overrides.clear();
+    this.directoriesWithOverrides.clear();
   }
 
   refused(dir: DirectoryInfo, name: RateLimitName, limit: RateLimit, retryMs: number, nowMs: number, what?: string): AcmeError {
@@ -174,12 +185,22 @@ function planned(name: RateLimitName, limit: RateLimit, key: string, what?: stri
  * one bucket; several in one transaction that rolls back when one is refused.
  * Throws rateLimited naming the first refused limit.
  */
-async function spendAll(ctx: RaContext, limiter: RateLimiter, dir: DirectoryInfo, plan: Planned[]): Promise<RateLimitReceipt> {
+async function spendAll(
+  ctx: RaContext,
+  limiter: RateLimiter,
+  dir: DirectoryInfo,
+  plan: Planned[],
+  pending?: { accountId: string; limit: RateLimit },
+): Promise<RateLimitReceipt> {
   if (!plan.length) return NOTHING_SPENT;
   const now = ctx.clock.now();
   const items = plan.map((p) => p.spend);
   let outcome;
-  if (items.length === 1) outcome = await spendRateLimitBuckets(ctx.store, items, now);
+  if (items.length === 1) {
+    outcome = await spendRateLimitBuckets(ctx.store, items, now, pending && { accountId: pending.accountId, cap: pending.limit.count });
+    // Boulder's rule: refused once the account holds the cap; finishing or deactivating one frees a place
+    if (pending && outcome[0]!.pending >= pending.limit.count) throw limiter.refused(dir, "pending-authorizations-per-account", pending.limit, 60_000, now.getTime());
+  } else if (pending) throw new Error("a pending-authorizations cap goes with one bucket");
   else {
     const refusedMarker = new Error("refused");
     try {
@@ -243,16 +264,17 @@ export async function spendNewOrder(ctx: RaContext, dir: DirectoryInfo, account:
   if (!limiter) return NOTHING_SPENT;
   const set = limiter.limitsOf(dir);
   if (!set["pending-authorizations-per-account"] && (opts.replacement || !set["new-orders-per-account"])) return NOTHING_SPENT;
-  const overrides = await limiter.overridesOf(ctx, account.id);
-  const now = ctx.clock.now();
+  const overrides = await limiter.overridesOf(ctx, account.id, dir.id);
   const pending = effectiveLimit(set, "pending-authorizations-per-account", overrides);
+  const orders = opts.replacement ? undefined : effectiveLimit(set, "new-orders-per-account", overrides);
+  // one round trip: the pending count and the spend that happens only below the cap
+  if (orders) return spendAll(ctx, limiter, dir, [planned("new-orders-per-account", orders, account.id)], pending && { accountId: account.id, limit: pending });
   if (pending) {
+    const now = ctx.clock.now();
     const n = await countPendingAuthorizations(ctx.store, account.id, now, pending.count);
-    // Boulder's rule: refused once the account holds the cap; finishing or deactivating one frees a place
     if (n >= pending.count) throw limiter.refused(dir, "pending-authorizations-per-account", pending, 60_000, now.getTime());
   }
-  const orders = opts.replacement ? undefined : effectiveLimit(set, "new-orders-per-account", overrides);
-  return orders ? spendAll(ctx, limiter, dir, [planned("new-orders-per-account", orders, account.id)]) : NOTHING_SPENT;
+  return NOTHING_SPENT;
 }
 
 /**
@@ -272,7 +294,7 @@ export async function spendCertificate(
   if (!limiter || opts.replacement) return NOTHING_SPENT;
   const set = limiter.limitsOf(dir);
   if (!set["certificates-per-registered-domain"]) return NOTHING_SPENT;
-  const overrides = await limiter.overridesOf(ctx, account.id);
+  const overrides = await limiter.overridesOf(ctx, account.id, dir.id);
   const limit = effectiveLimit(set, "certificates-per-registered-domain", overrides);
   if (!limit) return NOTHING_SPENT;
   const own = overrides.some((o) => o.name === "certificates-per-registered-domain");
@@ -303,7 +325,7 @@ export async function checkFailedValidations(ctx: RaContext, dir: DirectoryInfo,
   if (!limiter) return;
   const set = limiter.limitsOf(dir);
   if (!set["failed-validations-per-account-identifier"]) return;
-  const limit = effectiveLimit(set, "failed-validations-per-account-identifier", await limiter.overridesOf(ctx, account.id));
+  const limit = effectiveLimit(set, "failed-validations-per-account-identifier", await limiter.overridesOf(ctx, account.id, dir.id));
   if (!limit) return;
   const b = await findFailedValidationBucket(ctx.store, { challengeId, accountId: account.id, limitName: "failed-validations-per-account-identifier" });
   if (!b || b.tatMs === null) return;
@@ -327,7 +349,7 @@ export async function recordFailedValidation(
   if (!dir) return;
   const set = dir.rateLimits.length ? directoryRateLimits(limiter.opts.server, dir.rateLimits as DirectoryRateLimit[]) : limiter.opts.server;
   if (!set["failed-validations-per-account-identifier"]) return;
-  const limit = effectiveLimit(set, "failed-validations-per-account-identifier", await limiter.overridesOf(ctx, job.accountId));
+  const limit = effectiveLimit(set, "failed-validations-per-account-identifier", await limiter.overridesOf(ctx, job.accountId, job.directoryId));
   if (!limit) return;
   const { emissionMs, burstMs } = gcraParams(limit);
   const key = failedValidationKey(job.accountId, { type: job.identifierType, value: job.identifierValue });
