@@ -24,7 +24,7 @@ commands:
   audit      audit log: list, watch
   acme       ACME directories, EAB keys, accounts and orders: directory new|create|get|list|update|delete,
              eab new|create|list|revoke, account list|deactivate, order list,
-             profile new|get|list|update|delete
+             profile new|get|list|update|delete, rate-limit directory|set|list|delete
   ca         certificate authorities: create-root, create-intermediate, import, get, list, chain,
              children, update, delete, revoke, export-key
   cert       certificates: issue, sign-csr, get, list, chain, revoke, renew, export-key
