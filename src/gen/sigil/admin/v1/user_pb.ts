@@ -28,7 +28,7 @@ export type User = Message<"sigil.admin.v1.User"> & {
   id: string;
 
   /**
-   * Unique login name.
+   * Unique login name, compared case-insensitively (Login takes it in any case).
    *
    * @generated from field: string username = 2;
    */
@@ -141,7 +141,9 @@ export const UserSchema: GenMessage<User> = /*@__PURE__*/
  */
 export type CreateUserRequest = Message<"sigil.admin.v1.CreateUserRequest"> & {
   /**
-   * Unique login name (required).
+   * Unique login name (required), compared case-insensitively. A name held by
+   * a user the caller cannot see is refused exactly like an invalid one
+   * (INVALID_ARGUMENT), so no organization learns of another's users.
    *
    * @generated from field: string username = 1;
    */
