@@ -9,7 +9,9 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { generateKeyPairSync } from "node:crypto";
+import { generateKeyPairSync, X509Certificate } from "node:crypto";
+import * as asn1js from "asn1js";
+import * as pkijs from "pkijs";
 import pg from "pg";
 import { createCsr } from "../../../src/ca/csr.js";
 import { loadConfig, type SigilConfig } from "../../../src/config.js";
@@ -193,6 +195,24 @@ describe("ACME rate limits across two instances on one database", function () {
     const order = await c1.post(`${a.baseUrl}/acme/default/order/${ids[2]}`, undefined);
     assert.equal(order.body.status, "ready", "a refused finalize leaves the order ready");
     assert.equal(Number((await db.query(`select count(*) n from certificates where acme_order_id = $1`, [ids[2]])).rows[0].n), 0);
+  });
+
+  it("ARI replacement orders (RFC 9773 §5 replaces) are exempt from new-orders-per-account and certificates-per-registered-domain", async () => {
+    // c1 has used its 3 new orders and example.com its 2 certificates (the tests above)
+    const [issued] = (await db.query(`select c.certificate_pem from certificates c join acme_orders o on o.certificate_id = c.id where o.account_id = $1 order by c.created_at limit 1`, [c1.kid!.split("/").pop()])).rows;
+    const cert = pkijs.Certificate.fromBER(new X509Certificate(issued.certificate_pem).raw);
+    const ext = cert.extensions!.find((x) => x.extnID === "2.5.29.35")!;
+    const aki = asn1js.fromBER(ext.extnValue.valueBlock.valueHexView).result as asn1js.Sequence;
+    const keyId = (aki.valueBlock.value as asn1js.Primitive[]).find((v) => v.idBlock.tagClass === 3 && v.idBlock.tagNumber === 0)!;
+    const certId = `${Buffer.from(keyId.valueBlock.valueHexView).toString("base64url")}.${Buffer.from(cert.serialNumber.valueBlock.valueHexView).toString("base64url")}`;
+    assertRateLimited(await c1.post(c1.dir.newOrder!, { identifiers: [{ type: "dns", value: "www.example.com" }] }), "new-orders-per-account", helpA());
+    const order = await c1.post(c1.dir.newOrder!, { identifiers: [{ type: "dns", value: "www.example.com" }], replaces: certId });
+    assert.equal(order.status, 201, order.text);
+    assert.equal(order.body.status, "ready", "the valid authorization is reused");
+    const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const fin = await c1.post(order.body.finalize, { csr: createCsr({ privateKey, commonName: "www.example.com", dnsNames: ["www.example.com"] }).der.toString("base64url") });
+    assert.equal(fin.status, 200, fin.text);
+    assert.equal(fin.body.status, "valid");
   });
 
   it("failed-validations-per-account-identifier: after two failures the third challenge POST is refused and the challenge stays pending", async () => {
