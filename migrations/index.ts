@@ -18,6 +18,7 @@ import { Migration20261202160000CaseInsensitiveUsers } from "./Migration20261202
 import { Migration20261202170000OrganizationSlugSettings } from "./Migration20261202170000OrganizationSlugSettings.js";
 import { Migration20261202171000SessionsLockout } from "./Migration20261202171000SessionsLockout.js";
 import { Migration20261202180000CrlDerStorage } from "./Migration20261202180000CrlDerStorage.js";
+import { Migration20261202185000AuditKeyChangeIndex } from "./Migration20261202185000AuditKeyChangeIndex.js";
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -46,4 +47,5 @@ export const migrationsList: MigrationObject[] = [
   { name: "Migration20261202170000OrganizationSlugSettings", class: Migration20261202170000OrganizationSlugSettings },
   { name: "Migration20261202171000SessionsLockout", class: Migration20261202171000SessionsLockout },
   { name: "Migration20261202180000CrlDerStorage", class: Migration20261202180000CrlDerStorage },
+  { name: "Migration20261202185000AuditKeyChangeIndex", class: Migration20261202185000AuditKeyChangeIndex },
 ];

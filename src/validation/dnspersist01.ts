@@ -25,9 +25,12 @@
  * `persistUntil` (base-10 UNIX seconds: "After timestamp T, a CA MUST NOT
  * consider the record valid for new validation attempts").
  *
- * §4.2/§4.3.2: every TXT record at the name is examined, the ones naming
+ * §4.2/§4.3.2: the TXT records at the name are examined, the ones naming
  * another issuer are ignored, and any one record meeting every requirement
- * validates. §9.3.1 error types: malformed for syntax (duplicate parameters,
+ * validates. Sigil's bounds (both chosen by the zone's owner otherwise): at
+ * most DNS_PERSIST_MAX_RECORDS records naming this CA are examined, against
+ * the hashed URIs of at most DNS_PERSIST_MAX_KEYS keys of the account,
+ * computed once per validation. §9.3.1 error types: malformed for syntax (duplicate parameters,
  * a bad persistUntil, a missing or ill-formed accounturi, an algorithm the CA
  * does not accept), unauthorized for a hashed URI of another account, an
  * expired persistUntil, or no record naming this CA's issuer domain names.
@@ -132,14 +135,54 @@ export function parseIssueValue(text: string): { ok: true; value: IssueValue } |
 type RecordVerdict = { ok: true; persistUntil?: number } | { ok: false; type: ValidationErrorType; detail: string };
 
 /**
+ * The most account keys one validation considers: the current one and the
+ * 15 most recent earlier ones (§4.2 "SHOULD evaluate remaining retained keys
+ * in reverse chronological order"; Sigil's own bound: each key costs two
+ * SHA-256 computations per validation, and an account can change its key
+ * without limit). A record hashed with an older key no longer validates;
+ * docs/challenges.md says so.
+ */
+export const DNS_PERSIST_MAX_KEYS = 16;
+/**
+ * The most records naming this CA one validation examines (Sigil's own
+ * bound: a 64 KiB TCP answer holds some 450 records, all chosen by whoever
+ * controls the zone). The ones after the first 32 are ignored.
+ */
+export const DNS_PERSIST_MAX_RECORDS = 32;
+/** persistUntil: at most 11 base-10 digits (UNIX seconds up to the year 5138; a Date holds them exactly) */
+const PERSIST_UNTIL = /^[0-9]{1,11}$/;
+
+/** computes one hashed account URI (dnsPersistHashedAccountUri; tests pass a counting one) */
+export type HashedAccountUriFn = (accountHashPrefix: string, domain: string, keyThumbprint: string, accountUrl: string) => string;
+
+/**
+ * §4.1 the hashed account URIs that identify the account for `domain`: for
+ * each of its first DNS_PERSIST_MAX_KEYS keys (current first), with the FQDN
+ * and with "*". Computed once per validation, so each record costs one set
+ * lookup, not two hashes per key.
+ */
+export function expectedHashedAccountUris(
+  p: Pick<DnsPersistParams, "accountHashPrefix" | "keyThumbprints"> & { domain: string; accountUrl: string },
+  hash: HashedAccountUriFn = dnsPersistHashedAccountUri,
+): Set<string> {
+  const out = new Set<string>();
+  for (const key of [...new Set(p.keyThumbprints)].slice(0, DNS_PERSIST_MAX_KEYS)) {
+    out.add(hash(p.accountHashPrefix, p.domain, key, p.accountUrl));
+    out.add(hash(p.accountHashPrefix, DNS_PERSIST_ANY_DOMAIN, key, p.accountUrl));
+  }
+  return out;
+}
+
+/**
  * §4.1/§4.2 one record's checks, in order: syntax, accounturi (present,
- * under the prefix, sha-256, 43 base64url characters, and equal to one
- * recomputed for the account: each key, current first, with the FQDN and
- * with "*"), persistUntil (base-10, not passed), and the wildcard policy.
+ * under the prefix, sha-256, 43 base64url characters, and one of `expected`:
+ * expectedHashedAccountUris), persistUntil (base-10, not passed), and the
+ * wildcard policy.
  */
 export function evaluatePersistRecord(
   text: string,
-  p: DnsPersistParams & { domain: string; accountUrl: string; now: Date },
+  p: Pick<DnsPersistParams, "accountHashPrefix" | "wildcard"> & { now: Date },
+  expected: () => ReadonlySet<string>,
 ): RecordVerdict {
   const parsed = parseIssueValue(text);
   if (!parsed.ok) return { ok: false, type: "malformed", detail: parsed.reason };
@@ -163,22 +206,13 @@ export function evaluatePersistRecord(
   const until = params.get("persistuntil");
   if (until !== undefined) {
     // §4.1 "If the value is not a valid base-10 integer, the CA MUST treat the record as malformed and reject it."
-    if (!/^[0-9]{1,15}$/.test(until)) return { ok: false, type: "malformed", detail: `persistUntil ${quoteShort(until)} is not a base-10 UNIX timestamp` };
+    if (!PERSIST_UNTIL.test(until)) return { ok: false, type: "malformed", detail: `persistUntil ${quoteShort(until)} is not a base-10 UNIX timestamp` };
     persistUntil = Number(until);
   }
   // §4.1 "CAs MUST compare accounturi values using Simple String Comparison per [RFC3986], Section 6.2.1"
-  // §4.2 "the CA MUST evaluate the account's current key first", then earlier keys newest first
-  let matched = false;
-  for (const key of p.keyThumbprints) {
-    if (
-      accountUri === dnsPersistHashedAccountUri(p.accountHashPrefix, p.domain, key, p.accountUrl) ||
-      accountUri === dnsPersistHashedAccountUri(p.accountHashPrefix, DNS_PERSIST_ANY_DOMAIN, key, p.accountUrl)
-    ) {
-      matched = true;
-      break;
-    }
+  if (!expected().has(accountUri)) {
+    return { ok: false, type: "unauthorized", detail: `the accounturi does not identify this account (no key of the account, of its ${DNS_PERSIST_MAX_KEYS} most recent, yields it for this domain or for "*")` };
   }
-  if (!matched) return { ok: false, type: "unauthorized", detail: "the accounturi does not identify this account (no key of the account yields it for this domain or for \"*\")" };
   if (persistUntil !== undefined && p.now.getTime() > persistUntil * 1000) {
     // §4.1 "After timestamp T, a CA MUST NOT consider the record valid for new validation attempts."
     return { ok: false, type: "unauthorized", detail: `the record's persistUntil ${persistUntil} (${new Date(persistUntil * 1000).toISOString()}) has passed` };
@@ -192,34 +226,49 @@ export function evaluatePersistRecord(
 }
 
 /**
- * §4.3.2 over every TXT record at the validation domain name: the records
- * naming one of `issuerDomainNames` are evaluated, others ignored; the
- * outcome is valid when one passes (the one that lasts longest: no
- * persistUntil, else the latest), else the first failure.
+ * §4.3.2 over the TXT records at the validation domain name: the records
+ * naming one of `issuerDomainNames` are evaluated (the first
+ * DNS_PERSIST_MAX_RECORDS of them), others ignored; the outcome is valid
+ * when one passes (the one that lasts longest: the first without
+ * persistUntil ends the search, else the latest), else the first failure.
+ * The expected hashed URIs are computed once, and only if a record gets
+ * that far.
  */
-export function evaluatePersistRecords(values: readonly string[], p: DnsPersistParams & { domain: string; accountUrl: string; now: Date; name: string }): CheckResult {
+export function evaluatePersistRecords(
+  values: readonly string[],
+  p: DnsPersistParams & { domain: string; accountUrl: string; now: Date; name: string },
+  hash: HashedAccountUriFn = dnsPersistHashedAccountUri,
+): CheckResult {
   let best: { persistUntil?: number } | undefined;
   let firstFailure: { type: ValidationErrorType; detail: string } | undefined;
   let failures = 0;
+  let examined = 0;
+  let skipped = 0;
+  let expected: Set<string> | undefined;
+  const expectedOnce = (): Set<string> => (expected ??= expectedHashedAccountUris(p, hash));
   for (const text of values) {
     // §4.3.2 step 2 "The CA MUST ignore all other records."
     if (!p.issuerDomainNames.includes(issueValueIssuer(text))) continue;
-    const v = evaluatePersistRecord(text, p);
+    if (examined >= DNS_PERSIST_MAX_RECORDS) {
+      skipped++;
+      continue;
+    }
+    examined++;
+    const v = evaluatePersistRecord(text, p, expectedOnce);
     if (v.ok) {
-      if (!best || (best.persistUntil !== undefined && (v.persistUntil === undefined || v.persistUntil > best.persistUntil))) best = v;
+      // no persistUntil: nothing lasts longer
+      if (v.persistUntil === undefined) return { outcome: { status: "valid" }, transient: false };
+      if (!best || (best.persistUntil !== undefined && v.persistUntil > best.persistUntil)) best = v;
     } else {
       failures++;
       firstFailure ??= v;
     }
   }
-  if (best) {
-    return best.persistUntil === undefined
-      ? { outcome: { status: "valid" }, transient: false }
-      : { outcome: { status: "valid", notAfter: new Date(best.persistUntil * 1000) }, transient: false };
-  }
+  if (best?.persistUntil !== undefined) return { outcome: { status: "valid", notAfter: new Date(best.persistUntil * 1000) }, transient: false };
   if (firstFailure) {
     const more = failures > 1 ? ` (and ${failures - 1} more record${failures > 2 ? "s" : ""} naming this CA failed too)` : "";
-    return fail(firstFailure.type, `Invalid TXT record at ${p.name}: ${firstFailure.detail}${more}`);
+    const ignored = skipped > 0 ? `; ${skipped} more record${skipped > 1 ? "s" : ""} naming this CA ${skipped > 1 ? "were" : "was"} not examined (at most ${DNS_PERSIST_MAX_RECORDS})` : "";
+    return fail(firstFailure.type, `Invalid TXT record at ${p.name}: ${firstFailure.detail}${more}${ignored}`);
   }
   // §9.3.1 unauthorized: "The issuer-domain-name in the DNS TXT record does not match any of the values provided"
   const shown = values.length === 1 ? quoteShort(values[0]!) : `${quoteShort(values[0]!)} and ${values.length - 1} more`;

@@ -7,6 +7,7 @@
  */
 import { findDnsChallengeSubject } from "../../db/store/acme-dns-challenges.js";
 import { acmeAccountUrl, dnsPersistAccountHashPrefix, dnsPersistIssuerDomainNames } from "../../policy/dns-challenges.js";
+import { DNS_PERSIST_MAX_KEYS } from "../../validation/dnspersist01.js";
 import type { ValidationOutcome, ValidationRequest } from "../../validation/types.js";
 import type { RaContext } from "../context.js";
 import type { ChallengeJob } from "./validation.js";
@@ -39,8 +40,9 @@ export async function accountBoundFields(ctx: RaContext, job: ChallengeJob): Pro
       persist: {
         issuerDomainNames: dnsPersistIssuerDomainNames(subject.caaIdentities, base),
         accountHashPrefix: dnsPersistAccountHashPrefix(base, subject.directoryName),
-        // §4.2 "the CA MUST evaluate the account's current key first, and SHOULD evaluate remaining retained keys in reverse chronological order"
-        keyThumbprints: [job.keyThumbprint, ...subject.priorThumbprints.filter((t) => t !== job.keyThumbprint)],
+        // §4.2 "the CA MUST evaluate the account's current key first, and SHOULD evaluate remaining retained keys in reverse chronological order";
+        // at most DNS_PERSIST_MAX_KEYS of them (src/validation/dnspersist01.ts: why)
+        keyThumbprints: [job.keyThumbprint, ...subject.priorThumbprints.filter((t) => t !== job.keyThumbprint)].slice(0, DNS_PERSIST_MAX_KEYS),
         wildcard: subject.wildcard,
       },
     },

@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { createHash, generateKeyPairSync } from "node:crypto";
 import { calculateJwkThumbprint, exportJWK, generateKeyPair } from "jose";
 import { createCsr } from "../../../src/ca/csr.js";
+import pg from "pg";
+import { ACME_DNS_CHALLENGE_STATEMENTS, findDnsChallengeSubject, PRIOR_THUMBPRINTS_MAX } from "../../../src/db/store/acme-dns-challenges.js";
 import { systemActor } from "../../../src/ra/actor.js";
 import { createDirectory } from "../../../src/ra/acme/directories.js";
 import { startChallTestSrv, type ChallTestSrv } from "../../interop/helpers/challtestsrv.js";
@@ -357,6 +359,62 @@ describe("ACME dns-account-01 and dns-persist-01 against the mock DNS", function
       assert.equal(after.body.status, "valid", after.text);
       await finalizeAndDownload(k, order, [name]);
     });
+  });
+});
+
+describe("dns-persist-01 retained keys: a bounded, index-backed read", function () {
+  this.timeout(60_000);
+  let server: AcmeTestServer;
+  let db: pg.Client;
+  before(async () => {
+    server = await startAcmeTestServer();
+    await createDirectory(server.ra, systemActor("test"), { name: "persist-keys", ca: "default-intermediate", challengeTypes: ["dns-persist-01"] });
+    db = new pg.Client({ connectionString: server.config.databaseUrl });
+    await db.connect();
+  });
+  after(async () => {
+    await db?.end();
+    await server?.stop();
+  });
+
+  interface PlanNode { "Node Type": string; "Relation Name"?: string; "Index Name"?: string; Plans?: PlanNode[] }
+  const nodes = (n: PlanNode, out: PlanNode[] = []): PlanNode[] => {
+    out.push(n);
+    for (const p of n.Plans ?? []) nodes(p, out);
+    return out;
+  };
+
+  it(`reads at most ${PRIOR_THUMBPRINTS_MAX} earlier keys, newest first, through audit_log_acme_key_change_index`, async () => {
+    const c = await RawAcme.create(server.directoryUrl("persist-keys"));
+    assert.equal((await c.register()).status, 201);
+    const accountId = c.kid!.split("/").pop()!;
+    const order = await c.post(c.dir.newOrder!, { identifiers: [{ type: "dns", value: "keys.dns.example.com" }] });
+    assert.equal(order.status, 201, order.text);
+    const authzId = (order.body.authorizations[0] as string).split("/").pop()!;
+    // 40 key changes of this account (thumbprint tp-<i>, later i newer) and 3000 of other accounts
+    await db.query(
+      `insert into audit_log (id, created_at, action, username, resource_type, resource_id, detail)
+       select gen_random_uuid(), now() - make_interval(secs => 1000 - i), 'acme_account_key_change', 'acme', 'acme_account', $1, jsonb_build_object('oldThumbprint', 'tp-' || i)
+         from generate_series(1, 40) i`,
+      [accountId],
+    );
+    await db.query(
+      `insert into audit_log (id, created_at, action, username, resource_type, resource_id, detail)
+       select gen_random_uuid(), now(), 'acme_account_key_change', 'acme', 'acme_account', gen_random_uuid()::text, jsonb_build_object('oldThumbprint', 'x' || i)
+         from generate_series(1, 3000) i`,
+    );
+    await db.query("analyze audit_log");
+    const subject = await findDnsChallengeSubject(server.ra.store, authzId);
+    assert.ok(subject);
+    assert.equal(PRIOR_THUMBPRINTS_MAX, 15);
+    assert.deepEqual(subject.priorThumbprints, Array.from({ length: 15 }, (_, i) => `tp-${40 - i}`));
+
+    const st = ACME_DNS_CHALLENGE_STATEMENTS.subject;
+    await db.query(`prepare persist_subject as ${st.text}`);
+    const r = await db.query<{ "QUERY PLAN": Array<{ Plan: PlanNode }> }>(`explain (format json) execute persist_subject('${authzId}', ${PRIOR_THUMBPRINTS_MAX})`);
+    const all = nodes(r.rows[0]!["QUERY PLAN"][0]!.Plan);
+    assert.ok(!all.some((n) => n["Node Type"] === "Seq Scan" && n["Relation Name"] === "audit_log"), JSON.stringify(all.map((n) => [n["Node Type"], n["Relation Name"], n["Index Name"]])));
+    assert.ok(all.some((n) => n["Index Name"] === "audit_log_acme_key_change_index"), JSON.stringify(all.map((n) => [n["Node Type"], n["Relation Name"], n["Index Name"]])));
   });
 });
 

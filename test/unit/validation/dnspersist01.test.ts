@@ -2,7 +2,15 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import type { Identifier } from "../../../src/core/types.js";
 import { FixedClock } from "../../../src/core/clock.js";
-import { dnsPersistHashedAccountUri, dnsPersistRecordName, parseIssueValue } from "../../../src/validation/dnspersist01.js";
+import {
+  DNS_PERSIST_MAX_KEYS,
+  DNS_PERSIST_MAX_RECORDS,
+  dnsPersistHashedAccountUri,
+  dnsPersistRecordName,
+  evaluatePersistRecords,
+  parseIssueValue,
+  type HashedAccountUriFn,
+} from "../../../src/validation/dnspersist01.js";
 import { createHttpFetcher, createTlsDialer } from "../../../src/validation/network.js";
 import type { DnsPersistParams, ValidationErrorType, ValidationOutcome } from "../../../src/validation/types.js";
 import { createChallengeValidator } from "../../../src/validation/validator.js";
@@ -119,6 +127,8 @@ const cases: Case[] = [
   { name: "fail/wildcard with another policy value is unauthorized", wildcard: true, txt: [[`${GOOD}; policy=subdomains`]], expect: { type: "unauthorized", detail: /policy=wildcard/ } },
   { name: "fail/expired persistUntil is unauthorized (§9.3.1)", txt: [[`${GOOD}; persistUntil=${t(NOW) - 1}`]], expect: { type: "unauthorized", detail: /persistUntil \d+ \(2026-12-01T11:59:59\.000Z\) has passed/ } },
   { name: "fail/persistUntil not a base-10 integer is malformed", txt: [[`${GOOD}; persistUntil=2026-12-31`]], expect: { type: "malformed", detail: /not a base-10 UNIX timestamp/ } },
+  { name: "fail/persistUntil of 12 digits is malformed (at most 11)", txt: [[`${GOOD}; persistUntil=100000000000`]], expect: { type: "malformed", detail: /not a base-10 UNIX timestamp/ } },
+  { name: "ok/persistUntil of 11 digits is a timestamp", txt: [[`${GOOD}; persistUntil=99999999999`]], expect: { notAfter: new Date(99999999999 * 1000) } },
   { name: "fail/negative persistUntil is malformed", txt: [[`${GOOD}; persistUntil=-5`]], expect: { type: "malformed" } },
   { name: "fail/another account's hashed URI is unauthorized (§9.3.1)", txt: [[`ca.test; accounturi=${hashed(KEY, DOMAIN, `${ACCOUNT}0`)}`]], expect: { type: "unauthorized", detail: /does not identify this account/ } },
   { name: "fail/a key not of the account is unauthorized", txt: [[`ca.test; accounturi=${hashed(OTHER_KEY)}`]], expect: { type: "unauthorized" } },
@@ -171,4 +181,68 @@ describe("validation/dns-persist-01 through the validator with a fake resolver",
       assert.deepEqual(resolver.queries, c.identifier?.type === "ip" ? [] : [`TXT ${NAME}`]);
     });
   }
+});
+
+describe("validation/dns-persist-01 work per validation is bounded (records x keys)", () => {
+  const base = { issuerDomainNames: ["ca.test"], accountHashPrefix: PREFIX, wildcard: false, domain: DOMAIN, accountUrl: ACCOUNT, now: NOW, name: NAME };
+  const thumb = (i: number): string => createHash("sha256").update(`key-${i}`).digest("base64url");
+  function counting(): { fn: HashedAccountUriFn; calls: () => number } {
+    let n = 0;
+    return {
+      fn: (...a) => {
+        n++;
+        return dnsPersistHashedAccountUri(...a);
+      },
+      calls: () => n,
+    };
+  }
+  const foreign = (i: number): string => `ca.test; accounturi=${PREFIX}sha-256/${thumb(1e6 + i)}`;
+
+  it("450 records naming this CA x 2000 retained keys: the hashes of 16 keys computed once (32), not per record", () => {
+    const h = counting();
+    const keys = Array.from({ length: 2000 }, (_, i) => thumb(i));
+    const records = Array.from({ length: 450 }, (_, i) => foreign(i));
+    const r = evaluatePersistRecords(records, { ...base, keyThumbprints: keys }, h.fn);
+    assert.equal(h.calls(), 2 * DNS_PERSIST_MAX_KEYS);
+    assert.equal(DNS_PERSIST_MAX_KEYS, 16);
+    assert.equal(r.outcome.status, "invalid");
+    if (r.outcome.status === "invalid") {
+      assert.equal(r.outcome.error.type, "unauthorized");
+      assert.match(r.outcome.error.detail, /\(and 31 more records naming this CA failed too\); 418 more records naming this CA were not examined \(at most 32\)/);
+    }
+  });
+
+  it("records that fail before the accounturi comparison compute no hash at all", () => {
+    const h = counting();
+    const r = evaluatePersistRecords(["ca.test; accounturi=x", "ca.test; persistUntil=1"], { ...base, keyThumbprints: [KEY] }, h.fn);
+    assert.equal(h.calls(), 0);
+    assert.equal(r.outcome.status, "invalid");
+  });
+
+  it(`only the first ${DNS_PERSIST_MAX_RECORDS} records naming this CA are examined (others' records are not counted)`, () => {
+    const others = Array.from({ length: 100 }, (_, i) => `other-ca.example; accounturi=${i}`);
+    const filler = Array.from({ length: DNS_PERSIST_MAX_RECORDS }, (_, i) => foreign(i));
+    const ok = evaluatePersistRecords([...others, ...filler.slice(1), GOOD], { ...base, keyThumbprints: [KEY] });
+    assert.deepEqual(ok.outcome, { status: "valid" }, "the 32nd record naming this CA is examined");
+    const late = evaluatePersistRecords([...others, ...filler, GOOD], { ...base, keyThumbprints: [KEY] });
+    assert.equal(late.outcome.status, "invalid", "the 33rd is not");
+    if (late.outcome.status === "invalid") assert.match(late.outcome.error.detail, /1 more record naming this CA was not examined/);
+  });
+
+  it(`a key older than the ${DNS_PERSIST_MAX_KEYS} most recent ones no longer validates`, () => {
+    const keys = Array.from({ length: DNS_PERSIST_MAX_KEYS + 1 }, (_, i) => thumb(i));
+    const rec = (k: string): string => `ca.test; accounturi=${hashed(k)}`;
+    assert.deepEqual(evaluatePersistRecords([rec(keys[DNS_PERSIST_MAX_KEYS - 1]!)], { ...base, keyThumbprints: keys }).outcome, { status: "valid" });
+    const r = evaluatePersistRecords([rec(keys[DNS_PERSIST_MAX_KEYS]!)], { ...base, keyThumbprints: keys });
+    assert.equal(r.outcome.status, "invalid");
+    if (r.outcome.status === "invalid") assert.equal(r.outcome.error.type, "unauthorized");
+  });
+
+  it("the first passing record without persistUntil ends the search (later records are not parsed)", () => {
+    const h = counting();
+    // a later record naming this CA whose hash value would be compared if it were examined
+    const r = evaluatePersistRecords([`${GOOD}; persistUntil=${t(NOW) + 60}`, GOOD, `${GOOD}; persistUntil=${t(NOW) + 9_999_999}`], { ...base, keyThumbprints: [KEY] }, h.fn);
+    assert.deepEqual(r.outcome, { status: "valid" });
+    assert.equal(h.calls(), 2, "one key: its FQDN and '*' hashes, once");
+  });
 });
