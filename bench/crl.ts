@@ -29,6 +29,7 @@ import { migrate, openDatabase } from "../src/db/orm.js";
 import { buildHttpApp } from "../src/http-app.js";
 import { createLogger } from "../src/logger.js";
 import { createRelyingParty } from "../src/public/index.js";
+import { withOcspFastPath } from "../src/public/ocsp-fast-path.js";
 import { bootstrap } from "../src/ra/bootstrap.js";
 import { createRaContext } from "../src/ra/context.js";
 import { CrlPublisher } from "../src/ra/crl.js";
@@ -83,18 +84,18 @@ function ocspRequest(nameHash: Buffer, keyHash: Buffer, serial: Buffer, nonce?: 
  * not share the server's event loop), keep-alive, `concurrency` requests in
  * flight, for `seconds`; returns responses per second.
  */
-async function httpRate(port: number, path: string, body: Buffer, seconds: number, concurrency: number): Promise<number> {
+async function httpRate(port: number, path: string, body: Buffer | undefined, seconds: number, concurrency: number): Promise<number> {
   const code = `
     const http = require("node:http");
     const { workerData, parentPort } = require("node:worker_threads");
     const { port, path, body, seconds, concurrency } = workerData;
-    const payload = Buffer.from(body);
+    const payload = body && Buffer.from(body);
     const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
     const deadline = Date.now() + seconds * 1000;
     let n = 0;
     const one = () => new Promise((resolve, reject) => {
-      const req = http.request({ host: "127.0.0.1", port, path, method: "POST", agent,
-        headers: { "content-type": "application/ocsp-request", "content-length": payload.length } }, (res) => {
+      const req = http.request({ host: "127.0.0.1", port, path, method: payload ? "POST" : "GET", agent,
+        headers: payload ? { "content-type": "application/ocsp-request", "content-length": payload.length } : {} }, (res) => {
         res.resume();
         res.on("end", () => (res.statusCode === 200 ? resolve() : reject(new Error("HTTP " + res.statusCode))));
       });
@@ -106,7 +107,7 @@ async function httpRate(port: number, path: string, body: Buffer, seconds: numbe
       .then(() => { agent.destroy(); parentPort.postMessage(n / ((Date.now() - start) / 1000)); })
       .catch((e) => parentPort.postMessage({ error: String(e) }));
   `;
-  const worker = new Worker(code, { eval: true, workerData: { port, path, body: new Uint8Array(body), seconds, concurrency } });
+  const worker = new Worker(code, { eval: true, workerData: { port, path, body: body && new Uint8Array(body), seconds, concurrency } });
   const result = await new Promise<unknown>((resolve, reject) => {
     worker.once("message", resolve);
     worker.once("error", reject);
@@ -124,7 +125,7 @@ export async function run(args: string[]): Promise<void> {
   const max = arg("--max", 1_000_000);
   const seconds = arg("--seconds", 3);
   const valid = arg("--valid", 0);
-  const sizes = [10_000, 100_000, 1_000_000].filter((n) => n <= max);
+  const sizes = args.includes("--ocsp-only") ? [] : [10_000, 100_000, 1_000_000].filter((n) => n <= max);
 
   const bdb = await createBenchDatabase("sigil_bench_crl");
   const db = await openDatabase({ databaseUrl: bdb.url, dataDir: "/nonexistent", poolMax: 4 });
@@ -180,6 +181,7 @@ export async function run(args: string[]): Promise<void> {
       );
     }
 
+    if (sizes.length === 0) await insertRevoked(exec, ca.id, ca.organization.id, 0, 1000);
     // OCSP from cache
     const rp = createRelyingParty(ra, { crlLifetimeHours: 168, logger });
     const hashes = issuerHashes(issuer);
@@ -207,15 +209,36 @@ export async function run(args: string[]): Promise<void> {
     const withNonce = nonceCount / (ms(t1) / 1000);
 
     const app = buildHttpApp({ routers: [rp.router], logger });
-    const server = http.createServer(app.callback());
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-    const port = (server.address() as AddressInfo).port;
-    const overHttp = await httpRate(port, `/ocsp/${ca.id}`, req, seconds, 32);
-    await new Promise<void>((r) => server.close(() => r()));
+    const getPath = `/ocsp/${ca.id}/${encodeURIComponent(req.toString("base64"))}`;
+    const serve = async (listener: http.RequestListener, path: string, body?: Buffer): Promise<number> => {
+      const server = http.createServer(listener);
+      await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+      try {
+        return await httpRate((server.address() as AddressInfo).port, path, body, seconds, 32);
+      } finally {
+        server.closeAllConnections();
+        await new Promise<void>((r) => server.close(() => r()));
+      }
+    };
+    // what sigil serve runs on its plain HTTP listener: the GET fast path in front of the app
+    const fast = withOcspFastPath({ ocsp: rp.ocsp, clock: systemClock, logger }, app.callback());
+    // the ceiling on this machine right now: a bare node listener answering the same bytes
+    const floorBody = first.der;
+    const floor = await serve((_q, r) => {
+      r.writeHead(200, { "Content-Type": "application/ocsp-response", "Content-Length": String(floorBody.length) });
+      r.end(floorBody);
+    }, getPath);
+    const overHttp = await serve(app.callback(), `/ocsp/${ca.id}`, req);
+    const getKoa = await serve(app.callback(), getPath);
+    const getFast = await serve(fast, getPath);
     await rp.close();
 
     console.log(`OCSP from cache, in process (OcspResponder.respond): ${fmt(inProcess)} responses/s`);
-    console.log(`OCSP from cache, over HTTP POST (keep-alive, 32 concurrent, client in a worker thread, server on one event loop): ${fmt(overHttp)} responses/s`);
+    console.log(`OCSP from cache over HTTP (keep-alive, 32 concurrent, client in a worker thread, server on one event loop):`);
+    console.log(`  bare node:http listener, same bytes (the ceiling): ${fmt(floor)} responses/s`);
+    console.log(`  GET, fast path (as sigil serve):  ${fmt(getFast)} responses/s`);
+    console.log(`  GET, through Koa:                 ${fmt(getKoa)} responses/s`);
+    console.log(`  POST, through Koa:                ${fmt(overHttp)} responses/s`);
     console.log(`OCSP with a nonce (status cached, signed per request, ${ca.keyAlgorithm === "p256" ? "P-256" : ca.keyAlgorithm} responder key): ${fmt(withNonce)} responses/s`);
     await publisher.close();
     await otherInstance.close();

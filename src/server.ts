@@ -21,10 +21,12 @@ import { createRaContext, type RaContext } from "./ra/context.js";
 import { RateLimiter } from "./ra/acme/rate-limits.js";
 import { CleanupJob } from "./ra/acme/cleanup.js";
 import { createRelyingParty, type RelyingParty } from "./public/index.js";
+import { withOcspFastPath } from "./public/ocsp-fast-path.js";
 import { buildAcmeRouter, type AcmeRouter, type AcmeRouterDeps } from "./acme/router.js";
 import { createDefaultValidator } from "./validation/validator.js";
 import { FileCertificateSource } from "./tls/file-certificate.js";
 import { startHttpsListener } from "./tls/https-listener.js";
+import { buildConsoleRouter } from "./console/serve.js";
 import type { ListenerCertificateSource } from "./tls/material.js";
 import { SelfIssuedCertificate } from "./tls/self-issued.js";
 import type { ChallengeValidator } from "./validation/types.js";
@@ -175,7 +177,10 @@ export async function startSigil({ config, logger, clock = systemClock, validato
       exposeMetrics: true,
       draining: () => readiness.draining,
     });
-    const httpServer = http.createServer(app.callback());
+    // GET /ocsp/... from the responder's cache without the Koa stack (issue 11); the rest goes to the app
+    const httpServer = http.createServer(
+      withOcspFastPath({ ocsp: relyingParty.ocsp, clock, logger, metrics, draining: () => readiness.draining, trustProxy: config.trustProxy }, app.callback()),
+    );
     await new Promise<void>((resolve, reject) => {
       httpServer.once("error", reject);
       httpServer.listen(config.httpPort, config.host, () => resolve());
@@ -188,7 +193,8 @@ export async function startSigil({ config, logger, clock = systemClock, validato
     const listenerCertificate: ListenerCertificateSource =
       fileCertificate ?? (await SelfIssuedCertificate.create({ ra, caId: boot.intermediateCaId, publicUrl: config.acmeUrl, logger }));
     closers.push(() => listenerCertificate.close());
-    const httpsApp = buildHttpApp({ routers, logger, trustProxy: config.trustProxy, metrics, draining: () => readiness.draining });
+    // the web console (docs/console.md) on the HTTPS listener only, never on the plain one
+    const httpsApp = buildHttpApp({ routers: [...routers, buildConsoleRouter()], logger, trustProxy: config.trustProxy, metrics, draining: () => readiness.draining });
     const https = await startHttpsListener({ handler: httpsApp.callback(), host: config.host, port: config.httpsPort, certificates: listenerCertificate, logger });
     closers.push(() => https.close());
     const httpsPort = https.port;

@@ -1,0 +1,171 @@
+/**
+ * GET /ocsp/{ca}/{url-encoded base64 OCSPRequest} (RFC 6960 Appendix A.1)
+ * answered in front of the Koa app: what relying parties and CDNs fetch most,
+ * and what the responder answers from its cache (RFC 5019 §6: precomputed
+ * responses), so the per-request cost is node's HTTP parsing, the cache
+ * lookup and one write. Everything else (POST, the other routes, a
+ * conditional GET with If-None-Match / If-Modified-Since, an unknown CA, a
+ * path that is not an OCSP GET) goes to the app unchanged.
+ *
+ * What a request gets is exactly what the Koa route renders (same
+ * `ocspHttpHeaders`): status 200 with the DER, Cache-Control / Last-Modified /
+ * ETag for cacheable answers (RFC 5019 §6.2), `no-store` otherwise, plus the
+ * app's X-Request-Id, the same log line and the same metrics.
+ */
+import { createHash } from "node:crypto";
+import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
+import type { Clock } from "../core/clock.js";
+import { requestIdFrom, type Logger } from "../logger.js";
+import type { SigilMetrics } from "../metrics/registry.js";
+import type { OcspAnswer } from "../ra/ocsp.js";
+
+export interface OcspFastPathDeps {
+  ocsp: { respond(caId: string, requestDer: Buffer): Promise<OcspAnswer | undefined> };
+  clock: Clock;
+  logger: Logger;
+  metrics?: SigilMetrics;
+  /** Cache-Control max-age cap, seconds (the router's maxAgeSeconds; default 60) */
+  maxAgeSeconds?: number;
+  /** true once the process drains: answers carry `Connection: close` (RFC 9112 §9.6) */
+  draining?: () => boolean;
+  /** SIGIL_TRUST_PROXY: log the client from X-Forwarded-For */
+  trustProxy?: boolean;
+}
+
+/** the route template the Koa router reports for this endpoint (metrics label) */
+export const OCSP_GET_ROUTE = "/ocsp/:id/*req";
+
+/** RFC 6960 Appendix A.1: requests are small; anything bigger is refused before parsing (as the router does) */
+const MAX_OCSP_REQUEST_BYTES = 8 * 1024;
+const MAX_PATH = 64 + Math.ceil((MAX_OCSP_REQUEST_BYTES * 4) / 3) * 3; // base64, possibly %-encoded
+const CA_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const BASE64 = /^[A-Za-z0-9+/_-]+={0,2}$/;
+
+/** ETag per response DER (cached responses are the same Buffer until re-signed) */
+const etags = new WeakMap<Buffer, string>();
+function etagOf(der: Buffer): string {
+  let e = etags.get(der);
+  if (!e) {
+    e = `"${createHash("sha256").update(der).digest("hex").slice(0, 32)}"`;
+    etags.set(der, e);
+  }
+  return e;
+}
+
+/** HTTP-date per second (RFC 9110 §5.6.7) */
+const httpDates = new Map<number, string>();
+function httpDate(d: Date): string {
+  const t = d.getTime();
+  let s = httpDates.get(t);
+  if (s === undefined) {
+    if (httpDates.size > 1024) httpDates.clear();
+    s = d.toUTCString();
+    httpDates.set(t, s);
+  }
+  return s;
+}
+
+/**
+ * The headers of an OCSP answer over HTTP: RFC 5019 §6.2 caching headers
+ * (max-age below nextUpdate, capped; Last-Modified = thisUpdate; a strong
+ * ETag) when `cacheable` and the answer has a validity, else no-store. The
+ * Koa route and the fast path both render with this.
+ */
+export function ocspHttpHeaders(answer: OcspAnswer, cacheable: boolean, now: Date, maxAgeCap: number): Record<string, string> {
+  if (cacheable && answer.thisUpdate && answer.nextUpdate) {
+    const maxAge = Math.max(0, Math.min(maxAgeCap, Math.floor((answer.nextUpdate.getTime() - now.getTime()) / 1000)));
+    return {
+      "Cache-Control": `public, max-age=${maxAge}, no-transform, must-revalidate`,
+      "Last-Modified": httpDate(answer.thisUpdate),
+      ETag: etagOf(answer.der),
+    };
+  }
+  return { "Cache-Control": "no-store" };
+}
+
+/** `/ocsp/{id}/{request}` split, or undefined when the path is not an OCSP GET this path answers */
+function parsePath(url: string): { id: string; der: Buffer } | undefined {
+  if (url.length > MAX_PATH || url.charCodeAt(5) !== 0x2f || !url.startsWith("/ocsp/")) return undefined;
+  const slash = url.indexOf("/", 6);
+  if (slash !== 42) return undefined; // "/ocsp/" + 36-character uuid
+  const id = url.slice(6, 42).toLowerCase();
+  if (!CA_ID.test(id)) return undefined;
+  let text = url.slice(43);
+  if (text.includes("?")) return undefined; // a query string: leave it to the app
+  if (text.includes("%")) {
+    try {
+      text = decodeURIComponent(text);
+    } catch {
+      return undefined;
+    }
+  }
+  // RFC 6960 Appendix A.1: base64 (node also reads the URL-safe alphabet); "/" is part of it
+  if (!BASE64.test(text)) return undefined;
+  const der = Buffer.from(text, "base64");
+  return der.length > 0 && der.length <= MAX_OCSP_REQUEST_BYTES ? { id, der } : undefined;
+}
+
+/**
+ * Wraps the HTTP app's request listener: OCSP GETs are answered here, every
+ * other request goes to `next`.
+ */
+export function withOcspFastPath(deps: OcspFastPathDeps, next: RequestListener): RequestListener {
+  const maxAgeCap = deps.maxAgeSeconds ?? 60;
+  const { logger, metrics } = deps;
+  return (req: IncomingMessage, res: ServerResponse) => {
+    const h = req.headers;
+    const parsed =
+      req.method === "GET" && req.url !== undefined && h["if-none-match"] === undefined && h["if-modified-since"] === undefined
+        ? parsePath(req.url)
+        : undefined;
+    if (!parsed) return next(req, res);
+    const start = process.hrtime.bigint();
+    deps.ocsp.respond(parsed.id, parsed.der).then(
+      (answer) => {
+        // an unknown CA: the app's 404 (the router renders it)
+        if (!answer) return next(req, res);
+        const headers = ocspHttpHeaders(answer, true, deps.clock.now(), maxAgeCap);
+        const requestId = requestIdFrom(h["x-request-id"]);
+        res.writeHead(200, {
+          "X-Request-Id": requestId,
+          "Content-Type": "application/ocsp-response",
+          "Content-Length": String(answer.der.length),
+          ...headers,
+          ...(deps.draining?.() ? { Connection: "close" } : {}),
+        });
+        res.end(answer.der);
+        const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+        if (metrics) {
+          metrics.httpRequest(OCSP_GET_ROUTE, "GET", 200, seconds);
+          metrics.ocspResponse(answer.status, answer.cached === true ? "hit" : "miss");
+        }
+        if (logger.isLevelEnabled("info")) {
+          const fwd = deps.trustProxy ? h["x-forwarded-for"] : undefined;
+          const client = (typeof fwd === "string" && fwd.split(",")[0]?.trim()) || req.socket.remoteAddress;
+          const ua = h["user-agent"];
+          logger.info(
+            {
+              reqId: requestId,
+              method: "GET",
+              path: req.url!.split("?")[0],
+              route: OCSP_GET_ROUTE,
+              status: 200,
+              ms: Math.round(seconds * 1e4) / 10,
+              client,
+              userAgent: ua ? ua.replace(/[^\x20-\x7e]/g, "?").slice(0, 256) : undefined,
+            },
+            "http",
+          );
+        }
+      },
+      (e: unknown) => {
+        // respond() never throws for bad input; anything else is the app's 500
+        logger.error({ err: e, path: "/ocsp" }, "relying-party endpoint failed");
+        if (!res.headersSent) {
+          res.writeHead(500, { "Content-Type": "text/plain" });
+          res.end("internal error\n");
+        }
+      },
+    );
+  };
+}
