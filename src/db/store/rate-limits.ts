@@ -142,7 +142,7 @@ export async function readRateLimitBuckets(s: Session, items: ReadonlyArray<Pick
 const FAILED_VALIDATION_BUCKET = statement(
   "sigil_rate_limit_failed_validation_bucket",
   // the bucket key is src/policy/rate-limits.ts failedValidationKey: account id / type : lower-case value
-  `select a.identifier_type, a.identifier_value, b.tat
+  `select a.identifier_type, a.identifier_value, c.status, b.tat
      from acme_challenges c
      join acme_authorizations a on a.id = c.authorization_id and a.account_id = $2
      left join rate_limit_buckets b on b.limit_name = $3
@@ -152,19 +152,19 @@ const FAILED_VALIDATION_BUCKET = statement(
 
 /**
  * The failed-validations bucket of a challenge's identifier for its
- * account: the identifier, and the bucket's TAT (null: no row). null when
- * the challenge is not the account's.
+ * account: the identifier, the challenge's status, and the bucket's TAT
+ * (null: no row). null when the challenge is not the account's.
  */
 export async function findFailedValidationBucket(
   s: Session,
   q: { challengeId: string; accountId: string; limitName: string },
-): Promise<{ identifierType: string; identifierValue: string; tatMs: number | null } | null> {
-  const [r] = await sqlOf(s).query<{ identifier_type: string; identifier_value: string; tat: Date | string | null }>(FAILED_VALIDATION_BUCKET, [
+): Promise<{ identifierType: string; identifierValue: string; challengeStatus: string; tatMs: number | null } | null> {
+  const [r] = await sqlOf(s).query<{ identifier_type: string; identifier_value: string; status: string; tat: Date | string | null }>(FAILED_VALIDATION_BUCKET, [
     q.challengeId,
     q.accountId,
     q.limitName,
   ]);
-  return r ? { identifierType: r.identifier_type, identifierValue: r.identifier_value, tatMs: ms(r.tat) } : null;
+  return r ? { identifierType: r.identifier_type, identifierValue: r.identifier_value, challengeStatus: r.status, tatMs: ms(r.tat) } : null;
 }
 
 const PENDING_AUTHORIZATIONS = statement(

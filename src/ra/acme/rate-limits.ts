@@ -328,7 +328,8 @@ export async function checkFailedValidations(ctx: RaContext, dir: DirectoryInfo,
   const limit = effectiveLimit(set, "failed-validations-per-account-identifier", await limiter.overridesOf(ctx, account.id, dir.id));
   if (!limit) return;
   const b = await findFailedValidationBucket(ctx.store, { challengeId, accountId: account.id, limitName: "failed-validations-per-account-identifier" });
-  if (!b || b.tatMs === null) return;
+  // only a POST that would start a validation is refused: one on a processing or finished challenge just reads it
+  if (!b || b.tatMs === null || b.challengeStatus !== "pending") return;
   const now = ctx.clock.now().getTime();
   const d = gcra(limit, b.tatMs, now);
   if (!d.allowed) throw limiter.refused(dir, "failed-validations-per-account-identifier", limit, d.retryAfterMs, now, `${b.identifierType}:${b.identifierValue}`);

@@ -235,6 +235,11 @@ describe("ACME rate limits across two instances on one database", function () {
     assertRateLimited(refused, "failed-validations-per-account-identifier", helpA());
     assert.match(refused.body.detail, /dns:fail\.example\.org/);
     assert.equal((await onA.post(chall.url, undefined)).body.status, "pending", "the refused challenge was not started");
+    // a POST on a finished challenge of the identifier still reads it (nothing would start)
+    const failedAuthz = (await db.query(`select c.id from acme_challenges c join acme_authorizations a on a.id = c.authorization_id where a.account_id = $1 and c.status = 'invalid' limit 1`, [c2.kid!.split("/").pop()])).rows[0];
+    const again = await onA.post(`${a.baseUrl}/acme/default/chall/${failedAuthz.id}`, {});
+    assert.equal(again.status, 200, again.text);
+    assert.equal(again.body.status, "invalid");
     // one bucket per account and identifier, written by whichever instance recorded the failure
     const keys = (await db.query(`select bucket_key from rate_limit_buckets where limit_name = 'failed-validations-per-account-identifier'`)).rows.map((r) => r.bucket_key);
     assert.deepEqual(keys, [`${c2.kid!.split("/").pop()}/dns:${name}`]);
