@@ -206,13 +206,27 @@ export function createDnsResolver(servers: readonly string[] = [], opts: { timeo
     },
     async resolveCaa(name) {
       await init();
-      // node gives each record as { critical: <flags octet>, <tag as sent>: value }
-      return (await resolver.resolveCaa(name)).map((r) => {
-        const tag = Object.keys(r).find((k) => k !== "critical") ?? "";
-        return { flags: r.critical, tag, value: String((r as unknown as Record<string, unknown>)[tag] ?? "") };
-      });
+      return (await resolver.resolveCaa(name)).map(caaRecordOfNode);
     },
   };
+}
+
+/**
+ * One record of node's Resolver#resolveCaa, { critical: <flags octet>,
+ * <tag as sent>: value }, as a CaaRecord. A property whose tag is literally
+ * "critical" overwrites the flags (node sets both on one object), leaving no
+ * other key and string flags: such a record (and any without a tag of its
+ * own) is read as tag "critical" with the Issuer Critical Flag set, so it
+ * refuses (RFC 8659 §4.1) rather than passing unseen (fail closed: its real
+ * flags are lost). node also cuts a value at its first NUL octet
+ * (docs/caa.md).
+ */
+export function caaRecordOfNode(r: object): CaaRecord {
+  const rec = r as Record<string, unknown>;
+  const tag = Object.keys(rec).find((k) => k !== "critical");
+  // no tag besides "critical" (or a tag node could not set as an own property, "__proto__"), or flags that are not a number
+  if (tag === undefined || typeof rec.critical !== "number") return { flags: 0x80, tag: "critical", value: typeof rec.critical === "string" ? rec.critical : "" };
+  return { flags: rec.critical, tag, value: String(rec[tag] ?? "") };
 }
 
 /** "host", "host:port", "[v6]", "[v6]:port" or a bare IPv6 literal. */
