@@ -36,11 +36,13 @@
  *                           orders, authorizations and challenges (bench/seed.ts: INSERT ... SELECT FROM
  *                           generate_series, indexes rebuilt once), half of them spread over the benchmark's
  *                           own accounts and half over 1000 other accounts of the directory
+ *   --rss-every S           sample the server's RSS every S seconds of each window (default a tenth of it);
+ *                           printed per level (start, end, max) with the samples in results.json
  */
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
-import { availableParallelism, tmpdir } from "node:os";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
 import { createCsr } from "../src/ca/csr.js";
@@ -77,10 +79,12 @@ interface Options {
   unloggedNonces: boolean;
   /** issued certificates (with orders) seeded before measuring; 0 = none */
   seed: number;
+  /** seconds between RSS samples of the server; 0 = a tenth of the window */
+  rssEveryS: number;
 }
 
 function parseArgs(args: string[]): Options {
-  const o: Options = { levels: [1, 16, 64], durationS: 20, warmupS: 3, poll: { firstMs: 10, capMs: 200 }, profile: false, topQueries: 0, json: false, calibrate: true, pgSettings: [], unloggedNonces: false, seed: 0 };
+  const o: Options = { levels: [1, 16, 64], durationS: 20, warmupS: 3, poll: { firstMs: 10, capMs: 200 }, profile: false, topQueries: 0, json: false, calibrate: true, pgSettings: [], unloggedNonces: false, seed: 0, rssEveryS: 0 };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const val = () => {
@@ -139,6 +143,9 @@ function parseArgs(args: string[]): Options {
         break;
       case "--seed":
         o.seed = Math.floor(num());
+        break;
+      case "--rss-every":
+        o.rssEveryS = num();
         break;
       default:
         throw new Error(`unknown option ${a}`);
@@ -216,6 +223,8 @@ interface LevelResult {
   /** cores kept busy during the window by processes other than sigil, its PG backends and this benchmark */
   otherLoadCores: number;
   topQueries: Array<{ perCert: number; sql: string }>;
+  /** the sigil process's resident set (VmRSS, MB) sampled every --rss-every seconds of the window: [seconds, MB] */
+  rssMb: Array<[number, number]>;
   profile?: { file: string; busyMs: number; categories: Array<{ category: string; selfMs: number }>; modules: Array<{ module: string; selfMs: number }>; functions: Array<{ name: string; where: string; selfMs: number }> };
 }
 
@@ -322,6 +331,11 @@ export async function run(args: string[]): Promise<void> {
       console.log(
         `  c=${c}: ${r.certificates} certs in ${r.seconds.toFixed(1)} s = ${r.certsPerSecond.toFixed(1)}/s, p50 ${r.p50Ms.toFixed(0)} ms, p99 ${r.p99Ms.toFixed(0)} ms, errors ${r.errors}, server CPU ${r.serverCpuMsPerCert.toFixed(2)} ms/cert`,
       );
+      const rss = r.rssMb.map(([, mb]) => mb);
+      console.log(
+        `  c=${c}: sigil RSS ${rss[0]} MB at the window's start, ${rss[rss.length - 1]} MB at its end, max ${Math.max(...rss)} MB; ` +
+          `samples ${r.rssMb.map(([t, mb]) => `${t}s:${mb}`).join(" ")}; load average ${loadavg().map((x) => x.toFixed(2)).join(" ")}`,
+      );
     }
     console.log(`validator traffic: ${responder.hits} http-01 fetches answered, ${responder.misses} for unknown tokens; ${dns.queries} DNS queries`);
     if (csrs.generatedDuringRun) console.log(`(note: ${csrs.generatedDuringRun} CSRs were generated during measured windows; raise the pre-generated count)`);
@@ -386,6 +400,9 @@ async function runLevel(
   const machine0 = machineBusyMs();
   const t0 = performance.now();
   measuring = true;
+  const rssMb: Array<[number, number]> = [[0, rssOf(sigil.pid)]];
+  const rssEvery = o.rssEveryS > 0 ? o.rssEveryS : Math.max(1, o.durationS / 10);
+  const rssSampler = setInterval(() => rssMb.push([Math.round((performance.now() - t0) / 1000), rssOf(sigil.pid)]), rssEvery * 1000);
   const sampler = setInterval(() => {
     // backends opened during the window count from zero (all their CPU is in the window)
     backendPids().then(
@@ -400,6 +417,8 @@ async function runLevel(
   const t1 = performance.now();
   measuring = false;
   clearInterval(sampler);
+  clearInterval(rssSampler);
+  rssMb.push([Math.round((t1 - t0) / 1000), rssOf(sigil.pid)]);
   for (const pid of await backendPids()) if (!pgCpu.pids.includes(pid)) pgCpu.track(pid, 0);
   const sigilMs = sigilCpu.total();
   const pgMs = pgCpu.total();
@@ -463,8 +482,19 @@ async function runLevel(
     machineBusyCores: machineMs / (t1 - t0),
     otherLoadCores: Math.max(0, machineMs - sigilMs - pgMs - (clientUsage.user + clientUsage.system) / 1000) / (t1 - t0),
     topQueries,
+    rssMb,
     profile,
   };
+}
+
+/** VmRSS of a process in MB (/proc/<pid>/status), NaN when unreadable */
+function rssOf(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Math.round(Number(m[1]) / 102.4) / 10 : NaN;
+  } catch {
+    return NaN;
+  }
 }
 
 interface Calibration {
