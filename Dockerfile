@@ -20,6 +20,8 @@ RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY migrations ./migrations
+# the web console's sources (npm run build bundles them into dist/console with vite)
+COPY console ./console
 RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund
 
