@@ -82,7 +82,10 @@ export async function newOrder(
   payload: { identifiers?: unknown; notBefore?: unknown; notAfter?: unknown; replaces?: unknown; profile?: string },
 ): Promise<OrderInfo> {
   const spent = await spendNewOrder(ctx, dir, account, { replacement: payload.replaces !== undefined && payload.replaces !== null });
-  return withSpent(spent, () => createNewOrder(ctx, dir, account, payload));
+  const order = await withSpent(spent, () => createNewOrder(ctx, dir, account, payload));
+  // its finalize on this instance spends certificates without reading the order back
+  ctx.rateLimits?.rememberOrder(dir, account.id, order);
+  return order;
 }
 
 /** RFC 8555 §7.4 newOrder */

@@ -151,6 +151,24 @@ export class RateLimiter {
     return values;
   }
 
+  /** orders this instance created, for their finalize here (saves reading the order back): id -> what the spend needs */
+  private readonly recentOrders = new Map<string, { accountId: string; identifiers: Array<{ type: string; value: string }>; replacement: boolean }>();
+
+  /** remembers an order just created in a directory that limits certificates */
+  rememberOrder(dir: DirectoryInfo, accountId: string, order: { id: string; identifiers: Array<{ type: string; value: string }>; replaces?: string | null }): void {
+    if (!this.limitsOf(dir)["certificates-per-registered-domain"]) return;
+    if (this.recentOrders.size >= 10_000) this.recentOrders.delete(this.recentOrders.keys().next().value!);
+    this.recentOrders.set(order.id, { accountId, identifiers: order.identifiers, replacement: Boolean(order.replaces) });
+  }
+
+  /** takes a remembered order of this account (once) */
+  takeOrder(orderId: string, accountId: string): { identifiers: Array<{ type: string; value: string }>; replacement: boolean } | undefined {
+    const o = this.recentOrders.get(orderId);
+    if (!o || o.accountId !== accountId) return undefined;
+    this.recentOrders.delete(orderId);
+    return o;
+  }
+
   /** forgets cached overrides (an admin change on this instance shows at once here) */
   invalidateOverrides(): void {
     this.overrides.clear();
@@ -310,6 +328,9 @@ export async function spendCertificate(
 export async function spendCertificateForOrder(ctx: RaContext, dir: DirectoryInfo, account: AccountInfo, orderId: string): Promise<RateLimitReceipt> {
   const limiter = ctx.rateLimits;
   if (!limiter || !limiter.limitsOf(dir)["certificates-per-registered-domain"]) return NOTHING_SPENT;
+  // an order this instance created: no read (an order that is not ready then fails in finalize and gets its token back)
+  const known = limiter.takeOrder(orderId, account.id);
+  if (known) return spendCertificate(ctx, dir, account, known.identifiers, { replacement: known.replacement });
   const order = await findOrder(ctx.store, orderId, account.id);
   if (!order || effectiveOrderStatus(order.status, order.expires, ctx.clock.now()) !== "ready") return NOTHING_SPENT;
   return spendCertificate(ctx, dir, account, order.identifiers, { replacement: Boolean(order.replaces) });
