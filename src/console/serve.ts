@@ -124,11 +124,12 @@ function send(ctx: Context, f: ConsoleFile): void {
   ctx.set("Cache-Control", f.immutable ? "public, max-age=31536000, immutable" : "no-cache");
   ctx.set("Vary", "Accept-Encoding");
   ctx.type = f.type;
+  // ctx.fresh compares If-None-Match with the ETag, for a 2xx answer only
+  ctx.status = 200;
   if (ctx.fresh) {
     ctx.status = 304;
     return;
   }
-  ctx.status = 200;
   if (f.gzip && ctx.acceptsEncodings("gzip", "identity") === "gzip") {
     ctx.set("Content-Encoding", "gzip");
     ctx.body = f.gzip;
