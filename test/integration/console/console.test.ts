@@ -181,6 +181,30 @@ describe("web console in Chromium (playwright-core, system chromium)", function 
     await page.close();
   });
 
+  it("refreshes the access token before it expires (the refresh token is used once) and keeps working", async () => {
+    const page = await context.newPage();
+    // the browser's clock only: the server's tokens and checks keep real time
+    await page.clock.install();
+    await logIn(page, "admin", TEST_ADMIN_PASSWORD);
+    await page.getByTestId("whoami").waitFor(WAIT);
+    const refreshed = page.waitForResponse((r) => r.url().endsWith("/sigil.admin.v1.AuthService/Refresh"), WAIT);
+    // 80 % of the 15-minute access token
+    await page.clock.fastForward("12:30");
+    const res = await refreshed;
+    assert.equal(res.status(), 200);
+    const pair = (await res.json()) as { accessToken: string; refreshToken: string };
+    const sent = JSON.parse(res.request().postData() ?? "{}") as { refreshToken: string };
+    assert.notEqual(pair.refreshToken, sent.refreshToken);
+    // the next call carries the new access token
+    const next = page.waitForRequest((r) => r.url().endsWith("/sigil.admin.v1.AuditService/ListAuditEvents"), WAIT);
+    await page.getByRole("link", { name: "Audit log" }).click();
+    assert.equal((await next).headers()["authorization"], `Bearer ${pair.accessToken}`);
+    await page.getByTestId("audit").locator("tbody tr").first().waitFor(WAIT);
+    // the used refresh token is spent: presenting it again fails (and revokes the family, RFC 6819 §5.2.2.3)
+    await assert.rejects(c.auth.refresh({ refreshToken: sent.refreshToken }));
+    await page.close();
+  });
+
   // last: the address throttle it trips would refuse every later login from 127.0.0.1
   it("shows the lockout message after too many failed logins from this address", async () => {
     const page = await context.newPage();
