@@ -12,6 +12,7 @@ import { buildHttpApp } from "./http-app.js";
 import { authHook } from "./admin/auth-hook.js";
 import { buildAdminGrpcServer, listenAdmin, shutdownAdmin, type AdminTlsOptions } from "./admin/server.js";
 import { adminServices } from "./admin/services/index.js";
+import { buildConnectHandler } from "./admin/connect.js";
 import { AuthManager } from "./ra/auth.js";
 import type { Logger } from "./logger.js";
 import { bootstrap, INITIAL_ADMIN_PASSWORD_FILE, type BootstrapResult } from "./ra/bootstrap.js";
@@ -195,13 +196,16 @@ export async function startSigil({ config, logger, clock = systemClock, validato
     closers.push(() => listenerCertificate.close());
     // the web console (docs/console.md) on the HTTPS listener only, never on the plain one
     const httpsApp = buildHttpApp({ routers: [...routers, buildConsoleRouter()], logger, trustProxy: config.trustProxy, metrics, draining: () => readiness.draining });
-    const https = await startHttpsListener({ handler: httpsApp.callback(), host: config.host, port: config.httpsPort, certificates: listenerCertificate, logger });
+    // the admin API over Connect and gRPC-Web (JSON too) at /sigil.admin.v1.*/*, same services and auth hook as the gRPC port (docs/admin-api.md)
+    const auth = await AuthManager.create(ra);
+    const adminBindings = adminServices({ ra, auth });
+    const httpsHandler = buildConnectHandler({ services: adminBindings, logger, before: authHook(auth), metrics, trustProxy: config.trustProxy, fallback: httpsApp.callback() });
+    const https = await startHttpsListener({ handler: httpsHandler, host: config.host, port: config.httpsPort, certificates: listenerCertificate, logger });
     closers.push(() => https.close());
     const httpsPort = https.port;
 
     // gRPC admin plane: every sigil.admin.v1 service behind the authentication hook, plus health and reflection
-    const auth = await AuthManager.create(ra);
-    const grpcServer = buildAdminGrpcServer({ services: adminServices({ ra, auth }), logger, before: authHook(auth), health: grpcHealth, metrics });
+    const grpcServer = buildAdminGrpcServer({ services: adminBindings, logger, before: authHook(auth), health: grpcHealth, metrics });
     const grpcTls: AdminTlsOptions | undefined =
       config.grpcTlsCert && config.grpcTlsKey
         ? {

@@ -32,6 +32,7 @@ import {
 } from "@bufbuild/protobuf";
 import { SigilError } from "../core/errors.js";
 import { requestContext, requestIdFrom, type RequestLogFields } from "../logger.js";
+import { encodeStatusDetails, errorDetails, STATUS_DETAILS_TRAILER } from "./error-details.js";
 import { checkRequest } from "./request-check.js";
 import { codeName, toGrpcStatus, type GrpcStatus } from "./status.js";
 
@@ -214,7 +215,7 @@ function lenientDeserializer<D extends DescMessage>(schema: D): (bytes: Buffer) 
 }
 
 /** The decoded, checked request, or INVALID_ARGUMENT (malformed bytes, NUL in a string, Timestamp out of range). */
-function checkedRequest(method: DescMethod, request: unknown): AnyMessage {
+export function checkedRequest(method: DescMethod, request: unknown): AnyMessage {
   if (request instanceof MalformedRequest) {
     throw SigilError.invalidArgument(`the request is not a valid ${request.typeName} message`);
   }
@@ -311,18 +312,18 @@ function requestIdMetadata(md: grpc.Metadata): string | undefined {
 }
 
 /** The log fields of a call: its request id, then the principal and organization once `before` authenticated it. */
-function callFields(ctx: CallContext): RequestLogFields {
+export function callFields(ctx: CallContext): RequestLogFields {
   return { reqId: ctx.requestId };
 }
 
-function addPrincipal(fields: RequestLogFields, ctx: CallContext, options: AddServiceOptions): void {
+export function addPrincipal(fields: RequestLogFields, ctx: CallContext, options: AddServiceOptions): void {
   const extra = options.logFields?.(ctx);
   if (extra?.principal !== undefined) fields.principal = extra.principal;
   if (extra?.organization !== undefined) fields.organization = extra.organization;
 }
 
-/** Maps a handler failure, logging exactly one line for the RPC. */
-class RpcLog {
+/** Maps a handler failure, logging exactly one line for the RPC (every protocol: gRPC here, Connect and gRPC-Web in ./connect.ts). */
+export class RpcLog {
   readonly #start = process.hrtime.bigint();
   #internalCause: unknown = undefined;
   #hasInternal = false;
@@ -367,8 +368,13 @@ class RpcLog {
   }
 }
 
-function statusError(status: GrpcStatus): Partial<grpc.StatusObject> & Error {
-  return Object.assign(new Error(status.details), { code: status.code, details: status.details, metadata: new grpc.Metadata() });
+/** The error grpc-js sends: code, message and the google.rpc.Status of `err` in `grpc-status-details-bin` (./error-details.ts). */
+function statusError(status: GrpcStatus, err: unknown): Partial<grpc.StatusObject> & Error {
+  const metadata = new grpc.Metadata();
+  if (status.code !== grpc.status.CANCELLED) {
+    metadata.set(STATUS_DETAILS_TRAILER, encodeStatusDetails(status.code, status.details, errorDetails(err)));
+  }
+  return Object.assign(new Error(status.details), { code: status.code, details: status.details, metadata });
 }
 
 function unaryCall(method: DescMethod, handler: AnyUnary, options: AddServiceOptions): grpc.handleUnaryCall<AnyMessage, AnyMessage> {
@@ -387,7 +393,7 @@ function unaryCall(method: DescMethod, handler: AnyUnary, options: AddServiceOpt
         log.done(grpc.status.OK);
       } catch (err) {
         const status = log.status(err);
-        callback(statusError(status));
+        callback(statusError(status, err));
         log.done(status.code);
       }
     });
@@ -458,7 +464,7 @@ function serverStreamingCall(
         log.done(grpc.status.OK, { messages: sent });
       } catch (err) {
         const status = log.status(err);
-        if (status.code !== grpc.status.CANCELLED) call.emit("error", statusError(status));
+        if (status.code !== grpc.status.CANCELLED) call.emit("error", statusError(status, err));
         log.done(status.code, { messages: sent });
       }
     });
