@@ -1,6 +1,8 @@
 /**
  * Admin-plane issuance benchmark: `npm run bench -- admin [--concurrency 16] [--duration 20] [--warmup 3]`.
  *
+ * `--profile DIR` keeps a CPU profile of the server per level and prints its top functions.
+ *
  * Starts `sigil serve` as a child process on a fresh PostgreSQL database,
  * logs in as the bootstrap superuser over gRPC, then N callers loop
  * `CertificateService.IssueCertificate` against the default intermediate CA:
@@ -24,6 +26,7 @@ import { AuthService } from "../src/gen/sigil/admin/v1/auth_pb.js";
 import { CertificateService, CertificateType } from "../src/gen/sigil/admin/v1/certificate_pb.js";
 import { KeyAlgorithm } from "../src/gen/sigil/admin/v1/common_pb.js";
 import { freePort } from "../test/helpers/server.js";
+import { summarizeProfile } from "./lib/cpu-profile.js";
 import { createBenchDatabase } from "./lib/pg.js";
 import { CpuMeter, machineBusyMs } from "./lib/proc.js";
 import { startSigilProcess } from "./lib/sigil-process.js";
@@ -43,6 +46,7 @@ export async function run(args: string[]): Promise<void> {
       concurrency: { type: "string", default: "16" },
       duration: { type: "string", default: "20" },
       warmup: { type: "string", default: "3" },
+      profile: { type: "string" },
     },
   });
   const levels = values.concurrency.split(",").map(Number);
@@ -112,6 +116,7 @@ export async function run(args: string[]): Promise<void> {
       const rss0 = rssMb(sigil.pid);
       const m0 = machineBusyMs();
       const me0 = process.cpuUsage();
+      if (values.profile) await sigil.profileStart();
       const t0 = performance.now();
       measuring = true;
       await new Promise((r) => setTimeout(r, durationS * 1000));
@@ -123,6 +128,12 @@ export async function run(args: string[]): Promise<void> {
       const meUsage = process.cpuUsage(me0);
       const machineMs = machineBusyMs() - m0;
       const rss1 = rssMb(sigil.pid);
+      if (values.profile) {
+        const file = path.join(values.profile, `sigil-admin-c${c}.cpuprofile`);
+        await sigil.profileStop(file);
+        const sum = summarizeProfile(file, 20);
+        console.log(`  profile ${file}: ${sum.functions.map((f) => `${f.name} (${f.where}) ${f.selfMs.toFixed(0)} ms`).join("; ")}`);
+      }
       const la = loadavg();
       stop = true;
       await Promise.all(loops);
