@@ -233,10 +233,12 @@ export async function lockCa(tx: OrmTx, caId: string): Promise<boolean> {
 const EXPIRE = statement(
   "sigil_certificate_authorities_expire",
   // updated_at moves, so the IssuerCache reloads the row (and its status) next time
-  `update certificate_authorities set status = 'expired', updated_at = $1
-    where id in (select id from certificate_authorities where status = 'active' and not_after <= $1 for update skip locked)
-      and status = 'active'
-    returning id, organization_id, serial`,
+  // the rows to change are a CTE, evaluated once (an `id in (select ... for update skip locked)`
+  // subquery may be rescanned per outer row: src/db/store/cleanup.ts)
+  `with b as materialized (select id from certificate_authorities where status = 'active' and not_after <= $1 for update skip locked)
+   update certificate_authorities a set status = 'expired', updated_at = $1 from b
+    where a.id = b.id and a.status = 'active'
+    returning a.id, a.organization_id, a.serial`,
 );
 
 /** Marks active CAs past notAfter expired (rows other instances hold are skipped); the rows changed. */
@@ -244,3 +246,6 @@ export async function expireCas(tx: OrmTx, now: Date): Promise<Array<{ id: strin
   const rows = await sqlOf(tx).query<{ id: string; organization_id: string; serial: string }>(EXPIRE, [now]);
   return rows.map((r) => ({ id: r.id, organizationId: r.organization_id, serial: r.serial }));
 }
+
+/** the CA expiry statement, for the test that checks its plan (test/integration/db/expiry-batch.test.ts) */
+export const EXPIRE_CAS_STATEMENT = EXPIRE;

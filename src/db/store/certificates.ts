@@ -222,11 +222,15 @@ export async function findRevocationState(s: Session, issuerId: string, serial: 
 
 const EXPIRE = statement(
   "sigil_certificate_expire",
-  // rows another instance holds are skipped; the outer check re-reads the status under the lock
-  `update certificates set status = 'expired'
-    where id in (select id from certificates where status = 'valid' and not_after <= $1 order by not_after limit $2 for update skip locked)
-      and status = 'valid'
-    returning id, serial, issuer_id, organization_id, type`,
+  // rows another instance holds are skipped. The batch is a CTE, evaluated once: as
+  // `id in (select ... limit $2 for update skip locked)` the planner may rescan the
+  // subquery per outer row, each rescan skipping the rows already changed and locking
+  // the next $2 (src/db/store/cleanup.ts), so one statement could do the whole backlog;
+  // MATERIALIZED: never folded back into the update
+  `with b as materialized (select id from certificates where status = 'valid' and not_after <= $1 order by not_after limit $2 for update skip locked)
+   update certificates c set status = 'expired' from b
+    where c.id = b.id and c.status = 'valid'
+    returning c.id, c.serial, c.issuer_id, c.organization_id, c.type`,
 );
 
 /** A certificate the expiry sweep marked expired. */
@@ -246,3 +250,6 @@ export async function expireCertificates(s: Session, now: Date, limit: number): 
 
 /** the statements ACME reads certificates with, for tests that check their plans (test/integration/acme/hot-path-explain.test.ts) */
 export const ACME_CERTIFICATE_STATEMENTS = { accountCertificate: ACME_CERTIFICATE, bySerialInOrganization: BY_SERIAL_IN_ORG, insert: INSERT } as const;
+
+/** the expiry batch statement, for the test that checks it stays one bounded batch (test/integration/db/expiry-batch.test.ts) */
+export const EXPIRE_CERTIFICATES_STATEMENT = EXPIRE;
