@@ -32,6 +32,7 @@ import type { RaContext } from "../context.js";
 import type { AccountInfo } from "./accounts.js";
 import type { DirectoryInfo } from "./directories.js";
 import { AcmeError } from "./errors.js";
+import { InFlight } from "./in-flight.js";
 
 /** CA/B Forum BR §3.2.2.8: a CAA check is relied on for at most 8 hours. */
 export const CAA_REUSE_MS = 8 * 3_600_000;
@@ -46,6 +47,7 @@ export function caaAccountUri(ctx: Pick<RaContext, "acmeUrl" | "publicUrl">, dir
 /** Each directory's CAA settings, read at most every few seconds (like the front end's directory cache). */
 export class DirectoryCaaSettingsCache {
   private readonly cache = new Map<string, { at: number; settings: DirectoryCaaSettings | undefined }>();
+  private readonly loads = new InFlight<string, DirectoryCaaSettings | undefined>();
   constructor(
     private readonly ctx: Pick<RaContext, "store">,
     private readonly ttlMs = 5_000,
@@ -55,10 +57,12 @@ export class DirectoryCaaSettingsCache {
     const now = Date.now();
     const hit = this.cache.get(directoryId);
     if (hit && now - hit.at < this.ttlMs) return hit.settings;
-    const settings = await findDirectoryCaaSettings(this.ctx.store, directoryId);
-    if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(directoryId, { at: now, settings });
-    return settings;
+    return this.loads.run(directoryId, async () => {
+      const settings = await findDirectoryCaaSettings(this.ctx.store, directoryId);
+      if (this.cache.size > 10_000) this.cache.clear();
+      this.cache.set(directoryId, { at: now, settings });
+      return settings;
+    });
   }
 }
 

@@ -7,6 +7,7 @@ import { findAccountCertificate } from "../../db/store/certificates.js";
 import type { RaContext } from "../context.js";
 import type { AccountInfo } from "./accounts.js";
 import { acmeErr } from "./errors.js";
+import { InFlight } from "./in-flight.js";
 
 /**
  * Certificates this process issued lately, put once their row committed. A
@@ -31,15 +32,19 @@ export class RecentCertificates {
 /** the issuing CAs above a certificate, leaf-side first, the root excluded (§7.4.2) */
 export class ChainCache {
   private readonly cache = new Map<string, { at: number; pems: string[] }>();
+  /** one read per CA at a time (issue 11: a miss under load was one read per download in flight) */
+  private readonly loads = new InFlight<string, string[]>();
   constructor(private readonly ttlMs = 60_000) {}
 
   async get(ctx: RaContext, caId: string): Promise<string[]> {
     const hit = this.cache.get(caId);
     if (hit && Date.now() - hit.at < this.ttlMs) return hit.pems;
-    // the CA, then its issuers up to the root (the last one), which clients already hold
-    const pems = (await caChainPems(ctx.store, caId)).slice(0, -1);
-    this.cache.set(caId, { at: Date.now(), pems });
-    return pems;
+    return this.loads.run(caId, async () => {
+      // the CA, then its issuers up to the root (the last one), which clients already hold
+      const pems = (await caChainPems(ctx.store, caId)).slice(0, -1);
+      this.cache.set(caId, { at: Date.now(), pems });
+      return pems;
+    });
   }
 }
 

@@ -26,6 +26,7 @@ import { checkDirectoryName, checkDirectoryPolicy, type DirectoryPolicyInput } f
 import type { DirectoryProfiles } from "../../policy/profiles.js";
 import type { Actor } from "../actor.js";
 import { inTransaction, type RaContext } from "../context.js";
+import { InFlight } from "./in-flight.js";
 import { createDirectoryProfiles, loadDirectoryProfiles } from "./profiles.js";
 
 /**
@@ -35,26 +36,42 @@ import { createDirectoryProfiles, loadDirectoryProfiles } from "./profiles.js";
  */
 export type DirectoryInfo = DirectoryRecord & { profiles?: DirectoryProfiles };
 
-/** Directory rows by name, kept for `ttlMs` (policy edits show up within it). */
+/**
+ * Directory rows by name, kept for `ttlMs` (policy edits show up within it).
+ * One read per name at a time (issue 11: when the entry expired under load,
+ * every request in flight read the directory and its profiles again, ~0.6
+ * statement pairs per certificate at 64 clients); the requests arriving
+ * meanwhile wait for that read.
+ */
 export class DirectoryCache {
   private readonly cache = new Map<string, { at: number; dir: DirectoryInfo | null }>();
+  private readonly loading = new InFlight<string, DirectoryInfo | null>();
+  private generation = 0;
   constructor(
     private readonly ctx: Pick<RaContext, "store">,
     private readonly ttlMs = 5_000,
   ) {}
 
   async get(name: string): Promise<DirectoryInfo | null> {
-    const now = Date.now();
     const hit = this.cache.get(name);
-    if (hit && now - hit.at < this.ttlMs) return hit.dir;
-    const record = (await findDirectoryByName(this.ctx.store, name)) ?? null;
-    const dir: DirectoryInfo | null = record && { ...record, profiles: await loadDirectoryProfiles(this.ctx.store, record.id) };
-    if (this.cache.size > 1000) this.cache.clear();
-    this.cache.set(name, { at: now, dir });
-    return dir;
+    if (hit && Date.now() - hit.at < this.ttlMs) return hit.dir;
+    const generation = this.generation;
+    return this.loading.run(name, async () => {
+      const at = Date.now();
+      const record = (await findDirectoryByName(this.ctx.store, name)) ?? null;
+      const dir: DirectoryInfo | null = record && { ...record, profiles: await loadDirectoryProfiles(this.ctx.store, record.id) };
+      // an invalidate() during the read: the result may predate the edit, not kept
+      if (generation === this.generation) {
+        if (this.cache.size > 1000) this.cache.clear();
+        this.cache.set(name, { at, dir });
+      }
+      return dir;
+    });
   }
 
   invalidate(name?: string): void {
+    this.generation++;
+    this.loading.clear();
     if (name) this.cache.delete(name);
     else this.cache.clear();
   }

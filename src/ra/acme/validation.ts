@@ -16,6 +16,7 @@ import { accountBoundFields, clampAuthzExpires } from "./dns-challenges.js";
 import { storedProblem } from "./errors.js";
 import { recordFailedValidation } from "./rate-limits.js";
 import { ORDER_STATUSES_INVALIDATED_BY_AUTHZ, validAuthzExpires } from "./transitions.js";
+import { InFlight } from "./in-flight.js";
 
 export interface ValidationSchedulerOptions {
   /** a challenge left in processing longer than this (a crashed instance) is validated again by the sweeper (default 120 s) */
@@ -45,6 +46,8 @@ export type ChallengeJob = ValidationJobRow;
  */
 class DirectoryNetworkPolicies {
   private readonly cache = new Map<string, { at: number; policy: NetworkPolicy | undefined }>();
+  /** one read per directory at a time (issue 11: an expiry under load was one read per validation in flight) */
+  private readonly loads = new InFlight<string, NetworkPolicy | undefined>();
   constructor(
     private readonly ctx: RaContext,
     private readonly ttlMs = 5_000,
@@ -54,12 +57,14 @@ class DirectoryNetworkPolicies {
     const now = Date.now();
     const hit = this.cache.get(directoryId);
     if (hit && now - hit.at < this.ttlMs) return hit.policy;
-    const networks = await findDirectoryValidationNetworks(this.ctx.store, directoryId);
-    // stored normalized by the directory policy rules, so it parses
-    const policy = networks?.length ? parseNetworkPolicy(networks.join(",")) : undefined;
-    if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(directoryId, { at: now, policy });
-    return policy;
+    return this.loads.run(directoryId, async () => {
+      const networks = await findDirectoryValidationNetworks(this.ctx.store, directoryId);
+      // stored normalized by the directory policy rules, so it parses
+      const policy = networks?.length ? parseNetworkPolicy(networks.join(",")) : undefined;
+      if (this.cache.size > 10_000) this.cache.clear();
+      this.cache.set(directoryId, { at: now, policy });
+      return policy;
+    });
   }
 }
 
