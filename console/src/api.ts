@@ -20,6 +20,7 @@ import { OrganizationService } from "../../src/gen/sigil/admin/v1/organization_p
 import { AcmeService } from "../../src/gen/sigil/admin/v1/acme_pb.js";
 import { UserService, type User } from "../../src/gen/sigil/admin/v1/user_pb.js";
 import { ServiceAccountService } from "../../src/gen/sigil/admin/v1/service_account_pb.js";
+import { RenewalService } from "../../src/gen/sigil/admin/v1/renewal_pb.js";
 
 export interface SessionState {
   accessToken: string;
@@ -91,6 +92,7 @@ export const api = {
   acme: client(AcmeService),
   users: client(UserService),
   serviceAccounts: client(ServiceAccountService),
+  renewal: client(RenewalService),
 };
 
 export async function login(username: string, password: string): Promise<void> {

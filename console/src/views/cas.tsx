@@ -1,34 +1,145 @@
+import { useState } from "preact/hooks";
 import type { CertificateAuthority } from "../../../src/gen/sigil/admin/v1/certificate_authority_pb.js";
 import { CertificateAuthorityStatus } from "../../../src/gen/sigil/admin/v1/certificate_authority_pb.js";
-import { fmtDate } from "../api.js";
+import { api, currentSession, fmtDate, may } from "../api.js";
 import { describeError } from "../errors.js";
-import { useCatalog } from "../catalog.js";
-import { KEY } from "../format.js";
+import { reloadCatalog, useCatalog } from "../catalog.js";
+import { KEY, REASON } from "../format.js";
 
 const CA_STATUS: Record<number, string> = {
-  [CertificateAuthorityStatus.ACTIVE]: "valid",
+  [CertificateAuthorityStatus.ACTIVE]: "active",
   [CertificateAuthorityStatus.REVOKED]: "revoked",
   [CertificateAuthorityStatus.EXPIRED]: "expired",
 };
 
-function Node({ ca, children }: { ca: CertificateAuthority; children: Map<string, CertificateAuthority[]> }) {
+/** CreateIntermediateCertificateAuthority under `parent` (needs create_ca). */
+function NewIntermediate({ parent, onDone }: { parent: CertificateAuthority; onDone: () => void }) {
+  const [f, setF] = useState({ name: "", cn: "", key: "1", days: "", leaves: true });
+  const [error, setError] = useState("");
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setError("");
+    try {
+      await api.cas.createIntermediateCertificateAuthority({
+        parentId: parent.id,
+        name: f.name.trim(),
+        subject: { commonName: f.cn.trim() || f.name.trim() },
+        keyAlgorithm: Number(f.key),
+        validityDays: Number(f.days || 0),
+        allowLeafCerts: f.leaves,
+      });
+      onDone();
+    } catch (err) {
+      setError(describeError(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form class="filters inline" aria-label={`New intermediate under ${parent.name}`} onSubmit={submit}>
+      <input name="name" placeholder="Name" required value={f.name} onInput={(e) => setF({ ...f, name: e.currentTarget.value })} />
+      <input name="commonName" placeholder="Common name (default: the name)" value={f.cn} onInput={(e) => setF({ ...f, cn: e.currentTarget.value })} />
+      <select name="key" aria-label="Key" value={f.key} onChange={(e) => setF({ ...f, key: e.currentTarget.value })}>
+        {Object.entries(KEY).map(([v, n]) => (
+          <option key={v} value={v}>
+            {n}
+          </option>
+        ))}
+      </select>
+      <input name="validityDays" type="number" min="1" placeholder="Days" value={f.days} onInput={(e) => setF({ ...f, days: e.currentTarget.value })} />
+      <label class="toggle">
+        <input type="checkbox" name="allowLeafCerts" checked={f.leaves} onChange={(e) => setF({ ...f, leaves: e.currentTarget.checked })} /> issues leaves
+      </label>
+      <button type="submit" disabled={busy}>
+        Create intermediate
+      </button>
+      {error && (
+        <span class="error" role="alert">
+          {error}
+        </span>
+      )}
+    </form>
+  );
+}
+
+/** RevokeCertificateAuthority (an intermediate; needs revoke_cert): listed on its parent's CRL. */
+function RevokeCa({ ca, onDone }: { ca: CertificateAuthority; onDone: () => void }) {
+  const [reason, setReason] = useState("0");
+  const [error, setError] = useState("");
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setError("");
+    try {
+      await api.cas.revokeCertificateAuthority({ id: ca.id, reason: Number(reason) });
+      onDone();
+    } catch (err) {
+      setError(describeError(err));
+    }
+  };
+  return (
+    <form class="filters inline" aria-label={`Revoke ${ca.name}`} onSubmit={submit}>
+      <select name="reason" aria-label="Reason" value={reason} onChange={(e) => setReason(e.currentTarget.value)}>
+        {REASON.map(([v, n]) => (
+          <option key={v} value={String(v)}>
+            {n}
+          </option>
+        ))}
+      </select>
+      <button type="submit" class="danger">
+        Revoke {ca.name}
+      </button>
+      {error && (
+        <span class="error" role="alert">
+          {error}
+        </span>
+      )}
+    </form>
+  );
+}
+
+function Node({ ca, children, refresh }: { ca: CertificateAuthority; children: Map<string, CertificateAuthority[]>; refresh: () => void }) {
+  const [open, setOpen] = useState<"" | "new" | "revoke">("");
+  const user = currentSession()?.user;
   const kids = children.get(ca.id) ?? [];
+  const active = ca.status === CertificateAuthorityStatus.ACTIVE;
+  const done = () => {
+    setOpen("");
+    refresh();
+  };
   return (
     <li>
-      <div class="ca">
-        <strong>{ca.name}</strong> <span class={`badge ${CA_STATUS[ca.status] ?? ""}`}>{CA_STATUS[ca.status] === "valid" ? "active" : (CA_STATUS[ca.status] ?? "?")}</span>
+      <div class="ca" data-ca={ca.name}>
+        <strong>{ca.name}</strong> <span class={`badge ${ca.status === 1 ? "valid" : (CA_STATUS[ca.status] ?? "")}`}>{CA_STATUS[ca.status] ?? "?"}</span>
         <span class="muted">
           {" "}
-          {KEY[ca.keyAlgorithm] ?? "?"} · until {fmtDate(ca.notAfter)}
+          {ca.parentId ? "intermediate" : "root"} · {KEY[ca.keyAlgorithm] ?? "?"} · until {fmtDate(ca.notAfter)}
           {ca.pathLength !== undefined ? ` · pathlen ${ca.pathLength}` : ""}
           {ca.allowLeafCerts ? " · issues leaves" : ""}
         </span>
         <div class="mono small">{ca.subject}</div>
+        {active && (
+          <div class="ca-actions">
+            {ca.pathLength !== 0 && may(user, "create_ca", ca.organizationId) && (
+              <button type="button" class="link" onClick={() => setOpen(open === "new" ? "" : "new")}>
+                New intermediate…
+              </button>
+            )}
+            {ca.parentId && may(user, "revoke_cert", ca.organizationId) && (
+              <button type="button" class="link" onClick={() => setOpen(open === "revoke" ? "" : "revoke")}>
+                Revoke…
+              </button>
+            )}
+          </div>
+        )}
+        {open === "new" && <NewIntermediate parent={ca} onDone={done} />}
+        {open === "revoke" && <RevokeCa ca={ca} onDone={done} />}
       </div>
       {kids.length > 0 && (
         <ul>
           {kids.map((k) => (
-            <Node key={k.id} ca={k} children={children} />
+            <Node key={k.id} ca={k} children={children} refresh={refresh} />
           ))}
         </ul>
       )}
@@ -38,6 +149,11 @@ function Node({ ca, children }: { ca: CertificateAuthority; children: Map<string
 
 /** Every CA the caller sees, as one tree per organization (parent_id links; an issuer outside Sigil makes a root). */
 export function CaTree() {
+  const [generation, setGeneration] = useState(0);
+  return <Tree key={generation} refresh={() => (reloadCatalog(), setGeneration((g) => g + 1))} />;
+}
+
+function Tree({ refresh }: { refresh: () => void }) {
   const { catalog, error } = useCatalog();
   if (error) return <p class="error">{describeError(error)}</p>;
   if (!catalog) return <p class="muted">Loading…</p>;
@@ -55,7 +171,7 @@ export function CaTree() {
             {catalog.cas
               .filter((c) => c.organizationId === org && !(c.parentId && ids.has(c.parentId)))
               .map((c) => (
-                <Node key={c.id} ca={c} children={children} />
+                <Node key={c.id} ca={c} children={children} refresh={refresh} />
               ))}
           </ul>
         </div>

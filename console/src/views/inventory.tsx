@@ -2,12 +2,13 @@ import { useEffect, useState } from "preact/hooks";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { Certificate, ListCertificatesRequestSchema } from "../../../src/gen/sigil/admin/v1/certificate_pb.js";
-import { api, currentSession, date, fmtDate, isSuperuser } from "../api.js";
+import { api, currentSession, date, fmtDate, isAdmin, isSuperuser } from "../api.js";
 import { describeError } from "../errors.js";
 import { useCatalog, type Catalog } from "../catalog.js";
 import { linkProps } from "../router.js";
 import { SOURCE, STATUS } from "../format.js";
 import { ExpiryTimeline } from "./timeline.js";
+import { CampaignForm } from "./campaign.js";
 
 type Query = MessageInitShape<typeof ListCertificatesRequestSchema>;
 
@@ -44,6 +45,8 @@ export function Inventory() {
   const [next, setNext] = useState("");
   const [error, setError] = useState("");
   const [loading, setLoading] = useState(true);
+  const [selected, setSelected] = useState<Map<string, Certificate>>(new Map());
+  const [notice, setNotice] = useState("");
 
   const fetchPage = async (f: Filters, pageToken: string, append: boolean) => {
     setLoading(true);
@@ -137,7 +140,30 @@ export function Inventory() {
           {error || describeError(catalogError)}
         </p>
       )}
-      <CertificateTable rows={rows} catalog={catalog} />
+      {notice && <p class="notice">{notice}</p>}
+      {selected.size > 0 && (
+        <CampaignForm
+          selected={[...selected.values()]}
+          onDone={(message) => {
+            setSelected(new Map());
+            setNotice(message);
+          }}
+        />
+      )}
+      <CertificateTable
+        rows={rows}
+        catalog={catalog}
+        selectable={isAdmin(currentSession()?.user)}
+        selected={selected}
+        onToggle={(c) =>
+          setSelected((old) => {
+            const m = new Map(old);
+            if (m.has(c.id)) m.delete(c.id);
+            else m.set(c.id, c);
+            return m;
+          })
+        }
+      />
       {!loading && rows.length === 0 && !error && <p class="muted">No certificates match.</p>}
       {next && (
         <button type="button" disabled={loading} onClick={() => void fetchPage(filters, next, true)}>
@@ -149,12 +175,22 @@ export function Inventory() {
   );
 }
 
-function CertificateTable({ rows, catalog }: { rows: Certificate[]; catalog?: Catalog }) {
+interface TableProps {
+  rows: Certificate[];
+  catalog?: Catalog;
+  /** renewal campaigns need an admin (RenewalService.CreateRenewalCampaign) */
+  selectable: boolean;
+  selected: Map<string, Certificate>;
+  onToggle: (c: Certificate) => void;
+}
+
+function CertificateTable({ rows, catalog, selectable, selected, onToggle }: TableProps) {
   const now = Date.now();
   return (
     <table class="grid" data-testid="certificates">
       <thead>
         <tr>
+          {selectable && <th aria-label="Select" />}
           <th>Name</th>
           <th>Serial</th>
           <th>CA</th>
@@ -170,13 +206,18 @@ function CertificateTable({ rows, catalog }: { rows: Certificate[]; catalog?: Ca
           const soon = c.status === 1 && left < 30 * 86_400_000;
           return (
             <tr key={c.id} data-serial={c.serial}>
+              {selectable && (
+                <td>
+                  <input type="checkbox" aria-label={`select ${c.serial}`} checked={selected.has(c.id)} disabled={c.status !== 1} onChange={() => onToggle(c)} />
+                </td>
+              )}
               <td>
                 <a {...linkProps(`certificates/${c.id}`)}>{c.commonName || c.dnsNames[0] || c.emails[0] || c.ipAddresses[0] || "(no name)"}</a>
                 {c.dnsNames.length > 1 && <small class="muted"> +{c.dnsNames.length - 1}</small>}
               </td>
               <td class="mono">{c.serial.slice(0, 16)}…</td>
               <td>{catalog?.caName(c.issuerCaId) ?? ""}</td>
-              <td>{catalog?.orgName(c.organizationId) ?? ""}</td>
+              <td class="org">{catalog?.orgName(c.organizationId) ?? ""}</td>
               <td>
                 <span class={`badge ${STATUS[c.status] ?? ""}`}>{STATUS[c.status] ?? "?"}</span>
               </td>
