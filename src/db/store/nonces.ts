@@ -44,6 +44,9 @@ export const NONCES_AND_ACCOUNTS_SQL = `with r as (select * from unnest($1::varc
 const NONCE_AND_ACCOUNT = statement("sigil_acme_nonces_consume_with_account", NONCE_AND_ACCOUNT_SQL);
 const NONCES_AND_ACCOUNTS = statement("sigil_acme_nonces_consume_with_accounts", NONCES_AND_ACCOUNTS_SQL);
 
+/** the hot-path statements, for the plan checks (test/integration/acme/hot-path-explain.test.ts) */
+export const ACME_NONCE_STATEMENTS = { consume: CONSUME, consumeWithAccount: NONCE_AND_ACCOUNT, consumeWithAccounts: NONCES_AND_ACCOUNTS, insert: INSERT } as const;
+
 /** Stores freshly minted nonces, all expiring at `expiresAt`. */
 export async function insertNonces(s: Session, values: readonly string[], expiresAt: Date): Promise<void> {
   await sqlOf(s).query(INSERT, [values, expiresAt]);

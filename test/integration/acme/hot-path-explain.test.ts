@@ -21,6 +21,7 @@ import { ACME_AUTHORIZATION_STATEMENTS } from "../../../src/db/store/acme-author
 import { ACME_ORDER_STATEMENTS, orderWriteParams, reuseParams, type NewOrderRows } from "../../../src/db/store/acme-orders.js";
 import { auditRowsParam, type AuditRow } from "../../../src/db/store/audit-sql.js";
 import { ACME_CERTIFICATE_STATEMENTS, certificateInsertParams, type NewCertificateRow } from "../../../src/db/store/certificates.js";
+import { ACME_NONCE_STATEMENTS } from "../../../src/db/store/nonces.js";
 import type { Statement } from "../../../src/db/sql.js";
 import { FakeValidator, startAcmeTestServer, type AcmeTestServer } from "./harness.js";
 import { RawAcme } from "./raw-client.js";
@@ -38,6 +39,13 @@ interface PlanNode {
   "Total Cost": number;
   "Relation Name"?: string;
   Plans?: PlanNode[];
+}
+
+/** Seq Scans of the tables named in `tables` */
+function seqScansOf(node: PlanNode, tables: Set<string>, out: string[] = []): string[] {
+  if (node["Node Type"] === "Seq Scan" && node["Relation Name"] && tables.has(node["Relation Name"]) && !GROWING.has(node["Relation Name"])) out.push(node["Relation Name"]);
+  for (const p of node.Plans ?? []) seqScansOf(p, tables, out);
+  return out;
 }
 
 function seqScans(node: PlanNode, out: string[] = []): string[] {
@@ -212,6 +220,43 @@ describe("ACME hot path: index-backed whatever the account's history", function 
     ["certificate download", ACME_CERTIFICATE_STATEMENTS.accountCertificate, () => [ids.cert, ids.account]],
     ["revocation lookup by serial", ACME_CERTIFICATE_STATEMENTS.bySerialInOrganization, () => [ids.serial, ids.org]],
   ];
+
+  // the first round trip of every kid request (issue 11): the nonce table holds an hour of nonces
+  // (minted ahead, consumed or expired) and the directory many accounts, so both are checked too
+  const NONCE_ROWS = 50_000;
+  const OTHER_ACCOUNTS = 5_000;
+  it("fills the nonce table and the directory's other accounts", async () => {
+    await db.query(`insert into acme_nonces (value, expires_at) select substr(md5(i::text) || md5('n' || i), 1, 22), now() + interval '1 hour' from generate_series(1, $1::int) as i`, [NONCE_ROWS]);
+    await db.query(
+      `insert into acme_accounts (id, directory_id, organization_id, key_thumbprint, jwk, status, contact, terms_of_service_agreed, created_at, updated_at)
+       select gen_random_uuid(), $1, $2, 'h1a-' || i, jsonb_build_object('kty', 'EC', 'crv', 'P-256', 'x', md5(i::text), 'y', md5('y' || i)), 'valid', '[]'::jsonb, true, now(), now()
+         from generate_series(1, $3::int) as i`,
+      [ids.dir, ids.org, OTHER_ACCOUNTS],
+    );
+    await db.query("analyze acme_nonces");
+    await db.query("analyze acme_accounts");
+    const [r] = (await db.query<{ n: string }>(`select count(*) n from acme_nonces`)).rows;
+    assert.ok(Number(r!.n) >= NONCE_ROWS);
+  });
+  const nonce = (i: number) => `h1aNonce${String(i).padStart(14, "0")}`;
+  const nonceCases: Array<[string, Statement, () => unknown[]]> = [
+    ["nonce consume", ACME_NONCE_STATEMENTS.consume, () => [nonce(1), now()]],
+    ["nonce consume + account", ACME_NONCE_STATEMENTS.consumeWithAccount, () => [nonce(1), now(), ids.account, ids.dir]],
+    [
+      "nonces consume + accounts (one event-loop turn)",
+      ACME_NONCE_STATEMENTS.consumeWithAccounts,
+      () => [[nonce(1), nonce(2), nonce(3)], now(), [ids.account, ids.account, randomUUID()], [ids.dir, ids.dir, ids.dir]],
+    ],
+  ];
+  const GROWING_WITH_NONCES = new Set([...GROWING, "acme_nonces", "acme_accounts"]);
+  for (const [what, st, values] of nonceCases) {
+    it(`${what} (${st.name}) scans neither the nonces nor the accounts`, async () => {
+      const [custom, generic] = await plans(st, values());
+      const scans = (n: PlanNode) => seqScans(n).concat(seqScansOf(n, GROWING_WITH_NONCES));
+      assert.deepEqual(scans(custom!.plan), [], `custom plan: ${JSON.stringify(custom!.plan, null, 1)}`);
+      assert.deepEqual(scans(generic!.plan), [], `generic plan: ${JSON.stringify(generic!.plan, null, 1)}`);
+    });
+  }
 
   for (const [what, st, values] of cases) {
     it(`${what} (${st.name}) scans no growing table`, async () => {
