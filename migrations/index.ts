@@ -19,6 +19,7 @@ import { Migration20261202170000OrganizationSlugSettings } from "./Migration2026
 import { Migration20261202171000SessionsLockout } from "./Migration20261202171000SessionsLockout.js";
 import { Migration20261202180000CrlDerStorage } from "./Migration20261202180000CrlDerStorage.js";
 import { Migration20261202185000AuditKeyChangeIndex } from "./Migration20261202185000AuditKeyChangeIndex.js";
+import { Migration20261202190000CampaignProgress } from "./Migration20261202190000CampaignProgress.js";
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -48,4 +49,5 @@ export const migrationsList: MigrationObject[] = [
   { name: "Migration20261202171000SessionsLockout", class: Migration20261202171000SessionsLockout },
   { name: "Migration20261202180000CrlDerStorage", class: Migration20261202180000CrlDerStorage },
   { name: "Migration20261202185000AuditKeyChangeIndex", class: Migration20261202185000AuditKeyChangeIndex },
+  { name: "Migration20261202190000CampaignProgress", class: Migration20261202190000CampaignProgress },
 ];

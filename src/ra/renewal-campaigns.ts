@@ -16,7 +16,10 @@
  * Progress: a member counts as replaced when a certificate was renewed from
  * it (certificates.renewed_from: RFC 9773 §5 `replaces`, or an admin
  * renewal) or a newer certificate for the same names came from the same
- * ACME account since the campaign started.
+ * ACME account since the campaign started. The certificates insert trigger
+ * (migration CampaignProgress) marks such members and counts them on the
+ * campaign row, so a Get or a List page reads campaign rows only (review 2 H1:
+ * the count used to be members x the account's certificates per read).
  *
  * Permissions: creating and cancelling need an organization admin (or a
  * superuser); reading needs membership of the organization (policy/permissions.ts).
@@ -27,7 +30,6 @@ import { uuidv7 } from "../core/ids.js";
 import { SigilError } from "../core/errors.js";
 import type { RenewalCampaignScope } from "../db/entities/index.js";
 import {
-  campaignProgress,
   cancelCampaign as cancelCampaignRow,
   fillCampaignMembers,
   findCampaign,
@@ -175,6 +177,7 @@ export async function createRenewalCampaign(ctx: RaContext, actor: Actor, input:
     reason,
     drillPercent,
     memberCount: 0,
+    replacedCount: 0,
     createdByName: actorAuditFields(actor).username,
     createdAt: now,
     cancelledAt: null,
@@ -210,14 +213,14 @@ async function loadCampaign(ctx: RaContext, actor: Actor, id: string, need: "rea
   return row;
 }
 
-async function withProgress(ctx: RaContext, row: RenewalCampaignRow): Promise<RenewalCampaignView> {
-  const p = await campaignProgress(ctx.store, row.id, row.createdAt);
-  return { ...row, memberCount: p.total, replacedCount: p.replaced };
+/** The row carries its progress: member_count from the fill, replaced_count kept by the certificates trigger. */
+function withProgress(row: RenewalCampaignRow): RenewalCampaignView {
+  return row;
 }
 
 /** One campaign with how many of its members have been replaced so far. */
 export async function getRenewalCampaign(ctx: RaContext, actor: Actor, id: string): Promise<RenewalCampaignView> {
-  return withProgress(ctx, await loadCampaign(ctx, actor, id, "read"));
+  return withProgress(await loadCampaign(ctx, actor, id, "read"));
 }
 
 /** Campaigns visible to the caller, newest first (progress counted per campaign). */
@@ -230,9 +233,7 @@ export async function listRenewalCampaigns(
   const org = visibleOrganization(actor, input.organizationId);
   if (org === "none") return { items: [], nextPageToken: "" };
   const { items, total } = await listCampaigns(ctx.store, { organizationId: org, includeCancelled: input.includeCancelled ?? false, ...page });
-  const views: RenewalCampaignView[] = [];
-  for (const row of items) views.push(await withProgress(ctx, row));
-  return { items: views, nextPageToken: nextPageToken(page, items.length, total) };
+  return { items: items.map(withProgress), nextPageToken: nextPageToken(page, items.length, total) };
 }
 
 /** Cancels a campaign: its members' renewalInfo no longer answers its window. Needs an organization admin. */
@@ -251,5 +252,5 @@ export async function cancelRenewalCampaign(ctx: RaContext, actor: Actor, id: st
     });
     return r;
   });
-  return withProgress(ctx, row);
+  return withProgress(row);
 }

@@ -24,6 +24,8 @@ export class RenewalCampaign {
   /** drill: the percentage of the directory's valid certificates sampled */
   drillPercent?: number | null;
   memberCount!: Opt<number>;
+  /** members replaced so far (kept by the certificates trigger, migration CampaignProgress) */
+  replacedCount!: Opt<number>;
   createdByName!: string;
   createdAt!: Opt<Date>;
   cancelledAt?: Date | null;
@@ -44,6 +46,7 @@ export const RenewalCampaignSchema = new EntitySchema<RenewalCampaign>({
     reason: { type: "text" },
     drillPercent: { type: "smallint", nullable: true },
     memberCount: { type: "integer", default: 0 },
+    replacedCount: { type: "integer", default: 0 },
     createdByName: { type: "string", length: 255 },
     createdAt: createdAtProperty,
     cancelledAt: optionalTimestamp,
@@ -59,15 +62,30 @@ export const RenewalCampaignSchema = new EntitySchema<RenewalCampaign>({
 export class RenewalCampaignCertificate {
   campaignId!: string;
   certificateId!: string;
+  /** the member certificate's ACME account and names key (sigil_certificate_names_key), for the replaced trigger */
+  acmeAccountId?: string | null;
+  namesKey?: string | null;
+  /** when a certificate replacing it was inserted (null: not yet) */
+  replacedAt?: Date | null;
   [PrimaryKeyProp]?: ["campaignId", "certificateId"];
 }
 
 export const RenewalCampaignCertificateSchema = new EntitySchema<RenewalCampaignCertificate>({
   class: RenewalCampaignCertificate,
   tableName: "renewal_campaign_certificates",
-  indexes: [{ properties: ["certificateId"] }],
+  indexes: [
+    { properties: ["certificateId"] },
+    // the certificates insert trigger finds the members a new certificate replaces (migration CampaignProgress)
+    {
+      name: "renewal_campaign_certificates_pending_name_index",
+      expression: `create index "renewal_campaign_certificates_pending_name_index" on "renewal_campaign_certificates" ("acme_account_id", "names_key") where "replaced_at" is null and "acme_account_id" is not null`,
+    },
+  ],
   properties: {
     campaignId: { type: "uuid", primary: true },
     certificateId: { type: "uuid", primary: true },
+    acmeAccountId: { type: "uuid", nullable: true },
+    namesKey: { type: "string", length: 32, nullable: true },
+    replacedAt: optionalTimestamp,
   },
 });

@@ -28,13 +28,14 @@ export const RENEWAL_CAMPAIGN_COLUMNS = [
   "reason",
   "drill_percent",
   "member_count",
+  "replaced_count",
   "created_by_name",
   "created_at",
   "cancelled_at",
 ] as const;
 
 /** the columns the member insert writes (table renewal_campaign_certificates) */
-export const RENEWAL_CAMPAIGN_MEMBER_COLUMNS = ["campaign_id", "certificate_id"] as const;
+export const RENEWAL_CAMPAIGN_MEMBER_COLUMNS = ["campaign_id", "certificate_id", "acme_account_id", "names_key"] as const;
 
 /** A campaign as stored. */
 export interface RenewalCampaignRow {
@@ -49,6 +50,8 @@ export interface RenewalCampaignRow {
   reason: string;
   drillPercent: number | null;
   memberCount: number;
+  /** members replaced so far: kept by the certificates insert trigger (migration CampaignProgress) */
+  replacedCount: number;
   createdByName: string;
   createdAt: Date;
   cancelledAt: Date | null;
@@ -65,6 +68,7 @@ interface CampaignSqlRow {
   reason: string;
   drill_percent: number | null;
   member_count: number;
+  replaced_count: number;
   created_by_name: string;
   created_at: Date | string;
   cancelled_at: Date | string | null;
@@ -82,6 +86,7 @@ function campaignFromSql(r: CampaignSqlRow): RenewalCampaignRow {
     reason: r.reason,
     drillPercent: r.drill_percent,
     memberCount: r.member_count,
+    replacedCount: r.replaced_count,
     createdByName: r.created_by_name,
     createdAt: new Date(r.created_at),
     cancelledAt: r.cancelled_at === null ? null : new Date(r.cancelled_at),
@@ -92,7 +97,7 @@ const COLS = RENEWAL_CAMPAIGN_COLUMNS.join(", ");
 
 const INSERT_CAMPAIGN = statement(
   "sigil_renewal_campaign_insert",
-  `insert into renewal_campaigns (${COLS}) values ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+  `insert into renewal_campaigns (${COLS}) values ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 );
 
 /** Writes the campaign row (member_count as given; fillCampaignMembers sets it). */
@@ -108,6 +113,7 @@ export async function insertCampaign(s: Session, c: RenewalCampaignRow): Promise
     c.reason,
     c.drillPercent,
     c.memberCount,
+    c.replacedCount,
     c.createdByName,
     c.createdAt,
     c.cancelledAt,
@@ -117,6 +123,8 @@ export async function insertCampaign(s: Session, c: RenewalCampaignRow): Promise
 /** valid at $4: not revoked, not expired */
 const VALID = `c.status = 'valid' and c.not_after > $4`;
 const MEMBERS = RENEWAL_CAMPAIGN_MEMBER_COLUMNS.join(", ");
+/** the member's account and names key, which the certificates insert trigger looks members up by */
+const KEYS = `c.acme_account_id, sigil_certificate_names_key(c.dns_names, c.ip_addresses)`;
 
 /** wraps the member select: insert, set member_count, answer the count ($1 the campaign) */
 function fill(name: string, select: string, pool = ""): ReturnType<typeof statement> {
@@ -133,24 +141,24 @@ function fill(name: string, select: string, pool = ""): ReturnType<typeof statem
 const FILL = {
   certificate: fill(
     "sigil_renewal_campaign_fill_certificate",
-    `select $1::uuid, c.id from certificates c where c.id = any($2::uuid[]) and c.organization_id = $3 and ${VALID}`,
+    `select $1::uuid, c.id, ${KEYS} from certificates c where c.id = any($2::uuid[]) and c.organization_id = $3 and ${VALID}`,
   ),
-  ca: fill("sigil_renewal_campaign_fill_ca", `select $1::uuid, c.id from certificates c where c.issuer_id = ($2::uuid[])[1] and c.organization_id = $3 and ${VALID}`),
+  ca: fill("sigil_renewal_campaign_fill_ca", `select $1::uuid, c.id, ${KEYS} from certificates c where c.issuer_id = ($2::uuid[])[1] and c.organization_id = $3 and ${VALID}`),
   directory: fill(
     "sigil_renewal_campaign_fill_directory",
-    `select $1::uuid, c.id from acme_accounts a join certificates c on c.acme_account_id = a.id
+    `select $1::uuid, c.id, ${KEYS} from acme_accounts a join certificates c on c.acme_account_id = a.id
       where a.directory_id = ($2::uuid[])[1] and c.organization_id = $3 and ${VALID}`,
   ),
   serials: fill(
     "sigil_renewal_campaign_fill_serials",
-    `select $1::uuid, c.id from certificates c
+    `select $1::uuid, c.id, ${KEYS} from certificates c
       where c.issuer_id in (select id from certificate_authorities where organization_id = $3) and c.serial = any($2::varchar[]) and ${VALID}`,
   ),
   // a uniform random sample of the directory's valid certificates, ceil(percent of them)
   drill: fill(
     "sigil_renewal_campaign_fill_drill",
-    `select $1::uuid, id from pool order by random() limit (select ceil(count(*) * $5::numeric / 100) from pool)`,
-    `pool as (select c.id from acme_accounts a join certificates c on c.acme_account_id = a.id
+    `select $1::uuid, id, acme_account_id, names_key from pool order by random() limit (select ceil(count(*) * $5::numeric / 100) from pool)`,
+    `pool as (select c.id, ${KEYS} names_key from acme_accounts a join certificates c on c.acme_account_id = a.id
                where a.directory_id = ($2::uuid[])[1] and c.organization_id = $3 and ${VALID}),
           `,
   ),
@@ -207,21 +215,15 @@ export async function cancelCampaign(s: Session, id: string, now: Date): Promise
 
 const PROGRESS = statement(
   "sigil_renewal_campaign_progress",
-  // replaced: a certificate renewed from the member (RFC 9773 §5 replaces, or an admin renewal), or a newer
-  // certificate for the same names (as sets) from the same ACME account, issued since the campaign started
-  `select count(*)::int total,
-          count(*) filter (where exists (select 1 from certificates n where n.renewed_from_id = o.id)
-             or (o.acme_account_id is not null and exists (
-                  select 1 from certificates n where n.acme_account_id = o.acme_account_id and n.id <> o.id and n.created_at >= $2
-                     and n.dns_names @> o.dns_names and o.dns_names @> n.dns_names
-                     and n.ip_addresses @> o.ip_addresses and o.ip_addresses @> n.ip_addresses)))::int replaced
-     from renewal_campaign_certificates m join certificates o on o.id = m.certificate_id
-    where m.campaign_id = $1`,
+  // the campaign row alone: member_count written by the fill, replaced_count by the certificates insert trigger
+  // (migration CampaignProgress): a member is replaced by a certificate renewed from it (RFC 9773 §5 replaces, or an
+  // admin renewal), or by a certificate of the same ACME account for the same names (as sets) since the campaign began
+  `select member_count total, replaced_count replaced from renewal_campaigns where id = $1`,
 );
 
-/** How many members the campaign has, and how many of them have been replaced. */
-export async function campaignProgress(s: Session, campaignId: string, since: Date): Promise<{ total: number; replaced: number }> {
-  const [r] = await sqlOf(s).query<{ total: number; replaced: number }>(PROGRESS, [campaignId, since]);
+/** How many members the campaign has, and how many of them have been replaced (one primary-key read). */
+export async function campaignProgress(s: Session, campaignId: string): Promise<{ total: number; replaced: number }> {
+  const [r] = await sqlOf(s).query<{ total: number; replaced: number }>(PROGRESS, [campaignId]);
   return { total: r?.total ?? 0, replaced: r?.replaced ?? 0 };
 }
 
