@@ -30,6 +30,7 @@ describe("web console in Chromium (playwright-core, system chromium)", function 
   let orgACertSerial: string;
   let orgUser: { username: string };
   let intA: { id: string; name: string };
+  let rootA: { id: string; name: string };
 
   before(async function () {
     server = await startTestServer({ embedded: false });
@@ -39,7 +40,7 @@ describe("web console in Chromium (playwright-core, system chromium)", function 
     orgAName = unique("alpha");
     const orgA = (await c.orgs.createOrganization({ name: orgAName }, su)).organization!;
     const orgB = (await c.orgs.createOrganization({ name: unique("bravo") }, su)).organization!;
-    const rootA = await createRoot(c, su, orgA.id);
+    rootA = await createRoot(c, su, orgA.id, { pathLength: 2 });
     intA = await createIntermediate(c, su, rootA.id);
     const rootB = await createRoot(c, su, orgB.id);
     const intB = await createIntermediate(c, su, rootB.id);
@@ -163,7 +164,7 @@ describe("web console in Chromium (playwright-core, system chromium)", function 
     assert.equal(await page.locator(`tr[data-serial="${orgBCertSerial}"]`).count(), 0);
     assert.equal(await page.locator(`tr[data-serial="${orgACertSerial}"]`).count(), 1);
     // every row is the user's organization
-    const orgs = await rows.locator("td:nth-child(4)").allTextContents();
+    const orgs = await rows.locator("td.org").allTextContents();
     assert.ok(orgs.length > 0);
     assert.deepEqual([...new Set(orgs)], [orgAName]);
     // hidden: what the API would refuse (user administration, revoking without revoke_cert); shown: issuing (create_cert)
@@ -202,6 +203,37 @@ describe("web console in Chromium (playwright-core, system chromium)", function 
     await page.getByTestId("audit").locator("tbody tr").first().waitFor(WAIT);
     // the used refresh token is spent: presenting it again fails (and revokes the family, RFC 6819 §5.2.2.3)
     await assert.rejects(c.auth.refresh({ refreshToken: sent.refreshToken }));
+    await page.close();
+  });
+
+  it("creates and revokes an intermediate from the CA tree, and starts a renewal campaign for selected certificates", async () => {
+    const page = await context.newPage();
+    await logIn(page, "admin", TEST_ADMIN_PASSWORD);
+    await page.getByRole("link", { name: "CAs" }).click();
+    const root = page.locator(`.ca[data-ca="${rootA.name}"]`);
+    await root.getByRole("button", { name: "New intermediate…" }).click();
+    const name = unique("web-int");
+    await root.getByPlaceholder("Name", { exact: true }).fill(name);
+    await root.getByRole("button", { name: "Create intermediate" }).click();
+    const created = page.locator(`.ca[data-ca="${name}"]`);
+    await created.filter({ hasText: "intermediate" }).filter({ hasText: "active" }).waitFor(WAIT);
+    await shot(page, "ca-tree");
+    await created.getByRole("button", { name: "Revoke…" }).click();
+    await created.getByLabel("Reason").selectOption({ label: "cessationOfOperation" });
+    await created.getByRole("button", { name: `Revoke ${name}` }).click();
+    await page.locator(`.ca[data-ca="${name}"]`).filter({ hasText: "revoked" }).waitFor(WAIT);
+    const cas = (await c.cas.listCertificateAuthorities({ organizationId: "" }, await c.superuser())).certificateAuthorities;
+    assert.equal(cas.find((x) => x.name === name)?.parentId, rootA.id);
+
+    await page.getByRole("link", { name: "Certificates" }).first().click();
+    await page.getByPlaceholder("Name contains").fill("seen.alpha.example.test");
+    await page.getByRole("button", { name: "Search" }).click();
+    await page.locator(`tr[data-serial="${orgACertSerial}"]`).waitFor(WAIT);
+    await page.getByLabel(`select ${orgACertSerial}`).check();
+    const campaign = page.getByRole("form", { name: "Renewal campaign" });
+    await campaign.getByPlaceholder("Reason (required, audited)").fill("key rotation drill");
+    await campaign.getByRole("button", { name: "Start renewal campaign" }).click();
+    await page.getByText(/Campaign .* created for 1 certificate/).waitFor(WAIT);
     await page.close();
   });
 
