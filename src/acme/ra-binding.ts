@@ -51,7 +51,7 @@ export function bindAcmeRa(ra: RaContext, opts: AcmeRaBindingOptions): BoundAcme
   // finalize puts what it issued, the download that follows reads it without a query
   const recentCertificates = new RecentCertificates();
   // RFC 8659: finalize's CAA recheck looks up through the validator's resolver
-  const caaChecker = opts.validator.checkCaa ? { checkCaa: opts.validator.checkCaa.bind(opts.validator) } : undefined;
+  const caaChecker = opts.validator.checkCaa ? { checkCaa: opts.validator.checkCaa.bind(opts.validator), logger } : undefined;
   // RFC 9773 §4.1: CA key identifiers, matched against a certID's AKI
   const caKeyIds = new CaKeyIdentifierCache();
   return {

@@ -33,7 +33,7 @@
  *   challenge type that validated. Unknown parameters are ignored; a
  *   parameter given twice makes the value malformed.
  */
-import { dnsErrorCode, isDnsNoData, type CaaRecord, type DnsResolver } from "./network.js";
+import { DnsError, dnsErrorCode, isDnsNoData, type CaaRecord, type DnsResolver } from "./network.js";
 
 /** RFC 8659 §4.1: the Issuer Critical Flag is bit 0 of the flags octet (the most significant bit). */
 export const CAA_CRITICAL_FLAG = 0x80;
@@ -94,7 +94,8 @@ const PARAMETER = /^([A-Za-z0-9](?:-*[A-Za-z0-9])*)[ \t]*=[ \t]*([\x21-\x3a\x3c-
  */
 export function parseIssueValue(value: string): IssueValue | undefined {
   const semi = value.indexOf(";");
-  const domainPart = (semi < 0 ? value : value.slice(0, semi)).replace(WSP, "");
+  // a trailing dot (an absolute name, "ca.example.") names the same issuer, as dns-persist-01 reads it
+  const domainPart = (semi < 0 ? value : value.slice(0, semi)).replace(WSP, "").replace(/\.$/, "");
   const rest = semi < 0 ? undefined : value.slice(semi + 1);
   if (domainPart !== "" && !domainPart.split(".").every((l) => LABEL.test(l))) return undefined;
   const parameters = new Map<string, string>();
@@ -225,11 +226,44 @@ export function caaClimb(name: string): string[] {
 /** The Relevant RRset of RFC 8659 §3, or the DNS failure that stopped the climb. */
 export type RelevantRRset = { at: string; records: CaaRecord[] } | { at: undefined; records: [] } | { failure: { name: string; code: string } };
 
-export async function findRelevantRRset(name: string, resolver: DnsResolver): Promise<RelevantRRset> {
+/** the failure code of a climb cut short by its signal (the deadline): a timeout, never a pass */
+export const CAA_ABORTED_CODE = "ETIMEOUT";
+
+/**
+ * `p`, or a rejection with CAA_ABORTED_CODE once `signal` aborts (the lookup
+ * itself goes on in the resolver until its own timeout; nobody waits for it).
+ */
+function unlessAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(new DnsError(CAA_ABORTED_CODE, "the CAA check was cut short"));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new DnsError(CAA_ABORTED_CODE, "the CAA check was cut short"));
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/**
+ * RFC 8659 §3 tree climb, one lookup per label up to the TLD (a name has at
+ * most 127). It is bounded by time, not by a label count (the climb must
+ * reach the TLD to be right): once `signal` aborts (the caller's deadline)
+ * no further lookup starts and the climb ends in a failure, which refuses.
+ */
+export async function findRelevantRRset(name: string, resolver: DnsResolver, signal?: AbortSignal): Promise<RelevantRRset> {
   for (const candidate of caaClimb(name)) {
+    if (signal?.aborted) return { failure: { name: candidate, code: CAA_ABORTED_CODE } };
     let records: CaaRecord[];
     try {
-      records = await resolver.resolveCaa(candidate);
+      records = await unlessAborted(resolver.resolveCaa(candidate), signal);
     } catch (e) {
       const code = dnsErrorCode(e);
       if (code === undefined) throw e;
@@ -244,10 +278,11 @@ export async function findRelevantRRset(name: string, resolver: DnsResolver): Pr
 
 /**
  * RFC 8659 §3-4 with RFC 8657: may this CA issue for `req.name` now? One
- * tree climb; a DNS failure is a (transient) refusal of type dns.
+ * tree climb; a DNS failure (a cut-short climb included) is a (transient)
+ * refusal of type dns.
  */
-export async function checkCaa(req: CaaCheckRequest, resolver: DnsResolver): Promise<CaaOutcome> {
-  const found = await findRelevantRRset(req.name, resolver);
+export async function checkCaa(req: CaaCheckRequest, resolver: DnsResolver, signal?: AbortSignal): Promise<CaaOutcome> {
+  const found = await findRelevantRRset(req.name, resolver, signal);
   if ("failure" in found) {
     const what = found.failure.code.replace(/^E/, "");
     return {
@@ -263,7 +298,10 @@ export async function checkCaa(req: CaaCheckRequest, resolver: DnsResolver): Pro
 
 /** Performs CAA checks on the validator's network (its resolver, its retry policy). */
 export interface CaaChecker {
+  /** resolves once `signal` aborts at the latest, with a dns refusal then (never a pass) */
   checkCaa(req: CaaCheckRequest, signal?: AbortSignal): Promise<CaaOutcome>;
+  /** where the RA reports what it cannot tell the client (a failed write of a passed check); default none */
+  logger?: { error(obj: object, msg: string): void };
 }
 
 /** How checkCaaWithRetry retries a lookup failure (the validator passes its own retry policy). */
@@ -277,11 +315,11 @@ export interface CaaRetry {
 /**
  * checkCaa, trying again after a DNS failure (never after a refusal by the
  * records) up to `retry.attempts` times. An aborted signal ends it with a
- * dns failure (not a pass).
+ * dns failure (not a pass), the lookup under way included.
  */
 export async function checkCaaWithRetry(req: CaaCheckRequest, resolver: DnsResolver, retry: CaaRetry, signal?: AbortSignal): Promise<CaaOutcome> {
   for (let n = 1; ; n++) {
-    const outcome = await checkCaa(req, resolver);
+    const outcome = await checkCaa(req, resolver, signal);
     if (outcome.status === "valid" || !outcome.transient || n >= Math.max(1, retry.attempts) || signal?.aborted) return outcome;
     await retry.sleep(retry.delayMs, signal);
     if (signal?.aborted) return outcome;

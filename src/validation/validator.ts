@@ -106,8 +106,16 @@ export function createChallengeValidator(deps: ChallengeValidatorDeps): Challeng
   };
 
   return {
-    // RFC 8659 / RFC 8657 (src/validation/caa.ts) on this validator's resolver, a DNS failure retried as a challenge's is
-    checkCaa: (req, signal) => checkCaaWithRetry(req, deps.resolver, { attempts: retry.attempts, delayMs: retry.delayMs, sleep }, signal),
+    // RFC 8659 / RFC 8657 (src/validation/caa.ts) on this validator's resolver, a DNS failure retried as a challenge's is;
+    // the whole check (every label of the climb, every retry) within the validation deadline, else a dns refusal
+    async checkCaa(req, signal) {
+      const bounds = boundedSignal(signal, Math.max(1, retry.deadlineMs));
+      try {
+        return await checkCaaWithRetry(req, deps.resolver, { attempts: retry.attempts, delayMs: retry.delayMs, sleep }, bounds.signal);
+      } finally {
+        bounds.dispose();
+      }
+    },
     async validate(req, signal, options) {
       const aborted: ValidationOutcome = { status: "invalid", error: { type: "serverInternal", detail: ABORTED_DETAIL } };
       // a directory's override narrows the server's policy, never widens it

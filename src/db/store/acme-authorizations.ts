@@ -458,12 +458,34 @@ export async function findOrderCaaStates(s: Session, orderId: string, accountId:
   }));
 }
 
-const CAA_CHECKED = statement("sigil_acme_authorizations_caa_checked", `update acme_authorizations set caa_checked_at = $2 where id = any($1::uuid[])`);
+const CAA_CHECKED = statement(
+  "sigil_acme_authorizations_caa_checked",
+  `update acme_authorizations set caa_checked_at = greatest(caa_checked_at, $2) where id = any($1::uuid[])`,
+);
 
-/** Records that the CAA check of these authorizations passed at `at`. */
+/** Records that the CAA check of these authorizations passed, started at `at` (never moves a later check back). */
 export async function markCaaChecked(s: Session, ids: readonly string[], at: Date): Promise<void> {
   if (ids.length === 0) return;
   await sqlOf(s).query(CAA_CHECKED, [ids, at]);
+}
+
+const ORDER_CAA_STALE = statement(
+  "sigil_acme_authorizations_order_caa_stale",
+  `select a.identifier_value, a.wildcard
+     from acme_order_authorizations oa join acme_authorizations a on a.id = oa.authorization_id
+    where oa.order_id = $1 and a.identifier_type = 'dns' and (a.caa_checked_at is null or a.caa_checked_at < $2)
+    order by a.id
+    limit 100`,
+);
+
+/**
+ * In finalize's transaction, after the order lock: the dns authorizations of
+ * the order whose CAA check started before `since` (or never ran), as
+ * names ("*." for a wildcard).
+ */
+export async function findOrderStaleCaa(tx: SqlTx, orderId: string, since: Date): Promise<string[]> {
+  const rows = await pipelineOf(tx).query<{ identifier_value: string; wildcard: boolean }>(ORDER_CAA_STALE, [orderId, since]);
+  return rows.map((r) => (r.wildcard ? `*.${r.identifier_value}` : r.identifier_value));
 }
 
 /** every statement of this module, for tests that check their plans (test/integration/acme/hot-path-explain.test.ts) */
@@ -481,4 +503,5 @@ export const ACME_AUTHORIZATION_STATEMENTS = {
   authzInvalid: AUTHZ_INVALID,
   orderCaa: ORDER_CAA,
   caaChecked: CAA_CHECKED,
+  orderCaaStale: ORDER_CAA_STALE,
 } as const;

@@ -13,13 +13,13 @@ import { checkLeafKeyNotReused, jwkIdentity, keyIdentity, type KeyIdentity } fro
 import { inSqlTransaction, type RaContext } from "../context.js";
 import { signLeafInSqlTx } from "../issuance.js";
 import { accountActor, type AccountInfo } from "./accounts.js";
-import { recheckCaaBeforeFinalize } from "./caa.js";
+import { recheckCaaBeforeFinalize, requireFreshCaa } from "./caa.js";
 import type { CaaChecker } from "../../validation/caa.js";
 import type { RecentCertificates } from "./certificate-download.js";
 import type { DirectoryInfo } from "./directories.js";
 import { acmeErr } from "./errors.js";
 import { orderInfo, type OrderInfo } from "./orders.js";
-import { finalizeProfile } from "./profiles.js";
+import { finalizeProfile, finalizeTerms } from "./profiles.js";
 import { finalizeBlocker } from "./transitions.js";
 import { spendCertificateForOrder, withSpent } from "./rate-limits.js";
 
@@ -85,19 +85,19 @@ export async function finalizeOrder(
     // valid; one deactivated (§7.5.2) or expired since then blocks issuance
     if (blocker === "authzNotValid") throw acmeErr.authzNoLongerValid();
     if (blocker) throw acmeErr.orderNotReady(blocker.status);
+    // BR §3.2.2.8: every dns authorization's CAA check started within 8 hours of now, read after the order lock (src/ra/acme/caa.ts)
+    await requireFreshCaa(tx, dir, orderId, now);
     checkCsrAgainstOrder(csr, info.identifiers);
     // draft-ietf-acme-profiles-00 §4: issued under the order's profile (invalidProfile if no longer offered)
     const profile = finalizeProfile(dir, locked.order.profile);
-    // the validity counts from notBefore (backdated a minute for relying parties' clock skew, as issueLeaf does by default)
-    const notBefore = info.notBefore ?? new Date(now.getTime() - 60_000);
-    const maxNotAfter = new Date(notBefore.getTime() + profile.validityMs);
-    const notAfter = info.notAfter && info.notAfter < maxNotAfter ? info.notAfter : maxNotAfter;
+    // the profile's identifier rules, notBefore and notAfter re-checked as the profile is now; the CN (at most 64) (ra/acme/profiles.ts)
+    const { notBefore, notAfter, commonName } = finalizeTerms(profile, info, csr.commonName, now);
     const actor = accountActor(account);
     // the CA's status, leaf permission and validity are checked here, on the share-locked row
     const { leaf, row } = await signLeafInSqlTx(ctx, tx, actor, locked.ca, {
       publicKey: csr.publicKey,
       type: profile.certificateKind,
-      commonName: profile.includeCommonName ? csr.commonName?.toLowerCase() : undefined,
+      commonName,
       keyUsages: profile.keyUsages,
       dnsNames: info.identifiers.filter((i) => i.type === "dns").map((i) => i.value),
       ipAddresses: info.identifiers.filter((i) => i.type === "ip").map((i) => i.value),

@@ -11,6 +11,10 @@ import { calculateJwkThumbprint } from "jose";
 import pg from "pg";
 import { createCsr } from "../../../src/ca/csr.js";
 import { SigilError } from "../../../src/core/errors.js";
+import { markCaaChecked } from "../../../src/db/store/acme-authorizations.js";
+import { CAA_FINALIZE_CONCURRENCY, recheckCaaBeforeFinalize } from "../../../src/ra/acme/caa.js";
+import { AcmeError } from "../../../src/ra/acme/errors.js";
+import type { CaaChecker } from "../../../src/validation/caa.js";
 import { systemActor } from "../../../src/ra/actor.js";
 import { updateAcmeDirectory } from "../../../src/ra/acme-admin.js";
 import { createDirectory } from "../../../src/ra/acme/directories.js";
@@ -38,6 +42,8 @@ describe("ACME CAA checking (RFC 8659, RFC 8657) against the mock DNS", function
   const caaQueries: string[] = [];
   let on: RawAcme;
   let off: RawAcme;
+  /** runs before each CAA query is sent (tests that act between the recheck and the signature) */
+  let onCaaQuery: ((name: string) => Promise<void>) | undefined;
 
   const mgmt = async (p: string, body: object): Promise<void> => {
     const res = await fetch(`${dns.managementUrl}${p}`, { method: "POST", body: JSON.stringify(body) });
@@ -55,8 +61,9 @@ describe("ACME CAA checking (RFC 8659, RFC 8657) against the mock DNS", function
       resolveTxt: (n) => real.resolveTxt(n),
       resolve4: (n) => real.resolve4(n),
       resolve6: (n) => real.resolve6(n),
-      resolveCaa: (n) => {
+      resolveCaa: async (n) => {
         caaQueries.push(n);
+        await onCaaQuery?.(n);
         return real.resolveCaa(n);
       },
     };
@@ -68,7 +75,8 @@ describe("ACME CAA checking (RFC 8659, RFC 8657) against the mock DNS", function
       tlsPort: 443,
       retry: { attempts: 2, delayMs: 50, deadlineMs: 10_000 },
     });
-    server = await startAcmeTestServer({ validator, env: { SIGIL_DNS_SERVERS: dns.dnsServer } });
+    // no directory cache: a directory's CAA switch shows at once
+    server = await startAcmeTestServer({ validator, env: { SIGIL_DNS_SERVERS: dns.dnsServer }, acme: { directoryCacheMs: 0 } });
     const common = { ca: "default-intermediate", challengeTypes: ["dns-01" as const], caaIdentities: [ISSUER] };
     await createDirectory(server.ra, systemActor("test"), { ...common, name: "caa-on", caaEnabled: true });
     await createDirectory(server.ra, systemActor("test"), { ...common, name: "caa-off" });
@@ -227,6 +235,152 @@ describe("ACME CAA checking (RFC 8659, RFC 8657) against the mock DNS", function
     assert.equal(fin.status, 200, fin.text);
     const after = await caaCheckedAt(order.body.authorizations[0]);
     assert.ok(after && Date.now() - after.getTime() < 60_000, "the passing recheck is recorded");
+  });
+
+  const authzId = (url: string): string => url.split("/").pop()!;
+
+  it("the signing transaction refuses a check that turned older than 8 hours after the recheck (caa 403, order still ready), and the next finalize checks it anew", async () => {
+    const [a, b] = ["tx-a.caa.example", "tx-b.caa.example"];
+    await setCaa(a, [{ tag: "issue", value: ISSUER }]);
+    await setCaa(b, [{ tag: "issue", value: ISSUER }]);
+    const { order, orderUrl, authzs } = await orderAndValidate(on, [a, b]);
+    assert.deepEqual(authzs.map((x) => x.body.status), ["valid", "valid"]);
+    const idOf = (name: string): string => authzId(order.body.authorizations[authzs.findIndex((x) => x.body.identifier.value === name)]);
+    // a's check is due again; while it is rechecked, b's turns 8 hours and 1 second old (a concurrent change, or the clock)
+    await db.query(`update acme_authorizations set caa_checked_at = now() - interval '8 hours 1 minute' where id = $1`, [idOf(a)]);
+    onCaaQuery = async (name) => {
+      if (name === a) await db.query(`update acme_authorizations set caa_checked_at = now() - interval '8 hours 1 second' where id = $1`, [idOf(b)]);
+    };
+    caaQueries.length = 0;
+    let refused: RawResponse;
+    try {
+      refused = await finalize(on, order, [a, b]);
+    } finally {
+      onCaaQuery = undefined;
+    }
+    assert.deepEqual(caaQueries, [a], "the recheck saw only a as due");
+    assert.equal(refused.status, 403, refused.text);
+    assert.equal(refused.body.type, CAA_PROBLEM);
+    assert.match(refused.body.detail, /tx-b\.caa\.example is older than 8 hours .*finalize again/);
+    assert.deepEqual(refused.body.subproblems.map((x: { identifier: { value: string } }) => x.identifier.value), [b]);
+    assert.equal((await on.post(orderUrl, undefined)).body.status, "ready", "nothing issued, the order can be finalized");
+    caaQueries.length = 0;
+    const fin = await finalize(on, order, [a, b]);
+    assert.equal(fin.status, 200, fin.text);
+    assert.deepEqual(caaQueries, [b], "the next finalize rechecks b");
+  });
+
+  it("an authorization validated while CAA was off has no check: with CAA on, finalize checks it before signing", async () => {
+    const name = "was-off.caa.example";
+    await setCaa(name, [{ tag: "issue", value: ISSUER }]);
+    const { order, authzs } = await orderAndValidate(off, [name]);
+    assert.equal(authzs[0]!.body.status, "valid");
+    assert.equal(await caaCheckedAt(order.body.authorizations[0]), null);
+    const offId = (await db.query<{ id: string }>(`select id from acme_directories where name = 'caa-off'`)).rows[0]!.id;
+    await updateAcmeDirectory(server.ra, systemActor("test"), offId, { caaEnabled: true });
+    try {
+      caaQueries.length = 0;
+      const fin = await finalize(off, order, [name]);
+      assert.equal(fin.status, 200, fin.text);
+      assert.deepEqual(caaQueries, [name], "checked at finalize");
+      assert.ok(await caaCheckedAt(order.body.authorizations[0]));
+    } finally {
+      await updateAcmeDirectory(server.ra, systemActor("test"), offId, { caaEnabled: false });
+    }
+  });
+
+  it("a recheck is recorded at the time its lookups started, not when they ended", async () => {
+    const name = "started.caa.example";
+    await setCaa(name, [{ tag: "issue", value: ISSUER }]);
+    const { order } = await orderAndValidate(on, [name]);
+    await db.query(`update acme_authorizations set caa_checked_at = now() - interval '9 hours' where id = $1`, [authzId(order.body.authorizations[0])]);
+    let queryStarted: number | undefined;
+    onCaaQuery = async () => {
+      queryStarted ??= Date.now();
+      await new Promise((r) => setTimeout(r, 300));
+    };
+    const before = Date.now();
+    try {
+      const fin = await finalize(on, order, [name]);
+      assert.equal(fin.status, 200, fin.text);
+    } finally {
+      onCaaQuery = undefined;
+    }
+    const at = (await caaCheckedAt(order.body.authorizations[0]))!.getTime();
+    assert.ok(queryStarted !== undefined);
+    assert.ok(at >= before - 1000 && at <= queryStarted, `recorded ${new Date(at).toISOString()}, first lookup ${new Date(queryStarted).toISOString()}`);
+  });
+
+  it("finalize recheck of a 10-identifier order: at most CAA_FINALIZE_CONCURRENCY at once, one deadline for all, cut short is a dns refusal", async () => {
+    const names = Array.from({ length: 10 }, (_, i) => `many-${i}.caa.example`);
+    const order = await on.post(on.dir.newOrder!, { identifiers: names.map((value) => ({ type: "dns", value })) });
+    assert.equal(order.status, 201, order.text);
+    const ids = (order.body.authorizations as string[]).map(authzId);
+    await db.query(`update acme_authorizations set status = 'valid', caa_checked_at = null where id = any($1::uuid[])`, [ids]);
+    const account = { id: authzId(on.kid!) };
+    const dir = { caaEnabled: true, name: "caa-on", caaIdentities: [ISSUER] };
+    let inFlight = 0;
+    let most = 0;
+    let calls = 0;
+    // answers after 20 ms: all pass, never more than the bound at once
+    const slow: CaaChecker = {
+      async checkCaa() {
+        calls++;
+        most = Math.max(most, ++inFlight);
+        await new Promise((r) => setTimeout(r, 20));
+        inFlight--;
+        return { status: "valid" };
+      },
+    };
+    const orderId = authzId(order.headers.get("location")!);
+    await recheckCaaBeforeFinalize(server.ra, slow, dir, account, orderId, {});
+    assert.equal(calls, 10);
+    assert.equal(most, CAA_FINALIZE_CONCURRENCY);
+    const recorded = await db.query<{ n: number }>(`select count(*)::int n from acme_authorizations where id = any($1::uuid[]) and caa_checked_at is not null`, [ids]);
+    assert.equal(recorded.rows[0]!.n, 10);
+
+    // a checker that never answers: the deadline ends all of them with dns, nothing recorded
+    await db.query(`update acme_authorizations set caa_checked_at = null where id = any($1::uuid[])`, [ids]);
+    let started = 0;
+    const silent: CaaChecker = {
+      checkCaa() {
+        started++;
+        return new Promise(() => {});
+      },
+    };
+    await assert.rejects(recheckCaaBeforeFinalize(server.ra, silent, dir, account, orderId, { deadlineMs: 100 }), (e: unknown) => {
+      assert.ok(e instanceof AcmeError);
+      assert.equal(e.acmeType, "dns");
+      assert.match(e.message, /did not finish within 0\.1 s/);
+      return true;
+    });
+    assert.equal(started, CAA_FINALIZE_CONCURRENCY, "no check starts after the deadline");
+    const none = await db.query<{ n: number }>(`select count(*)::int n from acme_authorizations where id = any($1::uuid[]) and caa_checked_at is not null`, [ids]);
+    assert.equal(none.rows[0]!.n, 0);
+
+    // one refusal stops the others: at most the ones in flight ran
+    let refusedCalls = 0;
+    const refusing: CaaChecker = {
+      async checkCaa(req) {
+        refusedCalls++;
+        if (req.name === names[0]) return { status: "invalid", error: { type: "caa", detail: "no" }, transient: false };
+        await new Promise((r) => setTimeout(r, 50));
+        return { status: "valid" };
+      },
+    };
+    await assert.rejects(recheckCaaBeforeFinalize(server.ra, refusing, dir, account, orderId, {}), (e: unknown) => e instanceof AcmeError && e.acmeType === "caa");
+    assert.ok(refusedCalls <= CAA_FINALIZE_CONCURRENCY, `${refusedCalls} checks started`);
+  });
+
+  it("markCaaChecked never moves a later check back", async () => {
+    const name = "mark.caa.example";
+    await setCaa(name, [{ tag: "issue", value: ISSUER }]);
+    const { order } = await orderAndValidate(on, [name]);
+    const id = authzId(order.body.authorizations[0]);
+    const later = new Date(Date.now() + 60_000);
+    await markCaaChecked(server.ra.store, [id], later);
+    await markCaaChecked(server.ra.store, [id], new Date(Date.now() - 3_600_000));
+    assert.equal((await caaCheckedAt(order.body.authorizations[0]))!.getTime(), later.getTime());
   });
 
   it("off: a directory with CAA off looks nothing up, at validation or at finalize, whatever the records say", async () => {

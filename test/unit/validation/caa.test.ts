@@ -128,6 +128,13 @@ describe("CAA (RFC 8659, RFC 8657)", () => {
       });
       assert.equal(parseIssueValue("ca..example"), undefined);
       assert.equal(parseIssueValue("-ca.example"), undefined);
+      assert.equal(parseIssueValue("ca.example.."), undefined, "one trailing dot only");
+    });
+
+    it("ok/an issuer-domain-name with a trailing dot (absolute name) names the same issuer", async () => {
+      assert.deepEqual(parseIssueValue("CA.Example.; accounturi=x"), { issuerDomain: "ca.example", parameters: new Map([["accounturi", "x"]]) });
+      const { result } = await outcome({ "example.test": { caa: [issue("sigil.example.")] } }, req({ name: "example.test" }));
+      assert.equal(result.status, "valid");
       assert.equal(parseIssueValue("ca.example; a=b; a=c"), undefined, "a parameter given twice");
       assert.equal(parseIssueValue("ca.example; a=b c"), undefined, "a space inside a value");
     });
