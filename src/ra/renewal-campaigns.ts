@@ -49,6 +49,12 @@ import { nextPageToken, parsePage } from "./paging.js";
 export const NOW_WINDOW_MS = 60_000;
 /** the most serials one campaign may list */
 export const MAX_CAMPAIGN_SERIALS = 10_000;
+/**
+ * the longest campaign window (review 2 M2): a campaign asks for a renewal
+ * soon; a window reaching months out would only be capped at each member's
+ * notAfter by renewalInfo (withCampaign). 90 days after its start, from now at most 90 days ahead.
+ */
+export const MAX_CAMPAIGN_WINDOW_MS = 90 * 86_400_000;
 /** the longest reason kept (it is shown in the audit log) */
 export const MAX_CAMPAIGN_REASON = 1024;
 /** the longest explanationURL (RFC 9773 §4.2) */
@@ -109,6 +115,8 @@ function campaignWindow(input: CreateRenewalCampaignInput, now: Date): { start: 
   // RFC 9773 §4.2: a window whose end does not follow its start is invalid
   if (end.getTime() <= start.getTime()) throw SigilError.invalidArgument("must be after window_start", "window_end");
   if (end.getTime() <= now.getTime()) throw SigilError.invalidArgument("must be in the future", "window_end");
+  if (start.getTime() > now.getTime() + MAX_CAMPAIGN_WINDOW_MS) throw SigilError.invalidArgument("at most 90 days from now", "window_start");
+  if (end.getTime() - start.getTime() > MAX_CAMPAIGN_WINDOW_MS) throw SigilError.invalidArgument("at most 90 days after window_start", "window_end");
   return { start, end };
 }
 

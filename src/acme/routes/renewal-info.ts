@@ -1,5 +1,6 @@
 /** RFC 9773 ACME Renewal Information: GET {renewalInfo}/{certID}, unauthenticated (§4.1). */
 import type Router from "@koa/router";
+import { renewalInfoMaxAge } from "../../ra/acme/renewal-info.js";
 import { acmeState } from "../jws.js";
 import { renewalInfoJson } from "../wire.js";
 import { json, type AcmeRouteDeps } from "./kit.js";
@@ -11,8 +12,9 @@ export function renewalInfoRoutes(router: Router, deps: AcmeRouteDeps): void {
   router.get("/renewal-info/:certID", edge, async (ctx) => {
     const info = await ra.renewalInfo(acmeState(ctx).dir, ctx.params.certID ?? "");
     ctx.set("Retry-After", String(info.retryAfterSeconds));
-    // the answer is the same for every client until Retry-After: caches (RFC 9111 §5.2.2.1) may keep it that long
-    ctx.set("Cache-Control", `public, max-age=${info.retryAfterSeconds}`);
+    // RFC 9111 §5.2.2.1: the same for every client, but a revocation or a new campaign must not hide behind a cache for
+    // the whole Retry-After (RFC 9773 §4.3): at most a few minutes (renewalInfoMaxAge)
+    ctx.set("Cache-Control", `public, max-age=${renewalInfoMaxAge(info.retryAfterSeconds)}`);
     json(ctx, 200, renewalInfoJson(info.suggestedWindow, info.explanationUrl));
   });
 }

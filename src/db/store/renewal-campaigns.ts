@@ -237,14 +237,16 @@ export interface CampaignWindow {
 
 const CERTIFICATE_WINDOW = statement(
   "sigil_renewal_campaign_window",
-  // the earliest window of the campaigns (not cancelled) the certificate is a member of
-  `select c.id, c.window_start, c.window_end, c.explanation_url
+  // over the campaigns (not cancelled) the certificate is a member of: the earliest start and the earliest end (RFC 9773
+  // §4.2: no campaign delays another's), the id and explanationURL of the one starting first
+  `select (array_agg(c.id order by c.window_start, c.window_end))[1] id, min(c.window_start) window_start, min(c.window_end) window_end,
+          (array_agg(c.explanation_url order by c.window_start, c.window_end))[1] explanation_url
      from renewal_campaign_certificates m join renewal_campaigns c on c.id = m.campaign_id
     where m.certificate_id = $1 and c.cancelled_at is null
-    order by c.window_start, c.window_end limit 1`,
+   having count(*) > 0`,
 );
 
-/** The earliest active campaign window of the certificate, or null. */
+/** The active campaign windows of the certificate combined (earliest start, earliest end), or null. */
 export async function findCertificateCampaignWindow(s: Session, certificateId: string): Promise<CampaignWindow | null> {
   const [r] = await sqlOf(s).query<{ id: string; window_start: Date | string; window_end: Date | string; explanation_url: string | null }>(CERTIFICATE_WINDOW, [
     certificateId,

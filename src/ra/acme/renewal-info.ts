@@ -71,13 +71,42 @@ export function renewalRetryAfterSeconds(random: () => number = Math.random, bas
 }
 
 /**
- * A campaign window applies when it asks for renewal earlier than the
- * certificate's own window: an operator's campaign never delays a renewal
- * (a revoked or expiring certificate keeps its "renew now" window).
+ * RFC 9773 §4.2 with an operator's campaign (review 2 M2): a campaign never
+ * delays a renewal. When the certificate's own window already says "renew
+ * now" (its end is not after `now`: revoked, expired, issuer revoked or
+ * expiring first) that window is answered as is. Otherwise the window is
+ * min(starts) .. min(ends), the end capped at the certificate's notAfter
+ * (renewing after expiry is no renewal): each bound is the earlier of the
+ * two, so neither the start nor the end moves later. `fromCampaign` when
+ * the campaign changed the answer (its explanationURL is then given).
  */
-export function withCampaign(own: SuggestedWindow, campaign: SuggestedWindow | null): { window: SuggestedWindow; fromCampaign: boolean } {
-  if (!campaign || campaign.start.getTime() >= own.start.getTime()) return { window: own, fromCampaign: false };
-  return { window: campaign, fromCampaign: true };
+export function withCampaign(
+  own: SuggestedWindow,
+  campaign: SuggestedWindow | null,
+  at: { now?: Date; notAfter?: Date } = {},
+): { window: SuggestedWindow; fromCampaign: boolean } {
+  if (!campaign) return { window: own, fromCampaign: false };
+  if (at.now && own.end.getTime() <= at.now.getTime()) return { window: own, fromCampaign: false };
+  const start = Math.min(own.start.getTime(), campaign.start.getTime());
+  let end = Math.min(own.end.getTime(), campaign.end.getTime());
+  if (at.notAfter) end = Math.min(end, at.notAfter.getTime());
+  // both bounds are at most their own counterparts; an end at or before the start (notAfter cap) keeps a one-minute window
+  if (end <= start) end = start + MINUTE;
+  if (start === own.start.getTime() && end === own.end.getTime()) return { window: own, fromCampaign: false };
+  return { window: { start: new Date(start), end: new Date(end) }, fromCampaign: true };
+}
+
+/**
+ * RFC 9773 §4.3 / RFC 9111 §5.2.2.1: how long caches may keep a renewalInfo
+ * answer. Retry-After tells the client when to ask again (6 h); a cache
+ * kept that long would hide a revocation or a new campaign from a client
+ * that asks sooner (after an incident notice, a restart): at most 5 minutes.
+ */
+export const RENEWAL_INFO_CACHE_MAX_AGE_SECONDS = 300;
+
+/** the Cache-Control max-age of an answer whose Retry-After is `retryAfterSeconds` */
+export function renewalInfoMaxAge(retryAfterSeconds: number): number {
+  return Math.max(0, Math.min(retryAfterSeconds, RENEWAL_INFO_CACHE_MAX_AGE_SECONDS));
 }
 
 /** RFC 9773 §4.1 certID, decoded: the AKI keyIdentifier and the serial in its stored hex form */
@@ -174,7 +203,8 @@ export async function issuersByKeyIdentifier(
  * certificate we do not know (or another organization's, or of a deleted
  * CA) is 404 (§4.1). A member of an operator's renewal campaign
  * (src/ra/renewal-campaigns.ts) answers the campaign's window and
- * explanationURL when it is earlier than its own (withCampaign).
+ * explanationURL when that makes the window earlier (withCampaign: min of
+ * the starts .. min of the ends, capped at notAfter; "renew now" kept).
  */
 export async function renewalInfo(
   ctx: RaContext,
@@ -192,7 +222,7 @@ export async function renewalInfo(
       ctx.clock.now(),
     );
     const campaign = await findCertificateCampaignWindow(ctx.store, cert.id);
-    const { window, fromCampaign } = withCampaign(own, campaign);
+    const { window, fromCampaign } = withCampaign(own, campaign, { now: ctx.clock.now(), notAfter: cert.notAfter });
     const retryAfterSeconds = renewalRetryAfterSeconds(opts.random, opts.retryAfterSeconds);
     return fromCampaign && campaign?.explanationUrl
       ? { suggestedWindow: window, explanationUrl: campaign.explanationUrl, retryAfterSeconds }

@@ -105,7 +105,7 @@ describe("renewal campaigns (RFC 9773 renewalInfo driven by the operator)", func
     const before = await ari(x1);
     assert.ok(before.start > new Date(), "before the campaign the window is the certificate's own, in the future");
     assert.equal(before.explanationURL, undefined);
-    assert.ok(before.cacheControl?.includes(`max-age=${before.retryAfter}`), `cacheable until Retry-After: ${before.cacheControl}`);
+    assert.ok(before.cacheControl?.includes(`max-age=${Math.min(before.retryAfter, 300)}`), `cacheable at most 5 minutes: ${before.cacheControl}`);
 
     const created = (
       await renewal.createRenewalCampaign(
@@ -238,6 +238,9 @@ describe("renewal campaigns (RFC 9773 renewalInfo driven by the operator)", func
       [{ scope: RenewalCampaignScope.CA, caId, now: true, windowEnd: timestampFromDate(new Date(now + 3_600_000)), reason: "both" }, "INVALID_ARGUMENT"],
       [{ scope: RenewalCampaignScope.CA, caId, windowStart: timestampFromDate(new Date(now + 7_200_000)), windowEnd: timestampFromDate(new Date(now + 3_600_000)), reason: "end before start" }, "INVALID_ARGUMENT"],
       [{ scope: RenewalCampaignScope.CA, caId, windowStart: timestampFromDate(new Date(now - 7_200_000)), windowEnd: timestampFromDate(new Date(now - 3_600_000)), reason: "past" }, "INVALID_ARGUMENT"],
+      // review 2 M2: a window is bounded at creation (90 days after its start, starting within 90 days)
+      [{ scope: RenewalCampaignScope.CA, caId, windowEnd: timestampFromDate(new Date(now + 91 * 86_400_000)), reason: "too long" }, "INVALID_ARGUMENT"],
+      [{ scope: RenewalCampaignScope.CA, caId, windowStart: timestampFromDate(new Date(now + 100 * 86_400_000)), windowEnd: timestampFromDate(new Date(now + 101 * 86_400_000)), reason: "too far" }, "INVALID_ARGUMENT"],
       [{ scope: RenewalCampaignScope.CA, caId, now: true, reason: "r", explanationUrl: "ftp://x.example/" }, "INVALID_ARGUMENT"],
       [{ scope: RenewalCampaignScope.CA, caId, now: true, reason: "r", explanationUrl: "not a url" }, "INVALID_ARGUMENT"],
       [{ scope: RenewalCampaignScope.DRILL, directoryId, now: true, reason: "r", drillPercent: 0 }, "INVALID_ARGUMENT"],

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { AcmeError } from "../../../src/ra/acme/errors.js";
-import { parseCertId, renewalRetryAfterSeconds, suggestedWindow, withCampaign, type RenewalSubject } from "../../../src/ra/acme/renewal-info.js";
+import { parseCertId, renewalInfoMaxAge, renewalRetryAfterSeconds, suggestedWindow, withCampaign, type RenewalSubject } from "../../../src/ra/acme/renewal-info.js";
 
 /** RFC 9773 §4.2 suggestedWindow rule and §4.1 certID parsing */
 describe("RFC 9773 renewal information: window rule", () => {
@@ -60,6 +60,46 @@ describe("RFC 9773 renewal information: window rule", () => {
     assert.deepEqual(withCampaign(own, null), { window: own, fromCampaign: false });
     // a revoked certificate's "renew now" window is never pushed back by a campaign
     assert.deepEqual(withCampaign(past, sooner), { window: past, fromCampaign: false });
+  });
+
+  it("review 2 M2: a revoked certificate in an older, longer campaign is still told to renew now", () => {
+    const t = new Date("2026-12-01T12:00:00Z");
+    const own = suggestedWindow(
+      { notBefore: new Date(t.getTime() - 10 * DAY), notAfter: new Date(t.getTime() + 80 * DAY), revoked: true, issuerRevoked: false, issuerNotAfter: new Date(t.getTime() + 999 * DAY) },
+      t,
+    );
+    const campaign = { start: new Date(t.getTime() - DAY), end: new Date(t.getTime() + 30 * DAY) };
+    for (const at of [{ now: t }, {}]) {
+      const { window } = withCampaign(own, campaign, at);
+      assert.ok(window.end.getTime() <= t.getTime(), `told to renew as late as ${window.end.toISOString()}`);
+    }
+    assert.deepEqual(withCampaign(own, campaign, { now: t }), { window: own, fromCampaign: false });
+  });
+
+  it("review 2 M2: min(starts)..min(ends), the end capped at notAfter: neither bound ever moves later", () => {
+    const t = new Date("2026-12-01T12:00:00Z");
+    const notAfter = new Date(t.getTime() + 80 * DAY);
+    const own = suggestedWindow({ notBefore: new Date(t.getTime() - 10 * DAY), notAfter, revoked: false, issuerRevoked: false, issuerNotAfter: new Date(t.getTime() + 999 * DAY) }, t);
+    // a year-long campaign starting now: starts now, ends no later than the certificate's own window
+    const long = withCampaign(own, { start: t, end: new Date(t.getTime() + 365 * DAY) }, { now: t, notAfter });
+    assert.equal(long.fromCampaign, true);
+    assert.equal(long.window.start.getTime(), t.getTime());
+    assert.equal(long.window.end.getTime(), own.end.getTime());
+    assert.ok(long.window.end < notAfter);
+    // a campaign ending before the own window ends: its end
+    const end = new Date(t.getTime() + 5 * DAY);
+    assert.deepEqual(withCampaign(own, { start: t, end }, { now: t, notAfter }).window, { start: t, end });
+    // a certificate expiring before the campaign's end: capped at notAfter
+    const shortCert = { start: new Date(t.getTime() + 2 * DAY), end: new Date(t.getTime() + 4 * DAY) };
+    const soonAfter = new Date(t.getTime() + 3 * DAY);
+    assert.equal(withCampaign(shortCert, { start: t, end: new Date(t.getTime() + 30 * DAY) }, { now: t, notAfter: soonAfter }).window.end.getTime(), soonAfter.getTime());
+    // a later campaign changes nothing
+    assert.deepEqual(withCampaign(own, { start: new Date(own.start.getTime() + DAY), end: new Date(own.end.getTime() + DAY) }, { now: t, notAfter }), { window: own, fromCampaign: false });
+  });
+
+  it("RFC 9773 §4.3 / RFC 9111: caches keep an answer at most 5 minutes, whatever Retry-After says", () => {
+    assert.equal(renewalInfoMaxAge(21_600), 300);
+    assert.equal(renewalInfoMaxAge(120), 120);
   });
 });
 
