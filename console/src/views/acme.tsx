@@ -1,8 +1,84 @@
 import { useEffect, useState } from "preact/hooks";
-import type { AcmeDirectory, EabKey } from "../../../src/gen/sigil/admin/v1/acme_pb.js";
+import type { AcmeAccount, AcmeDirectory, AcmeOrder, EabKey } from "../../../src/gen/sigil/admin/v1/acme_pb.js";
 import { api, currentSession, fmtDate, isAdmin } from "../api.js";
 import { describeError } from "../errors.js";
 import { useCatalog } from "../catalog.js";
+import { linkProps } from "../router.js";
+
+const ACCOUNT_STATUS = ["", "valid", "deactivated", "revoked"];
+// RFC 8555 §7.1.6 order statuses
+const ORDER_STATUS = ["", "pending", "ready", "processing", "valid", "invalid"];
+
+/** The directory's accounts and its 25 most recent orders (ListAcmeAccounts, ListAcmeOrders). */
+function AccountsAndOrders({ dir }: { dir: AcmeDirectory }) {
+  const [accounts, setAccounts] = useState<AcmeAccount[] | undefined>();
+  const [orders, setOrders] = useState<AcmeOrder[] | undefined>();
+  const [error, setError] = useState("");
+  useEffect(() => {
+    api.acme.listAcmeAccounts({ directoryId: dir.id, pageSize: 50 }).then(
+      (r) => setAccounts(r.accounts),
+      (e: unknown) => setError(describeError(e)),
+    );
+    api.acme.listAcmeOrders({ directoryId: dir.id, pageSize: 25 }).then(
+      (r) => setOrders(r.orders),
+      (e: unknown) => setError(describeError(e)),
+    );
+  }, [dir.id]);
+  return (
+    <div>
+      {error && <p class="error">{error}</p>}
+      <h4>Accounts</h4>
+      <table class="grid">
+        <thead>
+          <tr>
+            <th>Account</th>
+            <th>Status</th>
+            <th>Contacts</th>
+            <th>EAB key</th>
+            <th>Created</th>
+          </tr>
+        </thead>
+        <tbody>
+          {accounts?.map((a) => (
+            <tr key={a.id}>
+              <td class="mono small">{a.id}</td>
+              <td>{ACCOUNT_STATUS[a.status] ?? "?"}</td>
+              <td>{a.contacts.join(", ") || "—"}</td>
+              <td class="mono small">{a.eabKeyId || "—"}</td>
+              <td>{fmtDate(a.createdAt)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <h4>Recent orders</h4>
+      <table class="grid">
+        <thead>
+          <tr>
+            <th>Identifiers</th>
+            <th>Status</th>
+            <th>Profile</th>
+            <th>Created</th>
+            <th>Certificate</th>
+          </tr>
+        </thead>
+        <tbody>
+          {orders?.map((o) => (
+            <tr key={o.id}>
+              <td>{o.identifiers.map((i) => i.value).join(", ")}</td>
+              <td>
+                {ORDER_STATUS[o.status] ?? "?"}
+                {o.error ? <span class="muted small"> {o.error}</span> : null}
+              </td>
+              <td>{o.profile || "—"}</td>
+              <td>{fmtDate(o.createdAt)}</td>
+              <td>{o.certificateId ? <a {...linkProps(`certificates/${o.certificateId}`)}>view</a> : "—"}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
 
 function EabKeys({ dir }: { dir: AcmeDirectory }) {
   const [keys, setKeys] = useState<EabKey[] | undefined>();
@@ -104,7 +180,11 @@ export function AcmeDirectories() {
           <button type="button" class="link" onClick={() => setOpen(open === d.id ? "" : d.id)}>
             {open === d.id ? "Hide EAB keys" : "EAB keys"}
           </button>
+          <button type="button" class="link" onClick={() => setOpen(open === `ao:${d.id}` ? "" : `ao:${d.id}`)}>
+            {open === `ao:${d.id}` ? "Hide accounts and orders" : "Accounts and recent orders"}
+          </button>
           {open === d.id && <EabKeys dir={d} />}
+          {open === `ao:${d.id}` && <AccountsAndOrders dir={d} />}
         </article>
       ))}
     </section>

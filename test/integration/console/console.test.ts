@@ -237,6 +237,23 @@ describe("web console in Chromium (playwright-core, system chromium)", function 
     await page.close();
   });
 
+  it("lists ACME directories with profiles, creates an EAB key (HMAC shown once), shows accounts, orders and the users", async () => {
+    const page = await context.newPage();
+    await logIn(page, "admin", TEST_ADMIN_PASSWORD);
+    await page.getByRole("link", { name: "ACME" }).click();
+    const card = page.locator("article.card").filter({ has: page.getByRole("heading", { name: /^default/ }) });
+    await card.getByText("Profiles:").waitFor(WAIT);
+    await card.getByRole("button", { name: "EAB keys" }).click();
+    await card.getByRole("button", { name: "Create EAB key" }).click();
+    await card.getByText("HMAC (shown once)").waitFor(WAIT);
+    await card.locator("tbody tr").filter({ hasText: "created in the console" }).waitFor(WAIT);
+    await card.getByRole("button", { name: "Accounts and recent orders" }).click();
+    await card.getByRole("heading", { name: "Recent orders" }).waitFor(WAIT);
+    await page.getByRole("link", { name: "Users & service accounts" }).click();
+    await page.getByTestId("users").getByText(orgUser.username).waitFor(WAIT);
+    await page.close();
+  });
+
   // last: the address throttle it trips would refuse every later login from 127.0.0.1
   it("shows the lockout message after too many failed logins from this address", async () => {
     const page = await context.newPage();
