@@ -103,6 +103,12 @@ export class SigilError extends Error {
       ...(precondition ? { reason: precondition.type, preconditions: [{ ...precondition, description: message }] } : {}),
     });
   }
+  /** FAILED_PRECONDITION naming every state that prevents the change; the message is the first one's. */
+  static preconditionsFailed(violations: readonly PreconditionViolation[]): SigilError {
+    const first = violations[0];
+    if (!first) throw new Error("preconditionsFailed needs at least one violation");
+    return new SigilError("failedPrecondition", first.description, { reason: first.type, preconditions: violations });
+  }
   static permissionDenied(message = "permission denied"): SigilError {
     return new SigilError("permissionDenied", message);
   }
@@ -163,6 +169,14 @@ export class Violations {
       this.list.push(...e.violations);
     }
     return this;
+  }
+  /** Runs `check` like `collect` and returns its result, or undefined when it failed with violations. */
+  take<T>(check: () => T): T | undefined {
+    let out: T | undefined;
+    this.collect(() => {
+      out = check();
+    });
+    return out;
   }
   get size(): number {
     return this.list.length;

@@ -5,7 +5,7 @@
  * default directory). Each refusal is INVALID_ARGUMENT naming the admin API
  * field (snake_case, as in proto/sigil/admin/v1/acme.proto).
  */
-import { SigilError } from "../core/errors.js";
+import { SigilError, Violations } from "../core/errors.js";
 import type { DirectoryPolicyFields } from "../db/store/acme-directories.js";
 import { NetworkPolicyError, parseNetworkPolicy } from "../validation/network-policy.js";
 import { LEAF_TYPES, parseLeafType, type AcmeChallengeType, type LeafType } from "../core/types.js";
@@ -166,38 +166,44 @@ export function checkValidationNetworks(values: readonly string[], field = "vali
   }
 }
 
-/** The full policy of a new directory: every field checked, absent ones at their defaults. */
+/** The full policy of a new directory: every field checked (all bad ones named at once), absent ones at their defaults. */
 export function checkDirectoryPolicy(input: DirectoryPolicyInput): DirectoryPolicy {
-  const caaIdentities = checkCaaIdentities(input.caaIdentities ?? []);
-  checkCaaSettings(input.caaEnabled ?? false, caaIdentities);
-  return {
+  const v = new Violations();
+  const checkedCaa = v.take(() => checkCaaIdentities(input.caaIdentities ?? []));
+  if (checkedCaa) v.collect(() => checkCaaSettings(input.caaEnabled ?? false, checkedCaa));
+  const caaIdentities = checkedCaa ?? [];
+  const policy = {
     eabRequired: input.eabRequired ?? false,
-    allowedDnsSuffixes: checkDnsSuffixes(input.allowedDnsSuffixes ?? []),
-    allowedIpRanges: checkIpRanges(input.allowedIpRanges ?? []),
-    challengeTypes: checkChallengeTypes(input.challengeTypes ?? []),
-    maxValidityDays: checkMaxValidityDays(input.maxValidityDays ?? 0),
-    certificateKind: checkCertificateKind(input.certificateKind ?? "server"),
-    termsOfServiceUrl: checkMetaUrl(input.termsOfServiceUrl ?? null, "terms_of_service_url"),
-    websiteUrl: checkMetaUrl(input.websiteUrl ?? null, "website_url"),
+    allowedDnsSuffixes: v.take(() => checkDnsSuffixes(input.allowedDnsSuffixes ?? [])) ?? [],
+    allowedIpRanges: v.take(() => checkIpRanges(input.allowedIpRanges ?? [])) ?? [],
+    challengeTypes: v.take(() => checkChallengeTypes(input.challengeTypes ?? [])) ?? [],
+    maxValidityDays: v.take(() => checkMaxValidityDays(input.maxValidityDays ?? 0)) ?? 0,
+    certificateKind: v.take(() => checkCertificateKind(input.certificateKind ?? "server")) ?? "server",
+    termsOfServiceUrl: v.take(() => checkMetaUrl(input.termsOfServiceUrl ?? null, "terms_of_service_url")) ?? null,
+    websiteUrl: v.take(() => checkMetaUrl(input.websiteUrl ?? null, "website_url")) ?? null,
     caaIdentities,
-    validationAllowedNetworks: checkValidationNetworks(input.validationAllowedNetworks ?? []),
+    validationAllowedNetworks: v.take(() => checkValidationNetworks(input.validationAllowedNetworks ?? [])) ?? [],
     caaEnabled: input.caaEnabled ?? false,
   };
+  v.throwIfAny();
+  return policy;
 }
 
-/** The fields of a policy change: each given field checked; absent ones absent (unchanged). */
+/** The fields of a policy change: each given field checked (all bad ones named at once); absent ones absent (unchanged). */
 export function checkDirectoryPolicyPatch(input: DirectoryPolicyInput): Partial<DirectoryPolicy> {
   const patch: Partial<DirectoryPolicy> = {};
+  const v = new Violations();
   if (input.eabRequired !== undefined) patch.eabRequired = input.eabRequired;
-  if (input.allowedDnsSuffixes !== undefined) patch.allowedDnsSuffixes = checkDnsSuffixes(input.allowedDnsSuffixes);
-  if (input.allowedIpRanges !== undefined) patch.allowedIpRanges = checkIpRanges(input.allowedIpRanges);
-  if (input.challengeTypes !== undefined) patch.challengeTypes = checkChallengeTypes(input.challengeTypes);
-  if (input.maxValidityDays !== undefined) patch.maxValidityDays = checkMaxValidityDays(input.maxValidityDays);
-  if (input.certificateKind !== undefined) patch.certificateKind = checkCertificateKind(input.certificateKind);
-  if (input.termsOfServiceUrl !== undefined) patch.termsOfServiceUrl = checkMetaUrl(input.termsOfServiceUrl, "terms_of_service_url");
-  if (input.websiteUrl !== undefined) patch.websiteUrl = checkMetaUrl(input.websiteUrl, "website_url");
-  if (input.caaIdentities !== undefined) patch.caaIdentities = checkCaaIdentities(input.caaIdentities);
-  if (input.validationAllowedNetworks !== undefined) patch.validationAllowedNetworks = checkValidationNetworks(input.validationAllowedNetworks);
+  if (input.allowedDnsSuffixes !== undefined) patch.allowedDnsSuffixes = v.take(() => checkDnsSuffixes(input.allowedDnsSuffixes!));
+  if (input.allowedIpRanges !== undefined) patch.allowedIpRanges = v.take(() => checkIpRanges(input.allowedIpRanges!));
+  if (input.challengeTypes !== undefined) patch.challengeTypes = v.take(() => checkChallengeTypes(input.challengeTypes!));
+  if (input.maxValidityDays !== undefined) patch.maxValidityDays = v.take(() => checkMaxValidityDays(input.maxValidityDays!));
+  if (input.certificateKind !== undefined) patch.certificateKind = v.take(() => checkCertificateKind(input.certificateKind!));
+  if (input.termsOfServiceUrl !== undefined) patch.termsOfServiceUrl = v.take(() => checkMetaUrl(input.termsOfServiceUrl!, "terms_of_service_url"));
+  if (input.websiteUrl !== undefined) patch.websiteUrl = v.take(() => checkMetaUrl(input.websiteUrl!, "website_url"));
+  if (input.caaIdentities !== undefined) patch.caaIdentities = v.take(() => checkCaaIdentities(input.caaIdentities!));
+  if (input.validationAllowedNetworks !== undefined) patch.validationAllowedNetworks = v.take(() => checkValidationNetworks(input.validationAllowedNetworks!));
+  v.throwIfAny();
   // with the stored fields, checkCaaSettings once the patch is applied (ra/acme-admin.ts)
   if (input.caaEnabled !== undefined) patch.caaEnabled = input.caaEnabled;
   return patch;

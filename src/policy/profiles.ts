@@ -9,7 +9,7 @@
  * allowed_ip_ranges, challenge_types) and its max_validity_days stay the
  * outer bound; a profile only narrows them (docs/profiles.md).
  */
-import { SigilError } from "../core/errors.js";
+import { SigilError, Violations } from "../core/errors.js";
 import { LEAF_TYPES, parseLeafType, type IdentifierType, type LeafType } from "../core/types.js";
 import type { ProfileFields } from "../db/store/acme-profiles.js";
 
@@ -44,6 +44,15 @@ export const KIND_EXTENDED_KEY_USAGES: Record<LeafType, readonly string[]> = {
   dual: ["serverAuth", "clientAuth"],
 };
 
+/**
+ * A directory's certificate kind is the outer bound of its profiles' kinds
+ * (review 2 M6): a `server` directory issues only serverAuth, a `client`
+ * one only clientAuth, a `dual` one any of the three.
+ */
+export function kindWithin(directoryKind: LeafType, profileKind: LeafType): boolean {
+  return directoryKind === "dual" || directoryKind === profileKind;
+}
+
 const PROFILE_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
 export const PROFILE_MESSAGES = {
@@ -59,6 +68,8 @@ export const PROFILE_MESSAGES = {
   lifetime: `${MIN_LIFETIME_SECONDS} to ${MAX_LIFETIME_SECONDS} seconds; 0 for the preset's`,
   preset: (raw: string) => `unknown preset ${JSON.stringify(String(raw).slice(0, 40))} (${Object.keys(PROFILE_PRESETS).join(", ")})`,
   tooMany: `a directory has at most ${MAX_PROFILES_PER_DIRECTORY} profiles`,
+  kindOutsideDirectory: (profileKind: string, directoryKind: string) =>
+    `a ${directoryKind} directory cannot have a ${profileKind} profile (the directory's certificate_kind bounds its profiles'; dual allows all)`,
 } as const;
 
 /**
@@ -191,36 +202,43 @@ function checkIdentifierTypes(values: readonly string[]): IdentifierType[] {
 
 /**
  * `input` over `base`, every given field checked. `capSeconds` is the
- * directory's max_validity_days in seconds: a profile may not promise more.
+ * directory's max_validity_days in seconds: a profile may not promise more;
+ * `directoryKind` bounds the profile's certificate kind (kindWithin).
  */
-export function checkProfileFields(name: string, base: ProfileFields, input: ProfileInput, capSeconds: number): ProfileFields {
+export function checkProfileFields(name: string, base: ProfileFields, input: ProfileInput, capSeconds: number, directoryKind: LeafType): ProfileFields {
   const cap = Math.min(capSeconds, MAX_VALIDITY_SECONDS);
   const given = (n: number | undefined): n is number => n !== undefined && n !== 0;
   const kind = input.certificateKind ? parseLeafType(input.certificateKind) : base.certificateKind;
-  if (!kind) throw SigilError.invalidArgument(PROFILE_MESSAGES.certificateKind, "certificate_kind");
-  return {
-    name: checkProfileName(name),
-    description: input.description !== undefined ? checkDescription(input.description) : base.description,
-    certificateKind: kind,
+  // every bad field is named at once (google.rpc.BadRequest at the admin edge)
+  const v = new Violations();
+  if (!kind) v.add("certificate_kind", PROFILE_MESSAGES.certificateKind);
+  else if (!kindWithin(directoryKind, kind)) v.add("certificate_kind", PROFILE_MESSAGES.kindOutsideDirectory(kind, directoryKind));
+  const fields: ProfileFields = {
+    name: v.take(() => checkProfileName(name)) ?? name,
+    description: input.description !== undefined ? (v.take(() => checkDescription(input.description!)) ?? base.description) : base.description,
+    // certificateKind is only read once v is empty
+    certificateKind: kind ?? base.certificateKind,
     maxValiditySeconds: given(input.maxValiditySeconds)
-      ? intIn(input.maxValiditySeconds, MIN_VALIDITY_SECONDS, cap, PROFILE_MESSAGES.maxValidity(cap), "max_validity_seconds")
+      ? (v.take(() => intIn(input.maxValiditySeconds!, MIN_VALIDITY_SECONDS, cap, PROFILE_MESSAGES.maxValidity(cap), "max_validity_seconds")) ?? 0)
       : Math.min(base.maxValiditySeconds, cap),
-    keyUsages: input.keyUsages?.length ? checkKeyUsages(input.keyUsages) : base.keyUsages,
+    keyUsages: input.keyUsages?.length ? (v.take(() => checkKeyUsages(input.keyUsages!)) ?? base.keyUsages) : base.keyUsages,
     includeCommonName: input.includeCommonName ?? base.includeCommonName,
     maxIdentifiers: given(input.maxIdentifiers)
-      ? intIn(input.maxIdentifiers, 1, MAX_PROFILE_IDENTIFIERS, PROFILE_MESSAGES.maxIdentifiers, "max_identifiers")
+      ? (v.take(() => intIn(input.maxIdentifiers!, 1, MAX_PROFILE_IDENTIFIERS, PROFILE_MESSAGES.maxIdentifiers, "max_identifiers")) ?? 0)
       : base.maxIdentifiers,
-    identifierTypes: input.identifierTypes?.length ? checkIdentifierTypes(input.identifierTypes) : base.identifierTypes,
+    identifierTypes: input.identifierTypes?.length ? (v.take(() => checkIdentifierTypes(input.identifierTypes!)) ?? base.identifierTypes) : base.identifierTypes,
     authorizationReuseSeconds: given(input.authorizationReuseSeconds)
-      ? intIn(input.authorizationReuseSeconds, 1, MAX_AUTHORIZATION_REUSE_SECONDS, PROFILE_MESSAGES.reuse, "authorization_reuse_seconds")
+      ? (v.take(() => intIn(input.authorizationReuseSeconds!, 1, MAX_AUTHORIZATION_REUSE_SECONDS, PROFILE_MESSAGES.reuse, "authorization_reuse_seconds")) ?? 0)
       : base.authorizationReuseSeconds,
     orderLifetimeSeconds: given(input.orderLifetimeSeconds)
-      ? intIn(input.orderLifetimeSeconds, MIN_LIFETIME_SECONDS, MAX_LIFETIME_SECONDS, PROFILE_MESSAGES.lifetime, "order_lifetime_seconds")
+      ? (v.take(() => intIn(input.orderLifetimeSeconds!, MIN_LIFETIME_SECONDS, MAX_LIFETIME_SECONDS, PROFILE_MESSAGES.lifetime, "order_lifetime_seconds")) ?? 0)
       : base.orderLifetimeSeconds,
     pendingAuthorizationLifetimeSeconds: given(input.pendingAuthorizationLifetimeSeconds)
-      ? intIn(input.pendingAuthorizationLifetimeSeconds, MIN_LIFETIME_SECONDS, MAX_LIFETIME_SECONDS, PROFILE_MESSAGES.lifetime, "pending_authorization_lifetime_seconds")
+      ? (v.take(() => intIn(input.pendingAuthorizationLifetimeSeconds!, MIN_LIFETIME_SECONDS, MAX_LIFETIME_SECONDS, PROFILE_MESSAGES.lifetime, "pending_authorization_lifetime_seconds")) ?? 0)
       : base.pendingAuthorizationLifetimeSeconds,
   };
+  v.throwIfAny();
+  return fields;
 }
 
 /** The base of a new profile: the named preset, or `classic`'s rules. */
@@ -303,6 +321,29 @@ export function checkProfileIdentifiers(
 export function profileValidityMs(profile: Pick<ProfileFields, "maxValiditySeconds">, directoryMaxValidityDays: number): number {
   return Math.min(profile.maxValiditySeconds * 1000, directoryMaxValidityDays * DAY * 1000);
 }
+
+/** RFC 5280 Appendix A ub-common-name: a subject CN holds at most 64 characters */
+export const MAX_COMMON_NAME_LENGTH = 64;
+
+/**
+ * The subject CN of a leaf: the CSR's (lower-cased) when the profile copies
+ * it. A CN longer than RFC 5280's ub-common-name (64) is left out rather
+ * than refused: the name is in the subjectAltName anyway (CA/B BR §7.1.4.3
+ * makes the CN optional; Let's Encrypt does the same), so a valid order for
+ * a long DNS name still gets its certificate.
+ */
+export function leafCommonName(includeCommonName: boolean, csrCommonName: string | undefined): string | undefined {
+  if (!includeCommonName || csrCommonName === undefined) return undefined;
+  const cn = csrCommonName.toLowerCase();
+  return [...cn].length <= MAX_COMMON_NAME_LENGTH ? cn : undefined;
+}
+
+/**
+ * How far before issuance an order's notBefore may lie, checked at newOrder
+ * and again at finalize (orders live up to 30 days): a day, inside the 48
+ * hours of backdating CA/B BR §7.1.2.7 tolerates.
+ */
+export const MAX_NOT_BEFORE_BACKDATE_MS = DAY * 1000;
 
 /** The key usages to write: undefined keeps the signer's default (digitalSignature, plus keyEncipherment for RSA). */
 export function profileKeyUsages(profile: Pick<ProfileFields, "keyUsages">): ProfileKeyUsage[] | undefined {

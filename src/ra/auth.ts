@@ -19,26 +19,30 @@ import { uuidv7 } from "../core/ids.js";
 import type { Capability } from "../core/types.js";
 import type { ServiceAccount, Session, User } from "../db/entities/index.js";
 import { findApiKeyByHash, touchApiKey } from "../db/store/service-accounts.js";
+import { throttleKey, throttleKey48Prefix } from "../core/client-address.js";
 import {
   addressLockedUntil,
   clearUserFailures,
   countAddressFailures,
+  countAddressPrefixFailures,
   countUserFailures,
   findLoginSessionWithUser,
   findRefreshToken,
   insertLoginFailure,
   insertLoginSession,
   insertRefreshToken,
+  lockLoginAddress,
   lockLoginSession,
   lockRefreshToken,
   pruneLoginFailures,
+  recentSessionAddresses,
   revokeLoginSessions,
   touchLoginSession,
 } from "../db/store/sessions.js";
 import { findOrganization } from "../db/store/organizations.js";
 import { settingsOf } from "./organization-settings.js";
 import { getSetting, putSettingIfAbsent } from "../db/store/system-settings.js";
-import { findUser, findUserForLogin } from "../db/store/users.js";
+import { findPasswordHash, findUser, findUserForLogin } from "../db/store/users.js";
 import { authorize, isSuperuser } from "../policy/permissions.js";
 import type { Actor } from "./actor.js";
 import { DEFAULT_BCRYPT_COST, inTransaction, type RaContext, type Tx } from "./context.js";
@@ -67,6 +71,17 @@ export const SESSION_MAX_TTL_MS = 7 * 24 * 60 * 60 * 1000;
  *    LOCKOUT_DURATION_MS, except a superuser's: anyone who knows its name
  *    could otherwise keep it locked out, so it has only rules 1 and 2,
  *    which lock out the guessing addresses and not the superuser.
+ * 4. a superuser's account, any addresses (it has no rule 3):
+ *    SUPERUSER_THROTTLE_FAILURES wrong passwords within LOCKOUT_WINDOW_MS
+ *    refuse further tries (the same UNAUTHENTICATED, the password not
+ *    checked, nothing counted) until the window slides, from every address
+ *    but one it logged in from within SUPERUSER_KNOWN_ADDRESS_MS, so an
+ *    attacker slows guessing to that rate and cannot lock the real superuser
+ *    out of its usual addresses.
+ * Addresses are counted by throttleKey (src/core/client-address.ts): an
+ * IPv4 address as is, an IPv6 address by its /64; rule 1 also holds a whole
+ * IPv6 /48 to LOGIN_THROTTLE_48_FAILURES. The same failures are recorded by
+ * a wrong current password of a self-service change (verifyCurrentPassword).
  * UserService.UnlockUser lifts 2 and 3 for one account.
  */
 export const LOCKOUT_THRESHOLD = 5;
@@ -76,6 +91,12 @@ export const LOCKOUT_DURATION_MS = 15 * 60 * 1000;
 export const ACCOUNT_LOCKOUT_THRESHOLD = 20;
 export const LOGIN_THROTTLE_FAILURES = 20;
 export const LOGIN_THROTTLE_WINDOW_MS = 10 * 60 * 1000;
+/** Rule 1 for a whole IPv6 /48 (a site): this many failures within LOGIN_THROTTLE_WINDOW_MS. */
+export const LOGIN_THROTTLE_48_FAILURES = 100;
+/** Rule 4: wrong superuser passwords within LOCKOUT_WINDOW_MS, from anywhere, before further tries are refused. */
+export const SUPERUSER_THROTTLE_FAILURES = 20;
+/** Rule 4 spares an address (its throttle key) a superuser session was started from within this long. */
+export const SUPERUSER_KNOWN_ADDRESS_MS = 30 * 24 * 60 * 60 * 1000;
 /** Update sessions.last_used_at at most this often per session. */
 export const SESSION_LAST_USED_RESOLUTION_MS = 60 * 1000;
 /** Update api_keys.last_used_at at most this often per key. */
@@ -87,6 +108,8 @@ export const INVALID_CREDENTIALS = "invalid username or password";
 export const INVALID_TOKEN = "invalid or expired credential";
 export const INVALID_REFRESH_TOKEN = "invalid or expired refresh token";
 export const LOGIN_THROTTLED = "too many failed logins from this address; try again later";
+/** The retry delay of LOGIN_THROTTLED (google.rpc.RetryInfo at the admin edge): the throttle window bounds the wait. */
+export const LOGIN_THROTTLED_RETRY = { retryAfterMs: LOGIN_THROTTLE_WINDOW_MS, reason: "LOGIN_THROTTLED" } as const;
 
 /** Every API key starts with this. */
 export const API_KEY_PREFIX = "sigil_";
@@ -193,6 +216,87 @@ export function newApiKey(): string {
   return API_KEY_PREFIX + randomBytes(32).toString("base64url");
 }
 
+/** Rule 1 (LOCKOUT_THRESHOLD comment): the address key, or its IPv6 /48, failed too often lately. */
+async function addressThrottled(s: Tx | RaContext["store"], key: string, now: Date): Promise<boolean> {
+  const since = new Date(now.getTime() - LOGIN_THROTTLE_WINDOW_MS);
+  if ((await countAddressFailures(s, key, since)) >= LOGIN_THROTTLE_FAILURES) return true;
+  const p48 = throttleKey48Prefix(key);
+  return p48 !== undefined && (await countAddressPrefixFailures(s, p48, since)) >= LOGIN_THROTTLE_48_FAILURES;
+}
+
+/** Rule 4: the superuser's recent failures reached the budget and `key` is none of its usual addresses. */
+async function superuserThrottled(tx: Tx, userId: string, key: string, now: Date): Promise<boolean> {
+  if ((await countUserFailures(tx, userId, new Date(now.getTime() - LOCKOUT_WINDOW_MS))) < SUPERUSER_THROTTLE_FAILURES) return false;
+  const usual = await recentSessionAddresses(tx, userId, new Date(now.getTime() - SUPERUSER_KNOWN_ADDRESS_MS));
+  return !usual.some((a) => throttleKey(a) === key);
+}
+
+/**
+ * Records one counted failure (a wrong password or an unknown user) of
+ * `user` from address key `key` and applies rules 2 and 3; returns the lock
+ * it caused, if any. Shared by login and the current-password check.
+ */
+export async function recordLoginFailure(tx: Tx, user: User | null, key: string, now: Date): Promise<{ scope: "address" | "account"; until: Date } | undefined> {
+  const windowStart = new Date(now.getTime() - LOCKOUT_WINDOW_MS);
+  await pruneLoginFailures(tx, new Date(now.getTime() - Math.max(LOCKOUT_WINDOW_MS, LOGIN_THROTTLE_WINDOW_MS)), now);
+  let locked: { scope: "address" | "account"; until: Date } | undefined;
+  let locksUntil: Date | null = null;
+  if (user) {
+    // this failure included
+    const fromHere = (await countUserFailures(tx, user.id, windowStart, key)) + 1;
+    if (fromHere >= LOCKOUT_THRESHOLD) {
+      locksUntil = new Date(now.getTime() + LOCKOUT_DURATION_MS);
+      locked = { scope: "address", until: locksUntil };
+    }
+    const everywhere = (await countUserFailures(tx, user.id, windowStart)) + 1;
+    if (everywhere >= ACCOUNT_LOCKOUT_THRESHOLD && user.role !== "superuser") {
+      user.lockedUntil = new Date(now.getTime() + LOCKOUT_DURATION_MS);
+      locked = { scope: "account", until: user.lockedUntil };
+    }
+  }
+  insertLoginFailure(tx, { id: uuidv7(), userId: user?.id ?? null, address: key, failedAt: now, locksUntil });
+  return locked;
+}
+
+/**
+ * Review 2 M4: the current password of a self-service change (own password
+ * or email) is a password check like a login, so it is throttled and
+ * counted like one: rule 1 refuses before bcrypt (RESOURCE_EXHAUSTED), a
+ * locked account or address is refused without checking, and a wrong one is
+ * recorded as a login failure of the user from `peer` (rules 2 and 3 apply,
+ * audited as login_failure with reason bad_current_password). Throws
+ * INVALID_ARGUMENT `wrongMessage` on current_password when refused.
+ */
+export async function verifyCurrentPassword(ra: RaContext, actor: Actor, userId: string, password: string, peer: string, wrongMessage: string): Promise<void> {
+  const address = clientAddress(peer);
+  const key = throttleKey(address);
+  if (await addressThrottled(ra.store, key, ra.clock.now())) throw SigilError.resourceExhausted(LOGIN_THROTTLED, LOGIN_THROTTLED_RETRY);
+  const hash = await findPasswordHash(ra.store, userId);
+  const matches = hash !== null && (await bcrypt.compare(password, hash));
+  const ok = await inTransaction(ra, async (tx) => {
+    const now = ra.clock.now();
+    await lockLoginAddress(tx, key);
+    const user = await findUser(tx, userId, { lock: true });
+    if (!user) return false;
+    let reason: "locked" | "superuser_throttled" | "bad_current_password" | undefined;
+    if (user.lockedUntil && user.lockedUntil.getTime() > now.getTime() && user.role !== "superuser") reason = "locked";
+    else if (await addressLockedUntil(tx, user.id, key, now)) reason = "locked";
+    else if (user.role === "superuser" && (await superuserThrottled(tx, user.id, key, now))) reason = "superuser_throttled";
+    else if (!matches) reason = "bad_current_password";
+    if (reason === undefined) return true;
+    const locked = reason === "bad_current_password" ? await recordLoginFailure(tx, user, key, now) : undefined;
+    tx.audit(actor, {
+      action: "login_failure",
+      organizationId: user.organization?.id ?? null,
+      resourceType: "user",
+      resourceId: user.id,
+      detail: { reason, address, ...(locked ? { lockedUntil: locked.until.toISOString(), lockScope: locked.scope } : {}) },
+    });
+    return false;
+  });
+  if (!ok) throw SigilError.invalidArgument(wrongMessage, "current_password");
+}
+
 /**
  * Tokens, sessions, API keys and login throttling. One per server (the JWT
  * signing key is loaded once); build with `AuthManager.create(ra)`.
@@ -264,10 +368,9 @@ export class AuthManager {
     if (!username) throw SigilError.invalidArgument("required", "username");
     if (!password) throw SigilError.invalidArgument("required", "password");
     const address = clientAddress(peer);
-    const started = this.#now();
-    if ((await countAddressFailures(this.ra.store, address, new Date(started.getTime() - LOGIN_THROTTLE_WINDOW_MS))) >= LOGIN_THROTTLE_FAILURES) {
-      throw SigilError.resourceExhausted(LOGIN_THROTTLED);
-    }
+    const key = throttleKey(address);
+    // rule 1 before any bcrypt (and again under the address lock below)
+    if (await addressThrottled(this.ra.store, key, this.#now())) throw SigilError.resourceExhausted(LOGIN_THROTTLED, LOGIN_THROTTLED_RETRY);
 
     const found = await findUserForLogin(this.ra.store, username);
     const hash = found?.passwordHash ?? (await this.#dummy());
@@ -275,38 +378,23 @@ export class AuthManager {
 
     const outcome = await inTransaction(this.ra, async (tx) => {
       const now = this.#now();
+      // concurrent guesses from one address key are counted one after the other
+      await lockLoginAddress(tx, key);
+      if (await addressThrottled(tx, key, now)) return { ok: false as const, throttled: true };
       const user = found ? await findUser(tx, found.id, { lock: true }) : null;
       const org = user?.organization ? await findOrganization(tx, user.organization.id) : null;
       const settings = org ? settingsOf(org) : null;
-      let reason: "unknown_user" | "inactive" | "locked" | "bad_password" | "sso_required" | undefined;
+      let reason: "unknown_user" | "inactive" | "locked" | "bad_password" | "sso_required" | "superuser_throttled" | undefined;
       if (!user) reason = "unknown_user";
       else if (user.lockedUntil && user.lockedUntil.getTime() > now.getTime() && user.role !== "superuser") reason = "locked";
-      else if (await addressLockedUntil(tx, user.id, address, now)) reason = "locked";
+      else if (await addressLockedUntil(tx, user.id, key, now)) reason = "locked";
+      else if (user.role === "superuser" && (await superuserThrottled(tx, user.id, key, now))) reason = "superuser_throttled";
       else if (!matches) reason = "bad_password";
       else if (!user.isActive) reason = "inactive";
       else if (settings?.requiredLoginMethod === "sso" && user.role !== "superuser") reason = "sso_required";
 
       if (reason !== undefined) {
-        let locked: { scope: "address" | "account"; until: Date } | undefined;
-        if (reason === "unknown_user" || reason === "bad_password") {
-          const windowStart = new Date(now.getTime() - LOCKOUT_WINDOW_MS);
-          await pruneLoginFailures(tx, new Date(now.getTime() - Math.max(LOCKOUT_WINDOW_MS, LOGIN_THROTTLE_WINDOW_MS)), now);
-          let locksUntil: Date | null = null;
-          if (user) {
-            // this failure included
-            const fromHere = (await countUserFailures(tx, user.id, windowStart, address)) + 1;
-            if (fromHere >= LOCKOUT_THRESHOLD) {
-              locksUntil = new Date(now.getTime() + LOCKOUT_DURATION_MS);
-              locked = { scope: "address", until: locksUntil };
-            }
-            const everywhere = (await countUserFailures(tx, user.id, windowStart)) + 1;
-            if (everywhere >= ACCOUNT_LOCKOUT_THRESHOLD && user.role !== "superuser") {
-              user.lockedUntil = new Date(now.getTime() + LOCKOUT_DURATION_MS);
-              locked = { scope: "account", until: user.lockedUntil };
-            }
-          }
-          insertLoginFailure(tx, { id: uuidv7(), userId: user?.id ?? null, address, failedAt: now, locksUntil });
-        }
+        const locked = reason === "unknown_user" || reason === "bad_password" ? await recordLoginFailure(tx, user, key, now) : undefined;
         tx.audit(anonymousActor(username), {
           action: "login_failure",
           organizationId: user?.organization?.id ?? null,
@@ -314,14 +402,14 @@ export class AuthManager {
           resourceId: user?.id ?? null,
           detail: { reason, address, ...(locked ? { lockedUntil: locked.until.toISOString(), lockScope: locked.scope } : {}) },
         });
-        return { ok: false as const };
+        return { ok: false as const, throttled: false };
       }
 
       const u = user!;
       u.failedLoginCount = 0;
       u.failedLoginWindowStart = null;
       u.lastLoginAt = now;
-      await clearUserFailures(tx, u.id, address);
+      await clearUserFailures(tx, u.id, key);
       const lifetimeMs = settings ? settings.sessionLifetimeSeconds * 1000 : SESSION_MAX_TTL_MS;
       const session = insertLoginSession(tx, {
         id: uuidv7(),
@@ -353,7 +441,7 @@ export class AuthManager {
         },
       };
     });
-    if (!outcome.ok) throw SigilError.unauthenticated(INVALID_CREDENTIALS);
+    if (!outcome.ok) throw outcome.throttled ? SigilError.resourceExhausted(LOGIN_THROTTLED, LOGIN_THROTTLED_RETRY) : SigilError.unauthenticated(INVALID_CREDENTIALS);
     return outcome.result;
   }
 

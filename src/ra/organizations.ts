@@ -194,7 +194,7 @@ export async function deleteOrganization(ctx: RaContext, actor: Actor, id: strin
       ["service accounts", held.serviceAccounts],
     ];
     const left = owned.filter(([, n]) => n > 0).map(([what, n]) => `${n} ${what}`);
-    if (left.length) throw SigilError.failedPrecondition(`the organization still has ${left.join(", ")}`);
+    if (left.length) throw SigilError.failedPrecondition(`the organization still has ${left.join(", ")}`, { type: "ORGANIZATION_NOT_EMPTY", subject: `organizations/${org.id}` });
     tx.audit(actor, { action: "org_delete", organizationId: org.id, resourceType: "organization", resourceId: org.id, detail: { name: org.name } });
     deleteOrganizationRow(tx, org);
   });

@@ -29,6 +29,9 @@ import {
   checkProfileName,
   DEFAULT_PROFILE_NAME,
   directoryClassicProfile,
+  kindWithin,
+  leafCommonName,
+  MAX_NOT_BEFORE_BACKDATE_MS,
   MAX_PROFILE_IDENTIFIERS,
   MAX_PROFILES_PER_DIRECTORY,
   PROFILE_IDENTIFIER_TYPES,
@@ -108,6 +111,9 @@ export async function createDirectoryProfiles(
   }
   const defaultName = opts.defaultName || DEFAULT_PROFILE_NAME;
   if (!profiles.some((p) => p.name === defaultName)) throw SigilError.invalidArgument(PROFILE_MESSAGES.preset(defaultName), "default_profile");
+  // the directory's kind bounds its profiles' (review 2 M6): a server directory gets no tlsclient
+  const outside = profiles.find((p) => !kindWithin(dir.certificateKind, p.certificateKind));
+  if (outside) throw SigilError.invalidArgument(PROFILE_MESSAGES.kindOutsideDirectory(outside.certificateKind, dir.certificateKind), "default_profile");
   setDefaultProfile(tx, dir, defaultName);
   await insertProfiles(
     tx,
@@ -138,7 +144,7 @@ export async function createAcmeProfile(ctx: RaContext, actor: Actor, input: Cre
     // the directory row locked: profile count and default checks see every concurrent change
     const dir = await loadDirectory(tx, input.directoryId, true);
     authorize(actor, dir.organization.id, "admin");
-    const fields = checkProfileFields(name, base, input, dir.maxValidityDays * DAY_SECONDS);
+    const fields = checkProfileFields(name, base, input, dir.maxValidityDays * DAY_SECONDS, dir.certificateKind);
     const existing = await listDirectoryProfiles(tx, dir.id);
     if (existing.some((p) => p.name === name)) throw SigilError.alreadyExists(`the directory has a profile "${name}"`, "name");
     if (existing.length >= MAX_PROFILES_PER_DIRECTORY) throw SigilError.failedPrecondition(PROFILE_MESSAGES.tooMany);
@@ -189,7 +195,7 @@ export async function updateAcmeProfile(ctx: RaContext, actor: Actor, id: string
     if (!before) throw SigilError.notFound("ACME profile not found");
     const dir = await loadDirectory(tx, before.directoryId);
     authorize(actor, dir.organization.id, "admin");
-    const after = checkProfileFields(before.name, before, input, dir.maxValidityDays * DAY_SECONDS);
+    const after = checkProfileFields(before.name, before, input, dir.maxValidityDays * DAY_SECONDS, dir.certificateKind);
     const changed: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(after) as Array<[keyof ProfileFields, unknown]>) {
       if (JSON.stringify(before[k]) !== JSON.stringify(v)) changed[k] = v;
@@ -221,7 +227,9 @@ export async function deleteAcmeProfile(ctx: RaContext, actor: Actor, id: string
     if (!p) throw SigilError.notFound("ACME profile not found");
     const dir = await loadDirectory(tx, p.directoryId, true);
     authorize(actor, dir.organization.id, "admin");
-    if (dir.defaultProfile === p.name) throw SigilError.failedPrecondition(`"${p.name}" is the directory's default profile; make another profile the default first`);
+    if (dir.defaultProfile === p.name) {
+      throw SigilError.failedPrecondition(`"${p.name}" is the directory's default profile; make another profile the default first`, { type: "DEFAULT_PROFILE", subject: `acme_profiles/${p.id}` });
+    }
     await deleteProfile(tx, profileId);
     tx.audit(actor, {
       action: "acme_profile_delete",
@@ -275,6 +283,9 @@ export interface OrderProfile {
 }
 
 function orderProfileOf(dir: DirectoryInfo, p: ProfileFields, explicit: boolean): OrderProfile {
+  // the directory's kind bounds the profile's (review 2 M6), also for a profile made
+  // before the directory's kind was narrowed: such a profile issues nothing
+  if (!kindWithin(dir.certificateKind, p.certificateKind)) throw acmeErr.invalidProfile(PROFILE_ORDER_MESSAGES.kind(p.name, p.certificateKind, dir.certificateKind));
   return {
     name: p.name,
     explicit,
@@ -321,6 +332,10 @@ export function newOrderProfile(dir: DirectoryInfo, requested: string | undefine
 export const PROFILE_ORDER_MESSAGES = {
   unknown: (name: string) => `this directory does not offer the profile ${JSON.stringify(name.slice(0, 64))} (see meta.profiles in the directory)`,
   gone: (name: string) => `the profile ${JSON.stringify(name)} of this order is no longer offered; place a new order`,
+  kind: (name: string, kind: string, dirKind: string) => `the profile ${JSON.stringify(name)} issues ${kind} certificates, which this ${dirKind} directory does not`,
+  identifiersNow: (name: string) => `the identifiers of this order are no longer allowed under profile ${JSON.stringify(name)}; place a new order`,
+  notBeforePast: "the order's notBefore is now more than a day in the past (CA/B BR §7.1.2.7 allows little backdating); place a new order",
+  notAfterBeyond: (name: string, validity: string) => `the order's notAfter is beyond what profile ${JSON.stringify(name)} now allows (${validity} from notBefore); place a new order`,
 } as const;
 
 /**
@@ -362,4 +377,59 @@ export function finalizeProfile(dir: DirectoryInfo, orderProfile: string | null 
 export function validityText(ms: number): string {
   const hours = Math.floor(ms / 3_600_000);
   return hours % 24 === 0 ? `${hours / 24} days` : `${hours} hours`;
+}
+
+/** The certificate a finalize issues, as the profile and the order say now. */
+export interface FinalizeTerms {
+  notBefore: Date;
+  notAfter: Date;
+  /** undefined: no subject CN */
+  commonName?: string;
+}
+
+/**
+ * Finalize re-checks what newOrder checked, against the profile as it is
+ * now (it may have changed since; orders live up to 30 days). Each refusal
+ * is thrown before anything is signed or written (the finalize transaction
+ * rolls back; the order stays ready):
+ * - the identifiers against the profile's count and types (review 2 M7):
+ *   invalidProfile (draft-ietf-acme-profiles-00 §4), one subproblem per
+ *   identifier;
+ * - a requested notBefore more than a day before now: malformed (CA/B BR
+ *   §7.1.2.7 tolerates up to 48 hours of backdating; never clamped, the
+ *   client asked for that date);
+ * - a requested notAfter further from now than the profile's validity
+ *   (newOrder's rule, met when the order was placed): invalidProfile, the
+ *   profile was narrowed since (not clamped silently).
+ * A certificate never lives longer than the profile's validity: a notAfter
+ * within newOrder's rule but past notBefore + validity (a backdated
+ * notBefore) is cut to notBefore + validity (docs/profiles.md). Without a
+ * requested notAfter the certificate gets the profile's full validity. A
+ * CSR CN over 64 characters is left out (leafCommonName).
+ */
+export function finalizeTerms(
+  profile: OrderProfile,
+  order: { identifiers: ReadonlyArray<{ type: string; value: string }>; notBefore?: Date | null; notAfter?: Date | null },
+  csrCommonName: string | undefined,
+  now: Date,
+): FinalizeTerms {
+  if (profile.name !== null) {
+    const r = checkProfileIdentifiers({ name: profile.name, maxIdentifiers: profile.maxIdentifiers, identifierTypes: [...profile.identifierTypes] }, order.identifiers);
+    if (r && "tooMany" in r) throw acmeErr.invalidProfile(`${PROFILE_ORDER_MESSAGES.identifiersNow(profile.name)}: ${r.tooMany}`);
+    if (r) {
+      const subproblems: AcmeSubproblem[] = r.wrongType.map((w) => ({ type: "rejectedIdentifier", detail: w.detail, identifier: w.identifier }));
+      throw acmeErr.invalidProfile(PROFILE_ORDER_MESSAGES.identifiersNow(profile.name), subproblems);
+    }
+  }
+  if (order.notBefore && order.notBefore.getTime() < now.getTime() - MAX_NOT_BEFORE_BACKDATE_MS) throw acmeErr.malformed(PROFILE_ORDER_MESSAGES.notBeforePast);
+  // the validity counts from notBefore (backdated a minute for relying parties' clock skew, as issueLeaf does by default)
+  const notBefore = order.notBefore ?? new Date(now.getTime() - 60_000);
+  const maxNotAfter = new Date(notBefore.getTime() + profile.validityMs);
+  // newOrder's rule (at most the validity from now, a minute of slack), applied now: an
+  // unchanged profile never refuses here (now is later), a narrowed one does
+  if (order.notAfter && order.notAfter.getTime() > now.getTime() + profile.validityMs + 60_000) {
+    throw acmeErr.invalidProfile(PROFILE_ORDER_MESSAGES.notAfterBeyond(profile.name ?? "", validityText(profile.validityMs)));
+  }
+  const notAfter = order.notAfter && order.notAfter < maxNotAfter ? order.notAfter : maxNotAfter;
+  return { notBefore, notAfter, commonName: leafCommonName(profile.includeCommonName, csrCommonName) };
 }

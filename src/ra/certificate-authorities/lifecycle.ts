@@ -2,7 +2,7 @@
  * A CA's life after creation: settings, revocation of an intermediate, and
  * deletion (retirement).
  */
-import { SigilError } from "../../core/errors.js";
+import { SigilError, type PreconditionViolation } from "../../core/errors.js";
 import type { CaStatus } from "../../core/types.js";
 import type { CertificateAuthority } from "../../db/entities/index.js";
 import { caDeletionBlockers, retireCa, updateCaSettings } from "../../db/store/certificate-authorities.js";
@@ -74,13 +74,17 @@ export async function deleteCa(ctx: RaContext, actor: Actor, id: string): Promis
     authorize(actor, ca.organization.id, "delete_ca");
     const now = ctx.clock.now();
     const blockers = await caDeletionBlockers(tx, ca.id, now);
-    if (blockers.children > 0) throw SigilError.failedPrecondition(`the CA has ${blockers.children} child CA(s); delete them first`);
+    // every blocker at once (google.rpc.PreconditionFailure at the admin edge); the message is the first's
+    const subject = `certificate_authorities/${ca.id}`;
+    const blocked: PreconditionViolation[] = [];
+    if (blockers.children > 0) blocked.push({ type: "CA_HAS_CHILDREN", subject, description: `the CA has ${blockers.children} child CA(s); delete them first` });
     if (blockers.liveCertificates > 0) {
-      throw SigilError.failedPrecondition(`the CA has ${blockers.liveCertificates} unexpired valid certificate(s); revoke them or wait until they expire`);
+      blocked.push({ type: "CA_HAS_LIVE_CERTIFICATES", subject, description: `the CA has ${blockers.liveCertificates} unexpired valid certificate(s); revoke them or wait until they expire` });
     }
     if (blockers.directories > 0) {
-      throw SigilError.failedPrecondition(`the CA is bound to ${blockers.directories} ACME directory(ies); rebind or delete them first`);
+      blocked.push({ type: "CA_BOUND_TO_DIRECTORIES", subject, description: `the CA is bound to ${blockers.directories} ACME directory(ies); rebind or delete them first` });
     }
+    if (blocked.length > 0) throw SigilError.preconditionsFailed(blocked);
     let revokedOwnCertificateId: string | null = null;
     const parentId = ca.parent?.id ?? null;
     if (parentId) {
