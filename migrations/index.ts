@@ -20,6 +20,7 @@ import { Migration20261202171000SessionsLockout } from "./Migration2026120217100
 import { Migration20261202180000CrlDerStorage } from "./Migration20261202180000CrlDerStorage.js";
 import { Migration20261202185000AuditKeyChangeIndex } from "./Migration20261202185000AuditKeyChangeIndex.js";
 import { Migration20261202190000CampaignProgress } from "./Migration20261202190000CampaignProgress.js";
+import { Migration20261202190500ReplacementLimits } from "./Migration20261202190500ReplacementLimits.js";
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -50,4 +51,5 @@ export const migrationsList: MigrationObject[] = [
   { name: "Migration20261202180000CrlDerStorage", class: Migration20261202180000CrlDerStorage },
   { name: "Migration20261202185000AuditKeyChangeIndex", class: Migration20261202185000AuditKeyChangeIndex },
   { name: "Migration20261202190000CampaignProgress", class: Migration20261202190000CampaignProgress },
+  { name: "Migration20261202190500ReplacementLimits", class: Migration20261202190500ReplacementLimits },
 ];

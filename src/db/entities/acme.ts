@@ -196,6 +196,11 @@ export const AcmeOrderSchema = new EntitySchema<AcmeOrder>({
       name: "acme_orders_replaces_certificate_unique",
       expression: `create unique index "acme_orders_replaces_certificate_unique" on "acme_orders" ("replaces_certificate_id") where "replaces_certificate_id" is not null and "status" <> 'invalid'`,
     },
+    // review 2 M1: every order that named a certificate in replaces, invalid ones too (migration ReplacementLimits)
+    {
+      name: "acme_orders_replaces_certificate_index",
+      expression: `create index "acme_orders_replaces_certificate_index" on "acme_orders" ("replaces_certificate_id") where "replaces_certificate_id" is not null`,
+    },
   ],
   properties: {
     id: idProperty,

@@ -67,6 +67,25 @@ export async function markOrderReplaces(s: Session, orderId: string, certId: str
   await sqlOf(s).query(MARK_REPLACES, [orderId, certId, certificateId]);
 }
 
+const REPLACED_NAMES = statement("sigil_acme_replaced_names", `select dns_names, ip_addresses from certificates where id = $1`);
+
+/** The names of the certificate an order replaces (finalize's certificates-per-registered-domain, review 2 M1). */
+export async function findReplacedNames(s: Session, certificateId: string): Promise<{ dnsNames: string[]; ipAddresses: string[] } | null> {
+  const [r] = await sqlOf(s).query<{ dns_names: string[]; ip_addresses: string[] }>(REPLACED_NAMES, [certificateId]);
+  return r ? { dnsNames: r.dns_names, ipAddresses: r.ip_addresses } : null;
+}
+
+const EVER_REPLACED = statement(
+  "sigil_acme_replacing_order_any",
+  // acme_orders_replaces_certificate_index (migration ReplacementLimits): every order that ever named it, invalid ones too
+  `select 1 from acme_orders where replaces_certificate_id = $1 limit 1`,
+);
+
+/** Whether any order (whatever its status) has replaced or tried to replace this certificate. */
+export async function hasEverBeenReplaced(s: Session, certificateId: string): Promise<boolean> {
+  return (await sqlOf(s).query(EVER_REPLACED, [certificateId])).length > 0;
+}
+
 const REPLACING_ORDER = statement(
   "sigil_acme_replacing_order",
   // an issued (or issuing) order keeps it replaced; a pending or ready one only until it expires (RFC 8555 §7.1.6)

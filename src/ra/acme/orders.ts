@@ -21,7 +21,7 @@ import {
 import { checkOrderIdentifiers, type IdentifierProblem } from "../../policy/identifiers.js";
 import { inSqlTransaction, type RaContext } from "../context.js";
 import { accountActor, type AccountInfo } from "./accounts.js";
-import { recordReplacement, resolveReplaces } from "./replaces.js";
+import { isFreeReplacement, recordReplacement, resolveReplaces } from "./replaces.js";
 import { spendNewOrder, withSpent } from "./rate-limits.js";
 import type { DirectoryInfo } from "./directories.js";
 import { AcmeError, acmeErr, type AcmeSubproblem } from "./errors.js";
@@ -81,7 +81,9 @@ export async function newOrder(
   account: AccountInfo,
   payload: { identifiers?: unknown; notBefore?: unknown; notAfter?: unknown; replaces?: unknown; profile?: string },
 ): Promise<OrderInfo> {
-  const spent = await spendNewOrder(ctx, dir, account, { replacement: payload.replaces !== undefined && payload.replaces !== null });
+  // review 2 M1: only a certificate's first replacement order is exempt (asked only when the limit is in force)
+  const replacement = payload.replaces !== undefined && payload.replaces !== null ? () => isFreeReplacement(ctx, dir, account, payload.replaces) : false;
+  const spent = await spendNewOrder(ctx, dir, account, { replacement });
   const order = await withSpent(spent, () => createNewOrder(ctx, dir, account, payload));
   // its finalize on this instance spends certificates without reading the order back
   ctx.rateLimits?.rememberOrder(dir, account.id, order);

@@ -37,6 +37,7 @@ import {
   type RateLimitOverrideRow,
 } from "../../db/store/rate-limits.js";
 import { findOrder } from "../../db/store/acme-orders.js";
+import { findReplacedNames } from "../../db/store/acme-replacements.js";
 import { authorize } from "../../policy/permissions.js";
 import {
   checkDirectoryRateLimits,
@@ -274,17 +275,26 @@ export async function spendNewAccount(ctx: RaContext, dir: DirectoryInfo, client
 /**
  * RFC 8555 §7.4 newOrder: the account's pending authorizations must be
  * below their cap (counted, not spent), then one new-orders-per-account
- * token is spent unless the order replaces a certificate (RFC 9773 §5:
- * ARI replacement orders are exempt).
+ * token is spent unless the order is a certificate's first replacement
+ * (RFC 9773 §5 ARI replacement orders are exempt; a retry after an invalid
+ * replacement order pays, review 2 M1).
  */
-export async function spendNewOrder(ctx: RaContext, dir: DirectoryInfo, account: AccountInfo, opts: { replacement: boolean }): Promise<RateLimitReceipt> {
+export async function spendNewOrder(
+  ctx: RaContext,
+  dir: DirectoryInfo,
+  account: AccountInfo,
+  opts: { replacement: boolean | (() => Promise<boolean>) },
+): Promise<RateLimitReceipt> {
   const limiter = ctx.rateLimits;
   if (!limiter) return NOTHING_SPENT;
   const set = limiter.limitsOf(dir);
-  if (!set["pending-authorizations-per-account"] && (opts.replacement || !set["new-orders-per-account"])) return NOTHING_SPENT;
+  if (!set["pending-authorizations-per-account"] && !set["new-orders-per-account"]) return NOTHING_SPENT;
+  // exempt: a first replacement order of the certificate (isFreeReplacement, review 2 M1), asked only when it matters
+  const replacement = set["new-orders-per-account"] && typeof opts.replacement === "function" ? await opts.replacement() : opts.replacement === true;
+  if (!set["pending-authorizations-per-account"] && replacement) return NOTHING_SPENT;
   const overrides = await limiter.overridesOf(ctx, account.id, dir.id);
   const pending = effectiveLimit(set, "pending-authorizations-per-account", overrides);
-  const orders = opts.replacement ? undefined : effectiveLimit(set, "new-orders-per-account", overrides);
+  const orders = replacement ? undefined : effectiveLimit(set, "new-orders-per-account", overrides);
   // one round trip: the pending count and the spend that happens only below the cap
   if (orders) return spendAll(ctx, limiter, dir, [planned("new-orders-per-account", orders, account.id)], pending && { accountId: account.id, limit: pending });
   if (pending) {
@@ -297,8 +307,9 @@ export async function spendNewOrder(ctx: RaContext, dir: DirectoryInfo, account:
 
 /**
  * RFC 8555 §7.4 finalize: one certificates-per-registered-domain token of
- * each registered domain the order names (all or none), before signing;
- * replacements are exempt. With an override for the account, its own
+ * each registered domain the order names (all or none), before signing; a
+ * replacement spends only for the registered domains of the names the
+ * replaced certificate did not have (review 2 M1). With an override for the account, its own
  * buckets (per account and domain) count instead of the shared ones.
  */
 export async function spendCertificate(
@@ -306,10 +317,14 @@ export async function spendCertificate(
   dir: DirectoryInfo,
   account: AccountInfo,
   identifiers: ReadonlyArray<{ type: string; value: string }>,
-  opts: { replacement: boolean },
+  opts: { replaced?: { dnsNames: string[]; ipAddresses: string[] } | null },
 ): Promise<RateLimitReceipt> {
   const limiter = ctx.rateLimits;
-  if (!limiter || opts.replacement) return NOTHING_SPENT;
+  if (!limiter) return NOTHING_SPENT;
+  // review 2 M1: a replacement is exempt only for the names the replaced certificate already had; each registered
+  // domain of a name it adds is spent as for any order (a chain of replacements cannot grow into uncounted names)
+  if (opts.replaced) identifiers = namesNotIn(identifiers, opts.replaced);
+  if (!identifiers.length) return NOTHING_SPENT;
   const set = limiter.limitsOf(dir);
   if (!set["certificates-per-registered-domain"]) return NOTHING_SPENT;
   const overrides = await limiter.overridesOf(ctx, account.id, dir.id);
@@ -330,10 +345,19 @@ export async function spendCertificateForOrder(ctx: RaContext, dir: DirectoryInf
   if (!limiter || !limiter.limitsOf(dir)["certificates-per-registered-domain"]) return NOTHING_SPENT;
   // an order this instance created: no read (an order that is not ready then fails in finalize and gets its token back)
   const known = limiter.takeOrder(orderId, account.id);
-  if (known) return spendCertificate(ctx, dir, account, known.identifiers, { replacement: known.replacement });
+  // a replacement is read back: what it spends depends on the replaced certificate's names
+  if (known && !known.replacement) return spendCertificate(ctx, dir, account, known.identifiers, {});
   const order = await findOrder(ctx.store, orderId, account.id);
   if (!order || effectiveOrderStatus(order.status, order.expires, ctx.clock.now()) !== "ready") return NOTHING_SPENT;
-  return spendCertificate(ctx, dir, account, order.identifiers, { replacement: Boolean(order.replaces) });
+  const replaced = order.replacesCertificateId ? await findReplacedNames(ctx.store, order.replacesCertificateId) : null;
+  return spendCertificate(ctx, dir, account, order.identifiers, { replaced });
+}
+
+/** the identifiers that are not among the replaced certificate's names (DNS names case-insensitively, a wildcard as itself) */
+export function namesNotIn<T extends { type: string; value: string }>(identifiers: ReadonlyArray<T>, replaced: { dnsNames: string[]; ipAddresses: string[] }): T[] {
+  const dns = new Set(replaced.dnsNames.map((n) => n.toLowerCase()));
+  const ips = new Set(replaced.ipAddresses.map((n) => n.toLowerCase()));
+  return identifiers.filter((i) => !(i.type === "dns" ? dns.has(i.value.toLowerCase()) : i.type === "ip" ? ips.has(i.value.toLowerCase()) : false));
 }
 
 /**

@@ -23,7 +23,7 @@
  */
 import type { Identifier } from "../../core/types.js";
 import { isUniqueViolation } from "../../db/store/constraint-errors.js";
-import { expireStaleReplacingOrders, findReplacedCertificate, hasReplacingOrder, markOrderReplaces } from "../../db/store/acme-replacements.js";
+import { expireStaleReplacingOrders, findReplacedCertificate, hasEverBeenReplaced, hasReplacingOrder, markOrderReplaces } from "../../db/store/acme-replacements.js";
 import type { Session } from "../../db/store/session.js";
 import type { RaContext } from "../context.js";
 import type { AccountInfo } from "./accounts.js";
@@ -86,6 +86,41 @@ export async function resolveReplaces(
   // an early answer for the common case; the unique index decides under concurrency
   if (await hasReplacingOrder(ctx.store, cert.id, ctx.clock.now())) throw alreadyReplaced();
   return { certId: value, certificateId: cert.id };
+}
+
+/**
+ * Whether a newOrder naming `value` in `replaces` is exempt from
+ * new-orders-per-account (docs/rate-limits.md; review 2 M1): only the first
+ * replacement order of a certificate is. A replacement whose order became
+ * invalid (an authorization deactivated, a failed validation, expiry) frees
+ * the certificate (RFC 9773 §5), and the retry pays a token like any order,
+ * so "replace, deactivate, repeat" is no way around the limit. A `replaces`
+ * that names no certificate of this account is not exempt (and fails the
+ * order, which gives the token back).
+ */
+export async function isFreeReplacement(
+  ctx: RaContext,
+  dir: DirectoryInfo,
+  account: AccountInfo,
+  value: unknown,
+  cache: CaKeyIdentifierCache = defaultCache,
+): Promise<boolean> {
+  if (typeof value !== "string" || value.length > 255) return false;
+  let id: ReturnType<typeof parseCertId>;
+  try {
+    id = parseCertId(value);
+  } catch {
+    return false;
+  }
+  const issuers = await issuersByKeyIdentifier(ctx, cache, dir.organizationId, id.keyIdentifier);
+  const cert = await findReplacedCertificate(
+    ctx.store,
+    issuers.map((ca) => ca.id),
+    id.serialHex,
+    dir.organizationId,
+  );
+  if (!cert || cert.acmeAccountId !== account.id) return false;
+  return !(await hasEverBeenReplaced(ctx.store, cert.id));
 }
 
 /**

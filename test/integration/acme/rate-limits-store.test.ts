@@ -61,10 +61,10 @@ describe("rate-limit buckets in PostgreSQL", function () {
   it("an order naming two registered domains spends one of each, or none when one is used up", async () => {
     const ids = (names: string[]) => names.map((value) => ({ type: "dns", value }));
     // example.org: 2 of 2 used
-    await spendCertificate(server.ra, dir, account, ids(["a.example.org"]), { replacement: false });
-    await spendCertificate(server.ra, dir, account, ids(["b.example.org"]), { replacement: false });
+    await spendCertificate(server.ra, dir, account, ids(["a.example.org"]), {});
+    await spendCertificate(server.ra, dir, account, ids(["b.example.org"]), {});
     const before = await db.query(`select bucket_key, tat from rate_limit_buckets where limit_name = 'certificates-per-registered-domain' order by bucket_key`);
-    await assert.rejects(spendCertificate(server.ra, dir, account, ids(["www.example.net", "c.example.org", "example.net"]), { replacement: false }), (e: Error & { acmeType?: string; retryAfter?: number }) => {
+    await assert.rejects(spendCertificate(server.ra, dir, account, ids(["www.example.net", "c.example.org", "example.net"]), {}), (e: Error & { acmeType?: string; retryAfter?: number }) => {
       assert.equal(e.acmeType, "rateLimited");
       assert.match(e.message, /\(example\.org\)/);
       assert.ok(e.retryAfter! >= 1 && e.retryAfter! <= 1800);
@@ -72,10 +72,15 @@ describe("rate-limit buckets in PostgreSQL", function () {
     });
     const after = await db.query(`select bucket_key, tat from rate_limit_buckets where limit_name = 'certificates-per-registered-domain' order by bucket_key`);
     assert.deepEqual(after.rows, before.rows, "example.net was not spent: all or none");
-    // replacements spend nothing
-    await spendCertificate(server.ra, dir, account, ids(["c.example.org"]), { replacement: true });
+    // a replacement spends nothing for the names the replaced certificate had (review 2 M1)...
+    await spendCertificate(server.ra, dir, account, ids(["c.example.org"]), { replaced: { dnsNames: ["C.example.org"], ipAddresses: [] } });
+    // ...and is held to the limit for a name it adds
+    await assert.rejects(
+      spendCertificate(server.ra, dir, account, ids(["c.example.org", "d.example.org"]), { replaced: { dnsNames: ["c.example.org"], ipAddresses: [] } }),
+      (e: Error & { acmeType?: string }) => e.acmeType === "rateLimited" && /\(example\.org\)/.test(e.message),
+    );
     // two new domains at once: both spent, in one transaction
-    const r = await spendCertificate(server.ra, dir, account, ids(["x.example.com", "y.example.info"]), { replacement: false });
+    const r = await spendCertificate(server.ra, dir, account, ids(["x.example.com", "y.example.info"]), {});
     const keys = (await db.query(`select bucket_key from rate_limit_buckets where limit_name = 'certificates-per-registered-domain' order by bucket_key`)).rows.map((x) => x.bucket_key);
     assert.deepEqual(keys, ["example.com", "example.info", "example.org"]);
     // and given back together
