@@ -45,7 +45,9 @@ export async function createBenchDatabase(prefix = "sigil_bench"): Promise<Bench
     },
     async drop() {
       try {
-        await admin.query(`drop database if exists "${name}" with (force)`);
+        // BENCH_KEEP_DATABASE=1: left for EXPLAINs afterwards (bench/explain-hot-path.ts), dropped by hand
+        if (process.env.BENCH_KEEP_DATABASE === "1") console.log(`kept database ${name} (BENCH_KEEP_DATABASE=1)`);
+        else await admin.query(`drop database if exists "${name}" with (force)`);
       } finally {
         await admin.end();
       }

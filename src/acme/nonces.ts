@@ -23,7 +23,7 @@ import { NonceAccountBatcher, type AccountInfo } from "../ra/acme/accounts.js";
 export interface NonceStoreOptions {
   /** how long a nonce stays usable (default 1 hour) */
   lifetimeMs?: number;
-  /** nonces inserted per round trip (default 64) */
+  /** nonces inserted per round trip (default 256: at 300 certificates/s, ~8 inserts a second) */
   batchSize?: number;
   /**
    * how often this store deletes expired rows itself (default 60 s; 0 = never:
@@ -66,7 +66,7 @@ export class NonceStore {
   ) {
     this.store = store instanceof Store ? store : new Store(store);
     this.lifetimeMs = opts.lifetimeMs ?? 3_600_000;
-    this.batchSize = opts.batchSize ?? 64;
+    this.batchSize = opts.batchSize ?? 256;
     this.cleanupIntervalMs = opts.cleanupIntervalMs ?? 60_000;
   }
 
