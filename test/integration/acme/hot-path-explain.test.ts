@@ -217,6 +217,7 @@ describe("ACME hot path: index-backed whatever the account's history", function 
     ["authorization invalid -> orders invalid", ACME_AUTHORIZATION_STATEMENTS.authzInvalid, () => [now(), ids.authz, err, ids.account, ids.challenge, ["pending", "ready"]]],
     ["finalize CAA states of an order", ACME_AUTHORIZATION_STATEMENTS.orderCaa, () => [ids.order, ids.account]],
     ["CAA check recorded", ACME_AUTHORIZATION_STATEMENTS.caaChecked, () => [[ids.authz], now()]],
+    ["finalize CAA freshness in the signing transaction", ACME_AUTHORIZATION_STATEMENTS.orderCaaStale, () => [ids.order, new Date(Date.now() - 8 * 3_600_000)]],
     ["certificate download", ACME_CERTIFICATE_STATEMENTS.accountCertificate, () => [ids.cert, ids.account]],
     ["revocation lookup by serial", ACME_CERTIFICATE_STATEMENTS.bySerialInOrganization, () => [ids.serial, ids.org]],
   ];
