@@ -11,6 +11,9 @@ import type { ChallengeJob } from "./validation.js";
 import type { DirectoryInfo } from "./directories.js";
 import { checkFailedValidations } from "./rate-limits.js";
 
+/** the refusal of a challenge whose type the directory does not offer (any more) */
+export const CHALLENGE_TYPE_NOT_ENABLED = (type: string): string => `challenge type ${type} is not enabled for this directory`;
+
 /** a challenge as the client sees it (the stored row, copied so later changes to one do not reach the other) */
 export type ChallengeInfo = AcmeChallengeRow;
 
@@ -37,8 +40,15 @@ export async function startChallenge(
   challengeId: string,
   dir?: DirectoryInfo,
 ): Promise<{ challenge: ChallengeInfo; started: boolean; job?: ChallengeJob }> {
-  // docs/rate-limits.md: refused while the account's failed validations of this identifier are used up
-  if (dir) await checkFailedValidations(ctx, dir, account, challengeId);
+  if (dir) {
+    // a type the directory no longer offers (its policy changed after the authorization was made) is not
+    // validated: RFC 8555 §7.5.1 leaves the choice to the server; malformed, as Boulder answers it
+    const existing = await findChallenge(ctx.store, challengeId, account.id);
+    if (!existing) throw acmeErr.notFound();
+    if (existing.status === "pending" && !dir.challengeTypes.includes(existing.type)) throw acmeErr.malformed(CHALLENGE_TYPE_NOT_ENABLED(existing.type));
+    // docs/rate-limits.md: refused while the account's failed validations of this identifier are used up
+    await checkFailedValidations(ctx, dir, account, challengeId);
+  }
   const r = await startChallengeRow(ctx.store, { challengeId, accountId: account.id, now: ctx.clock.now() });
   if (!r) return { challenge: await getChallenge(ctx, account, challengeId), started: false };
   return {

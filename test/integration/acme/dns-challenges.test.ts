@@ -5,6 +5,7 @@ import { createCsr } from "../../../src/ca/csr.js";
 import pg from "pg";
 import { ACME_DNS_CHALLENGE_STATEMENTS, findDnsChallengeSubject, PRIOR_THUMBPRINTS_MAX } from "../../../src/db/store/acme-dns-challenges.js";
 import { systemActor } from "../../../src/ra/actor.js";
+import { updateAcmeDirectory } from "../../../src/ra/acme-admin.js";
 import { createDirectory } from "../../../src/ra/acme/directories.js";
 import { startChallTestSrv, type ChallTestSrv } from "../../interop/helpers/challtestsrv.js";
 import { runOk } from "../../interop/helpers/tools.js";
@@ -362,12 +363,13 @@ describe("ACME dns-account-01 and dns-persist-01 against the mock DNS", function
   });
 });
 
-describe("dns-persist-01 retained keys: a bounded, index-backed read", function () {
+describe("dns-persist-01 retained keys (a bounded, index-backed read); a challenge type the directory stopped offering", function () {
   this.timeout(60_000);
   let server: AcmeTestServer;
   let db: pg.Client;
   before(async () => {
-    server = await startAcmeTestServer();
+    // no directory cache: a policy change shows at once
+    server = await startAcmeTestServer({ acme: { directoryCacheMs: 0 } });
     await createDirectory(server.ra, systemActor("test"), { name: "persist-keys", ca: "default-intermediate", challengeTypes: ["dns-persist-01"] });
     db = new pg.Client({ connectionString: server.config.databaseUrl });
     await db.connect();
@@ -383,6 +385,26 @@ describe("dns-persist-01 retained keys: a bounded, index-backed read", function 
     for (const p of n.Plans ?? []) nodes(p, out);
     return out;
   };
+
+  it("fail/a challenge of a type the directory no longer offers is not started: 400 malformed with a Replay-Nonce, the challenge stays pending", async () => {
+    const dir = await createDirectory(server.ra, systemActor("test"), { name: "types-change", ca: "default-intermediate", challengeTypes: ["dns-01", "dns-persist-01"] });
+    const c = await RawAcme.create(server.directoryUrl("types-change"));
+    assert.equal((await c.register()).status, 201);
+    const order = await c.post(c.dir.newOrder!, { identifiers: [{ type: "dns", value: "types.dns.example.com" }] });
+    assert.equal(order.status, 201, order.text);
+    const authz = await c.post(order.body.authorizations[0], undefined);
+    const persist = authz.body.challenges.find((x: { type: string }) => x.type === "dns-persist-01");
+    assert.ok(persist);
+    await updateAcmeDirectory(server.ra, systemActor("test"), dir.id, { challengeTypes: ["dns-01"] });
+    const r = await c.post(persist.url, {});
+    assert.equal(r.status, 400, r.text);
+    assertNonce(r);
+    assert.equal(r.body.type, "urn:ietf:params:acme:error:malformed");
+    assert.match(r.body.detail, /challenge type dns-persist-01 is not enabled for this directory/);
+    assert.equal((await c.post(persist.url, undefined)).body.status, "pending");
+    const row = await db.query<{ status: string }>(`select status from acme_challenges where id = $1`, [persist.url.split("/").pop()]);
+    assert.equal(row.rows[0]!.status, "pending", "nothing written");
+  });
 
   it(`reads at most ${PRIOR_THUMBPRINTS_MAX} earlier keys, newest first, through audit_log_acme_key_change_index`, async () => {
     const c = await RawAcme.create(server.directoryUrl("persist-keys"));
