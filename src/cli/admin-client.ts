@@ -26,6 +26,7 @@ import { toJsonString, type DescMessage, type DescService, type MessageShape } f
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { makeClient, type Client, type ClientCallOptions } from "../admin/grpc-adapter.js";
 import { SigilError } from "../core/errors.js";
+import { renderRpcErrorJson, renderRpcErrorText } from "./rpc-errors.js";
 import { AuthService } from "../gen/sigil/admin/v1/auth_pb.js";
 import type { CliIo } from "./io.js";
 
@@ -196,6 +197,8 @@ export class AdminCli {
     }
     // stored tokens belong to the server they came from
     const usable = stored && stored.server === server ? stored : undefined;
+    // --json: errors are JSON too (runCli, same io)
+    if (values.json === true) jsonErrorIo.add(io);
     return new AdminCli(server, values.json === true, creds, env.SIGIL_API_KEY || undefined, usable, io.stdout, env);
   }
 
@@ -265,9 +268,13 @@ export class AdminCli {
   }
 }
 
+/** The io objects of commands run with --json (set by AdminCli.open). */
+const jsonErrorIo = new WeakSet<object>();
+
 /**
  * Runs a subcommand body: usage errors exit 2 with `usage`, gRPC errors
- * print "sigil: CODE: details" and exit 1.
+ * print "sigil: CODE: details" and every google.rpc detail (./rpc-errors.ts;
+ * with --json the google.rpc.Status as JSON) and exit 1.
  */
 export async function runCli(usage: string, io: Pick<CliIo, "stderr">, body: () => Promise<number | void>): Promise<number> {
   try {
@@ -283,7 +290,8 @@ export async function runCli(usage: string, io: Pick<CliIo, "stderr">, body: () 
     }
     const code = (e as { code?: unknown }).code;
     if (typeof code === "number" && grpc.status[code] !== undefined) {
-      io.stderr.write(`sigil: ${grpc.status[code]}: ${(e as { details?: string }).details ?? ""}\n`);
+      const err = e as { code: number; details?: string; metadata?: grpc.Metadata };
+      io.stderr.write(jsonErrorIo.has(io) ? renderRpcErrorJson(err) : renderRpcErrorText(err));
       return 1;
     }
     throw e;
