@@ -81,16 +81,17 @@ describe("web console in Chromium (playwright-core, system chromium)", function 
     assert.match(res!.headers()["content-security-policy"], /script-src 'self'/);
     await page.getByRole("button", { name: "Log in" }).waitFor(WAIT);
     // time to first render: navigation start -> the console's first render (main.tsx marks it)
-    const t = await page.evaluate(() => {
-      const nav = performance.getEntriesByType("navigation")[0] as PerformanceNavigationTiming;
+    // (evaluated in the page: the DOM types are the browser's, not this file's)
+    const t = (await page.evaluate(`(() => {
+      const nav = performance.getEntriesByType("navigation")[0];
       const mark = performance.getEntriesByName("sigil-console-rendered")[0];
       return { rendered: Math.round(mark.startTime), domContentLoaded: Math.round(nav.domContentLoadedEventEnd), transfer: nav.transferSize };
-    });
+    })()`)) as { rendered: number; domContentLoaded: number; transfer: number };
     writeFileSync(path.join(screenshotDir, "timing.json"), JSON.stringify(t));
     process.stdout.write(`      first render ${t.rendered} ms after navigation start (DOMContentLoaded ${t.domContentLoaded} ms)\n`);
     await logIn(page, "admin", TEST_ADMIN_PASSWORD);
     await page.getByTestId("whoami").waitFor(WAIT);
-    const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie);
+    const stored = await page.evaluate("JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie");
     assert.equal(stored, "{}{}");
     assert.deepEqual(errors, []);
     await page.close();
@@ -265,6 +266,8 @@ describe("web console in Chromium (playwright-core, system chromium)", function 
     await page.getByRole("button", { name: "Log in" }).click();
     const alert = page.getByRole("alert");
     await alert.filter({ hasText: "too many failed logins from this address" }).waitFor(WAIT);
+    // the google.rpc.RetryInfo detail of the answer, read by the console
+    assert.match((await alert.textContent()) ?? "", /\(retry in (about \d+ min|\d+ s)\)$/);
     await shot(page, "lockout");
     assert.equal(await page.getByTestId("whoami").count(), 0);
     await page.close();
