@@ -296,7 +296,8 @@ export async function bootstrap(ctx: RaContext, opts: BootstrapOptions): Promise
   const intermediate = existingIntermediate ? undefined : await prepareIntermediate(ctx, rootId, rootIssuer);
   const intermediateId = existingIntermediate?.id ?? intermediate!.id;
   // CA/B Forum BR §6.3.2: 200 days at most (the classic profile's); the presets narrow it
-  const directoryPolicy = checkDirectoryPolicy({ eabRequired: false, maxValidityDays: DEFAULT_DIRECTORY_MAX_VALIDITY_DAYS });
+  // dual: the outer bound of the shipped presets (tlsserver and tlsclient, review 2 M6); classic stays server-only (docs/profiles.md)
+  const directoryPolicy = checkDirectoryPolicy({ eabRequired: false, maxValidityDays: DEFAULT_DIRECTORY_MAX_VALIDITY_DAYS, certificateKind: "dual" });
 
   const created: string[] = [];
   const generated = needAdmin && opts.adminPassword === undefined;

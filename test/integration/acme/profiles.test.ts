@@ -176,7 +176,8 @@ describe("ACME profiles (draft-ietf-acme-profiles-00)", function () {
   describe("a directory with operator profiles", () => {
     let dirId: string;
     before(async () => {
-      const d = await createDirectory(server.ra, actor, { name: "prof", ca: "default-intermediate", allowedIpRanges: ["127.0.0.0/8"], maxValidityDays: 30 });
+      // dual: the bound of the "ku" profile's dual kind below (review 2 M6)
+      const d = await createDirectory(server.ra, actor, { name: "prof", ca: "default-intermediate", allowedIpRanges: ["127.0.0.0/8"], maxValidityDays: 30, certificateKind: "dual" });
       dirId = d.id;
       await createAcmeProfile(server.ra, actor, { directoryId: dirId, name: "one", description: "one DNS name", maxIdentifiers: 1, identifierTypes: ["dns"] });
       await createAcmeProfile(server.ra, actor, {

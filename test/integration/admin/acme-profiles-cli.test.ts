@@ -55,7 +55,8 @@ describe("sigil acme profile (admin plane) CLI", function () {
     assert.equal(dflt.defaultProfile, "classic");
 
     const org = dflt.organizationId as string;
-    const dir = (await json(["acme", "directory", "new", "--name", unique("cliprof"), "--org", org, "--issuer", dflt.caId, "--default-profile", "tlsserver"])).directory;
+    // dual: a profile below becomes dual, and the directory's kind bounds its profiles' (review 2 M6)
+    const dir = (await json(["acme", "directory", "new", "--name", unique("cliprof"), "--org", org, "--issuer", dflt.caId, "--default-profile", "tlsserver", "--kind", "dual"])).directory;
     assert.equal(dir.defaultProfile, "tlsserver");
 
     const created = (

@@ -107,7 +107,9 @@ describe("admin AcmeService profiles", function () {
   });
 
   it("updates a profile (one acme_profile_update entry naming the changes), switches the default, and refuses to delete the default", async () => {
-    const dir = await newDir();
+    // dual: the bound of the client and dual profiles below (review 2 M6; a server directory refuses them)
+    const dir = await newDir({ certificateKind: AcmeCertificateKind.DUAL });
+    await rejectsWith(c.acme.createAcmeProfile({ directoryId: (await newDir()).id, name: "svc", preset: "tlsclient" }, su), "INVALID_ARGUMENT", /server directory cannot have a client profile/);
     const p = (await c.acme.createAcmeProfile({ directoryId: dir.id, name: "svc", preset: "tlsclient" }, su)).profile!;
     let updated!: Awaited<ReturnType<typeof c.acme.updateAcmeProfile>>;
     const audit = await auditDuring(server, async () => {

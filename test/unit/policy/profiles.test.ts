@@ -89,11 +89,11 @@ describe("ACME profile rules", () => {
       ["fail/description-long", { description: "x".repeat(513) }, "description"],
     ];
     for (const [name, input, field] of cases) {
-      it(name, () => assert.throws(() => checkProfileFields("p", base, input, 90 * DAY), refusedNaming(field)));
+      it(name, () => assert.throws(() => checkProfileFields("p", base, input, 90 * DAY, "dual"), refusedNaming(field)));
     }
 
     it("ok/zero-and-empty-keep-the-base", () => {
-      const p = checkProfileFields("p", base, { maxValiditySeconds: 0, maxIdentifiers: 0, keyUsages: [], identifierTypes: [], orderLifetimeSeconds: 0 }, 365 * DAY);
+      const p = checkProfileFields("p", base, { maxValiditySeconds: 0, maxIdentifiers: 0, keyUsages: [], identifierTypes: [], orderLifetimeSeconds: 0 }, 365 * DAY, "dual");
       assert.deepEqual({ ...p, name: base.name }, base);
     });
 
@@ -103,6 +103,7 @@ describe("ACME profile rules", () => {
         base,
         { description: "  Web  ", certificateKind: "dual", keyUsages: ["keyAgreement", "digitalSignature", "digitalSignature"], identifierTypes: ["ip", "dns"], includeCommonName: false },
         90 * DAY,
+        "dual",
       );
       assert.equal(p.description, "Web");
       assert.equal(p.certificateKind, "dual");
