@@ -16,12 +16,12 @@ export default defineConfig({
     jsx: { runtime: "automatic", importSource: "preact" },
   },
   // development: `npx vite --config console/vite.config.ts` serves the sources with hot reload on
-  // http://localhost:5173/console/ and passes the admin API to a running Sigil (SIGIL_CONSOLE_API,
+  // http://localhost:5173/console/ and passes the admin API to a running Sigil (CONSOLE_API_URL,
   // default its HTTPS listener on 8443, whose self-issued certificate is accepted here only)
   server: {
     proxy: {
       "/sigil.admin.v1.": {
-        target: process.env.SIGIL_CONSOLE_API ?? "https://127.0.0.1:8443",
+        target: process.env.CONSOLE_API_URL ?? "https://127.0.0.1:8443",
         secure: false,
         changeOrigin: true,
       },

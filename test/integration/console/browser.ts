@@ -10,9 +10,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { chromium, type Browser } from "playwright-core";
 
-/** SIGIL_CHROMIUM, else `chromium` on PATH (Debian: /usr/bin/chromium). */
+/** SIGIL_TEST_CHROMIUM, else `chromium` on PATH (Debian: /usr/bin/chromium). */
 export function chromiumPath(): string {
-  const fromEnv = process.env.SIGIL_CHROMIUM;
+  const fromEnv = process.env.SIGIL_TEST_CHROMIUM;
   if (fromEnv) return fromEnv;
   for (const name of ["chromium", "chromium-browser"]) {
     try {
@@ -36,4 +36,4 @@ export async function launchChromium(): Promise<Browser> {
 }
 
 /** Where the tests' screenshots go (printed once; docs/images/ keeps one). */
-export const screenshotDir = process.env.SIGIL_CONSOLE_SCREENSHOTS ?? mkdtempSync(path.join(tmpdir(), "sigil-console-shots-"));
+export const screenshotDir = process.env.SIGIL_TEST_CONSOLE_SCREENSHOTS ?? mkdtempSync(path.join(tmpdir(), "sigil-console-shots-"));
