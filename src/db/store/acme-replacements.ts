@@ -45,16 +45,28 @@ export async function findReplacedCertificate(s: Session, issuerIds: string[], s
     : null;
 }
 
+/** When a replacing order no longer holds its certificate (src/ra/acme/replaces.ts staleness bounds). */
+export interface ReplacingOrderBounds {
+  now: Date;
+  /** a pending or ready replacing order created before this is abandoned */
+  pendingCreatedBefore: Date;
+  /** a processing replacing order not updated since this is stuck (a crashed finalize) */
+  processingUpdatedBefore: Date;
+}
+
+/** $2 now, $3 pending/ready created before, $4 processing updated before: the replacing orders that no longer hold it */
+const STALE = `((status in ('pending', 'ready') and (expires <= $2 or created_at <= $3)) or (status = 'processing' and updated_at <= $4))`;
+
 const FREE_EXPIRED_REPLACING = statement(
   "sigil_acme_replacing_orders_expire",
-  // RFC 8555 §7.1.6: a pending or ready order past its expiry is invalid; storing that frees the certificate (§5)
-  `update acme_orders set status = 'invalid', updated_at = $2
-    where replaces_certificate_id = $1 and status in ('pending', 'ready') and expires <= $2`,
+  // RFC 8555 §7.1.6: a pending or ready order past its expiry is invalid, and so is one abandoned or stuck past the
+  // bounds; storing that frees the certificate (RFC 9773 §5: only an order that is not invalid holds it)
+  `update acme_orders set status = 'invalid', updated_at = $2 where replaces_certificate_id = $1 and ${STALE}`,
 );
 
-/** Stores `invalid` on the expired (pending or ready) orders replacing this certificate, so a new one may. */
-export async function expireStaleReplacingOrders(s: Session, certificateId: string, now: Date): Promise<void> {
-  await sqlOf(s).query(FREE_EXPIRED_REPLACING, [certificateId, now]);
+/** Stores `invalid` on the expired, abandoned or stuck orders replacing this certificate, so a new one may. */
+export async function expireStaleReplacingOrders(s: Session, certificateId: string, b: ReplacingOrderBounds): Promise<void> {
+  await sqlOf(s).query(FREE_EXPIRED_REPLACING, [certificateId, b.now, b.pendingCreatedBefore, b.processingUpdatedBefore]);
 }
 
 const MARK_REPLACES = statement("sigil_acme_order_mark_replaces", `update acme_orders set replaces = $2, replaces_certificate_id = $3 where id = $1`);
@@ -88,12 +100,11 @@ export async function hasEverBeenReplaced(s: Session, certificateId: string): Pr
 
 const REPLACING_ORDER = statement(
   "sigil_acme_replacing_order",
-  // an issued (or issuing) order keeps it replaced; a pending or ready one only until it expires (RFC 8555 §7.1.6)
-  `select id from acme_orders where replaces_certificate_id = $1
-      and (status in ('valid', 'processing') or (status in ('pending', 'ready') and expires > $2)) limit 1`,
+  // an issued order keeps it replaced; an issuing, pending or ready one only while it is not stale (STALE)
+  `select id from acme_orders where replaces_certificate_id = $1 and status in ('valid', 'processing', 'pending', 'ready') and not ${STALE} limit 1`,
 );
 
-/** Whether an order that is not invalid (nor expired) already replaces this certificate. */
-export async function hasReplacingOrder(s: Session, certificateId: string, now: Date): Promise<boolean> {
-  return (await sqlOf(s).query(REPLACING_ORDER, [certificateId, now])).length > 0;
+/** Whether an order that is not invalid (nor expired, abandoned or stuck) already replaces this certificate. */
+export async function hasReplacingOrder(s: Session, certificateId: string, b: ReplacingOrderBounds): Promise<boolean> {
+  return (await sqlOf(s).query(REPLACING_ORDER, [certificateId, b.now, b.pendingCreatedBefore, b.processingUpdatedBefore])).length > 0;
 }

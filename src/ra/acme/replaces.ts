@@ -13,7 +13,11 @@
  * - no identifier in common -> 400 malformed;
  * - already replaced by an order that is not invalid -> 409 alreadyReplaced (§7.4).
  *   A pending or ready replacing order that has expired is invalid (RFC 8555
- *   §7.1.6) and frees the certificate; so does one that failed.
+ *   §7.1.6) and frees the certificate; so does one that failed. So does one
+ *   left pending or ready for REPLACEMENT_ABANDONED_MS (the client gave up:
+ *   with 30-day order lifetimes it would otherwise answer alreadyReplaced for
+ *   a month) and one stuck processing for REPLACEMENT_STUCK_MS (a finalize
+ *   that crashed): the next replacement stores it invalid (review 2 LOW).
  *
  * The replacement order is written in one transaction with its mark
  * (acme_orders.replaces_certificate_id): the partial unique index makes a
@@ -47,6 +51,15 @@ export interface Replaced {
   /** the certID as the client sent it (the order reflects it, §5) */
   certId: string;
   certificateId: string;
+}
+
+/** a pending or ready replacing order older than this no longer holds its certificate (stored invalid by the next replacement) */
+export const REPLACEMENT_ABANDONED_MS = 24 * 3_600_000;
+/** a replacing order processing (finalize signing) untouched this long is stuck: it no longer holds its certificate */
+export const REPLACEMENT_STUCK_MS = 3_600_000;
+
+function staleBounds(now: Date) {
+  return { now, pendingCreatedBefore: new Date(now.getTime() - REPLACEMENT_ABANDONED_MS), processingUpdatedBefore: new Date(now.getTime() - REPLACEMENT_STUCK_MS) };
 }
 
 /** certificate key identifiers for certIDs; a CA certificate never changes, so one cache serves every directory */
@@ -84,7 +97,7 @@ export async function resolveReplaces(
   if (cert.acmeAccountId !== account.id) throw acmeErr.unauthorized(REPLACES_MESSAGES.otherAccount);
   if (!sameIdentifier(identifiers, cert.dnsNames, cert.ipAddresses)) throw acmeErr.malformed(REPLACES_MESSAGES.noSharedIdentifier);
   // an early answer for the common case; the unique index decides under concurrency
-  if (await hasReplacingOrder(ctx.store, cert.id, ctx.clock.now())) throw alreadyReplaced();
+  if (await hasReplacingOrder(ctx.store, cert.id, staleBounds(ctx.clock.now()))) throw alreadyReplaced();
   return { certId: value, certificateId: cert.id };
 }
 
@@ -129,7 +142,7 @@ export async function isFreeReplacement(
  * order as its replacement (alreadyReplaced when another holds it).
  */
 export async function recordReplacement(tx: Session, orderId: string, replaced: Replaced, now: Date): Promise<void> {
-  await expireStaleReplacingOrders(tx, replaced.certificateId, now);
+  await expireStaleReplacingOrders(tx, replaced.certificateId, staleBounds(now));
   try {
     await markOrderReplaces(tx, orderId, replaced.certId, replaced.certificateId);
   } catch (e) {

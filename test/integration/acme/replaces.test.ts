@@ -102,6 +102,32 @@ describe("RFC 9773 §5 replaces in newOrder", function () {
     );
   });
 
+  it("a replacing order abandoned pending (over a day old) or stuck processing (over an hour) no longer blocks a retry (review 2 LOW)", async () => {
+    const first = await issue(c, ["stuck-replace.example.com"]);
+    const certId = certIdOf(first.der);
+    const ids = [{ type: "dns", value: "stuck-replace.example.com" }];
+    const o1 = await c.post(c.dir.newOrder!, { identifiers: ids, replaces: certId });
+    assert.equal(o1.status, 201, o1.text);
+    // a fresh pending one (still far from its expiry) blocks; 23 hours old it still does
+    await sql(`update acme_orders set created_at = now() - interval '23 hours' where replaces = ? and status <> 'invalid'`, [certId]);
+    assertProblem(await c.post(c.dir.newOrder!, { identifiers: ids, replaces: certId }), 409, "alreadyReplaced");
+    // abandoned: created over a day ago, though not yet expired
+    await sql(`update acme_orders set created_at = now() - interval '25 hours' where replaces = ? and status <> 'invalid'`, [certId]);
+    const o2 = await c.post(c.dir.newOrder!, { identifiers: ids, replaces: certId });
+    assert.equal(o2.status, 201, o2.text);
+    assert.ok(o2.headers.get("replay-nonce"));
+    // the abandoned order is stored invalid, so a client still holding it cannot finalize it
+    assert.equal((await c.post(o1.headers.get("location")!, undefined)).body.status, "invalid");
+    // stuck processing (a finalize that crashed): blocks for an hour, then not
+    await sql(`update acme_orders set status = 'processing', updated_at = now() - interval '50 minutes' where replaces = ? and status <> 'invalid'`, [certId]);
+    assertProblem(await c.post(c.dir.newOrder!, { identifiers: ids, replaces: certId }), 409, "alreadyReplaced");
+    await sql(`update acme_orders set updated_at = now() - interval '61 minutes' where replaces = ? and status = 'processing'`, [certId]);
+    const o3 = await c.post(c.dir.newOrder!, { identifiers: ids, replaces: certId });
+    assert.equal(o3.status, 201, o3.text);
+    const rows = await sql<{ status: string }>(`select status from acme_orders where replaces = ? order by created_at`, [certId]);
+    assert.deepEqual(rows.map((r) => r.status), ["invalid", "invalid", o3.body.status], "the stale ones stored invalid, the newest holds it");
+  });
+
   it("two concurrent replacements of one certificate: one order, the other 409 alreadyReplaced", async () => {
     const first = await issue(c, ["race-replace.example.com"]);
     const certId = certIdOf(first.der);
