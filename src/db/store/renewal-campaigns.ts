@@ -120,8 +120,13 @@ export async function insertCampaign(s: Session, c: RenewalCampaignRow): Promise
   ]);
 }
 
-/** valid at $4: not revoked, not expired */
-const VALID = `c.status = 'valid' and c.not_after > $4`;
+/**
+ * valid at $4: not revoked, not expired; and a leaf (review 2 LOW): a CA's
+ * intermediates (type ca) and delegated OCSP signing certificates (type
+ * ocsp) are no ACME subscriber's to renew, and RFC 9773 renewalInfo is for
+ * end-entity certificates
+ */
+const VALID = `c.status = 'valid' and c.not_after > $4 and c.type in ('server', 'client', 'dual')`;
 const MEMBERS = RENEWAL_CAMPAIGN_MEMBER_COLUMNS.join(", ");
 /** the member's account and names key, which the certificates insert trigger looks members up by */
 const KEYS = `c.acme_account_id, sigil_certificate_names_key(c.dns_names, c.ip_addresses)`;

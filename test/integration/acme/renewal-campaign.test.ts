@@ -31,6 +31,7 @@ describe("renewal campaigns (RFC 9773 renewalInfo driven by the operator)", func
   let su: ClientCallOptions;
   let orgId: string;
   let caId: string;
+  let rootId: string;
   let directoryId: string;
   let a: RawAcme;
   let b: RawAcme;
@@ -44,6 +45,7 @@ describe("renewal campaigns (RFC 9773 renewalInfo driven by the operator)", func
     const root = await createRoot(pki, su, orgId, { pathLength: 1 });
     const int = await createIntermediate(pki, su, root.id);
     caId = int.id;
+    rootId = root.id;
     directoryId = (await createDirectory(server.ra, systemActor("test"), { name: "campaign", ca: caId })).id;
     a = await RawAcme.create(server.directoryUrl("campaign"));
     await a.register();
@@ -226,6 +228,22 @@ describe("renewal campaigns (RFC 9773 renewalInfo driven by the operator)", func
     await rejectsWith(renewal.createRenewalCampaign({ scope: RenewalCampaignScope.CA, caId, now: true, reason: "user" }, uo), "PERMISSION_DENIED");
     assert.equal((await renewal.getRenewalCampaign({ id: c.id }, uo)).campaign!.id, c.id);
     await rejectsWith(renewal.cancelRenewalCampaign({ id: c.id }, uo), "PERMISSION_DENIED");
+  });
+
+  it("members are leaf certificates only: a CA campaign on the root takes neither the intermediate nor OCSP signers (review 2 LOW)", async () => {
+    const issued = await sql<{ type: string; serial: string }>(`select type, serial from certificates where issuer_id = ? and status = 'valid'`, [rootId]);
+    assert.ok(issued.some((r) => r.type === "ca"), "the root issued the intermediate");
+    const c = (await renewal.createRenewalCampaign({ scope: RenewalCampaignScope.CA, caId: rootId, now: true, reason: "root rotation" }, su)).campaign!;
+    assert.equal(c.certificateCount, 0);
+    const bySerial = (
+      await renewal.createRenewalCampaign({ scope: RenewalCampaignScope.SERIALS, serials: issued.map((r) => r.serial), organizationId: orgId, now: true, reason: "serials" }, su)
+    ).campaign!;
+    assert.equal(bySerial.certificateCount, 0);
+    const [n] = await sql<{ n: number }>(
+      `select count(*)::int n from renewal_campaign_certificates m join certificates c on c.id = m.certificate_id where c.type in ('ca', 'ocsp')`,
+    );
+    assert.equal(n!.n, 0, "no CA or OCSP certificate is a member of any campaign");
+    for (const id of [c.id, bySerial.id]) await renewal.cancelRenewalCampaign({ id }, su);
   });
 
   it("refuses bad input with INVALID_ARGUMENT or NOT_FOUND and writes nothing", async () => {
