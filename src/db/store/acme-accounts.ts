@@ -99,9 +99,10 @@ const SET_KEY = statement(
 const DEACTIVATE = statement(
   "sigil_acme_accounts_deactivate",
   // RFC 8555 §7.3.6 and §7.1.6: the account and, in the same statement, its pending and valid authorizations
+  // (effective status: one past expires is expired, whether or not the clean-up job wrote it yet)
   `with a as (update acme_accounts set status = 'deactivated', updated_at = $2 where id = $1 and status = 'valid' returning ${COLUMNS}),
         z as (update acme_authorizations set status = 'deactivated', updated_at = $2
-               where account_id = $1 and status in ('pending', 'valid') and exists (select 1 from a) returning id)
+               where account_id = $1 and status in ('pending', 'valid') and expires > $2 and exists (select 1 from a) returning id)
    select a.*, (select count(*) from z)::int as authorizations_deactivated from a`,
 );
 

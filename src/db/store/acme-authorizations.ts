@@ -149,13 +149,14 @@ export async function lockAuthorization(tx: SqlTx, id: string, accountId: string
 }
 
 /**
- * §7.5.2: the authorization deactivated (if its status is one of $6), and
+ * §7.5.2: the authorization deactivated (if its status is one of $6 and it
+ * has not expired: its effective status, as before the clean-up job), and
  * the orders using it whose status is one of $5 invalid with $4.
  */
 export const DEACTIVATE_AUTHZ = statement(
   "sigil_acme_authorizations_deactivate",
   `with az as (update acme_authorizations set status = 'deactivated', updated_at = $3
-                where id = $1 and account_id = $2 and status = any($6::varchar[]) returning id)
+                where id = $1 and account_id = $2 and status = any($6::varchar[]) and expires > $3 returning id)
    update acme_orders set status = 'invalid', error = $4::jsonb, updated_at = $3
     where exists (select 1 from az) and id in (${ordersUsingAuthz("$1")}) and account_id = $2 and status = any($5::varchar[])`,
 );

@@ -48,7 +48,11 @@ export async function deactivateAuthz(ctx: RaContext, account: AccountInfo, id: 
   await inSqlTransaction(ctx, async (tx) => {
     const a = await lockAuthorization(tx, id, account.id);
     if (!a) throw acmeErr.notFound();
-    if (!canDeactivateAuthz(a.status)) throw acmeErr.malformed(`the authorization is ${a.status}; only pending or valid ones can be deactivated`);
+    const now = ctx.clock.now();
+    // the effective status (RFC 8555 §7.1.6: past expires it is expired), so the answer is the
+    // same before and after the clean-up job writes it: an expired authorization is not deactivated
+    const status = effectiveAuthzStatus(a.status, a.expires, now);
+    if (!canDeactivateAuthz(status)) throw acmeErr.malformed(`the authorization is ${status}; only pending or valid ones can be deactivated`);
     tx.audit(accountActor(account), {
       action: "acme_authz_deactivate",
       organizationId: account.organizationId,
@@ -59,7 +63,7 @@ export async function deactivateAuthz(ctx: RaContext, account: AccountInfo, id: 
     await commitAuthorizationDeactivated(tx, {
       id: a.id,
       accountId: account.id,
-      now: ctx.clock.now(),
+      now,
       fromStatuses: DEACTIVATABLE_AUTHZ_STATUSES,
       orderStatuses: ORDER_STATUSES_INVALIDATED_BY_AUTHZ,
       orderError: storedProblem("unauthorized", DEACTIVATED_ORDER_ERROR),
