@@ -21,10 +21,23 @@ export interface Database {
   close(): Promise<void>;
 }
 
+/** `{ host }` when the URL names a Unix socket directory in its `host` parameter (libpq's convention) */
+export function unixSocketHost(clientUrl: string): { host?: string } {
+  try {
+    const host = new URL(clientUrl).searchParams.get("host");
+    return host?.startsWith("/") ? { host } : {};
+  } catch {
+    return {};
+  }
+}
+
 /** MikroORM options shared by the server, the CLI and the tests. */
 export function ormOptions(clientUrl: string, poolMax: number, debug = false): Options {
   return {
     clientUrl,
+    // libpq's `?host=/socket/dir` (a Unix socket, docker-compose.yml): MikroORM takes the host from the
+    // URL's authority and drops the parameter, so it is passed on explicitly
+    ...unixSocketHost(clientUrl),
     entities: allEntities,
     extensions: [Migrator],
     discovery: { warnWhenNoEntities: true },
