@@ -183,9 +183,10 @@ export async function countPendingAuthorizations(s: Session, accountId: string, 
 
 const DELETE_EXPIRED = statement(
   "sigil_rate_limit_delete_expired",
-  `delete from rate_limit_buckets where (limit_name, bucket_key) in (
-     select limit_name, bucket_key from rate_limit_buckets where tat < $1 limit $2
-   ) returning 1`,
+  // a CTE, not "in (select ... limit)": the planner may rescan such a subquery and delete far more than the batch
+  // (review 2 clean-up note); rate_limit_buckets_tat_index finds them; a bucket locked by a spend is left for the next run
+  `with doomed as (select limit_name, bucket_key from rate_limit_buckets where tat < $1 limit $2 for update skip locked)
+   delete from rate_limit_buckets b using doomed d where b.limit_name = d.limit_name and b.bucket_key = d.bucket_key returning 1`,
 );
 
 /**

@@ -5,8 +5,10 @@
  * already apply that, and this job makes the stored status agree, so the
  * partial indexes of what is still live stay small. It also deletes nonces
  * past their expiry (RFC 8555 §6.5; consumed ones are deleted when they are
- * consumed) and orders invalid for longer than the retention period, with
- * the authorizations and challenges no other order uses.
+ * consumed), rate-limit buckets whose TAT has passed (a full bucket is the
+ * same as no row, src/db/store/rate-limits.ts) and orders invalid for longer
+ * than the retention period, with the authorizations and challenges no
+ * other order uses.
  *
  * Each step is a bounded, index-backed batch in one round trip
  * (src/db/store/cleanup.ts). A run does one batch of every step that still
@@ -24,6 +26,7 @@
 import type { Logger } from "../../logger.js";
 import { deleteInvalidOrders, EXPIRING_AUTHZ_STATUSES, EXPIRING_ORDER_STATUSES, expireAuthorizations, expireOrders } from "../../db/store/cleanup.js";
 import { deleteExpiredNonces } from "../../db/store/nonces.js";
+import { deleteExpiredRateLimitBuckets } from "../../db/store/rate-limits.js";
 import type { RaContext } from "../context.js";
 
 const DAY = 86_400_000;
@@ -42,6 +45,8 @@ export interface CleanupResult {
   ordersExpired: number;
   authorizationsExpired: number;
   noncesDeleted: number;
+  /** rate-limit buckets whose TAT has passed (a full bucket is the same as no row; docs/rate-limits.md) */
+  rateLimitBucketsDeleted: number;
   ordersDeleted: number;
   authorizationsDeleted: number;
   batches: number;
@@ -55,7 +60,7 @@ export interface CleanupResult {
 /** the statuses the store's batches expire, as transitions.ts names them (test/unit/ra/cleanup.test.ts) */
 export const CLEANUP_EXPIRING_STATUSES = { orders: EXPIRING_ORDER_STATUSES, authorizations: EXPIRING_AUTHZ_STATUSES };
 
-type Step = "expireOrders" | "expireAuthorizations" | "deleteNonces" | "deleteOrders";
+type Step = "expireOrders" | "expireAuthorizations" | "deleteNonces" | "deleteRateLimitBuckets" | "deleteOrders";
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -74,6 +79,7 @@ export async function runCleanup(ctx: Pick<RaContext, "store" | "clock">, opts: 
     ordersExpired: 0,
     authorizationsExpired: 0,
     noncesDeleted: 0,
+    rateLimitBucketsDeleted: 0,
     ordersDeleted: 0,
     authorizationsDeleted: 0,
     batches: 0,
@@ -82,7 +88,7 @@ export async function runCleanup(ctx: Pick<RaContext, "store" | "clock">, opts: 
     ms: 0,
   };
   // expiry first: an order it makes invalid starts its retention now
-  const pending = new Set<Step>(["expireOrders", "expireAuthorizations", "deleteNonces", "deleteOrders"]);
+  const pending = new Set<Step>(["expireOrders", "expireAuthorizations", "deleteNonces", "deleteRateLimitBuckets", "deleteOrders"]);
   const one = async (step: Step): Promise<boolean> => {
     const now = ctx.clock.now();
     switch (step) {
@@ -99,6 +105,11 @@ export async function runCleanup(ctx: Pick<RaContext, "store" | "clock">, opts: 
       case "deleteNonces": {
         const n = await deleteExpiredNonces(ctx.store, now, batch);
         r.noncesDeleted += n;
+        return n === batch;
+      }
+      case "deleteRateLimitBuckets": {
+        const n = await deleteExpiredRateLimitBuckets(ctx.store, now, batch);
+        r.rateLimitBucketsDeleted += n;
         return n === batch;
       }
       case "deleteOrders": {

@@ -18,6 +18,7 @@ import { createCsr } from "../../../src/ca/csr.js";
 import { loadConfig } from "../../../src/config.js";
 import type { Clock } from "../../../src/core/clock.js";
 import { deleteInvalidOrders, expireAuthorizations, expireOrders } from "../../../src/db/store/cleanup.js";
+import { deleteExpiredRateLimitBuckets } from "../../../src/db/store/rate-limits.js";
 import { createLogger } from "../../../src/logger.js";
 import { runCleanup } from "../../../src/ra/acme/cleanup.js";
 import { startSigil, type SigilServer } from "../../../src/server.js";
@@ -324,6 +325,26 @@ describe("ACME clean-up job", function () {
     // the unexpired nonce still works
     const reg = await c.post(c.dir.newAccount!, { termsOfServiceAgreed: true }, { useJwk: true, header: { nonce } });
     assert.equal(reg.status, 201, reg.text);
+  });
+
+  it("deletes rate-limit buckets whose TAT has passed (in bounded batches) and keeps the ones still counting", async () => {
+    const now = clock.now();
+    await db.query(
+      `insert into rate_limit_buckets (limit_name, bucket_key, tat) select 'new-orders-per-account', 'cleanup-old-' || i, $1 from generate_series(1, 2500) i`,
+      [new Date(now.getTime() - 60_000)],
+    );
+    await db.query(`insert into rate_limit_buckets (limit_name, bucket_key, tat) values ('new-orders-per-account', 'cleanup-live', $1)`, [new Date(now.getTime() + 3_600_000)]);
+    const r = await runCleanup(ctx(), { batchSize: 1000 });
+    assert.equal(r.complete, true);
+    assert.ok(r.rateLimitBucketsDeleted >= 2500, `${r.rateLimitBucketsDeleted}`);
+    const left = (await db.query<{ bucket_key: string }>(`select bucket_key from rate_limit_buckets where bucket_key like 'cleanup-%'`)).rows.map((x) => x.bucket_key);
+    assert.deepEqual(left, ["cleanup-live"], "the bucket still counting stays");
+    // a batch never deletes more than its size (the CTE, not a rescanned "in (select ... limit)")
+    await db.query(`insert into rate_limit_buckets (limit_name, bucket_key, tat) select 'new-orders-per-account', 'cleanup-b-' || i, $1 from generate_series(1, 30) i`, [
+      new Date(now.getTime() - 60_000),
+    ]);
+    assert.equal(await deleteExpiredRateLimitBuckets(server.ra.store, clock.now(), 7), 7);
+    assert.equal(Number((await db.query(`select count(*) n from rate_limit_buckets where bucket_key like 'cleanup-b-%'`)).rows[0].n), 23);
   });
 
   it("stores no nonce for a directory that does not exist", async () => {
