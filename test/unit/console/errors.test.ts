@@ -5,13 +5,20 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { ErrorInfoSchema, RetryInfoSchema } from "../../../src/gen/google/rpc/error_details_pb.js";
 import { describeError, errorFacts } from "../../../console/src/errors.js";
 
+/** A ConnectError as the client builds it from an answer: details still encoded (IncomingDetail). */
+function received(message: string, code: Code, details: { type: string; value: Uint8Array }[] = []): ConnectError {
+  const err = new ConnectError(message, code);
+  err.details.push(...details);
+  return err;
+}
+
 function incoming(type: string, value: Uint8Array) {
   return { type, value };
 }
 
 describe("console: error details", () => {
   it("reads ErrorInfo.reason and RetryInfo.retry_delay and says when to retry", () => {
-    const err = new ConnectError("too many failed logins from this address; try again later", Code.ResourceExhausted, undefined, [
+    const err = received("too many failed logins from this address; try again later", Code.ResourceExhausted, [
       incoming("google.rpc.ErrorInfo", toBinary(ErrorInfoSchema, create(ErrorInfoSchema, { reason: "LOGIN_THROTTLED", domain: "sigil.dev" }))),
       incoming("google.rpc.RetryInfo", toBinary(RetryInfoSchema, create(RetryInfoSchema, { retryDelay: { seconds: 900n, nanos: 5 } }))),
     ]);
@@ -23,7 +30,7 @@ describe("console: error details", () => {
   });
 
   it("says seconds for a short delay, and only the message without details", () => {
-    const short = new ConnectError("slow down", Code.ResourceExhausted, undefined, [
+    const short = received("slow down", Code.ResourceExhausted, [
       incoming("google.rpc.RetryInfo", toBinary(RetryInfoSchema, create(RetryInfoSchema, { retryDelay: { seconds: 42n } }))),
     ]);
     assert.equal(describeError(short), "slow down (retry in 42 s)");
@@ -32,7 +39,7 @@ describe("console: error details", () => {
   });
 
   it("survives a detail it cannot read", () => {
-    const err = new ConnectError("x", Code.Internal, undefined, [incoming("google.rpc.RetryInfo", new Uint8Array([0x0a, 0xff]))]);
+    const err = received("x", Code.Internal, [incoming("google.rpc.RetryInfo", new Uint8Array([0x0a, 0xff]))]);
     assert.equal(errorFacts(err).message, "x");
   });
 });
