@@ -44,36 +44,74 @@ export type DirectoryInfo = DirectoryRecord & { profiles?: DirectoryProfiles };
  * meanwhile wait for that read.
  */
 export class DirectoryCache {
-  private readonly cache = new Map<string, { at: number; dir: DirectoryInfo | null }>();
+  /**
+   * Found directories, least recently used first (a Map keeps insertion
+   * order; a hit moves the entry to the end): past `maxEntries` the oldest
+   * one goes, not the whole cache. Names that are no directory are kept
+   * apart, for at most `missTtlMs` and `maxMisses` entries: a flood of
+   * made-up names costs one read per name and second, and never evicts a
+   * real directory (review 2).
+   */
+  private readonly cache = new Map<string, { at: number; dir: DirectoryInfo }>();
+  private readonly misses = new Map<string, number>();
+  static readonly maxEntries = 1000;
+  static readonly maxMisses = 10_000;
+  private readonly missTtlMs: number;
   private readonly loading = new InFlight<string, DirectoryInfo | null>();
   private generation = 0;
   constructor(
     private readonly ctx: Pick<RaContext, "store">,
     private readonly ttlMs = 5_000,
-  ) {}
+  ) {
+    this.missTtlMs = Math.min(ttlMs, 1_000);
+  }
 
   async get(name: string): Promise<DirectoryInfo | null> {
+    const now = Date.now();
     const hit = this.cache.get(name);
-    if (hit && Date.now() - hit.at < this.ttlMs) return hit.dir;
+    if (hit && now - hit.at < this.ttlMs) {
+      this.cache.delete(name);
+      this.cache.set(name, hit);
+      return hit.dir;
+    }
+    const missAt = this.misses.get(name);
+    if (missAt !== undefined && now - missAt < this.missTtlMs) return null;
     const generation = this.generation;
     return this.loading.run(name, async () => {
       const at = Date.now();
       const record = (await findDirectoryByName(this.ctx.store, name)) ?? null;
       const dir: DirectoryInfo | null = record && { ...record, profiles: await loadDirectoryProfiles(this.ctx.store, record.id) };
       // an invalidate() during the read: the result may predate the edit, not kept
-      if (generation === this.generation) {
-        if (this.cache.size > 1000) this.cache.clear();
-        this.cache.set(name, { at, dir });
-      }
+      if (generation === this.generation) this.remember(name, at, dir);
       return dir;
     });
+  }
+
+  private remember(name: string, at: number, dir: DirectoryInfo | null): void {
+    const [map, max] = dir ? [this.cache, DirectoryCache.maxEntries] : [this.misses, DirectoryCache.maxMisses];
+    if (dir) this.misses.delete(name);
+    else this.cache.delete(name);
+    map.delete(name);
+    while (map.size >= max) map.delete(map.keys().next().value!);
+    if (dir) this.cache.set(name, { at, dir });
+    else this.misses.set(name, at);
+  }
+
+  /** entries held (tests: the bounds) */
+  get size(): { directories: number; misses: number } {
+    return { directories: this.cache.size, misses: this.misses.size };
   }
 
   invalidate(name?: string): void {
     this.generation++;
     this.loading.clear();
-    if (name) this.cache.delete(name);
-    else this.cache.clear();
+    if (name) {
+      this.cache.delete(name);
+      this.misses.delete(name);
+    } else {
+      this.cache.clear();
+      this.misses.clear();
+    }
   }
 }
 
