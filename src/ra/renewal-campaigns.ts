@@ -38,7 +38,7 @@ import {
   targetOrganization,
   type RenewalCampaignRow,
 } from "../db/store/renewal-campaigns.js";
-import { authorize } from "../policy/permissions.js";
+import { authorize, NOT_FOUND_OUTSIDE_ORGANIZATION } from "../policy/permissions.js";
 import { actorAuditFields, type Actor } from "./actor.js";
 import { visibleOrganization } from "./certificate-authorities.js";
 import { inTransaction, type RaContext } from "./context.js";
@@ -122,20 +122,21 @@ function campaignWindow(input: CreateRenewalCampaignInput, now: Date): { start: 
 
 /** the targets of a scope, checked, with the organization they belong to */
 async function resolveTargets(ctx: RaContext, actor: Actor, input: CreateRenewalCampaignInput): Promise<{ organizationId: string; targets: string[] }> {
-  const one = async (kind: "certificate" | "ca" | "directory", value: string | undefined, field: string, what: string) => {
+  const one = async (kind: "certificate" | "ca" | "directory", value: string | undefined, field: string) => {
     const id = requireId(value ?? "", field);
     const org = await targetOrganization(ctx.store, kind, id);
-    if (!org) throw SigilError.notFound(`${what} not found`);
+    // the same answer as another organization's target (authorize): no existence oracle (review 2 LOW)
+    if (!org) throw SigilError.notFound(NOT_FOUND_OUTSIDE_ORGANIZATION);
     return { organizationId: org, targets: [id] };
   };
   switch (input.scope) {
     case "certificate":
-      return one("certificate", input.certificateId, "certificate_id", "certificate");
+      return one("certificate", input.certificateId, "certificate_id");
     case "ca":
-      return one("ca", input.caId, "ca_id", "certificate authority");
+      return one("ca", input.caId, "ca_id");
     case "directory":
     case "drill":
-      return one("directory", input.directoryId, "directory_id", "ACME directory");
+      return one("directory", input.directoryId, "directory_id");
     case "serials": {
       const serials = input.serials ?? [];
       if (!serials.length) throw SigilError.invalidArgument("at least one serial", "serials");
@@ -216,7 +217,7 @@ export async function createRenewalCampaign(ctx: RaContext, actor: Actor, input:
 
 async function loadCampaign(ctx: RaContext, actor: Actor, id: string, need: "read" | "admin"): Promise<RenewalCampaignRow> {
   const row = await findCampaign(ctx.store, requireId(id, "id"));
-  if (!row) throw SigilError.notFound("renewal campaign not found");
+  if (!row) throw SigilError.notFound(NOT_FOUND_OUTSIDE_ORGANIZATION);
   authorize(actor, row.organizationId, need);
   return row;
 }

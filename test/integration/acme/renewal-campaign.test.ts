@@ -219,6 +219,14 @@ describe("renewal campaigns (RFC 9773 renewalInfo driven by the operator)", func
     const c = (await renewal.createRenewalCampaign({ scope: RenewalCampaignScope.DIRECTORY, directoryId, now: true, reason: "scoped" }, su)).campaign!;
     await rejectsWith(renewal.getRenewalCampaign({ id: c.id }, oa), "NOT_FOUND");
     assert.ok(!(await renewal.listRenewalCampaigns({}, oa)).campaigns.some((x) => x.id === c.id));
+    // review 2 LOW: another organization's target or campaign and a missing one answer the same message (no oracle)
+    const message = async (p: Promise<unknown>) => p.then(() => assert.fail("expected a rejection"), (e: Error) => e.message);
+    const missing = "00000000-0000-4000-8000-000000000000";
+    assert.equal(
+      await message(renewal.createRenewalCampaign({ scope: RenewalCampaignScope.CA, caId, now: true, reason: "not mine" }, oa)),
+      await message(renewal.createRenewalCampaign({ scope: RenewalCampaignScope.CA, caId: missing, now: true, reason: "missing" }, oa)),
+    );
+    assert.equal(await message(renewal.getRenewalCampaign({ id: c.id }, oa)), await message(renewal.getRenewalCampaign({ id: missing }, oa)));
     // serials are looked up among the caller's organization's CAs only
     const [{ serial }] = (await sql<{ serial: string }>(`select serial from certificates where issuer_id = ? limit 1`, [caId])) as [{ serial: string }];
     const foreign = (await renewal.createRenewalCampaign({ scope: RenewalCampaignScope.SERIALS, serials: [serial], now: true, reason: "other org" }, oa)).campaign!;
