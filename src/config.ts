@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { SigilError } from "./core/errors.js";
+import { parseTrustProxy, type TrustProxy } from "./core/client-address.js";
 import { NetworkPolicyError, parseNetworkPolicy, type NetworkPolicy } from "./validation/network-policy.js";
 import { parseRateLimitsSpec, RateLimitSpecError, type RateLimitSet } from "./policy/rate-limits.js";
 
@@ -36,6 +37,8 @@ export interface SigilConfig {
   acmeOnHttp: boolean;
   /** SIGIL_TRUST_PROXY (default false): honour X-Forwarded-Proto/Host/For (client address, logging); the URLs Sigil writes still come from SIGIL_PUBLIC_URL. */
   trustProxy: boolean;
+  /** SIGIL_TRUST_PROXY as a rule (src/core/client-address.ts): true = one proxy hop, a number = that many hops, or a list of proxy addresses / CIDR blocks; false when off. */
+  trustProxyRule: TrustProxy;
   /** SIGIL_PUBLIC_URL (default http://localhost:8080): external base of the relying-party URLs Sigil signs into certificates (CRL DP, AIA caIssuers and OCSP; http, RFC 5280 §4.2.1.13, RFC 6960) and, unless SIGIL_ACME_URL is set, of ACME links; no trailing slash. */
   publicUrl: string;
   /** SIGIL_ACME_URL (default SIGIL_PUBLIC_URL): external base of ACME links (directory, orders, ...), e.g. https://ca.example.com:8443 when Sigil terminates TLS itself (RFC 8555 §6.1: ACME over HTTPS) while CRLs and OCSP stay on http; no trailing slash. */
@@ -174,6 +177,15 @@ function bool(src: Source, name: string, dflt: boolean): boolean {
   if (/^(1|true|yes|on)$/i.test(raw)) return true;
   if (/^(0|false|no|off)$/i.test(raw)) return false;
   throw SigilError.config(`${name}: "${raw}" is not a boolean (true/false)`, name);
+}
+
+/** SIGIL_TRUST_PROXY: a boolean, a hop count or a list of proxy addresses / CIDR blocks (src/core/client-address.ts). */
+function trustProxyRule(src: Source): TrustProxy {
+  try {
+    return parseTrustProxy(src.SIGIL_TRUST_PROXY);
+  } catch (e) {
+    throw SigilError.config(`SIGIL_TRUST_PROXY: ${(e as Error).message}`, "SIGIL_TRUST_PROXY");
+  }
 }
 
 function url(src: Source, name: string, dflt: string | undefined, protocols: string[]): string | undefined {
@@ -450,7 +462,8 @@ function readConfig(src: Source): SigilConfig {
     httpsCert: src.SIGIL_HTTPS_CERT,
     httpsKey: src.SIGIL_HTTPS_KEY,
     acmeOnHttp: bool(src, "SIGIL_ACME_ON_HTTP", true),
-    trustProxy: bool(src, "SIGIL_TRUST_PROXY", false),
+    trustProxyRule: trustProxyRule(src),
+    trustProxy: trustProxyRule(src) !== false,
     publicUrl,
     acmeUrl: url(src, "SIGIL_ACME_URL", publicUrl, ["http:", "https:"])!.replace(/\/+$/, ""),
     masterKey: src.SIGIL_MASTER_KEY,

@@ -1,5 +1,6 @@
 import Koa from "koa";
 import type Router from "@koa/router";
+import { forwardedClientAddress, type TrustProxy } from "./core/client-address.js";
 import { requestContext, requestIdFrom, type Logger } from "./logger.js";
 import { buildMetricsRouter } from "./health/routes.js";
 import { acmeOperationOf, problemTypeOf } from "./metrics/observe.js";
@@ -14,8 +15,8 @@ export interface HttpAppOptions {
   exposeMetrics?: boolean;
   /** true once the process drains: every answer then carries `Connection: close` (RFC 9112 §9.6) */
   draining?: () => boolean;
-  /** SIGIL_TRUST_PROXY: honour X-Forwarded-Proto/Host/For (Koa `app.proxy`) for logging and client addresses */
-  trustProxy?: boolean;
+  /** SIGIL_TRUST_PROXY: honour X-Forwarded-Proto/Host/For (Koa `app.proxy`) for logging and client addresses; the client is the rightmost untrusted X-Forwarded-For entry (src/core/client-address.ts; true = one hop) */
+  trustProxy?: boolean | TrustProxy;
 }
 
 /** What the app puts on `ctx.state` for the routers of one request. */
@@ -46,10 +47,15 @@ function userAgent(ua: string | undefined): string | undefined {
  */
 export function buildHttpApp(opts: HttpAppOptions): Koa {
   const app = new Koa();
-  app.proxy = opts.trustProxy ?? false;
+  const trust = opts.trustProxy ?? false;
+  app.proxy = trust !== false;
+  // Koa's ctx.ips keeps only what our proxies appended (review 2 H4: never the client-typed leftmost entry)
+  if (trust !== false && typeof trust === "object" && "hops" in trust) app.maxIpsCount = trust.hops;
+  else if (trust === true) app.maxIpsCount = 1;
   const { logger, metrics } = opts;
   app.use(async (ctx, next) => {
     const start = process.hrtime.bigint();
+    if (trust !== false) ctx.request.ip = forwardedClientAddress(ctx.req.socket.remoteAddress, ctx.req.headers["x-forwarded-for"], trust) ?? "";
     const requestId = requestIdFrom(ctx.req.headers["x-request-id"]);
     ctx.set("X-Request-Id", requestId);
     const state: RequestState = { requestId, log: logger, metrics };

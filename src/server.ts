@@ -173,7 +173,7 @@ export async function startSigil({ config, logger, clock = systemClock, validato
     const app = buildHttpApp({
       routers: config.acmeOnHttp ? routers : routers.filter((r) => r !== acme.router),
       logger,
-      trustProxy: config.trustProxy,
+      trustProxy: config.trustProxyRule,
       metrics,
       exposeMetrics: true,
       draining: () => readiness.draining,
@@ -195,7 +195,7 @@ export async function startSigil({ config, logger, clock = systemClock, validato
       fileCertificate ?? (await SelfIssuedCertificate.create({ ra, caId: boot.intermediateCaId, publicUrl: config.acmeUrl, logger }));
     closers.push(() => listenerCertificate.close());
     // the web console (docs/console.md) on the HTTPS listener only, never on the plain one
-    const httpsApp = buildHttpApp({ routers: [...routers, buildConsoleRouter()], logger, trustProxy: config.trustProxy, metrics, draining: () => readiness.draining });
+    const httpsApp = buildHttpApp({ routers: [...routers, buildConsoleRouter()], logger, trustProxy: config.trustProxyRule, metrics, draining: () => readiness.draining });
     // the admin API over Connect and gRPC-Web (JSON too) at /sigil.admin.v1.*/*, same services and auth hook as the gRPC port (docs/admin-api.md)
     const auth = await AuthManager.create(ra);
     const adminBindings = adminServices({ ra, auth });
