@@ -47,6 +47,7 @@ import { authorize, isSuperuser } from "../policy/permissions.js";
 import type { Actor } from "./actor.js";
 import { DEFAULT_BCRYPT_COST, inTransaction, type RaContext, type Tx } from "./context.js";
 import { endAllSessions, sha256Hex } from "./sessions.js";
+import { notFoundFor } from "./not-found.js";
 
 // ---------------------------------------------------------------------------
 // Policy constants
@@ -544,7 +545,7 @@ export class AuthManager {
     return inTransaction(this.ra, async (tx) => {
       const now = this.#now();
       const user = await findUser(tx, userId, { lock: true });
-      if (!user) throw SigilError.notFound("user not found");
+      if (!user) throw notFoundFor(actor, "user not found");
       const self = actor.kind === "user" && actor.id === user.id;
       if (!self) {
         authorize(actor, user.organization?.id ?? null, "admin");

@@ -47,6 +47,7 @@ export function userService({ ra }: AdminServiceDeps): ServiceBinding {
         email: req.email,
         password: req.password,
         currentPassword: req.currentPassword,
+        peer: ctx.peer,
         role,
         isActive: req.isActive,
         organizationId: req.organizationId,

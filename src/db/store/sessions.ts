@@ -5,7 +5,8 @@
  */
 import { LockMode } from "@mikro-orm/core";
 import { LoginFailure, RefreshToken, Session as LoginSession, User } from "../entities/index.js";
-import { emOf, type Session, type TxSession } from "./session.js";
+import { statement } from "../sql.js";
+import { emOf, sqlOf, type Session, type TxSession } from "./session.js";
 
 /** A new login session of `user` (written at the transaction's flush). */
 export function insertLoginSession(
@@ -67,6 +68,8 @@ export interface SessionFilter {
   organizationId?: string;
   /** only live ones (not revoked, not past expiresAt) as of `now` */
   liveAt?: Date;
+  /** none of a superuser's (filtered in the query, so pages are full and the total is right) */
+  excludeSuperusers?: boolean;
 }
 
 /** A page of sessions with their users, newest first, and how many match in all. */
@@ -77,7 +80,13 @@ export async function listLoginSessions(
 ): Promise<{ items: LoginSession[]; total: number }> {
   const where: Record<string, unknown> = {};
   if (filter.userId) where.user = filter.userId;
-  if (filter.organizationId) where.user = { ...(filter.userId ? { id: filter.userId } : {}), organization: filter.organizationId };
+  if (filter.organizationId || filter.excludeSuperusers) {
+    where.user = {
+      ...(filter.userId ? { id: filter.userId } : {}),
+      ...(filter.organizationId ? { organization: filter.organizationId } : {}),
+      ...(filter.excludeSuperusers ? { role: { $ne: "superuser" } } : {}),
+    };
+  }
   if (filter.liveAt) {
     where.revokedAt = null;
     where.expiresAt = { $gt: filter.liveAt };
@@ -102,6 +111,33 @@ export async function lockLoginSessionWithUser(tx: TxSession, id: string): Promi
 /** How many counted failures `address` had since `since` (any accounts). */
 export async function countAddressFailures(s: Session, address: string, since: Date): Promise<number> {
   return emOf(s).count(LoginFailure, { address, failedAt: { $gt: since } });
+}
+
+/**
+ * How many counted failures the addresses whose key starts with `prefix` had
+ * since `since` (an IPv6 /48: its /64 keys share the prefix). The window's
+ * rows only (pruneLoginFailures keeps the table to the windows).
+ */
+export async function countAddressPrefixFailures(s: Session, prefix: string, since: Date): Promise<number> {
+  return emOf(s).count(LoginFailure, { address: { $like: `${prefix.replace(/[\\%_]/g, "\\$&")}%` }, failedAt: { $gt: since } });
+}
+
+/** pg_advisory_xact_lock namespace of login addresses ("SIGL" as an int4); the key is hashtext(address key) */
+const LOGIN_ADDRESS_LOCK = statement("sigil_login_address_lock", `select pg_advisory_xact_lock(1397311308, hashtext($1::text))`);
+
+/**
+ * Serializes the login failures of one address key until the transaction
+ * ends, so the per-address count read after it cannot be raced past by
+ * concurrent guesses (review 2 LOW: check-then-act).
+ */
+export async function lockLoginAddress(tx: TxSession, key: string): Promise<void> {
+  await sqlOf(tx).query(LOGIN_ADDRESS_LOCK, [key]);
+}
+
+/** The client addresses of the user's sessions started since `since`, newest first (at most 100). */
+export async function recentSessionAddresses(s: Session, userId: string, since: Date): Promise<string[]> {
+  const rows = await emOf(s).find(LoginSession, { user: userId, createdAt: { $gt: since }, clientAddress: { $ne: null } }, { fields: ["clientAddress"], orderBy: { createdAt: "desc" }, limit: 100 });
+  return rows.map((r) => r.clientAddress!).filter(Boolean);
 }
 
 /** How many counted failures the user had since `since`: from `address` only, or from anywhere. */
