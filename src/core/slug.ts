@@ -24,7 +24,8 @@ export function slugFromName(name: string): string {
   return base || "org";
 }
 
-/** The slug made unique by the last 8 hex digits of the id (as the migration's backfill does). */
-export function slugWithIdSuffix(base: string, id: string): string {
-  return `${base}-${id.replace(/-/g, "").slice(-8)}`;
+/** The slug made unique by the last 8 (or `digits`) hex digits of the id (8: as the migration's backfill does). */
+export function slugWithIdSuffix(base: string, id: string, digits = 8): string {
+  // at most 63 characters in all (SLUG_PATTERN)
+  return `${base.slice(0, 62 - digits).replace(/-+$/, "") || "org"}-${id.replace(/-/g, "").slice(-digits)}`;
 }

@@ -3,6 +3,7 @@
  * permission rule (src/policy/permissions.ts) and writes its audit entry in
  * the same transaction as the change.
  */
+import { randomBytes } from "node:crypto";
 import { SigilError } from "../core/errors.js";
 import { uuidv7 } from "../core/ids.js";
 import type { Organization, User } from "../db/entities/index.js";
@@ -71,7 +72,19 @@ export async function createOrganization(
       } else {
         // derived from the name; a taken one gets the id's last digits (as the migration's backfill)
         slug = slugFromName(name);
-        if (await organizationSlugTaken(tx, slug)) slug = slugWithIdSuffix(slug, id);
+        if (await organizationSlugTaken(tx, slug)) {
+          // the suffixed slug may be taken too (someone chose it): re-check, then longer suffixes, then random ones
+          // (review 2 LOW); a slug taken concurrently still fails on the unique index
+          const candidates = [8, 12, 16].map((n) => slugWithIdSuffix(slug!, id, n));
+          let free: string | undefined;
+          for (const c of candidates) if (!(await organizationSlugTaken(tx, c))) { free = c; break; }
+          for (let i = 0; !free && i < 5; i++) {
+            const c = slugWithIdSuffix(slug, randomBytes(8).toString("hex"), 16);
+            if (!(await organizationSlugTaken(tx, c))) free = c;
+          }
+          if (!free) throw SigilError.alreadyExists("no free slug derived from this name; give a slug", "slug");
+          slug = free;
+        }
       }
       const org = insertOrganization(tx, { id, name, description, slug, settings: storedSettings(settings) });
       tx.audit(actor, {

@@ -16,9 +16,9 @@ import type { Capability, UserRole } from "../core/types.js";
 import type { User } from "../db/entities/index.js";
 import { organizationExists } from "../db/store/organizations.js";
 import { isUniqueViolation } from "../db/store/constraint-errors.js";
-import { leaverCertificateIds } from "../db/store/leaver-certificates.js";
+import { countLeaverApiKeys, leaverCertificates, revokeLeaverEabKeys } from "../db/store/leaver-certificates.js";
 import { clearUserFailures } from "../db/store/sessions.js";
-import { emailHolder, findPasswordHash, findUser, insertUser, listUsers as listUserRows, setUserOrganization, usernameHolder, type NameHolder, type UserFilter } from "../db/store/users.js";
+import { emailHolder, findUser, insertUser, listUsers as listUserRows, setUserOrganization, usernameHolder, type NameHolder, type UserFilter } from "../db/store/users.js";
 import { authorize, isSuperuser } from "../policy/permissions.js";
 import type { Actor } from "./actor.js";
 import { DEFAULT_BCRYPT_COST, inTransaction, type RaContext } from "./context.js";
@@ -29,6 +29,8 @@ import { endAllSessions } from "./sessions.js";
 import { DEFAULT_ORGANIZATION_SETTINGS } from "./organization-settings.js";
 import { organizationSettings } from "./organizations.js";
 import { revokeCertificateInTx } from "./revocation.js";
+import { verifyCurrentPassword } from "./auth.js";
+import { notFoundFor } from "./not-found.js";
 import type { Tx } from "./context.js";
 
 export const ONLY_SUPERUSER_GRANTS_SUPERUSER = "only a superuser grants the superuser role";
@@ -190,10 +192,10 @@ export async function getUser(ctx: RaContext, actor: Actor, id: string): Promise
   const userId = requireId(id, "id");
   const user = await findUser(ctx.store, userId);
   if (!(actor.kind === "user" && actor.id === userId)) {
-    if (!user) throw SigilError.notFound(USER_NOT_FOUND);
+    if (!user) throw notFoundFor(actor, USER_NOT_FOUND);
     authorize(actor, user.organization?.id ?? null, "read");
   }
-  if (!user) throw SigilError.notFound(USER_NOT_FOUND);
+  if (!user) throw notFoundFor(actor, USER_NOT_FOUND);
   return user;
 }
 
@@ -227,8 +229,10 @@ export interface UpdateUserInput {
   id: string;
   email?: string;
   password?: string;
-  /** the caller's current password: required when users change their own password */
+  /** the caller's current password: required when users change their own password or email */
   currentPassword?: string;
+  /** the caller's address (grpc-js peer form): a wrong current password counts as a login failure from it */
+  peer?: string;
   role?: UserRole;
   isActive?: boolean;
   /** "" removes the organization */
@@ -255,37 +259,66 @@ function checkUserChange(actor: Actor, target: User, change: Omit<UpdateUserInpu
 }
 
 export const CURRENT_PASSWORD_REQUIRED = "required to change your own password";
+export const CURRENT_PASSWORD_REQUIRED_EMAIL = "required to change your own email";
 export const CURRENT_PASSWORD_WRONG = "does not match your current password";
 
-/** RFC 5280 §5.3.1 CRLReason affiliationChanged */
-const AFFILIATION_CHANGED = 3;
+/** Whether `actor` may revoke certificates of organization `orgId` (authorize without throwing). */
+function mayRevokeIn(actor: Actor, orgId: string): boolean {
+  try {
+    authorize(actor, orgId, "revoke_cert");
+    return true;
+  } catch (e) {
+    if (e instanceof SigilError) return false;
+    throw e;
+  }
+}
 
 /**
- * Issue 13 item 2: when the user's organization says so (the default; a
- * user without organization takes the default), revokes every valid leaf
- * certificate the user requested or that names its email, with reason
- * affiliationChanged, inside the deactivation's transaction; each revocation
- * has its own audit entry and bumps its CA's revocation generation, so the
- * CRLs and OCSP follow as for any revocation. Returns how many were revoked.
+ * Issue 13 item 2, review 2 H2/M5: revokes, with reason affiliationChanged,
+ * every valid leaf certificate the user requested or that names its email
+ * (db/store/leaver-certificates.ts), but only those of organizations where
+ * the deactivating actor may revoke (an organization admin never touches
+ * another organization's certificates, even of a user who moved in), and
+ * each only when its own organization's revoke_certificates_on_deactivation
+ * says so (not the user's current organization's). Each revocation has its
+ * own audit entry and bumps its CA's revocation generation, so the CRLs and
+ * OCSP follow. The unused EAB keys the user created in those organizations
+ * are revoked too (always: nothing depends on an unused key, and the user
+ * saw its HMAC key). Live API keys the user created are only counted (the
+ * deactivation's audit entry names them; services run on them, rotate them
+ * by hand). All inside the deactivation's transaction. docs/tenancy.md.
  */
-async function revokeLeaverCertificates(ctx: RaContext, tx: Tx, actor: Actor, user: User): Promise<number> {
+async function revokeLeaverCredentials(ctx: RaContext, tx: Tx, actor: Actor, user: User): Promise<{ certificates: number; eabKeys: number; liveApiKeys: number }> {
+  const now = ctx.clock.now();
   const orgId = user.organization?.id ?? null;
-  const settings = orgId ? await organizationSettings(tx, orgId) : DEFAULT_ORGANIZATION_SETTINGS;
-  if (!settings.revokeCertificatesOnDeactivation) return 0;
-  const ids = await leaverCertificateIds(tx, { userId: user.id, email: user.email ?? null, organizationId: orgId, now: ctx.clock.now() });
-  let revoked = 0;
-  for (const id of ids) {
+  const candidates = await leaverCertificates(tx, { userId: user.id, email: user.email ?? null, organizationId: orgId, now });
+  const revokeIn = new Map<string, boolean>();
+  for (const c of candidates) {
+    if (revokeIn.has(c.organizationId)) continue;
+    revokeIn.set(c.organizationId, mayRevokeIn(actor, c.organizationId) && (await organizationSettings(tx, c.organizationId)).revokeCertificatesOnDeactivation);
+  }
+  let certificates = 0;
+  for (const c of candidates) {
+    if (!revokeIn.get(c.organizationId)) continue;
     try {
-      await revokeCertificateInTx(ctx, tx, actor, id, AFFILIATION_CHANGED, { cause: "user_deactivated", userId: user.id });
-      revoked += 1;
+      await revokeCertificateInTx(ctx, tx, actor, c.id, AFFILIATION_CHANGED, { cause: "user_deactivated", userId: user.id });
+      certificates += 1;
     } catch (e) {
       // revoked concurrently since the query: nothing left to do for that one
       if (e instanceof SigilError && e.kind === "alreadyRevoked") continue;
       throw e;
     }
   }
-  return revoked;
+  const own = actor.kind === "user" || actor.kind === "serviceAccount" ? actor.organizationId : null;
+  const eab = isSuperuser(actor) ? await revokeLeaverEabKeys(tx, user.id, null, now) : own && mayRevokeIn(actor, own) ? await revokeLeaverEabKeys(tx, user.id, [own], now) : [];
+  for (const k of eab) {
+    tx.audit(actor, { action: "eab_revoke", organizationId: k.organizationId, resourceType: "acme_eab_key", resourceId: k.id, detail: { cause: "user_deactivated", userId: user.id } });
+  }
+  return { certificates, eabKeys: eab.length, liveApiKeys: await countLeaverApiKeys(tx, user.id, now) };
 }
+
+/** RFC 5280 §5.3.1 CRLReason affiliationChanged */
+const AFFILIATION_CHANGED = 3;
 
 export async function updateUser(ctx: RaContext, actor: Actor, input: UpdateUserInput): Promise<User> {
   return (await updateUserWithOutcome(ctx, actor, input)).user;
@@ -298,12 +331,14 @@ export async function updateUserWithOutcome(ctx: RaContext, actor: Actor, input:
   const password = input.password === undefined ? undefined : requirePassword(input.password);
   if (input.role !== undefined && !input.role) throw SigilError.invalidArgument("must not be ROLE_UNSPECIFIED", "role");
   const newOrgId = input.organizationId === undefined ? undefined : input.organizationId ? requireId(input.organizationId, "organization_id") : "";
-  if (password !== undefined && actor.kind === "user" && actor.id === userId) {
-    // a stolen access token alone must not be enough to take the account over
-    if (!input.currentPassword) throw SigilError.invalidArgument(CURRENT_PASSWORD_REQUIRED, "current_password");
-    const stored = await findPasswordHash(ctx.store, userId);
-    if (!stored || !(await bcrypt.compare(input.currentPassword, stored))) {
-      throw SigilError.invalidArgument(CURRENT_PASSWORD_WRONG, "current_password");
+  if ((password !== undefined || email !== undefined) && actor.kind === "user" && actor.id === userId) {
+    // a stolen access token alone must not be enough to take the account over: a new password, or a new
+    // email (where a reset would go, and whose certificates the user's departure revokes), needs the current one
+    const stored = await findUser(ctx.store, userId);
+    if (password !== undefined || (stored && email !== stored.email)) {
+      if (!input.currentPassword) throw SigilError.invalidArgument(password !== undefined ? CURRENT_PASSWORD_REQUIRED : CURRENT_PASSWORD_REQUIRED_EMAIL, "current_password");
+      // review 2 M4: throttled and counted like a login (src/ra/auth.ts)
+      await verifyCurrentPassword(ctx, actor, userId, input.currentPassword, input.peer ?? "unknown", CURRENT_PASSWORD_WRONG);
     }
   }
   const passwordHash = password === undefined ? undefined : await hashPassword(ctx, password);
@@ -314,7 +349,7 @@ export async function updateUserWithOutcome(ctx: RaContext, actor: Actor, input:
     inTransaction(ctx, async (tx) => {
       const now = ctx.clock.now();
       const user = await findUser(tx, userId, { lock: true });
-      if (!user) throw SigilError.notFound(USER_NOT_FOUND);
+      if (!user) throw notFoundFor(actor, USER_NOT_FOUND);
       checkUserChange(actor, user, { role: input.role, isActive: input.isActive, organizationId: newOrgId, flags: input.flags, selfService });
 
       const changed: string[] = [];
@@ -350,13 +385,21 @@ export async function updateUserWithOutcome(ctx: RaContext, actor: Actor, input:
       changed.push(...applyFlags(user, input.flags));
       let revokedSessions = 0;
       if (endSessions) revokedSessions = await endAllSessions(tx, user, endSessions, now);
-      const revokedCertificates = endSessions === "deactivation" ? await revokeLeaverCertificates(ctx, tx, actor, user) : 0;
+      const leaver = endSessions === "deactivation" ? await revokeLeaverCredentials(ctx, tx, actor, user) : undefined;
+      const revokedCertificates = leaver?.certificates ?? 0;
       tx.audit(actor, {
         action: "user_update",
         organizationId: user.organization?.id ?? null,
         resourceType: "user",
         resourceId: user.id,
-        detail: { username: user.username, changed, ...(endSessions ? { revokedSessions } : {}), ...(revokedCertificates ? { revokedCertificates } : {}) },
+        detail: {
+          username: user.username,
+          changed,
+          ...(endSessions ? { revokedSessions } : {}),
+          ...(revokedCertificates ? { revokedCertificates } : {}),
+          ...(leaver?.eabKeys ? { revokedEabKeys: leaver.eabKeys } : {}),
+          ...(leaver?.liveApiKeys ? { liveApiKeysCreated: leaver.liveApiKeys } : {}),
+        },
       });
       return { user, revokedCertificates };
     }),
@@ -365,7 +408,7 @@ export async function updateUserWithOutcome(ctx: RaContext, actor: Actor, input:
 
 /**
  * Deactivates a user (never deleted), ends its sessions and, when its
- * organization says so, revokes its certificates (revokeLeaverCertificates),
+ * organization says so, revokes its certificates (revokeLeaverCredentials),
  * all in one transaction. Deactivating an inactive user changes nothing but
  * still revokes what is left (a certificate issued to the email since).
  */
@@ -373,19 +416,25 @@ export async function deactivateUser(ctx: RaContext, actor: Actor, id: string): 
   const userId = requireId(id, "id");
   return inTransaction(ctx, async (tx) => {
     const user = await findUser(tx, userId, { lock: true });
-    if (!user) throw SigilError.notFound(USER_NOT_FOUND);
+    if (!user) throw notFoundFor(actor, USER_NOT_FOUND);
     checkUserChange(actor, user, { isActive: false, flags: {}, selfService: false });
     user.isActive = false;
     const revokedSessions = await endAllSessions(tx, user, "deactivation", ctx.clock.now());
-    const revokedCertificates = await revokeLeaverCertificates(ctx, tx, actor, user);
+    const leaver = await revokeLeaverCredentials(ctx, tx, actor, user);
     tx.audit(actor, {
       action: "user_deactivate",
       organizationId: user.organization?.id ?? null,
       resourceType: "user",
       resourceId: user.id,
-      detail: { username: user.username, revokedSessions, revokedCertificates },
+      detail: {
+        username: user.username,
+        revokedSessions,
+        revokedCertificates: leaver.certificates,
+        ...(leaver.eabKeys ? { revokedEabKeys: leaver.eabKeys } : {}),
+        ...(leaver.liveApiKeys ? { liveApiKeysCreated: leaver.liveApiKeys } : {}),
+      },
     });
-    return { user, revokedCertificates };
+    return { user, revokedCertificates: leaver.certificates };
   });
 }
 
@@ -399,7 +448,7 @@ export async function unlockUser(ctx: RaContext, actor: Actor, id: string): Prom
   const userId = requireId(id, "id");
   return inTransaction(ctx, async (tx) => {
     const user = await findUser(tx, userId, { lock: true });
-    if (!user) throw SigilError.notFound(USER_NOT_FOUND);
+    if (!user) throw notFoundFor(actor, USER_NOT_FOUND);
     if (!isSuperuser(actor)) {
       authorize(actor, user.organization?.id ?? null, "admin");
       if (user.role === "superuser") throw SigilError.permissionDenied(ONLY_SUPERUSER_CHANGES_SUPERUSER);

@@ -5,7 +5,7 @@
  * on any transaction; creating, listing and revoking keys (admin plane) go
  * through the ORM and return entities.
  */
-import { AcmeDirectory, AcmeEabKey, Organization } from "../entities/index.js";
+import { AcmeDirectory, AcmeEabKey, Organization, User } from "../entities/index.js";
 import { LockMode } from "@mikro-orm/core";
 import { statement } from "../sql.js";
 import { emOf, sqlOf, type OrmTx, type Session, type TxSession } from "./session.js";
@@ -55,6 +55,8 @@ export interface NewEabKey {
   /** the HMAC key encrypted under the master key, bound to `id` */
   encryptedHmacKey: string;
   description: string;
+  /** the user who created it (a leaver's unused keys are revoked with it, src/ra/users.ts) */
+  createdById?: string | null;
 }
 
 /** A new EAB key (written with the transaction's flush). */
@@ -66,6 +68,7 @@ export function insertEabKey(tx: OrmTx, k: NewEabKey): AcmeEabKey {
     organization: em.getReference(Organization, k.organizationId),
     encryptedHmacKey: k.encryptedHmacKey,
     description: k.description,
+    createdBy: k.createdById ? em.getReference(User, k.createdById) : null,
   });
   em.persist(key);
   return key;

@@ -200,6 +200,7 @@ export async function createEabKey(
       organizationId: dir.organizationId,
       encryptedHmacKey: ctx.keyRing.encrypt(key, eabKeyAad(id)),
       description: req.description ?? "",
+      createdById: actor.kind === "user" ? actor.id : null,
     });
     tx.audit(actor, {
       action: "eab_create",
