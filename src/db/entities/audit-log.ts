@@ -27,6 +27,11 @@ export const AuditLogSchema = new EntitySchema<AuditLog>({
     { properties: ["createdAt"] },
     { properties: ["organizationId", "createdAt"] },
     { properties: ["action"] },
+    // dns-persist-01's earlier-key read (Migration20261202185000AuditKeyChangeIndex)
+    {
+      name: "audit_log_acme_key_change_index",
+      expression: `create index "audit_log_acme_key_change_index" on "audit_log" ("resource_id", "created_at") where "action" = 'acme_account_key_change'`,
+    },
   ],
   properties: {
     id: idProperty,
