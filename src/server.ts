@@ -180,7 +180,7 @@ export async function startSigil({ config, logger, clock = systemClock, validato
     });
     // GET /ocsp/... from the responder's cache without the Koa stack (issue 11); the rest goes to the app
     const httpServer = http.createServer(
-      withOcspFastPath({ ocsp: relyingParty.ocsp, clock, logger, metrics, draining: () => readiness.draining, trustProxy: config.trustProxy }, app.callback()),
+      withOcspFastPath({ ocsp: relyingParty.ocsp, clock, logger, metrics, draining: () => readiness.draining, trustProxy: config.trustProxyRule }, app.callback()),
     );
     await new Promise<void>((resolve, reject) => {
       httpServer.once("error", reject);
@@ -199,13 +199,13 @@ export async function startSigil({ config, logger, clock = systemClock, validato
     // the admin API over Connect and gRPC-Web (JSON too) at /sigil.admin.v1.*/*, same services and auth hook as the gRPC port (docs/admin-api.md)
     const auth = await AuthManager.create(ra);
     const adminBindings = adminServices({ ra, auth });
-    const httpsHandler = buildConnectHandler({ services: adminBindings, logger, before: authHook(auth), metrics, trustProxy: config.trustProxy, fallback: httpsApp.callback() });
+    const httpsHandler = buildConnectHandler({ services: adminBindings, logger, before: authHook(auth), metrics, trustProxy: config.trustProxyRule, fallback: httpsApp.callback() });
     const https = await startHttpsListener({ handler: httpsHandler, host: config.host, port: config.httpsPort, certificates: listenerCertificate, logger });
     closers.push(() => https.close());
     const httpsPort = https.port;
 
     // gRPC admin plane: every sigil.admin.v1 service behind the authentication hook, plus health and reflection
-    const grpcServer = buildAdminGrpcServer({ services: adminBindings, logger, before: authHook(auth), health: grpcHealth, metrics });
+    const grpcServer = buildAdminGrpcServer({ services: adminBindings, logger, before: authHook(auth), health: grpcHealth, metrics, trustProxy: config.trustProxyRule });
     const grpcTls: AdminTlsOptions | undefined =
       config.grpcTlsCert && config.grpcTlsKey
         ? {

@@ -24,6 +24,7 @@
  * this (HTTP/1.1) listener only Connect and gRPC-Web are on; gRPC is the
  * gRPC port's.
  */
+import { forwardedPeer, type TrustProxy } from "../core/client-address.js";
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import * as grpc from "@grpc/grpc-js";
 import { create, type DescMessage, type DescMethod, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
@@ -69,8 +70,8 @@ export interface ConnectHandlerOptions {
   before?: (ctx: CallContext) => void | Promise<void>;
   /** Counts and times every call (same metric as gRPC). */
   metrics?: AddServiceOptions["metrics"];
-  /** SIGIL_TRUST_PROXY: take the client address from X-Forwarded-For (leftmost), as Koa does. */
-  trustProxy?: boolean;
+  /** SIGIL_TRUST_PROXY: take the client address from X-Forwarded-For (src/core/client-address.ts). */
+  trustProxy?: boolean | TrustProxy;
   /** Requests whose path is no admin RPC go here (the Koa app); default 404. */
   fallback?: RequestListener;
 }
@@ -78,12 +79,9 @@ export interface ConnectHandlerOptions {
 const PEER = createConnectContextKey<string>("unknown", { description: "sigil.peer" });
 
 /** "ipv4:127.0.0.1:5000" / "[::1]:5000", as grpc-js reports peers (ra/auth.ts clientAddress reads both). */
-export function peerOf(req: IncomingMessage, trustProxy: boolean): string {
-  const forwarded = trustProxy ? req.headers["x-forwarded-for"] : undefined;
-  const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(",")[0]?.trim();
-  const address = first || req.socket.remoteAddress || "unknown";
-  const port = first ? 0 : (req.socket.remotePort ?? 0);
-  return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
+export function peerOf(req: IncomingMessage, trustProxy: boolean | TrustProxy): string {
+  // review 2 H4: the rightmost X-Forwarded-For entry our proxies wrote, never the client-typed leftmost
+  return forwardedPeer(req.socket.remoteAddress, req.socket.remotePort, req.headers["x-forwarded-for"], trustProxy);
 }
 
 /** The request headers as grpc-js metadata (what services read, e.g. user-agent). */

@@ -18,6 +18,7 @@
  * client-streaming or bidi methods); registering a service with such a method
  * throws.
  */
+import { forwardedPeer, type TrustProxy } from "../core/client-address.js";
 import { once } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import {
@@ -173,6 +174,8 @@ export interface AddServiceOptions {
    * call, read after `before` (undefined fields are left out).
    */
   logFields?: (ctx: CallContext) => { principal?: string; organization?: string };
+  /** SIGIL_TRUST_PROXY: ctx.peer from x-forwarded-for metadata when the socket peer is a trusted proxy (review 2 M3, src/core/client-address.ts) */
+  trustProxy?: boolean | TrustProxy;
 }
 
 // ---------------------------------------------------------------------------
@@ -272,7 +275,7 @@ interface CallLike {
   sendMetadata(responseMetadata: grpc.Metadata): void;
 }
 
-function makeContext(method: DescMethod, call: CallLike): { ctx: CallContext; controller: AbortController } {
+function makeContext(method: DescMethod, call: CallLike, trustProxy: boolean | TrustProxy = false): { ctx: CallContext; controller: AbortController } {
   const controller = new AbortController();
   call.on("cancelled", () => controller.abort(new Error("call cancelled")));
   if (call.cancelled) controller.abort(new Error("call cancelled"));
@@ -280,6 +283,10 @@ function makeContext(method: DescMethod, call: CallLike): { ctx: CallContext; co
   let peer = "unknown";
   try {
     peer = call.getPeer();
+    if (trustProxy !== false) {
+      const remote = /^(?:ipv[46]:)?\[?(.*?)\]?:(\d+)$/.exec(peer);
+      peer = forwardedPeer(remote?.[1] ?? peer, Number(remote?.[2] ?? 0), call.metadata.get("x-forwarded-for").map(String), trustProxy);
+    }
   } catch {
     // grpc-js throws when the socket is already gone
   }
@@ -380,7 +387,7 @@ function statusError(status: GrpcStatus, err: unknown): Partial<grpc.StatusObjec
 function unaryCall(method: DescMethod, handler: AnyUnary, options: AddServiceOptions): grpc.handleUnaryCall<AnyMessage, AnyMessage> {
   const logger = options.logger ?? silentLogger;
   return (call, callback) => {
-    const { ctx } = makeContext(method, call);
+    const { ctx } = makeContext(method, call, options.trustProxy);
     const fields = callFields(ctx);
     const log = new RpcLog(logger, ctx, fields, options.metrics);
     void requestContext.run(fields, async () => {
@@ -419,7 +426,7 @@ function serverStreamingCall(
 ): grpc.handleServerStreamingCall<AnyMessage, AnyMessage> {
   const logger = options.logger ?? silentLogger;
   return (call) => {
-    const { ctx } = makeContext(method, call);
+    const { ctx } = makeContext(method, call, options.trustProxy);
     const fields = callFields(ctx);
     const log = new RpcLog(logger, ctx, fields, options.metrics);
     let sent = 0;

@@ -28,6 +28,8 @@ export interface AdminGrpcServerOptions {
    * authentication. A throw ends the call with the mapped status.
    */
   before?: (ctx: CallContext) => void | Promise<void>;
+  /** SIGIL_TRUST_PROXY: the client address from x-forwarded-for metadata of a trusted proxy (review 2 M3). */
+  trustProxy?: AddServiceOptions["trustProxy"];
   /** Health table to serve; default a new one with every service SERVING. Pass one to flip it on shutdown. */
   health?: HealthStatus;
   /** grpc-js server options; default none. */
@@ -67,6 +69,7 @@ export function buildAdminGrpcServer(opts: AdminGrpcServerOptions): grpc.Server 
     before: opts.before,
     metrics: opts.metrics,
     logFields: (ctx) => principalLogFields(ctx.values.get(ACTOR_KEY)),
+    trustProxy: opts.trustProxy,
   };
   const services = opts.services.map((b) => b.service);
 

@@ -12,6 +12,7 @@
  * ETag for cacheable answers (RFC 5019 §6.2), `no-store` otherwise, plus the
  * app's X-Request-Id, the same log line and the same metrics.
  */
+import { forwardedClientAddress, type TrustProxy } from "../core/client-address.js";
 import { createHash } from "node:crypto";
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import type { Clock } from "../core/clock.js";
@@ -29,7 +30,7 @@ export interface OcspFastPathDeps {
   /** true once the process drains: answers carry `Connection: close` (RFC 9112 §9.6) */
   draining?: () => boolean;
   /** SIGIL_TRUST_PROXY: log the client from X-Forwarded-For */
-  trustProxy?: boolean;
+  trustProxy?: boolean | TrustProxy;
 }
 
 /** the route template the Koa router reports for this endpoint (metrics label) */
@@ -140,8 +141,7 @@ export function withOcspFastPath(deps: OcspFastPathDeps, next: RequestListener):
           metrics.ocspResponse(answer.status, answer.cached === true ? "hit" : "miss");
         }
         if (logger.isLevelEnabled("info")) {
-          const fwd = deps.trustProxy ? h["x-forwarded-for"] : undefined;
-          const client = (typeof fwd === "string" && fwd.split(",")[0]?.trim()) || req.socket.remoteAddress;
+          const client = forwardedClientAddress(req.socket.remoteAddress, h["x-forwarded-for"], deps.trustProxy ?? false);
           const ua = h["user-agent"];
           logger.info(
             {

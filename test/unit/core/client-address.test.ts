@@ -61,3 +61,12 @@ describe("core/client-address", () => {
     assert.equal(throttleKey("unknown"), "unknown");
   });
 });
+
+describe("admin/connect peerOf (review 2 A-1)", () => {
+  it("takes the rightmost X-Forwarded-For entry behind one trusted proxy", async () => {
+    const { peerOf } = await import("../../../src/admin/connect.js");
+    const req = { headers: { "x-forwarded-for": "203.0.113.77, 198.51.100.9" }, socket: { remoteAddress: "10.0.0.2", remotePort: 5555 } } as never;
+    assert.equal(clientAddress(peerOf(req, true)), "198.51.100.9");
+    assert.equal(peerOf(req, false), "10.0.0.2:5555");
+  });
+});
