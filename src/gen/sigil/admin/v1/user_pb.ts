@@ -438,7 +438,8 @@ export type UpdateUserRequest = Message<"sigil.admin.v1.UpdateUserRequest"> & {
 
   /**
    * The caller's current password: required when users change their own
-   * password (a wrong one is INVALID_ARGUMENT naming this field).
+   * password or email (a wrong one is INVALID_ARGUMENT naming this field and
+   * counts as a failed login from the caller's address).
    *
    * @generated from field: optional string current_password = 12;
    */
