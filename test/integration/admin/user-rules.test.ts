@@ -51,7 +51,7 @@ describe("admin users and organizations: the rules beyond the matrix", function 
   it("a user changes its own email and password but not its flags or role", async () => {
     const u = await createUser(c, su, { organizationId: orgId });
     const s = await c.login(u.username, PASSWORD);
-    const { user } = await c.users.updateUser({ id: u.id, email: `${unique("me")}@example.com` }, s);
+    const { user } = await c.users.updateUser({ id: u.id, email: `${unique("me")}@example.com`, currentPassword: PASSWORD }, s);
     assert.ok(user?.email.startsWith("me-"));
     await rejectsWith(c.users.updateUser({ id: u.id, createCa: true }, s), "PERMISSION_DENIED");
     await rejectsWith(c.users.updateUser({ id: u.id, role: Role.ADMIN }, s), "PERMISSION_DENIED");

@@ -74,7 +74,7 @@ describe("users: case-insensitive usernames and emails, no existence oracle", fu
     // and an email change onto another tenant's address
     const mine = await createUser(c, adminA, { organizationId: orgA });
     const asMe = await c.login(mine.username, PASSWORD);
-    await rejectsWith(c.users.updateUser({ id: mine.id, email: `${name}@example.com` }, asMe), "INVALID_ARGUMENT", /^email: not an acceptable email/);
+    await rejectsWith(c.users.updateUser({ id: mine.id, email: `${name}@example.com`, currentPassword: PASSWORD }, asMe), "INVALID_ARGUMENT", /^email: not an acceptable email/);
     // nothing was written by the refusals
     const { users } = await c.users.listUsers({ organizationId: orgA, pageSize: 200 }, su);
     assert.equal(users.filter((u) => u.username.toLowerCase() === name.toLowerCase()).length, 0);
