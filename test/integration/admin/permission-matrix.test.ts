@@ -26,6 +26,7 @@ import { coreRows, MATRIX_PASSWORD } from "./matrix/rows-core.js";
 import { pkiRows } from "./matrix/rows-pki.js";
 import { profileRows } from "./matrix/rows-profiles.js";
 import { renewalRows } from "./matrix/rows-renewal.js";
+import { rateLimitRows } from "./matrix/rows-rate-limits.js";
 import { PRINCIPALS, type MatrixFixture, type MatrixRow, type Outcome, type PrincipalIds, type PrincipalName } from "./matrix/types.js";
 
 /** Every service of the admin API. A new service must be added here (and get rows). */
@@ -41,7 +42,7 @@ const ALL_SERVICES: DescService[] = [
   RenewalService,
 ];
 
-const ROWS: MatrixRow[] = [...coreRows, ...pkiRows, ...profileRows, ...renewalRows];
+const ROWS: MatrixRow[] = [...coreRows, ...pkiRows, ...profileRows, ...renewalRows, ...rateLimitRows];
 
 /** How long a server stream may stay silent and still count as accepted. */
 const STREAM_QUIET_MS = 400;
