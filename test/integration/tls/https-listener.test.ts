@@ -351,7 +351,10 @@ describe("config: HTTPS listener variables", () => {
       [{ SIGIL_HTTPS_KEY: "/x.key" }, "SIGIL_HTTPS_CERT"],
       [{ SIGIL_HTTPS_PORT: "84430" }, "SIGIL_HTTPS_PORT"],
       [{ SIGIL_ACME_ON_HTTP: "maybe" }, "SIGIL_ACME_ON_HTTP"],
-      [{ SIGIL_TRUST_PROXY: "2" }, "SIGIL_TRUST_PROXY"],
+      // a hop count is 1..16 and a list holds addresses or CIDR blocks (src/core/client-address.ts)
+      [{ SIGIL_TRUST_PROXY: "17" }, "SIGIL_TRUST_PROXY"],
+      [{ SIGIL_TRUST_PROXY: "maybe" }, "SIGIL_TRUST_PROXY"],
+      [{ SIGIL_TRUST_PROXY: "10.0.0.0/33" }, "SIGIL_TRUST_PROXY"],
     ];
     for (const [env, variable] of fails) {
       assert.throws(() => loadConfig(env), (e: Error & { field?: string }) => e.field === variable && e.message.includes(variable), JSON.stringify(env));
