@@ -197,14 +197,17 @@ export async function findChallenge(s: Session, id: string, accountId: string): 
 /**
  * RFC 8555 §7.5.1: pending -> processing with one conditional UPDATE, so of
  * concurrent POSTs exactly one gets the row: only while the challenge, its
- * authorization (unexpired at $1) and all its siblings are pending (§8.2).
+ * authorization (unexpired at $1) and all its siblings are pending (§8.2),
+ * and, when $4 is given, only a challenge of a type the directory still
+ * offers (the caller tells a refusal from a race by reading the row after).
  */
 export const START_CHALLENGE = statement(
-  "sigil_acme_challenges_start",
+  "sigil_acme_challenges_start_offered",
   `update acme_challenges c set status = 'processing', processing_since = $1, attempts = c.attempts + 1, updated_at = $1
      from acme_authorizations a
     where c.id = $2 and a.id = c.authorization_id and a.account_id = $3 and c.status = 'pending'
       and a.status = 'pending' and a.expires > $1
+      and ($4::varchar[] is null or c.type = any($4::varchar[]))
       and not exists (select 1 from acme_challenges o where o.authorization_id = a.id and o.id <> c.id and o.status <> 'pending')
     returning ${CHALLENGE_COLUMNS}, c.attempts, a.identifier_type, a.identifier_value, a.wildcard`,
 );
@@ -220,11 +223,15 @@ export interface StartedChallenge {
 }
 
 /** Moves the challenge to processing if it may start now; undefined when it did not (another POST won, or it cannot). */
-export async function startChallenge(s: Session, q: { challengeId: string; accountId: string; now: Date }): Promise<StartedChallenge | undefined> {
+export async function startChallenge(
+  s: Session,
+  q: { challengeId: string; accountId: string; now: Date; offeredTypes?: readonly AcmeChallengeType[] },
+): Promise<StartedChallenge | undefined> {
   const [r] = await sqlOf(s).query<ChallengeSqlRow & { attempts: number; identifier_type: IdentifierType; identifier_value: string; wildcard: boolean }>(START_CHALLENGE, [
     q.now,
     q.challengeId,
     q.accountId,
+    q.offeredTypes ?? null,
   ]);
   return r && { challenge: challengeFromSql(r), attempts: r.attempts, identifierType: r.identifier_type, identifierValue: r.identifier_value, wildcard: r.wildcard };
 }

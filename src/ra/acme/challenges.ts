@@ -40,17 +40,17 @@ export async function startChallenge(
   challengeId: string,
   dir?: DirectoryInfo,
 ): Promise<{ challenge: ChallengeInfo; started: boolean; job?: ChallengeJob }> {
-  if (dir) {
-    // a type the directory no longer offers (its policy changed after the authorization was made) is not
-    // validated: RFC 8555 §7.5.1 leaves the choice to the server; malformed, as Boulder answers it
-    const existing = await findChallenge(ctx.store, challengeId, account.id);
-    if (!existing) throw acmeErr.notFound();
-    if (existing.status === "pending" && !dir.challengeTypes.includes(existing.type)) throw acmeErr.malformed(CHALLENGE_TYPE_NOT_ENABLED(existing.type));
-    // docs/rate-limits.md: refused while the account's failed validations of this identifier are used up
-    await checkFailedValidations(ctx, dir, account, challengeId);
+  // docs/rate-limits.md: refused while the account's failed validations of this identifier are used up
+  if (dir) await checkFailedValidations(ctx, dir, account, challengeId);
+  // a type the directory no longer offers (its policy changed after the authorization was made) is not
+  // started: the conditional UPDATE skips it, so the common case stays one statement
+  const r = await startChallengeRow(ctx.store, { challengeId, accountId: account.id, now: ctx.clock.now(), offeredTypes: dir?.challengeTypes });
+  if (!r) {
+    const existing = await getChallenge(ctx, account, challengeId);
+    // RFC 8555 §7.5.1 leaves the choice to the server; malformed, as Boulder answers it; nothing was written
+    if (dir && existing.status === "pending" && !dir.challengeTypes.includes(existing.type)) throw acmeErr.malformed(CHALLENGE_TYPE_NOT_ENABLED(existing.type));
+    return { challenge: existing, started: false };
   }
-  const r = await startChallengeRow(ctx.store, { challengeId, accountId: account.id, now: ctx.clock.now() });
-  if (!r) return { challenge: await getChallenge(ctx, account, challengeId), started: false };
   return {
     challenge: challengeInfo(r.challenge),
     started: true,

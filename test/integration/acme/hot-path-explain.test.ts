@@ -209,7 +209,7 @@ describe("ACME hot path: index-backed whatever the account's history", function 
     ["authorization lock", ACME_AUTHORIZATION_STATEMENTS.lock, () => [ids.authz, ids.account]],
     ["authorization deactivation", ACME_AUTHORIZATION_STATEMENTS.deactivate, () => [ids.authz, ids.account, now(), err, ["pending", "ready"], ["pending", "valid"]]],
     ["challenge read", ACME_AUTHORIZATION_STATEMENTS.getChallenge, () => [ids.challenge, ids.account]],
-    ["challenge start", ACME_AUTHORIZATION_STATEMENTS.startChallenge, () => [now(), ids.challenge, ids.account]],
+    ["challenge start", ACME_AUTHORIZATION_STATEMENTS.startChallenge, () => [now(), ids.challenge, ids.account, ["http-01", "dns-01"]]],
     ["validation job", ACME_AUTHORIZATION_STATEMENTS.job, () => [ids.challenge]],
     ["stale challenge sweep", ACME_AUTHORIZATION_STATEMENTS.reclaim, () => [now(), new Date(Date.now() - 120_000)]],
     ["validation outcome", ACME_AUTHORIZATION_STATEMENTS.recordChallenge, () => [ids.authz, "valid", now(), null, now(), ids.challenge, ids.account, auditRowsParam([audit()])]],
