@@ -25,7 +25,15 @@ export async function checkDns01(req: ValidationRequest, ctx: CheckContext): Pro
   if (req.identifier.type !== "dns") {
     return fail("malformed", "The dns-01 challenge cannot be used to validate IP identifiers (RFC 8738 §7)", false);
   }
-  const name = dns01RecordName(req.identifier.value);
+  return checkKeyAuthorizationTxt(dns01RecordName(req.identifier.value), req.keyAuthorization, ctx);
+}
+
+/**
+ * The TXT check dns-01 (RFC 8555 §8.4) and dns-account-01 share: some TXT
+ * record at `name` holds base64url(SHA-256(keyAuthorization)). A missing
+ * record stays retryable (it may not have propagated yet).
+ */
+export async function checkKeyAuthorizationTxt(name: string, keyAuthorization: string, ctx: CheckContext): Promise<CheckResult> {
   let records: string[][];
   try {
     records = await ctx.resolver.resolveTxt(name);
@@ -35,7 +43,7 @@ export async function checkDns01(req: ValidationRequest, ctx: CheckContext): Pro
     return dnsFailure(e, "TXT", name);
   }
   if (records.length === 0) return fail("dns", `No TXT record found at ${name}`);
-  const expected = dns01TxtValue(req.keyAuthorization);
+  const expected = dns01TxtValue(keyAuthorization);
   // a TXT record longer than 255 octets arrives as several character-strings: join them
   const values = records.map((chunks) => chunks.join(""));
   if (values.some((v) => v === expected)) return VALID;

@@ -23,9 +23,8 @@
  * under the base name, RFC 8555 §7.1.3).
  */
 import { createHash } from "node:crypto";
-import { dnsFailure, fail, quoteShort, VALID, type CheckContext, type CheckResult } from "./common.js";
-import { DNS01_LABEL, dns01TxtValue } from "./dns01.js";
-import { dnsErrorCode, isDnsNoData } from "./network.js";
+import { fail, type CheckContext, type CheckResult } from "./common.js";
+import { checkKeyAuthorizationTxt, DNS01_LABEL } from "./dns01.js";
 import type { ValidationRequest } from "./types.js";
 
 /** RFC 4648 §6 alphabet, lower case */
@@ -67,20 +66,6 @@ export async function checkDnsAccount01(req: ValidationRequest, ctx: CheckContex
   }
   // ra/ always passes it for this type; without it there is no name to look up
   if (!req.accountUrl) throw new Error("dns-account-01 validation needs the account URL");
-  const name = dnsAccount01RecordName(req.identifier.value, req.accountUrl);
-  let records: string[][];
-  try {
-    records = await ctx.resolver.resolveTxt(name);
-  } catch (e) {
-    // NXDOMAIN / NODATA: the record may not have propagated yet, so it stays retryable
-    if (isDnsNoData(dnsErrorCode(e))) return fail("dns", `No TXT record found at ${name}`);
-    return dnsFailure(e, "TXT", name);
-  }
-  if (records.length === 0) return fail("dns", `No TXT record found at ${name}`);
-  const expected = dns01TxtValue(req.keyAuthorization);
-  // a TXT record longer than 255 octets arrives as several character-strings: join them
-  const values = records.map((chunks) => chunks.join(""));
-  if (values.some((v) => v === expected)) return VALID;
-  const shown = values.length === 1 ? quoteShort(values[0]!) : `${quoteShort(values[0]!)} and ${values.length - 1} more`;
-  return fail("incorrectResponse", `Incorrect TXT record ${shown} found at ${name}`);
+  // the same TXT value as dns-01 (draft-ietf-acme-dns-account-label §3), at the account-labelled name
+  return checkKeyAuthorizationTxt(dnsAccount01RecordName(req.identifier.value, req.accountUrl), req.keyAuthorization, ctx);
 }
