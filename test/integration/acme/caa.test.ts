@@ -363,7 +363,8 @@ describe("ACME CAA checking (RFC 8659, RFC 8657) against the mock DNS", function
     const refusing: CaaChecker = {
       async checkCaa(req) {
         refusedCalls++;
-        if (req.name === names[0]) return { status: "invalid", error: { type: "caa", detail: "no" }, transient: false };
+        // the first check started refuses (the order of the checks follows the authorizations, not `names`)
+        if (refusedCalls === 1) return { status: "invalid", error: { type: "caa", detail: `no ${req.name}` }, transient: false };
         await new Promise((r) => setTimeout(r, 50));
         return { status: "valid" };
       },
