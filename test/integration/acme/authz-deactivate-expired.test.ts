@@ -10,11 +10,7 @@ import assert from "node:assert/strict";
 import pg from "pg";
 import { runCleanup } from "../../../src/ra/acme/cleanup.js";
 import { FakeValidator, startAcmeTestServer, type AcmeTestServer } from "./harness.js";
-import { RawAcme, type RawResponse } from "./raw-client.js";
-
-function assertNonce(r: RawResponse): void {
-  assert.match(r.headers.get("replay-nonce") ?? "", /^[A-Za-z0-9_-]{16,}$/, "every answer carries a fresh Replay-Nonce");
-}
+import { assertNonce, RawAcme, type RawResponse } from "./raw-client.js";
 
 describe("authorization deactivation follows the effective status (RFC 8555 §7.5.2, §7.1.6)", function () {
   this.timeout(60_000);

@@ -24,14 +24,10 @@ import { createChallengeValidator } from "../../../src/validation/validator.js";
 import { startChallTestSrv, type ChallTestSrv } from "../../interop/helpers/challtestsrv.js";
 import { runOk } from "../../interop/helpers/tools.js";
 import { startAcmeTestServer, type AcmeTestServer } from "./harness.js";
-import { RawAcme, type RawResponse } from "./raw-client.js";
+import { assertNonce, RawAcme, type RawResponse } from "./raw-client.js";
 
 const ISSUER = "sigil-ca.test";
 const CAA_PROBLEM = "urn:ietf:params:acme:error:caa";
-
-function assertNonce(r: RawResponse): void {
-  assert.match(r.headers.get("replay-nonce") ?? "", /^[A-Za-z0-9_-]{16,}$/, "every ACME answer carries a fresh Replay-Nonce");
-}
 
 describe("ACME CAA checking (RFC 8659, RFC 8657) against the mock DNS", function () {
   this.timeout(90_000);

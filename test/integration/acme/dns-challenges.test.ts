@@ -11,7 +11,7 @@ import { startChallTestSrv, type ChallTestSrv } from "../../interop/helpers/chal
 import { runOk } from "../../interop/helpers/tools.js";
 import { startTestServer, type TestServer } from "../../helpers/server.js";
 import { startAcmeTestServer, type AcmeTestServer } from "./harness.js";
-import { RawAcme, type RawResponse } from "./raw-client.js";
+import { assertNonce, RawAcme, type RawResponse } from "./raw-client.js";
 
 /**
  * dns-account-01 (draft-ietf-acme-dns-account-label) and dns-persist-01
@@ -37,10 +37,6 @@ const accountLabel = (accountUrl: string): string => `_${base32(createHash("sha2
 function hashedUri(prefix: string, domain: string, thumbprint: string, accountUrl: string): string {
   const h = createHash("sha256").update(Buffer.concat([Buffer.from([domain.length]), Buffer.from(domain), Buffer.from(thumbprint), Buffer.from(accountUrl)])).digest("base64url");
   return `${prefix}sha-256/${h}`;
-}
-
-function assertNonce(r: RawResponse): void {
-  assert.match(r.headers.get("replay-nonce") ?? "", /^[A-Za-z0-9_-]{16,}$/, "every ACME answer carries a fresh Replay-Nonce");
 }
 
 describe("ACME dns-account-01 and dns-persist-01 against the mock DNS", function () {

@@ -28,14 +28,10 @@ import { systemActor } from "../../../src/ra/actor.js";
 import { createDirectory } from "../../../src/ra/acme/directories.js";
 import { createAcmeProfile, listAcmeProfiles, updateAcmeProfile } from "../../../src/ra/acme/profiles.js";
 import { FakeValidator, startAcmeTestServer, type AcmeTestServer } from "./harness.js";
-import { RawAcme, type RawResponse } from "./raw-client.js";
+import { assertNonce, RawAcme, type RawResponse } from "./raw-client.js";
 
 const DAY = 86_400_000;
 const PROFILE_ERROR = "urn:ietf:params:acme:error:invalidProfile";
-
-function assertNonce(r: RawResponse): void {
-  assert.match(r.headers.get("replay-nonce") ?? "", /^[A-Za-z0-9_-]{16,}$/, "every answer carries a fresh Replay-Nonce");
-}
 
 function opensslText(pem: string): string {
   const dir = mkdtempSync(path.join(tmpdir(), "sigil-profile-"));

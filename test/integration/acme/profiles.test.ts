@@ -19,15 +19,11 @@ import { systemActor } from "../../../src/ra/actor.js";
 import { createDirectory } from "../../../src/ra/acme/directories.js";
 import { createAcmeProfile, deleteAcmeProfile, listAcmeProfiles } from "../../../src/ra/acme/profiles.js";
 import { FakeValidator, startAcmeTestServer, type AcmeTestServer } from "./harness.js";
-import { RawAcme, type RawResponse } from "./raw-client.js";
+import { assertNonce, RawAcme, type RawResponse } from "./raw-client.js";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const PROFILE_ERROR = "urn:ietf:params:acme:error:invalidProfile";
-
-function assertNonce(r: RawResponse): void {
-  assert.match(r.headers.get("replay-nonce") ?? "", /^[A-Za-z0-9_-]{16,}$/, "every answer carries a fresh Replay-Nonce");
-}
 
 /** openssl's view of a PEM certificate's subject and extensions */
 function opensslText(pem: string): string {

@@ -115,3 +115,9 @@ export class RawAcme {
     return r;
   }
 }
+
+/** RFC 8555 §6.5: every ACME answer, errors included, carries a fresh Replay-Nonce */
+export function assertNonce(r: RawResponse): void {
+  const n = r.headers.get("replay-nonce") ?? "";
+  if (!/^[A-Za-z0-9_-]{16,}$/.test(n)) throw new Error(`every ACME answer carries a fresh Replay-Nonce (a ${r.status} answer had ${JSON.stringify(n)})`);
+}
