@@ -9,7 +9,7 @@ import { SigilError, Violations } from "../core/errors.js";
 import type { DirectoryPolicyFields } from "../db/store/acme-directories.js";
 import { NetworkPolicyError, parseNetworkPolicy } from "../validation/network-policy.js";
 import { LEAF_TYPES, parseLeafType, type AcmeChallengeType, type LeafType } from "../core/types.js";
-import { parseCidr } from "./identifiers.js";
+import { parseCidr } from "./engine.js";
 
 /** RFC 8555 §8.3, §8.4 and RFC 8737: the challenge types a directory offers by default (an empty list means these) */
 export const ACME_CHALLENGE_TYPES: readonly AcmeChallengeType[] = ["http-01", "dns-01", "tls-alpn-01"];

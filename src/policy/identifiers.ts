@@ -3,8 +3,9 @@
  * (dns), RFC 8738 (ip). A directory's policy names the DNS suffixes and IP
  * ranges it issues for and the challenge types it offers.
  */
-import { canonicalIp, ipFromText } from "../ca/ip.js";
+import { canonicalIp } from "../ca/ip.js";
 import type { AcmeChallengeType, Identifier } from "../core/types.js";
+import { dnsNameAllowed, ipInRanges, parseCidr, suffixPatterns } from "./engine.js";
 
 export const IDENTIFIER_MESSAGES = {
   badType: (t: string) => `identifier type "${t}" is not supported (dns, ip)`,
@@ -58,43 +59,17 @@ function endsInNumber(name: string): boolean {
   return /^[0-9]+$/.test(last) || /^0x[0-9a-f]*$/i.test(last);
 }
 
-/** dns identifier within a suffix list: the name itself or a subdomain of an entry */
+/**
+ * dns identifier within a suffix list: the name itself or a subdomain of an
+ * entry (each entry is the engine's name + subtree pair, src/policy/engine.ts)
+ */
 export function dnsAllowed(name: string, suffixes: readonly string[]): boolean {
   if (suffixes.length === 0) return true;
-  return suffixes.some((s) => {
-    const suffix = s.toLowerCase().replace(/^\*?\.+/, "").replace(/\.$/, "");
-    return name === suffix || name.endsWith(`.${suffix}`);
-  });
+  return dnsNameAllowed(name, suffixes.flatMap(suffixPatterns));
 }
 
-/** parses "a.b.c.d/n" or "v6::/n" (a bare address is a /32 or /128) */
-export function parseCidr(cidr: string): { net: Buffer; bits: number } | undefined {
-  const [addr, len, ...rest] = cidr.trim().split("/");
-  if (rest.length || !addr) return undefined;
-  const net = ipFromText(addr);
-  if (!net) return undefined;
-  const max = net.length * 8;
-  // decimal digits only: Number("") is 0, which would turn "10.0.0.0/" into 0.0.0.0/0
-  if (len !== undefined && !/^\d{1,3}$/.test(len)) return undefined;
-  const bits = len === undefined ? max : Number(len);
-  if (!Number.isInteger(bits) || bits < 0 || bits > max) return undefined;
-  return { net, bits };
-}
-
-export function ipInRanges(ip: string, ranges: readonly string[]): boolean {
-  const a = ipFromText(ip);
-  if (!a) return false;
-  return ranges.some((r) => {
-    const c = parseCidr(r);
-    if (!c || c.net.length !== a.length) return false;
-    const full = Math.floor(c.bits / 8);
-    for (let i = 0; i < full; i++) if (a[i] !== c.net[i]) return false;
-    const rem = c.bits % 8;
-    if (rem === 0) return true;
-    const mask = (0xff << (8 - rem)) & 0xff;
-    return (a[full]! & mask) === (c.net[full]! & mask);
-  });
-}
+// the CIDR rules live in the shared policy engine; re-exported for the directory policy's callers
+export { parseCidr, ipInRanges };
 
 /**
  * RFC 8555 §8 / RFC 8737 §3 / RFC 8738 §7: which challenge types can validate an identifier.

@@ -12,6 +12,7 @@
 import { SigilError, Violations } from "../core/errors.js";
 import { LEAF_TYPES, parseLeafType, type IdentifierType, type LeafType } from "../core/types.js";
 import type { ProfileFields } from "../db/store/acme-profiles.js";
+import { kindWithin } from "./engine.js";
 
 const SECOND = 1;
 const HOUR = 3600 * SECOND;
@@ -49,9 +50,7 @@ export const KIND_EXTENDED_KEY_USAGES: Record<LeafType, readonly string[]> = {
  * (review 2 M6): a `server` directory issues only serverAuth, a `client`
  * one only clientAuth, a `dual` one any of the three.
  */
-export function kindWithin(directoryKind: LeafType, profileKind: LeafType): boolean {
-  return directoryKind === "dual" || directoryKind === profileKind;
-}
+export { kindWithin };
 
 const PROFILE_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
