@@ -159,12 +159,14 @@ export function fmtDate(ts: Timestamp | undefined): string {
 // admin -> all in its organization; user -> read, writes need the flag). The
 // API remains the enforcement; the console only hides what would be refused.
 export type Capability = "create_cert" | "revoke_cert" | "create_ca" | "delete_ca" | "export_private_key";
+/** What an operation needs (policy/permissions.ts Need): a capability, or "admin" (user management, directory policy, API keys). */
+export type Need = Capability | "admin";
 
 export function isSuperuser(u: User | undefined): boolean {
   return u?.role === 1;
 }
 
-export function may(u: User | undefined, cap: Capability, organizationId?: string): boolean {
+export function may(u: User | undefined, cap: Need, organizationId?: string): boolean {
   if (!u) return false;
   if (u.role === 1) return true;
   if (organizationId !== undefined && organizationId !== u.organizationId) return false;
@@ -180,6 +182,8 @@ export function may(u: User | undefined, cap: Capability, organizationId?: strin
       return u.deleteCa;
     case "export_private_key":
       return u.exportPrivateKey;
+    case "admin":
+      return false;
   }
 }
 

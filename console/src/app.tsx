@@ -1,5 +1,5 @@
 import { useEffect, useState } from "preact/hooks";
-import { currentSession, isAdmin, logout, may, onSessionChange, type SessionState } from "./api.js";
+import { currentSession, logout, may, onSessionChange, type SessionState } from "./api.js";
 import { linkProps, useRoute } from "./router.js";
 import { Login } from "./views/login.js";
 import { Inventory } from "./views/inventory.js";
@@ -9,6 +9,7 @@ import { AuditLog } from "./views/audit.js";
 import { CaTree } from "./views/cas.js";
 import { AcmeDirectories } from "./views/acme.js";
 import { People } from "./views/people.js";
+import { Campaigns } from "./views/campaign.js";
 
 const ROLE = ["", "superuser", "admin", "user"];
 
@@ -29,7 +30,9 @@ function Shell({ session }: { session: SessionState }) {
     ["audit", "Audit log", true],
     ["cas", "CAs", true],
     ["acme", "ACME", true],
-    ["people", "Users & service accounts", isAdmin(u)],
+    ["renewal", "Renewal", true],
+    // members may read users and service accounts (policy/permissions.ts "read"); creating and editing needs an admin
+    ["people", "Users & service accounts", u.role === 1 || u.organizationId !== ""],
   ];
   const active = section || "certificates";
   let view;
@@ -48,6 +51,9 @@ function Shell({ session }: { session: SessionState }) {
       break;
     case "acme":
       view = <AcmeDirectories />;
+      break;
+    case "renewal":
+      view = <Campaigns />;
       break;
     case "people":
       view = <People />;

@@ -251,3 +251,37 @@ export async function decodeCertificate(pem: string): Promise<DecodedCertificate
     sha256: hex(digest, 0, digest.length, ":").toUpperCase(),
   };
 }
+
+export interface DecodedCrl {
+  /** cRLNumber (RFC 5280 §5.2.3), decimal; undefined when the CRL has none */
+  number?: string;
+  thisUpdate: string;
+  nextUpdate?: string;
+  /** entries in revokedCertificates */
+  revoked: number;
+}
+
+/** A DER CertificateList (RFC 5280 §5.1): the facts the CA tree shows. */
+export function decodeCrl(b: Uint8Array): DecodedCrl {
+  const tbs = readTlv(b, 0).children![0];
+  const f = tbs.children!;
+  // version is optional (v2 CRLs carry it: INTEGER 1)
+  let i = f[0].tag === 0x02 ? 1 : 0;
+  i += 2; // signature, issuer
+  const thisUpdate = time(b, f[i++]);
+  let nextUpdate: string | undefined;
+  if (f[i] && (f[i].tag === 0x17 || f[i].tag === 0x18)) nextUpdate = time(b, f[i++]);
+  let revoked = 0;
+  if (f[i]?.tag === 0x30) revoked = f[i++].children?.length ?? 0;
+  let number: string | undefined;
+  const ext = f[i]?.tag === 0xa0 ? f[i].children?.[0].children : undefined;
+  for (const e of ext ?? []) {
+    const c = e.children!;
+    if (oid(b, c[0]) !== "2.5.29.20") continue;
+    const int = readTlv(b, c[c.length - 1].start);
+    let n = 0n;
+    for (let k = int.start; k < int.end; k++) n = n * 256n + BigInt(b[k]);
+    number = n.toString();
+  }
+  return { number, thisUpdate, nextUpdate, revoked };
+}

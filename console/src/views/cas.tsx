@@ -1,10 +1,52 @@
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
+import { RenewalCampaignScope } from "../../../src/gen/sigil/admin/v1/renewal_pb.js";
 import type { CertificateAuthority } from "../../../src/gen/sigil/admin/v1/certificate_authority_pb.js";
 import { CertificateAuthorityStatus } from "../../../src/gen/sigil/admin/v1/certificate_authority_pb.js";
 import { api, currentSession, fmtDate, may } from "../api.js";
 import { describeError } from "../errors.js";
 import { reloadCatalog, useCatalog } from "../catalog.js";
 import { KEY, REASON } from "../format.js";
+import { decodeCrl, type DecodedCrl } from "../x509.js";
+import { CampaignForm } from "./campaign.js";
+
+/**
+ * The CA's current CRL as relying parties get it: GET /crl/{id}.crl on this
+ * same origin (the public routes are on the HTTPS listener too; no token is
+ * sent, none is needed), decoded here (RFC 5280 §5.1: number, thisUpdate,
+ * nextUpdate, entries).
+ */
+function CrlStatus({ ca }: { ca: CertificateAuthority }) {
+  const [crl, setCrl] = useState<DecodedCrl | "none" | "unreadable" | undefined>();
+  useEffect(() => {
+    let live = true;
+    fetch(`/crl/${encodeURIComponent(ca.id)}.crl`, { credentials: "omit", redirect: "error" })
+      .then(async (r) => {
+        if (!r.ok) return "none" as const;
+        try {
+          return decodeCrl(new Uint8Array(await r.arrayBuffer()));
+        } catch {
+          return "unreadable" as const;
+        }
+      })
+      .catch(() => "unreadable" as const)
+      .then((v) => live && setCrl(v));
+    return () => {
+      live = false;
+    };
+  }, [ca.id]);
+  if (crl === undefined) return <div class="small muted">CRL …</div>;
+  if (crl === "none") return <div class="small muted" data-testid="crl">CRL: none published yet</div>;
+  if (crl === "unreadable") return <div class="small warn" data-testid="crl">CRL: could not be read</div>;
+  const next = crl.nextUpdate ? new Date(crl.nextUpdate.replace(" UTC", "Z").replace(" ", "T")) : undefined;
+  const overdue = next !== undefined && next.getTime() < Date.now();
+  return (
+    <div class="small" data-testid="crl">
+      CRL <a href={`/crl/${ca.id}.crl`} download={`${ca.name}.crl`}>#{crl.number ?? "?"}</a> · {crl.revoked} revoked · issued {crl.thisUpdate} · next update{" "}
+      <span class={overdue ? "warn" : ""}>{crl.nextUpdate ?? "—"}</span>
+      {overdue ? " (overdue)" : ""}
+    </div>
+  );
+}
 
 const CA_STATUS: Record<number, string> = {
   [CertificateAuthorityStatus.ACTIVE]: "active",
@@ -100,7 +142,8 @@ function RevokeCa({ ca, onDone }: { ca: CertificateAuthority; onDone: () => void
 }
 
 function Node({ ca, children, refresh }: { ca: CertificateAuthority; children: Map<string, CertificateAuthority[]>; refresh: () => void }) {
-  const [open, setOpen] = useState<"" | "new" | "revoke">("");
+  const [open, setOpen] = useState<"" | "new" | "revoke" | "campaign">("");
+  const [notice, setNotice] = useState("");
   const user = currentSession()?.user;
   const kids = children.get(ca.id) ?? [];
   const active = ca.status === CertificateAuthorityStatus.ACTIVE;
@@ -119,6 +162,7 @@ function Node({ ca, children, refresh }: { ca: CertificateAuthority; children: M
           {ca.allowLeafCerts ? " · issues leaves" : ""}
         </span>
         <div class="mono small">{ca.subject}</div>
+        <CrlStatus ca={ca} />
         {active && (
           <div class="ca-actions">
             {ca.pathLength !== 0 && may(user, "create_ca", ca.organizationId) && (
@@ -131,10 +175,25 @@ function Node({ ca, children, refresh }: { ca: CertificateAuthority; children: M
                 Revoke…
               </button>
             )}
+            {ca.allowLeafCerts && may(user, "admin", ca.organizationId) && (
+              <button type="button" class="link" onClick={() => setOpen(open === "campaign" ? "" : "campaign")}>
+                Renewal campaign…
+              </button>
+            )}
           </div>
         )}
         {open === "new" && <NewIntermediate parent={ca} onDone={done} />}
         {open === "revoke" && <RevokeCa ca={ca} onDone={done} />}
+        {open === "campaign" && (
+          <CampaignForm
+            target={{ scope: RenewalCampaignScope.CA, caId: ca.id, organizationId: ca.organizationId, label: `every valid leaf of ${ca.name}` }}
+            onDone={(m) => {
+              setOpen("");
+              setNotice(m);
+            }}
+          />
+        )}
+        {notice && <p class="notice small">{notice}</p>}
       </div>
       {kids.length > 0 && (
         <ul>

@@ -9,6 +9,7 @@ import { linkProps } from "../router.js";
 import { SOURCE, STATUS } from "../format.js";
 import { ExpiryTimeline } from "./timeline.js";
 import { CampaignForm } from "./campaign.js";
+import { RenewalCampaignScope } from "../../../src/gen/sigil/admin/v1/renewal_pb.js";
 
 type Query = MessageInitShape<typeof ListCertificatesRequestSchema>;
 
@@ -143,7 +144,7 @@ export function Inventory() {
       {notice && <p class="notice">{notice}</p>}
       {selected.size > 0 && (
         <CampaignForm
-          selected={[...selected.values()]}
+          target={{ scope: RenewalCampaignScope.SERIALS, selected: [...selected.values()] }}
           onDone={(message) => {
             setSelected(new Map());
             setNotice(message);

@@ -1,86 +1,625 @@
+// Users, service accounts and their API keys (UserService,
+// ServiceAccountService). Creating and changing them needs an organization
+// admin (policy/permissions.ts "admin"); the console hides those controls
+// from others, the API refuses them anyway.
 import { useEffect, useState } from "preact/hooks";
-import type { User } from "../../../src/gen/sigil/admin/v1/user_pb.js";
-import type { ServiceAccount } from "../../../src/gen/sigil/admin/v1/service_account_pb.js";
-import { api, fmtDate } from "../api.js";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { Role, type User } from "../../../src/gen/sigil/admin/v1/user_pb.js";
+import type { ApiKey, ServiceAccount } from "../../../src/gen/sigil/admin/v1/service_account_pb.js";
+import { api, currentSession, date, fmtDate, isSuperuser, may } from "../api.js";
 import { describeError } from "../errors.js";
-import { useCatalog } from "../catalog.js";
+import { useCatalog, type Catalog } from "../catalog.js";
 
 const ROLE = ["", "superuser", "admin", "user"];
 
-function caps(x: { createCa: boolean; createCert: boolean; revokeCert: boolean; exportPrivateKey: boolean; deleteCa: boolean }): string {
-  const out: string[] = [];
-  if (x.createCa) out.push("create_ca");
-  if (x.createCert) out.push("create_cert");
-  if (x.revokeCert) out.push("revoke_cert");
-  if (x.exportPrivateKey) out.push("export_private_key");
-  if (x.deleteCa) out.push("delete_ca");
-  return out.join(", ") || "—";
+export interface Caps {
+  createCa: boolean;
+  createCert: boolean;
+  revokeCert: boolean;
+  exportPrivateKey: boolean;
+  deleteCa: boolean;
+}
+const CAP_FIELDS: [keyof Caps, string][] = [
+  ["createCert", "create_cert"],
+  ["revokeCert", "revoke_cert"],
+  ["createCa", "create_ca"],
+  ["deleteCa", "delete_ca"],
+  ["exportPrivateKey", "export_private_key"],
+];
+const NO_CAPS: Caps = { createCa: false, createCert: false, revokeCert: false, exportPrivateKey: false, deleteCa: false };
+const pickCaps = (x: Caps): Caps => ({ createCa: x.createCa, createCert: x.createCert, revokeCert: x.revokeCert, exportPrivateKey: x.exportPrivateKey, deleteCa: x.deleteCa });
+
+function capsText(x: Caps): string {
+  return CAP_FIELDS.filter(([k]) => x[k])
+    .map(([, n]) => n)
+    .join(", ") || "—";
 }
 
-export function People() {
-  const { catalog } = useCatalog();
-  const [users, setUsers] = useState<User[]>([]);
-  const [accounts, setAccounts] = useState<ServiceAccount[]>([]);
+/** The five capability flags as checkboxes (labelled with their API names). */
+function CapsChecks({ value, onChange }: { value: Caps; onChange: (c: Caps) => void }) {
+  return (
+    <span class="caps">
+      {CAP_FIELDS.map(([k, n]) => (
+        <label key={k} class="toggle">
+          <input type="checkbox" name={n} checked={value[k]} onChange={(e) => onChange({ ...value, [k]: e.currentTarget.checked })} /> {n}
+        </label>
+      ))}
+    </span>
+  );
+}
+
+/** The organization a new user or service account goes into: superusers choose, admins use their own. */
+function OrgSelect({ catalog, value, onChange }: { catalog?: Catalog; value: string; onChange: (v: string) => void }) {
+  if (!isSuperuser(currentSession()?.user)) return null;
+  return (
+    <label>
+      Organization
+      <select name="organization" value={value} onChange={(e) => onChange(e.currentTarget.value)}>
+        <option value="">—</option>
+        {catalog?.organizations.map((o) => (
+          <option key={o.id} value={o.id}>
+            {o.name}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+function NewUser({ catalog, onDone }: { catalog?: Catalog; onDone: (u: User) => void }) {
+  const me = currentSession()?.user;
+  const [f, setF] = useState({ username: "", email: "", password: "", role: String(Role.USER), org: me?.organizationId ?? "" });
+  const [caps, setCaps] = useState<Caps>(NO_CAPS);
   const [error, setError] = useState("");
-  useEffect(() => {
+  const [busy, setBusy] = useState(false);
+  const role = Number(f.role) as Role;
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setError("");
+    setBusy(true);
+    try {
+      const r = await api.users.createUser({
+        username: f.username.trim(),
+        email: f.email.trim(),
+        password: f.password,
+        role,
+        organizationId: role === Role.SUPERUSER ? "" : f.org,
+        ...(role === Role.USER ? caps : NO_CAPS),
+      });
+      if (r.user) onDone(r.user);
+    } catch (err) {
+      setError(describeError(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form class="panel stack" aria-label="New user" onSubmit={submit}>
+      <label>
+        Username
+        <input name="username" required autocomplete="off" value={f.username} onInput={(e) => setF({ ...f, username: e.currentTarget.value })} />
+      </label>
+      <label>
+        Email
+        <input name="email" type="email" required value={f.email} onInput={(e) => setF({ ...f, email: e.currentTarget.value })} />
+      </label>
+      <label>
+        Initial password
+        <input name="password" type="password" required autocomplete="new-password" value={f.password} onInput={(e) => setF({ ...f, password: e.currentTarget.value })} />
+      </label>
+      <label>
+        Role
+        <select name="role" value={f.role} onChange={(e) => setF({ ...f, role: e.currentTarget.value })}>
+          <option value={String(Role.USER)}>user (read; writes need a capability)</option>
+          <option value={String(Role.ADMIN)}>admin (everything in the organization)</option>
+          {isSuperuser(me) && <option value={String(Role.SUPERUSER)}>superuser</option>}
+        </select>
+      </label>
+      {role !== Role.SUPERUSER && <OrgSelect catalog={catalog} value={f.org} onChange={(org) => setF({ ...f, org })} />}
+      {role === Role.USER && <CapsChecks value={caps} onChange={setCaps} />}
+      <div>
+        <button type="submit" disabled={busy}>
+          Create user
+        </button>
+      </div>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+    </form>
+  );
+}
+
+/** Role, capabilities, deactivate / reactivate and unlock of one user (UpdateUser, DeactivateUser, UnlockUser). */
+function EditUser({ user, onDone }: { user: User; onDone: (u: User, message: string) => void }) {
+  const me = currentSession()?.user;
+  const [role, setRole] = useState(String(user.role));
+  const [caps, setCaps] = useState<Caps>(pickCaps(user));
+  const [error, setError] = useState("");
+  const [busy, setBusy] = useState(false);
+  const run = async (fn: () => Promise<[User | undefined, string]>) => {
+    setError("");
+    setBusy(true);
+    try {
+      const [u, msg] = await fn();
+      if (u) onDone(u, msg);
+    } catch (err) {
+      setError(describeError(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const save = (e: Event) => {
+    e.preventDefault();
+    const r = Number(role) as Role;
+    void run(async () => {
+      // only what changed: the API leaves absent fields as they are
+      const changed: Partial<Caps> = {};
+      for (const [k] of CAP_FIELDS) if (r === Role.USER && caps[k] !== user[k]) changed[k] = caps[k];
+      const res = await api.users.updateUser({ id: user.id, ...(r !== user.role ? { role: r } : {}), ...changed });
+      return [res.user, `Saved ${user.username}.`];
+    });
+  };
+  const lockedUntil = date(user.lockedUntil);
+  const locked = lockedUntil !== undefined && lockedUntil.getTime() > Date.now();
+  return (
+    <form class="filters inline" aria-label={`Edit ${user.username}`} onSubmit={save}>
+      <select name="role" aria-label="Role" value={role} onChange={(e) => setRole(e.currentTarget.value)}>
+        <option value={String(Role.USER)}>user</option>
+        <option value={String(Role.ADMIN)}>admin</option>
+        {isSuperuser(me) && <option value={String(Role.SUPERUSER)}>superuser</option>}
+      </select>
+      {Number(role) === Role.USER && <CapsChecks value={caps} onChange={setCaps} />}
+      <button type="submit" disabled={busy}>
+        Save
+      </button>
+      {user.isActive ? (
+        <button
+          type="button"
+          class="danger"
+          disabled={busy || user.id === me?.id}
+          onClick={() =>
+            void run(async () => {
+              const res = await api.users.deactivateUser({ id: user.id });
+              return [res.user, `Deactivated ${user.username}; ${res.revokedCertificates} certificate(s) revoked (affiliationChanged).`];
+            })
+          }
+        >
+          Deactivate
+        </button>
+      ) : (
+        <button
+          type="button"
+          disabled={busy}
+          onClick={() =>
+            void run(async () => {
+              const res = await api.users.updateUser({ id: user.id, isActive: true });
+              return [res.user, `Reactivated ${user.username}.`];
+            })
+          }
+        >
+          Reactivate
+        </button>
+      )}
+      {locked && (
+        <button
+          type="button"
+          disabled={busy}
+          onClick={() =>
+            void run(async () => {
+              const res = await api.users.unlockUser({ id: user.id });
+              return [res.user, `Unlocked ${user.username}.`];
+            })
+          }
+        >
+          Unlock
+        </button>
+      )}
+      {error && (
+        <span class="error" role="alert">
+          {error}
+        </span>
+      )}
+    </form>
+  );
+}
+
+function Users({ catalog }: { catalog?: Catalog }) {
+  const me = currentSession()?.user;
+  const [users, setUsers] = useState<User[]>([]);
+  const [error, setError] = useState("");
+  const [notice, setNotice] = useState("");
+  const [open, setOpen] = useState("");
+  const load = () =>
     api.users.listUsers({ pageSize: 200, includeInactive: true }).then(
       (r) => setUsers(r.users),
       (e: unknown) => setError(describeError(e)),
     );
-    api.serviceAccounts.listServiceAccounts({ pageSize: 200 }).then(
-      (r) => setAccounts(r.serviceAccounts),
-      (e: unknown) => setError(describeError(e)),
-    );
-  }, []);
+  useEffect(() => void load(), []);
+  const canCreate = may(me, "admin", isSuperuser(me) ? undefined : me?.organizationId);
   return (
-    <section>
+    <div>
       <h2>Users</h2>
       {error && <p class="error">{error}</p>}
+      {notice && (
+        <p class="notice" data-testid="users-notice">
+          {notice}
+        </p>
+      )}
+      {canCreate && (
+        <button type="button" class="link" onClick={() => setOpen(open === "new" ? "" : "new")}>
+          New user…
+        </button>
+      )}
+      {open === "new" && (
+        <NewUser
+          catalog={catalog}
+          onDone={(u) => {
+            setOpen("");
+            setNotice(`Created ${u.username}.`);
+            void load();
+          }}
+        />
+      )}
       <table class="grid" data-testid="users">
         <thead>
           <tr>
             <th>Username</th>
+            <th>Email</th>
             <th>Role</th>
             <th>Organization</th>
             <th>Capabilities</th>
             <th>Active</th>
             <th>Last login</th>
+            <th />
           </tr>
         </thead>
         <tbody>
-          {users.map((u) => (
-            <tr key={u.id}>
+          {users.map((u) => [
+            <tr key={u.id} data-user={u.username}>
               <td>{u.username}</td>
+              <td class="small">{u.email}</td>
               <td>{ROLE[u.role]}</td>
               <td>{u.organizationId ? catalog?.orgName(u.organizationId) : "—"}</td>
-              <td class="small">{u.role === 3 ? caps(u) : "all"}</td>
+              <td class="small">{u.role === Role.USER ? capsText(u) : "all"}</td>
               <td>{u.isActive ? "yes" : "no"}</td>
               <td>{u.lastLoginAt ? fmtDate(u.lastLoginAt) : "never"}</td>
-            </tr>
-          ))}
+              <td>
+                {may(me, "admin", u.organizationId || undefined) && (u.role !== Role.SUPERUSER || isSuperuser(me)) && (
+                  <button type="button" class="link" aria-label={`Edit ${u.username}…`} onClick={() => setOpen(open === u.id ? "" : u.id)}>
+                    Edit…
+                  </button>
+                )}
+              </td>
+            </tr>,
+            open === u.id && (
+              <tr key={`${u.id}-edit`}>
+                <td colSpan={8}>
+                  <EditUser
+                    user={u}
+                    onDone={(_, msg) => {
+                      setOpen("");
+                      setNotice(msg);
+                      void load();
+                    }}
+                  />
+                </td>
+              </tr>
+            ),
+          ])}
         </tbody>
       </table>
-      <h2>Service accounts</h2>
+    </div>
+  );
+}
+
+function NewServiceAccount({ catalog, onDone }: { catalog?: Catalog; onDone: (a: ServiceAccount) => void }) {
+  const me = currentSession()?.user;
+  const [f, setF] = useState({ name: "", description: "", org: me?.organizationId ?? "" });
+  const [caps, setCaps] = useState<Caps>(NO_CAPS);
+  const [error, setError] = useState("");
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setError("");
+    try {
+      const r = await api.serviceAccounts.createServiceAccount({ organizationId: f.org, name: f.name.trim(), description: f.description.trim(), ...caps });
+      if (r.serviceAccount) onDone(r.serviceAccount);
+    } catch (err) {
+      setError(describeError(err));
+    }
+  };
+  return (
+    <form class="panel stack" aria-label="New service account" onSubmit={submit}>
+      <label>
+        Name
+        <input name="name" required value={f.name} onInput={(e) => setF({ ...f, name: e.currentTarget.value })} />
+      </label>
+      <label>
+        Description
+        <input name="description" value={f.description} onInput={(e) => setF({ ...f, description: e.currentTarget.value })} />
+      </label>
+      <OrgSelect catalog={catalog} value={f.org} onChange={(org) => setF({ ...f, org })} />
+      <CapsChecks value={caps} onChange={setCaps} />
+      <div>
+        <button type="submit">Create service account</button>
+      </div>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+    </form>
+  );
+}
+
+/**
+ * A service account's API keys: list (with revoked ones), create (the key
+ * is in the answer once and is stored hashed; the console shows it once and
+ * keeps it nowhere), revoke.
+ */
+function ApiKeys({ account }: { account: ServiceAccount }) {
+  const me = currentSession()?.user;
+  const admin = may(me, "admin", account.organizationId);
+  const [keys, setKeys] = useState<ApiKey[] | undefined>();
+  const [name, setName] = useState("");
+  const [days, setDays] = useState("");
+  const [created, setCreated] = useState<{ name: string; key: string } | undefined>();
+  const [error, setError] = useState("");
+  const load = () =>
+    api.serviceAccounts.listApiKeys({ serviceAccountId: account.id, includeRevoked: true, pageSize: 100 }).then(
+      (r) => setKeys(r.apiKeys),
+      (e: unknown) => setError(describeError(e)),
+    );
+  useEffect(() => void load(), [account.id]);
+  const create = async (e: Event) => {
+    e.preventDefault();
+    setError("");
+    setCreated(undefined);
+    try {
+      const n = Number(days);
+      const r = await api.serviceAccounts.createApiKey({
+        serviceAccountId: account.id,
+        name: name.trim(),
+        expiresAt: n > 0 ? timestampFromDate(new Date(Date.now() + n * 86_400_000)) : undefined,
+      });
+      setCreated({ name: r.apiKey?.name ?? name, key: r.key });
+      setName("");
+      setDays("");
+      void load();
+    } catch (err) {
+      setError(describeError(err));
+    }
+  };
+  const revoke = async (k: ApiKey) => {
+    setError("");
+    try {
+      await api.serviceAccounts.revokeApiKey({ id: k.id });
+      void load();
+    } catch (err) {
+      setError(describeError(err));
+    }
+  };
+  return (
+    <div class="panel" data-testid={`api-keys-${account.name}`}>
+      <h4>API keys of {account.name}</h4>
+      {created && (
+        <div class="notice" data-testid="api-key-once">
+          API key <strong>{created.name}</strong> (shown once, copy it now; Sigil keeps only its hash):
+          <div class="mono secret">{created.key}</div>
+          <button type="button" class="link" onClick={() => void navigator.clipboard?.writeText(created.key)}>
+            Copy
+          </button>
+          <button type="button" class="link" onClick={() => setCreated(undefined)}>
+            Done
+          </button>
+        </div>
+      )}
+      {admin && (
+        <form class="filters inline" aria-label={`New API key for ${account.name}`} onSubmit={create}>
+          <input name="name" placeholder="Key name" required value={name} onInput={(e) => setName(e.currentTarget.value)} />
+          <input name="expiresInDays" type="number" min="1" placeholder="Expires in days (empty: never)" value={days} onInput={(e) => setDays(e.currentTarget.value)} />
+          <button type="submit">Create API key</button>
+        </form>
+      )}
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
       <table class="grid">
         <thead>
           <tr>
             <th>Name</th>
-            <th>Organization</th>
-            <th>Capabilities</th>
-            <th>Active</th>
+            <th>Prefix</th>
+            <th>Created</th>
+            <th>Expires</th>
+            <th>Last used</th>
+            <th>Revoked</th>
+            <th />
           </tr>
         </thead>
         <tbody>
-          {accounts.map((a) => (
-            <tr key={a.id}>
-              <td>{a.name}</td>
-              <td>{catalog?.orgName(a.organizationId)}</td>
-              <td class="small">{caps(a)}</td>
-              <td>{a.isActive ? "yes" : "no"}</td>
+          {keys?.length === 0 && (
+            <tr>
+              <td colSpan={7} class="muted">
+                No API keys.
+              </td>
+            </tr>
+          )}
+          {keys?.map((k) => (
+            <tr key={k.id} data-key={k.name}>
+              <td>{k.name}</td>
+              <td class="mono">{k.keyPrefix}…</td>
+              <td>{fmtDate(k.createdAt)}</td>
+              <td>{k.expiresAt ? fmtDate(k.expiresAt) : "never"}</td>
+              <td>{k.lastUsedAt ? fmtDate(k.lastUsedAt) : "never"}</td>
+              <td>{k.revokedAt ? fmtDate(k.revokedAt) : "—"}</td>
+              <td>
+                {admin && !k.revokedAt && (
+                  <button type="button" class="link danger-text" onClick={() => void revoke(k)}>
+                    Revoke
+                  </button>
+                )}
+              </td>
             </tr>
           ))}
         </tbody>
       </table>
+    </div>
+  );
+}
+
+/** Capabilities, enable/disable and delete of a service account (UpdateServiceAccount, DeleteServiceAccount). */
+function EditServiceAccount({ account, onDone }: { account: ServiceAccount; onDone: (message: string) => void }) {
+  const [caps, setCaps] = useState<Caps>(pickCaps(account));
+  const [confirm, setConfirm] = useState(false);
+  const [error, setError] = useState("");
+  const run = async (fn: () => Promise<string>) => {
+    setError("");
+    try {
+      onDone(await fn());
+    } catch (err) {
+      setError(describeError(err));
+    }
+  };
+  return (
+    <form
+      class="filters inline"
+      aria-label={`Edit ${account.name}`}
+      onSubmit={(e) => {
+        e.preventDefault();
+        void run(async () => {
+          await api.serviceAccounts.updateServiceAccount({ id: account.id, ...caps });
+          return `Saved ${account.name}.`;
+        });
+      }}
+    >
+      <CapsChecks value={caps} onChange={setCaps} />
+      <button type="submit">Save</button>
+      <button
+        type="button"
+        onClick={() =>
+          void run(async () => {
+            await api.serviceAccounts.updateServiceAccount({ id: account.id, isActive: !account.isActive });
+            return `${account.isActive ? "Disabled" : "Enabled"} ${account.name}.`;
+          })
+        }
+      >
+        {account.isActive ? "Disable" : "Enable"}
+      </button>
+      {confirm ? (
+        <button
+          type="button"
+          class="danger"
+          onClick={() =>
+            void run(async () => {
+              await api.serviceAccounts.deleteServiceAccount({ id: account.id });
+              return `Deleted ${account.name}; its API keys are revoked.`;
+            })
+          }
+        >
+          Delete {account.name} and revoke its keys
+        </button>
+      ) : (
+        <button type="button" class="link" onClick={() => setConfirm(true)}>
+          Delete…
+        </button>
+      )}
+      {error && (
+        <span class="error" role="alert">
+          {error}
+        </span>
+      )}
+    </form>
+  );
+}
+
+function ServiceAccounts({ catalog }: { catalog?: Catalog }) {
+  const me = currentSession()?.user;
+  const [accounts, setAccounts] = useState<ServiceAccount[]>([]);
+  const [error, setError] = useState("");
+  const [notice, setNotice] = useState("");
+  const [open, setOpen] = useState("");
+  const load = () =>
+    api.serviceAccounts.listServiceAccounts({ pageSize: 200 }).then(
+      (r) => setAccounts(r.serviceAccounts),
+      (e: unknown) => setError(describeError(e)),
+    );
+  useEffect(() => void load(), []);
+  const done = (msg: string) => {
+    setOpen("");
+    setNotice(msg);
+    void load();
+  };
+  return (
+    <div>
+      <h2>Service accounts</h2>
+      {error && <p class="error">{error}</p>}
+      {notice && <p class="notice">{notice}</p>}
+      {may(me, "admin", isSuperuser(me) ? undefined : me?.organizationId) && (
+        <button type="button" class="link" onClick={() => setOpen(open === "new" ? "" : "new")}>
+          New service account…
+        </button>
+      )}
+      {open === "new" && <NewServiceAccount catalog={catalog} onDone={(a) => done(`Created ${a.name}.`)} />}
+      <table class="grid" data-testid="service-accounts">
+        <thead>
+          <tr>
+            <th>Name</th>
+            <th>Description</th>
+            <th>Organization</th>
+            <th>Capabilities</th>
+            <th>Active</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {accounts.map((a) => [
+            <tr key={a.id} data-service-account={a.name}>
+              <td>{a.name}</td>
+              <td class="small">{a.description}</td>
+              <td>{catalog?.orgName(a.organizationId)}</td>
+              <td class="small">{capsText(a)}</td>
+              <td>{a.isActive ? "yes" : "no"}</td>
+              <td>
+                <button type="button" class="link" aria-label={`API keys of ${a.name}`} onClick={() => setOpen(open === `k:${a.id}` ? "" : `k:${a.id}`)}>
+                  API keys
+                </button>
+                {may(me, "admin", a.organizationId) && (
+                  <button type="button" class="link" aria-label={`Edit ${a.name}…`} onClick={() => setOpen(open === `e:${a.id}` ? "" : `e:${a.id}`)}>
+                    Edit…
+                  </button>
+                )}
+              </td>
+            </tr>,
+            open === `k:${a.id}` && (
+              <tr key={`${a.id}-keys`}>
+                <td colSpan={6}>
+                  <ApiKeys account={a} />
+                </td>
+              </tr>
+            ),
+            open === `e:${a.id}` && (
+              <tr key={`${a.id}-edit`}>
+                <td colSpan={6}>
+                  <EditServiceAccount account={a} onDone={done} />
+                </td>
+              </tr>
+            ),
+          ])}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+export function People() {
+  const { catalog } = useCatalog();
+  return (
+    <section>
+      <Users catalog={catalog} />
+      <ServiceAccounts catalog={catalog} />
     </section>
   );
 }

@@ -169,8 +169,13 @@ describe("web console in Chromium (playwright-core, system chromium)", function 
     assert.ok(orgs.length > 0);
     assert.deepEqual([...new Set(orgs)], [orgAName]);
     // hidden: what the API would refuse (user administration, revoking without revoke_cert); shown: issuing (create_cert)
-    assert.equal(await page.getByRole("link", { name: "Users & service accounts" }).count(), 0);
     assert.equal(await page.getByRole("link", { name: "Issue" }).count(), 1);
+    // members may read their organization's users (policy "read"), never create or edit them
+    await page.getByRole("link", { name: "Users & service accounts" }).click();
+    await page.getByTestId("users").getByText(orgUser.username).waitFor(WAIT);
+    assert.equal(await page.getByRole("button", { name: "New user…" }).count(), 0);
+    assert.equal(await page.getByRole("button", { name: "New service account…" }).count(), 0);
+    assert.equal(await page.getByRole("button", { name: /^Edit / }).count(), 0);
     await page.getByRole("link", { name: "seen.alpha.example.test" }).click();
     await page.getByTestId("status").waitFor(WAIT);
     assert.equal(await page.getByRole("button", { name: "Revoke…" }).count(), 0);
