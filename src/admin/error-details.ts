@@ -126,8 +126,13 @@ function sigilErrorDetails(err: SigilError): ErrorDetail[] {
       break;
     case "unavailable":
       break;
-    case "notFound":
     case "permissionDenied":
+      // issuance policies name every refused name as a field (src/ra/issuance-policies.ts)
+      if (err.violations.length > 0) {
+        out.push({ desc: BadRequestSchema, value: create(BadRequestSchema, { fieldViolations: err.violations.map((v) => ({ field: v.field, description: v.description })) }) });
+      }
+      break;
+    case "notFound":
     case "unauthenticated":
     case "resourceExhausted":
       break;

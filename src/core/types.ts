@@ -71,4 +71,5 @@ export type AuditAction =
   | "service_account_create" | "service_account_update" | "service_account_delete"
   | "api_key_create" | "api_key_revoke"
   | "renewal_campaign_create" | "renewal_campaign_cancel"
+  | "issuance_policy_create" | "issuance_policy_update" | "issuance_policy_delete" | "cert_policy_denied"
   | "system_bootstrap";

@@ -36,6 +36,8 @@ import { nextPageToken, parsePage } from "./paging.js";
 import { checkRevocationReason, revokeCertificateInTx } from "./revocation.js";
 import { checkIssuanceKey, issuanceValidityDays } from "./organization-settings.js";
 import { organizationSettings } from "./organizations.js";
+import { auditingPolicyRefusals, enforceIssuancePolicies } from "./issuance-policies.js";
+import { singleInputFields } from "../policy/issuance-policies.js";
 
 const DAY_MS = 86_400_000;
 /** Validity of admin-issued leaves when the request gives none. */
@@ -112,19 +114,29 @@ export async function issueCertificate(ctx: RaContext, actor: Actor, input: Issu
   const days = issuanceValidityDays(orgSettings, input.validityDays);
   checkIssuanceKey(orgSettings, input.keyAlgorithm, "key_algorithm");
   const keyPair = await generateKeyPair(input.keyAlgorithm);
-  return inTransaction(ctx, async (tx) => {
-    const ca = await loadCaForIssuance(tx, caId);
-    const now = ctx.clock.now();
-    return issueLeafInTx(ctx, tx, actor, {
-      ca,
-      publicKey: keyPair.publicKey,
-      type: profile,
-      ...names,
-      notAfter: new Date(now.getTime() + days * DAY_MS),
-      source: "admin",
-      privateKeyPkcs8: exportPrivateKeyPkcs8(keyPair.privateKey),
-    });
-  });
+  const refusal = { organizationId: () => issuingCa.organization.id, caId, operation: "issue" as const };
+  return auditingPolicyRefusals(ctx, actor, refusal, () =>
+    inTransaction(ctx, async (tx) => {
+      const ca = await loadCaForIssuance(tx, caId);
+      // issue 13 item 7: the issuance policies that bind the caller, before anything is signed
+      const policyDays = await enforceIssuancePolicies(tx, actor, {
+        organizationId: ca.organization.id,
+        request: { caId, kind: profile, ...names, keyType: input.keyAlgorithm },
+        requestedDays: input.validityDays === 0 ? undefined : days,
+        defaultDays: days,
+      });
+      const now = ctx.clock.now();
+      return issueLeafInTx(ctx, tx, actor, {
+        ca,
+        publicKey: keyPair.publicKey,
+        type: profile,
+        ...names,
+        notAfter: new Date(now.getTime() + policyDays * DAY_MS),
+        source: "admin",
+        privateKeyPkcs8: exportPrivateKeyPkcs8(keyPair.privateKey),
+      });
+    }),
+  );
 }
 
 /**
@@ -153,18 +165,29 @@ export async function signCsr(
   const days = issuanceValidityDays(orgSettings, input.validityDays);
   checkIssuanceKey(orgSettings, csr.publicKey, "csr_pem");
   await checkNotCaKey(ctx.store, issuing.organization.id, csr.publicKey);
-  return inTransaction(ctx, async (tx) => {
-    const ca = await loadCaForIssuance(tx, caId);
-    const now = ctx.clock.now();
-    return issueLeafInTx(ctx, tx, actor, {
-      ca,
-      publicKey: csr.publicKey,
-      type: profile,
-      ...names,
-      notAfter: new Date(now.getTime() + days * DAY_MS),
-      source: "admin",
-    });
-  });
+  const refusal = { organizationId: () => issuing.organization.id, caId, operation: "sign_csr" as const };
+  return auditingPolicyRefusals(ctx, actor, refusal, () =>
+    inTransaction(ctx, async (tx) => {
+      const ca = await loadCaForIssuance(tx, caId);
+      // issue 13 item 7: the issuance policies that bind the caller, before anything is signed
+      const policyDays = await enforceIssuancePolicies(tx, actor, {
+        organizationId: ca.organization.id,
+        request: { caId, kind: profile, ...names, keyType: keyAlgorithmOf(csr.publicKey) },
+        requestedDays: input.validityDays === 0 ? undefined : days,
+        defaultDays: days,
+        fields: singleInputFields("csr_pem"),
+      });
+      const now = ctx.clock.now();
+      return issueLeafInTx(ctx, tx, actor, {
+        ca,
+        publicKey: csr.publicKey,
+        type: profile,
+        ...names,
+        notAfter: new Date(now.getTime() + policyDays * DAY_MS),
+        source: "admin",
+      });
+    }),
+  );
 }
 
 async function loadCertificate(s: Session, id: string): Promise<Certificate> {
@@ -286,8 +309,17 @@ export async function renewCertificate(
     await checkNotCaKey(ctx.store, orig.organization.id, oldPublicKey);
   }
   const profile = checkProfile(orig.type);
-  return inTransaction(ctx, async (tx) => {
+  const refusal = { organizationId: () => orig.organization.id, caId: orig.issuer.id, operation: "renew" as const };
+  return auditingPolicyRefusals(ctx, actor, refusal, () => inTransaction(ctx, async (tx) => {
     const ca = await loadCaForIssuance(tx, orig.issuer.id);
+    // issue 13 item 7: a renewal is an issuance: the policies that bind the caller now apply
+    const policyDays = await enforceIssuancePolicies(tx, actor, {
+      organizationId: ca.organization.id,
+      request: { caId: ca.id, kind: profile, commonName: orig.commonName ?? undefined, dnsNames: orig.dnsNames, ipAddresses: orig.ipAddresses, emails: orig.emails, keyType: keyAlgorithmOf(publicKey) },
+      requestedDays: validityDays === undefined ? undefined : days,
+      defaultDays: days,
+      fields: singleInputFields("id", { validityDays: "validity_days" }),
+    });
     const now = ctx.clock.now();
     return issueLeafInTx(ctx, tx, actor, {
       ca,
@@ -297,13 +329,13 @@ export async function renewCertificate(
       dnsNames: orig.dnsNames,
       ipAddresses: orig.ipAddresses,
       emails: orig.emails,
-      notAfter: new Date(now.getTime() + days * DAY_MS),
+      notAfter: new Date(now.getTime() + policyDays * DAY_MS),
       source: "admin",
       renewedFromId: orig.id,
       privateKeyPkcs8,
       auditAction: "cert_renew",
     });
-  });
+  }));
 }
 
 /**

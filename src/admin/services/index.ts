@@ -13,6 +13,7 @@ import { auditService } from "./audit.js";
 import { authService } from "./auth.js";
 import { certificateService } from "./certificate.js";
 import { certificateAuthorityService } from "./certificate-authority.js";
+import { issuancePolicyService } from "./issuance-policy.js";
 import { organizationService } from "./organization.js";
 import { renewalService } from "./renewal.js";
 import { serviceAccountService } from "./service-account.js";
@@ -38,5 +39,6 @@ export function adminServices(deps: AdminServiceDeps): ServiceBinding[] {
     certificateService(deps),
     acmeService(deps),
     renewalService(deps),
+    issuancePolicyService(deps),
   ];
 }

@@ -9,6 +9,7 @@ import { ApiKeySchema, ServiceAccountSchema } from "./service-account.js";
 import { OcspSignerSchema, RevocationGenerationSchema, StoredCrlSchema } from "./crl.js";
 import { RenewalCampaignCertificateSchema, RenewalCampaignSchema } from "./renewal-campaign.js";
 import { AcmeProfileSchema } from "./acme-profile.js";
+import { IssuancePolicySchema } from "./issuance-policy.js";
 import { AcmeRateLimitOverrideSchema, RateLimitBucketSchema } from "./rate-limit.js";
 import {
   AcmeAccountSchema,
@@ -33,6 +34,7 @@ export * from "./service-account.js";
 export * from "./crl.js";
 export * from "./renewal-campaign.js";
 export * from "./acme-profile.js";
+export * from "./issuance-policy.js";
 export * from "./rate-limit.js";
 
 /** Every entity schema, for the ORM config. Add new ones here (and a migration). */
@@ -64,4 +66,5 @@ export const allEntities = [
   AcmeProfileSchema,
   RateLimitBucketSchema,
   AcmeRateLimitOverrideSchema,
+  IssuancePolicySchema,
 ];

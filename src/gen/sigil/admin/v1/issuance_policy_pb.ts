@@ -279,7 +279,7 @@ export type ListIssuancePoliciesRequest = Message<"sigil.admin.v1.ListIssuancePo
   organizationId: string;
 
   /**
-   * Page size (default 50, at most 1000).
+   * Page size (default 50, at most 500).
    *
    * @generated from field: int32 page_size = 2;
    */
