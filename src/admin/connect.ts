@@ -1,18 +1,22 @@
 /**
- * The admin API over Connect and gRPC-Web (binary and JSON), served by
- * @connectrpc/connect-node from the same generated descriptors and the same
- * service implementations as the gRPC port (./grpc-adapter.ts), mounted on
- * the HTTPS listener at the standard paths (`/sigil.admin.v1.AuthService/Login`).
+ * The admin API over gRPC, Connect and gRPC-Web (binary and JSON), served by
+ * @connectrpc/connect-node from the generated protobuf-es descriptors, for
+ * both listeners: the gRPC port (an HTTP/2 server, ./server.ts: all three
+ * protocols, plus grpc.health.v1 and server reflection) and the HTTPS
+ * listener (HTTP/1.1 in front of Koa and the console: Connect and gRPC-Web),
+ * at the standard paths (`/sigil.admin.v1.AuthService/Login`).
  *
- * One pipeline for every protocol: each call goes through the same steps as
- * a gRPC call, with the same functions:
+ * One pipeline for every protocol and listener: each call goes through the
+ * same steps, with the same functions:
  *   request checks (./request-check.ts) -> the `before` hook (authentication,
  *   ./auth-hook.ts) -> the handler (authorization and audit in ra/) ->
- *   error mapping (./status.ts + ./error-details.ts) -> one log line and the
- *   RPC metrics (RpcLog).
- * Only the framing differs. A request that Connect cannot decode (bad JSON,
- * an unknown field, a wrong type) is refused by connect-node with
- * INVALID_ARGUMENT before any of it runs, as grpc-js does for bad bytes.
+ *   error mapping (./status.ts + ./error-details.ts: google.rpc details in
+ *   grpc-status-details-bin for gRPC, Connect error details otherwise) ->
+ *   one log line and the RPC metrics (RpcLog).
+ * Only the framing differs, and connect-node does it. A request that cannot
+ * be decoded (bad protobuf bytes, bad JSON, an unknown field, a wrong type)
+ * answers INVALID_ARGUMENT before the hook and the handler run
+ * (malformedRequestGate below for binary, connect-node itself for JSON).
  *
  * Browsers (the console) and CSRF: a Connect unary call is a POST whose
  * Content-Type must be application/json or application/proto (gRPC-Web:
@@ -20,14 +24,13 @@
  * page cannot send one without a preflight, and no CORS headers are served
  * (the console is same-origin). text/plain, form encodings and anything
  * else answer 415 before any handler runs. Connect GET is off (no method is
- * marked idempotent). The gRPC protocol itself needs HTTP/2 trailers: on
- * this (HTTP/1.1) listener only Connect and gRPC-Web are on; gRPC is the
- * gRPC port's.
+ * marked idempotent).
  */
 import { forwardedPeer, type TrustProxy } from "../core/client-address.js";
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import * as grpc from "@grpc/grpc-js";
-import { create, type DescMessage, type DescMethod, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import { create, type DescMessage, type DescMethod, type DescService, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
@@ -37,8 +40,13 @@ import {
   type HandlerContext,
 } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { SigilError } from "../core/errors.js";
+import type { ServerReflectionRequest } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { requestContext, requestIdFrom } from "../logger.js";
+import { Health, healthService, type HealthStatus } from "./health.js";
+import { ReflectionIndex, ServerReflectionV1, ServerReflectionV1alpha } from "./reflection.js";
 import { errorDetails } from "./error-details.js";
+import { toGrpcStatus } from "./status.js";
 import {
   addPrincipal,
   callFields,
@@ -59,22 +67,6 @@ import { ACTOR_KEY } from "./principal.js";
 
 /** The most a request body may hold (as grpc-js's default receive limit). */
 export const CONNECT_READ_MAX_BYTES = 4 * 1024 * 1024;
-
-/** Options of `buildConnectHandler`. */
-export interface ConnectHandlerOptions {
-  /** The same bindings as the gRPC server's. */
-  services: ServiceBinding[];
-  /** One structured line per RPC; default silent. */
-  logger?: AdminLogger;
-  /** Runs before every handler (authentication), exactly as on the gRPC port. */
-  before?: (ctx: CallContext) => void | Promise<void>;
-  /** Counts and times every call (same metric as gRPC). */
-  metrics?: AddServiceOptions["metrics"];
-  /** SIGIL_TRUST_PROXY: take the client address from X-Forwarded-For (src/core/client-address.ts). */
-  trustProxy?: boolean | TrustProxy;
-  /** Requests whose path is no admin RPC go here (the Koa app); default 404. */
-  fallback?: RequestListener;
-}
 
 const PEER = createConnectContextKey<string>("unknown", { description: "sigil.peer" });
 
@@ -275,44 +267,227 @@ function serverStreaming(method: DescMethod, handler: ServerStreamingHandler<Des
 }
 
 /**
- * A request listener serving the admin services over Connect and gRPC-Web
- * (JSON and binary) at `/<package>.<Service>/<Method>`; every other request
- * goes to `fallback`. Not listening: mount it on the HTTPS listener.
+ * The requestGate of every admin route: connect-node answers request bytes
+ * that are not valid protobuf with INTERNAL ("parse binary: ...", before any
+ * handler runs), but a malformed request is the caller's fault. Every
+ * protocol handler aborts the call's context with that error before it
+ * renders it, so the abort listener turns it into INVALID_ARGUMENT naming
+ * the message type (with the same google.rpc details as any other refusal)
+ * and writes the call's one log line; the hook and the handler never run.
  */
-export function buildConnectHandler(opts: ConnectHandlerOptions): RequestListener {
+function malformedRequestGate(options: AddServiceOptions): (hctx: HandlerContext) => void {
+  const logger = options.logger ?? silentLogger;
+  return (hctx) => {
+    const signal = hctx.signal;
+    signal.addEventListener(
+      "abort",
+      () => {
+        const reason: unknown = signal.reason;
+        if (!(reason instanceof ConnectError) || reason.code !== Code.Internal || !reason.rawMessage.startsWith("parse binary:")) return;
+        const err = SigilError.invalidArgument(`the request is not a valid ${hctx.method.input.typeName} message`);
+        const ctx = contextOf(hctx.method, hctx);
+        const log = new RpcLog(logger, ctx, callFields(ctx), options.metrics);
+        // not log.status(): the call's signal is aborted by now, which it would read as CANCELLED
+        const status = toGrpcStatus(err);
+        log.done(status.code, { protocol: hctx.protocolName });
+        const mapped = connectErrorOf(status.code, status.details, err);
+        // the same object is rendered next: change it in place
+        Object.assign(reason, { code: mapped.code, rawMessage: mapped.rawMessage, message: mapped.message, details: mapped.details });
+      },
+      { once: true },
+    );
+  };
+}
+
+/**
+ * grpc.reflection.v1(alpha).ServerReflection/ServerReflectionInfo: a bidi
+ * stream, one answer per request (./reflection.ts), one log line per stream.
+ * Unauthenticated, like health: it describes the API, not its data.
+ */
+function reflectionInfo(index: ReflectionIndex, method: DescMethod, options: AddServiceOptions) {
+  const logger = options.logger ?? silentLogger;
+  return async function* (requests: AsyncIterable<AnyMessage>, hctx: HandlerContext): AsyncGenerator<AnyMessage> {
+    const ctx = contextOf(method, hctx);
+    const fields = callFields(ctx);
+    const log = new RpcLog(logger, ctx, fields, options.metrics);
+    const sent = new Set<string>();
+    let messages = 0;
+    let outcome: "ok" | "error" | "cancelled" = "cancelled";
+    try {
+      for await (const req of requests) {
+        const answer = index.answer(req as ServerReflectionRequest, sent);
+        messages++;
+        yield create(method.output, { ...answer, originalRequest: req } as AnyInit);
+      }
+      if (!ctx.signal.aborted) outcome = "ok";
+    } catch (err) {
+      outcome = "error";
+      const status = log.status(err);
+      log.done(status.code, { protocol: hctx.protocolName, messages });
+      throw connectErrorOf(status.code, status.details, err);
+    } finally {
+      if (outcome !== "error") log.done(outcome === "ok" ? grpc.status.OK : grpc.status.CANCELLED, { protocol: hctx.protocolName, messages });
+    }
+  };
+}
+
+/** What `adminRoutes` serves. */
+export interface AdminRoutesOptions {
+  /** The admin services (src/admin/services/index.ts), behind `before`. */
+  services: ServiceBinding[];
+  /** One structured line per RPC; default silent. */
+  logger?: AdminLogger;
+  /** Runs before every handler of `services` (authentication, ./auth-hook.ts); not for health or reflection. */
+  before?: (ctx: CallContext) => void | Promise<void>;
+  /** Counts and times every call (sigil_grpc_requests_total, ...). */
+  metrics?: AddServiceOptions["metrics"];
+  /** grpc.health.v1.Health over this table (unauthenticated); none when undefined. */
+  health?: HealthStatus;
+  /** grpc.reflection v1 and v1alpha describing the services (and health); default off. */
+  reflection?: boolean;
+}
+
+/** Registers one service's handlers, each wrapped in the pipeline (request checks, hook, handler, errors, log). */
+function serviceRoutes(router: ConnectRouter, b: ServiceBinding, options: AddServiceOptions): void {
+  const table = b.impl as Record<string, unknown>;
+  const impl: Record<string, unknown> = {};
+  for (const method of b.service.methods) {
+    const h = table[method.localName];
+    if (typeof h !== "function") continue; // connect answers UNIMPLEMENTED
+    const bound = h.bind(b.impl) as UnaryHandler<DescMessage, DescMessage> & ServerStreamingHandler<DescMessage, DescMessage>;
+    if (method.methodKind === "unary") impl[method.localName] = unary(method, bound, options);
+    else if (method.methodKind === "server_streaming") impl[method.localName] = serverStreaming(method, bound, options);
+    else throw new Error(`${methodPath(method)}: ${method.methodKind} methods are not supported by the admin API`);
+  }
+  router.service(b.service, impl as never);
+}
+
+/**
+ * The routes of the admin API, the same for both listeners: every service
+ * through one pipeline, plus (on the gRPC port) health and reflection.
+ */
+export function adminRoutes(opts: AdminRoutesOptions): (router: ConnectRouter) => void {
   const options: AddServiceOptions = {
     logger: opts.logger ?? silentLogger,
     before: opts.before,
     metrics: opts.metrics,
     logFields: (ctx) => principalLogFields(ctx.values.get(ACTOR_KEY)),
   };
-  const routes = (router: ConnectRouter): void => {
-    for (const b of opts.services) {
-      const table = b.impl as Record<string, unknown>;
-      const impl: Record<string, unknown> = {};
-      for (const method of b.service.methods) {
-        const h = table[method.localName];
-        if (typeof h !== "function") continue; // connect answers UNIMPLEMENTED
-        const bound = h.bind(b.impl) as UnaryHandler<DescMessage, DescMessage> & ServerStreamingHandler<DescMessage, DescMessage>;
-        if (method.methodKind === "unary") impl[method.localName] = unary(method, bound, options);
-        else if (method.methodKind === "server_streaming") impl[method.localName] = serverStreaming(method, bound, options);
-        else throw new Error(`${methodPath(method)}: ${method.methodKind} methods are not supported by the admin API`);
+  // health and reflection: the same framing, log line and metrics, no authentication
+  const open: AddServiceOptions = { logger: options.logger, metrics: opts.metrics };
+  const described: DescService[] = opts.services.map((b) => b.service);
+  if (opts.health) {
+    opts.health.addServices(described);
+    described.push(Health);
+  }
+  return (router) => {
+    for (const b of opts.services) serviceRoutes(router, b, options);
+    if (opts.health) serviceRoutes(router, { service: Health, impl: healthService(opts.health) }, open);
+    if (opts.reflection) {
+      const index = new ReflectionIndex([...described, ServerReflectionV1, ServerReflectionV1alpha]);
+      for (const service of [ServerReflectionV1, ServerReflectionV1alpha]) {
+        const method = service.method.serverReflectionInfo;
+        router.service(service, { serverReflectionInfo: reflectionInfo(index, method, open) } as never);
       }
-      router.service(b.service, impl as never);
     }
   };
+}
+
+/** Options of `buildConnectHandler`. */
+export interface ConnectHandlerOptions extends AdminRoutesOptions {
+  /** SIGIL_TRUST_PROXY: take the client address from X-Forwarded-For (src/core/client-address.ts). */
+  trustProxy?: boolean | TrustProxy;
+  /** Requests whose path is no admin RPC go here (the Koa app); default: UNIMPLEMENTED (gRPC) or 404 (anything else). */
+  fallback?: RequestListener;
+  /**
+   * Serve the gRPC protocol too (it needs HTTP/2 trailers: the gRPC port, not
+   * the HTTPS listener, whose Koa app and console are HTTP/1.1); default false.
+   */
+  grpc?: boolean;
+}
+
+/** The answer to a path that names no admin RPC: UNIMPLEMENTED as a gRPC trailers-only response, or a Connect 404. */
+export function unknownMethod(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): void {
+  const type = String(req.headers["content-type"] ?? "");
+  const path = (req.url ?? "").split("?")[0]!.slice(0, 200);
+  const message = `unknown method ${path}`;
+  if (type.startsWith("application/grpc")) {
+    // gRPC over HTTP/2 §Responses: Trailers-Only, status in the headers
+    res.writeHead(200, { "content-type": type.startsWith("application/grpc-web") ? type.split(";")[0]! : "application/grpc", "grpc-status": String(grpc.status.UNIMPLEMENTED), "grpc-message": encodeURIComponent(message) });
+    res.end();
+    return;
+  }
+  // Connect protocol: an unknown procedure is HTTP 404 with code "unimplemented"
+  res.writeHead(404, { "content-type": "application/json" });
+  res.end(JSON.stringify({ code: "unimplemented", message }));
+}
+
+/**
+ * A request listener serving the admin API over Connect and gRPC-Web (JSON
+ * and binary), and gRPC when `grpc` is set, at `/<package>.<Service>/<Method>`;
+ * every other request goes to `fallback`. Works for node:http and
+ * node:http2 servers (and HTTP/1.1 requests on an http2 server with
+ * allowHTTP1). Not listening: the HTTPS listener mounts it in front of Koa,
+ * the gRPC port (./server.ts) is it.
+ */
+export function buildConnectHandler(opts: ConnectHandlerOptions): (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => void {
   const trustProxy = opts.trustProxy ?? false;
+  const fallback = opts.fallback;
   const handler = connectNodeAdapter({
-    routes,
+    routes: adminRoutes(opts),
     connect: true,
     grpcWeb: true,
-    // HTTP/1.1 listener: no trailers, so no gRPC here (the gRPC port serves it)
-    grpc: false,
+    grpc: opts.grpc ?? false,
     readMaxBytes: CONNECT_READ_MAX_BYTES,
+    requestGate: malformedRequestGate({ logger: opts.logger ?? silentLogger, metrics: opts.metrics }),
     contextValues: (req) => createContextValues().set(PEER, peerOf(req as IncomingMessage, trustProxy)),
-    fallback: opts.fallback
-      ? (req, res) => opts.fallback!(req as IncomingMessage, res as unknown as ServerResponse)
-      : undefined,
+    fallback: fallback
+      ? (req, res) => fallback(req as IncomingMessage, res as unknown as ServerResponse)
+      : (req, res) => unknownMethod(req as IncomingMessage, res as ServerResponse),
   });
-  return (req, res) => handler(req, res);
+  if (!opts.grpc) return (req, res) => handler(req, res);
+  return (req, res) => {
+    if (String(req.headers["content-type"] ?? "").startsWith("application/grpc") && !String(req.headers["content-type"]).startsWith("application/grpc-web")) {
+      specGrpcMessage(res);
+    }
+    handler(req, res);
+  };
+}
+
+/**
+ * gRPC over HTTP/2 §Responses: grpc-message is percent-encoded, but only
+ * bytes outside 0x20-0x7E and "%" itself. connect-node encodes it with
+ * encodeURIComponent (":" becomes %3A), and grpc-js clients decode it with
+ * decodeURI, which leaves %3A as it is: "name%3A already exists". Re-encoding
+ * the header and trailer as the spec says reads right with both decoders.
+ */
+export function grpcPercentEncode(text: string): string {
+  let out = "";
+  for (const b of Buffer.from(text, "utf8")) {
+    out += b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  return out;
+}
+
+function respec(headers: unknown): unknown {
+  if (typeof headers !== "object" || headers === null || Array.isArray(headers)) return headers;
+  const h = headers as Record<string, unknown>;
+  const v = h["grpc-message"];
+  if (typeof v !== "string") return headers;
+  let text = v;
+  try {
+    text = decodeURIComponent(v);
+  } catch {
+    // not connect's encoding: keep it
+    return headers;
+  }
+  return { ...h, "grpc-message": grpcPercentEncode(text) };
+}
+
+function specGrpcMessage(res: ServerResponse | Http2ServerResponse): void {
+  const r = res as unknown as { writeHead: (...a: unknown[]) => unknown; addTrailers: (t: unknown) => void };
+  const writeHead = r.writeHead.bind(res);
+  const addTrailers = r.addTrailers.bind(res);
+  r.writeHead = (...args: unknown[]) => writeHead(...args.map(respec));
+  r.addTrailers = (t: unknown) => addTrailers(respec(t));
 }

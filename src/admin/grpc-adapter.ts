@@ -1,25 +1,19 @@
 /**
- * Bridge between protobuf-es v2 service descriptors (the `GenService` exports
- * of src/gen/**\/*_pb.ts) and @grpc/grpc-js.
+ * The admin plane's call model and the typed grpc-js client.
  *
- * - `toGrpcServiceDefinition(service)`: a grpc.ServiceDefinition with paths
- *   `/sigil.admin.v1.X/Method`, (de)serialization through toBinary/fromBinary.
- * - `addService(server, service, impl, options)`: registers typed async
- *   handlers. Thrown errors become gRPC statuses through ./status.ts; one
- *   structured log line per RPC (never request or response bodies). A
- *   request that is not valid protobuf, holds U+0000 in a string or an
- *   out-of-range Timestamp answers INVALID_ARGUMENT before the `before`
- *   hook (authentication) and the handler (./request-check.ts).
- * - `makeClient(service, address, credentials)`: a small typed client
- *   (promise-returning unary calls, async-iterable server streams) for tests
- *   and the CLI.
+ * - Server side, whatever the protocol (./connect.ts serves gRPC, Connect
+ *   and gRPC-Web from connect-node on both listeners): `CallContext`,
+ *   `ServiceBinding` / `bindService` (how src/admin/services/index.ts
+ *   registers services), the handler types, `checkedRequest` (./request-check.ts)
+ *   and `RpcLog` (one log line and the RPC metrics per call).
+ * - Client side: `makeClient(service, address, credentials)`, a small typed
+ *   grpc-js client (promise-returning unary calls, async-iterable server
+ *   streams) for the CLI and the tests.
  *
- * Only unary and server-streaming methods are supported (the admin API has no
- * client-streaming or bidi methods); registering a service with such a method
- * throws.
+ * Only unary and server-streaming methods are supported in the admin API
+ * (no client-streaming or bidi methods; reflection is served apart).
  */
-import { forwardedPeer, type TrustProxy } from "../core/client-address.js";
-import { once } from "node:events";
+import type { TrustProxy } from "../core/client-address.js";
 import * as grpc from "@grpc/grpc-js";
 import {
   create,
@@ -31,9 +25,7 @@ import {
   type MessageInitShape,
   type MessageShape,
 } from "@bufbuild/protobuf";
-import { SigilError } from "../core/errors.js";
-import { requestContext, requestIdFrom, type RequestLogFields } from "../logger.js";
-import { encodeStatusDetails, errorDetails, STATUS_DETAILS_TRAILER } from "./error-details.js";
+import { requestContext, type RequestLogFields } from "../logger.js";
 import { checkRequest } from "./request-check.js";
 import { codeName, toGrpcStatus, type GrpcStatus } from "./status.js";
 
@@ -157,7 +149,7 @@ export function bindPartialService<S extends DescService>(service: S, impl: Part
   return { service, impl };
 }
 
-/** Options of `addService`. */
+/** How a service's calls are run and recorded (./connect.ts). */
 export interface AddServiceOptions {
   /** One line per RPC; defaults to silent. */
   logger?: AdminLogger;
@@ -197,31 +189,8 @@ function deserializer<D extends DescMessage>(schema: D): (bytes: Buffer) => Mess
   return (bytes) => fromBinary(schema, bytes);
 }
 
-/**
- * What the server-side request deserializer yields for bytes that are not a
- * valid message: grpc-js answers a throwing deserializer with INTERNAL, but a
- * malformed request is the caller's fault (INVALID_ARGUMENT), so the failure
- * is carried to the call handler instead.
- */
-class MalformedRequest {
-  constructor(readonly typeName: string) {}
-}
-
-function lenientDeserializer<D extends DescMessage>(schema: D): (bytes: Buffer) => MessageShape<D> | MalformedRequest {
-  return (bytes) => {
-    try {
-      return fromBinary(schema, bytes);
-    } catch {
-      return new MalformedRequest(schema.typeName);
-    }
-  };
-}
-
-/** The decoded, checked request, or INVALID_ARGUMENT (malformed bytes, NUL in a string, Timestamp out of range). */
+/** The checked request, or INVALID_ARGUMENT (NUL in a string, Timestamp out of range); malformed bytes never get here (./connect.ts). */
 export function checkedRequest(method: DescMethod, request: unknown): AnyMessage {
-  if (request instanceof MalformedRequest) {
-    throw SigilError.invalidArgument(`the request is not a valid ${request.typeName} message`);
-  }
   const msg = request as AnyMessage;
   checkRequest(method.input, msg);
   return msg;
@@ -233,90 +202,10 @@ function supported(method: DescMethod): void {
   }
 }
 
-/**
- * A grpc-js service definition for a protobuf-es service: keys are the proto
- * method names ("GetOrganization"), `originalName` the localName.
- */
-export function toGrpcServiceDefinition(service: DescService, opts: { lenientRequests?: boolean } = {}): grpc.ServiceDefinition {
-  const definition: Record<string, grpc.MethodDefinition<AnyMessage | MalformedRequest, AnyMessage>> = {};
-  for (const method of service.methods) {
-    supported(method);
-    const serializeRequest = serializer(method.input);
-    definition[method.name] = {
-      path: methodPath(method),
-      requestStream: false,
-      responseStream: method.methodKind === "server_streaming",
-      requestSerialize: (value) => {
-        if (value instanceof MalformedRequest) throw new Error("a malformed request cannot be serialized");
-        return serializeRequest(value);
-      },
-      requestDeserialize: opts.lenientRequests ? lenientDeserializer(method.input) : deserializer(method.input),
-      responseSerialize: serializer(method.output),
-      responseDeserialize: deserializer(method.output),
-      originalName: method.localName,
-    };
-  }
-  return definition as grpc.ServiceDefinition;
-}
-
 // ---------------------------------------------------------------------------
 // Server side
 
 type AnyMessage = MessageShape<DescMessage>;
-type AnyUnary = UnaryHandler<DescMessage, DescMessage>;
-type AnyServerStreaming = ServerStreamingHandler<DescMessage, DescMessage>;
-
-interface CallLike {
-  metadata: grpc.Metadata;
-  getPeer(): string;
-  getDeadline(): grpc.Deadline;
-  on(event: "cancelled", listener: () => void): unknown;
-  readonly cancelled: boolean;
-  sendMetadata(responseMetadata: grpc.Metadata): void;
-}
-
-function makeContext(method: DescMethod, call: CallLike, trustProxy: boolean | TrustProxy = false): { ctx: CallContext; controller: AbortController } {
-  const controller = new AbortController();
-  call.on("cancelled", () => controller.abort(new Error("call cancelled")));
-  if (call.cancelled) controller.abort(new Error("call cancelled"));
-  const auth = call.metadata.get("authorization")[0];
-  let peer = "unknown";
-  try {
-    peer = call.getPeer();
-    if (trustProxy !== false) {
-      const remote = /^(?:ipv[46]:)?\[?(.*?)\]?:(\d+)$/.exec(peer);
-      peer = forwardedPeer(remote?.[1] ?? peer, Number(remote?.[2] ?? 0), call.metadata.get("x-forwarded-for").map(String), trustProxy);
-    }
-  } catch {
-    // grpc-js throws when the socket is already gone
-  }
-  const ctx: CallContext = {
-    service: method.parent.typeName,
-    method: method.name,
-    path: methodPath(method),
-    metadata: call.metadata,
-    authorization: typeof auth === "string" ? auth : auth?.toString("utf8"),
-    peer,
-    signal: controller.signal,
-    deadline: call.getDeadline(),
-    values: new ContextValues(),
-    requestId: requestIdFrom(requestIdMetadata(call.metadata)),
-  };
-  // the request id goes back in the response headers, so even a failed call carries it
-  const md = new grpc.Metadata();
-  md.set("x-request-id", ctx.requestId);
-  try {
-    call.sendMetadata(md);
-  } catch {
-    // the call is already gone
-  }
-  return { ctx, controller };
-}
-
-function requestIdMetadata(md: grpc.Metadata): string | undefined {
-  const v = md.get("x-request-id")[0];
-  return typeof v === "string" ? v : undefined;
-}
 
 /** The log fields of a call: its request id, then the principal and organization once `before` authenticated it. */
 export function callFields(ctx: CallContext): RequestLogFields {
@@ -329,7 +218,7 @@ export function addPrincipal(fields: RequestLogFields, ctx: CallContext, options
   if (extra?.organization !== undefined) fields.organization = extra.organization;
 }
 
-/** Maps a handler failure, logging exactly one line for the RPC (every protocol: gRPC here, Connect and gRPC-Web in ./connect.ts). */
+/** Maps a handler failure, logging exactly one line for the RPC (every protocol, ./connect.ts). */
 export class RpcLog {
   readonly #start = process.hrtime.bigint();
   #internalCause: unknown = undefined;
@@ -373,138 +262,6 @@ export class RpcLog {
       }
     });
   }
-}
-
-/** The error grpc-js sends: code, message and the google.rpc.Status of `err` in `grpc-status-details-bin` (./error-details.ts). */
-function statusError(status: GrpcStatus, err: unknown): Partial<grpc.StatusObject> & Error {
-  const metadata = new grpc.Metadata();
-  if (status.code !== grpc.status.CANCELLED) {
-    metadata.set(STATUS_DETAILS_TRAILER, encodeStatusDetails(status.code, status.details, errorDetails(err)));
-  }
-  return Object.assign(new Error(status.details), { code: status.code, details: status.details, metadata });
-}
-
-function unaryCall(method: DescMethod, handler: AnyUnary, options: AddServiceOptions): grpc.handleUnaryCall<AnyMessage, AnyMessage> {
-  const logger = options.logger ?? silentLogger;
-  return (call, callback) => {
-    const { ctx } = makeContext(method, call, options.trustProxy);
-    const fields = callFields(ctx);
-    const log = new RpcLog(logger, ctx, fields, options.metrics);
-    void requestContext.run(fields, async () => {
-      try {
-        const request = checkedRequest(method, call.request);
-        await options.before?.(ctx);
-        addPrincipal(fields, ctx, options);
-        const res = create(method.output, await handler(request, ctx));
-        callback(null, res);
-        log.done(grpc.status.OK);
-      } catch (err) {
-        const status = log.status(err);
-        callback(statusError(status, err));
-        log.done(status.code);
-      }
-    });
-  };
-}
-
-function isAsyncIterable(x: unknown): x is AsyncIterable<unknown> {
-  return typeof x === "object" && x !== null && Symbol.asyncIterator in x;
-}
-
-/** Resolves when `signal` aborts (never rejects). */
-function aborted(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) resolve();
-    else signal.addEventListener("abort", () => resolve(), { once: true });
-  });
-}
-
-function serverStreamingCall(
-  method: DescMethod,
-  handler: AnyServerStreaming,
-  options: AddServiceOptions,
-): grpc.handleServerStreamingCall<AnyMessage, AnyMessage> {
-  const logger = options.logger ?? silentLogger;
-  return (call) => {
-    const { ctx } = makeContext(method, call, options.trustProxy);
-    const fields = callFields(ctx);
-    const log = new RpcLog(logger, ctx, fields, options.metrics);
-    let sent = 0;
-    const send = async (res: MessageInitShape<DescMessage>): Promise<void> => {
-      ctx.signal.throwIfAborted();
-      sent++;
-      if (!call.write(create(method.output, res))) {
-        await once(call, "drain", { signal: ctx.signal });
-      }
-    };
-    void requestContext.run(fields, async () => {
-      try {
-        const request = checkedRequest(method, call.request);
-        await options.before?.(ctx);
-        addPrincipal(fields, ctx, options);
-        const result = handler(request, ctx, send);
-        if (isAsyncIterable(result)) {
-          const it = result[Symbol.asyncIterator]();
-          const stop = aborted(ctx.signal).then(() => "aborted" as const);
-          for (;;) {
-            const pending = it.next();
-            pending.catch(() => undefined); // a rejection after cancellation is nobody's business
-            const next = await Promise.race([pending, stop]);
-            if (next === "aborted") {
-              // let the generator run its finally blocks; don't wait for it
-              void it.return?.()?.catch(() => undefined);
-              break;
-            }
-            if (next.done) break;
-            await send(next.value as MessageInitShape<DescMessage>);
-          }
-        } else {
-          const done = Promise.resolve(result);
-          done.catch(() => undefined); // send() rejects after cancellation; that is expected
-          await Promise.race([done, aborted(ctx.signal)]);
-        }
-        if (ctx.signal.aborted) {
-          log.done(grpc.status.CANCELLED, { messages: sent });
-          return;
-        }
-        call.end();
-        log.done(grpc.status.OK, { messages: sent });
-      } catch (err) {
-        const status = log.status(err);
-        if (status.code !== grpc.status.CANCELLED) call.emit("error", statusError(status, err));
-        log.done(status.code, { messages: sent });
-      }
-    });
-  };
-}
-
-/**
- * Registers `impl` for `service` on a grpc-js server. Handlers are looked up
- * by the methods' localName (`getOrganization`); a missing handler answers
- * UNIMPLEMENTED.
- */
-export function addService<S extends DescService>(
-  server: grpc.Server,
-  service: S,
-  impl: ServiceImpl<S>,
-  options: AddServiceOptions = {},
-): void {
-  addServiceUntyped(server, service, impl, options);
-}
-
-/** `addService` without the compile-time check (for `ServiceBinding`s). */
-export function addServiceUntyped(server: grpc.Server, service: DescService, impl: object, options: AddServiceOptions = {}): void {
-  const definition = toGrpcServiceDefinition(service, { lenientRequests: true });
-  const handlers: grpc.UntypedServiceImplementation = {};
-  const table = impl as Record<string, unknown>;
-  for (const method of service.methods) {
-    const handler = table[method.localName];
-    if (typeof handler !== "function") continue; // grpc-js answers UNIMPLEMENTED
-    const bound = handler.bind(impl) as AnyUnary & AnyServerStreaming;
-    handlers[method.name] =
-      method.methodKind === "unary" ? unaryCall(method, bound, options) : serverStreamingCall(method, bound, options);
-  }
-  server.addService(definition, handlers);
 }
 
 // ---------------------------------------------------------------------------

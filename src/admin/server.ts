@@ -1,21 +1,35 @@
 /**
- * The admin gRPC server: health, reflection and the given sigil.admin.v1
- * services on one grpc-js server. `buildAdminGrpcServer` does not listen;
- * `listenAdmin` binds it (ARCHITECTURE.md: factories build, main listens).
+ * The admin gRPC port: one node:http2 server (h2c in plaintext, TLS with
+ * optional client certificates) whose every request goes to
+ * @connectrpc/connect-node (./connect.ts), answering gRPC, Connect and
+ * gRPC-Web (binary and JSON) for every sigil.admin.v1 service, plus
+ * grpc.health.v1.Health and server reflection v1/v1alpha.
+ *
+ * `buildAdminGrpcServer` does not listen; `listenAdmin` binds it
+ * (ARCHITECTURE.md: factories build, main listens); `shutdownAdmin` drains it.
  */
-import * as grpc from "@grpc/grpc-js";
-import {
-  addServiceUntyped,
-  silentLogger,
-  type AddServiceOptions,
-  type AdminLogger,
-  type CallContext,
-  type ServiceBinding,
-} from "./grpc-adapter.js";
-import { Health, HealthStatus, healthService } from "./health.js";
-import { ACTOR_KEY } from "./principal.js";
-import { addReflection } from "./reflection.js";
+import http2 from "node:http2";
+import type { Socket } from "node:net";
+import type { TrustProxy } from "../core/client-address.js";
+import { buildConnectHandler } from "./connect.js";
+import type { AddServiceOptions, AdminLogger, CallContext, ServiceBinding } from "./grpc-adapter.js";
+import { HealthStatus } from "./health.js";
 import type { Actor } from "../ra/actor.js";
+
+/**
+ * HTTP/2 SETTINGS of the gRPC port (RFC 9113 §6.5.2). grpc-js clients open
+ * one connection and multiplex: 1000 concurrent streams per connection is
+ * far above what one admin client needs, and bounds what one connection can
+ * hold open (each Watch is a stream).
+ */
+export const ADMIN_HTTP2_SETTINGS: http2.Settings = {
+  maxConcurrentStreams: 1000,
+  // request headers (metadata) of one call: a bearer token is < 1 KiB
+  maxHeaderListSize: 32 * 1024,
+};
+
+/** Memory one HTTP/2 session may buffer, in MB (a request may hold up to 4 MiB, ./connect.ts CONNECT_READ_MAX_BYTES). */
+const MAX_SESSION_MEMORY_MB = 64;
 
 /** Options of `buildAdminGrpcServer`. */
 export interface AdminGrpcServerOptions {
@@ -28,13 +42,11 @@ export interface AdminGrpcServerOptions {
    * authentication. A throw ends the call with the mapped status.
    */
   before?: (ctx: CallContext) => void | Promise<void>;
-  /** SIGIL_TRUST_PROXY: the client address from x-forwarded-for metadata of a trusted proxy (review 2 M3). */
-  trustProxy?: AddServiceOptions["trustProxy"];
+  /** SIGIL_TRUST_PROXY: the client address from x-forwarded-for of a trusted proxy (review 2 M3). */
+  trustProxy?: boolean | TrustProxy;
   /** Health table to serve; default a new one with every service SERVING. Pass one to flip it on shutdown. */
   health?: HealthStatus;
-  /** grpc-js server options; default none. */
-  serverOptions?: grpc.ServerOptions;
-  /** Counts and times every call (health included; reflection is served by grpc-js itself); default none. */
+  /** Counts and times every call (health and reflection included); default none. */
   metrics?: AddServiceOptions["metrics"];
 }
 
@@ -57,29 +69,107 @@ export function principalLogFields(actor: Actor | undefined): { principal?: stri
   }
 }
 
+type Handler = ReturnType<typeof buildConnectHandler>;
+
+/** The gRPC port's request handler, and once listening its HTTP/2 server and connections. */
+export class AdminServer {
+  readonly #sessions = new Set<http2.ServerHttp2Session>();
+  readonly #sockets = new Set<Socket>();
+  #server: http2.Http2Server | http2.Http2SecureServer | undefined;
+  #stopping: Promise<void> | undefined;
+
+  constructor(
+    /** Serves every request of the port (gRPC, Connect, gRPC-Web). */
+    readonly handler: Handler,
+    /** The health table served by grpc.health.v1.Health. */
+    readonly health: HealthStatus,
+  ) {}
+
+  /** Binds the port; see `listenAdmin`. */
+  listen(host: string, port: number, tls?: AdminTlsOptions): Promise<number> {
+    if (this.#server) throw new Error("the admin server is already listening");
+    const options = { settings: ADMIN_HTTP2_SETTINGS, maxSessionMemory: MAX_SESSION_MEMORY_MB };
+    const server =
+      tls === undefined
+        ? // h2c with prior knowledge (what grpc-js and `curl --http2-prior-knowledge` speak without TLS)
+          http2.createServer(options, this.handler)
+        : http2.createSecureServer(
+            {
+              ...options,
+              cert: tls.certPem,
+              key: tls.keyPem,
+              // mTLS: the handshake fails without a certificate issued by one of these CAs
+              ...(tls.clientCaPem === undefined ? {} : { ca: tls.clientCaPem, requestCert: true, rejectUnauthorized: true }),
+              // ALPN h2 for gRPC; http/1.1 for Connect and gRPC-Web clients without HTTP/2 (curl -k --http1.1, browsers' fetch)
+              allowHTTP1: true,
+            },
+            this.handler,
+          );
+    this.#server = server;
+    server.on("session", (session: http2.ServerHttp2Session) => {
+      this.#sessions.add(session);
+      session.on("error", () => undefined); // a peer's protocol error ends its session only
+      session.once("close", () => this.#sessions.delete(session));
+      if (this.#stopping) session.close();
+    });
+    server.on("connection", (socket: Socket) => {
+      this.#sockets.add(socket);
+      socket.once("close", () => this.#sockets.delete(socket));
+    });
+    server.on("sessionError", () => undefined);
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => {
+        server.off("error", reject);
+        const address = server.address();
+        resolve(typeof address === "object" && address ? address.port : port);
+      });
+    });
+  }
+
+  /**
+   * Stops accepting connections and sends every HTTP/2 connection a GOAWAY
+   * (RFC 9113 §6.8): running calls finish, new ones go elsewhere. After
+   * `graceMs` whatever is still open (e.g. Watch streams) is closed.
+   * Idempotent: a second call waits for the first.
+   */
+  shutdown(graceMs: number): Promise<void> {
+    const server = this.#server;
+    if (!server) return Promise.resolve();
+    return (this.#stopping ??= new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        for (const s of this.#sessions) s.destroy();
+        for (const s of this.#sockets) s.destroy();
+      }, graceMs);
+      timer.unref();
+      server.close(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      for (const s of this.#sessions) s.close();
+      // HTTP/1.1 connections (TLS only, Connect and gRPC-Web) have no GOAWAY: they are closed at the end of the grace
+    }));
+  }
+}
+
 /**
- * A grpc-js server with grpc.health.v1.Health, server reflection (v1 and
- * v1alpha) and `services`. Not listening yet: see `listenAdmin`.
+ * The gRPC port's server: every service of `services` behind `before`,
+ * grpc.health.v1.Health and server reflection (v1 and v1alpha), over
+ * gRPC, Connect and gRPC-Web. Not listening yet: see `listenAdmin`.
  */
-export function buildAdminGrpcServer(opts: AdminGrpcServerOptions): grpc.Server {
-  const logger = opts.logger ?? silentLogger;
-  const server = new grpc.Server(opts.serverOptions);
-  const options: AddServiceOptions = {
-    logger,
+export function buildAdminGrpcServer(opts: AdminGrpcServerOptions): AdminServer {
+  const health = opts.health ?? new HealthStatus();
+  const handler = buildConnectHandler({
+    services: opts.services,
+    logger: opts.logger,
     before: opts.before,
     metrics: opts.metrics,
-    logFields: (ctx) => principalLogFields(ctx.values.get(ACTOR_KEY)),
     trustProxy: opts.trustProxy,
-  };
-  const services = opts.services.map((b) => b.service);
-
-  const health = opts.health ?? new HealthStatus();
-  health.addServices(services);
-  addServiceUntyped(server, Health, healthService(health), { logger, metrics: opts.metrics });
-
-  for (const b of opts.services) addServiceUntyped(server, b.service, b.impl, options);
-  addReflection(server, [...services, Health]);
-  return server;
+    health,
+    reflection: true,
+    grpc: true,
+  });
+  return new AdminServer(handler, health);
 }
 
 /** PEM material for the admin listener. */
@@ -95,34 +185,13 @@ export interface AdminTlsOptions {
 /**
  * Binds `server` on host:port (port 0 picks a free port) and resolves with
  * the bound port. TLS when `tls` is given (client certificates required when
- * `tls.clientCaPem` is set), plaintext HTTP/2 otherwise.
+ * `tls.clientCaPem` is set), plaintext HTTP/2 (h2c, prior knowledge) otherwise.
  */
-export function listenAdmin(server: grpc.Server, host: string, port: number, tls?: AdminTlsOptions): Promise<number> {
-  const credentials =
-    tls === undefined
-      ? grpc.ServerCredentials.createInsecure()
-      : grpc.ServerCredentials.createSsl(
-          tls.clientCaPem === undefined ? null : Buffer.from(tls.clientCaPem),
-          [{ cert_chain: Buffer.from(tls.certPem), private_key: Buffer.from(tls.keyPem) }],
-          tls.clientCaPem !== undefined,
-        );
-  const address = host.includes(":") && !host.startsWith("[") ? `[${host}]:${port}` : `${host}:${port}`;
-  return new Promise((resolve, reject) => {
-    server.bindAsync(address, credentials, (err, bound) => (err ? reject(err) : resolve(bound)));
-  });
+export function listenAdmin(server: AdminServer, host: string, port: number, tls?: AdminTlsOptions): Promise<number> {
+  return server.listen(host.replace(/^\[(.*)\]$/, "$1"), port, tls);
 }
 
-/** Stops accepting calls and waits for running ones, forcing after `graceMs`. */
-export function shutdownAdmin(server: grpc.Server, graceMs = 5000): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      server.forceShutdown();
-      resolve();
-    }, graceMs);
-    timer.unref();
-    server.tryShutdown(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
+/** Stops accepting calls and waits for running ones, closing what is left after `graceMs`. */
+export function shutdownAdmin(server: AdminServer, graceMs = 5000): Promise<void> {
+  return server.shutdown(graceMs);
 }

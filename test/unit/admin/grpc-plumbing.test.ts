@@ -9,7 +9,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { SigilError } from "../../../src/core/errors.js";
 import { bindPartialService, makeClient, type AdminLogger } from "../../../src/admin/grpc-adapter.js";
 import { Health, HealthStatus, ServingStatus } from "../../../src/admin/health.js";
-import { buildAdminGrpcServer, listenAdmin, shutdownAdmin } from "../../../src/admin/server.js";
+import { buildAdminGrpcServer, listenAdmin, shutdownAdmin, type AdminServer } from "../../../src/admin/server.js";
 import { AcmeService } from "../../../src/gen/sigil/admin/v1/acme_pb.js";
 import { AuditEventSchema, AuditService } from "../../../src/gen/sigil/admin/v1/audit_pb.js";
 import { AuthService } from "../../../src/gen/sigil/admin/v1/auth_pb.js";
@@ -62,7 +62,7 @@ async function bufCurl(args: string[]): Promise<{ stdout: string; stderr: string
 }
 
 describe("admin gRPC plumbing", function () {
-  let server: grpc.Server;
+  let server: AdminServer;
   let port: number;
   let address: string;
   const logger = captureLogger();
