@@ -18,6 +18,7 @@ import { CertificateAuthorityService } from "../../../src/gen/sigil/admin/v1/cer
 import { CertificateService } from "../../../src/gen/sigil/admin/v1/certificate_pb.js";
 import { OrganizationService } from "../../../src/gen/sigil/admin/v1/organization_pb.js";
 import { RenewalService } from "../../../src/gen/sigil/admin/v1/renewal_pb.js";
+import { IssuancePolicyService } from "../../../src/gen/sigil/admin/v1/issuance_policy_pb.js";
 import { ServiceAccountService } from "../../../src/gen/sigil/admin/v1/service_account_pb.js";
 import { Role, UserService } from "../../../src/gen/sigil/admin/v1/user_pb.js";
 import { startTestServer, TEST_ADMIN_PASSWORD, type TestServer } from "../../helpers/server.js";
@@ -26,6 +27,7 @@ import { coreRows, MATRIX_PASSWORD } from "./matrix/rows-core.js";
 import { pkiRows } from "./matrix/rows-pki.js";
 import { profileRows } from "./matrix/rows-profiles.js";
 import { renewalRows } from "./matrix/rows-renewal.js";
+import { issuancePolicyRows } from "./matrix/rows-issuance-policies.js";
 import { rateLimitRows } from "./matrix/rows-rate-limits.js";
 import { PRINCIPALS, type MatrixFixture, type MatrixRow, type Outcome, type PrincipalIds, type PrincipalName } from "./matrix/types.js";
 
@@ -40,9 +42,10 @@ const ALL_SERVICES: DescService[] = [
   AuditService,
   ServiceAccountService,
   RenewalService,
+  IssuancePolicyService,
 ];
 
-const ROWS: MatrixRow[] = [...coreRows, ...pkiRows, ...profileRows, ...renewalRows, ...rateLimitRows];
+const ROWS: MatrixRow[] = [...coreRows, ...pkiRows, ...profileRows, ...renewalRows, ...issuancePolicyRows, ...rateLimitRows];
 
 /** How long a server stream may stay silent and still count as accepted. */
 const STREAM_QUIET_MS = 400;
