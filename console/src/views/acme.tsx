@@ -507,7 +507,7 @@ function EabKeys({ dir }: { dir: AcmeDirectory }) {
   const [description, setDescription] = useState("");
   const [error, setError] = useState("");
   const load = () =>
-    api.acme.listEabKeys({ directoryId: dir.id, pageSize: 100 }).then(
+    api.acme.listEabKeys({ directoryId: dir.id, includeRevoked: true, pageSize: 100 }).then(
       (r) => setKeys(r.eabKeys),
       (e: unknown) => setError(describeError(e)),
     );
@@ -539,7 +539,7 @@ function EabKeys({ dir }: { dir: AcmeDirectory }) {
       {error && <p class="error">{error}</p>}
       {created && (
         <div class="notice" data-testid="eab-once">
-          New key <span class="mono">{created.kid}</span>, HMAC (shown once; RFC 8555 §7.3.4, base64url): <div class="mono secret">{created.hmac}</div>
+          New key <span class="mono">{created.kid}</span>, HMAC (shown once), base64url as RFC 8555 §7.3.4 clients take it: <div class="mono secret">{created.hmac}</div>
           <button type="button" class="link" onClick={() => setCreated(undefined)}>
             Done
           </button>

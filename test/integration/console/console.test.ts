@@ -11,8 +11,10 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { CertificateType } from "../../../src/gen/sigil/admin/v1/certificate_pb.js";
 import { Role } from "../../../src/gen/sigil/admin/v1/user_pb.js";
 import { startTestServer, TEST_ADMIN_PASSWORD, type TestServer } from "../../helpers/server.js";
-import { createUser, PASSWORD, unique } from "../admin/helpers.js";
-import { createIntermediate, createRoot, PkiClients } from "../admin/pki-helpers.js";
+import { bearer, createUser, PASSWORD, unique } from "../admin/helpers.js";
+import { createIntermediate, createRoot, openssl, PkiClients } from "../admin/pki-helpers.js";
+import { RevocationReason } from "../../../src/gen/sigil/admin/v1/common_pb.js";
+import { ChallengeType } from "../../../src/gen/sigil/admin/v1/acme_pb.js";
 import { launchChromium, screenshotDir } from "./browser.js";
 
 // generous: two cores shared with the rest of the suite
@@ -29,6 +31,8 @@ describe("web console in Chromium (playwright-core, system chromium)", function 
   let orgBCertSerial: string;
   let orgACertSerial: string;
   let orgUser: { username: string };
+  let orgAdmin: { username: string };
+  let orgAId: string;
   let intA: { id: string; name: string };
   let rootA: { id: string; name: string };
 
@@ -47,6 +51,8 @@ describe("web console in Chromium (playwright-core, system chromium)", function 
     orgACertSerial = (await c.certs.issueCertificate({ caId: intA.id, type: CertificateType.SERVER, dnsNames: ["seen.alpha.example.test"] }, su)).certificate!.serial;
     orgBCertSerial = (await c.certs.issueCertificate({ caId: intB.id, type: CertificateType.SERVER, dnsNames: ["hidden.bravo.example.test"] }, su)).certificate!.serial;
     orgUser = await createUser(c, su, { organizationId: orgA.id, role: Role.USER, flags: { createCert: true } });
+    orgAdmin = await createUser(c, su, { organizationId: orgA.id, role: Role.ADMIN });
+    orgAId = orgA.id;
     browser = await launchChromium();
     // the listener's certificate is self-issued by the test server's own CA
     context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 900 } });
@@ -170,12 +176,6 @@ describe("web console in Chromium (playwright-core, system chromium)", function 
     assert.deepEqual([...new Set(orgs)], [orgAName]);
     // hidden: what the API would refuse (user administration, revoking without revoke_cert); shown: issuing (create_cert)
     assert.equal(await page.getByRole("link", { name: "Issue" }).count(), 1);
-    // members may read their organization's users (policy "read"), never create or edit them
-    await page.getByRole("link", { name: "Users & service accounts" }).click();
-    await page.getByTestId("users").getByText(orgUser.username).waitFor(WAIT);
-    assert.equal(await page.getByRole("button", { name: "New user…" }).count(), 0);
-    assert.equal(await page.getByRole("button", { name: "New service account…" }).count(), 0);
-    assert.equal(await page.getByRole("button", { name: /^Edit / }).count(), 0);
     await page.getByRole("link", { name: "seen.alpha.example.test" }).click();
     await page.getByTestId("status").waitFor(WAIT);
     assert.equal(await page.getByRole("button", { name: "Revoke…" }).count(), 0);
@@ -185,6 +185,12 @@ describe("web console in Chromium (playwright-core, system chromium)", function 
     await page.getByRole("button", { name: "Search" }).click();
     await page.getByText("No certificates match.").waitFor(WAIT);
     await shot(page, "org-user");
+    // members may read their organization's users (policy "read"), never create or edit them
+    await page.getByRole("link", { name: "Users & service accounts" }).click();
+    await page.locator(`tr[data-user="${orgUser.username}"]`).waitFor(WAIT);
+    assert.equal(await page.getByRole("button", { name: "New user…" }).count(), 0);
+    assert.equal(await page.getByRole("button", { name: "New service account…" }).count(), 0);
+    assert.equal(await page.getByRole("button", { name: /^Edit / }).count(), 0);
     await page.close();
   });
 
@@ -256,7 +262,247 @@ describe("web console in Chromium (playwright-core, system chromium)", function 
     await card.getByRole("button", { name: "Accounts and recent orders" }).click();
     await card.getByRole("heading", { name: "Recent orders" }).waitFor(WAIT);
     await page.getByRole("link", { name: "Users & service accounts" }).click();
-    await page.getByTestId("users").getByText(orgUser.username).waitFor(WAIT);
+    await page.locator(`tr[data-user="${orgUser.username}"]`).waitFor(WAIT);
+    await page.close();
+  });
+
+  it("creates a user with capabilities, changes them, deactivates the user; a service account's API key is shown once, works, and is revoked", async () => {
+    const page = await context.newPage();
+    await logIn(page, "admin", TEST_ADMIN_PASSWORD);
+    await page.getByRole("link", { name: "Users & service accounts" }).click();
+    await page.getByRole("button", { name: "New user…" }).click();
+    const form = page.getByRole("form", { name: "New user" });
+    const username = unique("web-user");
+    await form.getByLabel("Username").fill(username);
+    await form.getByLabel("Email").fill(`${username}@example.test`);
+    await form.getByLabel("Initial password").fill(PASSWORD);
+    await form.locator('select[name="organization"]').selectOption(orgAId);
+    await form.getByLabel("create_cert").check();
+    await form.getByRole("button", { name: "Create user" }).click();
+    const row = page.locator(`tr[data-user="${username}"]`);
+    await row.filter({ hasText: "create_cert" }).waitFor(WAIT);
+    assert.equal(await row.locator("td").nth(3).textContent(), orgAName);
+    // the new user can log in with what the form set
+    await c.login(username, PASSWORD);
+
+    await row.getByRole("button", { name: `Edit ${username}…` }).click();
+    const edit = page.getByRole("form", { name: `Edit ${username}` });
+    await edit.getByLabel("revoke_cert").check();
+    await edit.getByRole("button", { name: "Save" }).click();
+    await row.filter({ hasText: "create_cert, revoke_cert" }).waitFor(WAIT);
+    const su = await c.superuser();
+    const users = (await c.users.listUsers({ organizationId: orgAId, pageSize: 200 }, su)).users;
+    const stored = users.find((u) => u.username === username)!;
+    assert.equal(stored.createCert && stored.revokeCert && !stored.createCa, true);
+
+    await row.getByRole("button", { name: `Edit ${username}…` }).click();
+    await edit.getByRole("button", { name: "Deactivate" }).click();
+    await page.getByTestId("users-notice").filter({ hasText: `Deactivated ${username}` }).waitFor(WAIT);
+    assert.equal(await row.locator("td").nth(5).textContent(), "no");
+    await assert.rejects(c.login(username, PASSWORD));
+
+    // a service account and its API key
+    await page.getByRole("button", { name: "New service account…" }).click();
+    const saForm = page.getByRole("form", { name: "New service account" });
+    const saName = unique("web-sa");
+    await saForm.getByLabel("Name").fill(saName);
+    await saForm.getByLabel("Description").fill("deploys from CI");
+    await saForm.locator('select[name="organization"]').selectOption(orgAId);
+    await saForm.getByLabel("create_cert").check();
+    await saForm.getByRole("button", { name: "Create service account" }).click();
+    const saRow = page.locator(`tr[data-service-account="${saName}"]`);
+    await saRow.filter({ hasText: "create_cert" }).waitFor(WAIT);
+    await saRow.getByRole("button", { name: `API keys of ${saName}` }).click();
+    const keys = page.getByTestId(`api-keys-${saName}`);
+    await keys.getByText("No API keys.").waitFor(WAIT);
+    const keyForm = page.getByRole("form", { name: `New API key for ${saName}` });
+    await keyForm.getByPlaceholder("Key name").fill("ci");
+    await keyForm.getByPlaceholder("Expires in days (empty: never)").fill("30");
+    await keyForm.getByRole("button", { name: "Create API key" }).click();
+    const once = keys.getByTestId("api-key-once");
+    await once.waitFor(WAIT);
+    const key = ((await once.locator(".secret").textContent()) ?? "").trim();
+    assert.match(key, /^sigil_/);
+    await shot(page, "api-key-once");
+    // the key is a working Bearer credential, acting as the service account in its organization
+    const certs = await c.certs.listCertificates({ pageSize: 5 }, bearer(key));
+    assert.ok(certs.certificates.every((x) => x.organizationId === orgAId));
+    // shown once: after "Done" it is nowhere in the page, the list shows only the prefix
+    await once.getByRole("button", { name: "Done" }).click();
+    const keyRow = keys.locator('tr[data-key="ci"]');
+    await keyRow.waitFor(WAIT);
+    assert.equal(await page.getByText(key).count(), 0);
+    assert.ok(key.startsWith(((await keyRow.locator("td").nth(1).textContent()) ?? "").replace("…", "")));
+    assert.notEqual(await keyRow.locator("td").nth(3).textContent(), "never");
+    await keyRow.getByRole("button", { name: "Revoke" }).click();
+    await keyRow.getByRole("button", { name: "Revoke" }).waitFor({ state: "detached", ...WAIT });
+    assert.notEqual(await keyRow.locator("td").nth(5).textContent(), "—");
+    await assert.rejects(c.certs.listCertificates({ pageSize: 5 }, bearer(key)));
+    await shot(page, "people");
+    await page.close();
+  });
+
+  it("creates an ACME directory, edits its policy and profiles, creates and revokes an EAB key", async () => {
+    const page = await context.newPage();
+    await logIn(page, "admin", TEST_ADMIN_PASSWORD);
+    await page.getByRole("link", { name: "ACME" }).click();
+    await page.getByRole("button", { name: "New directory…" }).click();
+    const nd = page.getByRole("form", { name: "New ACME directory" });
+    const dirName = unique("webdir");
+    await nd.getByPlaceholder("Directory name (URL segment)").fill(dirName);
+    await nd.getByLabel("Organization").selectOption(orgAId);
+    await nd.getByLabel("Issuing CA").selectOption(intA.id);
+    await nd.getByRole("button", { name: "Create directory" }).click();
+    const card = page.locator(`article.card[data-directory="${dirName}"]`);
+    await card.waitFor(WAIT);
+
+    await card.getByRole("button", { name: "Edit policy…" }).click();
+    const policy = page.getByRole("form", { name: `Policy of ${dirName}` });
+    await policy.getByLabel("Allowed DNS suffixes (one a line; empty: any name)").fill("alpha.example.test\nshop.example.test");
+    await policy.getByLabel("Allowed IP ranges (CIDR; empty: none)").fill("10.20.0.0/16");
+    await policy.getByLabel("Maximum validity (days; empty: the server's)").fill("45");
+    await policy.getByLabel("tls-alpn-01").uncheck();
+    await policy.getByLabel("dns-account-01").check();
+    await policy.getByLabel("EAB required (RFC 8555 §7.3.4)").uncheck();
+    await shot(page, "acme-policy");
+    await policy.getByRole("button", { name: "Save policy" }).click();
+    await card.getByText("DNS suffixes: alpha.example.test, shop.example.test").waitFor(WAIT);
+    await card.getByTestId("policy").filter({ hasText: "EAB optional" }).filter({ hasText: "max 45 days" }).waitFor(WAIT);
+    const su = await c.superuser();
+    const dir = (await c.acme.listAcmeDirectories({ organizationId: orgAId, pageSize: 200 }, su)).directories.find((d) => d.name === dirName)!;
+    assert.deepEqual(dir.allowedDnsSuffixes, ["alpha.example.test", "shop.example.test"]);
+    assert.deepEqual(dir.allowedIpRanges, ["10.20.0.0/16"]);
+    assert.deepEqual(dir.challengeTypes, [ChallengeType.HTTP_01, ChallengeType.DNS_01, ChallengeType.DNS_ACCOUNT_01]);
+    assert.equal(dir.maxValidityDays, 45);
+    assert.equal(dir.eabRequired, false);
+
+    // bad input answers the API's message, nothing changes
+    await card.getByRole("button", { name: "Edit policy…" }).click();
+    await policy.getByLabel("Allowed IP ranges (CIDR; empty: none)").fill("not-a-cidr");
+    await policy.getByRole("button", { name: "Save policy" }).click();
+    await policy.getByRole("alert").waitFor(WAIT);
+    const unchanged = (await c.acme.getAcmeDirectory({ id: dir.id }, su)).directory!;
+    assert.deepEqual(unchanged.allowedIpRanges, ["10.20.0.0/16"]);
+    await card.getByRole("button", { name: "Close policy" }).click();
+
+    // profiles: create from a preset, edit, make it the default, delete another
+    await card.getByRole("button", { name: "Profiles", exact: true }).click();
+    const profiles = card.getByTestId(`profiles-${dirName}`);
+    await profiles.getByRole("button", { name: "New profile…" }).click();
+    const np = page.getByRole("form", { name: `New profile for ${dirName}` });
+    await np.getByPlaceholder("Profile name").fill("web7");
+    await np.getByLabel("Preset").selectOption("tlsserver");
+    await np.getByPlaceholder("Description").fill("seven-day server certificates");
+    await np.getByLabel("Validity (days)").fill("7");
+    await np.getByRole("button", { name: "Create profile" }).click();
+    const web7 = profiles.locator('tr[data-profile="web7"]');
+    await web7.filter({ hasText: "7 days" }).filter({ hasText: "seven-day server certificates" }).waitFor(WAIT);
+    await web7.getByRole("button", { name: "Edit profile web7…" }).click();
+    const ep = page.getByRole("form", { name: "Edit profile web7" });
+    await ep.getByPlaceholder("Description").fill("weekly server certificates");
+    await ep.getByLabel("Max identifiers").fill("5");
+    await ep.getByRole("button", { name: "Save profile" }).click();
+    await web7.filter({ hasText: "weekly server certificates" }).filter({ hasText: "at most 5" }).waitFor(WAIT);
+    const stored = (await c.acme.listAcmeProfiles({ directoryId: dir.id }, su)).profiles.find((p) => p.name === "web7")!;
+    assert.equal(stored.maxValiditySeconds, 7 * 86_400);
+    assert.equal(stored.maxIdentifiers, 5);
+    assert.equal(stored.description, "weekly server certificates");
+    await card.getByRole("button", { name: "Edit policy…" }).click();
+    await policy.getByLabel("Default profile").selectOption("web7");
+    await policy.getByRole("button", { name: "Save policy" }).click();
+    await card.getByText("web7 (default)").waitFor(WAIT);
+    await card.getByRole("button", { name: "Profiles", exact: true }).click();
+    await profiles.locator('tr[data-profile="classic"]').getByRole("button", { name: "Delete profile classic" }).click();
+    await profiles.locator('tr[data-profile="classic"]').waitFor({ state: "detached", ...WAIT });
+    assert.equal((await c.acme.listAcmeProfiles({ directoryId: dir.id }, su)).profiles.some((p) => p.name === "classic"), false);
+    // the ACME directory object lists what the console set (draft-ietf-acme-profiles-00 meta.profiles)
+    const acmeDir = (await (await page.request.get(dir.directoryUrl)).json()) as { meta: { profiles: Record<string, string> } };
+    assert.equal(acmeDir.meta.profiles.web7, "weekly server certificates");
+    assert.equal("classic" in acmeDir.meta.profiles, false);
+    await shot(page, "acme-profiles");
+
+    // EAB: created with a description, the HMAC shown once, then revoked
+    await card.getByRole("button", { name: "EAB keys" }).click();
+    const eabForm = page.getByRole("form", { name: `New EAB key for ${dirName}` });
+    await eabForm.getByPlaceholder("Description (who gets it)").fill("team shop");
+    await eabForm.getByRole("button", { name: "Create EAB key" }).click();
+    const once = card.getByTestId("eab-once");
+    await once.waitFor(WAIT);
+    const hmac = ((await once.locator(".secret").textContent()) ?? "").trim();
+    assert.match(hmac, /^[A-Za-z0-9_-]{43,}$/);
+    const eabRow = card.locator("tbody tr").filter({ hasText: "team shop" });
+    await eabRow.waitFor(WAIT);
+    await once.getByRole("button", { name: "Done" }).click();
+    assert.equal(await page.getByText(hmac).count(), 0);
+    const kid = (await eabRow.getAttribute("data-kid"))!;
+    await eabRow.getByRole("button", { name: `Revoke EAB key ${kid}` }).click();
+    await eabRow.getByRole("button", { name: `Revoke EAB key ${kid}` }).waitFor({ state: "detached", ...WAIT });
+    const eab = (await c.acme.listEabKeys({ directoryId: dir.id, includeRevoked: true, pageSize: 100 }, su)).eabKeys.find((k) => k.kid === kid)!;
+    assert.ok(eab.revokedAt);
+    await page.close();
+  });
+
+  it("shows each CA's CRL number and next update as openssl reads them, starts a campaign for a CA's leaves, lists and cancels it", async () => {
+    const su = await c.superuser();
+    const intC = await createIntermediate(c, su, rootA.id);
+    const cert = (await c.certs.issueCertificate({ caId: intC.id, type: CertificateType.SERVER, dnsNames: ["crl.alpha.example.test"] }, su)).certificate!;
+    await c.certs.issueCertificate({ caId: intC.id, type: CertificateType.SERVER, dnsNames: ["keep.alpha.example.test"] }, su);
+    await c.certs.revokeCertificate({ id: cert.id, reason: RevocationReason.KEY_COMPROMISE }, su);
+    const page = await context.newPage();
+    await logIn(page, "admin", TEST_ADMIN_PASSWORD);
+    const crlAnswer = page.waitForResponse((r) => r.url().endsWith(`/crl/${intC.id}.crl`), WAIT);
+    await page.getByRole("link", { name: "CAs" }).click();
+    const node = page.locator(`.ca[data-ca="${intC.name}"]`);
+    const crlLine = node.getByTestId("crl");
+    await crlLine.filter({ hasText: "next update" }).waitFor(WAIT);
+    // the exact bytes the console decoded, read by openssl
+    const der = await (await crlAnswer).body();
+    const facts = openssl(["crl", "-inform", "DER", "-noout", "-crlnumber", "-nextupdate", "-lastupdate"], der);
+    const number = BigInt(/crlNumber=(0x[0-9A-Fa-f]+|\d+)/.exec(facts)![1]).toString();
+    const next = new Date(/nextUpdate=(.+)/.exec(facts)![1]).toISOString().replace("T", " ").slice(0, 19) + " UTC";
+    const text = (await crlLine.textContent()) ?? "";
+    assert.ok(text.includes(`#${number}`), text);
+    assert.ok(text.includes(`next update ${next}`), `${text} / ${next}`);
+    assert.equal(Number(/(\d+) revoked/.exec(text)![1]), (openssl(["crl", "-inform", "DER", "-noout", "-text"], der).match(/Serial Number:/g) ?? []).length);
+    await shot(page, "ca-tree-crl");
+
+    await node.getByRole("button", { name: "Renewal campaign…" }).click();
+    const form = node.getByRole("form", { name: "Renewal campaign" });
+    const reason = unique("rotate intermediate");
+    await form.getByPlaceholder("Reason (required, audited)").fill(reason);
+    await form.getByRole("button", { name: "Start renewal campaign" }).click();
+    await node.getByText(/Campaign .* created for 1 certificate/).waitFor(WAIT);
+    await page.getByRole("link", { name: "Renewal" }).click();
+    const row = page.getByTestId("campaigns").locator("tbody tr").filter({ hasText: reason });
+    await row.filter({ hasText: intC.name }).filter({ hasText: "0/1" }).waitFor(WAIT);
+    await shot(page, "campaigns");
+    await row.getByRole("button", { name: `Cancel campaign ${reason}` }).click();
+    await row.waitFor({ state: "detached", ...WAIT });
+    await page.getByLabel("show cancelled").check();
+    await row.filter({ hasText: "cancelled" }).waitFor(WAIT);
+    await page.close();
+  });
+
+  it("offers an organization admin the admin controls in its own organization only", async () => {
+    const page = await context.newPage();
+    await logIn(page, orgAdmin.username, PASSWORD);
+    await page.getByRole("link", { name: "ACME" }).click();
+    await page.locator("article.card").first().waitFor(WAIT);
+    // only its organization's directories are listed, each with the admin's controls
+    const cards = page.locator("article.card");
+    const n = await cards.count();
+    assert.ok(n > 0);
+    assert.equal(await cards.getByRole("button", { name: "Edit policy…" }).count(), n);
+    assert.equal(await page.locator('article.card[data-directory="default"]').count(), 0);
+    await page.getByRole("link", { name: "Users & service accounts" }).click();
+    await page.locator(`tr[data-user="${orgUser.username}"]`).waitFor(WAIT);
+    await page.getByRole("button", { name: "New user…" }).click();
+    // no organization choice (its own) and no superuser role to grant
+    const form = page.getByRole("form", { name: "New user" });
+    assert.equal(await form.locator('select[name="organization"]').count(), 0);
+    assert.deepEqual(await form.locator('select[name="role"] option').allTextContents(), ["user (read; writes need a capability)", "admin (everything in the organization)"]);
+    // the bootstrap superuser is not listed for it, so nothing to edit there
+    assert.equal(await page.locator('tr[data-user="admin"]').count(), 0);
     await page.close();
   });
 
