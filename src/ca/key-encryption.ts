@@ -62,6 +62,19 @@ export class MasterKeyRing {
     return blob.split(".")[1] !== this.currentKeyId;
   }
 
+  /** whether a key with this id is configured (current or previous) */
+  hasKey(keyId: string): boolean {
+    return this.keys.has(keyId);
+  }
+
+  /**
+   * A ring that seals with `next` and still opens everything this ring
+   * opens: what master-key rotation re-encrypts with.
+   */
+  withCurrent(next: Buffer): MasterKeyRing {
+    return new MasterKeyRing(next, [...this.keys.values()], this.variable);
+  }
+
   encrypt(plaintext: Buffer, aad: string): string {
     const key = this.keys.get(this.currentKeyId)!;
     const iv = randomBytes(IV_BYTES);
@@ -109,6 +122,80 @@ export class MasterKeyRing {
 
 function aadBytes(keyId: string, aad: string): Buffer {
   return Buffer.from(`${VERSION}.${keyId}.${aad}`, "utf8");
+}
+
+// ---- envelope encryption: data keys (issue 14 item 5) --------------------------------------
+
+/**
+ * Secrets are sealed with a data key (one active key per organization, and
+ * one for the system scope); the data key itself is stored wrapped by the
+ * master key as an sgk1 blob (AAD: dataKeyWrapAad). Rotating the master key
+ * then re-wraps a handful of data keys instead of every secret, and
+ * destroying an organization's data keys crypto-shreds its secrets.
+ *
+ * Blob format:
+ *   sgk2.<dataKeyId: uuid>.<iv: 12 bytes base64url>.<ciphertext || 16-byte tag, base64url>
+ * AES-256-GCM (NIST SP 800-38D); AAD = "sgk2.<dataKeyId>." + the caller's aad
+ * (the row binding, as for sgk1).
+ */
+export const DATA_KEY_BYTES = 32;
+const ENVELOPE_VERSION = "sgk2";
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Which key a stored blob needs: a master key (sgk1) or a data key (sgk2); undefined when it is neither. */
+export type BlobKeyRef = { format: "sgk1"; masterKeyId: string } | { format: "sgk2"; dataKeyId: string };
+
+export function blobKeyRef(blob: string): BlobKeyRef | undefined {
+  const parts = blob.split(".");
+  if (parts.length !== 4) return undefined;
+  if (parts[0] === VERSION && /^[0-9a-f]{16}$/.test(parts[1]!)) return { format: "sgk1", masterKeyId: parts[1]! };
+  if (parts[0] === ENVELOPE_VERSION && UUID_RE.test(parts[1]!)) return { format: "sgk2", dataKeyId: parts[1]! };
+  return undefined;
+}
+
+/** The AAD a wrapped data key is bound with: its id and its scope (an organization id or "system"). */
+export function dataKeyWrapAad(dataKeyId: string, organizationId: string | null): string {
+  return `data-key:${dataKeyId}:${organizationId ?? "system"}`;
+}
+
+export function generateDataKey(): Buffer {
+  return randomBytes(DATA_KEY_BYTES);
+}
+
+function envelopeAad(dataKeyId: string, aad: string): Buffer {
+  return Buffer.from(`${ENVELOPE_VERSION}.${dataKeyId}.${aad}`, "utf8");
+}
+
+/** Seals `plaintext` with a data key into an sgk2 blob. */
+export function sealWithDataKey(dataKeyId: string, key: Buffer, plaintext: Buffer, aad: string): string {
+  if (key.length !== DATA_KEY_BYTES) throw new Error(`data key must be ${DATA_KEY_BYTES} bytes`);
+  const iv = randomBytes(IV_BYTES);
+  const cipher = createCipheriv("aes-256-gcm", key, iv, { authTagLength: TAG_BYTES });
+  cipher.setAAD(envelopeAad(dataKeyId, aad));
+  const ct = Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+  return `${ENVELOPE_VERSION}.${dataKeyId}.${iv.toString("base64url")}.${ct.toString("base64url")}`;
+}
+
+/** Opens an sgk2 blob with its data key; throws SigilError (internal) when it is malformed or fails authentication. */
+export function openWithDataKey(blob: string, key: Buffer, aad: string): Buffer {
+  const parts = blob.split(".");
+  const ref = blobKeyRef(blob);
+  if (!ref || ref.format !== "sgk2") throw SigilError.internal(`encrypted secret is not an ${ENVELOPE_VERSION} blob`);
+  const iv = Buffer.from(parts[2]!, "base64url");
+  const ct = Buffer.from(parts[3]!, "base64url");
+  if (iv.length !== IV_BYTES || ct.length < TAG_BYTES) throw SigilError.internal("encrypted secret is truncated");
+  try {
+    const decipher = createDecipheriv("aes-256-gcm", key, iv, { authTagLength: TAG_BYTES });
+    decipher.setAAD(envelopeAad(ref.dataKeyId, aad));
+    decipher.setAuthTag(ct.subarray(ct.length - TAG_BYTES));
+    return Buffer.concat([decipher.update(ct.subarray(0, ct.length - TAG_BYTES)), decipher.final()]);
+  } catch (e) {
+    throw new SigilError(
+      "internal",
+      `encrypted secret does not authenticate under data key ${ref.dataKeyId}: it was altered or belongs to another record`,
+      { cause: e },
+    );
+  }
 }
 
 /**

@@ -318,8 +318,8 @@ export class AuthManager {
     // several instances may start at once: the first insert wins, everyone reads it back
     const stored =
       (await getSetting(ra.store, SIGNING_KEY_SETTING)) ??
-      (await putSettingIfAbsent(ra.store, SIGNING_KEY_SETTING, ra.keyRing.encrypt(randomBytes(32), SIGNING_KEY_SETTING), ra.clock.now()));
-    const secret = ra.keyRing.decrypt(stored, SIGNING_KEY_SETTING);
+      (await putSettingIfAbsent(ra.store, SIGNING_KEY_SETTING, await ra.secrets.seal(ra.store, null, randomBytes(32), SIGNING_KEY_SETTING), ra.clock.now()));
+    const secret = await ra.secrets.open(ra.store, stored, SIGNING_KEY_SETTING);
     return new AuthManager(ra, new Uint8Array(secret));
   }
 

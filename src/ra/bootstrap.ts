@@ -131,7 +131,8 @@ interface PreparedCa {
   parentId: string | null;
   pathLength: number;
   allowLeafCerts: boolean;
-  encryptedPrivateKey: string;
+  /** sealed with the organization's data key inside the transaction (writeCa), where the organization exists */
+  privateKeyPkcs8: Buffer;
   certificatePem: string;
   serial: string;
   subject: DistinguishedName;
@@ -156,7 +157,7 @@ async function prepareRoot(ctx: RaContext): Promise<{ ca: PreparedCa; issuer: Is
     parentId: null,
     pathLength: 1,
     allowLeafCerts: false,
-    encryptedPrivateKey: ctx.keyRing.encrypt(exportPrivateKeyPkcs8(keyPair.privateKey), caKeyAad(id)),
+    privateKeyPkcs8: exportPrivateKeyPkcs8(keyPair.privateKey),
     certificatePem: cert.pem,
     serial: serialToHex(serial),
     subject: ROOT_SUBJECT,
@@ -184,7 +185,7 @@ async function prepareIntermediate(ctx: RaContext, parentId: string, issuer: Iss
     parentId,
     pathLength: 0,
     allowLeafCerts: true,
-    encryptedPrivateKey: ctx.keyRing.encrypt(exportPrivateKeyPkcs8(keyPair.privateKey), caKeyAad(id)),
+    privateKeyPkcs8: exportPrivateKeyPkcs8(keyPair.privateKey),
     certificatePem: cert.pem,
     serial: serialToHex(serial),
     subject: INTERMEDIATE_SUBJECT,
@@ -207,7 +208,7 @@ async function writeCa(tx: Tx, ctx: RaContext, organizationId: string, p: Prepar
     allowLeafCerts: p.allowLeafCerts,
     crlBaseUrl: null,
     keyAlgorithm: "p256",
-    encryptedPrivateKey: p.encryptedPrivateKey,
+    encryptedPrivateKey: await ctx.secrets.seal(tx, organizationId, p.privateKeyPkcs8, caKeyAad(p.id)),
     certificatePem: p.certificatePem,
     serial: p.serial,
     subject: formatDn(p.subject),

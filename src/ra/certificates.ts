@@ -359,7 +359,7 @@ export async function exportCertificatePrivateKey(
     authorize(actor, cert.organization.id, "export_private_key");
     const blob = await readCertificateEncryptedKey(tx, cert.id);
     if (!blob) throw SigilError.failedPrecondition("Sigil does not hold this certificate's private key (it was issued for a CSR)");
-    const key = importPrivateKeyPkcs8(ctx.keyRing.decrypt(blob, certKeyAad(cert.id)));
+    const key = importPrivateKeyPkcs8(await ctx.secrets.open(tx, blob, certKeyAad(cert.id)));
     tx.audit(actor, {
       action: "cert_export_private_key",
       organizationId: cert.organization.id,

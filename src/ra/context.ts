@@ -12,6 +12,7 @@ import { Store, type OrmTx, type SqlTx as StoreSqlTx } from "../db/store/session
 import { AuditLogWriter, type AuditEntry } from "./audit.js";
 import type { Actor } from "./actor.js";
 import { IssuerCache } from "./issuers.js";
+import { SecretVault } from "./secrets.js";
 import type { RateLimiter } from "./acme/rate-limits.js";
 
 /** Things other parts of the server want to hear about, after the change committed. */
@@ -25,6 +26,8 @@ export interface RaContext {
   /** the storage layer's root handle */
   store: Store;
   keyRing: MasterKeyRing;
+  /** seals and opens every stored secret with per-organization data keys wrapped by keyRing (src/ra/secrets.ts) */
+  secrets: SecretVault;
   clock: Clock;
   /** SIGIL_PUBLIC_URL without trailing slash: the base of the URLs signed into certificates (CRL DP, AIA) */
   publicUrl: string;
@@ -45,11 +48,12 @@ export interface RaContext {
 export const DEFAULT_BCRYPT_COST = 12;
 
 export function createRaContext(
-  opts: Omit<RaContext, "audit" | "issuers" | "events" | "store"> & { orm: ConstructorParameters<typeof Store>[0] } & Partial<Pick<RaContext, "audit">>,
+  opts: Omit<RaContext, "audit" | "issuers" | "events" | "store" | "secrets"> & { orm: ConstructorParameters<typeof Store>[0] } & Partial<Pick<RaContext, "audit" | "secrets">>,
 ): RaContext {
   const { orm, ...rest } = opts;
-  const partial = { ...rest, store: new Store(orm), audit: opts.audit ?? new AuditLogWriter() };
-  return { ...partial, issuers: new IssuerCache(partial.keyRing, partial.publicUrl), events: { certificateRevoked: [] } };
+  const secrets = opts.secrets ?? new SecretVault(opts.keyRing, { now: () => opts.clock.now() });
+  const partial = { ...rest, secrets, store: new Store(orm), audit: opts.audit ?? new AuditLogWriter() };
+  return { ...partial, issuers: new IssuerCache(secrets, partial.publicUrl), events: { certificateRevoked: [] } };
 }
 
 /** What both kinds of transaction offer ra/ besides being a store session. */

@@ -9,6 +9,7 @@ import { insertCertificate, type NewCertificateRow } from "../db/store/certifica
 import { findCertificateEntity } from "../db/store/certificate-entities.js";
 import type { Actor } from "./actor.js";
 import type { AuditEntry } from "./audit.js";
+import type { Session } from "../db/store/session.js";
 import type { RaContext, SqlTx, Tx } from "./context.js";
 import type { Issuer, LeafKeyUsage } from "../ca/signer.js";
 import type { IssuerCa } from "./issuers.js";
@@ -63,7 +64,7 @@ export async function issueLeafInTx(ctx: RaContext, tx: Tx, actor: Actor, req: L
     certificatePem: ca.certificatePem,
     crlBaseUrl: ca.crlBaseUrl,
   };
-  const leaf = signLeafFor(ctx, await prepareLeaf(ctx, caFields, req, () => ctx.issuers.get(tx, ca)), req);
+  const leaf = await signLeafFor(ctx, tx, ca.organization.id, await prepareLeaf(ctx, caFields, req, () => ctx.issuers.get(tx, ca)), req);
   const row = certificateRow(ctx, leaf, { id: ca.id, organizationId: ca.organization.id }, actor, req);
   tx.audit(actor, leafAuditEntry(ca.id, ca.organization.id, leaf, req));
   // written now so a serial collision fails this transaction, not a later one
@@ -143,7 +144,8 @@ export interface SignedLeaf {
   encryptedPrivateKey: string | null;
 }
 
-function signLeafFor(ctx: RaContext, p: PreparedLeaf, req: Omit<LeafRequest, "ca">): SignedLeaf {
+/** `s`/`organizationId`: where a server-generated key is sealed (with the organization's data key) */
+async function signLeafFor(ctx: RaContext, s: Session, organizationId: string, p: PreparedLeaf, req: Omit<LeafRequest, "ca">): Promise<SignedLeaf> {
   const serial = newSerial(ctx.random);
   const signed = issueLeaf(p.issuer, {
     publicKey: req.publicKey,
@@ -164,7 +166,7 @@ function signLeafFor(ctx: RaContext, p: PreparedLeaf, req: Omit<LeafRequest, "ca
     notBefore: p.notBefore,
     notAfter: p.notAfter,
     pem: signed.pem,
-    encryptedPrivateKey: req.privateKeyPkcs8 ? ctx.keyRing.encrypt(req.privateKeyPkcs8, certKeyAad(id)) : null,
+    encryptedPrivateKey: req.privateKeyPkcs8 ? await ctx.secrets.seal(s, organizationId, req.privateKeyPkcs8, certKeyAad(id)) : null,
   };
 }
 
@@ -200,7 +202,7 @@ export async function signLeafInSqlTx(
   ca: IssuingCa,
   req: Omit<LeafRequest, "ca">,
 ): Promise<{ leaf: SignedLeaf; row: NewCertificateRow }> {
-  const leaf = signLeafFor(ctx, await prepareLeaf(ctx, ca, req, (c) => ctx.issuers.get(tx, c)), req);
+  const leaf = await signLeafFor(ctx, tx, ca.organizationId, await prepareLeaf(ctx, ca, req, (c) => ctx.issuers.get(tx, c)), req);
   tx.audit(actor, leafAuditEntry(ca.id, ca.organizationId, leaf, req));
   return { leaf, row: certificateRow(ctx, leaf, ca, actor, req) };
 }

@@ -1,5 +1,5 @@
 import { importPrivateKeyPkcs8 } from "../ca/keys.js";
-import type { MasterKeyRing } from "../ca/key-encryption.js";
+import type { SecretVault } from "./secrets.js";
 import { isSignableUrl, loadIssuer, type Issuer, type PublicUrls } from "../ca/signer.js";
 import type { CertificateAuthority } from "../db/entities/index.js";
 import { readCaEncryptedKey } from "../db/store/certificate-authorities.js";
@@ -62,7 +62,7 @@ export class IssuerCache {
   private readonly cache = new Map<string, { version: number; issuer: Issuer }>();
 
   constructor(
-    private readonly keyRing: MasterKeyRing,
+    private readonly secrets: SecretVault,
     private readonly publicUrl: string,
   ) {}
 
@@ -72,16 +72,16 @@ export class IssuerCache {
    * connection would wait for ever on the single-connection embedded database).
    */
   async get(s: Session, ca: IssuerCa): Promise<Issuer> {
-    return this.load(ca, () => readCaEncryptedKey(s, ca.id));
+    return this.load(s, ca, () => readCaEncryptedKey(s, ca.id));
   }
 
-  private async load(ca: IssuerCa, readKey: () => Promise<string | undefined>): Promise<Issuer> {
+  private async load(s: Session, ca: IssuerCa, readKey: () => Promise<string | undefined>): Promise<Issuer> {
     const version = ca.updatedAt.getTime();
     const hit = this.cache.get(ca.id);
     if (hit && hit.version === version) return hit.issuer;
     const blob = await readKey();
     if (!blob) throw SigilError.notFound("certificate authority not found");
-    const pkcs8 = this.keyRing.decrypt(blob, caKeyAad(ca.id));
+    const pkcs8 = await this.secrets.open(s, blob, caKeyAad(ca.id));
     const issuer = loadIssuer({
       certificateDer: pemToDer(ca.certificatePem),
       privateKey: importPrivateKeyPkcs8(pkcs8),

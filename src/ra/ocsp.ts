@@ -336,7 +336,7 @@ export class OcspResponder {
       });
     }
     if (row && row.notAfter > now) {
-      const pkcs8 = this.ctx.keyRing.decrypt(row.encryptedPrivateKey, ocspSignerKeyAad(row.id));
+      const pkcs8 = await this.ctx.secrets.open(this.ctx.store, row.encryptedPrivateKey, ocspSignerKeyAad(row.id));
       const signer = ocspSigningKey(importPrivateKeyPkcs8(pkcs8), pemToDer(row.certificatePem));
       const renewAt = caCanIssue ? row.notAfter.getTime() - this.signerRenewBeforeMs : row.notAfter.getTime();
       return { signer, renewAt };
@@ -373,7 +373,7 @@ export class OcspResponder {
       serial: serialToHex(serial),
       commonName: `OCSP ${ca.id}`,
       certificatePem: cert.pem,
-      encryptedPrivateKey: this.ctx.keyRing.encrypt(exportPrivateKeyPkcs8(keyPair.privateKey), ocspSignerKeyAad(id)),
+      encryptedPrivateKey: await this.ctx.secrets.seal(tx, ca.organization.id, exportPrivateKeyPkcs8(keyPair.privateKey), ocspSignerKeyAad(id)),
       notBefore,
       notAfter,
       createdAt: now,

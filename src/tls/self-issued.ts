@@ -237,7 +237,7 @@ export class SelfIssuedCertificate implements ListenerCertificateSource {
       if (!blob) continue;
       let keyPem: string;
       try {
-        keyPem = privateKeyToPem(importPrivateKeyPkcs8(ra.keyRing.decrypt(blob, certKeyAad(row.id))));
+        keyPem = privateKeyToPem(importPrivateKeyPkcs8(await ra.secrets.open(ra.store, blob, certKeyAad(row.id))));
       } catch (e) {
         this.opts.logger.warn({ certificateId: row.id, error: (e as Error).message }, "a stored HTTPS listener key does not decrypt; issuing a new certificate");
         continue;

@@ -64,6 +64,11 @@ export const CertificateSchema = new EntitySchema<Certificate>({
       name: "certificates_renewed_from_index",
       expression: `create index "certificates_renewed_from_index" on "certificates" ("renewed_from_id") where "renewed_from_id" is not null`,
     },
+    // held keys still sealed directly by the master key (legacy sgk1): the start-up proof and master-key rotation (docs/key-custody.md)
+    {
+      name: "certificates_legacy_key_blob_index",
+      expression: `create index "certificates_legacy_key_blob_index" on "certificates" ("id") where "encrypted_private_key" like 'sgk1.%'`,
+    },
   ],
   properties: {
     id: idProperty,

@@ -11,6 +11,7 @@ import { RenewalCampaignCertificateSchema, RenewalCampaignSchema } from "./renew
 import { AcmeProfileSchema } from "./acme-profile.js";
 import { IssuancePolicySchema } from "./issuance-policy.js";
 import { AcmeRateLimitOverrideSchema, RateLimitBucketSchema } from "./rate-limit.js";
+import { DataKeySchema } from "./data-key.js";
 import {
   AcmeAccountSchema,
   AcmeAuthorizationSchema,
@@ -36,6 +37,7 @@ export * from "./renewal-campaign.js";
 export * from "./acme-profile.js";
 export * from "./issuance-policy.js";
 export * from "./rate-limit.js";
+export * from "./data-key.js";
 
 /** Every entity schema, for the ORM config. Add new ones here (and a migration). */
 export const allEntities = [
@@ -66,5 +68,6 @@ export const allEntities = [
   AcmeProfileSchema,
   RateLimitBucketSchema,
   AcmeRateLimitOverrideSchema,
+  DataKeySchema,
   IssuancePolicySchema,
 ];

@@ -194,7 +194,7 @@ export async function newAccount(ctx: RaContext, dir: DirectoryInfo, req: NewAcc
         if (key.usedAt) throw acmeErr.unauthorized(ACME_MESSAGES.eabUsed);
         let secret: Buffer;
         try {
-          secret = ctx.keyRing.decrypt(key.encryptedHmacKey, eabKeyAad(key.id));
+          secret = await ctx.secrets.open(tx, key.encryptedHmacKey, eabKeyAad(key.id));
         } catch (e) {
           throw new AcmeError("internal", "serverInternal", "EAB key cannot be decrypted", { cause: e });
         }

@@ -198,7 +198,7 @@ export async function createEabKey(
       id,
       directoryId: dir.id,
       organizationId: dir.organizationId,
-      encryptedHmacKey: ctx.keyRing.encrypt(key, eabKeyAad(id)),
+      encryptedHmacKey: await ctx.secrets.seal(tx, dir.organizationId, key, eabKeyAad(id)),
       description: req.description ?? "",
       createdById: actor.kind === "user" ? actor.id : null,
     });

@@ -32,7 +32,7 @@ export async function exportCaPrivateKey(
     authorize(actor, ca.organization.id, "export_private_key");
     const blob = await readCaEncryptedKey(tx, ca.id);
     if (!blob) throw SigilError.notFound("certificate authority not found");
-    const key = importPrivateKeyPkcs8(ctx.keyRing.decrypt(blob, caKeyAad(ca.id)));
+    const key = importPrivateKeyPkcs8(await ctx.secrets.open(tx, blob, caKeyAad(ca.id)));
     tx.audit(actor, {
       action: "ca_export_private_key",
       organizationId: ca.organization.id,

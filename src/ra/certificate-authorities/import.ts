@@ -118,7 +118,7 @@ export async function importCa(ctx: RaContext, actor: Actor, input: ImportCaInpu
       allowLeafCerts: input.allowLeafCerts,
       crlBaseUrl,
       keyAlgorithm: issuer.keyAlgorithm,
-      encryptedPrivateKey: ctx.keyRing.encrypt(exportPrivateKeyPkcs8(privateKey), caKeyAad(id)),
+      encryptedPrivateKey: await ctx.secrets.seal(tx, orgId, exportPrivateKeyPkcs8(privateKey), caKeyAad(id)),
       certificatePem: issuer.pem,
       serial,
       subject: x509SubjectText(x509),

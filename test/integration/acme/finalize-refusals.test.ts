@@ -64,7 +64,7 @@ describe("ACME finalize refusals: reused keys, revoked CA", function () {
 
   async function caKey(id: string): Promise<KeyObject> {
     const [r] = (await db.query<{ encrypted_private_key: string }>(`select encrypted_private_key from certificate_authorities where id = $1`, [id])).rows;
-    return createPrivateKey({ key: server.ra.keyRing.decrypt(r!.encrypted_private_key, caKeyAad(id)), format: "der", type: "pkcs8" });
+    return createPrivateKey({ key: await server.ra.secrets.open(server.ra.store, r!.encrypted_private_key, caKeyAad(id)), format: "der", type: "pkcs8" });
   }
 
   async function certificatesFor(name: string): Promise<number> {

@@ -78,7 +78,7 @@ describe("first-run bootstrap", () => {
         const keys = (await c.query(`select encrypted_private_key k from certificate_authorities`)).rows as { k: string }[];
         assert.equal(keys.length, 2);
         for (const { k } of keys) {
-          assert.match(k, /^sgk1\./, "keys are AES-GCM blobs");
+          assert.match(k, /^sgk2\./, "keys are AES-GCM blobs under a data key (envelope encryption)");
           // a PKCS#8 DER starts with SEQUENCE (0x30 0x81/0x82): base64 "MI"; the blob must not contain one
           assert.ok(!/\.MI[GHIJ]/.test(k));
         }
