@@ -5,10 +5,20 @@
 import { useEffect, useState } from "preact/hooks";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Role, type User } from "../../../src/gen/sigil/admin/v1/user_pb.js";
-import type { ApiKey, ServiceAccount } from "../../../src/gen/sigil/admin/v1/service_account_pb.js";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { CreateApiKeyRequestSchema, type ApiKey, type ServiceAccount } from "../../../src/gen/sigil/admin/v1/service_account_pb.js";
 import { api, currentSession, date, fmtDate, isSuperuser, may } from "../api.js";
 import { describeError } from "../errors.js";
 import { useCatalog, type Catalog } from "../catalog.js";
+import { splitList } from "../format.js";
+
+/**
+ * Scoped API keys (issue 13 item 3, docs/service-auth.md): offered when the
+ * generated API has CreateApiKeyRequest.scopes. Read from the descriptor so the
+ * console builds against either API; the server checks the scope names.
+ */
+export const API_KEY_SCOPES = "scopes" in CreateApiKeyRequestSchema.field;
+const scopesOf = (k: ApiKey): string[] => (k as ApiKey & { scopes?: string[] }).scopes ?? [];
 
 const ROLE = ["", "superuser", "admin", "user"];
 
@@ -364,6 +374,7 @@ function ApiKeys({ account }: { account: ServiceAccount }) {
   const [keys, setKeys] = useState<ApiKey[] | undefined>();
   const [name, setName] = useState("");
   const [days, setDays] = useState("");
+  const [scopes, setScopes] = useState("");
   const [created, setCreated] = useState<{ name: string; key: string } | undefined>();
   const [error, setError] = useState("");
   const load = () =>
@@ -378,14 +389,17 @@ function ApiKeys({ account }: { account: ServiceAccount }) {
     setCreated(undefined);
     try {
       const n = Number(days);
-      const r = await api.serviceAccounts.createApiKey({
+      const req = {
         serviceAccountId: account.id,
         name: name.trim(),
         expiresAt: n > 0 ? timestampFromDate(new Date(Date.now() + n * 86_400_000)) : undefined,
-      });
+        ...(API_KEY_SCOPES ? { scopes: splitList(scopes) } : {}),
+      } as MessageInitShape<typeof CreateApiKeyRequestSchema>;
+      const r = await api.serviceAccounts.createApiKey(req);
       setCreated({ name: r.apiKey?.name ?? name, key: r.key });
       setName("");
       setDays("");
+      setScopes("");
       void load();
     } catch (err) {
       setError(describeError(err));
@@ -419,6 +433,15 @@ function ApiKeys({ account }: { account: ServiceAccount }) {
         <form class="filters inline" aria-label={`New API key for ${account.name}`} onSubmit={create}>
           <input name="name" placeholder="Key name" required value={name} onInput={(e) => setName(e.currentTarget.value)} />
           <input name="expiresInDays" type="number" min="1" placeholder="Expires in days (empty: never)" value={days} onInput={(e) => setDays(e.currentTarget.value)} />
+          {API_KEY_SCOPES && (
+            <input
+              name="scopes"
+              class="wide"
+              placeholder="Scopes, e.g. certificates:issue certificates:read (empty: *)"
+              value={scopes}
+              onInput={(e) => setScopes(e.currentTarget.value)}
+            />
+          )}
           <button type="submit">Create API key</button>
         </form>
       )}
@@ -432,6 +455,7 @@ function ApiKeys({ account }: { account: ServiceAccount }) {
           <tr>
             <th>Name</th>
             <th>Prefix</th>
+            {API_KEY_SCOPES && <th>Scopes</th>}
             <th>Created</th>
             <th>Expires</th>
             <th>Last used</th>
@@ -442,7 +466,7 @@ function ApiKeys({ account }: { account: ServiceAccount }) {
         <tbody>
           {keys?.length === 0 && (
             <tr>
-              <td colSpan={7} class="muted">
+              <td colSpan={8} class="muted">
                 No API keys.
               </td>
             </tr>
@@ -451,6 +475,7 @@ function ApiKeys({ account }: { account: ServiceAccount }) {
             <tr key={k.id} data-key={k.name}>
               <td>{k.name}</td>
               <td class="mono">{k.keyPrefix}…</td>
+              {API_KEY_SCOPES && <td class="small mono">{scopesOf(k).join(" ") || "*"}</td>}
               <td>{fmtDate(k.createdAt)}</td>
               <td>{k.expiresAt ? fmtDate(k.expiresAt) : "never"}</td>
               <td>{k.lastUsedAt ? fmtDate(k.lastUsedAt) : "never"}</td>
