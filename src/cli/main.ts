@@ -29,6 +29,7 @@ commands:
              children, update, delete, revoke, export-key
   cert       certificates: issue, sign-csr, get, list, chain, revoke, renew, export-key
   renewal    renewal campaigns (RFC 9773 ARI): create, drill, get, list, cancel
+  policy     issuance policies of the admin plane: create, get, list, update, delete
   admin      local break-glass, straight on the database with the master key:
              reset-password --username NAME
 
@@ -61,6 +62,7 @@ export const commands: Record<string, Command> = {
   ca: lazy(() => import("./ca.js").then((m) => m.runCa)),
   cert: lazy(() => import("./cert.js").then((m) => m.runCert)),
   renewal: lazy(() => import("./renewal.js").then((m) => m.runRenewal)),
+  policy: lazy(() => import("./policy.js").then((m) => m.runPolicy)),
   admin: lazy(() => import("./admin-local.js").then((m) => m.runAdminLocal)),
 };
 
