@@ -223,6 +223,14 @@ describe("admin: issuance policies (IssueCertificate, SignCsr, RenewCertificate)
       assert.deepEqual((deleted[0]!.detail.old as { dnsNames: string[] }).dnsNames, ["*.b.test"]);
     });
 
+    it("ok/a service account's policy goes with the service account", async () => {
+      const { serviceAccount } = await c.sas.createServiceAccount({ organizationId: orgId, name: unique("gone") }, su);
+      const { issuancePolicy } = await policies.createIssuancePolicy({ subjectType: Subject.SERVICE_ACCOUNT, subjectId: serviceAccount!.id, rules: { dnsNames: ["*.gone.test"] } }, admin);
+      assert.equal(issuancePolicy!.subjectId, serviceAccount!.id);
+      await c.sas.deleteServiceAccount({ id: serviceAccount!.id }, su);
+      await rejectsWith(policies.getIssuancePolicy({ id: issuancePolicy!.id }, admin), "NOT_FOUND");
+    });
+
     it("fail/bad rules: INVALID_ARGUMENT naming every bad entry, nothing written", async () => {
       const org = await createOrg(c, su);
       const other = await createOrg(c, su);
