@@ -411,10 +411,36 @@ export function unknownMethod(req: IncomingMessage | Http2ServerRequest, res: Se
   const type = String(req.headers["content-type"] ?? "");
   const path = (req.url ?? "").split("?")[0]!.slice(0, 200);
   const message = `unknown method ${path}`;
+  if (!req.readableEnded) {
+    // answer once the request is read (or after 1 s): an HTTP/2 answer before the request's end comes with
+    // RST_STREAM, which grpc-js reports as INTERNAL instead of the status (connect-node drains the same way)
+    let answered = false;
+    const answer = () => {
+      if (answered) return;
+      answered = true;
+      clearTimeout(timer);
+      unknownMethod(req, res);
+    };
+    const timer = setTimeout(answer, 1000);
+    timer.unref();
+    req.on("data", () => undefined);
+    req.once("end", answer);
+    req.once("error", answer);
+    return;
+  }
   if (type.startsWith("application/grpc")) {
-    // gRPC over HTTP/2 §Responses: Trailers-Only, status in the headers
-    res.writeHead(200, { "content-type": type.startsWith("application/grpc-web") ? type.split(";")[0]! : "application/grpc", "grpc-status": String(grpc.status.UNIMPLEMENTED), "grpc-message": encodeURIComponent(message) });
-    res.end();
+    // gRPC over HTTP/2 §Responses: Trailers-Only, the status in the one HEADERS frame (END_STREAM set);
+    // the compat API's writeHead + end sends an empty DATA frame after it, which grpc-js reads as "no status"
+    const headers = {
+      "content-type": type.startsWith("application/grpc-web") ? type.split(";")[0]! : "application/grpc",
+      "grpc-status": String(grpc.status.UNIMPLEMENTED),
+      "grpc-message": grpcPercentEncode(message),
+    };
+    if ("stream" in res) res.stream.respond({ ":status": 200, ...headers }, { endStream: true });
+    else {
+      res.writeHead(200, headers);
+      res.end();
+    }
     return;
   }
   // Connect protocol: an unknown procedure is HTTP 404 with code "unimplemented"
