@@ -434,11 +434,24 @@ function AccountsAndOrders({ dir }: { dir: AcmeDirectory }) {
   const [accounts, setAccounts] = useState<AcmeAccount[] | undefined>();
   const [orders, setOrders] = useState<AcmeOrder[] | undefined>();
   const [error, setError] = useState("");
-  useEffect(() => {
+  const admin = may(currentSession()?.user, "admin", dir.organizationId);
+  const loadAccounts = () =>
     api.acme.listAcmeAccounts({ directoryId: dir.id, pageSize: 50 }).then(
       (r) => setAccounts(r.accounts),
       (e: unknown) => setError(describeError(e)),
     );
+  // RFC 8555 §7.3.6, by the operator: the account's key can no longer act
+  const deactivate = async (a: AcmeAccount) => {
+    setError("");
+    try {
+      await api.acme.deactivateAcmeAccount({ id: a.id });
+      void loadAccounts();
+    } catch (err) {
+      setError(describeError(err));
+    }
+  };
+  useEffect(() => {
+    void loadAccounts();
     api.acme.listAcmeOrders({ directoryId: dir.id, pageSize: 25 }).then(
       (r) => setOrders(r.orders),
       (e: unknown) => setError(describeError(e)),
@@ -456,16 +469,24 @@ function AccountsAndOrders({ dir }: { dir: AcmeDirectory }) {
             <th>Contacts</th>
             <th>EAB key</th>
             <th>Created</th>
+            <th />
           </tr>
         </thead>
         <tbody>
           {accounts?.map((a) => (
-            <tr key={a.id}>
+            <tr key={a.id} data-account={a.id}>
               <td class="mono small">{a.id}</td>
               <td>{ACCOUNT_STATUS[a.status] ?? "?"}</td>
               <td>{a.contacts.join(", ") || "—"}</td>
               <td class="mono small">{a.eabKeyId || "—"}</td>
               <td>{fmtDate(a.createdAt)}</td>
+              <td>
+                {admin && a.status === 1 && (
+                  <button type="button" class="link" aria-label={`Deactivate account ${a.id}`} onClick={() => void deactivate(a)}>
+                    Deactivate
+                  </button>
+                )}
+              </td>
             </tr>
           ))}
         </tbody>

@@ -17,6 +17,7 @@ import { RevocationReason } from "../../../src/gen/sigil/admin/v1/common_pb.js";
 import { CreateApiKeyRequestSchema } from "../../../src/gen/sigil/admin/v1/service_account_pb.js";
 import { ChallengeType } from "../../../src/gen/sigil/admin/v1/acme_pb.js";
 import { launchChromium, screenshotDir } from "./browser.js";
+import { RawAcme } from "../acme/raw-client.js";
 
 // generous: two cores shared with the rest of the suite
 const WAIT = { timeout: 60_000 };
@@ -260,8 +261,21 @@ describe("web console in Chromium (playwright-core, system chromium)", function 
     await card.getByRole("button", { name: "Create EAB key" }).click();
     await card.getByText("HMAC (shown once)").waitFor(WAIT);
     await card.locator("tbody tr").filter({ hasText: "created in the console" }).waitFor(WAIT);
+    // an ACME account of the directory (RFC 8555 §7.3), deactivated by the operator (§7.3.6)
+    const su = await c.superuser();
+    const dflt = (await c.acme.listAcmeDirectories({ pageSize: 200 }, su)).directories.find((d) => d.name === "default")!;
+    const acme = await RawAcme.create(dflt.directoryUrl);
+    const reg = await acme.register({ contact: ["mailto:ops@alpha.example.test"] });
+    assert.equal(reg.status, 201);
+    const accountId = (await c.acme.listAcmeAccounts({ directoryId: dflt.id, pageSize: 200 }, su)).accounts.find((a) => a.contacts.includes("mailto:ops@alpha.example.test"))!.id;
     await card.getByRole("button", { name: "Accounts and recent orders" }).click();
     await card.getByRole("heading", { name: "Recent orders" }).waitFor(WAIT);
+    const account = card.locator(`tr[data-account="${accountId}"]`);
+    await account.getByRole("button", { name: `Deactivate account ${accountId}` }).click();
+    await account.filter({ hasText: "deactivated" }).waitFor(WAIT);
+    // the account's key can no longer act: a new order is refused (unauthorized, 403)
+    const refused = await acme.post(acme.dir.newOrder!, { identifiers: [{ type: "dns", value: "after.alpha.example.test" }] });
+    assert.equal(refused.status, 403, refused.text);
     await page.getByRole("link", { name: "Users & service accounts" }).click();
     await page.locator(`tr[data-user="${orgUser.username}"]`).waitFor(WAIT);
     await page.close();
