@@ -317,8 +317,7 @@ function Profiles({ dir, onChange }: { dir: AcmeDirectory; onChange: () => void 
           {dir.profiles.map((p) => [
             <tr key={p.id} data-profile={p.name}>
               <td>
-                {p.name}
-                {p.isDefault || p.name === dir.defaultProfile ? <span class="badge">default</span> : null}
+                {p.name} {p.isDefault || p.name === dir.defaultProfile ? <span class="badge">default</span> : null}
               </td>
               <td class="small">{p.description}</td>
               <td>{kindName(p.certificateKind)}</td>
