@@ -27,6 +27,7 @@ import type { DirectoryInfo } from "./directories.js";
 import { AcmeError, acmeErr, type AcmeSubproblem } from "./errors.js";
 import { checkOrderProfileIdentifiers, newOrderProfile, validityText } from "./profiles.js";
 import { effectiveOrderStatus, pendingExpires, reuseValidAfter } from "./transitions.js";
+import { validityWithin } from "../../policy/engine.js";
 
 const DAY = 86_400_000;
 
@@ -106,7 +107,8 @@ async function createNewOrder(
   const notBefore = parseTime(payload.notBefore, "notBefore");
   const notAfter = parseTime(payload.notAfter, "notAfter");
   const maxNotAfter = now.getTime() + profile.validityMs;
-  if (notAfter && (notAfter.getTime() <= now.getTime() || notAfter.getTime() > maxNotAfter + 60_000)) {
+  // the shared policy engine's validity rule (src/policy/engine.ts), a minute of slack for the client's clock
+  if (notAfter && (notAfter.getTime() <= now.getTime() || !validityWithin(notAfter.getTime() - now.getTime(), profile.validityMs + 60_000))) {
     throw acmeErr.malformed(`notAfter must be in the future and at most ${validityText(profile.validityMs)} from now`);
   }
   if (notBefore && (notBefore.getTime() > (notAfter?.getTime() ?? maxNotAfter) || notBefore.getTime() < now.getTime() - DAY)) {

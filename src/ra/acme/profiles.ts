@@ -51,6 +51,7 @@ import { requireId } from "../input.js";
 import type { DirectoryInfo } from "./directories.js";
 import { AcmeError, acmeErr, type AcmeSubproblem } from "./errors.js";
 import { PENDING_LIFETIME_MS, VALID_AUTHZ_LIFETIME_MS } from "./transitions.js";
+import { validityWithin } from "../../policy/engine.js";
 
 export type { ProfileRecord };
 
@@ -427,7 +428,7 @@ export function finalizeTerms(
   const maxNotAfter = new Date(notBefore.getTime() + profile.validityMs);
   // newOrder's rule (at most the validity from now, a minute of slack), applied now: an
   // unchanged profile never refuses here (now is later), a narrowed one does
-  if (order.notAfter && order.notAfter.getTime() > now.getTime() + profile.validityMs + 60_000) {
+  if (order.notAfter && !validityWithin(order.notAfter.getTime() - now.getTime(), profile.validityMs + 60_000)) {
     throw acmeErr.invalidProfile(PROFILE_ORDER_MESSAGES.notAfterBeyond(profile.name ?? "", validityText(profile.validityMs)));
   }
   const notAfter = order.notAfter && order.notAfter < maxNotAfter ? order.notAfter : maxNotAfter;
