@@ -22,6 +22,7 @@ import { Migration20261202185000AuditKeyChangeIndex } from "./Migration202612021
 import { Migration20261202190000CampaignProgress } from "./Migration20261202190000CampaignProgress.js";
 import { Migration20261202190500ReplacementLimits } from "./Migration20261202190500ReplacementLimits.js";
 import { Migration20261203120000DataKeys } from "./Migration20261203120000DataKeys.js";
+import { Migration20261203130000ServiceAuth } from "./Migration20261203130000ServiceAuth.js";
 import { Migration20261203150000IssuancePolicies } from "./Migration20261203150000IssuancePolicies.js";
 
 /**
@@ -55,5 +56,6 @@ export const migrationsList: MigrationObject[] = [
   { name: "Migration20261202190000CampaignProgress", class: Migration20261202190000CampaignProgress },
   { name: "Migration20261202190500ReplacementLimits", class: Migration20261202190500ReplacementLimits },
   { name: "Migration20261203120000DataKeys", class: Migration20261203120000DataKeys },
+  { name: "Migration20261203130000ServiceAuth", class: Migration20261203130000ServiceAuth },
   { name: "Migration20261203150000IssuancePolicies", class: Migration20261203150000IssuancePolicies },
 ];

@@ -126,6 +126,8 @@ export interface SigilConfig {
   rateLimits: RateLimitSet;
   /** SIGIL_RATE_LIMITS_HELP_URL: the Link rel="help" of rateLimited answers (RFC 8555 §6.6); default the directory's website URL, else its /acme/{directory}/rate-limits page. */
   rateLimitsHelpUrl?: string;
+  /** SIGIL_JWT_AUDIENCE (default SIGIL_PUBLIC_URL): the "aud" a service account's JWT (RFC 7523 §3 item 3, docs/service-auth.md) must carry; any string up to 512 characters. */
+  jwtAudience: string;
 }
 
 type Source = Record<string, string | undefined>;
@@ -294,6 +296,7 @@ export const CONFIG_VARIABLES = [
   "SIGIL_ARI_RETRY_AFTER_SECONDS",
   "SIGIL_RATE_LIMITS",
   "SIGIL_RATE_LIMITS_HELP_URL",
+  "SIGIL_JWT_AUDIENCE",
 ] as const;
 
 /**
@@ -426,6 +429,14 @@ export function variablesReadOutsideTable(): string[] {
   return [...readOutsideTable].sort();
 }
 
+/** SIGIL_JWT_AUDIENCE: trimmed, 1-512 printable characters; unset or empty: SIGIL_PUBLIC_URL. */
+function jwtAudience(value: string | undefined, publicUrl: string): string {
+  const v = (value ?? "").trim();
+  if (!v) return publicUrl;
+  if (v.length > 512 || !/^[\x21-\x7e]+$/.test(v)) throw SigilError.config("SIGIL_JWT_AUDIENCE: at most 512 printable ASCII characters without spaces", "SIGIL_JWT_AUDIENCE");
+  return v;
+}
+
 function readConfig(src: Source): SigilConfig {
   const publicUrl = url(src, "SIGIL_PUBLIC_URL", "http://localhost:8080", ["http:", "https:"])!.replace(/\/+$/, "");
   const logLevel = src.SIGIL_LOG_LEVEL ?? "info";
@@ -498,5 +509,6 @@ function readConfig(src: Source): SigilConfig {
     ariRetryAfterSeconds: intInRange(src, "SIGIL_ARI_RETRY_AFTER_SECONDS", 21_600, 60, 604_800),
     rateLimits: rateLimits(src, "SIGIL_RATE_LIMITS"),
     rateLimitsHelpUrl: url(src, "SIGIL_RATE_LIMITS_HELP_URL", undefined, ["http:", "https:"]),
+    jwtAudience: jwtAudience(src.SIGIL_JWT_AUDIENCE, publicUrl),
   };
 }

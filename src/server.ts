@@ -197,7 +197,7 @@ export async function startSigil({ config, logger, clock = systemClock, validato
     // the web console (docs/console.md) on the HTTPS listener only, never on the plain one
     const httpsApp = buildHttpApp({ routers: [...routers, buildConsoleRouter()], logger, trustProxy: config.trustProxyRule, metrics, draining: () => readiness.draining });
     // the admin API over Connect and gRPC-Web (JSON too) at /sigil.admin.v1.*/*, same services and auth hook as the gRPC port (docs/admin-api.md)
-    const auth = await AuthManager.create(ra);
+    const auth = await AuthManager.create(ra, { jwtAudience: config.jwtAudience });
     const adminBindings = adminServices({ ra, auth });
     const httpsHandler = buildConnectHandler({ services: adminBindings, logger, before: authHook(auth), metrics, trustProxy: config.trustProxyRule, fallback: httpsApp.callback() });
     const https = await startHttpsListener({ handler: httpsHandler, host: config.host, port: config.httpsPort, certificates: listenerCertificate, logger });

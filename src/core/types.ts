@@ -70,6 +70,7 @@ export type AuditAction =
   | "acme_rate_limit_override_set" | "acme_rate_limit_override_delete"
   | "service_account_create" | "service_account_update" | "service_account_delete"
   | "api_key_create" | "api_key_revoke"
+  | "service_account_public_key_register" | "service_account_public_key_revoke" | "service_account_token_exchange"
   | "renewal_campaign_create" | "renewal_campaign_cancel"
   | "issuance_policy_create" | "issuance_policy_update" | "issuance_policy_delete" | "cert_policy_denied"
   | "system_bootstrap";

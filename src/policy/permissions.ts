@@ -1,6 +1,7 @@
 import { SigilError } from "../core/errors.js";
 import type { Capability } from "../core/types.js";
 import type { Actor } from "../ra/actor.js";
+import { requireScope } from "./scopes.js";
 
 /**
  * What an operation needs of its caller:
@@ -36,6 +37,18 @@ export function authorize(actor: Actor, resourceOrganizationId: string | null, n
   if (need === "admin") throw SigilError.permissionDenied("this needs an organization admin");
   if (actor.capabilities.has(need)) return;
   throw SigilError.permissionDenied(`this needs the ${need} capability`);
+}
+
+/**
+ * The RPC-level part of the permission rule, for every admin RPC before its
+ * handler (the authentication hook calls it): a service account acting
+ * through a scoped credential (API key or public key, issue 13 item 3) may
+ * call only the RPCs its scopes cover (src/policy/scopes.ts RPC_SCOPES);
+ * PERMISSION_DENIED naming the missing scope otherwise. Scopes only
+ * restrict: `authorize` still decides within the RPC.
+ */
+export function authorizeRpc(actor: Actor, rpcPath: string): void {
+  if (actor.kind === "serviceAccount") requireScope(actor.scopes, rpcPath);
 }
 
 export function isSuperuser(actor: Actor): boolean {

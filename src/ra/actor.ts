@@ -19,6 +19,13 @@ export type Actor =
       name: string;
       organizationId: string;
       capabilities: ReadonlySet<Capability>;
+      /**
+       * The scopes of the credential it authenticated with (API key or
+       * public key, src/policy/scopes.ts): they further restrict the
+       * capabilities, checked for every RPC by authorizeRpc
+       * (src/policy/permissions.ts). Absent: unrestricted.
+       */
+      scopes?: readonly string[];
     }
   | { kind: "acmeAccount"; id: string; organizationId: string; directoryId: string }
   | { kind: "system"; name: string };

@@ -48,6 +48,7 @@ import type { Actor } from "./actor.js";
 import { DEFAULT_BCRYPT_COST, inTransaction, type RaContext, type Tx } from "./context.js";
 import { endAllSessions, sha256Hex } from "./sessions.js";
 import { notFoundFor } from "./not-found.js";
+import { isJwtBearer, usableExchangedKey, verifyJwtBearer } from "./jwt-bearer.js";
 
 // ---------------------------------------------------------------------------
 // Policy constants
@@ -154,14 +155,19 @@ export function userActor(user: User): Actor {
   };
 }
 
-/** The actor a service account acts as (like a ROLE_USER of its organization). */
-export function serviceAccountActor(sa: ServiceAccount): Actor {
+/**
+ * The actor a service account acts as (like a ROLE_USER of its
+ * organization), restricted to `scopes` (its credential's, issue 13 item 3)
+ * when given.
+ */
+export function serviceAccountActor(sa: ServiceAccount, scopes?: readonly string[]): Actor {
   return {
     kind: "serviceAccount",
     id: sa.id,
     name: sa.name,
     organizationId: sa.organization.id,
     capabilities: capabilitiesOf(sa),
+    ...(scopes === undefined ? {} : { scopes }),
   };
 }
 
@@ -176,7 +182,11 @@ function anonymousActor(attemptedUsername: string): Actor {
 /** How the caller authenticated. */
 export type Credential =
   | { kind: "session"; sessionId: string; tokenId: string; expiresAt: Date }
-  | { kind: "apiKey"; apiKeyId: string; expiresAt: Date | null };
+  | { kind: "apiKey"; apiKeyId: string; expiresAt: Date | null }
+  /** a JWT the service account signed, presented directly (RFC 7523; src/ra/jwt-bearer.ts); publicKeyId is the key's kid */
+  | { kind: "jwtBearer"; publicKeyId: string; expiresAt: Date }
+  /** an access token ExchangeJwt issued for such a JWT */
+  | { kind: "serviceAccountToken"; publicKeyId: string; expiresAt: Date };
 
 export interface Authenticated {
   actor: Actor;
@@ -309,18 +319,20 @@ export class AuthManager {
   private constructor(
     readonly ra: RaContext,
     secret: Uint8Array,
+    /** the "aud" service accounts' JWTs must carry (SIGIL_JWT_AUDIENCE; default SIGIL_PUBLIC_URL) */
+    readonly jwtAudience: string,
   ) {
     this.#secret = secret;
   }
 
   /** Loads the JWT signing key (or creates it on first start) from system_settings, encrypted under the master key. */
-  static async create(ra: RaContext): Promise<AuthManager> {
+  static async create(ra: RaContext, opts: { jwtAudience?: string } = {}): Promise<AuthManager> {
     // several instances may start at once: the first insert wins, everyone reads it back
     const stored =
       (await getSetting(ra.store, SIGNING_KEY_SETTING)) ??
       (await putSettingIfAbsent(ra.store, SIGNING_KEY_SETTING, await ra.secrets.seal(ra.store, null, randomBytes(32), SIGNING_KEY_SETTING), ra.clock.now()));
     const secret = await ra.secrets.open(ra.store, stored, SIGNING_KEY_SETTING);
-    return new AuthManager(ra, new Uint8Array(secret));
+    return new AuthManager(ra, new Uint8Array(secret), opts.jwtAudience ?? ra.publicUrl);
   }
 
   #now(): Date {
@@ -564,6 +576,44 @@ export class AuthManager {
   }
 
   /**
+   * RFC 7523 §2.1: a JWT signed by a service account's registered key ->
+   * an access token (the same HS256 "at+jwt" as users', with `pk` naming
+   * the public key instead of a session), valid ACCESS_TOKEN_TTL_MS and
+   * never after the key's expiry; no refresh token. The jti is recorded
+   * and the exchange audited (service_account_token_exchange) in one
+   * transaction. Every refusal is UNAUTHENTICATED (src/ra/jwt-bearer.ts).
+   */
+  async exchangeJwt(assertion: string): Promise<{ accessToken: string; expiresAt: Date; serviceAccount: ServiceAccount }> {
+    if (!assertion) throw SigilError.invalidArgument("required", "assertion");
+    if (!isJwtBearer(assertion)) throw SigilError.unauthenticated("the assertion must be a JWT signed with ES256, RS256 or EdDSA");
+    return inTransaction(this.ra, async (tx) => {
+      const now = this.#now();
+      const v = await verifyJwtBearer(this.ra, tx, assertion, { audience: this.jwtAudience, replay: "record" });
+      const sa = v.serviceAccount;
+      const iat = Math.floor(now.getTime() / 1000);
+      let exp = iat + Math.floor(ACCESS_TOKEN_TTL_MS / 1000);
+      if (v.key.expiresAt) exp = Math.min(exp, Math.floor(v.key.expiresAt.getTime() / 1000));
+      const accessToken = await new SignJWT({ pk: v.key.id })
+        .setProtectedHeader({ alg: "HS256", typ: JWT_TYPE })
+        .setIssuer(JWT_ISSUER)
+        .setAudience(JWT_AUDIENCE)
+        .setSubject(sa.id)
+        .setJti(randomBytes(16).toString("base64url"))
+        .setIssuedAt(iat)
+        .setExpirationTime(exp)
+        .sign(this.#secret);
+      tx.audit(serviceAccountActor(sa, v.key.scopes), {
+        action: "service_account_token_exchange",
+        organizationId: sa.organization.id,
+        resourceType: "service_account_public_key",
+        resourceId: v.key.id,
+        detail: { serviceAccountId: sa.id, kid: v.key.kid, jti: v.jti.slice(0, 64), accessTokenExpiresAt: new Date(exp * 1000).toISOString() },
+      });
+      return { accessToken, expiresAt: new Date(exp * 1000), serviceAccount: sa };
+    });
+  }
+
+  /**
    * A bearer credential (access token or API key) -> who is calling. Every
    * failure is the same UNAUTHENTICATED error. The user or service account
    * is read fresh, so role, flag and activation changes apply at once.
@@ -573,6 +623,15 @@ export class AuthManager {
    */
   async authenticate(bearer: string, tokenTime?: Date): Promise<Authenticated> {
     if (bearer.startsWith(API_KEY_PREFIX)) return this.#authenticateApiKey(bearer);
+    // a service account's own JWT (RFC 7523): its jti is used up by this call; a re-check (tokenTime) of the same call does not count as a replay
+    if (isJwtBearer(bearer)) {
+      const v = await verifyJwtBearer(this.ra, this.ra.store, bearer, { audience: this.jwtAudience, replay: tokenTime ? "skip" : "record", currentDate: tokenTime });
+      return {
+        actor: serviceAccountActor(v.serviceAccount, v.key.scopes),
+        credential: { kind: "jwtBearer", publicKeyId: v.key.kid, expiresAt: v.expiresAt },
+        principal: { kind: "serviceAccount", serviceAccount: v.serviceAccount },
+      };
+    }
     return this.#authenticateAccessToken(bearer, tokenTime);
   }
 
@@ -591,6 +650,16 @@ export class AuthManager {
     } catch (e) {
       if (e instanceof joseErrors.JOSEError) throw SigilError.unauthenticated(INVALID_TOKEN);
       throw e;
+    }
+    if (typeof (payload as { pk?: unknown }).pk === "string" && payload.sub && payload.exp !== undefined) {
+      // an access token of ExchangeJwt: usable while its public key is (revocation ends it at once)
+      const key = await usableExchangedKey(this.ra.store, (payload as { pk: string }).pk, payload.sub, now);
+      if (!key) throw SigilError.unauthenticated(INVALID_TOKEN);
+      return {
+        actor: serviceAccountActor(key.serviceAccount, key.scopes),
+        credential: { kind: "serviceAccountToken", publicKeyId: key.kid, expiresAt: new Date(payload.exp * 1000) },
+        principal: { kind: "serviceAccount", serviceAccount: key.serviceAccount },
+      };
     }
     if (typeof payload.sid !== "string" || typeof payload.gen !== "number" || !payload.sub || payload.exp === undefined) {
       throw SigilError.unauthenticated(INVALID_TOKEN);
@@ -640,7 +709,7 @@ export class AuthManager {
     }
     const sa = row.serviceAccount;
     return {
-      actor: serviceAccountActor(sa),
+      actor: serviceAccountActor(sa, row.scopes),
       credential: { kind: "apiKey", apiKeyId: row.id, expiresAt: row.expiresAt ?? null },
       principal: { kind: "serviceAccount", serviceAccount: sa },
     };

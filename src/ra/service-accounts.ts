@@ -18,8 +18,10 @@ import {
   listServiceAccounts as listServiceAccountRows,
   serviceAccountNameTaken,
 } from "../db/store/service-accounts.js";
+import { deleteServiceAccountPublicKeys } from "../db/store/service-account-keys.js";
 import type { Session } from "../db/store/session.js";
 import { authorize, isSuperuser } from "../policy/permissions.js";
+import { normalizeScopes } from "../policy/scopes.js";
 import type { Actor } from "./actor.js";
 import { API_KEY_DISPLAY_CHARS, newApiKey } from "./auth.js";
 import { inTransaction, type RaContext } from "./context.js";
@@ -117,19 +119,20 @@ export async function updateServiceAccount(
   );
 }
 
-/** Deletes a service account; its API keys go with it (and stop working at once). */
+/** Deletes a service account; its API keys and public keys go with it (and stop working at once). */
 export async function deleteServiceAccount(ctx: RaContext, actor: Actor, id: string): Promise<void> {
   const saId = requireId(id, "id");
   await inTransaction(ctx, async (tx) => {
     const sa = await loadServiceAccount(tx, saId, true);
     authorize(actor, sa.organization.id, "admin");
+    const publicKeys = await deleteServiceAccountPublicKeys(tx, sa.id);
     const keys = await deleteServiceAccountRow(tx, sa);
     tx.audit(actor, {
       action: "service_account_delete",
       organizationId: sa.organization.id,
       resourceType: "service_account",
       resourceId: sa.id,
-      detail: { name: sa.name, apiKeysRevoked: keys },
+      detail: { name: sa.name, apiKeysRevoked: keys, publicKeysRevoked: publicKeys },
     });
   });
 }
@@ -138,10 +141,12 @@ export async function deleteServiceAccount(ctx: RaContext, actor: Actor, id: str
 export async function createApiKey(
   ctx: RaContext,
   actor: Actor,
-  input: { serviceAccountId: string; name: string; expiresAt?: Date },
+  input: { serviceAccountId: string; name: string; expiresAt?: Date; scopes?: readonly string[] },
 ): Promise<{ apiKey: ApiKey; key: string }> {
   const saId = requireId(input.serviceAccountId, "service_account_id");
   const name = requireName(input.name, "name", 128);
+  // issue 13 item 3: no scopes = "*" (the service account's full power)
+  const scopes = normalizeScopes(input.scopes ?? []);
   if (input.expiresAt && input.expiresAt.getTime() <= ctx.clock.now().getTime()) {
     throw SigilError.invalidArgument("must be in the future", "expires_at");
   }
@@ -158,13 +163,14 @@ export async function createApiKey(
       createdById: actor.kind === "user" ? actor.id : null,
       createdAt: ctx.clock.now(),
       expiresAt: input.expiresAt ?? null,
+      scopes,
     });
     tx.audit(actor, {
       action: "api_key_create",
       organizationId: sa.organization.id,
       resourceType: "api_key",
       resourceId: apiKey.id,
-      detail: { serviceAccountId: sa.id, name, keyPrefix: apiKey.keyPrefix, expiresAt: apiKey.expiresAt?.toISOString() ?? null },
+      detail: { serviceAccountId: sa.id, name, keyPrefix: apiKey.keyPrefix, expiresAt: apiKey.expiresAt?.toISOString() ?? null, scopes },
     });
     return { apiKey, key };
   });

@@ -53,6 +53,10 @@ export function authService({ auth, ra }: AdminServiceDeps): ServiceBinding {
       await sessions.revokeSession(ra, requireActor(ctx), req.sessionId);
       return {};
     },
+    async exchangeJwt(req) {
+      const r = await auth.exchangeJwt(req.assertion);
+      return { accessToken: r.accessToken, accessTokenExpiresAt: ts(r.expiresAt), serviceAccount: serviceAccountToProto(r.serviceAccount) };
+    },
     async whoAmI(_req, ctx) {
       const a = requireAuth(ctx);
       const expiresAt = ts(a.credential.expiresAt);

@@ -142,6 +142,7 @@ export function apiKeyToProto(k: ApiKey): ApiKeyMsg {
     expiresAt: ts(k.expiresAt),
     lastUsedAt: ts(k.lastUsedAt),
     revokedAt: ts(k.revokedAt),
+    scopes: k.scopes,
   });
 }
 

@@ -1,8 +1,10 @@
-/** sigil.admin.v1.ServiceAccountService: service accounts and their API keys (rules in src/ra/service-accounts.ts). */
+/** sigil.admin.v1.ServiceAccountService: service accounts, their API keys and public keys (rules in src/ra/service-accounts.ts, src/ra/jwt-bearer.ts). */
 import { bindService, type ServiceBinding } from "../grpc-adapter.js";
 import { ServiceAccountService } from "../../gen/sigil/admin/v1/service_account_pb.js";
 import { parsePage } from "../../ra/paging.js";
 import * as sas from "../../ra/service-accounts.js";
+import * as jwtBearer from "../../ra/jwt-bearer.js";
+import { publicKeyToProto } from "./convert-service-auth.js";
 import { requireActor } from "../principal.js";
 import { apiKeyToProto, dateOf, flagsOf, serviceAccountToProto } from "./convert.js";
 import type { AdminServiceDeps } from "./index.js";
@@ -45,6 +47,7 @@ export function serviceAccountService({ ra }: AdminServiceDeps): ServiceBinding 
         serviceAccountId: req.serviceAccountId,
         name: req.name,
         expiresAt: dateOf(req.expiresAt, "expires_at"),
+        scopes: req.scopes,
       });
       return { apiKey: apiKeyToProto(r.apiKey), key: r.key };
     },
@@ -60,6 +63,29 @@ export function serviceAccountService({ ra }: AdminServiceDeps): ServiceBinding 
     },
     async revokeApiKey(req, ctx) {
       return { apiKey: apiKeyToProto(await sas.revokeApiKey(ra, requireActor(ctx), req.id)) };
+    },
+    async registerServiceAccountPublicKey(req, ctx) {
+      const key = await jwtBearer.registerPublicKey(ra, requireActor(ctx), {
+        serviceAccountId: req.serviceAccountId,
+        name: req.name,
+        publicKey: req.publicKey,
+        expiresAt: dateOf(req.expiresAt, "expires_at"),
+        scopes: req.scopes,
+      });
+      return { publicKey: publicKeyToProto(key) };
+    },
+    async listServiceAccountPublicKeys(req, ctx) {
+      const page = await jwtBearer.listPublicKeys(
+        ra,
+        requireActor(ctx),
+        { serviceAccountId: req.serviceAccountId, includeRevoked: req.includeRevoked },
+        parsePage(req.pageSize, req.pageToken),
+      );
+      return { publicKeys: page.items.map(publicKeyToProto), nextPageToken: page.nextPageToken };
+    },
+    async revokeServiceAccountPublicKey(req, ctx) {
+      const key = await jwtBearer.revokePublicKey(ra, requireActor(ctx), { serviceAccountId: req.serviceAccountId, keyId: req.keyId });
+      return { publicKey: publicKeyToProto(key) };
     },
   });
 }

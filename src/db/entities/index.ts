@@ -6,6 +6,7 @@ import { UserSchema } from "./user.js";
 import { SystemSettingSchema } from "./system-setting.js";
 import { LoginFailureSchema, RefreshTokenSchema, SessionSchema } from "./session.js";
 import { ApiKeySchema, ServiceAccountSchema } from "./service-account.js";
+import { JwtBearerJtiSchema, ServiceAccountPublicKeySchema } from "./service-account-key.js";
 import { OcspSignerSchema, RevocationGenerationSchema, StoredCrlSchema } from "./crl.js";
 import { RenewalCampaignCertificateSchema, RenewalCampaignSchema } from "./renewal-campaign.js";
 import { AcmeProfileSchema } from "./acme-profile.js";
@@ -32,6 +33,7 @@ export * from "./acme.js";
 export * from "./system-setting.js";
 export * from "./session.js";
 export * from "./service-account.js";
+export * from "./service-account-key.js";
 export * from "./crl.js";
 export * from "./renewal-campaign.js";
 export * from "./acme-profile.js";
@@ -60,6 +62,8 @@ export const allEntities = [
   LoginFailureSchema,
   ServiceAccountSchema,
   ApiKeySchema,
+  ServiceAccountPublicKeySchema,
+  JwtBearerJtiSchema,
   StoredCrlSchema,
   OcspSignerSchema,
   RevocationGenerationSchema,

@@ -59,6 +59,8 @@ export class ApiKey {
   expiresAt?: Date | null;
   lastUsedAt?: Date | null;
   revokedAt?: Date | null;
+  /** scopes (src/policy/scopes.ts) restricting the key within its service account; ["*"] for all */
+  scopes: Opt<string[]> = ["*"];
 }
 
 export const ApiKeySchema = new EntitySchema<ApiKey>({
@@ -75,5 +77,6 @@ export const ApiKeySchema = new EntitySchema<ApiKey>({
     expiresAt: optionalTimestamp,
     lastUsedAt: optionalTimestamp,
     revokedAt: optionalTimestamp,
+    scopes: { type: "json", default: '["*"]' },
   },
 });

@@ -60,6 +60,7 @@ export function insertApiKey(
     createdById: string | null;
     createdAt: Date;
     expiresAt: Date | null;
+    scopes: string[];
   },
 ): ApiKey {
   return emOf(tx).create(ApiKey, row);

@@ -29,6 +29,8 @@ import { profileRows } from "./matrix/rows-profiles.js";
 import { renewalRows } from "./matrix/rows-renewal.js";
 import { issuancePolicyRows } from "./matrix/rows-issuance-policies.js";
 import { rateLimitRows } from "./matrix/rows-rate-limits.js";
+import { serviceAuthRows } from "./matrix/rows-service-auth.js";
+import { DERIVED_PRINCIPALS, DerivedCredentials, derivedExpectation } from "./matrix/derived-principals.js";
 import { PRINCIPALS, type MatrixFixture, type MatrixRow, type Outcome, type PrincipalIds, type PrincipalName } from "./matrix/types.js";
 
 /** Every service of the admin API. A new service must be added here (and get rows). */
@@ -45,7 +47,7 @@ const ALL_SERVICES: DescService[] = [
   IssuancePolicyService,
 ];
 
-const ROWS: MatrixRow[] = [...coreRows, ...pkiRows, ...profileRows, ...renewalRows, ...issuancePolicyRows, ...rateLimitRows];
+const ROWS: MatrixRow[] = [...coreRows, ...pkiRows, ...profileRows, ...renewalRows, ...issuancePolicyRows, ...rateLimitRows, ...serviceAuthRows];
 
 /** How long a server stream may stay silent and still count as accepted. */
 const STREAM_QUIET_MS = 400;
@@ -294,10 +296,11 @@ async function runStreaming(iterable: AsyncIterable<unknown>, controller: AbortC
   }
 }
 
-async function runCell(fx: Fixture, row: MatrixRow, principal: PrincipalName): Promise<{ outcome: string; detail?: string }> {
+async function runCell(fx: Fixture, row: MatrixRow, principal: PrincipalName, derivedToken?: string): Promise<{ outcome: string; detail?: string }> {
   const method = findMethod(row.service, row.method);
   const request = await row.request(fx, principal);
-  const token = row.credential ? await row.credential(fx, principal) : await fx.credential(principal, row.flag);
+  // a derived principal (matrix/derived-principals.ts) acts as `principal` with its own credential
+  const token = derivedToken ?? (row.credential ? await row.credential(fx, principal) : await fx.credential(principal, row.flag));
   const options: ClientCallOptions = token === undefined ? { timeoutMs: 30_000 } : { ...bearer(token), timeoutMs: 30_000 };
   const call = fx.client(row.service)[method.localName]!;
   let outcome: string;
@@ -330,11 +333,13 @@ describe("admin permission matrix", function () {
   this.timeout(600_000);
   let server: TestServer;
   let fx: Fixture;
+  let derived: DerivedCredentials;
 
   before(async () => {
     server = await startTestServer();
     fx = new Fixture(server);
     await fx.prepare();
+    derived = new DerivedCredentials(fx, server.config.jwtAudience);
   });
 
   after(async () => {
@@ -365,6 +370,17 @@ describe("admin permission matrix", function () {
         let got: { outcome: string; detail?: string };
         try {
           got = await runCell(fx, row, principal);
+        } catch (e) {
+          got = { outcome: "threw", detail: (e as Error).message };
+        }
+        if (got.outcome !== want) mismatches.push(`${principal}: expected ${want}, got ${got.outcome}${got.detail ? ` (${got.detail})` : ""}`);
+      }
+      // issue 13: the saWithFlag service account through a JWT, an exchanged token and scoped credentials
+      for (const principal of DERIVED_PRINCIPALS) {
+        const want = derivedExpectation(row, principal);
+        let got: { outcome: string; detail?: string };
+        try {
+          got = await runCell(fx, row, "saWithFlag", await derived.credential(row, principal));
         } catch (e) {
           got = { outcome: "threw", detail: (e as Error).message };
         }

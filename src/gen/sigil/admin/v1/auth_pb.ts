@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sigil/admin/v1/auth.proto.
  */
 export const file_sigil_admin_v1_auth: GenFile = /*@__PURE__*/
-  fileDesc("ChlzaWdpbC9hZG1pbi92MS9hdXRoLnByb3RvEg5zaWdpbC5hZG1pbi52MSIyCgxMb2dpblJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSEAoIcGFzc3dvcmQYAiABKAki2wEKDUxvZ2luUmVzcG9uc2USFAoMYWNjZXNzX3Rva2VuGAEgASgJEjsKF2FjY2Vzc190b2tlbl9leHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1yZWZyZXNoX3Rva2VuGAMgASgJEjwKGHJlZnJlc2hfdG9rZW5fZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoEdXNlchgFIAEoCzIULnNpZ2lsLmFkbWluLnYxLlVzZXIiJwoOUmVmcmVzaFJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSK5AQoPUmVmcmVzaFJlc3BvbnNlEhQKDGFjY2Vzc190b2tlbhgBIAEoCRI7ChdhY2Nlc3NfdG9rZW5fZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNcmVmcmVzaF90b2tlbhgDIAEoCRI8ChhyZWZyZXNoX3Rva2VuX2V4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIiYKDUxvZ291dFJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSIQCg5Mb2dvdXRSZXNwb25zZSIvChxJbnZhbGlkYXRlQWxsU2Vzc2lvbnNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkiOQodSW52YWxpZGF0ZUFsbFNlc3Npb25zUmVzcG9uc2USGAoQcmV2b2tlZF9zZXNzaW9ucxgBIAEoBSIPCg1XaG9BbUlSZXF1ZXN0Iq4BCg5XaG9BbUlSZXNwb25zZRIkCgR1c2VyGAEgASgLMhQuc2lnaWwuYWRtaW4udjEuVXNlckgAEjkKD3NlcnZpY2VfYWNjb3VudBgCIAEoCzIeLnNpZ2lsLmFkbWluLnYxLlNlcnZpY2VBY2NvdW50SAASLgoKZXhwaXJlc19hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCCwoJcHJpbmNpcGFsItACCgxMb2dpblNlc3Npb24SCgoCaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIQCgh1c2VybmFtZRgDIAEoCRIOCgZjbGllbnQYBCABKAkSFgoOY2xpZW50X2FkZHJlc3MYBSABKAkSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbGFzdF91c2VkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5yZXZva2VkX3JlYXNvbhgKIAEoCRIPCgdjdXJyZW50GAsgASgIIn0KE0xpc3RTZXNzaW9uc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIXCg9vcmdhbml6YXRpb25faWQYAiABKAkSFQoNaW5jbHVkZV9lbmRlZBgDIAEoCBIRCglwYWdlX3NpemUYBCABKAUSEgoKcGFnZV90b2tlbhgFIAEoCSJfChRMaXN0U2Vzc2lvbnNSZXNwb25zZRIuCghzZXNzaW9ucxgBIAMoCzIcLnNpZ2lsLmFkbWluLnYxLkxvZ2luU2Vzc2lvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiKgoUUmV2b2tlU2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSIXChVSZXZva2VTZXNzaW9uUmVzcG9uc2Uy4AQKC0F1dGhTZXJ2aWNlEkQKBUxvZ2luEhwuc2lnaWwuYWRtaW4udjEuTG9naW5SZXF1ZXN0Gh0uc2lnaWwuYWRtaW4udjEuTG9naW5SZXNwb25zZRJKCgdSZWZyZXNoEh4uc2lnaWwuYWRtaW4udjEuUmVmcmVzaFJlcXVlc3QaHy5zaWdpbC5hZG1pbi52MS5SZWZyZXNoUmVzcG9uc2USRwoGTG9nb3V0Eh0uc2lnaWwuYWRtaW4udjEuTG9nb3V0UmVxdWVzdBoeLnNpZ2lsLmFkbWluLnYxLkxvZ291dFJlc3BvbnNlEnQKFUludmFsaWRhdGVBbGxTZXNzaW9ucxIsLnNpZ2lsLmFkbWluLnYxLkludmFsaWRhdGVBbGxTZXNzaW9uc1JlcXVlc3QaLS5zaWdpbC5hZG1pbi52MS5JbnZhbGlkYXRlQWxsU2Vzc2lvbnNSZXNwb25zZRJHCgZXaG9BbUkSHS5zaWdpbC5hZG1pbi52MS5XaG9BbUlSZXF1ZXN0Gh4uc2lnaWwuYWRtaW4udjEuV2hvQW1JUmVzcG9uc2USWQoMTGlzdFNlc3Npb25zEiMuc2lnaWwuYWRtaW4udjEuTGlzdFNlc3Npb25zUmVxdWVzdBokLnNpZ2lsLmFkbWluLnYxLkxpc3RTZXNzaW9uc1Jlc3BvbnNlElwKDVJldm9rZVNlc3Npb24SJC5zaWdpbC5hZG1pbi52MS5SZXZva2VTZXNzaW9uUmVxdWVzdBolLnNpZ2lsLmFkbWluLnYxLlJldm9rZVNlc3Npb25SZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_sigil_admin_v1_service_account, file_sigil_admin_v1_user]);
+  fileDesc("ChlzaWdpbC9hZG1pbi92MS9hdXRoLnByb3RvEg5zaWdpbC5hZG1pbi52MSIyCgxMb2dpblJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSEAoIcGFzc3dvcmQYAiABKAki2wEKDUxvZ2luUmVzcG9uc2USFAoMYWNjZXNzX3Rva2VuGAEgASgJEjsKF2FjY2Vzc190b2tlbl9leHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1yZWZyZXNoX3Rva2VuGAMgASgJEjwKGHJlZnJlc2hfdG9rZW5fZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoEdXNlchgFIAEoCzIULnNpZ2lsLmFkbWluLnYxLlVzZXIiJwoOUmVmcmVzaFJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSK5AQoPUmVmcmVzaFJlc3BvbnNlEhQKDGFjY2Vzc190b2tlbhgBIAEoCRI7ChdhY2Nlc3NfdG9rZW5fZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNcmVmcmVzaF90b2tlbhgDIAEoCRI8ChhyZWZyZXNoX3Rva2VuX2V4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIiYKDUxvZ291dFJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSIQCg5Mb2dvdXRSZXNwb25zZSIvChxJbnZhbGlkYXRlQWxsU2Vzc2lvbnNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkiOQodSW52YWxpZGF0ZUFsbFNlc3Npb25zUmVzcG9uc2USGAoQcmV2b2tlZF9zZXNzaW9ucxgBIAEoBSIPCg1XaG9BbUlSZXF1ZXN0Iq4BCg5XaG9BbUlSZXNwb25zZRIkCgR1c2VyGAEgASgLMhQuc2lnaWwuYWRtaW4udjEuVXNlckgAEjkKD3NlcnZpY2VfYWNjb3VudBgCIAEoCzIeLnNpZ2lsLmFkbWluLnYxLlNlcnZpY2VBY2NvdW50SAASLgoKZXhwaXJlc19hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCCwoJcHJpbmNpcGFsItACCgxMb2dpblNlc3Npb24SCgoCaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIQCgh1c2VybmFtZRgDIAEoCRIOCgZjbGllbnQYBCABKAkSFgoOY2xpZW50X2FkZHJlc3MYBSABKAkSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbGFzdF91c2VkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5yZXZva2VkX3JlYXNvbhgKIAEoCRIPCgdjdXJyZW50GAsgASgIIn0KE0xpc3RTZXNzaW9uc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIXCg9vcmdhbml6YXRpb25faWQYAiABKAkSFQoNaW5jbHVkZV9lbmRlZBgDIAEoCBIRCglwYWdlX3NpemUYBCABKAUSEgoKcGFnZV90b2tlbhgFIAEoCSJfChRMaXN0U2Vzc2lvbnNSZXNwb25zZRIuCghzZXNzaW9ucxgBIAMoCzIcLnNpZ2lsLmFkbWluLnYxLkxvZ2luU2Vzc2lvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiKgoUUmV2b2tlU2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSIXChVSZXZva2VTZXNzaW9uUmVzcG9uc2UiJwoSRXhjaGFuZ2VKd3RSZXF1ZXN0EhEKCWFzc2VydGlvbhgBIAEoCSKhAQoTRXhjaGFuZ2VKd3RSZXNwb25zZRIUCgxhY2Nlc3NfdG9rZW4YASABKAkSOwoXYWNjZXNzX3Rva2VuX2V4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjcKD3NlcnZpY2VfYWNjb3VudBgDIAEoCzIeLnNpZ2lsLmFkbWluLnYxLlNlcnZpY2VBY2NvdW50MrgFCgtBdXRoU2VydmljZRJECgVMb2dpbhIcLnNpZ2lsLmFkbWluLnYxLkxvZ2luUmVxdWVzdBodLnNpZ2lsLmFkbWluLnYxLkxvZ2luUmVzcG9uc2USSgoHUmVmcmVzaBIeLnNpZ2lsLmFkbWluLnYxLlJlZnJlc2hSZXF1ZXN0Gh8uc2lnaWwuYWRtaW4udjEuUmVmcmVzaFJlc3BvbnNlEkcKBkxvZ291dBIdLnNpZ2lsLmFkbWluLnYxLkxvZ291dFJlcXVlc3QaHi5zaWdpbC5hZG1pbi52MS5Mb2dvdXRSZXNwb25zZRJ0ChVJbnZhbGlkYXRlQWxsU2Vzc2lvbnMSLC5zaWdpbC5hZG1pbi52MS5JbnZhbGlkYXRlQWxsU2Vzc2lvbnNSZXF1ZXN0Gi0uc2lnaWwuYWRtaW4udjEuSW52YWxpZGF0ZUFsbFNlc3Npb25zUmVzcG9uc2USRwoGV2hvQW1JEh0uc2lnaWwuYWRtaW4udjEuV2hvQW1JUmVxdWVzdBoeLnNpZ2lsLmFkbWluLnYxLldob0FtSVJlc3BvbnNlElkKDExpc3RTZXNzaW9ucxIjLnNpZ2lsLmFkbWluLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3QaJC5zaWdpbC5hZG1pbi52MS5MaXN0U2Vzc2lvbnNSZXNwb25zZRJcCg1SZXZva2VTZXNzaW9uEiQuc2lnaWwuYWRtaW4udjEuUmV2b2tlU2Vzc2lvblJlcXVlc3QaJS5zaWdpbC5hZG1pbi52MS5SZXZva2VTZXNzaW9uUmVzcG9uc2USVgoLRXhjaGFuZ2VKd3QSIi5zaWdpbC5hZG1pbi52MS5FeGNoYW5nZUp3dFJlcXVlc3QaIy5zaWdpbC5hZG1pbi52MS5FeGNoYW5nZUp3dFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_sigil_admin_v1_service_account, file_sigil_admin_v1_user]);
 
 /**
  * Request of Login.
@@ -510,6 +510,63 @@ export const RevokeSessionResponseSchema: GenMessage<RevokeSessionResponse> = /*
   messageDesc(file_sigil_admin_v1_auth, 14);
 
 /**
+ * Request of ExchangeJwt.
+ *
+ * @generated from message sigil.admin.v1.ExchangeJwtRequest
+ */
+export type ExchangeJwtRequest = Message<"sigil.admin.v1.ExchangeJwtRequest"> & {
+  /**
+   * The signed JWT (compact serialization), as RFC 7523 §2.1's "assertion".
+   *
+   * @generated from field: string assertion = 1;
+   */
+  assertion: string;
+};
+
+/**
+ * Describes the message sigil.admin.v1.ExchangeJwtRequest.
+ * Use `create(ExchangeJwtRequestSchema)` to create a new message.
+ */
+export const ExchangeJwtRequestSchema: GenMessage<ExchangeJwtRequest> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_auth, 15);
+
+/**
+ * Response of ExchangeJwt.
+ *
+ * @generated from message sigil.admin.v1.ExchangeJwtResponse
+ */
+export type ExchangeJwtResponse = Message<"sigil.admin.v1.ExchangeJwtResponse"> & {
+  /**
+   * Short-lived access token (JWT), sent as "authorization: Bearer <token>";
+   * no refresh token: sign a new JWT instead.
+   *
+   * @generated from field: string access_token = 1;
+   */
+  accessToken: string;
+
+  /**
+   * When the access token expires (at most 15 minutes, never after the key's expiry).
+   *
+   * @generated from field: google.protobuf.Timestamp access_token_expires_at = 2;
+   */
+  accessTokenExpiresAt?: Timestamp | undefined;
+
+  /**
+   * The service account it acts as.
+   *
+   * @generated from field: sigil.admin.v1.ServiceAccount service_account = 3;
+   */
+  serviceAccount?: ServiceAccount | undefined;
+};
+
+/**
+ * Describes the message sigil.admin.v1.ExchangeJwtResponse.
+ * Use `create(ExchangeJwtResponseSchema)` to create a new message.
+ */
+export const ExchangeJwtResponseSchema: GenMessage<ExchangeJwtResponse> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_auth, 16);
+
+/**
  * Authentication. Every other RPC takes "authorization: Bearer <token>"
  * metadata, where the token is an access token from Login/Refresh or a
  * service account API key ("sigil_...").
@@ -601,6 +658,21 @@ export const AuthService: GenService<{
     methodKind: "unary";
     input: typeof RevokeSessionRequestSchema;
     output: typeof RevokeSessionResponseSchema;
+  },
+  /**
+   * Exchanges a JWT signed by a service account's registered key (RFC 7523
+   * §2.1: iss = sub = the service account id, aud = the instance's JWT
+   * audience, exp at most 5 minutes after iat, a jti never used before,
+   * "kid" = the key id) for an access token with the service account as
+   * principal and the key's scopes (docs/service-auth.md). Every refusal is
+   * the same UNAUTHENTICATED. Needs no authorization metadata.
+   *
+   * @generated from rpc sigil.admin.v1.AuthService.ExchangeJwt
+   */
+  exchangeJwt: {
+    methodKind: "unary";
+    input: typeof ExchangeJwtRequestSchema;
+    output: typeof ExchangeJwtResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_sigil_admin_v1_auth, 0);

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sigil/admin/v1/service_account.proto.
  */
 export const file_sigil_admin_v1_service_account: GenFile = /*@__PURE__*/
-  fileDesc("CiRzaWdpbC9hZG1pbi92MS9zZXJ2aWNlX2FjY291bnQucHJvdG8SDnNpZ2lsLmFkbWluLnYxIrcCCg5TZXJ2aWNlQWNjb3VudBIKCgJpZBgBIAEoCRIXCg9vcmdhbml6YXRpb25faWQYAiABKAkSDAoEbmFtZRgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIRCglpc19hY3RpdmUYBSABKAgSEQoJY3JlYXRlX2NhGAYgASgIEhMKC2NyZWF0ZV9jZXJ0GAcgASgIEhMKC3Jldm9rZV9jZXJ0GAggASgIEhoKEmV4cG9ydF9wcml2YXRlX2tleRgJIAEoCBIRCglkZWxldGVfY2EYCiABKAgSLgoKY3JlYXRlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAilAIKBkFwaUtleRIKCgJpZBgBIAEoCRIaChJzZXJ2aWNlX2FjY291bnRfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRISCgprZXlfcHJlZml4GAQgASgJEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGxhc3RfdXNlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcmV2b2tlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAixQEKG0NyZWF0ZVNlcnZpY2VBY2NvdW50UmVxdWVzdBIXCg9vcmdhbml6YXRpb25faWQYASABKAkSDAoEbmFtZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIRCgljcmVhdGVfY2EYBCABKAgSEwoLY3JlYXRlX2NlcnQYBSABKAgSEwoLcmV2b2tlX2NlcnQYBiABKAgSGgoSZXhwb3J0X3ByaXZhdGVfa2V5GAcgASgIEhEKCWRlbGV0ZV9jYRgIIAEoCCJXChxDcmVhdGVTZXJ2aWNlQWNjb3VudFJlc3BvbnNlEjcKD3NlcnZpY2VfYWNjb3VudBgBIAEoCzIeLnNpZ2lsLmFkbWluLnYxLlNlcnZpY2VBY2NvdW50IiYKGEdldFNlcnZpY2VBY2NvdW50UmVxdWVzdBIKCgJpZBgBIAEoCSJUChlHZXRTZXJ2aWNlQWNjb3VudFJlc3BvbnNlEjcKD3NlcnZpY2VfYWNjb3VudBgBIAEoCzIeLnNpZ2lsLmFkbWluLnYxLlNlcnZpY2VBY2NvdW50IlwKGkxpc3RTZXJ2aWNlQWNjb3VudHNSZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJwChtMaXN0U2VydmljZUFjY291bnRzUmVzcG9uc2USOAoQc2VydmljZV9hY2NvdW50cxgBIAMoCzIeLnNpZ2lsLmFkbWluLnYxLlNlcnZpY2VBY2NvdW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLtAgobVXBkYXRlU2VydmljZUFjY291bnRSZXF1ZXN0EgoKAmlkGAEgASgJEhEKBG5hbWUYAiABKAlIAIgBARIYCgtkZXNjcmlwdGlvbhgDIAEoCUgBiAEBEhYKCWlzX2FjdGl2ZRgEIAEoCEgCiAEBEhYKCWNyZWF0ZV9jYRgFIAEoCEgDiAEBEhgKC2NyZWF0ZV9jZXJ0GAYgASgISASIAQESGAoLcmV2b2tlX2NlcnQYByABKAhIBYgBARIfChJleHBvcnRfcHJpdmF0ZV9rZXkYCCABKAhIBogBARIWCglkZWxldGVfY2EYCSABKAhIB4gBAUIHCgVfbmFtZUIOCgxfZGVzY3JpcHRpb25CDAoKX2lzX2FjdGl2ZUIMCgpfY3JlYXRlX2NhQg4KDF9jcmVhdGVfY2VydEIOCgxfcmV2b2tlX2NlcnRCFQoTX2V4cG9ydF9wcml2YXRlX2tleUIMCgpfZGVsZXRlX2NhIlcKHFVwZGF0ZVNlcnZpY2VBY2NvdW50UmVzcG9uc2USNwoPc2VydmljZV9hY2NvdW50GAEgASgLMh4uc2lnaWwuYWRtaW4udjEuU2VydmljZUFjY291bnQiKQobRGVsZXRlU2VydmljZUFjY291bnRSZXF1ZXN0EgoKAmlkGAEgASgJIh4KHERlbGV0ZVNlcnZpY2VBY2NvdW50UmVzcG9uc2UibwoTQ3JlYXRlQXBpS2V5UmVxdWVzdBIaChJzZXJ2aWNlX2FjY291bnRfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJMChRDcmVhdGVBcGlLZXlSZXNwb25zZRInCgdhcGlfa2V5GAEgASgLMhYuc2lnaWwuYWRtaW4udjEuQXBpS2V5EgsKA2tleRgCIAEoCSJwChJMaXN0QXBpS2V5c1JlcXVlc3QSGgoSc2VydmljZV9hY2NvdW50X2lkGAEgASgJEhcKD2luY2x1ZGVfcmV2b2tlZBgCIAEoCBIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJYChNMaXN0QXBpS2V5c1Jlc3BvbnNlEigKCGFwaV9rZXlzGAEgAygLMhYuc2lnaWwuYWRtaW4udjEuQXBpS2V5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIhChNSZXZva2VBcGlLZXlSZXF1ZXN0EgoKAmlkGAEgASgJIj8KFFJldm9rZUFwaUtleVJlc3BvbnNlEicKB2FwaV9rZXkYASABKAsyFi5zaWdpbC5hZG1pbi52MS5BcGlLZXky2AYKFVNlcnZpY2VBY2NvdW50U2VydmljZRJxChRDcmVhdGVTZXJ2aWNlQWNjb3VudBIrLnNpZ2lsLmFkbWluLnYxLkNyZWF0ZVNlcnZpY2VBY2NvdW50UmVxdWVzdBosLnNpZ2lsLmFkbWluLnYxLkNyZWF0ZVNlcnZpY2VBY2NvdW50UmVzcG9uc2USaAoRR2V0U2VydmljZUFjY291bnQSKC5zaWdpbC5hZG1pbi52MS5HZXRTZXJ2aWNlQWNjb3VudFJlcXVlc3QaKS5zaWdpbC5hZG1pbi52MS5HZXRTZXJ2aWNlQWNjb3VudFJlc3BvbnNlEm4KE0xpc3RTZXJ2aWNlQWNjb3VudHMSKi5zaWdpbC5hZG1pbi52MS5MaXN0U2VydmljZUFjY291bnRzUmVxdWVzdBorLnNpZ2lsLmFkbWluLnYxLkxpc3RTZXJ2aWNlQWNjb3VudHNSZXNwb25zZRJxChRVcGRhdGVTZXJ2aWNlQWNjb3VudBIrLnNpZ2lsLmFkbWluLnYxLlVwZGF0ZVNlcnZpY2VBY2NvdW50UmVxdWVzdBosLnNpZ2lsLmFkbWluLnYxLlVwZGF0ZVNlcnZpY2VBY2NvdW50UmVzcG9uc2UScQoURGVsZXRlU2VydmljZUFjY291bnQSKy5zaWdpbC5hZG1pbi52MS5EZWxldGVTZXJ2aWNlQWNjb3VudFJlcXVlc3QaLC5zaWdpbC5hZG1pbi52MS5EZWxldGVTZXJ2aWNlQWNjb3VudFJlc3BvbnNlElkKDENyZWF0ZUFwaUtleRIjLnNpZ2lsLmFkbWluLnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaJC5zaWdpbC5hZG1pbi52MS5DcmVhdGVBcGlLZXlSZXNwb25zZRJWCgtMaXN0QXBpS2V5cxIiLnNpZ2lsLmFkbWluLnYxLkxpc3RBcGlLZXlzUmVxdWVzdBojLnNpZ2lsLmFkbWluLnYxLkxpc3RBcGlLZXlzUmVzcG9uc2USWQoMUmV2b2tlQXBpS2V5EiMuc2lnaWwuYWRtaW4udjEuUmV2b2tlQXBpS2V5UmVxdWVzdBokLnNpZ2lsLmFkbWluLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("CiRzaWdpbC9hZG1pbi92MS9zZXJ2aWNlX2FjY291bnQucHJvdG8SDnNpZ2lsLmFkbWluLnYxIrcCCg5TZXJ2aWNlQWNjb3VudBIKCgJpZBgBIAEoCRIXCg9vcmdhbml6YXRpb25faWQYAiABKAkSDAoEbmFtZRgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIRCglpc19hY3RpdmUYBSABKAgSEQoJY3JlYXRlX2NhGAYgASgIEhMKC2NyZWF0ZV9jZXJ0GAcgASgIEhMKC3Jldm9rZV9jZXJ0GAggASgIEhoKEmV4cG9ydF9wcml2YXRlX2tleRgJIAEoCBIRCglkZWxldGVfY2EYCiABKAgSLgoKY3JlYXRlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAipAIKBkFwaUtleRIKCgJpZBgBIAEoCRIaChJzZXJ2aWNlX2FjY291bnRfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRISCgprZXlfcHJlZml4GAQgASgJEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGxhc3RfdXNlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcmV2b2tlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGc2NvcGVzGBQgAygJIsUBChtDcmVhdGVTZXJ2aWNlQWNjb3VudFJlcXVlc3QSFwoPb3JnYW5pemF0aW9uX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSEQoJY3JlYXRlX2NhGAQgASgIEhMKC2NyZWF0ZV9jZXJ0GAUgASgIEhMKC3Jldm9rZV9jZXJ0GAYgASgIEhoKEmV4cG9ydF9wcml2YXRlX2tleRgHIAEoCBIRCglkZWxldGVfY2EYCCABKAgiVwocQ3JlYXRlU2VydmljZUFjY291bnRSZXNwb25zZRI3Cg9zZXJ2aWNlX2FjY291bnQYASABKAsyHi5zaWdpbC5hZG1pbi52MS5TZXJ2aWNlQWNjb3VudCImChhHZXRTZXJ2aWNlQWNjb3VudFJlcXVlc3QSCgoCaWQYASABKAkiVAoZR2V0U2VydmljZUFjY291bnRSZXNwb25zZRI3Cg9zZXJ2aWNlX2FjY291bnQYASABKAsyHi5zaWdpbC5hZG1pbi52MS5TZXJ2aWNlQWNjb3VudCJcChpMaXN0U2VydmljZUFjY291bnRzUmVxdWVzdBIXCg9vcmdhbml6YXRpb25faWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkicAobTGlzdFNlcnZpY2VBY2NvdW50c1Jlc3BvbnNlEjgKEHNlcnZpY2VfYWNjb3VudHMYASADKAsyHi5zaWdpbC5hZG1pbi52MS5TZXJ2aWNlQWNjb3VudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki7QIKG1VwZGF0ZVNlcnZpY2VBY2NvdW50UmVxdWVzdBIKCgJpZBgBIAEoCRIRCgRuYW1lGAIgASgJSACIAQESGAoLZGVzY3JpcHRpb24YAyABKAlIAYgBARIWCglpc19hY3RpdmUYBCABKAhIAogBARIWCgljcmVhdGVfY2EYBSABKAhIA4gBARIYCgtjcmVhdGVfY2VydBgGIAEoCEgEiAEBEhgKC3Jldm9rZV9jZXJ0GAcgASgISAWIAQESHwoSZXhwb3J0X3ByaXZhdGVfa2V5GAggASgISAaIAQESFgoJZGVsZXRlX2NhGAkgASgISAeIAQFCBwoFX25hbWVCDgoMX2Rlc2NyaXB0aW9uQgwKCl9pc19hY3RpdmVCDAoKX2NyZWF0ZV9jYUIOCgxfY3JlYXRlX2NlcnRCDgoMX3Jldm9rZV9jZXJ0QhUKE19leHBvcnRfcHJpdmF0ZV9rZXlCDAoKX2RlbGV0ZV9jYSJXChxVcGRhdGVTZXJ2aWNlQWNjb3VudFJlc3BvbnNlEjcKD3NlcnZpY2VfYWNjb3VudBgBIAEoCzIeLnNpZ2lsLmFkbWluLnYxLlNlcnZpY2VBY2NvdW50IikKG0RlbGV0ZVNlcnZpY2VBY2NvdW50UmVxdWVzdBIKCgJpZBgBIAEoCSIeChxEZWxldGVTZXJ2aWNlQWNjb3VudFJlc3BvbnNlIn8KE0NyZWF0ZUFwaUtleVJlcXVlc3QSGgoSc2VydmljZV9hY2NvdW50X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSLgoKZXhwaXJlc19hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGc2NvcGVzGBQgAygJIkwKFENyZWF0ZUFwaUtleVJlc3BvbnNlEicKB2FwaV9rZXkYASABKAsyFi5zaWdpbC5hZG1pbi52MS5BcGlLZXkSCwoDa2V5GAIgASgJInAKEkxpc3RBcGlLZXlzUmVxdWVzdBIaChJzZXJ2aWNlX2FjY291bnRfaWQYASABKAkSFwoPaW5jbHVkZV9yZXZva2VkGAIgASgIEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIlgKE0xpc3RBcGlLZXlzUmVzcG9uc2USKAoIYXBpX2tleXMYASADKAsyFi5zaWdpbC5hZG1pbi52MS5BcGlLZXkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIiEKE1Jldm9rZUFwaUtleVJlcXVlc3QSCgoCaWQYASABKAkiPwoUUmV2b2tlQXBpS2V5UmVzcG9uc2USJwoHYXBpX2tleRgBIAEoCzIWLnNpZ2lsLmFkbWluLnYxLkFwaUtleSLQAgoXU2VydmljZUFjY291bnRQdWJsaWNLZXkSDgoGa2V5X2lkGAEgASgJEhoKEnNlcnZpY2VfYWNjb3VudF9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEhEKCWFsZ29yaXRobRgEIAEoCRIWCg5wdWJsaWNfa2V5X2p3axgFIAEoCRIOCgZzY29wZXMYBiADKAkSLgoKY3JlYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbGFzdF91c2VkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKmAQomUmVnaXN0ZXJTZXJ2aWNlQWNjb3VudFB1YmxpY0tleVJlcXVlc3QSGgoSc2VydmljZV9hY2NvdW50X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSEgoKcHVibGljX2tleRgDIAEoCRIuCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZzY29wZXMYBSADKAkiZgonUmVnaXN0ZXJTZXJ2aWNlQWNjb3VudFB1YmxpY0tleVJlc3BvbnNlEjsKCnB1YmxpY19rZXkYASABKAsyJy5zaWdpbC5hZG1pbi52MS5TZXJ2aWNlQWNjb3VudFB1YmxpY0tleSKBAQojTGlzdFNlcnZpY2VBY2NvdW50UHVibGljS2V5c1JlcXVlc3QSGgoSc2VydmljZV9hY2NvdW50X2lkGAEgASgJEhcKD2luY2x1ZGVfcmV2b2tlZBgCIAEoCBIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJ9CiRMaXN0U2VydmljZUFjY291bnRQdWJsaWNLZXlzUmVzcG9uc2USPAoLcHVibGljX2tleXMYASADKAsyJy5zaWdpbC5hZG1pbi52MS5TZXJ2aWNlQWNjb3VudFB1YmxpY0tleRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiUgokUmV2b2tlU2VydmljZUFjY291bnRQdWJsaWNLZXlSZXF1ZXN0EhoKEnNlcnZpY2VfYWNjb3VudF9pZBgBIAEoCRIOCgZrZXlfaWQYAiABKAkiZAolUmV2b2tlU2VydmljZUFjY291bnRQdWJsaWNLZXlSZXNwb25zZRI7CgpwdWJsaWNfa2V5GAEgASgLMicuc2lnaWwuYWRtaW4udjEuU2VydmljZUFjY291bnRQdWJsaWNLZXkyiAoKFVNlcnZpY2VBY2NvdW50U2VydmljZRJxChRDcmVhdGVTZXJ2aWNlQWNjb3VudBIrLnNpZ2lsLmFkbWluLnYxLkNyZWF0ZVNlcnZpY2VBY2NvdW50UmVxdWVzdBosLnNpZ2lsLmFkbWluLnYxLkNyZWF0ZVNlcnZpY2VBY2NvdW50UmVzcG9uc2USaAoRR2V0U2VydmljZUFjY291bnQSKC5zaWdpbC5hZG1pbi52MS5HZXRTZXJ2aWNlQWNjb3VudFJlcXVlc3QaKS5zaWdpbC5hZG1pbi52MS5HZXRTZXJ2aWNlQWNjb3VudFJlc3BvbnNlEm4KE0xpc3RTZXJ2aWNlQWNjb3VudHMSKi5zaWdpbC5hZG1pbi52MS5MaXN0U2VydmljZUFjY291bnRzUmVxdWVzdBorLnNpZ2lsLmFkbWluLnYxLkxpc3RTZXJ2aWNlQWNjb3VudHNSZXNwb25zZRJxChRVcGRhdGVTZXJ2aWNlQWNjb3VudBIrLnNpZ2lsLmFkbWluLnYxLlVwZGF0ZVNlcnZpY2VBY2NvdW50UmVxdWVzdBosLnNpZ2lsLmFkbWluLnYxLlVwZGF0ZVNlcnZpY2VBY2NvdW50UmVzcG9uc2UScQoURGVsZXRlU2VydmljZUFjY291bnQSKy5zaWdpbC5hZG1pbi52MS5EZWxldGVTZXJ2aWNlQWNjb3VudFJlcXVlc3QaLC5zaWdpbC5hZG1pbi52MS5EZWxldGVTZXJ2aWNlQWNjb3VudFJlc3BvbnNlElkKDENyZWF0ZUFwaUtleRIjLnNpZ2lsLmFkbWluLnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaJC5zaWdpbC5hZG1pbi52MS5DcmVhdGVBcGlLZXlSZXNwb25zZRJWCgtMaXN0QXBpS2V5cxIiLnNpZ2lsLmFkbWluLnYxLkxpc3RBcGlLZXlzUmVxdWVzdBojLnNpZ2lsLmFkbWluLnYxLkxpc3RBcGlLZXlzUmVzcG9uc2USWQoMUmV2b2tlQXBpS2V5EiMuc2lnaWwuYWRtaW4udjEuUmV2b2tlQXBpS2V5UmVxdWVzdBokLnNpZ2lsLmFkbWluLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlEpIBCh9SZWdpc3RlclNlcnZpY2VBY2NvdW50UHVibGljS2V5EjYuc2lnaWwuYWRtaW4udjEuUmVnaXN0ZXJTZXJ2aWNlQWNjb3VudFB1YmxpY0tleVJlcXVlc3QaNy5zaWdpbC5hZG1pbi52MS5SZWdpc3RlclNlcnZpY2VBY2NvdW50UHVibGljS2V5UmVzcG9uc2USiQEKHExpc3RTZXJ2aWNlQWNjb3VudFB1YmxpY0tleXMSMy5zaWdpbC5hZG1pbi52MS5MaXN0U2VydmljZUFjY291bnRQdWJsaWNLZXlzUmVxdWVzdBo0LnNpZ2lsLmFkbWluLnYxLkxpc3RTZXJ2aWNlQWNjb3VudFB1YmxpY0tleXNSZXNwb25zZRKMAQodUmV2b2tlU2VydmljZUFjY291bnRQdWJsaWNLZXkSNC5zaWdpbC5hZG1pbi52MS5SZXZva2VTZXJ2aWNlQWNjb3VudFB1YmxpY0tleVJlcXVlc3QaNS5zaWdpbC5hZG1pbi52MS5SZXZva2VTZXJ2aWNlQWNjb3VudFB1YmxpY0tleVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * A service account: a non-human principal of one organization.
@@ -173,6 +173,14 @@ export type ApiKey = Message<"sigil.admin.v1.ApiKey"> & {
    * @generated from field: google.protobuf.Timestamp revoked_at = 8;
    */
   revokedAt?: Timestamp | undefined;
+
+  /**
+   * Scopes (docs/service-auth.md) restricting what the key may do within
+   * its service account's permissions; "*" for all of them.
+   *
+   * @generated from field: repeated string scopes = 20;
+   */
+  scopes: string[];
 };
 
 /**
@@ -540,6 +548,15 @@ export type CreateApiKeyRequest = Message<"sigil.admin.v1.CreateApiKeyRequest"> 
    * @generated from field: google.protobuf.Timestamp expires_at = 3;
    */
   expiresAt?: Timestamp | undefined;
+
+  /**
+   * Scopes (docs/service-auth.md), e.g. "certificates:issue", "cas:*";
+   * empty for "*" (everything the service account may do). An unknown
+   * scope is INVALID_ARGUMENT.
+   *
+   * @generated from field: repeated string scopes = 20;
+   */
+  scopes: string[];
 };
 
 /**
@@ -690,6 +707,282 @@ export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@_
   messageDesc(file_sigil_admin_v1_service_account, 17);
 
 /**
+ * A public key of a service account for JWT-bearer authentication
+ * (RFC 7523 §2.1). Never carries private material.
+ *
+ * @generated from message sigil.admin.v1.ServiceAccountPublicKey
+ */
+export type ServiceAccountPublicKey = Message<"sigil.admin.v1.ServiceAccountPublicKey"> & {
+  /**
+   * The key id: the RFC 7638 JWK thumbprint (SHA-256, base64url), the
+   * JWT header's "kid".
+   *
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * Owning service account id.
+   *
+   * @generated from field: string service_account_id = 2;
+   */
+  serviceAccountId: string;
+
+  /**
+   * Label given at registration.
+   *
+   * @generated from field: string name = 3;
+   */
+  name: string;
+
+  /**
+   * JWS algorithm: "ES256", "RS256" or "EdDSA".
+   *
+   * @generated from field: string algorithm = 4;
+   */
+  algorithm: string;
+
+  /**
+   * The public key as a JWK (RFC 7517), JSON text.
+   *
+   * @generated from field: string public_key_jwk = 5;
+   */
+  publicKeyJwk: string;
+
+  /**
+   * Scopes, as for API keys; "*" for all.
+   *
+   * @generated from field: repeated string scopes = 6;
+   */
+  scopes: string[];
+
+  /**
+   * When it was registered.
+   *
+   * @generated from field: google.protobuf.Timestamp created_at = 7;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * When it stops working; absent for no expiry.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 8;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * Last time a JWT it signed was accepted; absent if never.
+   *
+   * @generated from field: google.protobuf.Timestamp last_used_at = 9;
+   */
+  lastUsedAt?: Timestamp | undefined;
+
+  /**
+   * When it was revoked; absent if not revoked.
+   *
+   * @generated from field: google.protobuf.Timestamp revoked_at = 10;
+   */
+  revokedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message sigil.admin.v1.ServiceAccountPublicKey.
+ * Use `create(ServiceAccountPublicKeySchema)` to create a new message.
+ */
+export const ServiceAccountPublicKeySchema: GenMessage<ServiceAccountPublicKey> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_service_account, 18);
+
+/**
+ * Request of RegisterServiceAccountPublicKey.
+ *
+ * @generated from message sigil.admin.v1.RegisterServiceAccountPublicKeyRequest
+ */
+export type RegisterServiceAccountPublicKeyRequest = Message<"sigil.admin.v1.RegisterServiceAccountPublicKeyRequest"> & {
+  /**
+   * Service account id (required).
+   *
+   * @generated from field: string service_account_id = 1;
+   */
+  serviceAccountId: string;
+
+  /**
+   * Label (required).
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * The public key (required): a PEM "PUBLIC KEY" (SubjectPublicKeyInfo)
+   * or a JWK as JSON text. Private keys are refused.
+   *
+   * @generated from field: string public_key = 3;
+   */
+  publicKey: string;
+
+  /**
+   * Expiry; absent for no expiry.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 4;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * Scopes, as for CreateApiKey; empty for "*".
+   *
+   * @generated from field: repeated string scopes = 5;
+   */
+  scopes: string[];
+};
+
+/**
+ * Describes the message sigil.admin.v1.RegisterServiceAccountPublicKeyRequest.
+ * Use `create(RegisterServiceAccountPublicKeyRequestSchema)` to create a new message.
+ */
+export const RegisterServiceAccountPublicKeyRequestSchema: GenMessage<RegisterServiceAccountPublicKeyRequest> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_service_account, 19);
+
+/**
+ * Response of RegisterServiceAccountPublicKey.
+ *
+ * @generated from message sigil.admin.v1.RegisterServiceAccountPublicKeyResponse
+ */
+export type RegisterServiceAccountPublicKeyResponse = Message<"sigil.admin.v1.RegisterServiceAccountPublicKeyResponse"> & {
+  /**
+   * The registered key.
+   *
+   * @generated from field: sigil.admin.v1.ServiceAccountPublicKey public_key = 1;
+   */
+  publicKey?: ServiceAccountPublicKey | undefined;
+};
+
+/**
+ * Describes the message sigil.admin.v1.RegisterServiceAccountPublicKeyResponse.
+ * Use `create(RegisterServiceAccountPublicKeyResponseSchema)` to create a new message.
+ */
+export const RegisterServiceAccountPublicKeyResponseSchema: GenMessage<RegisterServiceAccountPublicKeyResponse> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_service_account, 20);
+
+/**
+ * Request of ListServiceAccountPublicKeys.
+ *
+ * @generated from message sigil.admin.v1.ListServiceAccountPublicKeysRequest
+ */
+export type ListServiceAccountPublicKeysRequest = Message<"sigil.admin.v1.ListServiceAccountPublicKeysRequest"> & {
+  /**
+   * Service account id (required).
+   *
+   * @generated from field: string service_account_id = 1;
+   */
+  serviceAccountId: string;
+
+  /**
+   * Also list revoked keys.
+   *
+   * @generated from field: bool include_revoked = 2;
+   */
+  includeRevoked: boolean;
+
+  /**
+   * Maximum number of results; 0 means the server default.
+   *
+   * @generated from field: int32 page_size = 3;
+   */
+  pageSize: number;
+
+  /**
+   * next_page_token of the previous page; empty for the first page.
+   *
+   * @generated from field: string page_token = 4;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message sigil.admin.v1.ListServiceAccountPublicKeysRequest.
+ * Use `create(ListServiceAccountPublicKeysRequestSchema)` to create a new message.
+ */
+export const ListServiceAccountPublicKeysRequestSchema: GenMessage<ListServiceAccountPublicKeysRequest> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_service_account, 21);
+
+/**
+ * Response of ListServiceAccountPublicKeys.
+ *
+ * @generated from message sigil.admin.v1.ListServiceAccountPublicKeysResponse
+ */
+export type ListServiceAccountPublicKeysResponse = Message<"sigil.admin.v1.ListServiceAccountPublicKeysResponse"> & {
+  /**
+   * One page of public keys, oldest first.
+   *
+   * @generated from field: repeated sigil.admin.v1.ServiceAccountPublicKey public_keys = 1;
+   */
+  publicKeys: ServiceAccountPublicKey[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message sigil.admin.v1.ListServiceAccountPublicKeysResponse.
+ * Use `create(ListServiceAccountPublicKeysResponseSchema)` to create a new message.
+ */
+export const ListServiceAccountPublicKeysResponseSchema: GenMessage<ListServiceAccountPublicKeysResponse> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_service_account, 22);
+
+/**
+ * Request of RevokeServiceAccountPublicKey.
+ *
+ * @generated from message sigil.admin.v1.RevokeServiceAccountPublicKeyRequest
+ */
+export type RevokeServiceAccountPublicKeyRequest = Message<"sigil.admin.v1.RevokeServiceAccountPublicKeyRequest"> & {
+  /**
+   * Service account id (required).
+   *
+   * @generated from field: string service_account_id = 1;
+   */
+  serviceAccountId: string;
+
+  /**
+   * The key id (thumbprint) (required).
+   *
+   * @generated from field: string key_id = 2;
+   */
+  keyId: string;
+};
+
+/**
+ * Describes the message sigil.admin.v1.RevokeServiceAccountPublicKeyRequest.
+ * Use `create(RevokeServiceAccountPublicKeyRequestSchema)` to create a new message.
+ */
+export const RevokeServiceAccountPublicKeyRequestSchema: GenMessage<RevokeServiceAccountPublicKeyRequest> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_service_account, 23);
+
+/**
+ * Response of RevokeServiceAccountPublicKey.
+ *
+ * @generated from message sigil.admin.v1.RevokeServiceAccountPublicKeyResponse
+ */
+export type RevokeServiceAccountPublicKeyResponse = Message<"sigil.admin.v1.RevokeServiceAccountPublicKeyResponse"> & {
+  /**
+   * The key after revocation.
+   *
+   * @generated from field: sigil.admin.v1.ServiceAccountPublicKey public_key = 1;
+   */
+  publicKey?: ServiceAccountPublicKey | undefined;
+};
+
+/**
+ * Describes the message sigil.admin.v1.RevokeServiceAccountPublicKeyResponse.
+ * Use `create(RevokeServiceAccountPublicKeyResponseSchema)` to create a new message.
+ */
+export const RevokeServiceAccountPublicKeyResponseSchema: GenMessage<RevokeServiceAccountPublicKeyResponse> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_service_account, 24);
+
+/**
  * Organization-scoped service accounts and their API keys. An API key
  * (prefix "sigil_") is accepted as a Bearer credential everywhere a user
  * access token is; it acts with the service account's capability flags within
@@ -777,6 +1070,40 @@ export const ServiceAccountService: GenService<{
     methodKind: "unary";
     input: typeof RevokeApiKeyRequestSchema;
     output: typeof RevokeApiKeyResponseSchema;
+  },
+  /**
+   * Registers a public key (PEM SubjectPublicKeyInfo or JWK) of a service
+   * account for JWT-bearer authentication (RFC 7523): ES256 (P-256), RS256
+   * (RSA of at least 2048 bits) or EdDSA (Ed25519). Its key id is the
+   * RFC 7638 JWK thumbprint, which the client names in the JWT's "kid".
+   *
+   * @generated from rpc sigil.admin.v1.ServiceAccountService.RegisterServiceAccountPublicKey
+   */
+  registerServiceAccountPublicKey: {
+    methodKind: "unary";
+    input: typeof RegisterServiceAccountPublicKeyRequestSchema;
+    output: typeof RegisterServiceAccountPublicKeyResponseSchema;
+  },
+  /**
+   * Lists the public keys of a service account.
+   *
+   * @generated from rpc sigil.admin.v1.ServiceAccountService.ListServiceAccountPublicKeys
+   */
+  listServiceAccountPublicKeys: {
+    methodKind: "unary";
+    input: typeof ListServiceAccountPublicKeysRequestSchema;
+    output: typeof ListServiceAccountPublicKeysResponseSchema;
+  },
+  /**
+   * Revokes a public key: JWTs it signed, and access tokens exchanged for
+   * them, stop working at once.
+   *
+   * @generated from rpc sigil.admin.v1.ServiceAccountService.RevokeServiceAccountPublicKey
+   */
+  revokeServiceAccountPublicKey: {
+    methodKind: "unary";
+    input: typeof RevokeServiceAccountPublicKeyRequestSchema;
+    output: typeof RevokeServiceAccountPublicKeyResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_sigil_admin_v1_service_account, 0);
