@@ -6,6 +6,7 @@ import { useEffect, useState } from "preact/hooks";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Role, type User } from "../../../src/gen/sigil/admin/v1/user_pb.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { LoginSession } from "../../../src/gen/sigil/admin/v1/auth_pb.js";
 import { CreateApiKeyRequestSchema, type ApiKey, type ServiceAccount } from "../../../src/gen/sigil/admin/v1/service_account_pb.js";
 import { api, currentSession, date, fmtDate, isSuperuser, may } from "../api.js";
 import { describeError } from "../errors.js";
@@ -639,12 +640,98 @@ function ServiceAccounts({ catalog }: { catalog?: Catalog }) {
   );
 }
 
+/**
+ * Login sessions (AuthService.ListSessions, RevokeSession): your own, and an
+ * organization's for its admins. Revoking one ends its refresh-token family
+ * and access tokens; revoking your current one logs you out.
+ */
+function Sessions({ catalog }: { catalog?: Catalog }) {
+  const me = currentSession()?.user;
+  const orgs = (catalog?.organizations ?? []).filter((o) => may(me, "admin", o.id));
+  const [org, setOrg] = useState("");
+  const [items, setItems] = useState<LoginSession[] | undefined>();
+  const [error, setError] = useState("");
+  const load = () =>
+    api.auth.listSessions({ organizationId: org, pageSize: 200 }).then(
+      (r) => setItems(r.sessions),
+      (e: unknown) => setError(describeError(e)),
+    );
+  useEffect(() => void load(), [org]);
+  const revoke = async (s: LoginSession) => {
+    setError("");
+    try {
+      await api.auth.revokeSession({ sessionId: s.id });
+      void load();
+    } catch (err) {
+      setError(describeError(err));
+    }
+  };
+  return (
+    <div>
+      <h2>Sessions</h2>
+      {orgs.length > 0 && (
+        <div class="filters">
+          <select name="sessionsOf" aria-label="Sessions of" value={org} onChange={(e) => setOrg(e.currentTarget.value)}>
+            <option value="">your own</option>
+            {orgs.map((o) => (
+              <option key={o.id} value={o.id}>
+                everyone in {o.name}
+              </option>
+            ))}
+          </select>
+        </div>
+      )}
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      <table class="grid" data-testid="sessions">
+        <thead>
+          <tr>
+            <th>User</th>
+            <th>Client</th>
+            <th>Address</th>
+            <th>Started</th>
+            <th>Last used</th>
+            <th>Expires</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {items?.map((x) => (
+            <tr key={x.id} data-session={x.id} class={x.current ? "current" : ""}>
+              <td>
+                {x.username}
+                {x.current && <span class="badge valid">this session</span>}
+              </td>
+              <td class="small">{x.client || "—"}</td>
+              <td class="mono small">{x.clientAddress || "—"}</td>
+              <td class="small">{fmtDate(x.createdAt)}</td>
+              <td class="small">{fmtDate(x.lastUsedAt)}</td>
+              <td class="small">{fmtDate(x.expiresAt)}</td>
+              <td>
+                {!x.current && (
+                  <button type="button" class="link" aria-label={`Revoke session ${x.id}`} onClick={() => void revoke(x)}>
+                    Revoke
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
 export function People() {
   const { catalog } = useCatalog();
   return (
     <section>
       <Users catalog={catalog} />
       <ServiceAccounts catalog={catalog} />
+      <Sessions catalog={catalog} />
     </section>
   );
 }

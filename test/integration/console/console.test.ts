@@ -528,6 +528,22 @@ describe("web console in Chromium (playwright-core, system chromium)", function 
     assert.deepEqual(await form.locator('select[name="role"] option').allTextContents(), ["user (read; writes need a capability)", "admin (everything in the organization)"]);
     // the bootstrap superuser is not listed for it, so nothing to edit there
     assert.equal(await page.locator('tr[data-user="admin"]').count(), 0);
+
+    // sessions: its own (this one marked), and its organization's, one of which it revokes
+    const leaver = await createUser(c, await c.superuser(), { organizationId: orgAId, role: Role.USER });
+    const theirs = await c.login(leaver.username, PASSWORD);
+    const sessions = page.getByTestId("sessions");
+    await sessions.locator("tr.current").filter({ hasText: orgAdmin.username }).waitFor(WAIT);
+    assert.equal(await sessions.locator("tbody tr").filter({ hasText: leaver.username }).count(), 0);
+    await page.getByLabel("Sessions of").selectOption({ label: `everyone in ${orgAName}` });
+    const row = sessions.locator("tbody tr").filter({ hasText: leaver.username });
+    await row.waitFor(WAIT);
+    const id = (await row.getAttribute("data-session"))!;
+    await row.getByRole("button", { name: `Revoke session ${id}` }).click();
+    await row.waitFor({ state: "detached", ...WAIT });
+    // the revoked session's refresh token is spent
+    await assert.rejects(c.auth.refresh({ refreshToken: theirs.refreshToken }));
+    await shot(page, "people-admin");
     await page.close();
   });
 
