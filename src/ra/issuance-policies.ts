@@ -131,8 +131,8 @@ async function resolveSubject(s: Session, actor: Actor, input: CreateIssuancePol
       if (!user) throw notFoundFor(actor, "user not found");
       const orgId = user.organization?.id ?? null;
       if (orgId === null || user.role === "superuser") {
-        // a superuser stands above organizations: no policy binds it
-        authorize(actor, null, "admin");
+        // a superuser stands above organizations: no policy binds it (others learn nothing of it: the same NOT_FOUND as a missing user)
+        if (!isSuperuser(actor)) throw notFoundFor(actor, "user not found");
         throw SigilError.invalidArgument("a superuser is not bound by issuance policies", "subject_id");
       }
       authorize(actor, orgId, "admin");

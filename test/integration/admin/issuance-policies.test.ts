@@ -176,7 +176,11 @@ describe("admin: issuance policies (IssueCertificate, SignCsr, RenewCertificate)
       await issue(login, { dnsNames: ["me.example.com"] });
       assert.deepEqual((await refusal(issue(login, { dnsNames: ["you.example.com"] }))).fields, ["dns_names[0]"]);
       await issue(su, { caId: caB, dnsNames: ["outside.anything.test"], validityDays: 365 });
-      await rejectsWith(policies.createIssuancePolicy({ subjectType: Subject.USER, subjectId: (await c.auth.whoAmI({}, su)).principal.value!.id, rules: {} }, su), "INVALID_ARGUMENT");
+      const superuserId = (await c.auth.whoAmI({}, su)).principal.value!.id;
+      await rejectsWith(policies.createIssuancePolicy({ subjectType: Subject.USER, subjectId: superuserId, rules: {} }, su), "INVALID_ARGUMENT");
+      // an organization admin learns nothing of a superuser: the same answer as for a missing user
+      await rejectsWith(policies.createIssuancePolicy({ subjectType: Subject.USER, subjectId: superuserId, rules: {} }, admin), "NOT_FOUND", "not found");
+      await rejectsWith(policies.createIssuancePolicy({ subjectType: Subject.USER, subjectId: "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", rules: {} }, admin), "NOT_FOUND", "not found");
     });
 
     it("fail/RenewCertificate: the policy as it is now applies (narrowed: refused)", async () => {
