@@ -20,6 +20,9 @@ import { AuditService } from "../../../src/gen/sigil/admin/v1/audit_pb.js";
 import { AuthService } from "../../../src/gen/sigil/admin/v1/auth_pb.js";
 import { CertificateAuthorityService } from "../../../src/gen/sigil/admin/v1/certificate_authority_pb.js";
 import { OrganizationService } from "../../../src/gen/sigil/admin/v1/organization_pb.js";
+import { CertificateService, CertificateType } from "../../../src/gen/sigil/admin/v1/certificate_pb.js";
+import { IssuancePolicyService, IssuancePolicySubjectType } from "../../../src/gen/sigil/admin/v1/issuance_policy_pb.js";
+import { Role, UserService } from "../../../src/gen/sigil/admin/v1/user_pb.js";
 import { startTestServer, TEST_ADMIN_PASSWORD, type TestServer } from "../../helpers/server.js";
 import { unique } from "./helpers.js";
 
@@ -242,6 +245,27 @@ describe("admin API over gRPC, Connect and gRPC-Web", function () {
     assert.equal(o.error.preconditions[0]![0], "CA_HAS_CHILDREN");
     assert.equal(o.error.preconditions[0]![1], `certificate_authorities/${root.id}`);
     assert.equal(o.error.message, o.error.preconditions[0]![2]);
+  });
+
+  it("fail/issuance-policy-denied: PERMISSION_DENIED with every refused name in BadRequest, the same on every protocol", async function () {
+    const g = protocols[0]!;
+    const ok = async (o: Promise<Outcome>): Promise<any> => {
+      const r = await o;
+      assert.ok("ok" in r, JSON.stringify(r));
+      return r.ok;
+    };
+    const orgId = (await ok(g.unary(OrganizationService, "createOrganization", { name: unique("proto-policy") }, token))).organization.id as string;
+    const root = (await ok(g.unary(CertificateAuthorityService, "createRootCertificateAuthority", { organizationId: orgId, name: "root", subject: { commonName: "Protocols Policy Root" } }, token))).certificateAuthority;
+    const ca = (await ok(g.unary(CertificateAuthorityService, "createIntermediateCertificateAuthority", { parentId: root.id, name: "issuing", subject: { commonName: "Protocols Policy Issuing" }, allowLeafCerts: true }, token))).certificateAuthority;
+    const username = unique("proto-admin");
+    await ok(g.unary(UserService, "createUser", { username, email: `${username}@example.com`, password: "correct horse battery", role: Role.ADMIN, organizationId: orgId }, token));
+    const adminToken = (await ok(g.unary(AuthService, "login", { username, password: "correct horse battery" }))).accessToken as string;
+    await ok(g.unary(IssuancePolicyService, "createIssuancePolicy", { subjectType: IssuancePolicySubjectType.ORGANIZATION, subjectId: orgId, rules: { dnsNames: ["*.example.com"] } }, adminToken));
+    const o = await same((p) => p.unary(CertificateService, "issueCertificate", { caId: ca.id, type: CertificateType.SERVER, dnsNames: ["www.example.com", "evil.test"], ipAddresses: ["192.0.2.1"] }, adminToken));
+    assert.ok("error" in o);
+    assert.equal(o.error.code, "PERMISSION_DENIED");
+    assert.equal(o.error.reason, "ISSUANCE_POLICY_DENIED");
+    assert.deepEqual(o.error.fields.map((f) => f[0]), ["dns_names[1]", "ip_addresses[0]"]);
   });
 
   it("streams WatchAuditEvents over every protocol", async function () {
