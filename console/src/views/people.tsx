@@ -5,21 +5,15 @@
 import { useEffect, useState } from "preact/hooks";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Role, type User } from "../../../src/gen/sigil/admin/v1/user_pb.js";
-import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { LoginSession } from "../../../src/gen/sigil/admin/v1/auth_pb.js";
-import { CreateApiKeyRequestSchema, type ApiKey, type ServiceAccount } from "../../../src/gen/sigil/admin/v1/service_account_pb.js";
+import type { ApiKey, ServiceAccount, ServiceAccountPublicKey } from "../../../src/gen/sigil/admin/v1/service_account_pb.js";
 import { api, currentSession, date, fmtDate, isSuperuser, may } from "../api.js";
 import { describeError } from "../errors.js";
 import { useCatalog, type Catalog } from "../catalog.js";
 import { splitList } from "../format.js";
 
-/**
- * Scoped API keys (issue 13 item 3, docs/service-auth.md): offered when the
- * generated API has CreateApiKeyRequest.scopes. Read from the descriptor so the
- * console builds against either API; the server checks the scope names.
- */
-export const API_KEY_SCOPES = "scopes" in CreateApiKeyRequestSchema.field;
-const scopesOf = (k: ApiKey): string[] => (k as ApiKey & { scopes?: string[] }).scopes ?? [];
+/** Scopes (docs/service-auth.md) as typed by an operator; empty means "*". */
+const SCOPES_HINT = "Scopes, e.g. certificates:issue certificates:read (empty: *)";
 
 const ROLE = ["", "superuser", "admin", "user"];
 
@@ -390,13 +384,12 @@ function ApiKeys({ account }: { account: ServiceAccount }) {
     setCreated(undefined);
     try {
       const n = Number(days);
-      const req = {
+      const r = await api.serviceAccounts.createApiKey({
         serviceAccountId: account.id,
         name: name.trim(),
         expiresAt: n > 0 ? timestampFromDate(new Date(Date.now() + n * 86_400_000)) : undefined,
-        ...(API_KEY_SCOPES ? { scopes: splitList(scopes) } : {}),
-      } as MessageInitShape<typeof CreateApiKeyRequestSchema>;
-      const r = await api.serviceAccounts.createApiKey(req);
+        scopes: splitList(scopes),
+      });
       setCreated({ name: r.apiKey?.name ?? name, key: r.key });
       setName("");
       setDays("");
@@ -434,15 +427,7 @@ function ApiKeys({ account }: { account: ServiceAccount }) {
         <form class="filters inline" aria-label={`New API key for ${account.name}`} onSubmit={create}>
           <input name="name" placeholder="Key name" required value={name} onInput={(e) => setName(e.currentTarget.value)} />
           <input name="expiresInDays" type="number" min="1" placeholder="Expires in days (empty: never)" value={days} onInput={(e) => setDays(e.currentTarget.value)} />
-          {API_KEY_SCOPES && (
-            <input
-              name="scopes"
-              class="wide"
-              placeholder="Scopes, e.g. certificates:issue certificates:read (empty: *)"
-              value={scopes}
-              onInput={(e) => setScopes(e.currentTarget.value)}
-            />
-          )}
+          <input name="scopes" class="wide" placeholder={SCOPES_HINT} value={scopes} onInput={(e) => setScopes(e.currentTarget.value)} />
           <button type="submit">Create API key</button>
         </form>
       )}
@@ -456,7 +441,7 @@ function ApiKeys({ account }: { account: ServiceAccount }) {
           <tr>
             <th>Name</th>
             <th>Prefix</th>
-            {API_KEY_SCOPES && <th>Scopes</th>}
+            <th>Scopes</th>
             <th>Created</th>
             <th>Expires</th>
             <th>Last used</th>
@@ -476,7 +461,7 @@ function ApiKeys({ account }: { account: ServiceAccount }) {
             <tr key={k.id} data-key={k.name}>
               <td>{k.name}</td>
               <td class="mono">{k.keyPrefix}…</td>
-              {API_KEY_SCOPES && <td class="small mono">{scopesOf(k).join(" ") || "*"}</td>}
+              <td class="small mono">{k.scopes.join(" ") || "*"}</td>
               <td>{fmtDate(k.createdAt)}</td>
               <td>{k.expiresAt ? fmtDate(k.expiresAt) : "never"}</td>
               <td>{k.lastUsedAt ? fmtDate(k.lastUsedAt) : "never"}</td>
@@ -484,6 +469,124 @@ function ApiKeys({ account }: { account: ServiceAccount }) {
               <td>
                 {admin && !k.revokedAt && (
                   <button type="button" class="link danger-text" onClick={() => void revoke(k)}>
+                    Revoke
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+/**
+ * A service account's public keys for JWT-bearer sign-in (RFC 7523 §2.1,
+ * docs/service-auth.md): register a PEM "PUBLIC KEY" or a JWK (no secret
+ * ever leaves the client that holds the private key), list, revoke.
+ */
+function PublicKeys({ account }: { account: ServiceAccount }) {
+  const admin = may(currentSession()?.user, "admin", account.organizationId);
+  const [keys, setKeys] = useState<ServiceAccountPublicKey[] | undefined>();
+  const [f, setF] = useState({ name: "", key: "", scopes: "", days: "" });
+  const [error, setError] = useState("");
+  const [notice, setNotice] = useState("");
+  const load = () =>
+    api.serviceAccounts.listServiceAccountPublicKeys({ serviceAccountId: account.id, includeRevoked: true, pageSize: 100 }).then(
+      (r) => setKeys(r.publicKeys),
+      (e: unknown) => setError(describeError(e)),
+    );
+  useEffect(() => void load(), [account.id]);
+  const register = async (e: Event) => {
+    e.preventDefault();
+    setError("");
+    try {
+      const n = Number(f.days);
+      const r = await api.serviceAccounts.registerServiceAccountPublicKey({
+        serviceAccountId: account.id,
+        name: f.name.trim(),
+        publicKey: f.key.trim(),
+        scopes: splitList(f.scopes),
+        expiresAt: n > 0 ? timestampFromDate(new Date(Date.now() + n * 86_400_000)) : undefined,
+      });
+      setNotice(`Registered ${r.publicKey?.algorithm ?? ""} key ${r.publicKey?.keyId ?? ""}: name it as "kid" in the JWT header.`);
+      setF({ name: "", key: "", scopes: "", days: "" });
+      void load();
+    } catch (err) {
+      setError(describeError(err));
+    }
+  };
+  const revoke = async (k: ServiceAccountPublicKey) => {
+    setError("");
+    try {
+      await api.serviceAccounts.revokeServiceAccountPublicKey({ serviceAccountId: account.id, keyId: k.keyId });
+      void load();
+    } catch (err) {
+      setError(describeError(err));
+    }
+  };
+  return (
+    <div class="panel" data-testid={`public-keys-${account.name}`}>
+      <h4>Public keys of {account.name} (JWT bearer, RFC 7523)</h4>
+      {notice && <p class="notice">{notice}</p>}
+      {admin && (
+        <form class="stack wide-form" aria-label={`Register a public key for ${account.name}`} onSubmit={register}>
+          <input name="name" placeholder="Key name" required value={f.name} onInput={(e) => setF({ ...f, name: e.currentTarget.value })} />
+          <textarea
+            name="publicKey"
+            rows={4}
+            required
+            aria-label="Public key (PEM or JWK)"
+            placeholder={"-----BEGIN PUBLIC KEY-----  or  {\"kty\": ...}  (ES256, RS256 >= 2048 bits, EdDSA)"}
+            value={f.key}
+            onInput={(e) => setF({ ...f, key: e.currentTarget.value })}
+          />
+          <input name="scopes" placeholder={SCOPES_HINT} value={f.scopes} onInput={(e) => setF({ ...f, scopes: e.currentTarget.value })} />
+          <input name="expiresInDays" type="number" min="1" placeholder="Expires in days (empty: never)" value={f.days} onInput={(e) => setF({ ...f, days: e.currentTarget.value })} />
+          <div>
+            <button type="submit">Register public key</button>
+          </div>
+        </form>
+      )}
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      <table class="grid">
+        <thead>
+          <tr>
+            <th>Name</th>
+            <th>Key id (kid)</th>
+            <th>Algorithm</th>
+            <th>Scopes</th>
+            <th>Expires</th>
+            <th>Last used</th>
+            <th>Revoked</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {keys?.length === 0 && (
+            <tr>
+              <td colSpan={8} class="muted">
+                No public keys.
+              </td>
+            </tr>
+          )}
+          {keys?.map((k) => (
+            <tr key={k.keyId} data-kid={k.keyId}>
+              <td>{k.name}</td>
+              <td class="mono small">{k.keyId}</td>
+              <td>{k.algorithm}</td>
+              <td class="small mono">{k.scopes.join(" ") || "*"}</td>
+              <td>{k.expiresAt ? fmtDate(k.expiresAt) : "never"}</td>
+              <td>{k.lastUsedAt ? fmtDate(k.lastUsedAt) : "never"}</td>
+              <td>{k.revokedAt ? fmtDate(k.revokedAt) : "—"}</td>
+              <td>
+                {admin && !k.revokedAt && (
+                  <button type="button" class="link" aria-label={`Revoke public key ${k.name}`} onClick={() => void revoke(k)}>
                     Revoke
                   </button>
                 )}
@@ -612,6 +715,9 @@ function ServiceAccounts({ catalog }: { catalog?: Catalog }) {
                 <button type="button" class="link" aria-label={`API keys of ${a.name}`} onClick={() => setOpen(open === `k:${a.id}` ? "" : `k:${a.id}`)}>
                   API keys
                 </button>
+                <button type="button" class="link" aria-label={`Public keys of ${a.name}`} onClick={() => setOpen(open === `p:${a.id}` ? "" : `p:${a.id}`)}>
+                  Public keys
+                </button>
                 {may(me, "admin", a.organizationId) && (
                   <button type="button" class="link" aria-label={`Edit ${a.name}…`} onClick={() => setOpen(open === `e:${a.id}` ? "" : `e:${a.id}`)}>
                     Edit…
@@ -623,6 +729,13 @@ function ServiceAccounts({ catalog }: { catalog?: Catalog }) {
               <tr key={`${a.id}-keys`}>
                 <td colSpan={6}>
                   <ApiKeys account={a} />
+                </td>
+              </tr>
+            ),
+            open === `p:${a.id}` && (
+              <tr key={`${a.id}-public-keys`}>
+                <td colSpan={6}>
+                  <PublicKeys account={a} />
                 </td>
               </tr>
             ),

@@ -14,7 +14,8 @@ import { startTestServer, TEST_ADMIN_PASSWORD, type TestServer } from "../../hel
 import { bearer, createUser, PASSWORD, unique } from "../admin/helpers.js";
 import { createIntermediate, createRoot, openssl, PkiClients } from "../admin/pki-helpers.js";
 import { RevocationReason } from "../../../src/gen/sigil/admin/v1/common_pb.js";
-import { CreateApiKeyRequestSchema } from "../../../src/gen/sigil/admin/v1/service_account_pb.js";
+import { randomUUID } from "node:crypto";
+import { calculateJwkThumbprint, exportJWK, exportSPKI, generateKeyPair, SignJWT } from "jose";
 import { ChallengeType } from "../../../src/gen/sigil/admin/v1/acme_pb.js";
 import { launchChromium, screenshotDir } from "./browser.js";
 import { RawAcme } from "../acme/raw-client.js";
@@ -333,10 +334,8 @@ describe("web console in Chromium (playwright-core, system chromium)", function 
     const keyForm = page.getByRole("form", { name: `New API key for ${saName}` });
     await keyForm.getByPlaceholder("Key name").fill("ci");
     await keyForm.getByPlaceholder("Expires in days (empty: never)").fill("30");
-    // scoped keys (issue 13 item 3) where the API has them: the console offers the field
-    const scoped = "scopes" in CreateApiKeyRequestSchema.field;
-    assert.equal(await keyForm.locator('input[name="scopes"]').count(), scoped ? 1 : 0);
-    if (scoped) await keyForm.locator('input[name="scopes"]').fill("certificates:read");
+    // a scoped key (issue 13 item 3, docs/service-auth.md)
+    await keyForm.locator('input[name="scopes"]').fill("certificates:read");
     await keyForm.getByRole("button", { name: "Create API key" }).click();
     const once = keys.getByTestId("api-key-once");
     await once.waitFor(WAIT);
@@ -352,17 +351,45 @@ describe("web console in Chromium (playwright-core, system chromium)", function 
     await keyRow.waitFor(WAIT);
     assert.equal(await page.getByText(key).count(), 0);
     assert.ok(key.startsWith(((await keyRow.locator("td").nth(1).textContent()) ?? "").replace("…", "")));
-    const off = scoped ? 1 : 0;
-    if (scoped) {
-      assert.equal(await keyRow.locator("td").nth(2).textContent(), "certificates:read");
-      // the scope narrows the service account's create_cert: issuing with this key is refused
-      await assert.rejects(c.certs.issueCertificate({ caId: intA.id, type: CertificateType.SERVER, dnsNames: ["scoped.alpha.example.test"] }, bearer(key)));
-    }
-    assert.notEqual(await keyRow.locator("td").nth(3 + off).textContent(), "never");
+    assert.equal(await keyRow.locator("td").nth(2).textContent(), "certificates:read");
+    // the scope narrows the service account's create_cert: issuing with this key is refused
+    await assert.rejects(c.certs.issueCertificate({ caId: intA.id, type: CertificateType.SERVER, dnsNames: ["scoped.alpha.example.test"] }, bearer(key)));
+    assert.notEqual(await keyRow.locator("td").nth(4).textContent(), "never");
     await keyRow.getByRole("button", { name: "Revoke" }).click();
     await keyRow.getByRole("button", { name: "Revoke" }).waitFor({ state: "detached", ...WAIT });
-    assert.notEqual(await keyRow.locator("td").nth(5 + off).textContent(), "—");
+    assert.notEqual(await keyRow.locator("td").nth(6).textContent(), "—");
     await assert.rejects(c.certs.listCertificates({ pageSize: 5 }, bearer(key)));
+
+    // a public key for JWT-bearer sign-in (RFC 7523): registered as PEM, used, revoked
+    const pair = await generateKeyPair("ES256", { extractable: true });
+    await saRow.getByRole("button", { name: `Public keys of ${saName}` }).click();
+    const pks = page.getByTestId(`public-keys-${saName}`);
+    await pks.getByText("No public keys.").waitFor(WAIT);
+    const pkForm = page.getByRole("form", { name: `Register a public key for ${saName}` });
+    await pkForm.getByPlaceholder("Key name").fill("deployer");
+    await pkForm.getByLabel("Public key (PEM or JWK)").fill(await exportSPKI(pair.publicKey));
+    await pkForm.getByRole("button", { name: "Register public key" }).click();
+    const kid = await calculateJwkThumbprint(await exportJWK(pair.publicKey), "sha256");
+    const pkRow = pks.locator(`tr[data-kid="${kid}"]`);
+    await pkRow.filter({ hasText: "ES256" }).filter({ hasText: "deployer" }).waitFor(WAIT);
+    const saId = (await c.sas.listServiceAccounts({ organizationId: orgAId, pageSize: 200 }, su)).serviceAccounts.find((a) => a.name === saName)!.id;
+    const assertion = async () => {
+      const now = Math.floor(Date.now() / 1000);
+      return new SignJWT({})
+        .setProtectedHeader({ alg: "ES256", kid, typ: "JWT" })
+        .setIssuer(saId)
+        .setSubject(saId)
+        .setAudience(server.config.jwtAudience)
+        .setIssuedAt(now)
+        .setExpirationTime(now + 120)
+        .setJti(randomUUID())
+        .sign(pair.privateKey);
+    };
+    const exchanged = await c.auth.exchangeJwt({ assertion: await assertion() });
+    await c.certs.listCertificates({ pageSize: 5 }, bearer(exchanged.accessToken));
+    await pkRow.getByRole("button", { name: "Revoke public key deployer" }).click();
+    await pkRow.getByRole("button", { name: "Revoke public key deployer" }).waitFor({ state: "detached", ...WAIT });
+    await assert.rejects(c.auth.exchangeJwt({ assertion: await assertion() }));
     await shot(page, "people");
     await page.close();
   });
