@@ -31,6 +31,7 @@ const SUBCOMMANDS: Record<string, string[]> = {
   ca: ["create-root", "create-intermediate", "import", "get", "list", "chain", "children", "update", "delete", "revoke", "export-key"],
   cert: ["issue", "sign-csr", "get", "list", "chain", "revoke", "renew", "export-key"],
   renewal: ["create", "drill", "get", "list", "cancel"],
+  policy: ["create", "get", "list", "update", "delete"],
   admin: ["reset-password"],
   health: [],
 };
