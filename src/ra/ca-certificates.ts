@@ -24,7 +24,8 @@ export class CaCertificates {
     const hit = this.cache.get(caId);
     if (hit) return hit;
     const r = await findPublishedCaCertificate(this.ctx.store, caId);
-    if (!r) return undefined;
+    // a pending_activation CA has no certificate yet (not cached: it gets one at activation)
+    if (!r || !r.certificatePem) return undefined;
     const pem = r.certificatePem.endsWith("\n") ? r.certificatePem : `${r.certificatePem}\n`;
     const out = { der: pemToDer(pem), pem, createdAt: r.createdAt };
     this.cache.set(caId, out);

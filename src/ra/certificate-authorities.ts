@@ -18,3 +18,4 @@ export { importCa, type ImportCaInput } from "./certificate-authorities/import.j
 export { getCa, getCaChain, listCaChildren, listCas } from "./certificate-authorities/read.js";
 export { deleteCa, revokeCa, updateCa, type UpdateCaInput } from "./certificate-authorities/lifecycle.js";
 export { exportCaPrivateKey } from "./certificate-authorities/export.js";
+export { activateIntermediateCa, createPendingIntermediateCa, importCaCrl, type ImportedCrl } from "./certificate-authorities/external-parent.js";

@@ -156,6 +156,9 @@ export class CrlPublisher {
     // CA row lock only while it numbers, reads and stores
     const ca = await findCa(this.ctx.store, caId, { includeDeleted: true });
     if (!ca) throw SigilError.notFound("certificate authority not found");
+    // an offline root's CRL is signed offline and imported (src/ra/certificate-authorities/external-parent.ts);
+    // a pending intermediate has no certificate to sign one under
+    if (ca.offlineKey || ca.status === "pending_activation") throw SigilError.notFound("this CA has no CRL signed by Sigil");
     const issuer = await this.ctx.issuers.get(this.ctx.store, ca);
     const published = await inTransaction(this.ctx, async (tx): Promise<PublishedCrl | undefined> => {
       if (onlyIfDue) {
@@ -222,10 +225,13 @@ export class CrlPublisher {
       // concurrent first GETs share one generation instead of each numbering its own CRL
       // (the periodic job's generateIfDue in flight may resolve to undefined: then generate)
       const inFlight = this.chains.get(caId) as Promise<PublishedCrl | undefined> | undefined;
-      return inFlight ? inFlight.catch(() => undefined).then((r) => r ?? this.generate(caId)) : this.generate(caId);
+      const generated = inFlight ? inFlight.catch(() => undefined).then((r) => r ?? this.generate(caId)) : this.generate(caId);
+      // none imported yet for an offline-key CA, or a pending CA: nothing to serve (404)
+      return generated.catch((e: unknown) => (isSigilError(e, "notFound") ? undefined : Promise.reject(e)));
     }
     const now = this.ctx.clock.now();
-    if (m.nextUpdate <= now && m.caNotAfter > now) return this.generate(caId);
+    // an imported CRL past its nextUpdate is still the newest there is: served as it is
+    if (m.nextUpdate <= now && m.caNotAfter > now && !m.caOfflineKey) return this.generate(caId);
     const hit = this.cache.get(caId);
     if (hit && hit.crlNumber === m.crlNumber) return hit;
     const stored = await findCrlDer(this.ctx.store, caId);

@@ -1,4 +1,6 @@
 /** sigil.admin.v1.CertificateAuthorityService: CA lifecycle (rules in src/ra/certificate-authorities.ts). */
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { SigilError } from "../../core/errors.js";
 import { bindService, type ServiceBinding } from "../grpc-adapter.js";
 import { CertificateAuthorityService } from "../../gen/sigil/admin/v1/certificate_authority_pb.js";
 import * as cas from "../../ra/certificate-authorities.js";
@@ -30,6 +32,21 @@ export function certificateAuthorityService({ ra }: AdminServiceDeps): ServiceBi
     },
     async createIntermediateCertificateAuthority(req, ctx) {
       const actor = requireActor(ctx);
+      if (req.externalParent) {
+        // docs/key-custody.md "Offline root": the key and CSR now, the certificate at activation
+        if (req.parentId) throw SigilError.invalidArgument("must be empty with external_parent", "parent_id");
+        const ca = await cas.createPendingIntermediateCa(ra, actor, {
+          organizationId: req.organizationId,
+          name: req.name,
+          description: req.description,
+          subject: subjectFromProto(req.subject),
+          keyAlgorithm: keyAlgorithmFromProto(req.keyAlgorithm),
+          validityDays: DEFAULT_INTERMEDIATE_VALIDITY_DAYS,
+          allowLeafCerts: req.allowLeafCerts,
+          crlBaseUrl: req.crlBaseUrl || null,
+        });
+        return { certificateAuthority: caToProto(ca, now()) };
+      }
       const parent = await cas.getCa(ra, actor, req.parentId);
       const ca = await cas.createIntermediateCa(ra, actor, parent.id, {
         organizationId: parent.organization.id,
@@ -94,6 +111,14 @@ export function certificateAuthorityService({ ra }: AdminServiceDeps): ServiceBi
     async revokeCertificateAuthority(req, ctx) {
       const ca = await cas.revokeCa(ra, requireActor(ctx), req.id, req.reason);
       return { certificateAuthority: caToProto(ca, now()) };
+    },
+    async activateIntermediateCertificateAuthority(req, ctx) {
+      const ca = await cas.activateIntermediateCa(ra, requireActor(ctx), req.id, req.certificatePem, req.chainPems);
+      return { certificateAuthority: caToProto(ca, now()) };
+    },
+    async importCertificateAuthorityCrl(req, ctx) {
+      const r = await cas.importCaCrl(ra, requireActor(ctx), req.id, Buffer.from(req.crl));
+      return { crlNumber: r.crlNumber.toString(), thisUpdate: timestampFromDate(r.thisUpdate), nextUpdate: timestampFromDate(r.nextUpdate), entryCount: r.entryCount };
     },
     // the only response that ever carries a CA private key (always audited in the RA)
     async exportCertificateAuthorityPrivateKey(req, ctx) {

@@ -304,7 +304,9 @@ export function caToProto(ca: CertificateAuthority, now: Date): CaMsg {
         ? CertificateAuthorityStatus.ACTIVE
         : status === "revoked"
           ? CertificateAuthorityStatus.REVOKED
-          : CertificateAuthorityStatus.EXPIRED,
+          : status === "pending_activation"
+            ? CertificateAuthorityStatus.PENDING_ACTIVATION
+            : CertificateAuthorityStatus.EXPIRED,
     notBefore: ts(ca.notBefore),
     notAfter: ts(ca.notAfter),
     serial: ca.serial,
@@ -313,6 +315,8 @@ export function caToProto(ca: CertificateAuthority, now: Date): CaMsg {
     revokedAt: ts(ca.revokedAt),
     createdAt: ts(ca.createdAt),
     updatedAt: ts(ca.updatedAt),
+    csrPem: ca.csrPem ?? "",
+    offlineKey: ca.offlineKey,
   });
 }
 

@@ -22,9 +22,14 @@ export class CertificateAuthority {
   /** overrides SIGIL_PUBLIC_URL as the base of the CRL DP, AIA and OCSP URLs */
   crlBaseUrl?: string | null;
   keyAlgorithm!: KeyAlgorithm;
-  /** AES-256-GCM blob bound to this row's id; never leaves the server except through the audited export */
-  encryptedPrivateKey!: string;
+  /**
+   * AES-256-GCM blob bound to this row's id; never leaves the server except through the audited export.
+   * null when the key is offline (offlineKey).
+   */
+  encryptedPrivateKey?: string | null;
+  /** empty while status is pending_activation (the certificate does not exist yet) */
   certificatePem!: string;
+  /** empty while status is pending_activation */
   serial!: string;
   subject!: string;
   notBefore!: Date;
@@ -37,6 +42,10 @@ export class CertificateAuthority {
   creator?: User | null;
   /** set when the CA was deleted: the row stays (its certificates reference it) but the admin API no longer shows it */
   deletedAt?: Date | null;
+  /** the PKCS#10 request (PEM) of a pending_activation CA, for an offline root to sign; null otherwise */
+  csrPem?: string | null;
+  /** Sigil does not hold the key (an offline root): no signing; the CRL is imported (docs/key-custody.md) */
+  offlineKey: Opt<boolean> = false;
   createdAt!: Opt<Date>;
   updatedAt!: Opt<Date>;
 }
@@ -55,18 +64,20 @@ export const CertificateAuthoritySchema = new EntitySchema<CertificateAuthority>
     allowLeafCerts: { type: "boolean", default: true },
     crlBaseUrl: { type: "string", length: 512, nullable: true },
     keyAlgorithm: { type: "string", length: 16 },
-    encryptedPrivateKey: { type: "text", lazy: true },
+    encryptedPrivateKey: { type: "text", nullable: true, lazy: true },
     certificatePem: { type: "text" },
     serial: { type: "string", length: 64 },
     subject: { type: "string", length: 512 },
     notBefore: timestamp,
     notAfter: timestamp,
-    status: { type: "string", length: 16, default: "active" },
+    status: { type: "string", length: 32, default: "active" },
     revokedAt: optionalTimestamp,
     revocationReason: { type: "smallint", nullable: true },
     crlNumber: { type: new BigIntType("bigint"), default: 0 },
     creator: { kind: "m:1", entity: () => User, nullable: true, deleteRule: "restrict" },
     deletedAt: optionalTimestamp,
+    csrPem: { type: "text", nullable: true },
+    offlineKey: { type: "boolean", default: false },
     createdAt: createdAtProperty,
     updatedAt: updatedAtProperty,
   },

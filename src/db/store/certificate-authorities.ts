@@ -6,12 +6,12 @@
  * and writes, always on the session it is given.
  */
 import { LockMode } from "@mikro-orm/core";
-import type { KeyAlgorithm, RevocationReason } from "../../core/types.js";
+import type { CaStatus, KeyAlgorithm, RevocationReason } from "../../core/types.js";
 import { CertificateAuthority, Organization, User } from "../entities/index.js";
 import { statement } from "../sql.js";
 import { emOf, sqlOf, type OrmTx, type Session } from "./session.js";
 
-/** A new CA row (status active; the key already encrypted and bound to `id`). */
+/** A new CA row (status active unless given; the key already encrypted and bound to `id`). */
 export interface NewCaRow {
   id: string;
   name: string;
@@ -22,7 +22,9 @@ export interface NewCaRow {
   allowLeafCerts: boolean;
   crlBaseUrl: string | null;
   keyAlgorithm: KeyAlgorithm;
-  encryptedPrivateKey: string;
+  /** null only with offlineKey */
+  encryptedPrivateKey: string | null;
+  /** empty for a pending_activation CA */
   certificatePem: string;
   /** lower-case hex of the DER serial */
   serial: string;
@@ -31,6 +33,12 @@ export interface NewCaRow {
   notAfter: Date;
   creatorId: string | null;
   createdAt: Date;
+  /** default active; pending_activation for an intermediate waiting for its external parent's certificate */
+  status?: CaStatus;
+  /** the CSR of a pending_activation CA */
+  csrPem?: string | null;
+  /** Sigil does not hold the key (an offline root) */
+  offlineKey?: boolean;
 }
 
 /** Persists a new CA in the transaction (written at the next statement or at commit). */
@@ -53,6 +61,9 @@ export function createCa(tx: OrmTx, row: NewCaRow): CertificateAuthority {
     notBefore: row.notBefore,
     notAfter: row.notAfter,
     creator: row.creatorId ? em.getReference(User, row.creatorId) : null,
+    status: row.status ?? "active",
+    csrPem: row.csrPem ?? null,
+    offlineKey: row.offlineKey ?? false,
     createdAt: row.createdAt,
     updatedAt: row.createdAt,
   });
@@ -116,6 +127,38 @@ export async function listCas(s: Session, q: CaListQuery): Promise<{ items: Cert
     offset: q.offset,
   });
   return { items, total };
+}
+
+/** The organization's live CA whose certificate is exactly this one (PEM as stored), if any. */
+export async function findCaByCertificate(s: Session, organizationId: string, serial: string, certificatePem: string): Promise<CertificateAuthority | undefined> {
+  return (await emOf(s).findOne(CertificateAuthority, { organization: organizationId, serial, certificatePem, deletedAt: null })) ?? undefined;
+}
+
+/** What activating a pending_activation CA sets: its certificate, as signed by its external parent. */
+export interface CaActivation {
+  parentId: string;
+  certificatePem: string;
+  serial: string;
+  subject: string;
+  pathLength: number | null;
+  notBefore: Date;
+  notAfter: Date;
+  at: Date;
+}
+
+/** Activates a pending CA read (FOR UPDATE) in this transaction: certificate, parent, status active, CSR dropped (written at commit). */
+export function activateCa(tx: OrmTx, ca: CertificateAuthority, a: CaActivation): void {
+  const em = emOf(tx);
+  ca.parent = em.getReference(CertificateAuthority, a.parentId);
+  ca.certificatePem = a.certificatePem;
+  ca.serial = a.serial;
+  ca.subject = a.subject;
+  ca.pathLength = a.pathLength;
+  ca.notBefore = a.notBefore;
+  ca.notAfter = a.notAfter;
+  ca.status = "active";
+  ca.csrPem = null;
+  ca.updatedAt = a.at;
 }
 
 /** Changes of a CA's settings; undefined leaves a field as it is. */

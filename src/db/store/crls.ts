@@ -18,8 +18,10 @@ const DUE = `(c.ca_id is null
   or coalesce(g.generation, 0) > c.revocation_generation)`;
 const DUE_FROM = `certificate_authorities a left join crls c on c.ca_id = a.id left join revocation_generations g on g.ca_id = a.id`;
 
-const DUE_ALL = statement("sigil_crls_due", `select a.id from ${DUE_FROM} where ${DUE}`);
-const DUE_ONE = statement("sigil_crls_due_one", `select a.id from ${DUE_FROM} where a.id = $4 and ${DUE}`);
+/** Sigil signs the CA's CRLs: not a pending CA (no certificate yet), not an offline-key CA (its CRL is imported) */
+const SIGNS_OWN_CRL = `a.status <> 'pending_activation' and not a.offline_key`;
+const DUE_ALL = statement("sigil_crls_due", `select a.id from ${DUE_FROM} where ${SIGNS_OWN_CRL} and ${DUE}`);
+const DUE_ONE = statement("sigil_crls_due_one", `select a.id from ${DUE_FROM} where a.id = $4 and ${SIGNS_OWN_CRL} and ${DUE}`);
 
 /** When a CRL counts as due (see DUE). */
 export interface DueWindow {
@@ -159,6 +161,17 @@ const UPSERT = statement(
      created_at = excluded.created_at`,
 );
 
+const SET_NUMBER = statement(
+  "sigil_crls_set_number",
+  // an imported CRL's number (RFC 5280 §5.2.3) becomes the CA's last; only ever upwards
+  `update certificate_authorities set crl_number = $2 where id = $1 and crl_number < $2 returning crl_number`,
+);
+
+/** Records `crlNumber` (an imported CRL's) as the CA's last CRL number; false when it is not above the stored one. */
+export async function raiseCrlNumber(tx: OrmTx, caId: string, crlNumber: bigint): Promise<boolean> {
+  return (await sqlOf(tx).query(SET_NUMBER, [caId, crlNumber.toString()])).length > 0;
+}
+
 /** Stores the CA's new current CRL, replacing the previous one. */
 export async function saveCrl(tx: OrmTx, c: StoredCrlRow): Promise<void> {
   await sqlOf(tx).query(UPSERT, [
@@ -182,11 +195,13 @@ export interface CrlMeta {
   etag: string;
   entryCount: number;
   caNotAfter: Date;
+  /** the CA's key is offline: its CRL is imported, never signed here */
+  caOfflineKey: boolean;
 }
 
 const META = statement(
   "sigil_crls_meta",
-  `select c.crl_number, c.this_update, c.next_update, c.etag, c.entry_count, a.not_after as ca_not_after
+  `select c.crl_number, c.this_update, c.next_update, c.etag, c.entry_count, a.not_after as ca_not_after, a.offline_key as ca_offline_key
      from crls c join certificate_authorities a on a.id = c.ca_id where c.ca_id = $1`,
 );
 
@@ -199,6 +214,7 @@ export async function findCrlMeta(s: Session, caId: string): Promise<CrlMeta | u
     etag: string;
     entry_count: number;
     ca_not_after: Date | string;
+    ca_offline_key: boolean;
   }>(META, [caId]);
   return (
     m && {
@@ -208,6 +224,7 @@ export async function findCrlMeta(s: Session, caId: string): Promise<CrlMeta | u
       etag: m.etag,
       entryCount: m.entry_count,
       caNotAfter: new Date(m.ca_not_after),
+      caOfflineKey: m.ca_offline_key === true,
     }
   );
 }

@@ -38,7 +38,7 @@ interface CheckedCaInput extends CreateCaInput {
   description: string;
 }
 
-function checkCaInput(input: CreateCaInput): CheckedCaInput {
+export function checkCaInput(input: CreateCaInput): CheckedCaInput {
   requireCaName(input.name);
   const description = optionalText(input.description ?? "", "description");
   if (!input.subject.commonName?.trim()) throw SigilError.invalidArgument("required", "subject.common_name");
@@ -52,7 +52,7 @@ function checkCaInput(input: CreateCaInput): CheckedCaInput {
   return { ...input, description, crlBaseUrl: optionalCrlBaseUrl(input.crlBaseUrl) };
 }
 
-async function assertNameFree(s: Session, organizationId: string, name: string): Promise<void> {
+export async function assertNameFree(s: Session, organizationId: string, name: string): Promise<void> {
   // deleted CAs were renamed when deleted, so they never hold a name
   if (await caNameTaken(s, organizationId, name)) {
     throw SigilError.alreadyExists(`a CA named "${name}" already exists in this organization`, "name");
@@ -122,6 +122,8 @@ export async function createIntermediateCa(ctx: RaContext, actor: Actor, parentI
     throw SigilError.invalidArgument("an intermediate belongs to its parent's organization", "organization_id");
   }
   if (parent.status !== "active") throw SigilError.failedPrecondition(`the parent CA is ${parent.status}`);
+  // docs/key-custody.md "Offline root": Sigil cannot sign with a key it does not hold
+  if (parent.offlineKey) throw SigilError.failedPrecondition("the parent CA's key is offline: create the intermediate with external_parent and have its CSR signed offline");
   if (parent.notAfter <= ctx.clock.now()) throw SigilError.failedPrecondition("the parent CA has expired");
   if (parent.pathLength === 0) throw SigilError.failedPrecondition("the parent CA's path length (0) allows no intermediate");
   let pathLength = input.pathLength ?? null;

@@ -152,7 +152,7 @@ export async function importCa(ctx: RaContext, actor: Actor, input: ImportCaInpu
 }
 
 /** RFC 4514 §2.1: the RDNs last-to-first (node lists them first-to-last, one per line). */
-function x509SubjectText(x: X509Certificate): string {
+export function x509SubjectText(x: X509Certificate): string {
   return x.subject
     .split("\n")
     .filter(Boolean)
@@ -166,7 +166,7 @@ function x509SubjectText(x: X509Certificate): string {
     .slice(0, 512);
 }
 
-function x509CommonName(x: X509Certificate): string | null {
+export function x509CommonName(x: X509Certificate): string | null {
   const cn = x.subject
     .split("\n")
     .filter((l) => l.startsWith("CN="))
