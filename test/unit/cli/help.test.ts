@@ -26,7 +26,7 @@ const SUBCOMMANDS: Record<string, string[]> = {
   whoami: [],
   org: ["create", "get", "list", "update", "delete", "add-user", "remove-user", "users"],
   user: ["create", "get", "list", "update", "deactivate"],
-  sa: ["create", "get", "list", "update", "delete", "key-create", "keys", "key-revoke"],
+  sa: ["create", "get", "list", "update", "delete", "key-create", "keys", "key-revoke", "public-key-register", "public-keys", "public-key-revoke", "jwt"],
   audit: ["list", "watch"],
   ca: ["create-root", "create-intermediate", "import", "get", "list", "chain", "children", "update", "delete", "revoke", "export-key"],
   cert: ["issue", "sign-csr", "get", "list", "chain", "revoke", "renew", "export-key"],
