@@ -31,6 +31,7 @@ import { REPLACED_CERTIFICATE_COLUMNS } from "./acme-replacements.js";
 import { RENEWAL_CAMPAIGN_COLUMNS, RENEWAL_CAMPAIGN_MEMBER_COLUMNS } from "./renewal-campaigns.js";
 import { ORGANIZATION_HOLDING_TABLES } from "./organizations.js";
 import { SYSTEM_SETTING_INSERT_COLUMNS } from "./system-settings.js";
+import { ISSUANCE_POLICY_COLUMNS } from "./issuance-policies.js";
 
 export interface StoreColumnList {
   table: string;
@@ -68,6 +69,7 @@ export const STORE_COLUMN_LISTS: StoreColumnList[] = [
   { table: "renewal_campaigns", columns: RENEWAL_CAMPAIGN_COLUMNS, module: "src/db/store/renewal-campaigns.ts", insert: true },
   { table: "renewal_campaign_certificates", columns: RENEWAL_CAMPAIGN_MEMBER_COLUMNS, module: "src/db/store/renewal-campaigns.ts", insert: true },
   { table: "system_settings", columns: SYSTEM_SETTING_INSERT_COLUMNS, module: "src/db/store/system-settings.ts", insert: true },
+  { table: "issuance_policies", columns: ISSUANCE_POLICY_COLUMNS, module: "src/db/store/issuance-policies.ts", insert: true },
   // the holdings count reads organization_id of each table an organization owns rows in
   ...Object.values(ORGANIZATION_HOLDING_TABLES).map((table) => ({ table, columns: ["organization_id"], module: "src/db/store/organizations.ts" })),
 ];

@@ -34,7 +34,7 @@ export interface IssuancePolicyRecord {
   updatedAt: Date;
 }
 
-/** the columns a policy read selects (table issuance_policies) */
+/** the columns a policy read selects and the insert writes, in this order (table issuance_policies) */
 export const ISSUANCE_POLICY_COLUMNS = [
   "id",
   "organization_id",
@@ -117,8 +117,7 @@ const LIST = statement(
 );
 const INSERT = statement(
   "sigil_issuance_policies_insert",
-  `insert into issuance_policies (id, organization_id, user_id, service_account_id, dns_names, emails, ip_ranges, ca_ids, certificate_kinds,
-          max_validity_days, key_types, description, created_at, updated_at)
+  `insert into issuance_policies (${COLS})
    values ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, $9::jsonb, $10, $11::jsonb, $12, $13, $13)
    returning ${COLS}`,
 );
