@@ -21,6 +21,7 @@ import { AcmeService } from "../../src/gen/sigil/admin/v1/acme_pb.js";
 import { UserService, type User } from "../../src/gen/sigil/admin/v1/user_pb.js";
 import { ServiceAccountService } from "../../src/gen/sigil/admin/v1/service_account_pb.js";
 import { RenewalService } from "../../src/gen/sigil/admin/v1/renewal_pb.js";
+import { IssuancePolicyService } from "../../src/gen/sigil/admin/v1/issuance_policy_pb.js";
 
 export interface SessionState {
   accessToken: string;
@@ -93,6 +94,7 @@ export const api = {
   users: client(UserService),
   serviceAccounts: client(ServiceAccountService),
   renewal: client(RenewalService),
+  policies: client(IssuancePolicyService),
 };
 
 export async function login(username: string, password: string): Promise<void> {

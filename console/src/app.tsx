@@ -10,6 +10,7 @@ import { CaTree } from "./views/cas.js";
 import { AcmeDirectories } from "./views/acme.js";
 import { People } from "./views/people.js";
 import { Campaigns } from "./views/campaign.js";
+import { Policies } from "./views/policies.js";
 
 const ROLE = ["", "superuser", "admin", "user"];
 
@@ -31,6 +32,7 @@ function Shell({ session }: { session: SessionState }) {
     ["cas", "CAs", true],
     ["acme", "ACME", true],
     ["renewal", "Renewal", true],
+    ["policies", "Policies", true],
     // members may read users and service accounts (policy/permissions.ts "read"); creating and editing needs an admin
     ["people", "Users & service accounts", u.role === 1 || u.organizationId !== ""],
   ];
@@ -51,6 +53,9 @@ function Shell({ session }: { session: SessionState }) {
       break;
     case "acme":
       view = <AcmeDirectories />;
+      break;
+    case "policies":
+      view = <Policies />;
       break;
     case "renewal":
       view = <Campaigns />;

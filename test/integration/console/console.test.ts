@@ -15,6 +15,7 @@ import { bearer, createUser, PASSWORD, unique } from "../admin/helpers.js";
 import { createIntermediate, createRoot, openssl, PkiClients } from "../admin/pki-helpers.js";
 import { RevocationReason } from "../../../src/gen/sigil/admin/v1/common_pb.js";
 import { randomUUID } from "node:crypto";
+import { IssuancePolicyService } from "../../../src/gen/sigil/admin/v1/issuance_policy_pb.js";
 import { calculateJwkThumbprint, exportJWK, exportSPKI, generateKeyPair, SignJWT } from "jose";
 import { ChallengeType } from "../../../src/gen/sigil/admin/v1/acme_pb.js";
 import { launchChromium, screenshotDir } from "./browser.js";
@@ -571,6 +572,46 @@ describe("web console in Chromium (playwright-core, system chromium)", function 
     // the revoked session's refresh token is spent
     await assert.rejects(c.auth.refresh({ refreshToken: theirs.refreshToken }));
     await shot(page, "people-admin");
+    await page.close();
+  });
+
+  it("creates, edits and deletes an issuance policy for a user, and the API issues by it", async () => {
+    const su = await c.superuser();
+    const principal = await createUser(c, su, { organizationId: orgAId, role: Role.USER, flags: { createCert: true } });
+    const theirs = await c.login(principal.username, PASSWORD);
+    const issue = (name: string) => c.certs.issueCertificate({ caId: intA.id, type: CertificateType.SERVER, dnsNames: [name] }, theirs);
+    const page = await context.newPage();
+    await logIn(page, "admin", TEST_ADMIN_PASSWORD);
+    await page.getByRole("link", { name: "Policies" }).click();
+    await page.getByRole("button", { name: "New policy…" }).click();
+    const form = page.getByRole("form", { name: "New issuance policy" });
+    await form.locator('select[name="subjectType"]').selectOption({ label: "user" });
+    await form.locator('select[name="organization"]').selectOption(orgAId);
+    await form.locator('select[name="subject"]').selectOption({ label: principal.username });
+    const description = unique("web servers only");
+    await form.getByLabel("Description").fill(description);
+    await form.getByLabel("DNS names (exact, *.one-label or .subtree; one a line)").fill("*.pol.alpha.example.test");
+    await form.getByLabel("Maximum validity (days; empty: no bound here)").fill("30");
+    await form.getByLabel("server", { exact: true }).check();
+    await form.getByRole("button", { name: "Create policy" }).click();
+    const row = page.locator(`tr[data-policy="${description}"]`);
+    await row.filter({ hasText: principal.username }).filter({ hasText: "DNS *.pol.alpha.example.test" }).filter({ hasText: "at most 30 days" }).waitFor(WAIT);
+    await shot(page, "policies");
+    // the API follows it: inside allowed, outside refused
+    await issue("a.pol.alpha.example.test");
+    await assert.rejects(issue("b.other.alpha.example.test"), /issuance policy/);
+
+    await row.getByRole("button", { name: `Edit policy ${description}…` }).click();
+    const edit = page.getByRole("form", { name: "Edit issuance policy" });
+    await edit.getByLabel("DNS names (exact, *.one-label or .subtree; one a line)").fill("*.pol.alpha.example.test\n.other.alpha.example.test");
+    await edit.getByRole("button", { name: "Save policy" }).click();
+    await row.filter({ hasText: ".other.alpha.example.test" }).waitFor(WAIT);
+    await issue("b.other.alpha.example.test");
+
+    await row.getByRole("button", { name: `Delete policy ${description}` }).click();
+    await row.waitFor({ state: "detached", ...WAIT });
+    assert.equal((await c.client(IssuancePolicyService).listIssuancePolicies({ organizationId: orgAId, pageSize: 200 }, su)).issuancePolicies.some((p) => p.description === description), false);
+    await issue("c.anything.alpha.example.test");
     await page.close();
   });
 
