@@ -42,8 +42,6 @@ export const SCOPE_DESCRIPTIONS = {
   "renewal:write": "create and cancel renewal campaigns",
   "policies:read": "read issuance policies",
   "policies:write": "create, change and delete issuance policies",
-  "identity-providers:read": "read an organization's OpenID Connect providers (never their client secrets)",
-  "identity-providers:write": "create, change and delete OpenID Connect providers",
 } as const satisfies Record<string, string>;
 
 export type Scope = keyof typeof SCOPE_DESCRIPTIONS;
@@ -74,8 +72,6 @@ export const RPC_SCOPES: Readonly<Record<string, RpcScope>> = {
   "AuthService/Login": "none",
   "AuthService/Refresh": "none",
   "AuthService/ExchangeJwt": "none",
-  "AuthService/BeginSsoLogin": "none",
-  "AuthService/CompleteSsoLogin": "none",
   "AuthService/Logout": "none",
   "AuthService/WhoAmI": "none",
   "AuthService/InvalidateAllSessions": "sessions:write",
@@ -166,12 +162,6 @@ export const RPC_SCOPES: Readonly<Record<string, RpcScope>> = {
   "IssuancePolicyService/ListIssuancePolicies": "policies:read",
   "IssuancePolicyService/UpdateIssuancePolicy": "policies:write",
   "IssuancePolicyService/DeleteIssuancePolicy": "policies:write",
-  // IdentityProviderService
-  "IdentityProviderService/CreateIdentityProvider": "identity-providers:write",
-  "IdentityProviderService/GetIdentityProvider": "identity-providers:read",
-  "IdentityProviderService/ListIdentityProviders": "identity-providers:read",
-  "IdentityProviderService/UpdateIdentityProvider": "identity-providers:write",
-  "IdentityProviderService/DeleteIdentityProvider": "identity-providers:write",
 };
 
 /**
