@@ -21,6 +21,9 @@ export const UNAUTHENTICATED_METHODS: ReadonlySet<string> = new Set([
   "/sigil.admin.v1.AuthService/Login",
   "/sigil.admin.v1.AuthService/Refresh",
   "/sigil.admin.v1.AuthService/ExchangeJwt",
+  // OpenID Connect sign-in (src/ra/oidc/login.ts): the caller has no credential yet
+  "/sigil.admin.v1.AuthService/BeginSsoLogin",
+  "/sigil.admin.v1.AuthService/CompleteSsoLogin",
 ]);
 
 /** Builds the hook for `buildAdminGrpcServer({ before })`. */

@@ -42,6 +42,8 @@ export const SCOPE_DESCRIPTIONS = {
   "renewal:write": "create and cancel renewal campaigns",
   "policies:read": "read issuance policies",
   "policies:write": "create, change and delete issuance policies",
+  "identity-providers:read": "read an organization's OpenID Connect providers (never their client secrets)",
+  "identity-providers:write": "create, change and delete OpenID Connect providers",
 } as const satisfies Record<string, string>;
 
 export type Scope = keyof typeof SCOPE_DESCRIPTIONS;
@@ -72,6 +74,8 @@ export const RPC_SCOPES: Readonly<Record<string, RpcScope>> = {
   "AuthService/Login": "none",
   "AuthService/Refresh": "none",
   "AuthService/ExchangeJwt": "none",
+  "AuthService/BeginSsoLogin": "none",
+  "AuthService/CompleteSsoLogin": "none",
   "AuthService/Logout": "none",
   "AuthService/WhoAmI": "none",
   "AuthService/InvalidateAllSessions": "sessions:write",
@@ -117,8 +121,6 @@ export const RPC_SCOPES: Readonly<Record<string, RpcScope>> = {
   "CertificateAuthorityService/DeleteCertificateAuthority": "cas:write",
   "CertificateAuthorityService/RevokeCertificateAuthority": "cas:write",
   "CertificateAuthorityService/ExportCertificateAuthorityPrivateKey": "cas:export",
-  "CertificateAuthorityService/ActivateIntermediateCertificateAuthority": "cas:write",
-  "CertificateAuthorityService/ImportCertificateAuthorityCrl": "cas:write",
   // CertificateService
   "CertificateService/IssueCertificate": "certificates:issue",
   "CertificateService/SignCsr": "certificates:issue",
@@ -162,6 +164,12 @@ export const RPC_SCOPES: Readonly<Record<string, RpcScope>> = {
   "IssuancePolicyService/ListIssuancePolicies": "policies:read",
   "IssuancePolicyService/UpdateIssuancePolicy": "policies:write",
   "IssuancePolicyService/DeleteIssuancePolicy": "policies:write",
+  // IdentityProviderService
+  "IdentityProviderService/CreateIdentityProvider": "identity-providers:write",
+  "IdentityProviderService/GetIdentityProvider": "identity-providers:read",
+  "IdentityProviderService/ListIdentityProviders": "identity-providers:read",
+  "IdentityProviderService/UpdateIdentityProvider": "identity-providers:write",
+  "IdentityProviderService/DeleteIdentityProvider": "identity-providers:write",
 };
 
 /**

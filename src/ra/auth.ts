@@ -368,6 +368,28 @@ export class AuthManager {
   }
 
   /**
+   * Starts a session for `user` in the caller's transaction after a sign-in
+   * verified elsewhere (OpenID Connect, src/ra/oidc/login.ts): the session
+   * row, its first refresh token and an access token, as login makes them.
+   */
+  async openSession(tx: Tx, user: User, opts: { address: string; client: string; lifetimeMs: number }): Promise<TokenPair> {
+    const now = this.#now();
+    const session = insertLoginSession(tx, {
+      id: uuidv7(),
+      user,
+      generation: user.sessionGeneration,
+      createdAt: now,
+      expiresAt: new Date(now.getTime() + opts.lifetimeMs),
+      clientAddress: opts.address,
+      client: opts.client.slice(0, 255) || null,
+      lastUsedAt: now,
+    });
+    const refresh = this.#newRefreshToken(tx, session, now);
+    const access = await this.#accessToken(user, session, now);
+    return { accessToken: access.token, accessTokenExpiresAt: access.expiresAt, refreshToken: refresh.token, refreshTokenExpiresAt: refresh.expiresAt };
+  }
+
+  /**
    * Username (any case) + password -> token pair. Every failure (unknown
    * user, wrong password, inactive or locked account, an organization that
    * requires SSO) gives the same UNAUTHENTICATED error, costs the same

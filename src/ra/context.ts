@@ -14,6 +14,7 @@ import type { Actor } from "./actor.js";
 import { IssuerCache } from "./issuers.js";
 import { SecretVault } from "./secrets.js";
 import type { RateLimiter } from "./acme/rate-limits.js";
+import type { OidcClient } from "./oidc/client.js";
 
 /** Things other parts of the server want to hear about, after the change committed. */
 export interface RaEvents {
@@ -42,6 +43,8 @@ export interface RaContext {
   bcryptCost?: number;
   /** ACME rate limits (SIGIL_RATE_LIMITS, src/ra/acme/rate-limits.ts); absent: none apply (tests that build a context) */
   rateLimits?: RateLimiter;
+  /** OpenID Connect discovery, JWKS and token requests (src/ra/oidc/client.ts, the injected fetch); absent: one over the global fetch */
+  oidc?: OidcClient;
 }
 
 /** bcrypt cost when RaContext.bcryptCost is unset (the production default) */

@@ -22,7 +22,8 @@ import { applySettingsUpdate, DEFAULT_ORGANIZATION_SETTINGS, settingsDiff, setti
 import { findUser, listUsers, setUserOrganization } from "../db/store/users.js";
 import { authorize, isSuperuser } from "../policy/permissions.js";
 import type { Actor } from "./actor.js";
-import { inTransaction, type RaContext } from "./context.js";
+import { inTransaction, type RaContext, type Tx } from "./context.js";
+import { enabledIdentityProviders } from "../db/store/identity-providers.js";
 import { optionalText, requireId, requireName, uniquely } from "./input.js";
 import { nextPageToken, type PageRequest } from "./paging.js";
 
@@ -61,7 +62,7 @@ export async function createOrganization(
   const description = optionalText(input.description, "description");
   const givenSlug = input.slug ? requireSlug(input.slug) : undefined;
   const settings = applySettingsUpdate({ ...DEFAULT_ORGANIZATION_SETTINGS, allowedKeyTypes: [] }, input.settings ?? {});
-  checkLoginMethod(settings);
+  await checkLoginMethod(settings);
   const id = uuidv7();
   return uniquely(givenSlug ? "slug" : "name", givenSlug ? "an organization with this name or slug" : "an organization with this name", () =>
     inTransaction(ctx, async (tx) => {
@@ -100,13 +101,14 @@ export async function createOrganization(
 }
 
 /**
- * SSO needs an SSO provider of the organization, which Sigil does not have
- * yet (issue 13 item 5): until then "sso" would lock every member out.
+ * SSO needs an enabled OpenID Connect provider of the organization
+ * (src/ra/oidc/providers.ts): without one "sso" would lock every member
+ * out. A new organization has none yet.
  */
-function checkLoginMethod(s: OrganizationSettings): void {
-  if (s.requiredLoginMethod === "sso") {
-    throw SigilError.failedPrecondition("settings.required_login_method: SSO needs an SSO provider of the organization, and none is configured");
-  }
+async function checkLoginMethod(s: OrganizationSettings, tx?: Tx, organizationId?: string): Promise<void> {
+  if (s.requiredLoginMethod !== "sso") return;
+  if (tx && organizationId && (await enabledIdentityProviders(tx, organizationId)).length > 0) return;
+  throw SigilError.failedPrecondition("settings.required_login_method: SSO needs an enabled identity provider of the organization, and none is configured");
 }
 
 /** The organization's settings, defaults filled in (the organization must exist). */
@@ -171,7 +173,7 @@ export async function updateOrganization(
       if (input.settings && Object.values(input.settings).some((v) => v !== undefined)) {
         const before = settingsOf(org);
         const after = applySettingsUpdate(before, input.settings);
-        if (after.requiredLoginMethod !== before.requiredLoginMethod) checkLoginMethod(after);
+        if (after.requiredLoginMethod !== before.requiredLoginMethod) await checkLoginMethod(after, tx, orgId);
         const diff = settingsDiff(before, after);
         if (Object.keys(diff).length) {
           // the audit entry carries every changed setting's old and new value

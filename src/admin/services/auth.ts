@@ -7,6 +7,7 @@ import { serviceAccountToProto, ts, userToProto } from "./convert.js";
 import { sessionToProto } from "./convert-tenancy.js";
 import { parsePage } from "../../ra/paging.js";
 import * as sessions from "../../ra/sessions.js";
+import * as oidcLogin from "../../ra/oidc/login.js";
 import type { AdminServiceDeps } from "./index.js";
 
 export function authService({ auth, ra }: AdminServiceDeps): ServiceBinding {
@@ -56,6 +57,21 @@ export function authService({ auth, ra }: AdminServiceDeps): ServiceBinding {
     async exchangeJwt(req) {
       const r = await auth.exchangeJwt(req.assertion);
       return { accessToken: r.accessToken, accessTokenExpiresAt: ts(r.expiresAt), serviceAccount: serviceAccountToProto(r.serviceAccount) };
+    },
+    async beginSsoLogin(req) {
+      const r = await oidcLogin.beginSsoLogin(ra, { organization: req.organization, identityProviderId: req.identityProviderId, redirectUri: req.redirectUri });
+      return { authorizationUrl: r.authorizationUrl, state: r.state, binding: r.binding, expiresAt: ts(r.expiresAt) };
+    },
+    async completeSsoLogin(req, ctx) {
+      const r = await oidcLogin.completeSsoLogin(auth, { code: req.code, state: req.state, binding: req.binding }, ctx.peer, String(ctx.metadata.get("user-agent")[0] ?? ""));
+      return {
+        accessToken: r.accessToken,
+        accessTokenExpiresAt: ts(r.accessTokenExpiresAt),
+        refreshToken: r.refreshToken,
+        refreshTokenExpiresAt: ts(r.refreshTokenExpiresAt),
+        user: userToProto(r.user),
+        userCreated: r.userCreated,
+      };
     },
     async whoAmI(_req, ctx) {
       const a = requireAuth(ctx);

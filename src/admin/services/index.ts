@@ -18,6 +18,7 @@ import { organizationService } from "./organization.js";
 import { renewalService } from "./renewal.js";
 import { serviceAccountService } from "./service-account.js";
 import { userService } from "./user.js";
+import { identityProviderService } from "./identity-provider.js";
 
 /** What the service implementations need; built once in startSigil. */
 export interface AdminServiceDeps {
@@ -39,6 +40,7 @@ export function adminServices(deps: AdminServiceDeps): ServiceBinding[] {
     certificateService(deps),
     acmeService(deps),
     renewalService(deps),
+    identityProviderService(deps),
     issuancePolicyService(deps),
   ];
 }

@@ -12,6 +12,7 @@ import { RenewalCampaignCertificateSchema, RenewalCampaignSchema } from "./renew
 import { AcmeProfileSchema } from "./acme-profile.js";
 import { IssuancePolicySchema } from "./issuance-policy.js";
 import { AcmeRateLimitOverrideSchema, RateLimitBucketSchema } from "./rate-limit.js";
+import { IdentityProviderSchema, OidcLoginSchema, UserIdentitySchema } from "./identity-provider.js";
 import { DataKeySchema } from "./data-key.js";
 import {
   AcmeAccountSchema,
@@ -39,6 +40,7 @@ export * from "./renewal-campaign.js";
 export * from "./acme-profile.js";
 export * from "./issuance-policy.js";
 export * from "./rate-limit.js";
+export * from "./identity-provider.js";
 export * from "./data-key.js";
 
 /** Every entity schema, for the ORM config. Add new ones here (and a migration). */
@@ -72,6 +74,9 @@ export const allEntities = [
   AcmeProfileSchema,
   RateLimitBucketSchema,
   AcmeRateLimitOverrideSchema,
+  IdentityProviderSchema,
+  UserIdentitySchema,
+  OidcLoginSchema,
   DataKeySchema,
   IssuancePolicySchema,
 ];

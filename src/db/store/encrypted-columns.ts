@@ -74,6 +74,24 @@ export const ENCRYPTED_COLUMNS: readonly EncryptedColumn[] = [
     organizationSql: "t.organization_id",
   },
   {
+    // OpenID Connect client secrets (src/ra/oidc/providers.ts clientSecretAad)
+    name: "identity_providers.client_secret_encrypted",
+    table: "identity_providers",
+    idColumn: "id",
+    blobColumn: "client_secret_encrypted",
+    aad: (id) => `identity_provider:${id}:client_secret`,
+    organizationSql: "t.organization_id",
+  },
+  {
+    // PKCE code verifiers of sign-ins in progress (src/ra/oidc/login.ts; rows live 10 minutes)
+    name: "oidc_logins.code_verifier_encrypted",
+    table: "oidc_logins",
+    idColumn: "id",
+    blobColumn: "code_verifier_encrypted",
+    aad: (id) => `oidc_login:${id}:code_verifier`,
+    organizationSql: "(select p.organization_id from identity_providers p where p.id = t.provider_id)",
+  },
+  {
     name: `system_settings.value[${JWT_SIGNING_KEY_SETTING}]`,
     table: "system_settings",
     idColumn: "key",

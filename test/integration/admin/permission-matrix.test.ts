@@ -18,6 +18,7 @@ import { CertificateAuthorityService } from "../../../src/gen/sigil/admin/v1/cer
 import { CertificateService } from "../../../src/gen/sigil/admin/v1/certificate_pb.js";
 import { OrganizationService } from "../../../src/gen/sigil/admin/v1/organization_pb.js";
 import { RenewalService } from "../../../src/gen/sigil/admin/v1/renewal_pb.js";
+import { IdentityProviderService } from "../../../src/gen/sigil/admin/v1/identity_provider_pb.js";
 import { IssuancePolicyService } from "../../../src/gen/sigil/admin/v1/issuance_policy_pb.js";
 import { ServiceAccountService } from "../../../src/gen/sigil/admin/v1/service_account_pb.js";
 import { Role, UserService } from "../../../src/gen/sigil/admin/v1/user_pb.js";
@@ -27,10 +28,10 @@ import { coreRows, MATRIX_PASSWORD } from "./matrix/rows-core.js";
 import { pkiRows } from "./matrix/rows-pki.js";
 import { profileRows } from "./matrix/rows-profiles.js";
 import { renewalRows } from "./matrix/rows-renewal.js";
-import { offlineRootRows } from "./matrix/rows-offline-root.js";
 import { issuancePolicyRows } from "./matrix/rows-issuance-policies.js";
 import { rateLimitRows } from "./matrix/rows-rate-limits.js";
 import { serviceAuthRows } from "./matrix/rows-service-auth.js";
+import { ssoRows } from "./matrix/rows-sso.js";
 import { DERIVED_PRINCIPALS, DerivedCredentials, derivedExpectation } from "./matrix/derived-principals.js";
 import { PRINCIPALS, type MatrixFixture, type MatrixRow, type Outcome, type PrincipalIds, type PrincipalName } from "./matrix/types.js";
 
@@ -46,9 +47,10 @@ const ALL_SERVICES: DescService[] = [
   ServiceAccountService,
   RenewalService,
   IssuancePolicyService,
+  IdentityProviderService,
 ];
 
-const ROWS: MatrixRow[] = [...coreRows, ...pkiRows, ...profileRows, ...renewalRows, ...issuancePolicyRows, ...rateLimitRows, ...serviceAuthRows, ...offlineRootRows];
+const ROWS: MatrixRow[] = [...coreRows, ...pkiRows, ...profileRows, ...renewalRows, ...issuancePolicyRows, ...rateLimitRows, ...serviceAuthRows, ...ssoRows];
 
 /** How long a server stream may stay silent and still count as accepted. */
 const STREAM_QUIET_MS = 400;

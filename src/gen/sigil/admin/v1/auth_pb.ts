@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sigil/admin/v1/auth.proto.
  */
 export const file_sigil_admin_v1_auth: GenFile = /*@__PURE__*/
-  fileDesc("ChlzaWdpbC9hZG1pbi92MS9hdXRoLnByb3RvEg5zaWdpbC5hZG1pbi52MSIyCgxMb2dpblJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSEAoIcGFzc3dvcmQYAiABKAki2wEKDUxvZ2luUmVzcG9uc2USFAoMYWNjZXNzX3Rva2VuGAEgASgJEjsKF2FjY2Vzc190b2tlbl9leHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1yZWZyZXNoX3Rva2VuGAMgASgJEjwKGHJlZnJlc2hfdG9rZW5fZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoEdXNlchgFIAEoCzIULnNpZ2lsLmFkbWluLnYxLlVzZXIiJwoOUmVmcmVzaFJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSK5AQoPUmVmcmVzaFJlc3BvbnNlEhQKDGFjY2Vzc190b2tlbhgBIAEoCRI7ChdhY2Nlc3NfdG9rZW5fZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNcmVmcmVzaF90b2tlbhgDIAEoCRI8ChhyZWZyZXNoX3Rva2VuX2V4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIiYKDUxvZ291dFJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSIQCg5Mb2dvdXRSZXNwb25zZSIvChxJbnZhbGlkYXRlQWxsU2Vzc2lvbnNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkiOQodSW52YWxpZGF0ZUFsbFNlc3Npb25zUmVzcG9uc2USGAoQcmV2b2tlZF9zZXNzaW9ucxgBIAEoBSIPCg1XaG9BbUlSZXF1ZXN0Iq4BCg5XaG9BbUlSZXNwb25zZRIkCgR1c2VyGAEgASgLMhQuc2lnaWwuYWRtaW4udjEuVXNlckgAEjkKD3NlcnZpY2VfYWNjb3VudBgCIAEoCzIeLnNpZ2lsLmFkbWluLnYxLlNlcnZpY2VBY2NvdW50SAASLgoKZXhwaXJlc19hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCCwoJcHJpbmNpcGFsItACCgxMb2dpblNlc3Npb24SCgoCaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIQCgh1c2VybmFtZRgDIAEoCRIOCgZjbGllbnQYBCABKAkSFgoOY2xpZW50X2FkZHJlc3MYBSABKAkSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbGFzdF91c2VkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5yZXZva2VkX3JlYXNvbhgKIAEoCRIPCgdjdXJyZW50GAsgASgIIn0KE0xpc3RTZXNzaW9uc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIXCg9vcmdhbml6YXRpb25faWQYAiABKAkSFQoNaW5jbHVkZV9lbmRlZBgDIAEoCBIRCglwYWdlX3NpemUYBCABKAUSEgoKcGFnZV90b2tlbhgFIAEoCSJfChRMaXN0U2Vzc2lvbnNSZXNwb25zZRIuCghzZXNzaW9ucxgBIAMoCzIcLnNpZ2lsLmFkbWluLnYxLkxvZ2luU2Vzc2lvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiKgoUUmV2b2tlU2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSIXChVSZXZva2VTZXNzaW9uUmVzcG9uc2UiJwoSRXhjaGFuZ2VKd3RSZXF1ZXN0EhEKCWFzc2VydGlvbhgBIAEoCSKhAQoTRXhjaGFuZ2VKd3RSZXNwb25zZRIUCgxhY2Nlc3NfdG9rZW4YASABKAkSOwoXYWNjZXNzX3Rva2VuX2V4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjcKD3NlcnZpY2VfYWNjb3VudBgDIAEoCzIeLnNpZ2lsLmFkbWluLnYxLlNlcnZpY2VBY2NvdW50MrgFCgtBdXRoU2VydmljZRJECgVMb2dpbhIcLnNpZ2lsLmFkbWluLnYxLkxvZ2luUmVxdWVzdBodLnNpZ2lsLmFkbWluLnYxLkxvZ2luUmVzcG9uc2USSgoHUmVmcmVzaBIeLnNpZ2lsLmFkbWluLnYxLlJlZnJlc2hSZXF1ZXN0Gh8uc2lnaWwuYWRtaW4udjEuUmVmcmVzaFJlc3BvbnNlEkcKBkxvZ291dBIdLnNpZ2lsLmFkbWluLnYxLkxvZ291dFJlcXVlc3QaHi5zaWdpbC5hZG1pbi52MS5Mb2dvdXRSZXNwb25zZRJ0ChVJbnZhbGlkYXRlQWxsU2Vzc2lvbnMSLC5zaWdpbC5hZG1pbi52MS5JbnZhbGlkYXRlQWxsU2Vzc2lvbnNSZXF1ZXN0Gi0uc2lnaWwuYWRtaW4udjEuSW52YWxpZGF0ZUFsbFNlc3Npb25zUmVzcG9uc2USRwoGV2hvQW1JEh0uc2lnaWwuYWRtaW4udjEuV2hvQW1JUmVxdWVzdBoeLnNpZ2lsLmFkbWluLnYxLldob0FtSVJlc3BvbnNlElkKDExpc3RTZXNzaW9ucxIjLnNpZ2lsLmFkbWluLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3QaJC5zaWdpbC5hZG1pbi52MS5MaXN0U2Vzc2lvbnNSZXNwb25zZRJcCg1SZXZva2VTZXNzaW9uEiQuc2lnaWwuYWRtaW4udjEuUmV2b2tlU2Vzc2lvblJlcXVlc3QaJS5zaWdpbC5hZG1pbi52MS5SZXZva2VTZXNzaW9uUmVzcG9uc2USVgoLRXhjaGFuZ2VKd3QSIi5zaWdpbC5hZG1pbi52MS5FeGNoYW5nZUp3dFJlcXVlc3QaIy5zaWdpbC5hZG1pbi52MS5FeGNoYW5nZUp3dFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_sigil_admin_v1_service_account, file_sigil_admin_v1_user]);
+  fileDesc("ChlzaWdpbC9hZG1pbi92MS9hdXRoLnByb3RvEg5zaWdpbC5hZG1pbi52MSIyCgxMb2dpblJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSEAoIcGFzc3dvcmQYAiABKAki2wEKDUxvZ2luUmVzcG9uc2USFAoMYWNjZXNzX3Rva2VuGAEgASgJEjsKF2FjY2Vzc190b2tlbl9leHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1yZWZyZXNoX3Rva2VuGAMgASgJEjwKGHJlZnJlc2hfdG9rZW5fZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoEdXNlchgFIAEoCzIULnNpZ2lsLmFkbWluLnYxLlVzZXIiJwoOUmVmcmVzaFJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSK5AQoPUmVmcmVzaFJlc3BvbnNlEhQKDGFjY2Vzc190b2tlbhgBIAEoCRI7ChdhY2Nlc3NfdG9rZW5fZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNcmVmcmVzaF90b2tlbhgDIAEoCRI8ChhyZWZyZXNoX3Rva2VuX2V4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIiYKDUxvZ291dFJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSIQCg5Mb2dvdXRSZXNwb25zZSIvChxJbnZhbGlkYXRlQWxsU2Vzc2lvbnNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkiOQodSW52YWxpZGF0ZUFsbFNlc3Npb25zUmVzcG9uc2USGAoQcmV2b2tlZF9zZXNzaW9ucxgBIAEoBSIPCg1XaG9BbUlSZXF1ZXN0Iq4BCg5XaG9BbUlSZXNwb25zZRIkCgR1c2VyGAEgASgLMhQuc2lnaWwuYWRtaW4udjEuVXNlckgAEjkKD3NlcnZpY2VfYWNjb3VudBgCIAEoCzIeLnNpZ2lsLmFkbWluLnYxLlNlcnZpY2VBY2NvdW50SAASLgoKZXhwaXJlc19hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCCwoJcHJpbmNpcGFsItACCgxMb2dpblNlc3Npb24SCgoCaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIQCgh1c2VybmFtZRgDIAEoCRIOCgZjbGllbnQYBCABKAkSFgoOY2xpZW50X2FkZHJlc3MYBSABKAkSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbGFzdF91c2VkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5yZXZva2VkX3JlYXNvbhgKIAEoCRIPCgdjdXJyZW50GAsgASgIIn0KE0xpc3RTZXNzaW9uc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIXCg9vcmdhbml6YXRpb25faWQYAiABKAkSFQoNaW5jbHVkZV9lbmRlZBgDIAEoCBIRCglwYWdlX3NpemUYBCABKAUSEgoKcGFnZV90b2tlbhgFIAEoCSJfChRMaXN0U2Vzc2lvbnNSZXNwb25zZRIuCghzZXNzaW9ucxgBIAMoCzIcLnNpZ2lsLmFkbWluLnYxLkxvZ2luU2Vzc2lvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiKgoUUmV2b2tlU2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSIXChVSZXZva2VTZXNzaW9uUmVzcG9uc2UiJwoSRXhjaGFuZ2VKd3RSZXF1ZXN0EhEKCWFzc2VydGlvbhgBIAEoCSKhAQoTRXhjaGFuZ2VKd3RSZXNwb25zZRIUCgxhY2Nlc3NfdG9rZW4YASABKAkSOwoXYWNjZXNzX3Rva2VuX2V4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjcKD3NlcnZpY2VfYWNjb3VudBgDIAEoCzIeLnNpZ2lsLmFkbWluLnYxLlNlcnZpY2VBY2NvdW50ImAKFEJlZ2luU3NvTG9naW5SZXF1ZXN0EhQKDG9yZ2FuaXphdGlvbhgBIAEoCRIcChRpZGVudGl0eV9wcm92aWRlcl9pZBgCIAEoCRIUCgxyZWRpcmVjdF91cmkYAyABKAkiggEKFUJlZ2luU3NvTG9naW5SZXNwb25zZRIZChFhdXRob3JpemF0aW9uX3VybBgBIAEoCRINCgVzdGF0ZRgCIAEoCRIPCgdiaW5kaW5nGAMgASgJEi4KCmV4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkcKF0NvbXBsZXRlU3NvTG9naW5SZXF1ZXN0EgwKBGNvZGUYASABKAkSDQoFc3RhdGUYAiABKAkSDwoHYmluZGluZxgDIAEoCSL8AQoYQ29tcGxldGVTc29Mb2dpblJlc3BvbnNlEhQKDGFjY2Vzc190b2tlbhgBIAEoCRI7ChdhY2Nlc3NfdG9rZW5fZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNcmVmcmVzaF90b2tlbhgDIAEoCRI8ChhyZWZyZXNoX3Rva2VuX2V4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiIKBHVzZXIYBSABKAsyFC5zaWdpbC5hZG1pbi52MS5Vc2VyEhQKDHVzZXJfY3JlYXRlZBgGIAEoCDL9BgoLQXV0aFNlcnZpY2USRAoFTG9naW4SHC5zaWdpbC5hZG1pbi52MS5Mb2dpblJlcXVlc3QaHS5zaWdpbC5hZG1pbi52MS5Mb2dpblJlc3BvbnNlEkoKB1JlZnJlc2gSHi5zaWdpbC5hZG1pbi52MS5SZWZyZXNoUmVxdWVzdBofLnNpZ2lsLmFkbWluLnYxLlJlZnJlc2hSZXNwb25zZRJHCgZMb2dvdXQSHS5zaWdpbC5hZG1pbi52MS5Mb2dvdXRSZXF1ZXN0Gh4uc2lnaWwuYWRtaW4udjEuTG9nb3V0UmVzcG9uc2USdAoVSW52YWxpZGF0ZUFsbFNlc3Npb25zEiwuc2lnaWwuYWRtaW4udjEuSW52YWxpZGF0ZUFsbFNlc3Npb25zUmVxdWVzdBotLnNpZ2lsLmFkbWluLnYxLkludmFsaWRhdGVBbGxTZXNzaW9uc1Jlc3BvbnNlEkcKBldob0FtSRIdLnNpZ2lsLmFkbWluLnYxLldob0FtSVJlcXVlc3QaHi5zaWdpbC5hZG1pbi52MS5XaG9BbUlSZXNwb25zZRJZCgxMaXN0U2Vzc2lvbnMSIy5zaWdpbC5hZG1pbi52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0GiQuc2lnaWwuYWRtaW4udjEuTGlzdFNlc3Npb25zUmVzcG9uc2USXAoNUmV2b2tlU2Vzc2lvbhIkLnNpZ2lsLmFkbWluLnYxLlJldm9rZVNlc3Npb25SZXF1ZXN0GiUuc2lnaWwuYWRtaW4udjEuUmV2b2tlU2Vzc2lvblJlc3BvbnNlElYKC0V4Y2hhbmdlSnd0EiIuc2lnaWwuYWRtaW4udjEuRXhjaGFuZ2VKd3RSZXF1ZXN0GiMuc2lnaWwuYWRtaW4udjEuRXhjaGFuZ2VKd3RSZXNwb25zZRJcCg1CZWdpblNzb0xvZ2luEiQuc2lnaWwuYWRtaW4udjEuQmVnaW5Tc29Mb2dpblJlcXVlc3QaJS5zaWdpbC5hZG1pbi52MS5CZWdpblNzb0xvZ2luUmVzcG9uc2USZQoQQ29tcGxldGVTc29Mb2dpbhInLnNpZ2lsLmFkbWluLnYxLkNvbXBsZXRlU3NvTG9naW5SZXF1ZXN0Giguc2lnaWwuYWRtaW4udjEuQ29tcGxldGVTc29Mb2dpblJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_sigil_admin_v1_service_account, file_sigil_admin_v1_user]);
 
 /**
  * Request of Login.
@@ -567,6 +567,179 @@ export const ExchangeJwtResponseSchema: GenMessage<ExchangeJwtResponse> = /*@__P
   messageDesc(file_sigil_admin_v1_auth, 16);
 
 /**
+ * Request of BeginSsoLogin. Give the organization (its slug) or a provider id.
+ *
+ * @generated from message sigil.admin.v1.BeginSsoLoginRequest
+ */
+export type BeginSsoLoginRequest = Message<"sigil.admin.v1.BeginSsoLoginRequest"> & {
+  /**
+   * Organization slug; its only enabled provider is used (give
+   * identity_provider_id when it has several).
+   *
+   * @generated from field: string organization = 1;
+   */
+  organization: string;
+
+  /**
+   * Identity provider id.
+   *
+   * @generated from field: string identity_provider_id = 2;
+   */
+  identityProviderId: string;
+
+  /**
+   * Where the provider sends the browser back: an https URL, or a loopback
+   * http URL (http://127.0.0.1:PORT/..., RFC 8252 §7.3) for native clients.
+   * Must be registered at the provider.
+   *
+   * @generated from field: string redirect_uri = 3;
+   */
+  redirectUri: string;
+};
+
+/**
+ * Describes the message sigil.admin.v1.BeginSsoLoginRequest.
+ * Use `create(BeginSsoLoginRequestSchema)` to create a new message.
+ */
+export const BeginSsoLoginRequestSchema: GenMessage<BeginSsoLoginRequest> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_auth, 17);
+
+/**
+ * Response of BeginSsoLogin.
+ *
+ * @generated from message sigil.admin.v1.BeginSsoLoginResponse
+ */
+export type BeginSsoLoginResponse = Message<"sigil.admin.v1.BeginSsoLoginResponse"> & {
+  /**
+   * The provider's authorization endpoint with every parameter (state,
+   * nonce, code_challenge, ...).
+   *
+   * @generated from field: string authorization_url = 1;
+   */
+  authorizationUrl: string;
+
+  /**
+   * The state in the URL, to match the redirect against.
+   *
+   * @generated from field: string state = 2;
+   */
+  state: string;
+
+  /**
+   * A secret the client keeps (never put in a URL) and presents to
+   * CompleteSsoLogin, binding the login to the client that began it.
+   *
+   * @generated from field: string binding = 3;
+   */
+  binding: string;
+
+  /**
+   * When the login must be completed by.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 4;
+   */
+  expiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message sigil.admin.v1.BeginSsoLoginResponse.
+ * Use `create(BeginSsoLoginResponseSchema)` to create a new message.
+ */
+export const BeginSsoLoginResponseSchema: GenMessage<BeginSsoLoginResponse> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_auth, 18);
+
+/**
+ * Request of CompleteSsoLogin.
+ *
+ * @generated from message sigil.admin.v1.CompleteSsoLoginRequest
+ */
+export type CompleteSsoLoginRequest = Message<"sigil.admin.v1.CompleteSsoLoginRequest"> & {
+  /**
+   * The code from the redirect.
+   *
+   * @generated from field: string code = 1;
+   */
+  code: string;
+
+  /**
+   * The state from the redirect.
+   *
+   * @generated from field: string state = 2;
+   */
+  state: string;
+
+  /**
+   * The binding from BeginSsoLogin.
+   *
+   * @generated from field: string binding = 3;
+   */
+  binding: string;
+};
+
+/**
+ * Describes the message sigil.admin.v1.CompleteSsoLoginRequest.
+ * Use `create(CompleteSsoLoginRequestSchema)` to create a new message.
+ */
+export const CompleteSsoLoginRequestSchema: GenMessage<CompleteSsoLoginRequest> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_auth, 19);
+
+/**
+ * Response of CompleteSsoLogin: the same tokens as Login.
+ *
+ * @generated from message sigil.admin.v1.CompleteSsoLoginResponse
+ */
+export type CompleteSsoLoginResponse = Message<"sigil.admin.v1.CompleteSsoLoginResponse"> & {
+  /**
+   * Short-lived access token (JWT).
+   *
+   * @generated from field: string access_token = 1;
+   */
+  accessToken: string;
+
+  /**
+   * When the access token expires.
+   *
+   * @generated from field: google.protobuf.Timestamp access_token_expires_at = 2;
+   */
+  accessTokenExpiresAt?: Timestamp | undefined;
+
+  /**
+   * Opaque refresh token, for Refresh. Single use.
+   *
+   * @generated from field: string refresh_token = 3;
+   */
+  refreshToken: string;
+
+  /**
+   * When the refresh token expires.
+   *
+   * @generated from field: google.protobuf.Timestamp refresh_token_expires_at = 4;
+   */
+  refreshTokenExpiresAt?: Timestamp | undefined;
+
+  /**
+   * The signed-in user.
+   *
+   * @generated from field: sigil.admin.v1.User user = 5;
+   */
+  user?: User | undefined;
+
+  /**
+   * True when this login created the user (JIT provisioning).
+   *
+   * @generated from field: bool user_created = 6;
+   */
+  userCreated: boolean;
+};
+
+/**
+ * Describes the message sigil.admin.v1.CompleteSsoLoginResponse.
+ * Use `create(CompleteSsoLoginResponseSchema)` to create a new message.
+ */
+export const CompleteSsoLoginResponseSchema: GenMessage<CompleteSsoLoginResponse> = /*@__PURE__*/
+  messageDesc(file_sigil_admin_v1_auth, 20);
+
+/**
  * Authentication. Every other RPC takes "authorization: Bearer <token>"
  * metadata, where the token is an access token from Login/Refresh or a
  * service account API key ("sigil_...").
@@ -673,6 +846,35 @@ export const AuthService: GenService<{
     methodKind: "unary";
     input: typeof ExchangeJwtRequestSchema;
     output: typeof ExchangeJwtResponseSchema;
+  },
+  /**
+   * Starts an OpenID Connect sign-in (authorization code flow with PKCE,
+   * RFC 7636 S256; docs/sso.md): returns the provider's authorization URL
+   * to send the browser to. The state, nonce and code verifier stay on the
+   * server (single use, 10 minutes). Needs no authorization metadata.
+   *
+   * @generated from rpc sigil.admin.v1.AuthService.BeginSsoLogin
+   */
+  beginSsoLogin: {
+    methodKind: "unary";
+    input: typeof BeginSsoLoginRequestSchema;
+    output: typeof BeginSsoLoginResponseSchema;
+  },
+  /**
+   * Completes an OpenID Connect sign-in with the code and state the
+   * provider redirected back with, and the binding BeginSsoLogin returned:
+   * the code is exchanged, the ID token checked (OIDC Core §3.1.3.7), the
+   * email domain and role mapping applied, and a session started as by
+   * Login. A disallowed domain or unmapped subject is PERMISSION_DENIED, an
+   * unknown, replayed or expired state UNAUTHENTICATED. Needs no
+   * authorization metadata.
+   *
+   * @generated from rpc sigil.admin.v1.AuthService.CompleteSsoLogin
+   */
+  completeSsoLogin: {
+    methodKind: "unary";
+    input: typeof CompleteSsoLoginRequestSchema;
+    output: typeof CompleteSsoLoginResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_sigil_admin_v1_auth, 0);
