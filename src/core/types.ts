@@ -32,7 +32,8 @@ export function parseLeafType(value: unknown): LeafType | undefined {
 export type CertificateStatus = "valid" | "revoked" | "expired";
 /** "system": issued by Sigil for itself (OCSP signing certificates) */
 export type CertificateSource = "admin" | "acme" | "system";
-export type CaStatus = "active" | "revoked" | "expired";
+/** pending_activation: an intermediate with an external parent, its key and CSR made, its certificate not yet imported */
+export type CaStatus = "active" | "revoked" | "expired" | "pending_activation";
 
 /** RFC 5280 §5.3.1 CRLReason; 7 is unused and never accepted. */
 export type RevocationReason = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 8 | 9 | 10;
@@ -58,6 +59,7 @@ export interface Identifier {
 
 export type AuditAction =
   | "ca_create" | "ca_update" | "ca_delete" | "ca_revoke" | "ca_export_private_key" | "ca_import"
+  | "ca_activate" | "ca_crl_import"
   | "cert_create" | "cert_revoke" | "cert_renew" | "cert_export_private_key" | "cert_expire"
   | "login_success" | "login_failure" | "logout" | "sessions_invalidate" | "session_revoke"
   | "user_create" | "user_update" | "user_deactivate" | "user_unlock"

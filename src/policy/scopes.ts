@@ -121,6 +121,8 @@ export const RPC_SCOPES: Readonly<Record<string, RpcScope>> = {
   "CertificateAuthorityService/DeleteCertificateAuthority": "cas:write",
   "CertificateAuthorityService/RevokeCertificateAuthority": "cas:write",
   "CertificateAuthorityService/ExportCertificateAuthorityPrivateKey": "cas:export",
+  "CertificateAuthorityService/ActivateIntermediateCertificateAuthority": "cas:write",
+  "CertificateAuthorityService/ImportCertificateAuthorityCrl": "cas:write",
   // CertificateService
   "CertificateService/IssueCertificate": "certificates:issue",
   "CertificateService/SignCsr": "certificates:issue",

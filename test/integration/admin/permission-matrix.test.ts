@@ -28,6 +28,7 @@ import { coreRows, MATRIX_PASSWORD } from "./matrix/rows-core.js";
 import { pkiRows } from "./matrix/rows-pki.js";
 import { profileRows } from "./matrix/rows-profiles.js";
 import { renewalRows } from "./matrix/rows-renewal.js";
+import { offlineRootRows } from "./matrix/rows-offline-root.js";
 import { issuancePolicyRows } from "./matrix/rows-issuance-policies.js";
 import { rateLimitRows } from "./matrix/rows-rate-limits.js";
 import { serviceAuthRows } from "./matrix/rows-service-auth.js";
@@ -50,7 +51,7 @@ const ALL_SERVICES: DescService[] = [
   IdentityProviderService,
 ];
 
-const ROWS: MatrixRow[] = [...coreRows, ...pkiRows, ...profileRows, ...renewalRows, ...issuancePolicyRows, ...rateLimitRows, ...serviceAuthRows, ...ssoRows];
+const ROWS: MatrixRow[] = [...coreRows, ...pkiRows, ...profileRows, ...renewalRows, ...issuancePolicyRows, ...rateLimitRows, ...serviceAuthRows, ...offlineRootRows, ...ssoRows];
 
 /** How long a server stream may stay silent and still count as accepted. */
 const STREAM_QUIET_MS = 400;
