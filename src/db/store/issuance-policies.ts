@@ -130,6 +130,9 @@ const UPDATE = statement(
 );
 const DELETE = statement("sigil_issuance_policies_delete", `delete from issuance_policies where id = $1`);
 
+/** The statement every admin issuance runs (for the EXPLAIN test): $1 organization, $2 user, $3 service account. */
+export const ISSUANCE_POLICY_STATEMENTS = { applying: APPLYING } as const;
+
 /** A policy by id (row-locked in a transaction when `lock`). */
 export async function findIssuancePolicy(s: Session, id: string, opts: { lock?: boolean } = {}): Promise<IssuancePolicyRecord | undefined> {
   const [r] = await sqlOf(s).query<PolicySqlRow>(opts.lock ? BY_ID_LOCKED : BY_ID, [id]);
