@@ -11,6 +11,7 @@ import { AcmeDirectories } from "./views/acme.js";
 import { People } from "./views/people.js";
 import { Campaigns } from "./views/campaign.js";
 import { Policies } from "./views/policies.js";
+import { Organizations } from "./views/organizations.js";
 
 const ROLE = ["", "superuser", "admin", "user"];
 
@@ -33,6 +34,7 @@ function Shell({ session }: { session: SessionState }) {
     ["acme", "ACME", true],
     ["renewal", "Renewal", true],
     ["policies", "Policies", true],
+    ["organizations", "Organizations", u.role === 1 || u.organizationId !== ""],
     // members may read users and service accounts (policy/permissions.ts "read"); creating and editing needs an admin
     ["people", "Users & service accounts", u.role === 1 || u.organizationId !== ""],
   ];
@@ -53,6 +55,9 @@ function Shell({ session }: { session: SessionState }) {
       break;
     case "acme":
       view = <AcmeDirectories />;
+      break;
+    case "organizations":
+      view = <Organizations />;
       break;
     case "policies":
       view = <Policies />;

@@ -13,7 +13,7 @@ import { Role } from "../../../src/gen/sigil/admin/v1/user_pb.js";
 import { startTestServer, TEST_ADMIN_PASSWORD, type TestServer } from "../../helpers/server.js";
 import { bearer, createUser, PASSWORD, unique } from "../admin/helpers.js";
 import { createIntermediate, createRoot, openssl, PkiClients } from "../admin/pki-helpers.js";
-import { RevocationReason } from "../../../src/gen/sigil/admin/v1/common_pb.js";
+import { KeyAlgorithm, RevocationReason } from "../../../src/gen/sigil/admin/v1/common_pb.js";
 import { randomUUID } from "node:crypto";
 import { IssuancePolicyService } from "../../../src/gen/sigil/admin/v1/issuance_policy_pb.js";
 import { calculateJwkThumbprint, exportJWK, exportSPKI, generateKeyPair, SignJWT } from "jose";
@@ -612,6 +612,45 @@ describe("web console in Chromium (playwright-core, system chromium)", function 
     await row.waitFor({ state: "detached", ...WAIT });
     assert.equal((await c.client(IssuancePolicyService).listIssuancePolicies({ organizationId: orgAId, pageSize: 200 }, su)).issuancePolicies.some((p) => p.description === description), false);
     await issue("c.anything.alpha.example.test");
+    await page.close();
+  });
+
+  it("creates an organization with a slug and changes its settings (a contradiction is refused with the API's message)", async () => {
+    const page = await context.newPage();
+    await logIn(page, "admin", TEST_ADMIN_PASSWORD);
+    await page.getByRole("link", { name: "Organizations" }).click();
+    await page.getByRole("button", { name: "New organization…" }).click();
+    const nf = page.getByRole("form", { name: "New organization" });
+    const name = unique("gamma");
+    await nf.getByPlaceholder("Name", { exact: true }).fill(name);
+    await nf.getByPlaceholder("Slug (empty: from the name)").fill(`${name}-slug`);
+    await nf.getByRole("button", { name: "Create organization" }).click();
+    const row = page.locator(`tr[data-organization="${name}"]`);
+    await row.filter({ hasText: `${name}-slug` }).waitFor(WAIT);
+    await row.getByRole("button", { name: `Settings of ${name}…` }).click();
+    const form = page.getByRole("form", { name: `Settings of ${name}` });
+    await form.getByLabel("Default validity (days)").fill("30");
+    await form.getByLabel("Maximum validity (days)").fill("90");
+    await form.getByLabel("Session lifetime (hours)").fill("2");
+    await form.getByLabel("ECDSA P-256").check();
+    await form.getByLabel("revoke a deactivated user's").uncheck();
+    await form.getByRole("button", { name: "Save settings" }).click();
+    await row.filter({ hasText: "30 / 90 days" }).filter({ hasText: "kept" }).filter({ hasText: "2 h" }).waitFor(WAIT);
+    const su = await c.superuser();
+    const org = (await c.orgs.listOrganizations({ pageSize: 500 }, su)).organizations.find((o) => o.name === name)!;
+    assert.equal(org.slug, `${name}-slug`);
+    assert.equal(org.settings!.defaultValidityDays, 30);
+    assert.equal(org.settings!.maxValidityDays, 90);
+    assert.deepEqual(org.settings!.allowedKeyTypes, [KeyAlgorithm.P256]);
+    assert.equal(org.settings!.revokeCertificatesOnDeactivation, false);
+    assert.equal(Number(org.settings!.sessionLifetimeSeconds), 7200);
+    // a default longer than the maximum: the API's refusal is shown, nothing changes
+    await row.getByRole("button", { name: `Settings of ${name}…` }).click();
+    await form.getByLabel("Default validity (days)").fill("120");
+    await form.getByRole("button", { name: "Save settings" }).click();
+    await form.getByRole("alert").waitFor(WAIT);
+    assert.equal((await c.orgs.getOrganization({ id: org.id }, su)).organization!.settings!.defaultValidityDays, 30);
+    await shot(page, "organizations");
     await page.close();
   });
 
