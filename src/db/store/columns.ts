@@ -32,6 +32,7 @@ import { RENEWAL_CAMPAIGN_COLUMNS, RENEWAL_CAMPAIGN_MEMBER_COLUMNS } from "./ren
 import { ORGANIZATION_HOLDING_TABLES } from "./organizations.js";
 import { SYSTEM_SETTING_INSERT_COLUMNS } from "./system-settings.js";
 import { ISSUANCE_POLICY_COLUMNS } from "./issuance-policies.js";
+import { JWT_BEARER_JTI_COLUMNS } from "./jwt-replay.js";
 
 export interface StoreColumnList {
   table: string;
@@ -70,6 +71,7 @@ export const STORE_COLUMN_LISTS: StoreColumnList[] = [
   { table: "renewal_campaign_certificates", columns: RENEWAL_CAMPAIGN_MEMBER_COLUMNS, module: "src/db/store/renewal-campaigns.ts", insert: true },
   { table: "system_settings", columns: SYSTEM_SETTING_INSERT_COLUMNS, module: "src/db/store/system-settings.ts", insert: true },
   { table: "issuance_policies", columns: ISSUANCE_POLICY_COLUMNS, module: "src/db/store/issuance-policies.ts", insert: true },
+  { table: "jwt_bearer_jtis", columns: JWT_BEARER_JTI_COLUMNS, module: "src/db/store/jwt-replay.ts", insert: true },
   // the holdings count reads organization_id of each table an organization owns rows in
   ...Object.values(ORGANIZATION_HOLDING_TABLES).map((table) => ({ table, columns: ["organization_id"], module: "src/db/store/organizations.ts" })),
 ];

@@ -983,10 +983,13 @@ export const RevokeServiceAccountPublicKeyResponseSchema: GenMessage<RevokeServi
   messageDesc(file_sigil_admin_v1_service_account, 24);
 
 /**
- * Organization-scoped service accounts and their API keys. An API key
- * (prefix "sigil_") is accepted as a Bearer credential everywhere a user
- * access token is; it acts with the service account's capability flags within
- * its organization (like a ROLE_USER).
+ * Organization-scoped service accounts, their API keys and public keys. An
+ * API key (prefix "sigil_") is accepted as a Bearer credential everywhere a
+ * user access token is; it acts with the service account's capability flags
+ * within its organization (like a ROLE_USER). A registered public key lets
+ * the account sign its own short JWTs instead (RFC 7523; AuthService.ExchangeJwt
+ * or the JWT itself as the Bearer). Keys of both kinds carry scopes that
+ * further restrict what they may do (docs/service-auth.md).
  *
  * @generated from service sigil.admin.v1.ServiceAccountService
  */
