@@ -35,6 +35,7 @@ import { HealthStatus, ServingStatus } from "./admin/health.js";
 import { caExpiries, pendingMigrations, pingDatabase, poolStats } from "./db/store/health.js";
 import { closeServersGracefully, within } from "./health/drain.js";
 import { Readiness } from "./health/readiness.js";
+import { proveMasterKeys } from "./ra/key-rotation.js";
 import { buildHealthRouter } from "./health/routes.js";
 import { instrumentValidator, observeAudit } from "./metrics/observe.js";
 import { SigilMetrics } from "./metrics/registry.js";
@@ -115,13 +116,17 @@ export async function startSigil({ config, logger, clock = systemClock, validato
     // ACME rate limits held in the database (SIGIL_RATE_LIMITS, docs/rate-limits.md)
     ra.rateLimits = new RateLimiter({ server: config.rateLimits, helpUrl: config.rateLimitsHelpUrl, acmeUrl: config.acmeUrl });
     // instances starting at once on one PostgreSQL take turns through migrate + bootstrap
+    let unneededPrevious: string[] = [];
     const boot = await withStartupLock(db, async () => {
       if (config.migrateOnStart) {
         const applied = await migrate(db.orm);
         if (applied.length) logger.info({ applied }, "migrations applied");
       }
+      // docs/key-custody.md: every data key and legacy blob is sealed by a configured master key (or start-up stops naming what needs which)
+      ({ unneededPrevious } = await proveMasterKeys(ra));
       return bootstrap(ra, { adminPassword: config.bootstrapAdminPassword, passwordFile: path.join(config.dataDir, INITIAL_ADMIN_PASSWORD_FILE) });
     });
+    if (unneededPrevious.length) logger.warn({ masterKeyIds: unneededPrevious }, "previous master keys nothing needs any more: remove them from SIGIL_PREVIOUS_MASTER_KEYS");
 
     // readiness: database, migrations, master key, draining (src/health/readiness.ts)
     const readiness = new Readiness({ probes: { ping: () => pingDatabase(ra.store), pendingMigrations: () => pendingMigrations(ra.store) }, logger });

@@ -32,8 +32,9 @@ commands:
   policy     issuance policies of the admin plane: create, get, list, update, delete
   admin      local break-glass, straight on the database with the master key:
              reset-password --username NAME
+  rotate-master-key  re-encrypt every secret under a new master key (--new-key-file F), straight on the database
 
-Every command but serve, migrate and admin goes through the running server's admin API.
+Every command but serve, migrate, admin and rotate-master-key goes through the running server's admin API.
 sigil --version prints the version.
 `;
 
@@ -64,6 +65,7 @@ export const commands: Record<string, Command> = {
   renewal: lazy(() => import("./renewal.js").then((m) => m.runRenewal)),
   policy: lazy(() => import("./policy.js").then((m) => m.runPolicy)),
   admin: lazy(() => import("./admin-local.js").then((m) => m.runAdminLocal)),
+  "rotate-master-key": lazy(() => import("./rotate-master-key.js").then((m) => m.runRotateMasterKey)),
 };
 
 /** package.json's version: the nearest package.json named "sigil" above this file (src/cli/ or dist/src/cli/). */

@@ -76,4 +76,5 @@ export type AuditAction =
   | "renewal_campaign_create" | "renewal_campaign_cancel"
   | "identity_provider_create" | "identity_provider_update" | "identity_provider_delete" | "sso_identity_link"
   | "issuance_policy_create" | "issuance_policy_update" | "issuance_policy_delete" | "cert_policy_denied"
+  | "master_key_rotation_start" | "master_key_rotation_finish" | "data_key_rotate" | "data_key_destroy"
   | "system_bootstrap";

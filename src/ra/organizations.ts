@@ -25,6 +25,7 @@ import type { Actor } from "./actor.js";
 import { inTransaction, type RaContext, type Tx } from "./context.js";
 import { enabledIdentityProviders } from "../db/store/identity-providers.js";
 import { optionalText, requireId, requireName, uniquely } from "./input.js";
+import { shredOrganizationDataKeys } from "./key-rotation.js";
 import { nextPageToken, type PageRequest } from "./paging.js";
 
 export const ORGANIZATION_NOT_FOUND = "organization not found";
@@ -210,7 +211,9 @@ export async function deleteOrganization(ctx: RaContext, actor: Actor, id: strin
     ];
     const left = owned.filter(([, n]) => n > 0).map(([what, n]) => `${n} ${what}`);
     if (left.length) throw SigilError.failedPrecondition(`the organization still has ${left.join(", ")}`, { type: "ORGANIZATION_NOT_EMPTY", subject: `organizations/${org.id}` });
-    tx.audit(actor, { action: "org_delete", organizationId: org.id, resourceType: "organization", resourceId: org.id, detail: { name: org.name } });
+    // crypto-shredding (docs/key-custody.md): the organization's data keys are destroyed with it
+    const shredded = await shredOrganizationDataKeys(ctx, tx, org.id);
+    tx.audit(actor, { action: "org_delete", organizationId: org.id, resourceType: "organization", resourceId: org.id, detail: { name: org.name, dataKeysDestroyed: shredded.length } });
     deleteOrganizationRow(tx, org);
   });
 }

@@ -16,7 +16,7 @@
 import { blobKeyRef, dataKeyWrapAad, generateDataKey, openWithDataKey, sealWithDataKey, type MasterKeyRing } from "../ca/key-encryption.js";
 import { SigilError } from "../core/errors.js";
 import { uuidv7 } from "../core/ids.js";
-import { findActiveDataKey, findDataKey, insertDataKeyIfNoActive, type DataKeyRow } from "../db/store/data-keys.js";
+import { findActiveDataKey, findDataKey, insertDataKey, insertDataKeyIfNoActive, type DataKeyRow } from "../db/store/data-keys.js";
 import type { Session } from "../db/store/session.js";
 
 /** how long an unwrapped data key stays in memory (bounds how long another instance still opens a shredded organization's secrets) */
@@ -89,6 +89,16 @@ export class SecretVault {
       if (!row) throw SigilError.internal("a new data key vanished after its insert");
     }
     return { id: row.id, key: this.unwrapRow(row) };
+  }
+
+  /**
+   * Creates the scope's new active data key (rotation: the caller retired the
+   * previous one in the same transaction); returns its id.
+   */
+  async createDataKey(s: Session, organizationId: string | null): Promise<string> {
+    const id = uuidv7();
+    await insertDataKey(s, { id, organizationId, wrappedKey: this.wrap(id, organizationId, generateDataKey()), createdAt: this.#now() });
+    return id;
   }
 
   /** Wraps a data key under the current master key (an sgk1 blob bound to the key's id and scope). */

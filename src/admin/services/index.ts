@@ -14,6 +14,7 @@ import { authService } from "./auth.js";
 import { certificateService } from "./certificate.js";
 import { certificateAuthorityService } from "./certificate-authority.js";
 import { issuancePolicyService } from "./issuance-policy.js";
+import { keyManagementService } from "./key-management.js";
 import { organizationService } from "./organization.js";
 import { renewalService } from "./renewal.js";
 import { serviceAccountService } from "./service-account.js";
@@ -42,5 +43,6 @@ export function adminServices(deps: AdminServiceDeps): ServiceBinding[] {
     renewalService(deps),
     identityProviderService(deps),
     issuancePolicyService(deps),
+    keyManagementService(deps),
   ];
 }

@@ -9,6 +9,7 @@
  * The `aad` functions must equal the ones the owning ra/ module passes
  * (test/unit/ca/encrypted-columns.test.ts checks them).
  */
+import { createHash } from "node:crypto";
 import { statement, type Statement } from "../sql.js";
 import { sqlOf, type Session } from "./session.js";
 
@@ -70,7 +71,7 @@ export const ENCRYPTED_COLUMNS: readonly EncryptedColumn[] = [
     table: "acme_eab_keys",
     idColumn: "id",
     blobColumn: "encrypted_hmac_key",
-    aad: (id) => `eab:${id}`,
+    aad: (id) => `acme-eab:${id}`,
     organizationSql: "t.organization_id",
   },
   {
@@ -123,7 +124,8 @@ export interface EncryptedBlobRow {
 // statements are built once per column (prepared, named after the column)
 const cache = new Map<string, Statement>();
 function stmt(kind: string, c: EncryptedColumn, text: () => string): Statement {
-  const name = `sigil_encrypted_${kind}_${c.name.replace(/[^a-z0-9]+/gi, "_")}`;
+  // PostgreSQL keeps 63 bytes of a prepared statement's name: the column's name as a short hash
+  const name = `sigil_encrypted_${kind}_${createHash("sha256").update(c.name).digest("hex").slice(0, 12)}`;
   let s = cache.get(name);
   if (!s) {
     s = statement(name, text());

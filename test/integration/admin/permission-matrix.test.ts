@@ -20,6 +20,7 @@ import { OrganizationService } from "../../../src/gen/sigil/admin/v1/organizatio
 import { RenewalService } from "../../../src/gen/sigil/admin/v1/renewal_pb.js";
 import { IdentityProviderService } from "../../../src/gen/sigil/admin/v1/identity_provider_pb.js";
 import { IssuancePolicyService } from "../../../src/gen/sigil/admin/v1/issuance_policy_pb.js";
+import { KeyManagementService } from "../../../src/gen/sigil/admin/v1/key_management_pb.js";
 import { ServiceAccountService } from "../../../src/gen/sigil/admin/v1/service_account_pb.js";
 import { Role, UserService } from "../../../src/gen/sigil/admin/v1/user_pb.js";
 import { startTestServer, TEST_ADMIN_PASSWORD, type TestServer } from "../../helpers/server.js";
@@ -31,6 +32,7 @@ import { renewalRows } from "./matrix/rows-renewal.js";
 import { offlineRootRows } from "./matrix/rows-offline-root.js";
 import { issuancePolicyRows } from "./matrix/rows-issuance-policies.js";
 import { rateLimitRows } from "./matrix/rows-rate-limits.js";
+import { keyManagementRows } from "./matrix/rows-key-management.js";
 import { serviceAuthRows } from "./matrix/rows-service-auth.js";
 import { ssoRows } from "./matrix/rows-sso.js";
 import { DERIVED_PRINCIPALS, DerivedCredentials, derivedExpectation } from "./matrix/derived-principals.js";
@@ -38,6 +40,7 @@ import { PRINCIPALS, type MatrixFixture, type MatrixRow, type Outcome, type Prin
 
 /** Every service of the admin API. A new service must be added here (and get rows). */
 const ALL_SERVICES: DescService[] = [
+  KeyManagementService,
   AuthService,
   OrganizationService,
   UserService,
@@ -51,7 +54,7 @@ const ALL_SERVICES: DescService[] = [
   IdentityProviderService,
 ];
 
-const ROWS: MatrixRow[] = [...coreRows, ...pkiRows, ...profileRows, ...renewalRows, ...issuancePolicyRows, ...rateLimitRows, ...serviceAuthRows, ...offlineRootRows, ...ssoRows];
+const ROWS: MatrixRow[] = [...keyManagementRows, ...coreRows, ...pkiRows, ...profileRows, ...renewalRows, ...issuancePolicyRows, ...rateLimitRows, ...serviceAuthRows, ...offlineRootRows, ...ssoRows];
 
 /** How long a server stream may stay silent and still count as accepted. */
 const STREAM_QUIET_MS = 400;

@@ -11,6 +11,7 @@ import { CertificateService } from "../../../src/gen/sigil/admin/v1/certificate_
 import { OrganizationService } from "../../../src/gen/sigil/admin/v1/organization_pb.js";
 import { RenewalService } from "../../../src/gen/sigil/admin/v1/renewal_pb.js";
 import { IssuancePolicyService } from "../../../src/gen/sigil/admin/v1/issuance_policy_pb.js";
+import { KeyManagementService } from "../../../src/gen/sigil/admin/v1/key_management_pb.js";
 import { ServiceAccountService } from "../../../src/gen/sigil/admin/v1/service_account_pb.js";
 import { UserService } from "../../../src/gen/sigil/admin/v1/user_pb.js";
 import { startTestServer, TEST_ADMIN_PASSWORD, type TestServer } from "../../helpers/server.js";
@@ -38,7 +39,7 @@ describe("admin server reflection (buf curl)", function () {
   it("lists every method of every sigil.admin.v1 service and health, unauthenticated", async () => {
     const out = await bufCurl(["--reflect", "--list-methods", base]);
     const listed = new Set(out.split("\n").map((l) => l.trim()).filter(Boolean));
-    for (const s of [AuthService, OrganizationService, UserService, CertificateAuthorityService, CertificateService, AcmeService, AuditService, ServiceAccountService, RenewalService, IssuancePolicyService]) {
+    for (const s of [AuthService, OrganizationService, UserService, CertificateAuthorityService, CertificateService, AcmeService, AuditService, ServiceAccountService, RenewalService, IssuancePolicyService, KeyManagementService]) {
       for (const m of s.methods) assert.ok(listed.has(`${s.typeName}/${m.name}`), `${s.typeName}/${m.name} listed`);
     }
     assert.ok(listed.has("grpc.health.v1.Health/Check"));
