@@ -32,6 +32,9 @@ import type { Capability } from "../../../../src/core/types.js";
  * - otherOrgAdmin: ROLE_ADMIN of another organization (`fx.otherOrgId`);
  * - superuser: the bootstrap superuser "admin";
  * - unauthenticated: no authorization metadata.
+ * Every row is also run for the principals derived from saWithFlag in
+ * derived-principals.ts (JWT bearer, exchanged token, scoped API keys and
+ * public keys); their outcomes follow from `expect.saWithFlag`.
  */
 export const PRINCIPALS = [
   "superuser",
