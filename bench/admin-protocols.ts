@@ -2,9 +2,10 @@
  * `npm run bench -- admin-protocols [--calls N]`: the latency and CPU of
  * one authenticated admin RPC (OrganizationService.GetOrganization: the
  * auth hook verifies the token, one indexed read) over each protocol
- * against one real server on PostgreSQL: gRPC on the gRPC port (grpc-js,
- * unchanged by the Connect work), Connect JSON, Connect binary and gRPC-Web
- * on the HTTPS listener (connect-node, HTTP/1.1 keep-alive). Calls are
+ * against one real server on PostgreSQL: on the gRPC port (one node:http2
+ * server with connect-node) gRPC from grpc-js and from connect-node,
+ * Connect JSON and binary and gRPC-Web over h2c; on the HTTPS listener
+ * (connect-node, HTTP/1.1 keep-alive) Connect JSON, binary and gRPC-Web. Calls are
  * sequential (one caller), so the figures are per-call latency, not
  * throughput. Server and client share this process: CPU is both sides'.
  * Loopback only; bounded by --calls.
@@ -12,7 +13,7 @@
 import { cpuUsage } from "node:process";
 import * as grpc from "@grpc/grpc-js";
 import { createClient, type Transport } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { makeClient } from "../src/admin/grpc-adapter.js";
 import { AuthService } from "../src/gen/sigil/admin/v1/auth_pb.js";
 import { OrganizationService } from "../src/gen/sigil/admin/v1/organization_pb.js";
@@ -33,6 +34,7 @@ export async function run(args: string[]): Promise<void> {
     const orgId = login.user!.organizationId;
     const headers = { authorization: `Bearer ${login.accessToken}` };
     const baseUrl = `https://127.0.0.1:${server.httpsPort}`;
+    const grpcUrl = `http://127.0.0.1:${server.grpcPort}`;
     const nodeOptions = { rejectUnauthorized: false };
     const grpcClient = makeClient(OrganizationService, `127.0.0.1:${server.grpcPort}`, grpc.credentials.createInsecure());
     const viaConnect = (t: Transport) => {
@@ -41,6 +43,11 @@ export async function run(args: string[]): Promise<void> {
     };
     const cases: Array<[string, () => Promise<unknown>]> = [
       ["grpc (grpc-js, gRPC port)", () => grpcClient.getOrganization({ id: orgId }, { metadata: headers })],
+      // the gRPC port is one http2 server with connect-node (src/admin/server.ts): every protocol over h2c
+      ["grpc (connect-node, gRPC port)", viaConnect(createGrpcTransport({ baseUrl: grpcUrl }))],
+      ["connect+json (gRPC port)", viaConnect(createConnectTransport({ baseUrl: grpcUrl, httpVersion: "2" }))],
+      ["connect+proto (gRPC port)", viaConnect(createConnectTransport({ baseUrl: grpcUrl, httpVersion: "2", useBinaryFormat: true }))],
+      ["grpc-web+proto (gRPC port)", viaConnect(createGrpcWebTransport({ baseUrl: grpcUrl, httpVersion: "2", useBinaryFormat: true }))],
       ["connect+json (HTTPS)", viaConnect(createConnectTransport({ baseUrl, httpVersion: "1.1", nodeOptions }))],
       ["connect+proto (HTTPS)", viaConnect(createConnectTransport({ baseUrl, httpVersion: "1.1", nodeOptions, useBinaryFormat: true }))],
       ["grpc-web+proto (HTTPS)", viaConnect(createGrpcWebTransport({ baseUrl, httpVersion: "1.1", nodeOptions, useBinaryFormat: true }))],
@@ -61,7 +68,7 @@ export async function run(args: string[]): Promise<void> {
       times.sort((a, b) => a - b);
       const cpuPerCall = (cpu.user + cpu.system) / 1000 / calls;
       console.log(
-        `${name.padEnd(28)} p50 ${pct(times, 50).toFixed(2)} ms  p90 ${pct(times, 90).toFixed(2)} ms  p99 ${pct(times, 99).toFixed(2)} ms  ` +
+        `${name.padEnd(31)} p50 ${pct(times, 50).toFixed(2)} ms  p90 ${pct(times, 90).toFixed(2)} ms  p99 ${pct(times, 99).toFixed(2)} ms  ` +
           `${(calls / wall).toFixed(0)} calls/s  CPU ${cpuPerCall.toFixed(3)} ms/call (server+client)`,
       );
     }
