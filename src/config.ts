@@ -51,6 +51,16 @@ export interface SigilConfig {
   previousMasterKeys: string[];
   /** SIGIL_BOOTSTRAP_ADMIN_PASSWORD: password of the first-run superuser `admin`; unset: generated and printed once. */
   bootstrapAdminPassword?: string;
+  /**
+   * SIGIL_BOOTSTRAP_MODE (default embedded-root): what the first start makes. embedded-root: a root and an
+   * intermediate; external-root: only the intermediate, pending until an offline root signs its CSR
+   * (`<dataDir>/default-intermediate.csr`; docs/key-custody.md, "Offline root").
+   */
+  bootstrapMode: "embedded-root" | "external-root";
+  /** SIGIL_BOOTSTRAP_INTERMEDIATE_CERT_FILE: external-root: the certificate the offline root signed for that CSR. */
+  bootstrapIntermediateCertFile?: string;
+  /** SIGIL_BOOTSTRAP_ROOT_CERT_FILE: external-root: the offline root's certificate (its chain, the root last). */
+  bootstrapRootCertFile?: string;
   /** SIGIL_MIGRATE_ON_START (default true): `sigil serve` applies pending migrations before listening. */
   migrateOnStart: boolean;
   /** SIGIL_LOG_LEVEL (default info): pino level. */
@@ -268,6 +278,9 @@ export const CONFIG_VARIABLES = [
   "SIGIL_MASTER_KEY_FILE",
   "SIGIL_PREVIOUS_MASTER_KEYS",
   "SIGIL_BOOTSTRAP_ADMIN_PASSWORD",
+  "SIGIL_BOOTSTRAP_MODE",
+  "SIGIL_BOOTSTRAP_INTERMEDIATE_CERT_FILE",
+  "SIGIL_BOOTSTRAP_ROOT_CERT_FILE",
   "SIGIL_MIGRATE_ON_START",
   "SIGIL_LOG_LEVEL",
   "SIGIL_VALIDATION_HTTP_PORT",
@@ -437,6 +450,21 @@ function jwtAudience(value: string | undefined, publicUrl: string): string {
   return v;
 }
 
+/** SIGIL_BOOTSTRAP_MODE and its two files (set together, external-root only) */
+function bootstrapMode(src: Source): SigilConfig["bootstrapMode"] {
+  const mode = src.SIGIL_BOOTSTRAP_MODE || "embedded-root";
+  if (mode !== "embedded-root" && mode !== "external-root") {
+    throw SigilError.config(`SIGIL_BOOTSTRAP_MODE: "${mode}" is not embedded-root or external-root`, "SIGIL_BOOTSTRAP_MODE");
+  }
+  if (Boolean(src.SIGIL_BOOTSTRAP_INTERMEDIATE_CERT_FILE) !== Boolean(src.SIGIL_BOOTSTRAP_ROOT_CERT_FILE)) {
+    throw SigilError.config("SIGIL_BOOTSTRAP_INTERMEDIATE_CERT_FILE and SIGIL_BOOTSTRAP_ROOT_CERT_FILE must be set together", "SIGIL_BOOTSTRAP_INTERMEDIATE_CERT_FILE");
+  }
+  if (src.SIGIL_BOOTSTRAP_INTERMEDIATE_CERT_FILE && mode !== "external-root") {
+    throw SigilError.config("SIGIL_BOOTSTRAP_INTERMEDIATE_CERT_FILE needs SIGIL_BOOTSTRAP_MODE=external-root", "SIGIL_BOOTSTRAP_MODE");
+  }
+  return mode;
+}
+
 function readConfig(src: Source): SigilConfig {
   const publicUrl = url(src, "SIGIL_PUBLIC_URL", "http://localhost:8080", ["http:", "https:"])!.replace(/\/+$/, "");
   const logLevel = src.SIGIL_LOG_LEVEL ?? "info";
@@ -481,6 +509,9 @@ function readConfig(src: Source): SigilConfig {
     masterKeyFile: src.SIGIL_MASTER_KEY_FILE,
     previousMasterKeys: (src.SIGIL_PREVIOUS_MASTER_KEYS ?? "").split(",").map((s) => s.trim()).filter(Boolean),
     bootstrapAdminPassword: src.SIGIL_BOOTSTRAP_ADMIN_PASSWORD,
+    bootstrapMode: bootstrapMode(src),
+    bootstrapIntermediateCertFile: src.SIGIL_BOOTSTRAP_INTERMEDIATE_CERT_FILE || undefined,
+    bootstrapRootCertFile: src.SIGIL_BOOTSTRAP_ROOT_CERT_FILE || undefined,
     migrateOnStart: bool(src, "SIGIL_MIGRATE_ON_START", true),
     logLevel: logLevel as SigilConfig["logLevel"],
     validationHttpPort: port(src, "SIGIL_VALIDATION_HTTP_PORT", 80),

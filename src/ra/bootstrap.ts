@@ -29,6 +29,7 @@ import { DAY_MS, floorToSecond, formatDn, recordCaCertificate } from "./certific
 import { inTransaction, type RaContext, type Tx } from "./context.js";
 import { caKeyAad, caPublicUrls } from "./issuers.js";
 import { hashPassword, updateUser } from "./users.js";
+import { finishExternalRootBootstrap, preparePendingCa, writePendingCa, type ExternalRootBootstrap } from "./certificate-authorities/external-parent.js";
 
 const MASTER_KEY_CHECK = "master_key_check";
 const MASTER_KEY_CHECK_PLAINTEXT = Buffer.from("sigil master key check v1");
@@ -54,6 +55,12 @@ export interface BootstrapOptions {
    * the password is only returned.
    */
   passwordFile?: string;
+  /**
+   * SIGIL_BOOTSTRAP_MODE=external-root (docs/key-custody.md, "Offline root"):
+   * no root is made; the default intermediate is created pending_activation
+   * with a CSR for the offline root, and activated from the configured files.
+   */
+  externalRoot?: ExternalRootBootstrap;
 }
 
 export interface BootstrapResult {
@@ -277,25 +284,31 @@ export async function bootstrap(ctx: RaContext, opts: BootstrapOptions): Promise
   const existingRoot = existingOrg ? await findCaNamed(ctx, existingOrg.id, DEFAULT_ROOT_CA) : undefined;
   const existingIntermediate = existingOrg ? await findCaNamed(ctx, existingOrg.id, DEFAULT_INTERMEDIATE_CA) : undefined;
   const needDirectory = !(await directoryNameTaken(ctx.store, DEFAULT_ACME_DIRECTORY));
-  if (existingOrg && !needAdmin && existingRoot && existingIntermediate && !needDirectory) {
-    return { created: [], rootCaId: existingRoot.id, intermediateCaId: existingIntermediate.id };
+  const external = opts.externalRoot;
+  if (existingOrg && !needAdmin && (external || existingRoot) && existingIntermediate && !needDirectory) {
+    if (external) return { created: [], ...(await finishExternalRootBootstrap(ctx, external, existingIntermediate.id)) };
+    return { created: [], rootCaId: existingRoot!.id, intermediateCaId: existingIntermediate.id };
   }
 
   // the slow parts outside the transaction: bcrypt, key generation, signing
   const password = needAdmin ? (opts.adminPassword ?? randomBytes(18).toString("base64url")) : undefined;
   const passwordHash = password === undefined ? undefined : await hashPassword(ctx, password);
   let root: PreparedCa | undefined;
-  let rootIssuer: Issuer;
-  if (existingRoot) {
+  let rootIssuer: Issuer | undefined;
+  // external-root: the intermediate's parent is the offline root, made by `sigil ca init-offline-root`
+  const pending = external && !existingIntermediate ? await preparePendingCa(DEFAULT_INTERMEDIATE_CA, INTERMEDIATE_SUBJECT, "p256") : undefined;
+  if (external) {
+    // no root here
+  } else if (existingRoot) {
     rootIssuer = await ctx.issuers.get(ctx.store, existingRoot);
   } else {
     const r = await prepareRoot(ctx);
     root = r.ca;
     rootIssuer = r.issuer;
   }
-  const rootId = existingRoot?.id ?? root!.id;
-  const intermediate = existingIntermediate ? undefined : await prepareIntermediate(ctx, rootId, rootIssuer);
-  const intermediateId = existingIntermediate?.id ?? intermediate!.id;
+  const rootId = existingRoot?.id ?? root?.id ?? "";
+  const intermediate = existingIntermediate || external ? undefined : await prepareIntermediate(ctx, rootId, rootIssuer!);
+  const intermediateId = existingIntermediate?.id ?? intermediate?.id ?? pending!.id;
   // CA/B Forum BR §6.3.2: 200 days at most (the classic profile's); the presets narrow it
   // dual: the outer bound of the shipped presets (tlsserver and tlsclient, review 2 M6); classic stays server-only (docs/profiles.md)
   const directoryPolicy = checkDirectoryPolicy({ eabRequired: false, maxValidityDays: DEFAULT_DIRECTORY_MAX_VALIDITY_DAYS, certificateKind: "dual" });
@@ -331,6 +344,10 @@ export async function bootstrap(ctx: RaContext, opts: BootstrapOptions): Promise
       await writeCa(tx, ctx, orgId, intermediate);
       steps.push(`intermediate CA ${DEFAULT_INTERMEDIATE_CA}`);
     }
+    if (pending) {
+      await writePendingCa(tx, ctx, actor, orgId, pending, "created on first run, for the offline root to sign");
+      steps.push(`intermediate CA ${DEFAULT_INTERMEDIATE_CA} (pending activation)`);
+    }
     if (needDirectory) {
       const d = insertDirectory(tx, { id: uuidv7(), name: DEFAULT_ACME_DIRECTORY, organizationId: orgId, caId: intermediateId, ...directoryPolicy });
       // draft-ietf-acme-profiles-00: the shipped presets, classic the default (today's behaviour)
@@ -359,8 +376,8 @@ export async function bootstrap(ctx: RaContext, opts: BootstrapOptions): Promise
     generatedAdminPassword: generated ? password : undefined,
     adminPasswordFile: passwordFile,
     created,
-    rootCaId: rootId,
-    intermediateCaId: intermediateId,
+    // external-root: activated from the configured files now, or start-up stops naming the CSR file
+    ...(external ? await finishExternalRootBootstrap(ctx, external, intermediateId) : { rootCaId: rootId, intermediateCaId: intermediateId }),
   };
 }
 
