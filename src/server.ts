@@ -124,7 +124,15 @@ export async function startSigil({ config, logger, clock = systemClock, validato
       }
       // docs/key-custody.md: every data key and legacy blob is sealed by a configured master key (or start-up stops naming what needs which)
       ({ unneededPrevious } = await proveMasterKeys(ra));
-      return bootstrap(ra, { adminPassword: config.bootstrapAdminPassword, passwordFile: path.join(config.dataDir, INITIAL_ADMIN_PASSWORD_FILE) });
+      return bootstrap(ra, {
+        adminPassword: config.bootstrapAdminPassword,
+        passwordFile: path.join(config.dataDir, INITIAL_ADMIN_PASSWORD_FILE),
+        // docs/key-custody.md "Offline root": only the intermediate, signed by an offline root
+        externalRoot:
+          config.bootstrapMode === "external-root"
+            ? { csrFile: path.join(config.dataDir, "default-intermediate.csr"), intermediateCertFile: config.bootstrapIntermediateCertFile, rootCertFile: config.bootstrapRootCertFile }
+            : undefined,
+      });
     });
     if (unneededPrevious.length) logger.warn({ masterKeyIds: unneededPrevious }, "previous master keys nothing needs any more: remove them from SIGIL_PREVIOUS_MASTER_KEYS");
 
