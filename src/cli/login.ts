@@ -8,6 +8,7 @@ import { roleName } from "./user.js";
 
 const LOGIN_USAGE = `usage: sigil login [--server host:port] [--username NAME] [--password-stdin] [--json]
        sigil login --service-account SA_ID --private-key FILE [--audience AUD] [--server host:port] [--json]
+       sigil login --sso --organization SLUG [--identity-provider ID] [--open] [--server host:port] [--json]
 
 Logs in to the admin server and stores the tokens in $XDG_CONFIG_HOME/sigil/credentials.json
 (default ~/.config/sigil, mode 0600). The password is read from $SIGIL_PASSWORD, from stdin
@@ -17,6 +18,10 @@ With --service-account, signs a JWT with the service account's private key (PEM;
 key registered with "sigil sa public-key-register") and exchanges it (AuthService.ExchangeJwt,
 RFC 7523) for an access token of at most 15 minutes; log in again when it expires. --audience
 (or $SIGIL_JWT_AUDIENCE) is the server's SIGIL_JWT_AUDIENCE, by default its SIGIL_PUBLIC_URL.
+
+With --sso, signs in with the organization's OpenID Connect provider (docs/sso.md): the URL to
+open in a browser is printed (--open also starts the desktop's browser), and the provider
+redirects back to http://127.0.0.1:<random port>/callback (RFC 8252 §7.3).
 `;
 
 async function prompt(io: CliIo, question: string, hidden: boolean): Promise<string> {
@@ -40,8 +45,14 @@ export async function runLogin(argv: string[], io: CliIo): Promise<number> {
       "service-account": { type: "string" },
       "private-key": { type: "string" },
       audience: { type: "string" },
+      sso: { type: "boolean" },
+      organization: { type: "string", short: "o" },
+      "identity-provider": { type: "string" },
+      open: { type: "boolean" },
     });
     if (values.help) return void io.stdout.write(LOGIN_USAGE);
+    // OpenID Connect sign-in by the loopback redirect (src/cli/login-sso.ts)
+    if (values.sso) return (await import("./login-sso.js")).runSsoLogin(values, io);
     const serviceAccount = optionalString(values, "service-account");
     if (serviceAccount !== undefined) return loginServiceAccount(values, serviceAccount, io);
     const username = optionalString(values, "username") ?? io.env.SIGIL_USERNAME ?? (await prompt(io, "username: ", false));

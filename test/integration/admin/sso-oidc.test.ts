@@ -8,10 +8,12 @@
  * client secret never shown (responses, audit, logs).
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { Writable } from "node:stream";
+import { Readable, Writable } from "node:stream";
+import { run } from "../../../src/cli/main.js";
+import { cliEnv, Collector, runSigil } from "../../helpers/sigil-cli.js";
 import { toJsonString } from "@bufbuild/protobuf";
 import { loadConfig } from "../../../src/config.js";
 import { createLogger } from "../../../src/logger.js";
@@ -272,6 +274,48 @@ describe("operator sign-in with OpenID Connect (real provider)", function () {
     await rejectsWith(idp.createIdentityProvider({ ...base, issuer: `http://127.0.0.1:${await freePort()}` }, su), "FAILED_PRECONDITION");
     await rejectsWith(c.auth.beginSsoLogin({ organization: orgSlug, redirectUri: "http://attacker.example/cb" }), "INVALID_ARGUMENT");
     await rejectsWith(c.auth.beginSsoLogin({ organization: "no-such-org", redirectUri: REDIRECT }), "NOT_FOUND");
+  });
+
+  it("ok/cli-loopback: `sigil login --sso --organization SLUG` signs in through a loopback redirect (RFC 8252 §7.3) and stores working tokens", async () => {
+    const home = mkdtempSync(path.join(tmpdir(), "sigil-sso-cli-"));
+    try {
+      const env = { XDG_CONFIG_HOME: home, SIGIL_SERVER: `127.0.0.1:${server.grpcPort}`, SIGIL_API_KEY: "", SIGIL_PASSWORD: "" };
+      const stdout = new Collector();
+      const stderr = new Collector();
+      const running = run(["login", "--sso", "--organization", orgSlug], { stdout, stderr, env: cliEnv(env), stdin: Readable.from([]) });
+      // the CLI prints where it waits and the URL to open
+      let m: RegExpExecArray | null = null;
+      for (let i = 0; i < 200 && !(m = /waiting on (http:\/\/127\.0\.0\.1:\d+\/callback)\):\n\n {2}(\S+)/.exec(stderr.text)); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(m, `no URL printed: ${stderr.text}`);
+      const [, redirectUri, authorizationUrl] = m;
+      assert.equal(new URL(authorizationUrl!).searchParams.get("redirect_uri"), redirectUri);
+      op.nextAccount = "alice-sub";
+      // the browser: the provider's login, then the redirect to the CLI's loopback listener
+      const back = await op.drive(authorizationUrl!, redirectUri!);
+      const page = await fetch(back);
+      assert.equal(page.status, 200);
+      assert.match(await page.text(), /Signed in/);
+      assert.equal(await running, 0, stderr.text);
+      assert.match(stdout.text, /logged in to .* as alice@example\.com \(admin\)/);
+      assert.ok(!stdout.text.includes(op.clientSecret));
+      const stored = JSON.parse(readFileSync(path.join(home, "sigil", "credentials.json"), "utf8")) as { accessToken: string; username: string };
+      assert.equal(stored.username, "alice@example.com");
+      const who = await runSigil(["whoami", "--json"], env);
+      assert.equal(who.code, 0, who.stderr);
+      assert.equal(JSON.parse(who.stdout).user.email, "alice@example.com");
+      // a provider's error redirect ends the CLI with the error, not a hang
+      const stderr2 = new Collector();
+      const failing = run(["login", "--sso", "--organization", orgSlug], { stdout: new Collector(), stderr: stderr2, env: cliEnv(env), stdin: Readable.from([]) });
+      let m2: RegExpExecArray | null = null;
+      for (let i = 0; i < 200 && !(m2 = /waiting on (http:\/\/127\.0\.0\.1:\d+\/callback)/.exec(stderr2.text)); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(m2);
+      const denied = await fetch(`${m2[1]}?error=access_denied&error_description=user+cancelled`);
+      assert.equal(denied.status, 400);
+      assert.notEqual(await failing, 0);
+      assert.match(stderr2.text, /access_denied/);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 
   it("ok/secret-write-only: the client secret is never in Get/List answers, the audit log or the server's log", async () => {
