@@ -308,6 +308,28 @@ describe("service-account auth: scoped API keys and JWT bearer (issue 13 items 3
       await rejectsWith(c.auth.whoAmI({}, bearer(token)), "UNAUTHENTICATED");
     });
 
+    it("keeps an audit Watch opened with a JWT bearer going (its re-checks are no replay) until the key is revoked", async () => {
+      const key = await register({ scopes: ["audit:read"] });
+      const controller = new AbortController();
+      const it = c.audit.watchAuditEvents({ action: "org_update", organizationId: orgId }, { ...bearer(await jwt(key)), signal: controller.signal })[Symbol.asyncIterator]();
+      try {
+        const first = it.next();
+        await new Promise((r) => setTimeout(r, 300));
+        await c.orgs.updateOrganization({ id: orgId, name: unique("renamed") }, su);
+        const got = (await first) as IteratorResult<{ event?: { resourceId: string } }>;
+        assert.equal(got.value.event?.resourceId, orgId);
+        const again = it.next();
+        await c.orgs.updateOrganization({ id: orgId, name: unique("renamed") }, su);
+        assert.equal(((await again) as IteratorResult<{ event?: { resourceId: string } }>).value.event?.resourceId, orgId, "the same JWT is re-checked, not replayed");
+        await c.sas.revokeServiceAccountPublicKey({ serviceAccountId: saId, keyId: key.kid }, su);
+        const third = it.next();
+        await c.orgs.updateOrganization({ id: orgId, name: unique("renamed") }, su);
+        await assert.rejects(third, { code: 16 /* UNAUTHENTICATED */ });
+      } finally {
+        controller.abort();
+      }
+    });
+
     it("audits registration with the key id, algorithm and scopes", async () => {
       const key = await register({ alg: "RS256", scopes: ["certificates:issue", "cas:read"] });
       const { events } = await c.audit.listAuditEvents({ action: "service_account_public_key_register", organizationId: orgId }, su);
