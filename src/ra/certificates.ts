@@ -20,7 +20,7 @@ import { KEY_ALGORITHMS, parseLeafType, type CertificateStatus, type KeyAlgorith
 import type { Certificate, CertificateAuthority } from "../db/entities/index.js";
 import { caChainPems, organizationCaCertificatePems } from "../db/store/certificate-authorities.js";
 import { findAdminCertificate, listCertificates as listCertificateRows } from "../db/store/certificate-entities.js";
-import { certificateListExtras, readCertificateEncryptedKey } from "../db/store/certificates.js";
+import { certificateListExtras, commitIssuedCertificate, readCertificateEncryptedKey, readIssuanceCa, type NewCertificateRow } from "../db/store/certificates.js";
 import type { Session } from "../db/store/session.js";
 import { checkLeafKeyNotReused, keyIdentity } from "../policy/key-reuse.js";
 import { checkLeafNames } from "../policy/leaf-names.js";
@@ -28,15 +28,15 @@ import { authorize } from "../policy/permissions.js";
 import type { Actor } from "./actor.js";
 import { visibleOrganization, type ExportedKey, type Page, type PrivateKeyExportFormat } from "./certificate-authorities.js";
 import { loadCa, renderExportedKey } from "./certificate-authorities/common.js";
-import { inTransaction, type RaContext } from "./context.js";
+import { inSqlTransaction, inTransaction, type RaContext } from "./context.js";
 import { requireId } from "./input.js";
-import { certKeyAad, issueLeafInTx } from "./issuance.js";
+import { certKeyAad, issueLeafInTx, signLeafInSqlTx, type LeafRequest } from "./issuance.js";
 import { pemToDer } from "./issuers.js";
 import { nextPageToken, parsePage } from "./paging.js";
 import { checkRevocationReason, revokeCertificateInTx } from "./revocation.js";
-import { checkIssuanceKey, issuanceValidityDays } from "./organization-settings.js";
+import { checkIssuanceKey, issuanceValidityDays, settingsOf, type OrganizationSettings } from "./organization-settings.js";
 import { organizationSettings } from "./organizations.js";
-import { auditingPolicyRefusals, enforceIssuancePolicies } from "./issuance-policies.js";
+import { auditingPolicyRefusals, enforceIssuancePolicies, type PolicyCheck } from "./issuance-policies.js";
 import { singleInputFields } from "../policy/issuance-policies.js";
 
 const DAY_MS = 86_400_000;
@@ -69,12 +69,6 @@ function loadCaForIssuance(tx: Session, caId: string): Promise<CertificateAuthor
   return loadCa(tx, caId, { lock: "forShare" });
 }
 
-async function authorizeCa(ctx: RaContext, actor: Actor, caId: string, need: "create_cert" | "read"): Promise<CertificateAuthority> {
-  const ca = await loadCa(ctx.store, caId);
-  authorize(actor, ca.organization.id, need);
-  return ca;
-}
-
 /**
  * A leaf never certifies a CA's key (src/policy/key-reuse.ts): refused when
  * the key is that of any CA of the organization (the issuing CA and its
@@ -97,45 +91,87 @@ export interface IssueInput {
   validityDays: number;
 }
 
+/** A certificate just issued through the admin plane: its row as written, with what the response shows besides. */
+export interface IssuedCertificate extends NewCertificateRow {
+  status: "valid";
+  /** the certified key's algorithm (known from the request: no X.509 parse) */
+  keyAlgorithm: KeyAlgorithm | undefined;
+  /** whether Sigil holds the private key (server-generated) */
+  hasPrivateKey: boolean;
+}
+
+/**
+ * The issuing CA and its organization's settings in one prepared read, and
+ * the caller's create_cert permission on it (before any key is generated).
+ */
+async function authorizeIssuance(ctx: RaContext, actor: Actor, caId: string): Promise<{ organizationId: string; settings: OrganizationSettings }> {
+  const ca = await readIssuanceCa(ctx.store, caId);
+  if (!ca) throw SigilError.notFound("certificate authority not found");
+  authorize(actor, ca.organizationId, "create_cert");
+  return { organizationId: ca.organizationId, settings: settingsOf({ settings: ca.organizationSettings }) };
+}
+
+/**
+ * The issuing transaction of IssueCertificate and SignCsr, on prepared SQL
+ * in a pipelined transaction: BEGIN with the CA row read FOR SHARE (a
+ * concurrent revocation or deletion of the CA waits for it, and vice
+ * versa); the issuance policies that bind the caller (issue 13 item 7),
+ * before anything is signed; the signature (and, for a server-generated
+ * key, the key sealed with the organization's data key); then one statement
+ * writing the certificate row and its audit entry, sent with COMMIT. The
+ * certificate is returned only once that commit succeeded.
+ */
+async function issueAdminLeaf(
+  ctx: RaContext,
+  actor: Actor,
+  caId: string,
+  policy: Omit<PolicyCheck, "organizationId">,
+  req: Omit<LeafRequest, "ca" | "notAfter">,
+  keyAlgorithm: KeyAlgorithm | undefined,
+): Promise<IssuedCertificate> {
+  return inSqlTransaction(ctx, async (tx) => {
+    const ca = await readIssuanceCa(tx, caId, { lock: true });
+    if (!ca) throw SigilError.notFound("certificate authority not found");
+    const policyDays = await enforceIssuancePolicies(tx, actor, { ...policy, organizationId: ca.organizationId });
+    const now = ctx.clock.now();
+    // the CA's status, leaf permission and validity are checked on the share-locked row (prepareLeaf)
+    const { row } = await signLeafInSqlTx(ctx, tx, actor, ca, { ...req, notAfter: new Date(now.getTime() + policyDays * DAY_MS) });
+    await commitIssuedCertificate(tx, row);
+    return { ...row, status: "valid" as const, keyAlgorithm, hasPrivateKey: row.encryptedPrivateKey !== null };
+  });
+}
+
 /**
  * Issues a leaf with a key generated here (RSA or EC). The key is stored
  * encrypted under the master key, bound to the certificate id, and leaves the
  * server only through exportCertificatePrivateKey. Needs create_cert.
  */
-export async function issueCertificate(ctx: RaContext, actor: Actor, input: IssueInput): Promise<Certificate> {
+export async function issueCertificate(ctx: RaContext, actor: Actor, input: IssueInput): Promise<IssuedCertificate> {
   const caId = requireId(input.caId, "ca_id");
   const profile = checkProfile(input.type);
   const names = checkLeafNames(profile, input);
   if (!KEY_ALGORITHMS.includes(input.keyAlgorithm)) throw SigilError.invalidArgument("key_algorithm: unsupported", "key_algorithm");
   checkValidityDays(input.validityDays);
-  const issuingCa = await authorizeCa(ctx, actor, caId, "create_cert");
+  const issuing = await authorizeIssuance(ctx, actor, caId);
   // issue 13 item 1: the organization's default/maximum validity and allowed key types
-  const orgSettings = await organizationSettings(ctx.store, issuingCa.organization.id);
-  const days = issuanceValidityDays(orgSettings, input.validityDays);
-  checkIssuanceKey(orgSettings, input.keyAlgorithm, "key_algorithm");
+  const days = issuanceValidityDays(issuing.settings, input.validityDays);
+  checkIssuanceKey(issuing.settings, input.keyAlgorithm, "key_algorithm");
+  // generated before the transaction opens (an RSA key takes long; no lock or connection is held meanwhile)
   const keyPair = await generateKeyPair(input.keyAlgorithm);
-  const refusal = { organizationId: () => issuingCa.organization.id, caId, operation: "issue" as const };
+  const refusal = { organizationId: () => issuing.organizationId, caId, operation: "issue" as const };
   return auditingPolicyRefusals(ctx, actor, refusal, () =>
-    inTransaction(ctx, async (tx) => {
-      const ca = await loadCaForIssuance(tx, caId);
-      // issue 13 item 7: the issuance policies that bind the caller, before anything is signed
-      const policyDays = await enforceIssuancePolicies(tx, actor, {
-        organizationId: ca.organization.id,
+    issueAdminLeaf(
+      ctx,
+      actor,
+      caId,
+      {
         request: { caId, kind: profile, ...names, keyType: input.keyAlgorithm },
         requestedDays: input.validityDays === 0 ? undefined : days,
         defaultDays: days,
-      });
-      const now = ctx.clock.now();
-      return issueLeafInTx(ctx, tx, actor, {
-        ca,
-        publicKey: keyPair.publicKey,
-        type: profile,
-        ...names,
-        notAfter: new Date(now.getTime() + policyDays * DAY_MS),
-        source: "admin",
-        privateKeyPkcs8: exportPrivateKeyPkcs8(keyPair.privateKey),
-      });
-    }),
+      },
+      { publicKey: keyPair.publicKey, type: profile, ...names, source: "admin", privateKeyPkcs8: exportPrivateKeyPkcs8(keyPair.privateKey) },
+      input.keyAlgorithm,
+    ),
   );
 }
 
@@ -150,7 +186,7 @@ export async function signCsr(
   ctx: RaContext,
   actor: Actor,
   input: { caId: string; csrPem: string; type: string; validityDays: number },
-): Promise<Certificate> {
+): Promise<IssuedCertificate> {
   const caId = requireId(input.caId, "ca_id");
   const profile = checkProfile(input.type);
   checkValidityDays(input.validityDays);
@@ -159,34 +195,27 @@ export async function signCsr(
   if (csr.requestsCa) throw SigilError.badCsr("the CSR asks for a CA certificate (basicConstraints cA=TRUE); use the CA service");
   checkLeafKeyPolicy(csr.publicKey);
   const names = checkLeafNames(profile, csr);
-  const issuing = await authorizeCa(ctx, actor, caId, "create_cert");
+  const issuing = await authorizeIssuance(ctx, actor, caId);
   // issue 13 item 1: the organization's default/maximum validity and allowed key types
-  const orgSettings = await organizationSettings(ctx.store, issuing.organization.id);
-  const days = issuanceValidityDays(orgSettings, input.validityDays);
-  checkIssuanceKey(orgSettings, csr.publicKey, "csr_pem");
-  await checkNotCaKey(ctx.store, issuing.organization.id, csr.publicKey);
-  const refusal = { organizationId: () => issuing.organization.id, caId, operation: "sign_csr" as const };
+  const days = issuanceValidityDays(issuing.settings, input.validityDays);
+  checkIssuanceKey(issuing.settings, csr.publicKey, "csr_pem");
+  await checkNotCaKey(ctx.store, issuing.organizationId, csr.publicKey);
+  const keyType = keyAlgorithmOf(csr.publicKey);
+  const refusal = { organizationId: () => issuing.organizationId, caId, operation: "sign_csr" as const };
   return auditingPolicyRefusals(ctx, actor, refusal, () =>
-    inTransaction(ctx, async (tx) => {
-      const ca = await loadCaForIssuance(tx, caId);
-      // issue 13 item 7: the issuance policies that bind the caller, before anything is signed
-      const policyDays = await enforceIssuancePolicies(tx, actor, {
-        organizationId: ca.organization.id,
-        request: { caId, kind: profile, ...names, keyType: keyAlgorithmOf(csr.publicKey) },
+    issueAdminLeaf(
+      ctx,
+      actor,
+      caId,
+      {
+        request: { caId, kind: profile, ...names, keyType },
         requestedDays: input.validityDays === 0 ? undefined : days,
         defaultDays: days,
         fields: singleInputFields("csr_pem"),
-      });
-      const now = ctx.clock.now();
-      return issueLeafInTx(ctx, tx, actor, {
-        ca,
-        publicKey: csr.publicKey,
-        type: profile,
-        ...names,
-        notAfter: new Date(now.getTime() + policyDays * DAY_MS),
-        source: "admin",
-      });
-    }),
+      },
+      { publicKey: csr.publicKey, type: profile, ...names, source: "admin" },
+      keyType,
+    ),
   );
 }
 

@@ -56,7 +56,7 @@ import { authorize, isSuperuser } from "../policy/permissions.js";
 import type { Actor } from "./actor.js";
 import type { Page } from "./certificate-authorities.js";
 import { visibleOrganization } from "./certificate-authorities/common.js";
-import { inTransaction, type RaContext, type Tx } from "./context.js";
+import { inTransaction, type RaContext, type SqlTx, type Tx } from "./context.js";
 import { requireId } from "./input.js";
 import { notFoundFor } from "./not-found.js";
 import { nextPageToken, parsePage } from "./paging.js";
@@ -266,7 +266,7 @@ export interface PolicyCheck {
 }
 
 /** The policies binding `actor` when it issues from an organization's CA (none for superusers and the server). */
-async function policiesFor(tx: Tx, actor: Actor, organizationId: string): Promise<AppliedPolicy[]> {
+async function policiesFor(tx: Tx | SqlTx, actor: Actor, organizationId: string): Promise<AppliedPolicy[]> {
   if (isSuperuser(actor)) return [];
   if (actor.kind !== "user" && actor.kind !== "serviceAccount") return [];
   const rows = await applyingIssuancePolicies(tx, {
@@ -287,7 +287,7 @@ async function policiesFor(tx: Tx, actor: Actor, organizationId: string): Promis
  * PERMISSION_DENIED naming every refusal. No policy applying: the
  * requested (or default) validity, nothing refused.
  */
-export async function enforceIssuancePolicies(tx: Tx, actor: Actor, check: PolicyCheck): Promise<number> {
+export async function enforceIssuancePolicies(tx: Tx | SqlTx, actor: Actor, check: PolicyCheck): Promise<number> {
   const policies = await policiesFor(tx, actor, check.organizationId);
   const days = check.requestedDays ?? defaultValidityUnder(policies, check.defaultDays);
   if (!policies.length) return days;

@@ -1,6 +1,14 @@
 /** sigil.admin.v1.CertificateService: leaf issuance and lifecycle (rules in src/ra/certificates.ts). */
+import { create } from "@bufbuild/protobuf";
 import { bindService, type ServiceBinding } from "../grpc-adapter.js";
-import { CertificateService } from "../../gen/sigil/admin/v1/certificate_pb.js";
+import {
+  CertificateSchema,
+  CertificateService,
+  CertificateSource,
+  CertificateStatus as CertStatusMsg,
+  CertificateType as CertTypeMsg,
+  type Certificate as CertificateMsg,
+} from "../../gen/sigil/admin/v1/certificate_pb.js";
 import { SigilError } from "../../core/errors.js";
 import type { Certificate } from "../../db/entities/index.js";
 import * as certs from "../../ra/certificates.js";
@@ -12,8 +20,46 @@ import {
   certificateTypeFromProto,
   exportFormatFromProto,
   keyAlgorithmFromProto,
+  keyAlgorithmToProto,
 } from "./convert-pki.js";
+import { ts } from "./convert.js";
 import type { AdminServiceDeps } from "./index.js";
+
+const LEAF_TYPE: Record<certs.IssuedCertificate["type"], CertTypeMsg> = {
+  server: CertTypeMsg.SERVER,
+  client: CertTypeMsg.CLIENT,
+  dual: CertTypeMsg.DUAL,
+  ca: CertTypeMsg.CA,
+  ocsp: CertTypeMsg.UNSPECIFIED,
+};
+
+/**
+ * The wire shape of a certificate just issued, from what was signed and
+ * written (no re-read of the row, no X.509 parse): it is valid, not
+ * revoked, not ACME-issued, and its key algorithm is the request's.
+ */
+function issuedToProto(c: certs.IssuedCertificate): CertificateMsg {
+  return create(CertificateSchema, {
+    id: c.id,
+    organizationId: c.organizationId,
+    issuerCaId: c.issuerId,
+    serial: c.serial,
+    type: LEAF_TYPE[c.type],
+    status: CertStatusMsg.VALID,
+    source: c.source === "acme" ? CertificateSource.ACME : CertificateSource.ADMIN,
+    commonName: c.commonName ?? "",
+    dnsNames: c.dnsNames,
+    ipAddresses: c.ipAddresses,
+    emails: c.emails,
+    notBefore: ts(c.notBefore),
+    notAfter: ts(c.notAfter),
+    certificatePem: c.certificatePem,
+    renewedFromId: c.renewedFromId ?? "",
+    hasPrivateKey: c.hasPrivateKey,
+    keyAlgorithm: keyAlgorithmToProto(c.keyAlgorithm),
+    createdAt: ts(c.createdAt),
+  });
+}
 
 export function certificateService({ ra }: AdminServiceDeps): ServiceBinding {
   const render = async (list: Certificate[]) => {
@@ -39,7 +85,7 @@ export function certificateService({ ra }: AdminServiceDeps): ServiceBinding {
         keyAlgorithm: keyAlgorithmFromProto(req.keyAlgorithm),
         validityDays: req.validityDays,
       });
-      return { certificate: await one(cert) };
+      return { certificate: issuedToProto(cert) };
     },
     async signCsr(req, ctx) {
       const cert = await certs.signCsr(ra, requireActor(ctx), {
@@ -48,7 +94,7 @@ export function certificateService({ ra }: AdminServiceDeps): ServiceBinding {
         type: certificateTypeFromProto(req.type),
         validityDays: req.validityDays,
       });
-      return { certificate: await one(cert) };
+      return { certificate: issuedToProto(cert) };
     },
     async getCertificate(req, ctx) {
       return { certificate: await one(await certs.getCertificate(ra, requireActor(ctx), req.id)) };

@@ -4,9 +4,10 @@
  * column list and the named row it takes live here; both the admin plane's
  * ORM transactions and the ACME finalize's pipelined statement use it.
  */
-import type { CertificateSource, CertificateType } from "../../core/types.js";
+import type { CaStatus, CertificateSource, CertificateType } from "../../core/types.js";
 import { statement } from "../sql.js";
-import { sqlOf, type Session } from "./session.js";
+import { auditInsertSql } from "./audit-sql.js";
+import { pipelineOf, sqlOf, takeQueuedAudit, type Session, type SqlTx } from "./session.js";
 
 /** A new certificate row (status is always "valid" when written). */
 export interface NewCertificateRow {
@@ -110,6 +111,90 @@ const INSERT = statement("sigil_certificate_insert", certificateInsertSql(1));
  */
 export async function insertCertificate(s: Session, row: NewCertificateRow): Promise<void> {
   await sqlOf(s).query(INSERT, certificateInsertParams(row));
+}
+
+// ---- admin issuance: the issuing CA with its organization's settings, and the one write ----
+
+/** What admin issuance needs of the issuing CA and its organization, read in one statement. */
+export interface IssuanceCaRow {
+  id: string;
+  organizationId: string;
+  status: CaStatus;
+  allowLeafCerts: boolean;
+  notAfter: Date;
+  updatedAt: Date;
+  certificatePem: string;
+  crlBaseUrl: string | null;
+  /** organizations.settings as stored (typed by src/ra/organization-settings.ts) */
+  organizationSettings: Record<string, unknown> | null;
+}
+
+const ISSUANCE_CA_COLUMNS = `ca.id, ca.organization_id, ca.status, ca.allow_leaf_certs, ca.not_after, ca.updated_at, ca.certificate_pem, ca.crl_base_url,
+          o.settings organization_settings
+     from certificate_authorities ca join organizations o on o.id = ca.organization_id
+    where ca.id = $1 and ca.deleted_at is null`;
+
+const ISSUANCE_CA = statement("sigil_certificate_issuance_ca", `select ${ISSUANCE_CA_COLUMNS}`);
+/**
+ * FOR SHARE of the CA row: a concurrent revocation or deletion of the CA
+ * (an update of its row) waits until the certificate is written, or, if it
+ * committed first, this read sees it (the certificate's foreign key alone
+ * takes only FOR KEY SHARE). The organization row is not locked.
+ */
+const ISSUANCE_CA_LOCK = statement("sigil_certificate_issuance_ca_lock", `select ${ISSUANCE_CA_COLUMNS} for share of ca`);
+
+interface IssuanceCaSqlRow {
+  id: string;
+  organization_id: string;
+  status: CaStatus;
+  allow_leaf_certs: boolean;
+  not_after: Date | string;
+  updated_at: Date | string;
+  certificate_pem: string;
+  crl_base_url: string | null;
+  organization_settings: Record<string, unknown> | null;
+}
+
+const asDate = (d: Date | string): Date => (d instanceof Date ? d : new Date(d));
+
+/**
+ * The live (not deleted) CA `caId` with its organization's settings;
+ * undefined when there is none. `lock`: FOR SHARE, in the issuing
+ * transaction (in a raw-SQL transaction this statement carries its BEGIN).
+ */
+export async function readIssuanceCa(s: Session, caId: string, opts: { lock?: boolean } = {}): Promise<IssuanceCaRow | undefined> {
+  const [r] = await sqlOf(s).query<IssuanceCaSqlRow>(opts.lock ? ISSUANCE_CA_LOCK : ISSUANCE_CA, [caId]);
+  return (
+    r && {
+      id: r.id,
+      organizationId: r.organization_id,
+      status: r.status,
+      allowLeafCerts: r.allow_leaf_certs,
+      notAfter: asDate(r.not_after),
+      updatedAt: asDate(r.updated_at),
+      certificatePem: r.certificate_pem,
+      crlBaseUrl: r.crl_base_url,
+      organizationSettings: r.organization_settings,
+    }
+  );
+}
+
+/** $1-$19 the certificate, $20 the transaction's queued audit rows */
+const ISSUED_WRITE = statement(
+  "sigil_certificate_issued_write",
+  `with cert as (${certificateInsertSql(1)}),
+        au as (${auditInsertSql(`$${CERTIFICATE_INSERT_PARAMS + 1}`)})
+   select 1 as one`,
+);
+
+/**
+ * The certificate row and the transaction's queued audit entries in one
+ * statement sent with COMMIT; resolves once committed. A serial collision
+ * ((issuer_id, serial) is unique) fails it and the whole transaction, so no
+ * certificate is handed out unrecorded.
+ */
+export async function commitIssuedCertificate(tx: SqlTx, row: NewCertificateRow): Promise<void> {
+  await pipelineOf(tx).commitWith(ISSUED_WRITE, [...certificateInsertParams(row), takeQueuedAudit(tx)]);
 }
 
 const ACME_CERTIFICATE = statement("sigil_acme_certificate_get", `select certificate_pem, issuer_id from certificates where id = $1 and acme_account_id = $2`);
@@ -250,6 +335,9 @@ export async function expireCertificates(s: Session, now: Date, limit: number): 
 
 /** the statements ACME reads certificates with, for tests that check their plans (test/integration/acme/hot-path-explain.test.ts) */
 export const ACME_CERTIFICATE_STATEMENTS = { accountCertificate: ACME_CERTIFICATE, bySerialInOrganization: BY_SERIAL_IN_ORG, insert: INSERT } as const;
+
+/** the statements of admin issuance, for tests that check their plans */
+export const ADMIN_ISSUANCE_STATEMENTS = { ca: ISSUANCE_CA, caLocked: ISSUANCE_CA_LOCK, write: ISSUED_WRITE } as const;
 
 /** the expiry batch statement, for the test that checks it stays one bounded batch (test/integration/db/expiry-batch.test.ts) */
 export const EXPIRE_CERTIFICATES_STATEMENT = EXPIRE;
