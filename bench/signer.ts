@@ -4,9 +4,19 @@
  * For a P-256 and an RSA-2048 issuing CA: leaf-from-CSR throughput (parseCsr
  * with signature verification + issueLeaf + PEM) on one thread, beside the
  * raw crypto.sign / crypto.verify rates that bound it; then CRL signing time
- * for 10k and 100k entries (and 1M with `--crl-1m`).
+ * for 10k and 100k entries (and 1M with `--crl-1m`). Then the same P-256
+ * leaf issuance with the CA key in a PKCS#11 token beside the database key
+ * (docs/key-custody.md): a SoftHSM2 token initialized in a temporary
+ * directory (or the token of SIGIL_PKCS11_MODULE / _TOKEN_LABEL / _PIN when
+ * set); `--no-hsm` skips it.
  */
-import { createPublicKey, sign, verify, type KeyObject } from "node:crypto";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { sign, verify, type KeyObject } from "node:crypto";
+import { keyObjectSigningKey, type SigningKey } from "../src/ca/key-store.js";
+import { isPkcs11Key, Pkcs11KeyStore } from "../src/ca/pkcs11.js";
 import { createCsr, csrSignedParts, parseCsr } from "../src/ca/csr.js";
 import { generateKeyPair, importSpki } from "../src/ca/keys.js";
 import { newSerial } from "../src/ca/serial.js";
@@ -29,12 +39,12 @@ function rate(seconds: number, fn: (i: number) => void): number {
   return n / (Number(now - start) / 1e9);
 }
 
-async function makeIssuer(alg: KeyAlgorithm): Promise<Issuer> {
-  const keys = await generateKeyPair(alg);
+async function makeIssuer(alg: KeyAlgorithm, key?: SigningKey): Promise<Issuer> {
+  const signingKey = key ?? keyObjectSigningKey((await generateKeyPair(alg)).privateKey);
   const now = Date.now();
   const root = await createRootCa({
     subject: { commonName: `Bench ${alg}` },
-    keyPair: keys,
+    signingKey,
     serial: newSerial(),
     notBefore: new Date(now - DAY),
     notAfter: new Date(now + 3650 * DAY),
@@ -42,7 +52,7 @@ async function makeIssuer(alg: KeyAlgorithm): Promise<Issuer> {
   });
   return loadIssuer({
     certificateDer: root.der,
-    privateKey: keys.privateKey,
+    signingKey,
     urls: { crlUrl: "http://pki.example/crl/b.crl", caIssuersUrl: "http://pki.example/ca/b.cer", ocspUrl: "http://pki.example/ocsp" },
   });
 }
@@ -80,8 +90,7 @@ export async function run(args: string[]): Promise<void> {
   }
   const leafKey = await generateKeyPair("p256");
 
-  for (const alg of ["p256", "rsa2048"] as const) {
-    const issuer = await makeIssuer(alg);
+  const leafRate = (issuer: Issuer): { perSec: number; avgPem: number } => {
     const notBefore = new Date();
     const notAfter = new Date(Date.now() + 90 * DAY);
     let bytes = 0;
@@ -102,9 +111,17 @@ export async function run(args: string[]): Promise<void> {
       bytes += cert.pem.length;
       count++;
     });
-    const issuerPub = createPublicKey(issuer.privateKey);
+    return { perSec, avgPem: bytes / Math.max(1, count) };
+  };
+
+  let databaseP256 = 0;
+  for (const alg of ["p256", "rsa2048"] as const) {
+    const caKey = await generateKeyPair(alg);
+    const issuer = await makeIssuer(alg, keyObjectSigningKey(caKey.privateKey));
+    const { perSec, avgPem } = leafRate(issuer);
+    if (alg === "p256") databaseP256 = perSec;
     const ecdsa = alg === "p256";
-    const raw = rawRates(issuer.privateKey, issuerPub, ecdsa, "sha256", 2);
+    const raw = rawRates(caKey.privateKey, caKey.publicKey, ecdsa, "sha256", 2);
     const csrRaw = rawRates(leafKey.privateKey, leafKey.publicKey, true, "sha256", 1);
     // what every CSR costs in OpenSSL alone: import its (new) key, verify its signature
     const fresh = freshKeyVerifyRate(csrs, 1);
@@ -114,7 +131,7 @@ export async function run(args: string[]): Promise<void> {
         `(raw ${alg} sign ${Math.round(raw.sign)}/s, raw ${alg} verify ${Math.round(raw.verify)}/s, ` +
         `raw p256 CSR verify ${Math.round(csrRaw.verify)}/s, p256 fresh-key import+verify ${Math.round(fresh)}/s; ` +
         `crypto-only ceiling ${Math.round(floor)}/s, reached ${Math.round((100 * perSec) / floor)}%; ` +
-        `avg PEM ${Math.round(bytes / Math.max(1, count))} B)`,
+        `avg PEM ${Math.round(avgPem)} B)`,
     );
 
     const sizes = crl1m ? [10_000, 100_000, 1_000_000] : [10_000, 100_000];
@@ -128,5 +145,54 @@ export async function run(args: string[]): Promise<void> {
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       console.log(`crl ${alg} ${n} entries: ${ms.toFixed(1)} ms (${(der.length / 1e6).toFixed(1)} MB)`);
     }
+  }
+
+  if (!args.includes("--no-hsm")) await hsmRun(seconds, leafRate, databaseP256);
+}
+
+/** the PKCS#11 rows: the configured token, else a SoftHSM2 token of its own in a temporary directory */
+async function hsmRun(seconds: number, leafRate: (issuer: Issuer) => { perSec: number }, databaseP256: number): Promise<void> {
+  let dir: string | undefined;
+  let opts: { module: string; tokenLabel: string; pin: string };
+  if (process.env.SIGIL_PKCS11_MODULE) {
+    opts = { module: process.env.SIGIL_PKCS11_MODULE, tokenLabel: process.env.SIGIL_PKCS11_TOKEN_LABEL ?? "", pin: process.env.SIGIL_PKCS11_PIN ?? "" };
+  } else {
+    dir = mkdtempSync(path.join(tmpdir(), "sigil-bench-softhsm-"));
+    mkdirSync(path.join(dir, "tokens"));
+    const conf = path.join(dir, "softhsm2.conf");
+    writeFileSync(conf, `directories.tokendir = ${path.join(dir, "tokens")}\nobjectstore.backend = file\nlog.level = ERROR\n`);
+    process.env.SOFTHSM2_CONF = conf;
+    execFileSync("softhsm2-util", ["--init-token", "--free", "--label", "sigil-bench", "--so-pin", "12345678", "--pin", "1234"], { stdio: "ignore" });
+    opts = { module: "/usr/lib/softhsm/libsofthsm2.so", tokenLabel: "sigil-bench", pin: "1234" };
+  }
+  const store = Pkcs11KeyStore.open(opts);
+  const generated = await store.generate("p256", "sigil-bench-ca");
+  try {
+    const key = generated.signingKey;
+    const issuer = await makeIssuer("p256", key);
+    const { perSec } = leafRate(issuer);
+    const data = Buffer.alloc(600, 7);
+    const rawSign = rate(seconds / 2, () => key.sign(data));
+    let asyncRate = 0;
+    if (isPkcs11Key(key)) {
+      // C_SignAsync on the session pool: signatures overlap on libuv's thread pool
+      const n = 2000;
+      const t0 = process.hrtime.bigint();
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 4 }, async () => {
+          while (next++ < n) await key.signAsync(data);
+        }),
+      );
+      asyncRate = n / (Number(process.hrtime.bigint() - t0) / 1e9);
+    }
+    console.log(
+      `leaf-from-csr p256 pkcs11 (${store.token.label}): ${Math.round(perSec)} certs/s beside ${Math.round(databaseP256)} certs/s with the database key ` +
+        `(${Math.round((100 * perSec) / Math.max(1, databaseP256))}%; raw token sign ${Math.round(rawSign)}/s sync, ${Math.round(asyncRate)}/s async x4 sessions)`,
+    );
+  } finally {
+    store.discard(generated);
+    store.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -21,11 +21,12 @@ import { Migration20261202180000CrlDerStorage } from "./Migration20261202180000C
 import { Migration20261202185000AuditKeyChangeIndex } from "./Migration20261202185000AuditKeyChangeIndex.js";
 import { Migration20261202190000CampaignProgress } from "./Migration20261202190000CampaignProgress.js";
 import { Migration20261202190500ReplacementLimits } from "./Migration20261202190500ReplacementLimits.js";
+import { Migration20261203100000CaKeyStorage } from "./Migration20261203100000CaKeyStorage.js";
 import { Migration20261203110000OfflineRoot } from "./Migration20261203110000OfflineRoot.js";
 import { Migration20261203120000DataKeys } from "./Migration20261203120000DataKeys.js";
 import { Migration20261203130000ServiceAuth } from "./Migration20261203130000ServiceAuth.js";
-import { Migration20261203150000IssuancePolicies } from "./Migration20261203150000IssuancePolicies.js";
 import { Migration20261203140000IdentityProviders } from "./Migration20261203140000IdentityProviders.js";
+import { Migration20261203150000IssuancePolicies } from "./Migration20261203150000IssuancePolicies.js";
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -57,9 +58,10 @@ export const migrationsList: MigrationObject[] = [
   { name: "Migration20261202185000AuditKeyChangeIndex", class: Migration20261202185000AuditKeyChangeIndex },
   { name: "Migration20261202190000CampaignProgress", class: Migration20261202190000CampaignProgress },
   { name: "Migration20261202190500ReplacementLimits", class: Migration20261202190500ReplacementLimits },
+  { name: "Migration20261203100000CaKeyStorage", class: Migration20261203100000CaKeyStorage },
   { name: "Migration20261203110000OfflineRoot", class: Migration20261203110000OfflineRoot },
   { name: "Migration20261203120000DataKeys", class: Migration20261203120000DataKeys },
   { name: "Migration20261203130000ServiceAuth", class: Migration20261203130000ServiceAuth },
-  { name: "Migration20261203150000IssuancePolicies", class: Migration20261203150000IssuancePolicies },
   { name: "Migration20261203140000IdentityProviders", class: Migration20261203140000IdentityProviders },
+  { name: "Migration20261203150000IssuancePolicies", class: Migration20261203150000IssuancePolicies },
 ];

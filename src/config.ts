@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { SigilError } from "./core/errors.js";
 import { parseTrustProxy, type TrustProxy } from "./core/client-address.js";
@@ -134,6 +134,14 @@ export interface SigilConfig {
    * starts from none). A directory's own entries (AcmeDirectory.rate_limits) apply on top.
    */
   rateLimits: RateLimitSet;
+  /**
+   * The PKCS#11 token CA keys can be created in (docs/key-custody.md, "HSM (PKCS#11)"); unset: none.
+   * SIGIL_PKCS11_MODULE: the PKCS#11 library (.so, e.g. /usr/lib/softhsm/libsofthsm2.so); with it,
+   * SIGIL_PKCS11_TOKEN_LABEL (the token's label) or SIGIL_PKCS11_SLOT (its slot id), and
+   * SIGIL_PKCS11_PIN or SIGIL_PKCS11_PIN_FILE (a file holding the user PIN; one trailing newline is dropped).
+   * SIGIL_PKCS11_SESSIONS (default 4, 1-64): sessions kept open for signing.
+   */
+  pkcs11?: { module: string; tokenLabel?: string; slot?: bigint; pin: string; sessions: number };
   /** SIGIL_RATE_LIMITS_HELP_URL: the Link rel="help" of rateLimited answers (RFC 8555 §6.6); default the directory's website URL, else its /acme/{directory}/rate-limits page. */
   rateLimitsHelpUrl?: string;
   /** SIGIL_JWT_AUDIENCE (default SIGIL_PUBLIC_URL): the "aud" a service account's JWT (RFC 7523 §3 item 3, docs/service-auth.md) must carry; any string up to 512 characters. */
@@ -309,6 +317,12 @@ export const CONFIG_VARIABLES = [
   "SIGIL_ARI_RETRY_AFTER_SECONDS",
   "SIGIL_RATE_LIMITS",
   "SIGIL_RATE_LIMITS_HELP_URL",
+  "SIGIL_PKCS11_MODULE",
+  "SIGIL_PKCS11_TOKEN_LABEL",
+  "SIGIL_PKCS11_SLOT",
+  "SIGIL_PKCS11_PIN",
+  "SIGIL_PKCS11_PIN_FILE",
+  "SIGIL_PKCS11_SESSIONS",
   "SIGIL_JWT_AUDIENCE",
 ] as const;
 
@@ -540,6 +554,45 @@ function readConfig(src: Source): SigilConfig {
     ariRetryAfterSeconds: intInRange(src, "SIGIL_ARI_RETRY_AFTER_SECONDS", 21_600, 60, 604_800),
     rateLimits: rateLimits(src, "SIGIL_RATE_LIMITS"),
     rateLimitsHelpUrl: url(src, "SIGIL_RATE_LIMITS_HELP_URL", undefined, ["http:", "https:"]),
+    pkcs11: pkcs11Config(src),
     jwtAudience: jwtAudience(src.SIGIL_JWT_AUDIENCE, publicUrl),
+  };
+}
+
+/** SIGIL_PKCS11_*: all or nothing, checked here; the token itself is opened (and the PIN tried) at start-up. */
+function pkcs11Config(src: Source): SigilConfig["pkcs11"] {
+  const module = src.SIGIL_PKCS11_MODULE;
+  const others = ["SIGIL_PKCS11_TOKEN_LABEL", "SIGIL_PKCS11_SLOT", "SIGIL_PKCS11_PIN", "SIGIL_PKCS11_PIN_FILE", "SIGIL_PKCS11_SESSIONS"] as const;
+  if (!module) {
+    const stray = others.find((n) => src[n]);
+    if (stray) throw SigilError.config(`${stray} is set but SIGIL_PKCS11_MODULE is not`, stray);
+    return undefined;
+  }
+  if (!path.isAbsolute(module)) throw SigilError.config(`SIGIL_PKCS11_MODULE: "${module}" must be an absolute path to the PKCS#11 library`, "SIGIL_PKCS11_MODULE");
+  if (!existsSync(module)) throw SigilError.config(`SIGIL_PKCS11_MODULE: ${module} does not exist`, "SIGIL_PKCS11_MODULE");
+  const tokenLabel = src.SIGIL_PKCS11_TOKEN_LABEL;
+  const slotText = src.SIGIL_PKCS11_SLOT;
+  if (tokenLabel && slotText) throw SigilError.config("SIGIL_PKCS11_TOKEN_LABEL and SIGIL_PKCS11_SLOT: set only one", "SIGIL_PKCS11_SLOT");
+  if (!tokenLabel && !slotText) throw SigilError.config("SIGIL_PKCS11_MODULE needs SIGIL_PKCS11_TOKEN_LABEL or SIGIL_PKCS11_SLOT", "SIGIL_PKCS11_TOKEN_LABEL");
+  // CK_TOKEN_INFO.label is 32 bytes, blank padded (PKCS#11 v2.40 §3.2)
+  if (tokenLabel && Buffer.byteLength(tokenLabel) > 32) throw SigilError.config("SIGIL_PKCS11_TOKEN_LABEL: a token label has at most 32 bytes", "SIGIL_PKCS11_TOKEN_LABEL");
+  if (slotText && !/^\d{1,20}$/.test(slotText)) throw SigilError.config(`SIGIL_PKCS11_SLOT: "${slotText}" is not a slot id (a non-negative integer)`, "SIGIL_PKCS11_SLOT");
+  if (src.SIGIL_PKCS11_PIN && src.SIGIL_PKCS11_PIN_FILE) throw SigilError.config("SIGIL_PKCS11_PIN and SIGIL_PKCS11_PIN_FILE: set only one", "SIGIL_PKCS11_PIN");
+  let pin = src.SIGIL_PKCS11_PIN;
+  if (src.SIGIL_PKCS11_PIN_FILE) {
+    try {
+      pin = readFileSync(src.SIGIL_PKCS11_PIN_FILE, "utf8").replace(/\r?\n$/, "");
+    } catch (e) {
+      throw SigilError.config(`SIGIL_PKCS11_PIN_FILE: cannot read ${src.SIGIL_PKCS11_PIN_FILE} (${(e as NodeJS.ErrnoException).code ?? "error"})`, "SIGIL_PKCS11_PIN_FILE");
+    }
+    if (!pin) throw SigilError.config(`SIGIL_PKCS11_PIN_FILE: ${src.SIGIL_PKCS11_PIN_FILE} is empty`, "SIGIL_PKCS11_PIN_FILE");
+  }
+  if (!pin) throw SigilError.config("SIGIL_PKCS11_MODULE needs SIGIL_PKCS11_PIN or SIGIL_PKCS11_PIN_FILE", "SIGIL_PKCS11_PIN");
+  return {
+    module,
+    ...(tokenLabel ? { tokenLabel } : {}),
+    ...(slotText ? { slot: BigInt(slotText) } : {}),
+    pin,
+    sessions: intInRange(src, "SIGIL_PKCS11_SESSIONS", 4, 1, 64),
   };
 }

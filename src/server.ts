@@ -19,6 +19,7 @@ import { bootstrap, INITIAL_ADMIN_PASSWORD_FILE, type BootstrapResult } from "./
 import { withStartupLock } from "./db/store/startup-lock.js";
 import { preflightListeners } from "./listen-preflight.js";
 import { createRaContext, type RaContext } from "./ra/context.js";
+import { Pkcs11KeyStore } from "./ca/pkcs11.js";
 import { RateLimiter } from "./ra/acme/rate-limits.js";
 import { CleanupJob } from "./ra/acme/cleanup.js";
 import { createRelyingParty, type RelyingParty } from "./public/index.js";
@@ -112,7 +113,10 @@ export async function startSigil({ config, logger, clock = systemClock, validato
     }
   };
   try {
-    const ra = createRaContext({ orm: db.orm, keyRing: masterKey.ring, clock, publicUrl: config.publicUrl, acmeUrl: config.acmeUrl, bcryptCost: config.bcryptCost });
+    // the PKCS#11 token (docs/key-custody.md): a wrong module, token or PIN stops start-up naming the variable
+    const pkcs11 = config.pkcs11 ? Pkcs11KeyStore.open(config.pkcs11) : undefined;
+    if (pkcs11) closers.push(async () => pkcs11.close());
+    const ra = createRaContext({ pkcs11, orm: db.orm, keyRing: masterKey.ring, clock, publicUrl: config.publicUrl, acmeUrl: config.acmeUrl, bcryptCost: config.bcryptCost });
     // ACME rate limits held in the database (SIGIL_RATE_LIMITS, docs/rate-limits.md)
     ra.rateLimits = new RateLimiter({ server: config.rateLimits, helpUrl: config.rateLimitsHelpUrl, acmeUrl: config.acmeUrl });
     // instances starting at once on one PostgreSQL take turns through migrate + bootstrap

@@ -6,7 +6,7 @@
  * cache path is a Map lookup and a cached buffer, and a fresh response (nonce)
  * one encoding pass plus one signature.
  */
-import { createHash, sign, type KeyObject } from "node:crypto";
+import { createHash, type KeyObject } from "node:crypto";
 import { SigilError } from "../core/errors.js";
 import type { KeyAlgorithm, RevocationReason } from "../core/types.js";
 import {
@@ -35,7 +35,8 @@ import {
   valueOf,
   type DerNode,
 } from "./der.js";
-import { inspectSpki, keyAlgorithmOf, spkiOf } from "./keys.js";
+import type { SigningKey } from "./key-store.js";
+import { inspectSpki, spkiOf } from "./keys.js";
 import { normalizeSerial } from "./serial.js";
 import type { Issuer, SignedCertificate } from "./signer.js";
 
@@ -278,7 +279,8 @@ export function encodeSingleResponse(certIdDer: Buffer, st: CertStatus, thisUpda
 
 /** What signs responses: a delegated responder (or the CA itself). */
 export interface OcspSigningKey {
-  privateKey: KeyObject;
+  /** the responder's key (a key-store signing handle: the CA's own may be in a PKCS#11 token) */
+  key: SigningKey;
   /** the signing certificate, included in `certs` when delegated; absent when the CA signs */
   certificateDer?: Buffer;
   /** SHA-1 of the signer's subjectPublicKey BIT STRING value: ResponderID byKey (RFC 6960 §4.2.2.3) */
@@ -286,12 +288,11 @@ export interface OcspSigningKey {
   algorithm: KeyAlgorithm;
 }
 
-export function ocspSigningKey(privateKey: KeyObject, certificateDer?: Buffer): OcspSigningKey {
-  const spki = spkiOf(privateKey);
-  const algorithm = keyAlgorithmOf(privateKey);
-  if (!algorithm) throw SigilError.internal("unsupported OCSP signing key");
+export function ocspSigningKey(key: SigningKey, certificateDer?: Buffer): OcspSigningKey {
+  const spki = key.spki;
+  const algorithm = key.algorithm;
   return {
-    privateKey,
+    key,
     ...(certificateDer ? { certificateDer } : {}),
     keyHash: createHash("sha1").update(inspectSpki(spki).publicKeyBits).digest(),
     algorithm,
@@ -318,7 +319,7 @@ export function signOcspResponse(p: {
   const parts = [ctxCons(2, derOctetString(p.signer.keyHash)), derGeneralizedTime(p.producedAt), seq(...p.responses)];
   if (p.nonce) parts.push(ctxCons(1, seq(seq(NONCE_OID_DER, derOctetString(p.nonce)))));
   const tbs = seq(...parts);
-  const sig = signWith(sa, p.signer.privateKey, tbs);
+  const sig = p.signer.key.sign(tbs);
   const basic = p.signer.certificateDer
     ? seq(tbs, sa.algId, derBitString(sig), ctxCons(0, seq(p.signer.certificateDer)))
     : seq(tbs, sa.algId, derBitString(sig));
@@ -330,21 +331,19 @@ export function signOcspResponse(p: {
 
 interface SignatureAlgorithm {
   algId: Buffer;
-  hash: "sha256" | "sha384";
-  ecdsa: boolean;
 }
 
 /** RFC 5758 §3.2 (ECDSA, parameters absent) and RFC 4055 §5 (RSA, NULL parameters); the same choice as signer.ts */
 function signatureAlgorithmFor(alg: KeyAlgorithm): SignatureAlgorithm {
   switch (alg) {
     case "p256":
-      return { algId: seq(derOid("1.2.840.10045.4.3.2")), hash: "sha256", ecdsa: true };
+      return { algId: seq(derOid("1.2.840.10045.4.3.2")) };
     case "p384":
-      return { algId: seq(derOid("1.2.840.10045.4.3.3")), hash: "sha384", ecdsa: true };
+      return { algId: seq(derOid("1.2.840.10045.4.3.3")) };
     case "rsa2048":
     case "rsa3072":
     case "rsa4096":
-      return { algId: seq(derOid("1.2.840.113549.1.1.11"), Buffer.from([0x05, 0x00])), hash: "sha256", ecdsa: false };
+      return { algId: seq(derOid("1.2.840.113549.1.1.11"), Buffer.from([0x05, 0x00])) };
     default: {
       const never: never = alg;
       throw SigilError.internal(`no signature algorithm for ${String(never)}`);
@@ -352,9 +351,6 @@ function signatureAlgorithmFor(alg: KeyAlgorithm): SignatureAlgorithm {
   }
 }
 
-function signWith(sa: SignatureAlgorithm, key: KeyObject, data: Buffer): Buffer {
-  return sa.ecdsa ? sign(sa.hash, data, { key, dsaEncoding: "der" }) : sign(sa.hash, data, key);
-}
 
 function extension(oid: string, critical: boolean, value: Buffer): Buffer {
   return critical ? seq(derOid(oid), derBoolean(true), derOctetString(value)) : seq(derOid(oid), derOctetString(value));
@@ -374,9 +370,7 @@ export function issueOcspResponderCertificate(
   issuer: Issuer,
   p: { publicKey: KeyObject; serial: Buffer; notBefore: Date; notAfter: Date; commonName: string },
 ): SignedCertificate {
-  const issuerAlg = keyAlgorithmOf(issuer.privateKey);
-  if (!issuerAlg) throw SigilError.internal("unsupported CA key");
-  const sa = signatureAlgorithmFor(issuerAlg);
+  const sa = signatureAlgorithmFor(issuer.keyAlgorithm);
   const notAfter = p.notAfter > issuer.notAfter ? issuer.notAfter : p.notAfter;
   if (!(p.notBefore < notAfter)) throw SigilError.invalidArgument("notBefore must be before notAfter", "notAfter");
   const spki = spkiOf(p.publicKey);
@@ -399,7 +393,7 @@ export function issueOcspResponderCertificate(
     spki,
     ctxCons(3, seq(...exts)),
   );
-  const der = seq(tbs, sa.algId, derBitString(signWith(sa, issuer.privateKey, tbs)));
+  const der = seq(tbs, sa.algId, derBitString(issuer.signingKey.sign(tbs)));
   return { der, pem: toPem(der, "CERTIFICATE") };
 }
 

@@ -6,8 +6,12 @@
  * must be copied verbatim) and pre-encodes every part of a leaf
  * TBSCertificate that does not vary per certificate, so issueLeaf() only
  * encodes serial, validity, subject, SPKI, SKI and SAN, then signs.
+ *
+ * Signing goes through a SigningKey (./key-store.ts): this module never
+ * holds private key material, whether the key is in the database or in a
+ * PKCS#11 token.
  */
-import { createHash, createPublicKey, sign, type KeyObject } from "node:crypto";
+import { createHash, createPublicKey, type KeyObject } from "node:crypto";
 import * as pkijs from "pkijs";
 import * as asn1js from "asn1js";
 import { SigilError } from "../core/errors.js";
@@ -38,6 +42,7 @@ import {
   writeTime,
 } from "./der.js";
 import { ipFromText } from "./ip.js";
+import type { SigningKey } from "./key-store.js";
 import { checkLeafKeyPolicySpki, inspectSpki, keyAlgorithmOf, spkiOf } from "./keys.js";
 import { normalizeSerial } from "./serial.js";
 
@@ -70,11 +75,6 @@ export interface SignedCertificate {
   pem: string;
 }
 
-export interface CaKeyPair {
-  privateKey: KeyObject;
-  publicKey: KeyObject;
-}
-
 /** A CA ready to sign; built once by loadIssuer() and reused. */
 export interface Issuer {
   readonly certificateDer: Buffer;
@@ -88,7 +88,8 @@ export interface Issuer {
   readonly pathLength: number | null;
   readonly keyAlgorithm: KeyAlgorithm;
   readonly subjectKeyIdentifier: Buffer;
-  readonly privateKey: KeyObject;
+  /** the CA key's signing handle (database or PKCS#11 key store) */
+  readonly signingKey: SigningKey;
   readonly urls: PublicUrls;
 }
 
@@ -168,24 +169,24 @@ const EMPTY_NAME = Buffer.from([0x30, 0x00]);
 interface SignatureAlgorithm {
   /** AlgorithmIdentifier DER */
   algId: Buffer;
-  hash: "sha256" | "sha384";
-  ecdsa: boolean;
 }
 
 /**
  * RFC 5758 §3.2: ecdsa-with-SHA256 / -SHA384 with parameters absent;
- * RFC 4055 §5: sha256WithRSAEncryption with NULL parameters.
+ * RFC 4055 §5: sha256WithRSAEncryption with NULL parameters. The key
+ * store signs with the same scheme for the key's algorithm
+ * (signatureHashOf in ./key-store.ts).
  */
 function signatureAlgorithmFor(alg: KeyAlgorithm): SignatureAlgorithm {
   switch (alg) {
     case "p256":
-      return { algId: seq(derOid(OID.ecdsaWithSha256)), hash: "sha256", ecdsa: true };
+      return { algId: seq(derOid(OID.ecdsaWithSha256)) };
     case "p384":
-      return { algId: seq(derOid(OID.ecdsaWithSha384)), hash: "sha384", ecdsa: true };
+      return { algId: seq(derOid(OID.ecdsaWithSha384)) };
     case "rsa2048":
     case "rsa3072":
     case "rsa4096":
-      return { algId: seq(derOid(OID.sha256WithRsa), Buffer.from([0x05, 0x00])), hash: "sha256", ecdsa: false };
+      return { algId: seq(derOid(OID.sha256WithRsa), Buffer.from([0x05, 0x00])) };
     default: {
       const never: never = alg;
       throw SigilError.internal(`no signature algorithm for ${String(never)}`);
@@ -193,14 +194,9 @@ function signatureAlgorithmFor(alg: KeyAlgorithm): SignatureAlgorithm {
   }
 }
 
-function signWith(sa: SignatureAlgorithm, key: KeyObject, data: Buffer): Buffer {
-  // X9.62 / RFC 5758 §3.2: ECDSA signatures are DER Ecdsa-Sig-Value
-  return sa.ecdsa ? sign(sa.hash, data, { key, dsaEncoding: "der" }) : sign(sa.hash, data, key);
-}
-
 /** Certificate / CertificateList ::= SEQUENCE { tbs, signatureAlgorithm, signatureValue BIT STRING } */
-function wrapSigned(tbs: Buffer, sa: SignatureAlgorithm, key: KeyObject): Buffer {
-  return seq(tbs, sa.algId, derBitString(signWith(sa, key, tbs)));
+function wrapSigned(tbs: Buffer, sa: SignatureAlgorithm, key: SigningKey): Buffer {
+  return seq(tbs, sa.algId, derBitString(key.sign(tbs)));
 }
 
 /** Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING } (RFC 5280 §4.1) */
@@ -390,15 +386,16 @@ function caTbs(p: {
  */
 export async function createRootCa(p: {
   subject: DistinguishedName;
-  keyPair: CaKeyPair;
+  /** the new CA's key, from a key store */
+  signingKey: SigningKey;
   serial: Buffer;
   notBefore: Date;
   notAfter: Date;
   pathLength?: number | null;
 }): Promise<SignedCertificate> {
-  const alg = caKeyAlgorithm(p.keyPair.publicKey);
+  const alg = caKeyAlgorithm(p.signingKey.publicKey);
   const sa = signatureAlgorithmFor(alg);
-  const spki = spkiOf(p.keyPair.publicKey);
+  const spki = p.signingKey.spki;
   const name = encodeName(p.subject);
   const tbs = caTbs({
     serial: p.serial,
@@ -412,7 +409,7 @@ export async function createRootCa(p: {
     authorityKeyId: keyIdentifierOf(spki),
     urls: {},
   });
-  const der = wrapSigned(tbs, sa, p.keyPair.privateKey);
+  const der = wrapSigned(tbs, sa, p.signingKey);
   return { der, pem: toPem(der, "CERTIFICATE") };
 }
 
@@ -423,7 +420,15 @@ export async function createRootCa(p: {
  */
 export async function issueSubordinateCa(
   issuer: Issuer,
-  p: { subject: DistinguishedName; publicKey: KeyObject; serial: Buffer; notBefore: Date; notAfter: Date; pathLength: number | null },
+  p: {
+    /** the subject, or (signing a CSR: src/ca/csr-builder.ts readCaCsr) its Name DER copied verbatim */
+    subject: DistinguishedName | { der: Buffer };
+    publicKey: KeyObject;
+    serial: Buffer;
+    notBefore: Date;
+    notAfter: Date;
+    pathLength: number | null;
+  },
 ): Promise<SignedCertificate> {
   const st = stateOf(issuer);
   caKeyAlgorithm(p.publicKey);
@@ -446,7 +451,7 @@ export async function issueSubordinateCa(
     serial: p.serial,
     sa: st.sa,
     issuerName: issuer.subjectDer,
-    subjectName: encodeName(p.subject),
+    subjectName: "der" in p.subject ? p.subject.der : encodeName(p.subject),
     notBefore: p.notBefore,
     notAfter: p.notAfter,
     spki: spkiOf(p.publicKey),
@@ -454,7 +459,7 @@ export async function issueSubordinateCa(
     authorityKeyId: issuer.subjectKeyIdentifier,
     urls: issuer.urls,
   });
-  const der = wrapSigned(tbs, st.sa, issuer.privateKey);
+  const der = wrapSigned(tbs, st.sa, issuer.signingKey);
   return { der, pem: toPem(der, "CERTIFICATE") };
 }
 
@@ -487,9 +492,9 @@ const LEAF_KU_RSA = keyUsageExt([KU.digitalSignature, KU.keyEncipherment]);
 /**
  * Parses a CA certificate once and precomputes what signing needs. Refuses
  * certificates that are not CAs (RFC 5280 §4.2.1.9 cA, §4.2.1.3
- * keyCertSign) and a private key that does not match the certificate.
+ * keyCertSign) and a signing key that does not match the certificate.
  */
-export function loadIssuer(p: { certificateDer: Buffer; privateKey: KeyObject; urls?: PublicUrls }): Issuer {
+export function loadIssuer(p: { certificateDer: Buffer; signingKey: SigningKey; urls?: PublicUrls }): Issuer {
   const der = Buffer.from(p.certificateDer);
   let cert: pkijs.Certificate;
   let subjectDer: Buffer;
@@ -529,7 +534,7 @@ export function loadIssuer(p: { certificateDer: Buffer; privateKey: KeyObject; u
   } else ski = keyIdentifierOf(spki);
 
   const certKey = createPublicKey({ key: spki, format: "der", type: "spki" });
-  if (!spkiOf(p.privateKey).equals(certKey.export({ type: "spki", format: "der" }))) {
+  if (!p.signingKey.spki.equals(certKey.export({ type: "spki", format: "der" }))) {
     throw SigilError.invalidArgument("CA private key does not match the CA certificate", "privateKey");
   }
   const keyAlgorithm = caKeyAlgorithm(certKey);
@@ -552,7 +557,7 @@ export function loadIssuer(p: { certificateDer: Buffer; privateKey: KeyObject; u
     pathLength,
     keyAlgorithm,
     subjectKeyIdentifier: ski,
-    privateKey: p.privateKey,
+    signingKey: p.signingKey,
     urls,
   });
   states.set(issuer, {
@@ -639,7 +644,7 @@ export function issueLeaf(issuer: Issuer, p: LeafParams): SignedCertificate {
     spki,
     exts,
   );
-  const der = wrapSigned(tbs, st.sa, issuer.privateKey);
+  const der = wrapSigned(tbs, st.sa, issuer.signingKey);
   return { der, pem: toPem(der, "CERTIFICATE") };
 }
 
@@ -886,7 +891,7 @@ export function signCrl(issuer: Issuer, p: CrlParams | (Omit<CrlParams, "entries
   o += crlExts.copy(buf, o);
   const tbsEnd = o;
 
-  const sig = signWith(st.sa, issuer.privateKey, buf.subarray(room, tbsEnd));
+  const sig = issuer.signingKey.sign(buf.subarray(room, tbsEnd));
   o += st.sa.algId.copy(buf, o);
   buf[o++] = TAG.BIT_STRING;
   o = writeLength(buf, o, sig.length + 1);

@@ -2,6 +2,7 @@
 import {
   CertificateAuthorityService,
   CertificateAuthorityStatus,
+  KeyStorage,
   CreateIntermediateCertificateAuthorityResponseSchema,
   CreateRootCertificateAuthorityResponseSchema,
   DeleteCertificateAuthorityResponseSchema,
@@ -35,10 +36,10 @@ const USAGE = `usage: sigil ca <command> [options]
 commands:
   create-root --org ORG_ID --name NAME --cn CN [--o ORG] [--ou UNIT] [--c CC]
         [--key p256|p384|rsa2048|rsa3072|rsa4096] [--days N] [--path-length N]
-        [--allow-leaf] [--crl-base-url URL] [--description TEXT]
+        [--allow-leaf] [--crl-base-url URL] [--description TEXT] [--key-storage database|pkcs11]
   create-intermediate --parent CA_ID --name NAME --cn CN [same options; leaves allowed unless --no-leaf]
   import --org ORG_ID --name NAME --cert FILE --key FILE [--key-password P] [--parent CA_ID]
-        [--allow-leaf] [--crl-base-url URL] [--description TEXT]
+        [--allow-leaf] [--crl-base-url URL] [--description TEXT] [--key-storage database|pkcs11]
   get ID
   list [--org ORG_ID] [--roots] [--page-size N] [--page-token T]
   chain ID                       PEM chain, the CA first and its root last
@@ -67,6 +68,7 @@ export function caRow(ca: CertificateAuthority): Record<string, string> {
     subject: ca.subject,
     key: keyAlgorithmName(ca.keyAlgorithm),
     "path length": ca.pathLength === undefined ? "none" : String(ca.pathLength),
+    "key storage": ca.keyStorage === KeyStorage.PKCS11 ? `pkcs11 (CKA_ID ${ca.keyReference})` : "database",
     "leaf certs": ca.allowLeafCerts ? "yes" : "no",
     serial: ca.serial,
     "not after": when(ca.notAfter),
@@ -74,6 +76,20 @@ export function caRow(ca: CertificateAuthority): Record<string, string> {
 }
 
 const COLUMNS = ["id", "name", "parent", "status", "key", "path length", "leaf certs", "not after"];
+
+/** --key-storage database|pkcs11 (docs/key-custody.md); absent: the server's default, the database */
+function keyStorageArg(v: string | undefined): KeyStorage {
+  switch (v) {
+    case undefined:
+      return KeyStorage.UNSPECIFIED;
+    case "database":
+      return KeyStorage.DATABASE;
+    case "pkcs11":
+      return KeyStorage.PKCS11;
+    default:
+      throw new UsageError(`--key-storage must be database or pkcs11, not "${v}"`);
+  }
+}
 
 export async function runCa(argv: string[], io: CliIo): Promise<number> {
   return runCli(USAGE, io, async () => {
@@ -93,6 +109,7 @@ export async function runCa(argv: string[], io: CliIo): Promise<number> {
       "allow-leaf": { type: "boolean" },
       "no-leaf": { type: "boolean" },
       "crl-base-url": { type: "string" },
+      "key-storage": { type: "string" },
       cert: { type: "string" },
       "key-password": { type: "string" },
       roots: { type: "boolean" },
@@ -115,6 +132,7 @@ export async function runCa(argv: string[], io: CliIo): Promise<number> {
       validityDays: optionalInt(values, "days") ?? 0,
       pathLength: optionalInt(values, "path-length"),
       crlBaseUrl: optionalString(values, "crl-base-url") ?? "",
+      keyStorage: keyStorageArg(optionalString(values, "key-storage")),
     });
     const cli = AdminCli.open(values, io);
     try {
@@ -144,6 +162,7 @@ export async function runCa(argv: string[], io: CliIo): Promise<number> {
             parentId: optionalString(values, "parent") ?? "",
             allowLeafCerts: allowLeaf() ?? false,
             crlBaseUrl: optionalString(values, "crl-base-url") ?? "",
+            keyStorage: keyStorageArg(optionalString(values, "key-storage")),
           });
           cli.print(ImportCertificateAuthorityResponseSchema, r, () => details(caRow(r.certificateAuthority)));
           return;

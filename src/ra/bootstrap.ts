@@ -10,7 +10,6 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { exportPrivateKeyPkcs8, generateKeyPair } from "../ca/keys.js";
 import { newSerial, serialToHex } from "../ca/serial.js";
 import { createRootCa as signRootCa, issueSubordinateCa, loadIssuer, type DistinguishedName, type Issuer } from "../ca/signer.js";
 import { SigilError } from "../core/errors.js";
@@ -149,22 +148,23 @@ interface PreparedCa {
 
 /** An ECDSA P-256 self-signed root (RFC 5280 §4.2.1.9: CA, pathLenConstraint 1) and its issuer, for signing the intermediate. */
 async function prepareRoot(ctx: RaContext): Promise<{ ca: PreparedCa; issuer: Issuer }> {
-  const keyPair = await generateKeyPair("p256");
+  // the first-run CAs keep their keys in the database key store (docs/key-custody.md)
+  const key = await ctx.issuers.keyStores.database.generate("p256");
   const now = ctx.clock.now();
   // whole seconds, so the row's validity is the certificate's (RFC 5280 §4.1.2.5)
   const notBefore = floorToSecond(new Date(now.getTime() - 60_000));
   const notAfter = floorToSecond(new Date(now.getTime() + ROOT_VALIDITY_DAYS * DAY_MS));
   const serial = newSerial(ctx.random);
   const id = uuidv7();
-  const cert = await signRootCa({ subject: ROOT_SUBJECT, keyPair, serial, notBefore, notAfter, pathLength: 1 });
-  const issuer = loadIssuer({ certificateDer: cert.der, privateKey: keyPair.privateKey, urls: caPublicUrls({ id, crlBaseUrl: null }, ctx.publicUrl) });
+  const cert = await signRootCa({ subject: ROOT_SUBJECT, signingKey: key.signingKey, serial, notBefore, notAfter, pathLength: 1 });
+  const issuer = loadIssuer({ certificateDer: cert.der, signingKey: key.signingKey, urls: caPublicUrls({ id, crlBaseUrl: null }, ctx.publicUrl) });
   const ca: PreparedCa = {
     id,
     name: DEFAULT_ROOT_CA,
     parentId: null,
     pathLength: 1,
     allowLeafCerts: false,
-    privateKeyPkcs8: exportPrivateKeyPkcs8(keyPair.privateKey),
+    privateKeyPkcs8: key.pkcs8!,
     certificatePem: cert.pem,
     serial: serialToHex(serial),
     subject: ROOT_SUBJECT,
@@ -176,7 +176,8 @@ async function prepareRoot(ctx: RaContext): Promise<{ ca: PreparedCa; issuer: Is
 
 /** The intermediate under `issuer` (pathLenConstraint 0, issues leaves), within the parent's validity (RFC 5280 §6.1.3). */
 async function prepareIntermediate(ctx: RaContext, parentId: string, issuer: Issuer): Promise<PreparedCa> {
-  const keyPair = await generateKeyPair("p256");
+  // the first-run CAs keep their keys in the database key store (docs/key-custody.md)
+  const key = await ctx.issuers.keyStores.database.generate("p256");
   const now = ctx.clock.now();
   const wantedStart = floorToSecond(new Date(now.getTime() - 60_000));
   const notBefore = wantedStart < issuer.notBefore ? issuer.notBefore : wantedStart;
@@ -185,14 +186,14 @@ async function prepareIntermediate(ctx: RaContext, parentId: string, issuer: Iss
   if (notAfter <= notBefore) throw SigilError.failedPrecondition(`the CA ${DEFAULT_ROOT_CA} has expired; no intermediate can be created under it`);
   const serial = newSerial(ctx.random);
   const id = uuidv7();
-  const cert = await issueSubordinateCa(issuer, { subject: INTERMEDIATE_SUBJECT, publicKey: keyPair.publicKey, serial, notBefore, notAfter, pathLength: 0 });
+  const cert = await issueSubordinateCa(issuer, { subject: INTERMEDIATE_SUBJECT, publicKey: key.signingKey.publicKey, serial, notBefore, notAfter, pathLength: 0 });
   return {
     id,
     name: DEFAULT_INTERMEDIATE_CA,
     parentId,
     pathLength: 0,
     allowLeafCerts: true,
-    privateKeyPkcs8: exportPrivateKeyPkcs8(keyPair.privateKey),
+    privateKeyPkcs8: key.pkcs8!,
     certificatePem: cert.pem,
     serial: serialToHex(serial),
     subject: INTERMEDIATE_SUBJECT,

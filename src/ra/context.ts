@@ -12,6 +12,8 @@ import { Store, type OrmTx, type SqlTx as StoreSqlTx } from "../db/store/session
 import { AuditLogWriter, type AuditEntry } from "./audit.js";
 import type { Actor } from "./actor.js";
 import { IssuerCache } from "./issuers.js";
+import { DatabaseKeyStore } from "../ca/key-store.js";
+import type { Pkcs11KeyStore } from "../ca/pkcs11.js";
 import { SecretVault } from "./secrets.js";
 import type { RateLimiter } from "./acme/rate-limits.js";
 import type { OidcClient } from "./oidc/client.js";
@@ -41,6 +43,8 @@ export interface RaContext {
   random?: (n: number) => Buffer;
   /** bcrypt cost of new password hashes (SIGIL_BCRYPT_COST; default DEFAULT_BCRYPT_COST) */
   bcryptCost?: number;
+  /** the PKCS#11 key store (SIGIL_PKCS11_MODULE, docs/key-custody.md); absent: CAs can only keep keys in the database */
+  pkcs11?: Pkcs11KeyStore;
   /** ACME rate limits (SIGIL_RATE_LIMITS, src/ra/acme/rate-limits.ts); absent: none apply (tests that build a context) */
   rateLimits?: RateLimiter;
   /** OpenID Connect discovery, JWKS and token requests (src/ra/oidc/client.ts, the injected fetch); absent: one over the global fetch */
@@ -56,7 +60,7 @@ export function createRaContext(
   const { orm, ...rest } = opts;
   const secrets = opts.secrets ?? new SecretVault(opts.keyRing, { now: () => opts.clock.now() });
   const partial = { ...rest, secrets, store: new Store(orm), audit: opts.audit ?? new AuditLogWriter() };
-  return { ...partial, issuers: new IssuerCache(secrets, partial.publicUrl), events: { certificateRevoked: [] } };
+  return { ...partial, issuers: new IssuerCache(secrets, partial.publicUrl, { database: new DatabaseKeyStore(), pkcs11: opts.pkcs11 }), events: { certificateRevoked: [] } };
 }
 
 /** What both kinds of transaction offer ra/ besides being a store session. */

@@ -46,7 +46,6 @@ import {
   type OcspResponseStatus,
   type OcspSigningKey,
 } from "../ca/ocsp.js";
-import { exportPrivateKeyPkcs8, generateKeyPair, importPrivateKeyPkcs8 } from "../ca/keys.js";
 import { newSerial, serialToHex } from "../ca/serial.js";
 import type { Issuer } from "../ca/signer.js";
 import { uuidv7 } from "../core/ids.js";
@@ -337,12 +336,12 @@ export class OcspResponder {
     }
     if (row && row.notAfter > now) {
       const pkcs8 = await this.ctx.secrets.open(this.ctx.store, row.encryptedPrivateKey, ocspSignerKeyAad(row.id));
-      const signer = ocspSigningKey(importPrivateKeyPkcs8(pkcs8), pemToDer(row.certificatePem));
+      const signer = ocspSigningKey(this.ctx.issuers.keyStores.database.open({ storage: "database", pkcs8 }), pemToDer(row.certificatePem));
       const renewAt = caCanIssue ? row.notAfter.getTime() - this.signerRenewBeforeMs : row.notAfter.getTime();
       return { signer, renewAt };
     }
     // the CA signs its own responses until it expires (no delegated signer can be issued)
-    return { signer: ocspSigningKey(issuer.privateKey), renewAt: now.getTime() + HOUR_MS };
+    return { signer: ocspSigningKey(issuer.signingKey), renewAt: now.getTime() + HOUR_MS };
   }
 
   private async issueSigner(
@@ -352,12 +351,13 @@ export class OcspResponder {
     now: Date,
   ): Promise<OcspSigner> {
     // EC CAs get a P-256 responder key, RSA CAs an RSA 2048 one (what their relying parties already verify)
-    const keyPair = await generateKeyPair(ca.keyAlgorithm.startsWith("rsa") ? "rsa2048" : "p256");
+    // the responder's key is a database key (sealed in its ocsp_signers row) whatever holds the CA's; the CA key signs its certificate
+    const key = await this.ctx.issuers.keyStores.database.generate(ca.keyAlgorithm.startsWith("rsa") ? "rsa2048" : "p256");
     const serial = newSerial(this.ctx.random);
     const notBefore = new Date(now.getTime() - 60_000);
     const notAfter = new Date(Math.min(now.getTime() + this.signerLifetimeMs, ca.notAfter.getTime()));
     const cert = issueOcspResponderCertificate(issuer, {
-      publicKey: keyPair.publicKey,
+      publicKey: key.signingKey.publicKey,
       serial,
       notBefore,
       notAfter,
@@ -373,7 +373,7 @@ export class OcspResponder {
       serial: serialToHex(serial),
       commonName: `OCSP ${ca.id}`,
       certificatePem: cert.pem,
-      encryptedPrivateKey: await this.ctx.secrets.seal(tx, ca.organization.id, exportPrivateKeyPkcs8(keyPair.privateKey), ocspSignerKeyAad(id)),
+      encryptedPrivateKey: await this.ctx.secrets.seal(tx, ca.organization.id, key.pkcs8!, ocspSignerKeyAad(id)),
       notBefore,
       notAfter,
       createdAt: now,

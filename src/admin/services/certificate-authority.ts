@@ -5,7 +5,7 @@ import { bindService, type ServiceBinding } from "../grpc-adapter.js";
 import { CertificateAuthorityService } from "../../gen/sigil/admin/v1/certificate_authority_pb.js";
 import * as cas from "../../ra/certificate-authorities.js";
 import { requireActor } from "../principal.js";
-import { caToProto, exportFormatFromProto, keyAlgorithmFromProto, subjectFromProto } from "./convert-pki.js";
+import { caToProto, exportFormatFromProto, keyAlgorithmFromProto, keyStorageFromProto, subjectFromProto } from "./convert-pki.js";
 import type { AdminServiceDeps } from "./index.js";
 
 /** CA validity when the request gives 0: ten years for a root, five for an intermediate. */
@@ -27,6 +27,7 @@ export function certificateAuthorityService({ ra }: AdminServiceDeps): ServiceBi
         pathLength: req.pathLength ?? null,
         allowLeafCerts: req.allowLeafCerts,
         crlBaseUrl: req.crlBaseUrl || null,
+        keyStorage: keyStorageFromProto(req.keyStorage),
       });
       return { certificateAuthority: caToProto(ca, now()) };
     },
@@ -58,6 +59,7 @@ export function certificateAuthorityService({ ra }: AdminServiceDeps): ServiceBi
         pathLength: req.pathLength ?? null,
         allowLeafCerts: req.allowLeafCerts,
         crlBaseUrl: req.crlBaseUrl || null,
+        keyStorage: keyStorageFromProto(req.keyStorage),
       });
       return { certificateAuthority: caToProto(ca, now()) };
     },
@@ -72,6 +74,7 @@ export function certificateAuthorityService({ ra }: AdminServiceDeps): ServiceBi
         parentId: req.parentId,
         allowLeafCerts: req.allowLeafCerts,
         crlBaseUrl: req.crlBaseUrl,
+        keyStorage: keyStorageFromProto(req.keyStorage),
       });
       return { certificateAuthority: caToProto(ca, now()) };
     },

@@ -37,8 +37,10 @@ import {
 import {
   CertificateAuthoritySchema,
   CertificateAuthorityStatus,
+  KeyStorage as KeyStorageMsg,
   type CertificateAuthority as CaMsg,
 } from "../../gen/sigil/admin/v1/certificate_authority_pb.js";
+import type { KeyStorage } from "../../ca/key-store.js";
 import {
   CertificateSchema,
   CertificateSource,
@@ -74,6 +76,23 @@ export function keyAlgorithmFromProto(k: KeyAlgorithmMsg, field = "key_algorithm
     default:
       throw SigilError.invalidArgument(`unknown key algorithm ${String(k)}`, field);
   }
+}
+
+/** KeyStorage: unspecified is the database (docs/key-custody.md) */
+export function keyStorageFromProto(k: KeyStorageMsg, field = "key_storage"): KeyStorage {
+  switch (k) {
+    case KeyStorageMsg.UNSPECIFIED:
+    case KeyStorageMsg.DATABASE:
+      return "database";
+    case KeyStorageMsg.PKCS11:
+      return "pkcs11";
+    default:
+      throw SigilError.invalidArgument(`unknown key storage ${String(k)}`, field);
+  }
+}
+
+export function keyStorageToProto(k: KeyStorage): KeyStorageMsg {
+  return k === "pkcs11" ? KeyStorageMsg.PKCS11 : KeyStorageMsg.DATABASE;
 }
 
 export function keyAlgorithmToProto(k: KeyAlgorithm | undefined): KeyAlgorithmMsg {
@@ -317,6 +336,8 @@ export function caToProto(ca: CertificateAuthority, now: Date): CaMsg {
     updatedAt: ts(ca.updatedAt),
     csrPem: ca.csrPem ?? "",
     offlineKey: ca.offlineKey,
+    keyStorage: keyStorageToProto(ca.keyStorage),
+    keyReference: ca.keyReference ?? "",
   });
 }
 

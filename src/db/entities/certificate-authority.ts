@@ -22,6 +22,10 @@ export class CertificateAuthority {
   /** overrides SIGIL_PUBLIC_URL as the base of the CRL DP, AIA and OCSP URLs */
   crlBaseUrl?: string | null;
   keyAlgorithm!: KeyAlgorithm;
+  /** where the key lives: "database" (encryptedPrivateKey) or "pkcs11" (a token; src/ca/key-store.ts) */
+  keyStorage: Opt<"database" | "pkcs11"> = "database";
+  /** the PKCS#11 key's CKA_ID in hex; null for database keys */
+  keyReference?: string | null;
   /**
    * AES-256-GCM blob bound to this row's id; never leaves the server except through the audited export.
    * null when the key is offline (offlineKey).
@@ -64,6 +68,8 @@ export const CertificateAuthoritySchema = new EntitySchema<CertificateAuthority>
     allowLeafCerts: { type: "boolean", default: true },
     crlBaseUrl: { type: "string", length: 512, nullable: true },
     keyAlgorithm: { type: "string", length: 16 },
+    keyStorage: { type: "string", length: 16, default: "database" },
+    keyReference: { type: "string", length: 255, nullable: true },
     encryptedPrivateKey: { type: "text", nullable: true, lazy: true },
     certificatePem: { type: "text" },
     serial: { type: "string", length: 64 },

@@ -39,6 +39,10 @@ export interface NewCaRow {
   csrPem?: string | null;
   /** Sigil does not hold the key (an offline root) */
   offlineKey?: boolean;
+  /** where the key lives (default database: encryptedPrivateKey); pkcs11 keys have a keyReference and no encryptedPrivateKey */
+  keyStorage?: "database" | "pkcs11";
+  /** the PKCS#11 key's CKA_ID in hex */
+  keyReference?: string | null;
 }
 
 /** Persists a new CA in the transaction (written at the next statement or at commit). */
@@ -64,6 +68,8 @@ export function createCa(tx: OrmTx, row: NewCaRow): CertificateAuthority {
     status: row.status ?? "active",
     csrPem: row.csrPem ?? null,
     offlineKey: row.offlineKey ?? false,
+    keyStorage: row.keyStorage ?? "database",
+    keyReference: row.keyReference ?? null,
     createdAt: row.createdAt,
     updatedAt: row.createdAt,
   });
@@ -215,6 +221,20 @@ const ORGANIZATION_EXISTS = statement("sigil_certificate_authorities_organizatio
 /** Whether the organization a new CA would belong to exists. */
 export async function organizationExists(s: Session, organizationId: string): Promise<boolean> {
   return (await sqlOf(s).query(ORGANIZATION_EXISTS, [organizationId])).length > 0;
+}
+
+const KEY_HOLDER = statement(
+  "sigil_certificate_authorities_key_holder",
+  `select key_storage, key_reference, encrypted_private_key from certificate_authorities where id = $1`,
+);
+
+/** Where a CA's key is: its storage, the PKCS#11 reference or the encrypted blob; undefined when there is no such CA. */
+export async function readCaKeyHolder(
+  s: Session,
+  caId: string,
+): Promise<{ storage: "database" | "pkcs11"; reference: string | null; encryptedPrivateKey: string | null } | undefined> {
+  const [r] = await sqlOf(s).query<{ key_storage: "database" | "pkcs11"; key_reference: string | null; encrypted_private_key: string | null }>(KEY_HOLDER, [caId]);
+  return r ? { storage: r.key_storage, reference: r.key_reference, encryptedPrivateKey: r.encrypted_private_key } : undefined;
 }
 
 const KEY = statement("sigil_certificate_authorities_key", `select encrypted_private_key from certificate_authorities where id = $1`);

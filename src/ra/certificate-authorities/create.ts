@@ -6,7 +6,7 @@
 import { SigilError } from "../../core/errors.js";
 import { uuidv7 } from "../../core/ids.js";
 import { KEY_ALGORITHMS, type KeyAlgorithm } from "../../core/types.js";
-import { exportPrivateKeyPkcs8, generateKeyPair } from "../../ca/keys.js";
+import { KEY_STORAGES, type KeyStorage } from "../../ca/key-store.js";
 import { newSerial, serialToHex } from "../../ca/serial.js";
 import { createRootCa as signRootCa, issueSubordinateCa, type DistinguishedName } from "../../ca/signer.js";
 import type { CertificateAuthority } from "../../db/entities/index.js";
@@ -16,7 +16,7 @@ import { authorize } from "../../policy/permissions.js";
 import type { Actor } from "../actor.js";
 import { inTransaction, type RaContext } from "../context.js";
 import { optionalCrlBaseUrl, optionalText, requireCaName, requireId } from "../input.js";
-import { caKeyAad } from "../issuers.js";
+import { generateCaKey, type NewCaKey } from "../issuers.js";
 import { creatorId, DAY_MS, floorToSecond, formatDn, loadCa, recordCaCertificate } from "./common.js";
 
 export interface CreateCaInput {
@@ -30,6 +30,8 @@ export interface CreateCaInput {
   pathLength?: number | null;
   allowLeafCerts?: boolean;
   crlBaseUrl?: string | null;
+  /** where the key is created (docs/key-custody.md); default database; pkcs11 needs SIGIL_PKCS11_MODULE */
+  keyStorage?: KeyStorage;
 }
 
 /** The checked input: every field once, by the rules of ra/input.ts. */
@@ -43,6 +45,7 @@ export function checkCaInput(input: CreateCaInput): CheckedCaInput {
   const description = optionalText(input.description ?? "", "description");
   if (!input.subject.commonName?.trim()) throw SigilError.invalidArgument("required", "subject.common_name");
   if (!KEY_ALGORITHMS.includes(input.keyAlgorithm)) throw SigilError.invalidArgument("unsupported", "key_algorithm");
+  if (input.keyStorage !== undefined && !KEY_STORAGES.includes(input.keyStorage)) throw SigilError.invalidArgument("unsupported", "key_storage");
   if (!Number.isInteger(input.validityDays) || input.validityDays < 1 || input.validityDays > 36_500) {
     throw SigilError.invalidArgument("1 to 36500", "validity_days");
   }
@@ -64,45 +67,58 @@ export async function createRootCa(ctx: RaContext, actor: Actor, raw: CreateCaIn
   const input = checkCaInput(raw);
   const orgId = requireId(input.organizationId, "organization_id");
   authorize(actor, orgId, "create_ca");
-  const keyPair = await generateKeyPair(input.keyAlgorithm);
+  // the row id first: a PKCS#11 key is labelled with it (CKA_LABEL sigil-ca-<id>)
+  const id = uuidv7();
+  const key = await generateCaKey(ctx.issuers.keyStores, ctx.secrets, input.keyStorage ?? "database", input.keyAlgorithm, id);
   const now = ctx.clock.now();
   // whole seconds, so the row's validity is the certificate's (RFC 5280 §4.1.2.5)
   const notBefore = floorToSecond(new Date(now.getTime() - 60_000));
   const notAfter = floorToSecond(new Date(now.getTime() + input.validityDays * DAY_MS));
   const serial = newSerial(ctx.random);
-  const cert = await signRootCa({ subject: input.subject, keyPair, serial, notBefore, notAfter, pathLength: input.pathLength ?? null });
-  return inTransaction(ctx, async (tx) => {
-    if (!(await organizationExists(tx, orgId))) throw SigilError.notFound("organization not found");
-    await assertNameFree(tx, orgId, input.name);
-    const id = uuidv7();
-    const ca = createCa(tx, {
-      id,
-      name: input.name,
-      description: input.description,
-      organizationId: orgId,
-      parentId: null,
-      pathLength: input.pathLength ?? null,
-      allowLeafCerts: input.allowLeafCerts ?? false,
-      crlBaseUrl: input.crlBaseUrl,
-      keyAlgorithm: input.keyAlgorithm,
-      encryptedPrivateKey: await ctx.secrets.seal(tx, orgId, exportPrivateKeyPkcs8(keyPair.privateKey), caKeyAad(id)),
-      certificatePem: cert.pem,
-      serial: serialToHex(serial),
-      subject: formatDn(input.subject),
-      notBefore,
-      notAfter,
-      creatorId: creatorId(actor),
-      createdAt: now,
+  return withCaKey(key, async () => {
+    const cert = await signRootCa({ subject: input.subject, signingKey: key.signingKey, serial, notBefore, notAfter, pathLength: input.pathLength ?? null });
+    return inTransaction(ctx, async (tx) => {
+      if (!(await organizationExists(tx, orgId))) throw SigilError.notFound("organization not found");
+      await assertNameFree(tx, orgId, input.name);
+      const ca = createCa(tx, {
+        id,
+        name: input.name,
+        description: input.description,
+        organizationId: orgId,
+        parentId: null,
+        pathLength: input.pathLength ?? null,
+        allowLeafCerts: input.allowLeafCerts ?? false,
+        crlBaseUrl: input.crlBaseUrl,
+        keyAlgorithm: input.keyAlgorithm,
+        ...(await key.columns(tx, orgId)),
+        certificatePem: cert.pem,
+        serial: serialToHex(serial),
+        subject: formatDn(input.subject),
+        notBefore,
+        notAfter,
+        creatorId: creatorId(actor),
+        createdAt: now,
+      });
+      tx.audit(actor, {
+        action: "ca_create",
+        organizationId: orgId,
+        resourceType: "certificate_authority",
+        resourceId: id,
+        detail: { name: input.name, kind: "root", keyAlgorithm: input.keyAlgorithm, keyStorage: key.storage, serial: ca.serial },
+      });
+      return ca;
     });
-    tx.audit(actor, {
-      action: "ca_create",
-      organizationId: orgId,
-      resourceType: "certificate_authority",
-      resourceId: id,
-      detail: { name: input.name, kind: "root", keyAlgorithm: input.keyAlgorithm, serial: ca.serial },
-    });
-    return ca;
   });
+}
+
+/** Runs the CA creation `fn` with a key just generated; a failure discards the key (a PKCS#11 key would stay in the token). */
+async function withCaKey<T>(key: NewCaKey, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    key.discard();
+    throw e;
+  }
 }
 
 /**
@@ -134,60 +150,62 @@ export async function createIntermediateCa(ctx: RaContext, actor: Actor, parentI
     }
   }
   const issuer = await ctx.issuers.get(ctx.store, parent);
-  const keyPair = await generateKeyPair(input.keyAlgorithm);
-  const now = ctx.clock.now();
-  // RFC 5280 §6.1.3: a chain is valid only while every certificate is. Clamp to the parent's
-  // certificate as signed (whole seconds), not to its row, whose times may carry milliseconds.
-  const wantedStart = floorToSecond(new Date(now.getTime() - 60_000));
-  const notBefore = wantedStart < issuer.notBefore ? issuer.notBefore : wantedStart;
-  const wantedEnd = floorToSecond(new Date(now.getTime() + input.validityDays * DAY_MS));
-  const notAfter = wantedEnd > issuer.notAfter ? issuer.notAfter : wantedEnd;
-  if (notAfter <= notBefore) throw SigilError.failedPrecondition("the parent CA's validity leaves no time for an intermediate");
-  const serial = newSerial(ctx.random);
-  const cert = await issueSubordinateCa(issuer, { subject: input.subject, publicKey: keyPair.publicKey, serial, notBefore, notAfter, pathLength });
-  const orgId = parent.organization.id;
-  return inTransaction(ctx, async (tx) => {
-    await assertNameFree(tx, orgId, input.name);
-    const id = uuidv7();
-    const serialHex = serialToHex(serial);
-    const ca = createCa(tx, {
-      id,
-      name: input.name,
-      description: input.description,
-      organizationId: orgId,
-      parentId: parent.id,
-      pathLength,
-      allowLeafCerts: input.allowLeafCerts ?? true,
-      crlBaseUrl: input.crlBaseUrl,
-      keyAlgorithm: input.keyAlgorithm,
-      encryptedPrivateKey: await ctx.secrets.seal(tx, orgId, exportPrivateKeyPkcs8(keyPair.privateKey), caKeyAad(id)),
-      certificatePem: cert.pem,
-      serial: serialHex,
-      subject: formatDn(input.subject),
-      notBefore,
-      notAfter,
-      creatorId: creatorId(actor),
-      createdAt: now,
+  const id = uuidv7();
+  const key = await generateCaKey(ctx.issuers.keyStores, ctx.secrets, input.keyStorage ?? "database", input.keyAlgorithm, id);
+  return withCaKey(key, async () => {
+    const now = ctx.clock.now();
+    // RFC 5280 §6.1.3: a chain is valid only while every certificate is. Clamp to the parent's
+    // certificate as signed (whole seconds), not to its row, whose times may carry milliseconds.
+    const wantedStart = floorToSecond(new Date(now.getTime() - 60_000));
+    const notBefore = wantedStart < issuer.notBefore ? issuer.notBefore : wantedStart;
+    const wantedEnd = floorToSecond(new Date(now.getTime() + input.validityDays * DAY_MS));
+    const notAfter = wantedEnd > issuer.notAfter ? issuer.notAfter : wantedEnd;
+    if (notAfter <= notBefore) throw SigilError.failedPrecondition("the parent CA's validity leaves no time for an intermediate");
+    const serial = newSerial(ctx.random);
+    const cert = await issueSubordinateCa(issuer, { subject: input.subject, publicKey: key.signingKey.publicKey, serial, notBefore, notAfter, pathLength });
+    const orgId = parent.organization.id;
+    return inTransaction(ctx, async (tx) => {
+      await assertNameFree(tx, orgId, input.name);
+      const serialHex = serialToHex(serial);
+      const ca = createCa(tx, {
+        id,
+        name: input.name,
+        description: input.description,
+        organizationId: orgId,
+        parentId: parent.id,
+        pathLength,
+        allowLeafCerts: input.allowLeafCerts ?? true,
+        crlBaseUrl: input.crlBaseUrl,
+        keyAlgorithm: input.keyAlgorithm,
+        ...(await key.columns(tx, orgId)),
+        certificatePem: cert.pem,
+        serial: serialHex,
+        subject: formatDn(input.subject),
+        notBefore,
+        notAfter,
+        creatorId: creatorId(actor),
+        createdAt: now,
+      });
+      // written now: a serial the parent already used fails this transaction
+      await recordCaCertificate(tx, {
+        serial: serialHex,
+        issuerId: parent.id,
+        organizationId: orgId,
+        commonName: input.subject.commonName ?? null,
+        notBefore: notBefore,
+        notAfter: notAfter,
+        creatorId: creatorId(actor),
+        certificatePem: cert.pem,
+        createdAt: now,
+      });
+      tx.audit(actor, {
+        action: "ca_create",
+        organizationId: orgId,
+        resourceType: "certificate_authority",
+        resourceId: id,
+        detail: { name: input.name, kind: "intermediate", parentId: parent.id, keyAlgorithm: input.keyAlgorithm, keyStorage: key.storage, serial: serialHex },
+      });
+      return ca;
     });
-    // written now: a serial the parent already used fails this transaction
-    await recordCaCertificate(tx, {
-      serial: serialHex,
-      issuerId: parent.id,
-      organizationId: orgId,
-      commonName: input.subject.commonName ?? null,
-      notBefore: notBefore,
-      notAfter: notAfter,
-      creatorId: creatorId(actor),
-      certificatePem: cert.pem,
-      createdAt: now,
-    });
-    tx.audit(actor, {
-      action: "ca_create",
-      organizationId: orgId,
-      resourceType: "certificate_authority",
-      resourceId: id,
-      detail: { name: input.name, kind: "intermediate", parentId: parent.id, keyAlgorithm: input.keyAlgorithm, serial: serialHex },
-    });
-    return ca;
   });
 }

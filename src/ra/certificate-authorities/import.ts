@@ -4,6 +4,7 @@
 import { X509Certificate, type KeyObject } from "node:crypto";
 import { isSigilError, SigilError } from "../../core/errors.js";
 import { uuidv7 } from "../../core/ids.js";
+import { keyObjectSigningKey } from "../../ca/key-store.js";
 import { fromPem } from "../../ca/der.js";
 import { exportPrivateKeyPkcs8 } from "../../ca/keys.js";
 import { importPrivateKeyPem, KeyImportError } from "../../ca/private-key-import.js";
@@ -16,7 +17,8 @@ import { authorize } from "../../policy/permissions.js";
 import type { Actor } from "../actor.js";
 import { inTransaction, type RaContext } from "../context.js";
 import { optionalCrlBaseUrl, optionalId, optionalText, requireCaName, requireId } from "../input.js";
-import { caKeyAad, pemToDer } from "../issuers.js";
+import { caKeyAad, caKeyStore, pemToDer } from "../issuers.js";
+import type { GeneratedKey, KeyStorage } from "../../ca/key-store.js";
 import { creatorId, recordCaCertificate } from "./common.js";
 
 export interface ImportCaInput {
@@ -29,6 +31,8 @@ export interface ImportCaInput {
   parentId?: string;
   allowLeafCerts: boolean;
   crlBaseUrl?: string;
+  /** default database; pkcs11 creates the key in the server's token (non-extractable) and stores no copy */
+  keyStorage?: KeyStorage;
 }
 
 /** The private key of an import, its failures named by the API's fields. */
@@ -72,7 +76,7 @@ export async function importCa(ctx: RaContext, actor: Actor, input: ImportCaInpu
   const privateKey = await importKey(input.privateKeyPem, input.privateKeyPassword);
   let issuer: Issuer;
   try {
-    issuer = loadIssuer({ certificateDer: certDer, privateKey });
+    issuer = loadIssuer({ certificateDer: certDer, signingKey: keyObjectSigningKey(privateKey) });
   } catch (e) {
     if (isSigilError(e)) {
       const field = e.field === "privateKey" ? "private_key_pem" : "certificate_pem";
@@ -84,71 +88,83 @@ export async function importCa(ctx: RaContext, actor: Actor, input: ImportCaInpu
   if (issuer.notAfter <= now) throw SigilError.failedPrecondition("the CA certificate has expired");
   const serial = serialToHex(issuer.serial);
 
-  return inTransaction(ctx, async (tx) => {
-    if (!(await organizationExists(tx, orgId))) throw SigilError.notFound("organization not found");
-    let parent: CertificateAuthority | undefined;
-    if (parentId) {
-      parent = await findCa(tx, parentId);
-      if (!parent) throw SigilError.notFound("parent CA not found");
-      authorize(actor, parent.organization.id, "read");
-      if (parent.organization.id !== orgId) throw SigilError.invalidArgument("the parent belongs to another organization", "parent_id");
-      const parentX509 = new X509Certificate(pemToDer(parent.certificatePem));
-      // RFC 5280 §6.1.3 (a)(1), (a)(4): signed by the parent's key, issuer name = parent's subject
-      if (!x509.checkIssued(parentX509) || !x509.verify(parentX509.publicKey)) {
-        throw SigilError.invalidArgument("the certificate was not issued by this parent CA", "parent_id");
+  // refused before anything is written when the server has no token
+  const keyStore = input.keyStorage === "pkcs11" ? (caKeyStore(ctx.issuers.keyStores, "pkcs11"), ctx.issuers.keyStores.pkcs11!) : undefined;
+  let inToken: GeneratedKey | undefined;
+  try {
+    return await inTransaction(ctx, async (tx) => {
+      if (!(await organizationExists(tx, orgId))) throw SigilError.notFound("organization not found");
+      let parent: CertificateAuthority | undefined;
+      if (parentId) {
+        parent = await findCa(tx, parentId);
+        if (!parent) throw SigilError.notFound("parent CA not found");
+        authorize(actor, parent.organization.id, "read");
+        if (parent.organization.id !== orgId) throw SigilError.invalidArgument("the parent belongs to another organization", "parent_id");
+        const parentX509 = new X509Certificate(pemToDer(parent.certificatePem));
+        // RFC 5280 §6.1.3 (a)(1), (a)(4): signed by the parent's key, issuer name = parent's subject
+        if (!x509.checkIssued(parentX509) || !x509.verify(parentX509.publicKey)) {
+          throw SigilError.invalidArgument("the certificate was not issued by this parent CA", "parent_id");
+        }
+        if (parent.pathLength != null && (issuer.pathLength === null || issuer.pathLength >= parent.pathLength)) {
+          throw SigilError.invalidArgument(`its path length must be below the parent's (${parent.pathLength})`, "certificate_pem");
+        }
       }
-      if (parent.pathLength != null && (issuer.pathLength === null || issuer.pathLength >= parent.pathLength)) {
-        throw SigilError.invalidArgument(`its path length must be below the parent's (${parent.pathLength})`, "certificate_pem");
+      if (await caNameTaken(tx, orgId, input.name)) {
+        throw SigilError.alreadyExists(`a CA named "${input.name}" already exists in this organization`, "name");
       }
-    }
-    if (await caNameTaken(tx, orgId, input.name)) {
-      throw SigilError.alreadyExists(`a CA named "${input.name}" already exists in this organization`, "name");
-    }
-    if (await caCertificateImported(tx, orgId, serial, issuer.pem)) {
-      throw SigilError.alreadyExists("this CA certificate is already imported", "certificate_pem");
-    }
-    const id = uuidv7();
-    const ca = createCa(tx, {
-      id,
-      name: input.name,
-      description,
-      organizationId: orgId,
-      parentId: parent?.id ?? null,
-      pathLength: issuer.pathLength,
-      allowLeafCerts: input.allowLeafCerts,
-      crlBaseUrl,
-      keyAlgorithm: issuer.keyAlgorithm,
-      encryptedPrivateKey: await ctx.secrets.seal(tx, orgId, exportPrivateKeyPkcs8(privateKey), caKeyAad(id)),
-      certificatePem: issuer.pem,
-      serial,
-      subject: x509SubjectText(x509),
-      notBefore: issuer.notBefore,
-      notAfter: issuer.notAfter,
-      creatorId: creatorId(actor),
-      createdAt: now,
-    });
-    if (parent && !(await certificateSerialTaken(tx, parent.id, serial))) {
-      await recordCaCertificate(tx, {
-        serial: serial,
-        issuerId: parent.id,
+      if (await caCertificateImported(tx, orgId, serial, issuer.pem)) {
+        throw SigilError.alreadyExists("this CA certificate is already imported", "certificate_pem");
+      }
+      const id = uuidv7();
+      const ca = createCa(tx, {
+        id,
+        name: input.name,
+        description,
         organizationId: orgId,
-        commonName: x509CommonName(x509),
+        parentId: parent?.id ?? null,
+        pathLength: issuer.pathLength,
+        allowLeafCerts: input.allowLeafCerts,
+        crlBaseUrl,
+        keyAlgorithm: issuer.keyAlgorithm,
+        ...(keyStore
+          ? // docs/key-custody.md: created in the token CKA_SENSITIVE, CKA_EXTRACTABLE=false; the database keeps only the reference
+            ((inToken = keyStore.importKey(privateKey, `sigil-ca-${id}`)), { keyStorage: "pkcs11" as const, keyReference: inToken.reference, encryptedPrivateKey: null })
+          : { encryptedPrivateKey: await ctx.secrets.seal(tx, orgId, exportPrivateKeyPkcs8(privateKey), caKeyAad(id)) }),
+        certificatePem: issuer.pem,
+        serial,
+        subject: x509SubjectText(x509),
         notBefore: issuer.notBefore,
         notAfter: issuer.notAfter,
         creatorId: creatorId(actor),
-        certificatePem: issuer.pem,
         createdAt: now,
       });
-    }
-    tx.audit(actor, {
-      action: "ca_import",
-      organizationId: orgId,
-      resourceType: "certificate_authority",
-      resourceId: id,
-      detail: { name: input.name, parentId: parent?.id ?? null, keyAlgorithm: issuer.keyAlgorithm, serial },
+      if (parent && !(await certificateSerialTaken(tx, parent.id, serial))) {
+        await recordCaCertificate(tx, {
+          serial: serial,
+          issuerId: parent.id,
+          organizationId: orgId,
+          commonName: x509CommonName(x509),
+          notBefore: issuer.notBefore,
+          notAfter: issuer.notAfter,
+          creatorId: creatorId(actor),
+          certificatePem: issuer.pem,
+          createdAt: now,
+        });
+      }
+      tx.audit(actor, {
+        action: "ca_import",
+        organizationId: orgId,
+        resourceType: "certificate_authority",
+        resourceId: id,
+        detail: { name: input.name, parentId: parent?.id ?? null, keyAlgorithm: issuer.keyAlgorithm, serial },
+      });
+      return ca;
     });
-    return ca;
-  });
+  } catch (e) {
+    // the CA row was not written: the key must not stay in the token
+    if (inToken) keyStore!.discard(inToken);
+    throw e;
+  }
 }
 
 /** RFC 4514 §2.1: the RDNs last-to-first (node lists them first-to-last, one per line). */

@@ -19,6 +19,7 @@ import { generateKeyPair } from "../../../src/ca/keys.js";
 import { newSerial } from "../../../src/ca/serial.js";
 import { createRootCa, crlToPem, loadIssuer, signCrl, type CrlEntry, type CrlEntryColumns, type Issuer } from "../../../src/ca/signer.js";
 import { openssl, opensslOk, TempDir } from "./openssl.js";
+import { keyObjectSigningKey } from "../../../src/ca/key-store.js";
 
 const DAY = 86_400_000;
 const tmp = new TempDir();
@@ -31,13 +32,13 @@ before(async () => {
   const now = Date.now();
   const root = await createRootCa({
     subject: { commonName: "CRL encoding test" },
-    keyPair: keys,
+    signingKey: keyObjectSigningKey(keys.privateKey),
     serial: newSerial(),
     notBefore: new Date(now - DAY),
     notAfter: new Date(now + 3650 * DAY),
     pathLength: 0,
   });
-  issuer = loadIssuer({ certificateDer: root.der, privateKey: keys.privateKey });
+  issuer = loadIssuer({ certificateDer: root.der, signingKey: keyObjectSigningKey(keys.privateKey) });
   caFile = tmp.file("ca.pem", root.pem);
 });
 

@@ -16,6 +16,7 @@ import {
   type PublicUrls,
 } from "../../../src/ca/signer.js";
 import { openssl, opensslOk, TempDir } from "./openssl.js";
+import { keyObjectSigningKey } from "../../../src/ca/key-store.js";
 
 const DAY = 86_400_000;
 const now = Date.now();
@@ -39,13 +40,13 @@ async function buildChain(alg: KeyAlgorithm): Promise<Chain> {
   const rootKeys = await generateKeyPair(alg);
   const root = await createRootCa({
     subject: { commonName: `Sigil Test Root ${alg}`, organization: "Sigil Test", country: "DE" },
-    keyPair: rootKeys,
+    signingKey: keyObjectSigningKey(rootKeys.privateKey),
     serial: newSerial(),
     notBefore: new Date(now - DAY),
     notAfter: new Date(now + 3650 * DAY),
     pathLength: 1,
   });
-  const rootIssuer = loadIssuer({ certificateDer: root.der, privateKey: rootKeys.privateKey, urls: urlsFor(`root-${alg}`) });
+  const rootIssuer = loadIssuer({ certificateDer: root.der, signingKey: keyObjectSigningKey(rootKeys.privateKey), urls: urlsFor(`root-${alg}`) });
   const interKeys = await generateKeyPair(alg);
   const inter = await issueSubordinateCa(rootIssuer, {
     subject: { commonName: `Sigil Test Intermediate ${alg}`, organization: "Sigil Test", organizationalUnit: "Issuing" },
@@ -59,7 +60,7 @@ async function buildChain(alg: KeyAlgorithm): Promise<Chain> {
     rootFile: tmp.file(`root-${alg}.pem`, root.pem),
     interFile: tmp.file(`inter-${alg}.pem`, inter.pem),
     root: rootIssuer,
-    inter: loadIssuer({ certificateDer: inter.der, privateKey: interKeys.privateKey, urls: urlsFor(`inter-${alg}`) }),
+    inter: loadIssuer({ certificateDer: inter.der, signingKey: keyObjectSigningKey(interKeys.privateKey), urls: urlsFor(`inter-${alg}`) }),
   };
 }
 
@@ -232,8 +233,8 @@ describe("ca/signer certificate contents (openssl x509 -text)", function () {
 
   it("uses GeneralizedTime for dates in 2050 and later", async () => {
     const keys = await generateKeyPair("p256");
-    const root = await createRootCa({ subject: { commonName: "Long" }, keyPair: keys, serial: newSerial(), notBefore: new Date(now - DAY), notAfter: new Date(Date.UTC(2051, 0, 1)) });
-    const issuer = loadIssuer({ certificateDer: root.der, privateKey: keys.privateKey });
+    const root = await createRootCa({ subject: { commonName: "Long" }, signingKey: keyObjectSigningKey(keys.privateKey), serial: newSerial(), notBefore: new Date(now - DAY), notAfter: new Date(Date.UTC(2051, 0, 1)) });
+    const issuer = loadIssuer({ certificateDer: root.der, signingKey: keyObjectSigningKey(keys.privateKey) });
     assert.equal(issuer.notAfter.toISOString(), "2051-01-01T00:00:00.000Z");
     assert.ok(root.der.includes(Buffer.from([0x18, 0x0f, ...Buffer.from("20510101000000Z")])));
     assert.match(text(root.pem), /Not After : Jan  1 00:00:00 2051 GMT/);
@@ -298,10 +299,10 @@ describe("ca/signer refusals", function () {
 
   it("refuses to load a non-CA certificate or a key that does not match", async () => {
     const leaf = issueLeaf(chain.inter, leafParams());
-    assert.throws(() => loadIssuer({ certificateDer: leaf.der, privateKey: ecLeafKey.privateKey }), invalid("certificateDer"));
+    assert.throws(() => loadIssuer({ certificateDer: leaf.der, signingKey: keyObjectSigningKey(ecLeafKey.privateKey) }), invalid("certificateDer"));
     const other = await generateKeyPair("p256");
-    assert.throws(() => loadIssuer({ certificateDer: chain.inter.certificateDer, privateKey: other.privateKey }), invalid("privateKey"));
-    assert.throws(() => loadIssuer({ certificateDer: Buffer.from("junk"), privateKey: other.privateKey }), invalid("certificateDer"));
+    assert.throws(() => loadIssuer({ certificateDer: chain.inter.certificateDer, signingKey: keyObjectSigningKey(other.privateKey) }), invalid("privateKey"));
+    assert.throws(() => loadIssuer({ certificateDer: Buffer.from("junk"), signingKey: keyObjectSigningKey(other.privateKey) }), invalid("certificateDer"));
   });
 
   it("refuses a CRL whose nextUpdate is not after thisUpdate and signs an empty CRL without a revoked list", () => {

@@ -16,6 +16,7 @@ import {
 import { newSerial, serialToHex } from "../../../src/ca/serial.js";
 import { createRootCa, issueLeaf, loadIssuer, type Issuer } from "../../../src/ca/signer.js";
 import { openssl, opensslOk, TempDir } from "../../unit/ca/openssl.js";
+import { keyObjectSigningKey } from "../../../src/ca/key-store.js";
 
 const DAY = 86_400_000;
 
@@ -40,8 +41,8 @@ describe("OCSP wire format (src/ca/ocsp.ts)", () => {
     tmp = new TempDir();
     const keys = await generateKeyPair("p256");
     const now = Date.now();
-    const root = await createRootCa({ subject: { commonName: "OCSP Unit CA" }, keyPair: keys, serial: newSerial(), notBefore: new Date(now - DAY), notAfter: new Date(now + 365 * DAY) });
-    issuer = loadIssuer({ certificateDer: root.der, privateKey: keys.privateKey, urls: { ocspUrl: "http://127.0.0.1/ocsp/x" } });
+    const root = await createRootCa({ subject: { commonName: "OCSP Unit CA" }, signingKey: keyObjectSigningKey(keys.privateKey), serial: newSerial(), notBefore: new Date(now - DAY), notAfter: new Date(now + 365 * DAY) });
+    issuer = loadIssuer({ certificateDer: root.der, signingKey: keyObjectSigningKey(keys.privateKey), urls: { ocspUrl: "http://127.0.0.1/ocsp/x" } });
     caPem = tmp.file("ca.pem", root.pem);
     leafSerial = newSerial();
     const leafKey = await generateKeyPair("p256");
@@ -116,7 +117,7 @@ describe("OCSP wire format (src/ca/ocsp.ts)", () => {
     assert.match(text, /OCSP No Check/);
     assert.match(text, /CA:FALSE/);
     assert.match(text, /Digital Signature/);
-    const signer = ocspSigningKey(signerKeys.privateKey, signerCert.der);
+    const signer = ocspSigningKey(keyObjectSigningKey(signerKeys.privateKey), signerCert.der);
 
     const reqFile = tmp.file("req2.der");
     opensslOk(["ocsp", "-issuer", caPem, "-cert", leafPem, "-reqout", reqFile]);
