@@ -42,6 +42,7 @@ export const SCOPE_DESCRIPTIONS = {
   "renewal:write": "create and cancel renewal campaigns",
   "policies:read": "read issuance policies",
   "policies:write": "create, change and delete issuance policies",
+  "keys:write": "rotate an organization's data key (KeyManagementService)",
   "identity-providers:read": "read an organization's OpenID Connect providers (never their client secrets)",
   "identity-providers:write": "create, change and delete OpenID Connect providers",
 } as const satisfies Record<string, string>;
@@ -166,6 +167,8 @@ export const RPC_SCOPES: Readonly<Record<string, RpcScope>> = {
   "IssuancePolicyService/ListIssuancePolicies": "policies:read",
   "IssuancePolicyService/UpdateIssuancePolicy": "policies:write",
   "IssuancePolicyService/DeleteIssuancePolicy": "policies:write",
+  // KeyManagementService
+  "KeyManagementService/RotateOrganizationDataKey": "keys:write",
   // IdentityProviderService
   "IdentityProviderService/CreateIdentityProvider": "identity-providers:write",
   "IdentityProviderService/GetIdentityProvider": "identity-providers:read",
