@@ -1,7 +1,16 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { isSigilError } from "../../../src/core/errors.js";
-import { MasterKeyRing, masterKeyId, parseMasterKey } from "../../../src/ca/key-encryption.js";
+import {
+  MasterKeyRing,
+  blobKeyRef,
+  dataKeyWrapAad,
+  generateDataKey,
+  masterKeyId,
+  openWithDataKey,
+  parseMasterKey,
+  sealWithDataKey,
+} from "../../../src/ca/key-encryption.js";
 
 const isConfig = (e: unknown): boolean => isSigilError(e, "config");
 
@@ -97,5 +106,58 @@ describe("ca/key-encryption", () => {
         );
       }
     });
+  });
+});
+
+describe("ca/key-encryption: data keys (sgk2 envelope blobs)", () => {
+  const id = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+  const key = generateDataKey();
+  const secret = Buffer.from("an organization's secret");
+  const isInternal = (e: unknown): boolean => isSigilError(e, "internal");
+
+  it("seals into a self-describing sgk2 blob naming the data key, and opens it", () => {
+    const blob = sealWithDataKey(id, key, secret, "ca:1");
+    assert.match(blob, /^sgk2\.[0-9a-f-]{36}\.[A-Za-z0-9_-]{16}\.[A-Za-z0-9_-]+$/);
+    assert.deepEqual(blobKeyRef(blob), { format: "sgk2", dataKeyId: id });
+    assert.deepEqual(openWithDataKey(blob, key, "ca:1"), secret);
+    assert.notEqual(sealWithDataKey(id, key, secret, "ca:1"), blob, "a fresh IV every time");
+  });
+
+  it("refuses another row's AAD, another data key, a relabelled key id and a flipped byte", () => {
+    const blob = sealWithDataKey(id, key, secret, "ca:1");
+    assert.throws(() => openWithDataKey(blob, key, "ca:2"), isInternal);
+    assert.throws(() => openWithDataKey(blob, generateDataKey(), "ca:1"), isInternal);
+    const relabelled = blob.replace(id, "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c");
+    assert.throws(() => openWithDataKey(relabelled, key, "ca:1"), isInternal);
+    const parts = blob.split(".");
+    const ct = Buffer.from(parts[3]!, "base64url");
+    ct[0]! ^= 1;
+    assert.throws(() => openWithDataKey([...parts.slice(0, 3), ct.toString("base64url")].join("."), key, "ca:1"), isInternal);
+    assert.throws(() => openWithDataKey("sgk2.x.y.z", key, "ca:1"), isInternal);
+  });
+
+  it("tells which key a blob needs (sgk1: a master key, sgk2: a data key), nothing for anything else", () => {
+    const ring = MasterKeyRing.fromKeys(randomBytes(32));
+    assert.deepEqual(blobKeyRef(ring.encrypt(secret, "x")), { format: "sgk1", masterKeyId: ring.currentKeyId });
+    for (const bad of ["", "sgk3.a.b.c", "sgk1.XYZ.a.b", "plain text", "sgk2.not-a-uuid.a.b"]) assert.equal(blobKeyRef(bad), undefined, bad);
+  });
+
+  it("wraps a data key under the master key bound to its id and scope", () => {
+    const ring = MasterKeyRing.fromKeys(randomBytes(32));
+    const wrapped = ring.encrypt(key, dataKeyWrapAad(id, "org-1"));
+    assert.deepEqual(ring.decrypt(wrapped, dataKeyWrapAad(id, "org-1")), key);
+    assert.throws(() => ring.decrypt(wrapped, dataKeyWrapAad(id, "org-2")), (e: unknown) => isSigilError(e, "config"));
+    assert.throws(() => ring.decrypt(wrapped, dataKeyWrapAad(id, null)), (e: unknown) => isSigilError(e, "config"));
+  });
+
+  it("a ring with a new current key still opens what the old ring sealed, and seals with the new key", () => {
+    const oldKey = randomBytes(32);
+    const next = randomBytes(32);
+    const ring = MasterKeyRing.fromKeys(oldKey);
+    const rotated = ring.withCurrent(next);
+    assert.equal(rotated.currentKeyId, masterKeyId(next));
+    assert.ok(rotated.hasKey(masterKeyId(oldKey)) && rotated.hasKey(masterKeyId(next)));
+    assert.deepEqual(rotated.decrypt(ring.encrypt(secret, "a"), "a"), secret);
+    assert.deepEqual(blobKeyRef(rotated.encrypt(secret, "a")), { format: "sgk1", masterKeyId: masterKeyId(next) });
   });
 });
