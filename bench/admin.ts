@@ -2,6 +2,8 @@
  * Admin-plane issuance benchmark: `npm run bench -- admin [--concurrency 16] [--duration 20] [--warmup 3]`.
  *
  * `--profile DIR` keeps a CPU profile of the server per level and prints its top functions.
+ * `--queries N` lists the N most frequent SQL statement shapes per level
+ * (the SQL/cert column is always printed).
  *
  * Starts `sigil serve` as a child process on a fresh PostgreSQL database,
  * logs in as the bootstrap superuser over gRPC, then N callers loop
@@ -47,11 +49,13 @@ export async function run(args: string[]): Promise<void> {
       duration: { type: "string", default: "20" },
       warmup: { type: "string", default: "3" },
       profile: { type: "string" },
+      queries: { type: "string", default: "0" },
     },
   });
   const levels = values.concurrency.split(",").map(Number);
   const durationS = Number(values.duration);
   const warmupS = Number(values.warmup);
+  const topQueries = Number(values.queries);
   const db = await createBenchDatabase("sigil_bench_admin");
   const dataDir = mkdtempSync(path.join(tmpdir(), "sigil-bench-admin-"));
   const httpPort = await freePort();
@@ -67,6 +71,7 @@ export async function run(args: string[]): Promise<void> {
     SIGIL_PUBLIC_URL: `http://127.0.0.1:${httpPort}`,
     SIGIL_BOOTSTRAP_ADMIN_PASSWORD: ADMIN_PASSWORD,
     SIGIL_LOG_LEVEL: "warn",
+    ...(topQueries > 0 ? { BENCH_PROBE_SQL_TEXT: "1" } : {}),
   });
   const address = `127.0.0.1:${grpcPort}`;
   const auth = makeClient(AuthService, address, grpc.credentials.createInsecure());
@@ -89,7 +94,7 @@ export async function run(args: string[]): Promise<void> {
       );
     await issue(); // first call: JIT, pool, issuer cache
 
-    console.log("callers  certs/s   p50 ms  p99 ms  errors  sigil ms/cert  PG ms/cert  RSS MB (start -> end)  other cores  load average");
+    console.log("callers  certs/s   p50 ms  p99 ms  errors  sigil ms/cert  PG ms/cert  SQL/cert  RSS MB (start -> end)  other cores  load average");
     for (const c of levels) {
       let stop = false;
       let measuring = false;
@@ -116,6 +121,7 @@ export async function run(args: string[]): Promise<void> {
       const rss0 = rssMb(sigil.pid);
       const m0 = machineBusyMs();
       const me0 = process.cpuUsage();
+      const q0 = await sigil.queries();
       if (values.profile) await sigil.profileStart();
       const t0 = performance.now();
       measuring = true;
@@ -123,6 +129,7 @@ export async function run(args: string[]): Promise<void> {
       measuring = false;
       const t1 = performance.now();
       for (const pid of await db.backendPids()) if (!pgCpu.pids.includes(pid)) pgCpu.track(pid, 0);
+      const q1 = await sigil.queries();
       const sMs = sigilCpu.total();
       const pMs = pgCpu.total();
       const meUsage = process.cpuUsage(me0);
@@ -140,9 +147,17 @@ export async function run(args: string[]): Promise<void> {
       const n = Math.max(1, lat.length);
       const other = Math.max(0, machineMs - sMs - pMs - (meUsage.user + meUsage.system) / 1000) / (t1 - t0);
       console.log(
-        `${String(c).padStart(7)}  ${(lat.length / ((t1 - t0) / 1000)).toFixed(1).padStart(7)}  ${percentile(lat, 50).toFixed(1).padStart(7)}  ${percentile(lat, 99).toFixed(1).padStart(6)}  ${String(errors).padStart(6)}  ${(sMs / n).toFixed(2).padStart(13)}  ${(pMs / n).toFixed(2).padStart(10)}  ${`${rss0} -> ${rss1}`.padStart(21)}  ${other.toFixed(2).padStart(11)}  ${la.map((x) => x.toFixed(2)).join(" ")}`,
+        `${String(c).padStart(7)}  ${(lat.length / ((t1 - t0) / 1000)).toFixed(1).padStart(7)}  ${percentile(lat, 50).toFixed(1).padStart(7)}  ${percentile(lat, 99).toFixed(1).padStart(6)}  ${String(errors).padStart(6)}  ${(sMs / n).toFixed(2).padStart(13)}  ${(pMs / n).toFixed(2).padStart(10)}  ${((q1.total - q0.total) / n).toFixed(1).padStart(8)}  ${`${rss0} -> ${rss1}`.padStart(21)}  ${other.toFixed(2).padStart(11)}  ${la.map((x) => x.toFixed(2)).join(" ")}`,
       );
       if (firstError) console.log(`  first error: ${firstError}`);
+      if (topQueries > 0) {
+        const top = Object.entries(q1.byText)
+          .map(([sql, count]) => ({ sql, delta: count - (q0.byText[sql] ?? 0) }))
+          .filter((q) => q.delta > 0)
+          .sort((a, b) => b.delta - a.delta)
+          .slice(0, topQueries);
+        for (const q of top) console.log(`  ${(q.delta / n).toFixed(2).padStart(6)}/cert  ${q.sql.replace(/\s+/g, " ").slice(0, 160)}`);
+      }
     }
   } finally {
     auth.close();
