@@ -40,3 +40,8 @@ export async function pruneOidcLogins(tx: TxSession, before: Date, limit = 100):
   if (!old.length) return 0;
   return em.nativeDelete(OidcLogin, { id: { $in: old.map((o) => o.id) } });
 }
+
+/** How many unused, unexpired logins a provider has (the cap on sign-ins in progress). */
+export async function countLiveOidcLogins(s: TxSession, providerId: string, now: Date): Promise<number> {
+  return emOf(s).count(OidcLogin, { provider: providerId, usedAt: null, expiresAt: { $gt: now } });
+}

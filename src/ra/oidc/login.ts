@@ -34,7 +34,7 @@ import {
   lockUserIdentity,
   userLinkedToProvider,
 } from "../../db/store/identity-providers.js";
-import { insertOidcLogin, lockOidcLoginByState, pruneOidcLogins } from "../../db/store/oidc-logins.js";
+import { countLiveOidcLogins, insertOidcLogin, lockOidcLoginByState, pruneOidcLogins } from "../../db/store/oidc-logins.js";
 import { findOrganization, findOrganizationBySlug } from "../../db/store/organizations.js";
 import { emailHolder, findUser, insertUser, usernameHolder } from "../../db/store/users.js";
 import type { Actor } from "../actor.js";
@@ -58,6 +58,14 @@ export const ID_TOKEN_MAX_AGE_S = SSO_LOGIN_TTL_MS / 1000;
 export const NO_PASSWORD_HASH = "!sso";
 /** Signature algorithms accepted on ID tokens (asymmetric only: the client secret is never a verification key here). */
 export const ID_TOKEN_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"];
+
+/**
+ * Sign-ins in progress one provider may have (BeginSsoLogin needs no
+ * credential and stores a row): beyond it RESOURCE_EXHAUSTED until some
+ * complete or expire.
+ */
+export const MAX_LIVE_SSO_LOGINS = 10_000;
+export const SSO_TOO_MANY = "too many sign-ins are in progress for this identity provider; try again in a few minutes";
 
 export const SSO_NOT_CONFIGURED = "single sign-on is not configured for this organization";
 export const SSO_SEVERAL_PROVIDERS = "the organization has several identity providers: give identity_provider_id";
@@ -162,6 +170,9 @@ export async function beginSsoLogin(ctx: RaContext, input: { organization: strin
   const expiresAt = new Date(now.getTime() + SSO_LOGIN_TTL_MS);
   await inTransaction(ctx, async (tx) => {
     await pruneOidcLogins(tx, now);
+    if ((await countLiveOidcLogins(tx, provider.id, now)) >= MAX_LIVE_SSO_LOGINS) {
+      throw SigilError.resourceExhausted(SSO_TOO_MANY, { retryAfterMs: SSO_LOGIN_TTL_MS, reason: "SSO_LOGINS_IN_PROGRESS" });
+    }
     const id = uuidv7();
     insertOidcLogin(tx, {
       id,

@@ -15,6 +15,7 @@ import { Readable, Writable } from "node:stream";
 import { run } from "../../../src/cli/main.js";
 import { cliEnv, Collector, runSigil } from "../../helpers/sigil-cli.js";
 import { toJsonString } from "@bufbuild/protobuf";
+import pg from "pg";
 import { loadConfig } from "../../../src/config.js";
 import { createLogger } from "../../../src/logger.js";
 import { startSigil, type SigilServer } from "../../../src/server.js";
@@ -28,7 +29,9 @@ import {
   SSO_INVALID_ID_TOKEN,
   SSO_INVALID_STATE,
   SSO_NO_ROLE,
+  SSO_TOO_MANY,
   SSO_UNKNOWN_USER,
+  MAX_LIVE_SSO_LOGINS,
 } from "../../../src/ra/oidc/login.js";
 import { INVALID_CREDENTIALS } from "../../../src/ra/auth.js";
 import { createTestDatabase } from "../../helpers/postgres.js";
@@ -316,6 +319,24 @@ describe("operator sign-in with OpenID Connect (real provider)", function () {
     } finally {
       rmSync(home, { recursive: true, force: true });
     }
+  });
+
+  it("fail/too-many-in-progress: past MAX_LIVE_SSO_LOGINS unfinished sign-ins of a provider, BeginSsoLogin is RESOURCE_EXHAUSTED", async () => {
+    const sql = new pg.Client({ connectionString: db!.url });
+    await sql.connect();
+    try {
+      await sql.query(
+        `insert into oidc_logins (id, provider_id, state_hash, binding_hash, nonce, code_verifier_encrypted, redirect_uri, created_at, expires_at)
+         select gen_random_uuid(), $1, md5(random()::text) || md5(random()::text), 'x', 'n', 'v', 'http://127.0.0.1/callback', now(), now() + interval '10 minutes'
+           from generate_series(1, $2::int)`,
+        [providerId, MAX_LIVE_SSO_LOGINS],
+      );
+      await rejectsWith(c.auth.beginSsoLogin({ organization: orgSlug, redirectUri: REDIRECT }), "RESOURCE_EXHAUSTED", SSO_TOO_MANY);
+    } finally {
+      await sql.query(`delete from oidc_logins where binding_hash = 'x'`);
+      await sql.end();
+    }
+    await c.auth.beginSsoLogin({ organization: orgSlug, redirectUri: REDIRECT });
   });
 
   it("ok/secret-write-only: the client secret is never in Get/List answers, the audit log or the server's log", async () => {
