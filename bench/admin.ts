@@ -72,7 +72,8 @@ export async function run(args: string[]): Promise<void> {
     SIGIL_BOOTSTRAP_ADMIN_PASSWORD: ADMIN_PASSWORD,
     SIGIL_LOG_LEVEL: "warn",
     ...(topQueries > 0 ? { BENCH_PROBE_SQL_TEXT: "1" } : {}),
-  });
+    // a cold tsx cache on a loaded machine (load 30) takes more than the default minute to start
+  }, { startTimeoutMs: 240_000 });
   const address = `127.0.0.1:${grpcPort}`;
   const auth = makeClient(AuthService, address, grpc.credentials.createInsecure());
   const certs = makeClient(CertificateService, address, grpc.credentials.createInsecure());
