@@ -13,10 +13,11 @@ import { createPublicKey, verify as cryptoVerify, type JsonWebKey, type KeyObjec
 import type { IncomingMessage } from "node:http";
 import { ACCEPTED_ALGS, ALG_SPECS, isAcceptedAlg } from "../core/jws-algorithms.js";
 import { canonicalJwk, publicJwk } from "../core/jwk.js";
-import type { AccountInfo } from "../ra/acme/accounts.js";
+import type { AccountInfo, NonceAccountResult } from "../ra/acme/accounts.js";
+import type { PrefetchedOrder } from "../ra/acme/orders.js";
 import type { DirectoryInfo } from "../ra/acme/directories.js";
 import { ACME_MESSAGES, AcmeError, acmeErr } from "../ra/acme/errors.js";
-import type { Linker } from "./linker.js";
+import { UUID, type Linker } from "./linker.js";
 import { decodeB64Json, type RequestBody } from "./payloads.js";
 import { payloadTooLarge, unsupportedMediaType } from "./problems.js";
 
@@ -61,6 +62,8 @@ export interface AcmeRequestState {
    * together with the account read (one round trip)
    */
   nonceToConsume?: string;
+  /** kid requests of a route that reads an order: the order read with the nonce and account (one round trip) */
+  prefetchedOrder?: { id: string; row: PrefetchedOrder };
   /** decoded payload; undefined for POST-as-GET (empty payload, §6.3) */
   payload?: unknown;
   postAsGet?: boolean;
@@ -84,6 +87,8 @@ export interface AccountRequest extends AuthenticatedBase {
   account: AccountInfo;
   /** the kid URL as the client sent it */
   kid: string;
+  /** the order of the path's `:id`, read with the nonce and account (routes chained with `readOrder`) */
+  prefetchedOrder?: { id: string; row: PrefetchedOrder };
 }
 
 /** a request signed by the key in its `jwk` header (newAccount, revokeCert by certificate key) */
@@ -103,7 +108,7 @@ export function authenticated(ctx: Context): AuthenticatedRequest {
   const key = st.key;
   if (!header || !key || st.postAsGet === undefined) throw new Error("acme: the request was not authenticated (the JWS chain did not run)");
   const body: RequestBody = st.postAsGet ? { postAsGet: true } : { postAsGet: false, payload: st.payload };
-  if (st.account && typeof header.kid === "string") return { by: "kid", dir: st.dir, header, key, body, account: st.account, kid: header.kid };
+  if (st.account && typeof header.kid === "string") return { by: "kid", dir: st.dir, header, key, body, account: st.account, kid: header.kid, prefetchedOrder: st.prefetchedOrder };
   if (st.jwk && st.thumbprint) return { by: "jwk", dir: st.dir, header, key, body, jwk: st.jwk, thumbprint: st.thumbprint };
   throw new Error("acme: the authenticated request has neither an account nor a jwk");
 }
@@ -130,7 +135,8 @@ export interface AccountLookup {
 /** the nonce checks the chain needs (NonceStore implements them) */
 export interface NonceChecker {
   consume(value: string): Promise<boolean>;
-  consumeWithAccount(value: string, directoryId: string, accountId: string): Promise<{ nonceOk: boolean; account: AccountInfo | null }>;
+  /** `orderId`: also read that order of the account in the same round trip (the result's `order`) */
+  consumeWithAccount(value: string, directoryId: string, accountId: string, orderId?: string): Promise<NonceAccountResult>;
 }
 
 export interface JwsDeps {
@@ -236,8 +242,19 @@ async function importAccountKey(jwk: JWK, alg: string, thumbprint: string): Prom
   return key;
 }
 
-/** §6.2: by `jwk` (newAccount, revokeCert) or by `kid` (everything else) */
-export function lookupKey(deps: JwsDeps, mode: KeyMode) {
+/** what a route reads ahead with the nonce and account of a kid request */
+export interface ReadAhead {
+  /** the order named by the path's `:id` (RFC 8555 §7.1.3 order poll) */
+  order?: boolean;
+}
+
+/**
+ * §6.2: by `jwk` (newAccount, revokeCert) or by `kid` (everything else).
+ * `readAhead.order`: a kid request's first round trip also reads the order
+ * of the path's `:id` (a read without side effects; the handler sees it only
+ * once the signature and the account's status have been checked).
+ */
+export function lookupKey(deps: JwsDeps, mode: KeyMode, readAhead: ReadAhead = {}) {
   return async function keyLookup(ctx: Context, next: Next): Promise<void> {
     const st = acmeState(ctx);
     const header = st.header!;
@@ -264,9 +281,12 @@ export function lookupKey(deps: JwsDeps, mode: KeyMode) {
       if (id && st.nonceToConsume !== undefined) {
         const nonce = st.nonceToConsume;
         st.nonceToConsume = undefined;
-        const r = await deps.nonces.consumeWithAccount(nonce, st.dir.id, id);
+        const param = readAhead.order ? (ctx.params as Record<string, string> | undefined)?.id : undefined;
+        const orderId = param !== undefined && UUID.test(param) ? param : undefined;
+        const r = await deps.nonces.consumeWithAccount(nonce, st.dir.id, id, orderId);
         if (!r.nonceOk) throw NONCE_REJECTED();
         account = r.account;
+        if (orderId !== undefined && r.order !== undefined) st.prefetchedOrder = { id: orderId, row: r.order };
       } else {
         await consumeLeftNonce(deps, st);
         if (mode === "jwk") throw acmeErr.malformed("this resource needs a jwk, not a kid");

@@ -64,7 +64,7 @@ export function bindAcmeRa(ra: RaContext, opts: AcmeRaBindingOptions): BoundAcme
     verifyKeyChange: (input) => verifyKeyChange(input),
     changeAccountKey: (account, newJwk, newThumbprint, accountUrl) => changeAccountKey(ra, account, newJwk, newThumbprint, accountUrl),
     newOrder: (dir, account, payload) => newOrder(ra, dir, account, payload),
-    getOrder: (account, id) => getOrder(ra, account, id),
+    getOrder: (account, id, prefetched) => getOrder(ra, account, id, prefetched),
     listOrders: (account, cursor, pageSize) => listOrders(ra, account, cursor, pageSize),
     finalizeOrder: (dir, account, orderId, csrDer) => finalizeOrder(ra, dir, account, orderId, csrDer, recentCertificates, caaChecker),
     certificateChain: (account, certificateId) => certificateChain(ra, chains, account, certificateId, recentCertificates),

@@ -13,7 +13,7 @@ import type { AuthzInfo } from "../ra/acme/authorizations.js";
 import type { ChallengeInfo } from "../ra/acme/challenges.js";
 import type { DirectoryInfo } from "../ra/acme/directories.js";
 import type { KeyChangeInput, VerifiedKeyChange } from "../ra/acme/inner-jws.js";
-import type { OrderInfo } from "../ra/acme/orders.js";
+import type { OrderInfo, PrefetchedOrder } from "../ra/acme/orders.js";
 import type { RenewalInfo } from "../ra/acme/renewal-info.js";
 import type { RateLimitView } from "../ra/acme/rate-limits.js";
 import type { RevocationAuth } from "../ra/acme/revoke.js";
@@ -70,7 +70,8 @@ export interface AcmeRa {
 
   // §7.4 orders
   newOrder(dir: DirectoryInfo, account: AccountInfo, payload: { identifiers?: unknown; notBefore?: unknown; notAfter?: unknown; replaces?: unknown; profile?: string }): Promise<OrderInfo>;
-  getOrder(account: AccountInfo, id: string): Promise<OrderInfo>;
+  /** `prefetched`: the order the JWS chain read with the nonce and account (AccountRequest.prefetchedOrder) */
+  getOrder(account: AccountInfo, id: string, prefetched?: { id: string; row: PrefetchedOrder }): Promise<OrderInfo>;
   listOrders(account: AccountInfo, cursor: string | undefined, pageSize: number): Promise<{ ids: string[]; next?: string }>;
   finalizeOrder(dir: DirectoryInfo, account: AccountInfo, orderId: string, csrDer: Buffer): Promise<OrderInfo>;
   /** §7.4.2 the PEM chain */

@@ -11,7 +11,7 @@ import type { Context, Middleware, Next } from "koa";
 import type { Logger } from "../logger.js";
 import { acmeErr } from "../ra/acme/errors.js";
 import type { RaContext } from "../ra/context.js";
-import { checkUrlAndNonce, DEFAULT_BODY_LIMIT, lookupKey, parseJws, verifySignature, type AcmeRequestState, type JwsDeps, type KeyMode } from "./jws.js";
+import { checkUrlAndNonce, DEFAULT_BODY_LIMIT, lookupKey, parseJws, verifySignature, type AcmeRequestState, type JwsDeps, type KeyMode, type ReadAhead } from "./jws.js";
 import { Linker } from "./linker.js";
 import { methodNotAllowed, noSuchResource, renderProblem, sendProblem, unavailable } from "./problems.js";
 import { bindAcmeRa, type AcmeRaBindingOptions } from "./ra-binding.js";
@@ -131,7 +131,7 @@ export function buildAcmeRouter(deps: AcmeRouterDeps | AcmePortRouterDeps): Acme
     ra,
     linker,
     edge,
-    chain: (mode: KeyMode): Middleware[] => [edge, parseJws(jwsDeps), checkUrlAndNonce(jwsDeps), lookupKey(jwsDeps, mode), verifySignature()],
+    chain: (mode: KeyMode, readAhead?: ReadAhead): Middleware[] => [edge, parseJws(jwsDeps), checkUrlAndNonce(jwsDeps), lookupKey(jwsDeps, mode, readAhead), verifySignature()],
     ordersPageSize: deps.ordersPageSize ?? 100,
   };
   directoryRoutes(router, routeDeps);

@@ -6,7 +6,7 @@
 import type Router from "@koa/router";
 import type { Context, Middleware } from "koa";
 import { acmeErr } from "../../ra/acme/errors.js";
-import { accountRequest, authenticated, jwkRequest, postAsGetOnly, type AccountRequest, type AuthenticatedRequest, type JwkRequest, type KeyMode } from "../jws.js";
+import { accountRequest, authenticated, jwkRequest, postAsGetOnly, type AccountRequest, type AuthenticatedRequest, type JwkRequest, type KeyMode, type ReadAhead } from "../jws.js";
 import { UUID, type Linker } from "../linker.js";
 import type { AcmeRa } from "../ra-port.js";
 
@@ -19,8 +19,8 @@ export interface AcmeRouteDeps {
   linker: Linker;
   /** the edge: Replay-Nonce, the directory, Link rel=index, problem documents */
   edge: Middleware;
-  /** the edge followed by the JWS chain for a key mode (§6.2) */
-  chain(mode: KeyMode): Middleware[];
+  /** the edge followed by the JWS chain for a key mode (§6.2); `readAhead`: what a kid request's first round trip also reads */
+  chain(mode: KeyMode, readAhead?: ReadAhead): Middleware[];
   /** orders per page of the orders list */
   ordersPageSize: number;
 }
@@ -31,9 +31,9 @@ export function postKid(
   deps: AcmeRouteDeps,
   path: string,
   handler: (ctx: Context, req: AccountRequest) => Promise<void> | void,
-  opts: { postAsGetOnly?: boolean } = {},
+  opts: { postAsGetOnly?: boolean; readAhead?: ReadAhead } = {},
 ): void {
-  router.post(path, ...deps.chain("kid"), ...(opts.postAsGetOnly ? [postAsGetOnly()] : []), (ctx: Context) => handler(ctx, accountRequest(ctx)));
+  router.post(path, ...deps.chain("kid", opts.readAhead), ...(opts.postAsGetOnly ? [postAsGetOnly()] : []), (ctx: Context) => handler(ctx, accountRequest(ctx)));
 }
 
 /** a jwk-mode route: the handler gets the request with its JWK and thumbprint */

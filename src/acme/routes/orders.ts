@@ -20,11 +20,12 @@ export function orderRoutes(router: Router, deps: AcmeRouteDeps): void {
     deps,
     "/order/:id",
     async (ctx, st) => {
-      const order = await ra.getOrder(st.account, idParam(ctx));
+      // the order was read with the nonce and the account (one round trip, src/db/store/nonces.ts)
+      const order = await ra.getOrder(st.account, idParam(ctx), st.prefetchedOrder);
       if (order.status === "processing") ctx.set("Retry-After", String(RETRY_AFTER_SECONDS));
       json(ctx, 200, orderJson(linker, st.dir.name, order));
     },
-    { postAsGetOnly: true },
+    { postAsGetOnly: true, readAhead: { order: true } },
   );
 
   // §7.4 finalize

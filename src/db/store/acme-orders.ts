@@ -78,6 +78,23 @@ function orderFromSql(r: OrderSqlRow): AcmeOrderRow {
   };
 }
 
+/**
+ * An order read carried in another statement (the nonce + account round trip
+ * of a kid request, src/db/store/nonces.ts): ORDER_COLUMNS of `alias`, each
+ * named `o_<column>` so they do not collide with the statement's own columns.
+ */
+export function prefixedOrderSelectList(alias: string): string {
+  return ORDER_COLUMNS.map((c) => `${alias}.${c} as o_${c}`).join(", ");
+}
+
+/** the order of a row selected with prefixedOrderSelectList (null when its o_id is null: no such order of the account) */
+export function orderFromPrefixedRow(r: Record<string, unknown>): AcmeOrderRow | null {
+  if (r.o_id === null || r.o_id === undefined) return null;
+  const row: Record<string, unknown> = {};
+  for (const c of ORDER_COLUMNS) row[c] = r[`o_${c}`];
+  return orderFromSql(row as unknown as OrderSqlRow);
+}
+
 // ---- creating an order -------------------------------------------------------------------
 
 /** A new authorization of a new order (pending, with the order's pending expiry). */

@@ -66,6 +66,8 @@ interface NonceAccountRequest {
   nonce: string;
   directoryId: string;
   id: string;
+  /** an order of the account read in the same statement (the order poll) */
+  orderId?: string;
   resolve: (r: NonceAccountResult) => void;
   reject: (e: unknown) => void;
 }
@@ -87,9 +89,10 @@ export class NonceAccountBatcher {
     private readonly maxBatch = 128,
   ) {}
 
-  lookup(nonce: string, directoryId: string, id: string): Promise<NonceAccountResult> {
+  /** `orderId`: also read that order of the account (the result's `order`: null when the account has none of that id) */
+  lookup(nonce: string, directoryId: string, id: string, orderId?: string): Promise<NonceAccountResult> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ nonce, directoryId, id, resolve, reject });
+      this.queue.push({ nonce, directoryId, id, orderId, resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => this.flush());
@@ -106,13 +109,13 @@ export class NonceAccountBatcher {
     try {
       if (batch.length === 1) {
         const r = batch[0]!;
-        r.resolve(await consumeNonceAndFindAccountRow(this.ctx.store, { nonce: r.nonce, directoryId: r.directoryId, accountId: r.id }, this.now()));
+        r.resolve(await consumeNonceAndFindAccountRow(this.ctx.store, { nonce: r.nonce, directoryId: r.directoryId, accountId: r.id, orderId: r.orderId }, this.now()));
         return;
       }
       const seen = new Set<string>();
       const send: NonceAccountRequest[] = [];
       for (const r of batch) {
-        if (seen.has(r.nonce)) r.resolve({ nonceOk: false, account: null });
+        if (seen.has(r.nonce)) r.resolve({ nonceOk: false, account: null, ...(r.orderId !== undefined ? { order: null } : {}) });
         else {
           seen.add(r.nonce);
           send.push(r);
@@ -120,7 +123,7 @@ export class NonceAccountBatcher {
       }
       const rows = await consumeNoncesAndFindAccounts(
         this.ctx.store,
-        send.map((r) => ({ nonce: r.nonce, directoryId: r.directoryId, accountId: r.id })),
+        send.map((r) => ({ nonce: r.nonce, directoryId: r.directoryId, accountId: r.id, orderId: r.orderId })),
         this.now(),
       );
       send.forEach((r, i) => r.resolve(rows[i]!));

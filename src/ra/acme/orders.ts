@@ -220,9 +220,21 @@ async function createNewOrder(
   return order;
 }
 
-/** an order of this account; another account's order is not found (404), like an unknown one */
-export async function getOrder(ctx: RaContext, account: AccountInfo, id: string): Promise<OrderInfo> {
-  const r = await findOrder(ctx.store, id, account.id);
+/**
+ * An order read ahead in the kid request's nonce + account statement
+ * (src/db/store/nonces.ts; null: the account has no order of that id). The
+ * transport carries it from its JWS chain to getOrder without looking inside.
+ */
+export type PrefetchedOrder = AcmeOrderRow | null;
+
+/**
+ * RFC 8555 §7.1.3 the order, read for its account (another account's reads
+ * as unknown). `prefetched`: the row the request's first round trip read
+ * with its nonce and account, for this id and account, so the poll costs
+ * no second round trip.
+ */
+export async function getOrder(ctx: RaContext, account: AccountInfo, id: string, prefetched?: { id: string; row: PrefetchedOrder }): Promise<OrderInfo> {
+  const r = prefetched && prefetched.id === id && (prefetched.row === null || prefetched.row.accountId === account.id) ? prefetched.row : await findOrder(ctx.store, id, account.id);
   if (!r) throw acmeErr.notFound();
   return orderInfo(r, ctx.clock.now());
 }
