@@ -113,6 +113,9 @@ export class AdminServer {
       if (this.#stopping) session.close();
     });
     server.on("connection", (socket: Socket) => {
+      // no Nagle: a response's HEADERS, DATA and trailers are separate small writes, and with Nagle
+      // each call waited for the client's delayed ACK (p50 ~26 ms instead of ~2 ms on loopback)
+      socket.setNoDelay(true);
       this.#sockets.add(socket);
       socket.once("close", () => this.#sockets.delete(socket));
     });
