@@ -241,6 +241,24 @@ describe("master-key rotation (sigil rotate-master-key)", function () {
     }
   });
 
+  it("refuses bad input with a usage or configuration error, never echoing key text", async () => {
+    const missing = await runSigil(["rotate-master-key"], cliEnvFor(newKey));
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /--new-key-file is required/);
+    const batch = await runSigil(["rotate-master-key", "--new-key-file", keyFile, "--batch-size", "0"], cliEnvFor(newKey));
+    assert.equal(batch.code, 2);
+    assert.match(batch.stderr, /--batch-size must be an integer 1\.\.10000/);
+    const badFile = path.join(dir, "bad.key");
+    writeFileSync(badFile, "not-a-key-but-a-secret-looking-string\n", { mode: 0o600 });
+    const bad = await runSigil(["rotate-master-key", "--new-key-file", badFile], cliEnvFor(newKey));
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /--new-key-file must be a 32-byte key/);
+    assert.ok(!bad.stderr.includes("secret-looking"), "the file's text is not echoed");
+    const absent = await runSigil(["rotate-master-key", "--new-key-file", path.join(dir, "nope.key")], cliEnvFor(newKey));
+    assert.notEqual(absent.code, 0);
+    assert.match(absent.stderr, /cannot read .*nope\.key \(ENOENT\)/);
+  });
+
   it("names a configured previous key that nothing needs any more", async () => {
     const server = await start(newKey, [oldKey]);
     try {
