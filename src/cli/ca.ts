@@ -48,6 +48,8 @@ commands:
   delete ID
   revoke ID [--reason keyCompromise|cACompromise|superseded|cessationOfOperation|...]
   export-key ID [--format pem|pkcs12] [--password P] [--out FILE]   (audited)
+  offline root (sigil ca init-offline-root --help): init-offline-root, sign-intermediate, sign-crl
+        (offline), request-intermediate, activate, import-crl (admin API)
 
 common options: --server host:port --json --tls --ca FILE --client-cert FILE --client-key FILE
 `;
@@ -56,6 +58,7 @@ const STATUS: Record<number, string> = {
   [CertificateAuthorityStatus.ACTIVE]: "active",
   [CertificateAuthorityStatus.REVOKED]: "revoked",
   [CertificateAuthorityStatus.EXPIRED]: "expired",
+  [CertificateAuthorityStatus.PENDING_ACTIVATION]: "pending_activation",
 };
 
 export function caRow(ca: CertificateAuthority): Record<string, string> {
@@ -92,6 +95,10 @@ function keyStorageArg(v: string | undefined): KeyStorage {
 }
 
 export async function runCa(argv: string[], io: CliIo): Promise<number> {
+  // the offline-root ceremony (src/cli/ca-ceremony.ts); its offline commands need no server
+  if (argv[0] && ["init-offline-root", "sign-intermediate", "sign-crl", "request-intermediate", "activate", "import-crl"].includes(argv[0])) {
+    return (await import("./ca-ceremony.js")).runCaCeremony(argv[0], argv.slice(1), io);
+  }
   return runCli(USAGE, io, async () => {
     const [sub, ...rest] = argv;
     const { values, positionals } = parseCommand(rest, {
