@@ -2,7 +2,8 @@
 // console's own origin, with the operator's own login (docs/console.md).
 //
 // Tokens live in this module's memory only: never localStorage,
-// sessionStorage or a cookie. A reload or a new tab asks for the password
+// sessionStorage or a cookie (an SSO sign-in in flight keeps only its state
+// and binding in sessionStorage, below). A reload or a new tab asks for the password
 // again. Every call carries "Authorization: Bearer" set here by script, and no
 // cookie is involved, so a cross-site page has no ambient credential to
 // ride (CSRF); and a Connect unary call needs Content-Type application/json
@@ -56,7 +57,7 @@ function setSession(s: SessionState | undefined): void {
   for (const fn of listeners) fn(s);
 }
 
-const NO_AUTH = new Set(["Login", "Refresh"]);
+const NO_AUTH = new Set(["Login", "Refresh", "BeginSsoLogin", "CompleteSsoLogin"]);
 
 /** Authorization from memory; an expired access token gets one refresh and one retry. */
 const auth: Interceptor = (next) => async (req) => {
@@ -106,6 +107,72 @@ export async function login(username: string, password: string): Promise<void> {
     refreshToken: res.refreshToken,
     user: res.user,
   });
+}
+
+// Sign-in with the organization's OpenID provider (docs/sso.md, docs/console.md):
+// the authorization code flow with PKCE run by the server (OIDC Core §3.1,
+// RFC 7636). Between leaving for the provider and coming back only the state
+// and the binding are kept, in this tab's sessionStorage (never a token); the
+// binding never goes into a URL, so a code and state planted by another site
+// cannot complete here (login CSRF, RFC 9700 §4.7).
+const SSO_KEY = "sigil.sso.pending";
+
+/** The console's redirect URI: its root, which the provider must have registered exactly. */
+export function ssoRedirectUri(): string {
+  return location.origin + "/console/";
+}
+
+/** BeginSsoLogin, then the browser goes to the provider. */
+export async function beginSso(organization: string): Promise<void> {
+  const res = await api.auth.beginSsoLogin({ organization: organization.trim(), redirectUri: ssoRedirectUri() });
+  sessionStorage.setItem(SSO_KEY, JSON.stringify({ state: res.state, binding: res.binding }));
+  location.assign(res.authorizationUrl);
+}
+
+/** Whether this page load is the provider's redirect back (RFC 6749 §4.1.2: code and state, or error). */
+export function isSsoReturn(): boolean {
+  const q = new URLSearchParams(location.search);
+  return q.has("state") && (q.has("code") || q.has("error"));
+}
+
+let ssoCompletion: Promise<void> | undefined;
+
+/**
+ * The provider's redirect back: the query leaves the URL and the pending
+ * sign-in leaves sessionStorage first (a reload or the back button cannot
+ * replay them), then CompleteSsoLogin; the session is held like a password
+ * login's. Throws an operator-readable Error (or the server's ConnectError).
+ */
+export function completeSso(): Promise<void> {
+  ssoCompletion ??= (async () => {
+    const q = new URLSearchParams(location.search);
+    const raw = sessionStorage.getItem(SSO_KEY);
+    sessionStorage.removeItem(SSO_KEY);
+    history.replaceState(null, "", location.pathname);
+    // RFC 6749 §4.1.2.1: the provider refused (or the user cancelled)
+    const error = q.get("error");
+    if (error) throw new Error(`The identity provider refused the sign-in: ${q.get("error_description") || error}`);
+    let pending: { state?: string; binding?: string } = {};
+    try {
+      pending = raw ? (JSON.parse(raw) as typeof pending) : {};
+    } catch {
+      pending = {};
+    }
+    if (!pending.state || !pending.binding || pending.state !== q.get("state")) {
+      throw new Error("This sign-in was not started in this tab or was already used; start it again with Sign in with SSO.");
+    }
+    const res = await api.auth.completeSsoLogin({ code: q.get("code") ?? "", state: pending.state, binding: pending.binding });
+    if (!res.user || !res.accessTokenExpiresAt) throw new Error("the server sent an incomplete login answer");
+    setSession({
+      accessToken: res.accessToken,
+      accessExpiresAt: timestampDate(res.accessTokenExpiresAt),
+      refreshToken: res.refreshToken,
+      user: res.user,
+    });
+  })().finally(() => {
+    ssoCompletion = undefined;
+  });
+  return ssoCompletion;
 }
 
 /** Exchanges the refresh token (single use) for a new pair; false (and logged out) when that fails. */

@@ -1,12 +1,24 @@
-import { useState } from "preact/hooks";
-import { login } from "../api.js";
+import { useEffect, useState } from "preact/hooks";
+import { beginSso, completeSso, isSsoReturn, login } from "../api.js";
 import { describeError } from "../errors.js";
 
 export function Login() {
   const [username, setUsername] = useState("");
   const [password, setPassword] = useState("");
+  const [organization, setOrganization] = useState("");
   const [error, setError] = useState("");
   const [busy, setBusy] = useState(false);
+  const [ssoBusy, setSsoBusy] = useState(isSsoReturn());
+
+  // back from the identity provider (docs/sso.md §5): complete the sign-in once
+  useEffect(() => {
+    if (!isSsoReturn()) return;
+    completeSso().catch((err) => {
+      setError(describeError(err));
+      setSsoBusy(false);
+    });
+  }, []);
+
   const submit = async (e: Event) => {
     e.preventDefault();
     setBusy(true);
@@ -20,27 +32,50 @@ export function Login() {
       setBusy(false);
     }
   };
+  const sso = async (e: Event) => {
+    e.preventDefault();
+    setSsoBusy(true);
+    setError("");
+    try {
+      await beginSso(organization);
+      // the browser is leaving for the provider
+    } catch (err) {
+      setError(describeError(err));
+      setSsoBusy(false);
+    }
+  };
   return (
     <div class="login">
-      <form onSubmit={submit} aria-label="Log in">
-        <h1>Sigil console</h1>
-        <label>
-          Username
-          <input name="username" autocomplete="username" required value={username} onInput={(e) => setUsername(e.currentTarget.value)} />
-        </label>
-        <label>
-          Password
-          <input name="password" type="password" autocomplete="current-password" required value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
-        </label>
-        <button type="submit" disabled={busy}>
-          {busy ? "Logging in…" : "Log in"}
-        </button>
+      <div class="login-forms">
+        <form onSubmit={submit} aria-label="Log in">
+          <h1>Sigil console</h1>
+          <label>
+            Username
+            <input name="username" autocomplete="username" required value={username} onInput={(e) => setUsername(e.currentTarget.value)} />
+          </label>
+          <label>
+            Password
+            <input name="password" type="password" autocomplete="current-password" required value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
+          </label>
+          <button type="submit" disabled={busy || ssoBusy}>
+            {busy ? "Logging in…" : "Log in"}
+          </button>
+        </form>
+        <form onSubmit={sso} aria-label="Sign in with SSO">
+          <label>
+            Organization
+            <input name="organization" placeholder="organization slug" required value={organization} onInput={(e) => setOrganization(e.currentTarget.value)} />
+          </label>
+          <button type="submit" disabled={busy || ssoBusy}>
+            {ssoBusy ? "Signing in…" : "Sign in with SSO"}
+          </button>
+        </form>
         {error && (
           <p class="error" role="alert">
             {error}
           </p>
         )}
-      </form>
+      </div>
     </div>
   );
 }
