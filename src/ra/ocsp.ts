@@ -287,7 +287,8 @@ export class OcspResponder {
     // before the CA row and any certificate status: a revocation committed after this read is noticed by poll()
     const generation = await revocationGeneration(this.ctx.store, caId);
     const ca = await findCa(this.ctx.store, caId, { includeDeleted: true });
-    if (!ca) return undefined;
+    // RFC 6960 §2.3 unauthorized: an offline root's key is not here to sign with, a pending CA has no certificate
+    if (!ca || ca.offlineKey || ca.status === "pending_activation") return undefined;
     const issuer = await this.ctx.issuers.get(this.ctx.store, ca);
     const { signer, renewAt } = await this.ensureSigner(ca, issuer);
     return {

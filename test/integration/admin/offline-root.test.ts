@@ -174,6 +174,11 @@ describe("offline root ceremony (init-offline-root, pending intermediate, activa
     assert.equal(openssl(["x509", "-inform", "DER", "-noout", "-fingerprint"], Buffer.from(await aia.arrayBuffer())), openssl(["x509", "-noout", "-fingerprint"], rootPem));
     assert.equal((await fetch(`${server.baseUrl}/crl/${root!.id}.crl`)).status, 404); // none imported yet
     await rejectsWith(c.cas.createIntermediateCertificateAuthority({ parentId: root!.id, name: unique("under-offline"), subject: { commonName: "x" } }, su), "FAILED_PRECONDITION", /offline/);
+    // OCSP for the offline root's certificates: Sigil holds no key to answer with: no responder there (404, as for an unknown CA; never a 5xx)
+    const ocspReq = path.join(tmp.dir, `${unique("ocsp")}.der`);
+    openssl(["ocsp", "-issuer", tmp.write(`${unique("root")}.pem`, rootPem), "-cert", tmp.write(`${unique("int")}.pem`, active!.certificatePem), "-no_nonce", "-reqout", ocspReq]);
+    const ocsp = await fetch(`${server.baseUrl}/ocsp/${root!.id}`, { method: "POST", headers: { "content-type": "application/ocsp-request" }, body: readFileSync(ocspReq) });
+    assert.equal(ocsp.status, 404);
 
     const audit = await auditEntries(server, { action: "ca_activate", resourceId: int.id });
     assert.equal(audit.length, 1);
