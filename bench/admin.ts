@@ -77,6 +77,7 @@ export async function run(args: string[]): Promise<void> {
   const address = `127.0.0.1:${grpcPort}`;
   const auth = makeClient(AuthService, address, grpc.credentials.createInsecure());
   const certs = makeClient(CertificateService, address, grpc.credentials.createInsecure());
+  let finished = false;
   try {
     const login = await auth.login({ username: "admin", password: ADMIN_PASSWORD });
     const call = { metadata: { authorization: `Bearer ${login.accessToken}` } };
@@ -94,6 +95,13 @@ export async function run(args: string[]): Promise<void> {
         call,
       );
     await issue(); // first call: JIT, pool, issuer cache
+    // a server that dies mid-run ends the run with its output (the callers would spin on refused connections)
+    let died = "";
+    sigil.child.once("exit", (code, signal) => {
+      if (finished) return;
+      died = `sigil serve exited (${code ?? signal}) during the run:\n${sigil.output().slice(-4000)}`;
+      console.error(died);
+    });
 
     console.log("callers  certs/s   p50 ms  p99 ms  errors  sigil ms/cert  PG ms/cert  SQL/cert  RSS MB (start -> end)  other cores  load average");
     for (const c of levels) {
@@ -103,7 +111,7 @@ export async function run(args: string[]): Promise<void> {
       let errors = 0;
       let firstError = "";
       const loops = Array.from({ length: c }, async () => {
-        while (!stop) {
+        while (!stop && !died) {
           const t = performance.now();
           try {
             await issue();
@@ -161,6 +169,7 @@ export async function run(args: string[]): Promise<void> {
       }
     }
   } finally {
+    finished = true;
     auth.close();
     certs.close();
     await sigil.stop();
