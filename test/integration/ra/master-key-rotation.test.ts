@@ -268,3 +268,32 @@ describe("master-key rotation (sigil rotate-master-key)", function () {
     }
   });
 });
+
+describe("master-key rotation on the embedded database", function () {
+  this.timeout(180_000);
+
+  it("rotates the generated data-dir key to a new key file; the server then starts with only the new key", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "sigil-rotate-embedded-"));
+    try {
+      const env = testServerEnv({ dataDir: dir, httpPort: await freePort() });
+      const first = await startSigil({ config: loadConfig(env), logger: createLogger("silent") });
+      await first.close();
+      const next = randomBytes(32);
+      const file = path.join(dir, "next.key");
+      writeFileSync(file, next.toString("hex"), { mode: 0o600 });
+      const r = await runSigil(["rotate-master-key", "--new-key-file", file, "--batch-size", "1"], { SIGIL_DATA_DIR: dir, SIGIL_LOG_LEVEL: "silent" });
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      assert.match(r.stdout, new RegExp(`done: everything is sealed by master key ${masterKeyId(next)}`));
+      const again = await startSigil({ config: loadConfig({ ...env, SIGIL_MASTER_KEY_FILE: file }), logger: createLogger("silent") });
+      try {
+        const [ca] = (await again.ra.store.orm.em.fork().getConnection().execute<Array<{ id: string }>>(`select id from certificate_authorities where name = '${DEFAULT_INTERMEDIATE_CA}'`)) as Array<{ id: string }>;
+        const leaf = await issueCertificate(again.ra, SYSTEM, { caId: ca!.id, type: "server", dnsNames: ["embedded.rotation.test"], ipAddresses: [], emails: [], keyAlgorithm: "p256", validityDays: 5 });
+        assert.ok(leaf.certificatePem.includes("BEGIN CERTIFICATE"));
+      } finally {
+        await again.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
