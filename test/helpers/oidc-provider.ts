@@ -36,7 +36,15 @@ export interface TestOidcProvider {
   close(): Promise<void>;
 }
 
-export async function startOidcProvider(opts: { redirectUris?: string[] } = {}): Promise<TestOidcProvider> {
+export interface OidcProviderOptions {
+  redirectUris?: string[];
+  /** "web" for a browser client's https redirect on a loopback host (oidc-provider refuses those for native clients); default "native" */
+  applicationType?: "native" | "web";
+  /** show a real HTML login form (a "Subject" field, a "Sign in" button) instead of signing in as nextAccount by itself; consent stays automatic */
+  loginForm?: boolean;
+}
+
+export async function startOidcProvider(opts: OidcProviderOptions = {}): Promise<TestOidcProvider> {
   const server = http.createServer();
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port = (server.address() as AddressInfo).port;
@@ -53,7 +61,7 @@ export async function startOidcProvider(opts: { redirectUris?: string[] } = {}):
         client_id: clientId,
         client_secret: clientSecret,
         // native: http://127.0.0.1 with any port (RFC 8252 §7.3) for the CLI; the https one for console-style redirects
-        application_type: "native",
+        application_type: opts.applicationType ?? "native",
         redirect_uris: opts.redirectUris ?? ["http://127.0.0.1/callback", "http://127.0.0.1/sigil/callback"],
         grant_types: ["authorization_code"],
         response_types: ["code"],
@@ -92,7 +100,17 @@ export async function startOidcProvider(opts: { redirectUris?: string[] } = {}):
     if (!m) return next();
     const details = await provider.interactionDetails(ctx.req, ctx.res);
     let result: Record<string, unknown>;
-    if (details.prompt.name === "login") {
+    if (details.prompt.name === "login" && opts.loginForm) {
+      if (ctx.method !== "POST") {
+        ctx.type = "html";
+        ctx.body = `<!doctype html><title>Test IdP sign-in</title><form method="post"><h1>Test IdP</h1><label>Subject <input name="subject" autofocus></label><button type="submit">Sign in</button></form>`;
+        return;
+      }
+      const chunks: Buffer[] = [];
+      for await (const chunk of ctx.req) chunks.push(chunk as Buffer);
+      const subject = new URLSearchParams(Buffer.concat(chunks).toString("utf8")).get("subject") ?? "";
+      result = { login: { accountId: subject } };
+    } else if (details.prompt.name === "login") {
       result = { login: { accountId: state.nextAccount } };
     } else {
       const grant = new provider.Grant({ accountId: details.session!.accountId, clientId: String(details.params.client_id) });
