@@ -48,8 +48,13 @@ commands:
   delete ID
   revoke ID [--reason keyCompromise|cACompromise|superseded|cessationOfOperation|...]
   export-key ID [--format pem|pkcs12] [--password P] [--out FILE]   (audited)
-  offline root (sigil ca init-offline-root --help): init-offline-root, sign-intermediate, sign-crl
-        (offline), request-intermediate, activate, import-crl (admin API)
+offline root ceremony (details: sigil ca init-offline-root --help):
+  init-offline-root              (offline) an encrypted root key file and its certificate
+  sign-intermediate              (offline) sign a pending intermediate's CSR with the root key file
+  sign-crl                       (offline) the root's CRL, signed with the root key file
+  request-intermediate           a pending intermediate with an external parent: key + CSR
+  activate ID                    activate it with the certificate signed offline
+  import-crl ID                  import the root's CRL signed offline
 
 common options: --server host:port --json --tls --ca FILE --client-cert FILE --client-key FILE
 `;

@@ -28,11 +28,13 @@ const SUBCOMMANDS: Record<string, string[]> = {
   user: ["create", "get", "list", "update", "deactivate"],
   sa: ["create", "get", "list", "update", "delete", "key-create", "keys", "key-revoke", "public-key-register", "public-keys", "public-key-revoke", "jwt"],
   audit: ["list", "watch"],
-  ca: ["create-root", "create-intermediate", "import", "get", "list", "chain", "children", "update", "delete", "revoke", "export-key"],
+  ca: ["create-root", "create-intermediate", "import", "get", "list", "chain", "children", "update", "delete", "revoke", "export-key",
+    "init-offline-root", "sign-intermediate", "sign-crl", "request-intermediate", "activate", "import-crl"],
   cert: ["issue", "sign-csr", "get", "list", "chain", "revoke", "renew", "export-key"],
   renewal: ["create", "drill", "get", "list", "cancel"],
   policy: ["create", "get", "list", "update", "delete"],
   admin: ["reset-password"],
+  "rotate-master-key": [],
   health: [],
 };
 const ACME: Record<string, string[]> = {
