@@ -1,5 +1,5 @@
 /**
- * The order poll (RFC 8555 §7.1.3) and the authorization read (§7.5) in one round trip: the kid request's
+ * The order poll (RFC 8555 §7.1.3) in one round trip: the kid request's
  * nonce + account statement also reads the order of the path's id
  * (src/db/store/nonces.ts), alone and batched with the other kid requests
  * of one event-loop turn. The order is read for the account the statement
@@ -14,12 +14,11 @@ import pg from "pg";
 import { NonceStore } from "../../../src/acme/nonces.js";
 import { systemClock } from "../../../src/core/clock.js";
 import { ormOptions } from "../../../src/db/orm.js";
-import { findAuthorization } from "../../../src/db/store/acme-authorizations.js";
 import { Store } from "../../../src/db/store/session.js";
 import { FakeValidator, startAcmeTestServer, type AcmeTestServer } from "./harness.js";
 import { RawAcme } from "./raw-client.js";
 
-describe("ACME order poll and authorization read with the nonce and account (one round trip)", () => {
+describe("ACME order poll read with the nonce and account (one round trip)", () => {
   let server: AcmeTestServer;
   let orm: MikroORM;
   let nonces: NonceStore;
@@ -28,8 +27,6 @@ describe("ACME order poll and authorization read with the nonce and account (one
   let b: RawAcme;
   let orderUrl: string;
   let orderId: string;
-  let authzUrl: string;
-  let authzId: string;
   const idOf = (url: string) => url.split("/").pop()!;
 
   before(async () => {
@@ -48,8 +45,6 @@ describe("ACME order poll and authorization read with the nonce and account (one
     assert.equal(o.status, 201, o.text);
     orderUrl = o.headers.get("location")!;
     orderId = idOf(orderUrl);
-    authzUrl = o.body.authorizations[0];
-    authzId = idOf(authzUrl);
   });
   after(async () => {
     nonces?.stop();
@@ -58,7 +53,7 @@ describe("ACME order poll and authorization read with the nonce and account (one
   });
 
   it("one request: the account's own order; another account's order and an unknown account's read as none", async () => {
-    const own = await nonces.consumeWithAccount(await nonces.issue(), dirId, idOf(a.kid!), { orderId });
+    const own = await nonces.consumeWithAccount(await nonces.issue(), dirId, idOf(a.kid!), orderId);
     assert.equal(own.nonceOk, true);
     assert.equal(own.account?.id, idOf(a.kid!));
     assert.equal(own.order?.id, orderId);
@@ -66,11 +61,11 @@ describe("ACME order poll and authorization read with the nonce and account (one
     assert.equal(own.order?.status, "pending");
     assert.deepEqual(own.order?.identifiers, [{ type: "dns", value: "poll.example.com" }]);
 
-    const other = await nonces.consumeWithAccount(await nonces.issue(), dirId, idOf(b.kid!), { orderId });
+    const other = await nonces.consumeWithAccount(await nonces.issue(), dirId, idOf(b.kid!), orderId);
     assert.equal(other.account?.id, idOf(b.kid!));
     assert.equal(other.order, null, "another account's order is not read");
 
-    const unknown = await nonces.consumeWithAccount(await nonces.issue(), dirId, randomUUID(), { orderId });
+    const unknown = await nonces.consumeWithAccount(await nonces.issue(), dirId, randomUUID(), orderId);
     assert.equal(unknown.account, null);
     assert.equal(unknown.order, null);
 
@@ -82,11 +77,11 @@ describe("ACME order poll and authorization read with the nonce and account (one
   it("batched with the other requests of one event-loop turn: each row its own order; a nonce twice is accepted once", async () => {
     const [n1, n2, n3, n4] = [await nonces.issue(), await nonces.issue(), await nonces.issue(), await nonces.issue()];
     const rs = await Promise.all([
-      nonces.consumeWithAccount(n1, dirId, idOf(a.kid!), { orderId }),
-      nonces.consumeWithAccount(n2, dirId, idOf(b.kid!), { orderId }),
+      nonces.consumeWithAccount(n1, dirId, idOf(a.kid!), orderId),
+      nonces.consumeWithAccount(n2, dirId, idOf(b.kid!), orderId),
       nonces.consumeWithAccount(n3, dirId, idOf(a.kid!)),
-      nonces.consumeWithAccount(n4, dirId, idOf(a.kid!), { orderId: randomUUID() }),
-      nonces.consumeWithAccount(n1, dirId, idOf(a.kid!), { orderId }),
+      nonces.consumeWithAccount(n4, dirId, idOf(a.kid!), randomUUID()),
+      nonces.consumeWithAccount(n1, dirId, idOf(a.kid!), orderId),
     ]);
     assert.deepEqual(
       rs.map((r) => r.nonceOk),
@@ -112,35 +107,5 @@ describe("ACME order poll and authorization read with the nonce and account (one
     assert.equal(polls[2]!.status, 404, polls[2]!.text);
     const unknown = await a.post(orderUrl.replace(orderId, randomUUID()), undefined);
     assert.equal(unknown.status, 404, unknown.text);
-  });
-  it("the authorization with its challenges, as the authorization read has it; another account's reads as none; batched too", async () => {
-    const expected = await findAuthorization(new Store(orm), authzId, idOf(a.kid!));
-    assert.ok(expected && expected.challenges.length >= 1);
-    const own = await nonces.consumeWithAccount(await nonces.issue(), dirId, idOf(a.kid!), { authorizationId: authzId });
-    assert.equal(own.nonceOk, true);
-    assert.deepEqual(own.authorization, expected);
-    assert.equal(own.order, undefined);
-    const other = await nonces.consumeWithAccount(await nonces.issue(), dirId, idOf(b.kid!), { authorizationId: authzId });
-    assert.equal(other.authorization, null);
-    const [n1, n2, n3] = [await nonces.issue(), await nonces.issue(), await nonces.issue()];
-    const rs = await Promise.all([
-      nonces.consumeWithAccount(n1, dirId, idOf(a.kid!), { authorizationId: authzId }),
-      nonces.consumeWithAccount(n2, dirId, idOf(b.kid!), { authorizationId: authzId }),
-      nonces.consumeWithAccount(n3, dirId, idOf(a.kid!), { orderId }),
-    ]);
-    assert.deepEqual(rs[0]!.authorization, expected);
-    assert.equal(rs[1]!.authorization, null);
-    assert.equal(rs[2]!.authorization, undefined);
-    assert.equal(rs[2]!.order?.id, orderId);
-  });
-
-  it("over HTTP: the authorization answers its account with its challenges, 404 to another account", async () => {
-    const r = await a.post(authzUrl, undefined);
-    assert.equal(r.status, 200, r.text);
-    assert.equal(r.body.status, "pending");
-    assert.deepEqual(r.body.identifier, { type: "dns", value: "poll.example.com" });
-    assert.ok(r.body.challenges.length >= 1 && r.body.challenges.every((c: { url: string; token: string }) => c.url && c.token));
-    const other = await b.post(authzUrl, undefined);
-    assert.equal(other.status, 404, other.text);
   });
 });
