@@ -27,6 +27,7 @@ import { Migration20261203120000DataKeys } from "./Migration20261203120000DataKe
 import { Migration20261203130000ServiceAuth } from "./Migration20261203130000ServiceAuth.js";
 import { Migration20261203140000IdentityProviders } from "./Migration20261203140000IdentityProviders.js";
 import { Migration20261203150000IssuancePolicies } from "./Migration20261203150000IssuancePolicies.js";
+import { Migration20261203170000UserEmailSelfAsserted } from "./Migration20261203170000UserEmailSelfAsserted.js";
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -64,4 +65,5 @@ export const migrationsList: MigrationObject[] = [
   { name: "Migration20261203130000ServiceAuth", class: Migration20261203130000ServiceAuth },
   { name: "Migration20261203140000IdentityProviders", class: Migration20261203140000IdentityProviders },
   { name: "Migration20261203150000IssuancePolicies", class: Migration20261203150000IssuancePolicies },
+  { name: "Migration20261203170000UserEmailSelfAsserted", class: Migration20261203170000UserEmailSelfAsserted },
 ];

@@ -358,7 +358,13 @@ export async function updateUserWithOutcome(ctx: RaContext, actor: Actor, input:
         const holder = await emailHolder(tx, email, user.id);
         if (holder) throw nameConflict(actor, holder, "email");
         user.email = email;
+        // SSO links an existing account by email only when an administrator set it (src/ra/oidc/login.ts)
+        user.emailSelfAsserted = actor.kind === "user" && actor.id === user.id;
         changed.push("email");
+      } else if (email !== undefined && user.emailSelfAsserted && !(actor.kind === "user" && actor.id === user.id)) {
+        // an administrator giving the same email confirms it
+        user.emailSelfAsserted = false;
+        changed.push("email_confirmed");
       }
       if (passwordHash !== undefined) {
         user.passwordHash = passwordHash;

@@ -13,6 +13,8 @@ export class User {
   id!: string;
   username!: string;
   email?: string | null;
+  /** the email was last set by the user themself (self-service, unverified), not by an administrator: SSO does not link by it */
+  emailSelfAsserted: Opt<boolean> = false;
   passwordHash!: string;
   role: Opt<UserRole> = "user";
   /** null only for superusers, who stand above organizations */
@@ -46,6 +48,7 @@ export const UserSchema = new EntitySchema<User>({
     id: idProperty,
     username: { type: "string", length: 64, unique: true },
     email: { type: "string", length: 254, nullable: true, unique: true },
+    emailSelfAsserted: { type: "boolean", default: false },
     passwordHash: { type: "string", length: 100, lazy: true },
     role: { type: "string", length: 16, default: "user" },
     organization: { kind: "m:1", entity: () => Organization, nullable: true, deleteRule: "restrict" },

@@ -77,6 +77,12 @@ export const SSO_DOMAIN_NOT_ALLOWED = "this email domain may not sign in to the 
 export const SSO_NO_ROLE = "no role is mapped to this account";
 export const SSO_UNKNOWN_USER = "no user is linked to this account and the organization does not create users on first sign-in";
 export const SSO_USER_UNUSABLE = "this account cannot sign in to the organization; ask an organization admin";
+/**
+ * The organization's account of this email had its email set by its own user (never verified by Sigil):
+ * linking by it would hand the provider's subject, and its mapped role, to whoever typed the address.
+ */
+export const SSO_EMAIL_NOT_CONFIRMED =
+  "an account with this email exists, but its email was set by its user, not by an administrator; an organization admin must set it before it can be linked";
 
 /** Why a sign-in was refused (audit detail `reason`). */
 export type SsoFailureReason =
@@ -93,7 +99,8 @@ export type SsoFailureReason =
   | "sso_no_role"
   | "sso_unknown_user"
   | "sso_user_inactive"
-  | "sso_user_unusable";
+  | "sso_user_unusable"
+  | "sso_email_not_confirmed";
 
 const b64url = (b: Buffer) => b.toString("base64url");
 /** 256 random bits, base64url (43 characters: also a valid PKCE code_verifier, RFC 7636 §4.1). */
@@ -440,8 +447,10 @@ export async function completeSsoLogin(
     } else {
       const existing = await lockOrganizationUserByEmail(tx, orgId, email);
       if (existing) {
-        // the organization's user of this verified email, in a domain the organization trusts the provider for
+        // the organization's user of this email (verified by the provider; set by an administrator), in a domain the organization trusts the provider for
         if (await userLinkedToProvider(tx, existing.id, provider.id)) return refuse(new Refusal(SigilError.permissionDenied(SSO_USER_UNUSABLE), "sso_user_unusable"));
+        // review R1 HIGH-1: a self-service email is a claim, not a proof (src/ra/users.ts sets the flag)
+        if (existing.emailSelfAsserted) return refuse(new Refusal(SigilError.permissionDenied(SSO_EMAIL_NOT_CONFIRMED), "sso_email_not_confirmed"));
         user = existing;
         linked = true;
       } else if (provider.jitProvisioning) {

@@ -25,6 +25,7 @@ import { LoginMethod } from "../../../src/gen/sigil/admin/v1/organization_pb.js"
 import { Role } from "../../../src/gen/sigil/admin/v1/user_pb.js";
 import {
   SSO_DOMAIN_NOT_ALLOWED,
+  SSO_EMAIL_NOT_CONFIRMED,
   SSO_EMAIL_UNVERIFIED,
   SSO_INVALID_ID_TOKEN,
   SSO_INVALID_STATE,
@@ -240,6 +241,23 @@ describe("operator sign-in with OpenID Connect (real provider)", function () {
     } finally {
       await idp.updateIdentityProvider({ id: providerId, jitProvisioning: true }, su);
     }
+  });
+
+  it("fail/self-asserted-email: a member who puts a colleague's email on their own account does not receive the colleague's first SSO sign-in (review R1 HIGH-1)", async () => {
+    const username = unique("mallory");
+    const mallory = (await c.users.createUser({ username, email: `${username}@example.com`, password: PASSWORD, role: Role.USER, organizationId: orgId }, su)).user!;
+    const own = bearer((await c.auth.login({ username, password: PASSWORD })).accessToken);
+    await c.users.updateUser({ id: mallory.id, email: "heidi@example.com", currentPassword: PASSWORD }, own);
+    op.accounts.set("heidi-sub", { email: "heidi@example.com", email_verified: true, groups: ["pki-admins"] });
+    const a = await authorize("heidi-sub");
+    await rejectsWith(c.auth.completeSsoLogin({ code: a.code, state: a.state, binding: a.binding }), "PERMISSION_DENIED", SSO_EMAIL_NOT_CONFIRMED);
+    const after = (await c.users.getUser({ id: mallory.id }, su)).user!;
+    assert.equal(after.role, Role.USER, "the squatter's role is unchanged");
+    // once an organization admin confirms the email (giving the same one), the account links
+    await c.users.updateUser({ id: mallory.id, email: "heidi@example.com" }, su);
+    const linked = await signIn("heidi-sub");
+    assert.equal(linked.userCreated, false);
+    assert.equal(linked.user!.id, mallory.id);
   });
 
   it("ok/required-sso: an organization requiring SSO refuses password login; its user signs in by SSO (linked by verified email)", async () => {
