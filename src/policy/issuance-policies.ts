@@ -246,7 +246,12 @@ export function evaluateIssuancePolicies(policies: readonly AppliedPolicy[], req
       const ip = canonicalIp(cn);
       const name = cn.toLowerCase().replace(/\.$/, "");
       const base = name.startsWith("*.") ? name.slice(2) : name;
-      const refused = ip !== undefined ? !ipInRanges(ip, rules.ipRanges) : isValidDnsName(base) ? !dnsNameAllowed(name, c.dns) : false;
+      // Fail closed on anything host-like (review R3 HIGH-1): a CN with a dot or a "*" that is neither an IP
+      // nor a valid DNS name ("w*.victim.test", "victim.test..", U-labels) is refused, since a client without
+      // a DNS SAN to prefer falls back to the CN (OpenSSL's X509_check_host accepts partial wildcards).
+      // Only plain text ("Web server") passes unchecked.
+      const hostLike = /[.*]/.test(cn);
+      const refused = ip !== undefined ? !ipInRanges(ip, rules.ipRanges) : isValidDnsName(base) ? !dnsNameAllowed(name, c.dns) : hostLike;
       if (refused) out.push({ field: fields.commonName, description: M.commonNameRefused(cn, label) });
     }
   }

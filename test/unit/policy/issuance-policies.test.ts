@@ -37,6 +37,11 @@ describe("policy/issuance-policies", () => {
       ["fail/a DNS-name common name outside", [org], { dnsNames: ["a.example.com"], commonName: "evil.test" }, ["common_name"]],
       ["fail/an IP common name outside", [org], { dnsNames: ["a.example.com"], commonName: "192.0.2.1" }, ["common_name"]],
       ["ok/a free-text common name", [org], { dnsNames: ["a.example.com"], commonName: "Web server" }, []],
+      ["fail/a partial-wildcard common name (review R3)", [org], { ipAddresses: ["10.1.2.3"], commonName: "w*.victim.test" }, ["common_name"]],
+      ["fail/a wildcard-suffix common name", [org], { ipAddresses: ["10.1.2.3"], commonName: "*w.victim.test" }, ["common_name"]],
+      ["fail/a common name with two trailing dots", [org], { dnsNames: ["a.example.com"], commonName: "victim.test.." }, ["common_name"]],
+      ["fail/a U-label common name", [org], { dnsNames: ["a.example.com"], commonName: "bücher.de" }, ["common_name"]],
+      ["ok/a wildcard common name inside", [org], { dnsNames: ["a.example.com"], commonName: "*.example.com" }, []],
       ["fail/every policy must admit: the principal's own narrows", [org, { label: "own", rules: rules({ dnsNames: ["*.ci.corp.test", "*.wider.test"] }) }], { dnsNames: ["b.ci.corp.test", "db.corp.test", "x.wider.test"] }, ["dns_names[2]", "dns_names[1]"]],
     ];
     for (const [name, policies, r, want] of cases) {
