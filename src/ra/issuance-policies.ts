@@ -266,7 +266,7 @@ export interface PolicyCheck {
 }
 
 /** The policies binding `actor` when it issues from an organization's CA (none for superusers and the server). */
-async function policiesFor(tx: Tx | SqlTx, actor: Actor, organizationId: string): Promise<AppliedPolicy[]> {
+async function policiesFor(tx: Session, actor: Actor, organizationId: string): Promise<AppliedPolicy[]> {
   if (isSuperuser(actor)) return [];
   if (actor.kind !== "user" && actor.kind !== "serviceAccount") return [];
   const rows = await applyingIssuancePolicies(tx, {
@@ -278,6 +278,21 @@ async function policiesFor(tx: Tx | SqlTx, actor: Actor, organizationId: string)
   return rows
     .filter((r) => r.subjectType !== "organization" || r.organizationId === actor.organizationId)
     .map((r) => ({ label: SUBJECT_LABEL[r.subjectType], rules: r.rules }));
+}
+
+/** Why a principal bound by an issuance policy may not create, import or export a CA key. */
+export const CA_KEYS_UNDER_POLICY = "an issuance policy binds this principal: it may not create or export CA keys";
+
+/**
+ * docs/issuance-policies.md "CA keys": a principal any issuance policy binds
+ * may not create or import a CA (root or intermediate) nor export a CA's
+ * private key: with a CA key of its own it could sign, offline, any name the
+ * policy refuses it. PERMISSION_DENIED, reason ISSUANCE_POLICY_DENIED.
+ * Superusers and the server are never bound.
+ */
+export async function refuseCaKeysUnderPolicy(s: Session, actor: Actor, organizationId: string): Promise<void> {
+  if (!(await policiesFor(s, actor, organizationId)).length) return;
+  throw new SigilError("permissionDenied", CA_KEYS_UNDER_POLICY, { reason: ISSUANCE_POLICY_DENIED });
 }
 
 /**

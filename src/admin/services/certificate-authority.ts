@@ -45,6 +45,7 @@ export function certificateAuthorityService({ ra }: AdminServiceDeps): ServiceBi
           validityDays: DEFAULT_INTERMEDIATE_VALIDITY_DAYS,
           allowLeafCerts: req.allowLeafCerts,
           crlBaseUrl: req.crlBaseUrl || null,
+          keyStorage: keyStorageFromProto(req.keyStorage),
         });
         return { certificateAuthority: caToProto(ca, now()) };
       }

@@ -15,6 +15,7 @@ import type { Session } from "../../db/store/session.js";
 import { authorize } from "../../policy/permissions.js";
 import type { Actor } from "../actor.js";
 import { inTransaction, type RaContext } from "../context.js";
+import { refuseCaKeysUnderPolicy } from "../issuance-policies.js";
 import { optionalCrlBaseUrl, optionalText, requireCaName, requireId } from "../input.js";
 import { generateCaKey, type NewCaKey } from "../issuers.js";
 import { creatorId, DAY_MS, floorToSecond, formatDn, loadCa, recordCaCertificate } from "./common.js";
@@ -67,6 +68,7 @@ export async function createRootCa(ctx: RaContext, actor: Actor, raw: CreateCaIn
   const input = checkCaInput(raw);
   const orgId = requireId(input.organizationId, "organization_id");
   authorize(actor, orgId, "create_ca");
+  await refuseCaKeysUnderPolicy(ctx.store, actor, orgId);
   // the row id first: a PKCS#11 key is labelled with it (CKA_LABEL sigil-ca-<id>)
   const id = uuidv7();
   const key = await generateCaKey(ctx.issuers.keyStores, ctx.secrets, input.keyStorage ?? "database", input.keyAlgorithm, id);
@@ -134,6 +136,7 @@ export async function createIntermediateCa(ctx: RaContext, actor: Actor, parentI
   const input = checkCaInput(raw);
   const parent = await loadCa(ctx.store, requireId(parentId, "parent_id"));
   authorize(actor, parent.organization.id, "create_ca");
+  await refuseCaKeysUnderPolicy(ctx.store, actor, parent.organization.id);
   if (input.organizationId !== parent.organization.id) {
     throw SigilError.invalidArgument("an intermediate belongs to its parent's organization", "organization_id");
   }

@@ -6,6 +6,7 @@ import { caChainPems, readCaEncryptedKey } from "../../db/store/certificate-auth
 import { authorize } from "../../policy/permissions.js";
 import type { Actor } from "../actor.js";
 import { inTransaction, type RaContext } from "../context.js";
+import { refuseCaKeysUnderPolicy } from "../issuance-policies.js";
 import { requireId } from "../input.js";
 import { caKeyAad, HSM_KEY_NOT_EXPORTABLE } from "../issuers.js";
 import { loadCa, renderExportedKey, type ExportedKey, type PrivateKeyExportFormat } from "./common.js";
@@ -31,6 +32,7 @@ export async function exportCaPrivateKey(
   return inTransaction(ctx, async (tx) => {
     const ca = await loadCa(tx, caId);
     authorize(actor, ca.organization.id, "export_private_key");
+    await refuseCaKeysUnderPolicy(tx, actor, ca.organization.id);
     // docs/key-custody.md: a PKCS#11 key was created CKA_EXTRACTABLE=false; there is nothing to decrypt
     if (ca.keyStorage === "pkcs11") throw SigilError.failedPrecondition(HSM_KEY_NOT_EXPORTABLE, { type: "KEY_STORAGE", subject: "pkcs11" });
     const blob = await readCaEncryptedKey(tx, ca.id);

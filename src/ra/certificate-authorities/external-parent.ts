@@ -36,6 +36,7 @@ import type { Session } from "../../db/store/session.js";
 import { authorize } from "../../policy/permissions.js";
 import { systemActor, type Actor } from "../actor.js";
 import { inTransaction, type RaContext, type Tx } from "../context.js";
+import { refuseCaKeysUnderPolicy } from "../issuance-policies.js";
 import { requireId } from "../input.js";
 import { caKeyAad, pemToDer } from "../issuers.js";
 import { creatorId, formatDn, loadCa, recordCaCertificate } from "./common.js";
@@ -44,6 +45,10 @@ import { x509CommonName, x509SubjectText } from "./import.js";
 
 /** How long an imported CRL's thisUpdate may lie ahead of this server's clock (clock skew). */
 const CRL_THIS_UPDATE_SKEW_MS = 5 * 60_000;
+
+/** Why an intermediate with an external parent cannot keep its key in a PKCS#11 token (yet). */
+export const EXTERNAL_PARENT_KEY_IN_DATABASE =
+  "an intermediate with an external parent keeps its key in the database for now; create it with KEY_STORAGE_DATABASE (or unspecified), or import the activated CA with KEY_STORAGE_PKCS11";
 
 /**
  * Creates an intermediate whose parent is outside Sigil: status
@@ -55,6 +60,9 @@ export async function createPendingIntermediateCa(ctx: RaContext, actor: Actor, 
   const input = checkCaInput(raw);
   const orgId = requireId(input.organizationId, "organization_id");
   authorize(actor, orgId, "create_ca");
+  await refuseCaKeysUnderPolicy(ctx.store, actor, orgId);
+  // docs/key-custody.md "Offline root": the pending key is generated here and sealed in the row
+  if (input.keyStorage === "pkcs11") throw SigilError.failedPrecondition(EXTERNAL_PARENT_KEY_IN_DATABASE, { type: "KEY_STORAGE", subject: "pkcs11" });
   // RFC 2986 §3: the request is signed with the key it certifies (proof of possession)
   const prepared = await preparePendingCa(input.name, input.subject, input.keyAlgorithm);
   return inTransaction(ctx, async (tx) => {

@@ -16,6 +16,7 @@ import { certificateSerialTaken } from "../../db/store/certificates.js";
 import { authorize } from "../../policy/permissions.js";
 import type { Actor } from "../actor.js";
 import { inTransaction, type RaContext } from "../context.js";
+import { refuseCaKeysUnderPolicy } from "../issuance-policies.js";
 import { optionalCrlBaseUrl, optionalId, optionalText, requireCaName, requireId } from "../input.js";
 import { caKeyAad, caKeyStore, pemToDer } from "../issuers.js";
 import type { GeneratedKey, KeyStorage } from "../../ca/key-store.js";
@@ -61,6 +62,7 @@ async function importKey(pem: string, password: string | undefined): Promise<Key
 export async function importCa(ctx: RaContext, actor: Actor, input: ImportCaInput): Promise<CertificateAuthority> {
   const orgId = requireId(input.organizationId, "organization_id");
   authorize(actor, orgId, "create_ca");
+  await refuseCaKeysUnderPolicy(ctx.store, actor, orgId);
   requireCaName(input.name);
   const description = optionalText(input.description ?? "", "description");
   const crlBaseUrl = optionalCrlBaseUrl(input.crlBaseUrl);

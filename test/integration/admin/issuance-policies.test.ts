@@ -205,6 +205,45 @@ describe("admin: issuance policies (IssueCertificate, SignCsr, RenewCertificate)
     });
   });
 
+  it("fail/a bound principal with create_ca + export_private_key may not create, import or export CA keys; an unbound one may", async () => {
+    const org = await createOrg(c, su);
+    const root = await createRoot(c, su, org);
+    async function caAccount() {
+      const { serviceAccount } = await c.sas.createServiceAccount({ organizationId: org, name: unique("ca-sa"), createCa: true, exportPrivateKey: true }, su);
+      const { key } = await c.sas.createApiKey({ serviceAccountId: serviceAccount!.id, name: "k" }, su);
+      return { id: serviceAccount!.id, opts: bearer(key) };
+    }
+    const bound = await caAccount();
+    const free = await caAccount();
+    await policies.createIssuancePolicy({ subjectType: Subject.SERVICE_ACCOUNT, subjectId: bound.id, rules: { dnsNames: ["*.only.test"] } }, su);
+    const subject = { commonName: "Escape", organization: "Sigil Tests" };
+    const message = "an issuance policy binds this principal: it may not create or export CA keys";
+    const attempts: Array<[string, (o: ClientCallOptions) => Promise<unknown>]> = [
+      ["root", (o) => c.cas.createRootCertificateAuthority({ organizationId: org, name: unique("esc-root"), subject, keyAlgorithm: KeyAlgorithm.P256 }, o)],
+      ["intermediate", (o) => c.cas.createIntermediateCertificateAuthority({ parentId: root.id, name: unique("esc-int"), subject, keyAlgorithm: KeyAlgorithm.P256 }, o)],
+      ["external parent", (o) => c.cas.createIntermediateCertificateAuthority({ externalParent: true, organizationId: org, name: unique("esc-ext"), subject, keyAlgorithm: KeyAlgorithm.P256 }, o)],
+      ["import", (o) => c.cas.importCertificateAuthority({ organizationId: org, name: unique("esc-imp"), certificatePem: "not a certificate", privateKeyPem: "" }, o)],
+      ["export", (o) => c.cas.exportCertificateAuthorityPrivateKey({ id: root.id }, o)],
+    ];
+    const [caRows] = await server.db.orm.em.getConnection().execute<Array<{ n: string }>>(`select count(*) as n from certificate_authorities where organization_id = ?`, [org]);
+    const audited = await auditDuring(server, async () => {
+      for (const [what, call] of attempts) {
+        const r = await refusal(call(bound.opts));
+        assert.deepEqual([what, r.code, r.reason, r.message], [what, "PERMISSION_DENIED", "ISSUANCE_POLICY_DENIED", message]);
+      }
+    });
+    assert.deepEqual(audited.map((e) => e.action), []);
+    const [after] = await server.db.orm.em.getConnection().execute<Array<{ n: string }>>(`select count(*) as n from certificate_authorities where organization_id = ?`, [org]);
+    assert.equal(after!.n, caRows!.n);
+    // the same calls from a principal no policy binds: created, exported (the import fails on its bad certificate, not on a policy)
+    await c.cas.createRootCertificateAuthority({ organizationId: org, name: unique("free-root"), subject, keyAlgorithm: KeyAlgorithm.P256 }, free.opts);
+    const { certificateAuthority: int } = await c.cas.createIntermediateCertificateAuthority({ parentId: root.id, name: unique("free-int"), subject, keyAlgorithm: KeyAlgorithm.P256 }, free.opts);
+    await c.cas.createIntermediateCertificateAuthority({ externalParent: true, organizationId: org, name: unique("free-ext"), subject, keyAlgorithm: KeyAlgorithm.P256 }, free.opts);
+    await rejectsWith(c.cas.importCertificateAuthority({ organizationId: org, name: unique("free-imp"), certificatePem: "not a certificate", privateKeyPem: "" }, free.opts), "INVALID_ARGUMENT");
+    const exported = await c.cas.exportCertificateAuthorityPrivateKey({ id: int!.id }, free.opts);
+    assert.match(JSON.stringify(exported), /BEGIN PRIVATE KEY/);
+  });
+
   describe("administration", () => {
     it("create, update and delete are audited with the old and new rules", async () => {
       const org = await createOrg(c, su);

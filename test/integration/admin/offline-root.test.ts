@@ -15,7 +15,7 @@ import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { decodeStatusDetails, STATUS_DETAILS_TRAILER } from "../../../src/admin/error-details.js";
 import type { ClientCallOptions } from "../../../src/admin/grpc-adapter.js";
-import { CertificateAuthorityStatus } from "../../../src/gen/sigil/admin/v1/certificate_authority_pb.js";
+import { CertificateAuthorityStatus, KeyStorage } from "../../../src/gen/sigil/admin/v1/certificate_authority_pb.js";
 import { CertificateType } from "../../../src/gen/sigil/admin/v1/certificate_pb.js";
 import { KeyAlgorithm } from "../../../src/gen/sigil/admin/v1/common_pb.js";
 import { runSigil } from "../../helpers/sigil-cli.js";
@@ -233,6 +233,20 @@ describe("offline root ceremony (init-offline-root, pending intermediate, activa
     assert.match(forged[0]!.description, /issuer|signature/);
     assert.equal((await violations(c.cas.importCertificateAuthorityCrl({ id: rootId, crl: Buffer.from("not a crl") }, su)))[0]!.field, "crl");
     await rejectsWith(c.cas.importCertificateAuthorityCrl({ id: active!.id, crl }, su), "FAILED_PRECONDITION", /signs this CA's CRLs itself/);
+  });
+
+  it("refuses external_parent with KEY_STORAGE_PKCS11 (FAILED_PRECONDITION, nothing written): the pending key lives in the database", async () => {
+    const name = unique("offline-hsm");
+    const req = { externalParent: true, organizationId: orgId, name, subject: { commonName: `Test ${name}` }, allowLeafCerts: true };
+    await rejectsWith(
+      c.cas.createIntermediateCertificateAuthority({ ...req, keyStorage: KeyStorage.PKCS11 }, su),
+      "FAILED_PRECONDITION",
+      /an intermediate with an external parent keeps its key in the database for now/,
+    );
+    // no half-written row: the name is still free, and the database key is still what a pending intermediate gets
+    const { certificateAuthority } = await c.cas.createIntermediateCertificateAuthority({ ...req, keyStorage: KeyStorage.DATABASE }, su);
+    assert.equal(certificateAuthority!.status, CertificateAuthorityStatus.PENDING_ACTIVATION);
+    assert.equal(certificateAuthority!.keyStorage, KeyStorage.DATABASE);
   });
 
   it("refuses certificates that are not for the pending key, not a CA, expired, or that do not chain to the given root, naming the field", async () => {
