@@ -80,6 +80,12 @@ export interface SigilConfig {
    * from the process environment, which is what the test setup sets).
    */
   validationAllowedNetworks?: NetworkPolicy;
+  /**
+   * SIGIL_OIDC_ALLOW_HTTP_LOOPBACK (default false): identity providers may
+   * have an http issuer and endpoints on a loopback address (a provider run
+   * beside Sigil, tests). Off, every issuer and endpoint must be https.
+   */
+  oidcAllowHttpLoopback: boolean;
   /** SIGIL_VALIDATION_MAX_CONCURRENT (default 64): challenge validations running at once; more wait in a bounded queue. */
   validationMaxConcurrent: number;
   /** SIGIL_VALIDATION_MAX_PER_ACCOUNT (default 8): validations of one ACME account running at once; more wait. */
@@ -295,6 +301,7 @@ export const CONFIG_VARIABLES = [
   "SIGIL_VALIDATION_TLS_PORT",
   "SIGIL_DNS_SERVERS",
   "SIGIL_VALIDATION_ALLOWED_NETWORKS",
+  "SIGIL_OIDC_ALLOW_HTTP_LOOPBACK",
   "SIGIL_VALIDATION_MAX_CONCURRENT",
   "SIGIL_VALIDATION_MAX_PER_ACCOUNT",
   "SIGIL_GRPC_TLS_CERT",
@@ -532,6 +539,7 @@ function readConfig(src: Source): SigilConfig {
     validationTlsPort: port(src, "SIGIL_VALIDATION_TLS_PORT", 443),
     dnsServers: hostPortList(src, "SIGIL_DNS_SERVERS"),
     validationAllowedNetworks: networkPolicy(src, "SIGIL_VALIDATION_ALLOWED_NETWORKS"),
+    oidcAllowHttpLoopback: bool(src, "SIGIL_OIDC_ALLOW_HTTP_LOOPBACK", false),
     validationMaxConcurrent: positiveInt(src, "SIGIL_VALIDATION_MAX_CONCURRENT", 64),
     validationMaxPerAccount: positiveInt(src, "SIGIL_VALIDATION_MAX_PER_ACCOUNT", 8),
     grpcTlsCert: src.SIGIL_GRPC_TLS_CERT,

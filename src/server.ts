@@ -21,6 +21,7 @@ import { preflightListeners } from "./listen-preflight.js";
 import { createRaContext, type RaContext } from "./ra/context.js";
 import { Pkcs11KeyStore } from "./ca/pkcs11.js";
 import { RateLimiter } from "./ra/acme/rate-limits.js";
+import { OidcClient } from "./ra/oidc/client.js";
 import { CleanupJob } from "./ra/acme/cleanup.js";
 import { createRelyingParty, type RelyingParty } from "./public/index.js";
 import { withOcspFastPath } from "./public/ocsp-fast-path.js";
@@ -117,6 +118,8 @@ export async function startSigil({ config, logger, clock = systemClock, validato
     const pkcs11 = config.pkcs11 ? Pkcs11KeyStore.open(config.pkcs11) : undefined;
     if (pkcs11) closers.push(async () => pkcs11.close());
     const ra = createRaContext({ pkcs11, orm: db.orm, keyRing: masterKey.ring, clock, publicUrl: config.publicUrl, acmeUrl: config.acmeUrl, bcryptCost: config.bcryptCost });
+    // OpenID Connect providers (docs/sso.md); http on loopback only when SIGIL_OIDC_ALLOW_HTTP_LOOPBACK
+    ra.oidc = new OidcClient({ fetch: (input, init) => fetch(input, init), clock, allowHttpLoopback: config.oidcAllowHttpLoopback, log: (fields, msg) => logger.warn(fields, msg) });
     // ACME rate limits held in the database (SIGIL_RATE_LIMITS, docs/rate-limits.md)
     ra.rateLimits = new RateLimiter({ server: config.rateLimits, helpUrl: config.rateLimitsHelpUrl, acmeUrl: config.acmeUrl });
     // instances starting at once on one PostgreSQL take turns through migrate + bootstrap

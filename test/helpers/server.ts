@@ -51,6 +51,8 @@ export function testServerEnv(o: { dataDir: string; httpPort: number; databaseUr
     SIGIL_BCRYPT_COST: process.env.SIGIL_BCRYPT_COST ?? "4",
     // no ACME rate limits in tests unless a test sets them (test/integration/acme/rate-limits*.test.ts)
     SIGIL_RATE_LIMITS: "off",
+    // the test OpenID provider listens on http://127.0.0.1 (test/helpers/oidc-provider.ts)
+    SIGIL_OIDC_ALLOW_HTTP_LOOPBACK: "true",
     ...(o.databaseUrl ? { DATABASE_URL: o.databaseUrl, SIGIL_MASTER_KEY: randomBytes(32).toString("hex") } : {}),
   };
 }

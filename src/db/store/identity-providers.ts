@@ -76,6 +76,11 @@ export async function deleteIdentityProvider(tx: TxSession, provider: IdentityPr
   return links;
 }
 
+/** Deletes every user link (provider, sub) of a provider; the number deleted. */
+export async function deleteProviderUserIdentities(tx: TxSession, providerId: string): Promise<number> {
+  return emOf(tx).nativeDelete(UserIdentity, { provider: providerId });
+}
+
 /** The link of a provider's subject, locked (FOR UPDATE), with its user. */
 export async function lockUserIdentity(tx: TxSession, providerId: string, subject: string): Promise<UserIdentity | null> {
   return emOf(tx).findOne(UserIdentity, { provider: providerId, subject }, { lockMode: LockMode.PESSIMISTIC_WRITE, populate: ["user"] });

@@ -52,8 +52,18 @@ export function isLoopbackHost(hostname: string): boolean {
   return h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }
 
-/** An endpoint a provider named: https, or http on loopback (a provider run beside Sigil, tests). */
-function checkEndpoint(value: unknown, name: string): string {
+/**
+ * Whether `u` may be used as an issuer or endpoint: https, or http on a
+ * loopback address when the operator allowed it (SIGIL_OIDC_ALLOW_HTTP_LOOPBACK,
+ * a provider run beside Sigil, tests). Off by default: a tenant admin must
+ * not make the server fetch its own loopback ports.
+ */
+export function allowedProviderUrl(u: URL, allowHttpLoopback: boolean): boolean {
+  return u.protocol === "https:" || (allowHttpLoopback && u.protocol === "http:" && isLoopbackHost(u.hostname));
+}
+
+/** An endpoint a provider named: https, or http on loopback when allowed. */
+function checkEndpoint(value: unknown, name: string, allowHttpLoopback: boolean): string {
   if (typeof value !== "string") throw SigilError.unavailable(`${PROVIDER_UNREACHABLE} (discovery lacks ${name})`);
   let u: URL;
   try {
@@ -61,7 +71,7 @@ function checkEndpoint(value: unknown, name: string): string {
   } catch {
     throw SigilError.unavailable(`${PROVIDER_UNREACHABLE} (discovery ${name} is not a URL)`);
   }
-  if (!(u.protocol === "https:" || (u.protocol === "http:" && isLoopbackHost(u.hostname)))) {
+  if (!allowedProviderUrl(u, allowHttpLoopback)) {
     throw SigilError.unavailable(`${PROVIDER_UNREACHABLE} (discovery ${name} must be https)`);
   }
   return value;
@@ -76,12 +86,19 @@ interface Cached<T> {
 export class OidcClient {
   readonly #fetch: OidcFetch;
   readonly #clock: Clock;
+  /** SIGIL_OIDC_ALLOW_HTTP_LOOPBACK */
+  readonly allowHttpLoopback: boolean;
   readonly #discovery = new Map<string, Cached<ProviderMetadata>>();
   readonly #jwks = new Map<string, Cached<{ set: JSONWebKeySet; getKey: JWTVerifyGetKey }>>();
 
-  constructor(opts: { fetch: OidcFetch; clock: Clock }) {
+  /** the server log (warnings with what a caller is not told, e.g. why discovery failed) */
+  readonly log: (fields: Record<string, unknown>, msg: string) => void;
+
+  constructor(opts: { fetch: OidcFetch; clock: Clock; allowHttpLoopback?: boolean; log?: (fields: Record<string, unknown>, msg: string) => void }) {
     this.#fetch = opts.fetch;
     this.#clock = opts.clock;
+    this.allowHttpLoopback = opts.allowHttpLoopback ?? false;
+    this.log = opts.log ?? (() => {});
   }
 
   #now(): number {
@@ -116,6 +133,8 @@ export class OidcClient {
   async discover(issuer: string, opts: { fresh?: boolean } = {}): Promise<ProviderMetadata> {
     const hit = this.#discovery.get(issuer);
     if (hit && !opts.fresh && this.#now() - hit.at < DISCOVERY_TTL_MS) return hit.value;
+    // a provider stored while http on loopback was allowed is not fetched once it is not
+    if (!URL.canParse(issuer) || !allowedProviderUrl(new URL(issuer), this.allowHttpLoopback)) throw SigilError.unavailable(`${PROVIDER_UNREACHABLE} (issuer must be https)`);
     const url = `${issuer.replace(/\/+$/, "")}/.well-known/openid-configuration`;
     const { status, body } = await this.#request(url, { method: "GET", headers: { accept: "application/json" } }, "discovery");
     if (status !== 200 || !body || typeof body !== "object") throw SigilError.unavailable(`${PROVIDER_UNREACHABLE} (discovery answered ${status})`);
@@ -123,10 +142,10 @@ export class OidcClient {
     if (m.issuer !== issuer) throw SigilError.unavailable(`${PROVIDER_UNREACHABLE} (discovery names another issuer)`);
     const meta: ProviderMetadata = {
       issuer,
-      authorization_endpoint: checkEndpoint(m.authorization_endpoint, "authorization_endpoint"),
-      token_endpoint: checkEndpoint(m.token_endpoint, "token_endpoint"),
-      jwks_uri: checkEndpoint(m.jwks_uri, "jwks_uri"),
-      ...(m.userinfo_endpoint !== undefined ? { userinfo_endpoint: checkEndpoint(m.userinfo_endpoint, "userinfo_endpoint") } : {}),
+      authorization_endpoint: checkEndpoint(m.authorization_endpoint, "authorization_endpoint", this.allowHttpLoopback),
+      token_endpoint: checkEndpoint(m.token_endpoint, "token_endpoint", this.allowHttpLoopback),
+      jwks_uri: checkEndpoint(m.jwks_uri, "jwks_uri", this.allowHttpLoopback),
+      ...(m.userinfo_endpoint !== undefined ? { userinfo_endpoint: checkEndpoint(m.userinfo_endpoint, "userinfo_endpoint", this.allowHttpLoopback) } : {}),
       ...(Array.isArray(m.token_endpoint_auth_methods_supported) ? { token_endpoint_auth_methods_supported: m.token_endpoint_auth_methods_supported.map(String) } : {}),
       ...(Array.isArray(m.id_token_signing_alg_values_supported) ? { id_token_signing_alg_values_supported: m.id_token_signing_alg_values_supported.map(String) } : {}),
       ...(Array.isArray(m.code_challenge_methods_supported) ? { code_challenge_methods_supported: m.code_challenge_methods_supported.map(String) } : {}),

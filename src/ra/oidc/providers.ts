@@ -15,6 +15,7 @@ import { isSigilError } from "../../core/errors.js";
 import type { IdentityProvider, StoredRoleMapping } from "../../db/entities/index.js";
 import {
   deleteIdentityProvider as deleteProviderRow,
+  deleteProviderUserIdentities,
   enabledIdentityProviders,
   findIdentityProvider,
   identityProviderNameTaken,
@@ -31,7 +32,7 @@ import { requireId, requireName, uniquely } from "../input.js";
 import { notFoundFor } from "../not-found.js";
 import { ORGANIZATION_NOT_FOUND, type Page } from "../organizations.js";
 import { nextPageToken, type PageRequest } from "../paging.js";
-import { isLoopbackHost, OidcClient } from "./client.js";
+import { allowedProviderUrl, OidcClient } from "./client.js";
 
 export const IDENTITY_PROVIDER_NOT_FOUND = "identity provider not found";
 export const DEFAULT_SCOPES: readonly string[] = ["openid", "email", "profile"];
@@ -47,15 +48,20 @@ export function clientSecretAad(providerId: string): string {
 
 /** The server's OIDC client: the context's, or one over the global fetch made on first use. */
 export function oidcClientOf(ctx: RaContext): OidcClient {
-  ctx.oidc ??= new OidcClient({ fetch: (input, init) => fetch(input, init), clock: ctx.clock });
+  ctx.oidc ??= new OidcClient({ fetch: (input, init) => fetch(input, init), clock: ctx.clock, allowHttpLoopback: false });
   return ctx.oidc;
 }
 
 // ---------------------------------------------------------------------------
 // Input checks (each names the offending field)
 
-/** An issuer identifier (OpenID Connect Discovery 1.0 §2): https (http on loopback), no query or fragment. */
-export function requireIssuer(value: string, field = "issuer"): string {
+/**
+ * An issuer identifier (OpenID Connect Discovery 1.0 §2): https, no query or
+ * fragment; http on a loopback address only when the operator set
+ * SIGIL_OIDC_ALLOW_HTTP_LOOPBACK (otherwise an org admin could make the
+ * server probe its loopback ports).
+ */
+export function requireIssuer(value: string, allowHttpLoopback: boolean, field = "issuer"): string {
   const v = value.trim();
   if (!v) throw SigilError.invalidArgument("required", field);
   if (v.length > 512) throw SigilError.invalidArgument("at most 512 characters", field);
@@ -65,8 +71,8 @@ export function requireIssuer(value: string, field = "issuer"): string {
   } catch {
     throw SigilError.invalidArgument("not a URL", field);
   }
-  if (!(u.protocol === "https:" || (u.protocol === "http:" && isLoopbackHost(u.hostname)))) {
-    throw SigilError.invalidArgument("must be an https URL (http only on a loopback address)", field);
+  if (!allowedProviderUrl(u, allowHttpLoopback)) {
+    throw SigilError.invalidArgument(allowHttpLoopback ? "must be https (http only on a loopback address)" : "must be https", field);
   }
   if (u.search || u.hash || v.includes("?") || v.includes("#")) throw SigilError.invalidArgument("must not have a query or fragment", field);
   if (u.username || u.password) throw SigilError.invalidArgument("must not carry credentials", field);
@@ -145,19 +151,27 @@ function acceptDefaultRole(role: UserRole | undefined, field = "default_role"): 
   return role;
 }
 
+export const DISCOVERY_FAILED = "the issuer's discovery document could not be fetched or is not valid";
+
 /**
  * The issuer's discovery document must load and offer what Sigil needs
  * (the code flow with PKCE S256, RFC 7636 §4.2); otherwise
- * FAILED_PRECONDITION naming the issuer field.
+ * FAILED_PRECONDITION naming the issuer field. The caller learns nothing
+ * of why (no status, no reachability: that would let an org admin map the
+ * server's network); the reason goes to the server log.
  */
 async function checkDiscovery(ctx: RaContext, issuer: string): Promise<void> {
+  const client = oidcClientOf(ctx);
   try {
-    const meta = await oidcClientOf(ctx).discover(issuer, { fresh: true });
+    const meta = await client.discover(issuer, { fresh: true });
     if (meta.code_challenge_methods_supported && !meta.code_challenge_methods_supported.includes("S256")) {
       throw SigilError.failedPrecondition("the provider does not offer PKCE with S256 (code_challenge_methods_supported)", { type: "OIDC_DISCOVERY", subject: "issuer" });
     }
   } catch (e) {
-    if (isSigilError(e, "unavailable")) throw SigilError.failedPrecondition(`issuer: ${e.message}`, { type: "OIDC_DISCOVERY", subject: "issuer" });
+    if (isSigilError(e, "unavailable")) {
+      client.log({ issuer, reason: e.message, err: e.cause }, "identity provider discovery failed");
+      throw SigilError.failedPrecondition(`issuer: ${DISCOVERY_FAILED}`, { type: "OIDC_DISCOVERY", subject: "issuer" });
+    }
     throw e;
   }
 }
@@ -206,7 +220,7 @@ export async function createIdentityProvider(ctx: RaContext, actor: Actor, input
   const orgId = requireId(input.organizationId, "organization_id");
   authorize(actor, orgId, "admin");
   const name = requireName(input.name, "name", 128);
-  const issuer = requireIssuer(input.issuer);
+  const issuer = requireIssuer(input.issuer, oidcClientOf(ctx).allowHttpLoopback);
   const clientId = requireClientId(input.clientId);
   const clientSecret = acceptClientSecret(input.clientSecret);
   const allowedEmailDomains = requireDomains(input.allowedEmailDomains);
@@ -288,7 +302,7 @@ export interface UpdateIdentityProviderInput {
 export async function updateIdentityProvider(ctx: RaContext, actor: Actor, input: UpdateIdentityProviderInput): Promise<IdentityProviderView> {
   const providerId = requireId(input.id, "id");
   const name = input.name === undefined ? undefined : requireName(input.name, "name", 128);
-  const issuer = input.issuer === undefined ? undefined : requireIssuer(input.issuer);
+  const issuer = input.issuer === undefined ? undefined : requireIssuer(input.issuer, oidcClientOf(ctx).allowHttpLoopback);
   const clientId = input.clientId === undefined ? undefined : requireClientId(input.clientId);
   const clientSecret = input.clientSecret === undefined ? undefined : acceptClientSecret(input.clientSecret);
   const domains = input.allowedEmailDomains === undefined ? undefined : requireDomains(input.allowedEmailDomains);
@@ -313,7 +327,11 @@ export async function updateIdentityProvider(ctx: RaContext, actor: Actor, input
         throw SigilError.alreadyExists("an identity provider with this name already exists in the organization", "name");
       }
       set("name", name, "name");
+      const issuerBefore = p.issuer;
       set("issuer", issuer, "issuer");
+      // a subject ("sub") is unique only within its issuer (OIDC Core §2): links made
+      // with the old issuer must not sign anyone in through the new one
+      const unlinkedUsers = p.issuer !== issuerBefore ? await deleteProviderUserIdentities(tx, p.id) : 0;
       set("clientId", clientId, "client_id");
       set("allowedEmailDomains", domains, "allowed_email_domains");
       set("roleMappings", mappings, "role_mappings");
@@ -336,7 +354,7 @@ export async function updateIdentityProvider(ctx: RaContext, actor: Actor, input
         resourceType: "identity_provider",
         resourceId: p.id,
         // the secret's change is named, never its value
-        detail: { name: p.name, changed },
+        detail: { name: p.name, changed, ...(changed.includes("issuer") ? { unlinkedUsers } : {}) },
       });
       return { provider: p, hasClientSecret: withSecret };
     }),

@@ -36,7 +36,8 @@ import {
 } from "../../../src/ra/oidc/login.js";
 import { INVALID_CREDENTIALS } from "../../../src/ra/auth.js";
 import { createTestDatabase } from "../../helpers/postgres.js";
-import { freePort, testServerEnv } from "../../helpers/server.js";
+import { freePort, startTestServer, testServerEnv, type TestServer } from "../../helpers/server.js";
+import { DISCOVERY_FAILED } from "../../../src/ra/oidc/providers.js";
 import { startOidcProvider, type TestOidcProvider } from "../../helpers/oidc-provider.js";
 import { AdminClients, bearer, createOrg, PASSWORD, rejectsWith, unique } from "./helpers.js";
 
@@ -292,7 +293,11 @@ describe("operator sign-in with OpenID Connect (real provider)", function () {
     await rejectsWith(idp.createIdentityProvider({ ...base, defaultRole: Role.SUPERUSER }, su), "INVALID_ARGUMENT");
     await rejectsWith(idp.createIdentityProvider({ ...base, roleMappings: [{ claim: "groups", value: "x", role: Role.SUPERUSER }] }, su), "INVALID_ARGUMENT");
     await rejectsWith(idp.createIdentityProvider({ ...base, scopes: ["email"] }, su), "INVALID_ARGUMENT");
-    await rejectsWith(idp.createIdentityProvider({ ...base, issuer: `http://127.0.0.1:${await freePort()}` }, su), "FAILED_PRECONDITION");
+    await rejectsWith(idp.createIdentityProvider({ ...base, issuer: `http://127.0.0.1:${await freePort()}` }, su), "FAILED_PRECONDITION", `issuer: ${DISCOVERY_FAILED}`);
+    // review R1 (1): neither the status a discovery answered nor reachability reaches the caller
+    await rejectsWith(idp.createIdentityProvider({ ...base, issuer: `${op.issuer}/no-such-path` }, su), "FAILED_PRECONDITION", `issuer: ${DISCOVERY_FAILED}`);
+    await rejectsWith(idp.createIdentityProvider({ ...base, issuer: `https://127.0.0.1:${await freePort()}` }, su), "FAILED_PRECONDITION", `issuer: ${DISCOVERY_FAILED}`);
+    assert.match(logs.text, /identity provider discovery failed/, "the reason is in the server log");
     await rejectsWith(c.auth.beginSsoLogin({ organization: orgSlug, redirectUri: "http://attacker.example/cb" }), "INVALID_ARGUMENT");
     await rejectsWith(c.auth.beginSsoLogin({ organization: "no-such-org", redirectUri: REDIRECT }), "NOT_FOUND");
   });
@@ -379,5 +384,63 @@ describe("operator sign-in with OpenID Connect (real provider)", function () {
     const alice = await signIn("alice-sub");
     const asMember = await idp.getIdentityProvider({ id: providerId }, bearer(alice.accessToken));
     assert.equal(asMember.identityProvider!.clientId, op.clientId);
+  });
+
+  // last: it moves the shared provider to another issuer
+  it("ok/issuer-change-unlinks: changing a provider's issuer deletes its (provider, sub) links, audited with their count (review R1 (2))", async () => {
+    const op2 = await startOidcProvider();
+    const sql = new pg.Client({ connectionString: db!.url });
+    await sql.connect();
+    try {
+      const links = async () => Number((await sql.query(`select count(*) as n from user_identities where provider_id = $1`, [providerId])).rows[0].n);
+      const aliceLinked = async () => Number((await sql.query(`select count(*) as n from user_identities where provider_id = $1 and subject = 'alice-sub'`, [providerId])).rows[0].n);
+      const before = await links();
+      assert.ok(before >= 1 && (await aliceLinked()) === 1, "alice signed in earlier and is linked");
+      // an update that leaves the issuer as it is keeps the links
+      await idp.updateIdentityProvider({ id: providerId, issuer: op.issuer, name: "Test IdP" }, su);
+      assert.equal(await links(), before);
+      await idp.updateIdentityProvider({ id: providerId, issuer: op2.issuer }, su);
+      assert.equal(await aliceLinked(), 0, "the subject of the old issuer is not linked anymore");
+      assert.equal(await links(), 0);
+      const audit = await c.client(AuditService).listAuditEvents({ organizationId: orgId, pageSize: 500 }, su);
+      const update = audit.events.find((e) => e.action === "identity_provider_update" && (JSON.parse(e.detail) as { changed: string[] }).changed.includes("issuer"));
+      assert.ok(update, "the issuer change is audited");
+      assert.equal((JSON.parse(update.detail) as { unlinkedUsers?: number }).unlinkedUsers, before, "the update's audit detail counts the links deleted");
+    } finally {
+      await sql.end();
+      await op2.close();
+    }
+  });
+});
+
+describe("identity provider issuers without SIGIL_OIDC_ALLOW_HTTP_LOOPBACK (review R1 (1))", function () {
+  this.timeout(60_000);
+  let server: TestServer | undefined;
+  let c: AdminClients;
+
+  before(async () => {
+    server = await startTestServer({ env: { SIGIL_OIDC_ALLOW_HTTP_LOOPBACK: "false" } });
+    c = new AdminClients(server);
+  });
+
+  after(async () => {
+    c?.close();
+    await server?.stop();
+  });
+
+  it("fail/http-loopback-issuer: an http issuer on loopback is INVALID_ARGUMENT on issuer; an unreachable https issuer is refused without a status", async () => {
+    const su = await c.superuser();
+    const idp = c.client(IdentityProviderService);
+    const orgId = await createOrg(c, su);
+    const base = { organizationId: orgId, name: unique("idp"), clientId: "x", allowedEmailDomains: ["example.com"], scopes: [] as string[] };
+    for (const issuer of [`http://127.0.0.1:${await freePort()}`, "http://localhost:9090", "http://[::1]:8080"]) {
+      await rejectsWith(idp.createIdentityProvider({ ...base, issuer }, su), "INVALID_ARGUMENT", /must be https/);
+    }
+    const refusal = await idp.createIdentityProvider({ ...base, issuer: `https://127.0.0.1:${await freePort()}` }, su).then(
+      () => assert.fail("expected a refusal"),
+      (e: { code?: number; details?: string }) => e,
+    );
+    assert.equal(refusal.details, `issuer: ${DISCOVERY_FAILED}`);
+    assert.doesNotMatch(refusal.details ?? "", /\b\d{3}\b|answered|ECONNREFUSED/);
   });
 });

@@ -139,6 +139,12 @@ describe("config: challenge validation network policy and caps", () => {
     assert.deepEqual([c.validationMaxConcurrent, c.validationMaxPerAccount], [16, 2]);
   });
 
+  it("ok/SIGIL_OIDC_ALLOW_HTTP_LOOPBACK is off unless set (identity providers then need https)", () => {
+    assert.equal(loadConfig({}).oidcAllowHttpLoopback, false);
+    assert.equal(loadConfig({ SIGIL_OIDC_ALLOW_HTTP_LOOPBACK: "true" }).oidcAllowHttpLoopback, true);
+    assert.throws(() => loadConfig({ SIGIL_OIDC_ALLOW_HTTP_LOOPBACK: "maybe" }), /SIGIL_OIDC_ALLOW_HTTP_LOOPBACK/);
+  });
+
   const bad: Array<[string, Record<string, string>, string]> = [
     ["fail/unknown word", { SIGIL_VALIDATION_ALLOWED_NETWORKS: "public,internal" }, "SIGIL_VALIDATION_ALLOWED_NETWORKS"],
     ["fail/CIDR prefix out of range", { SIGIL_VALIDATION_ALLOWED_NETWORKS: "127.0.0.0/40" }, "SIGIL_VALIDATION_ALLOWED_NETWORKS"],
