@@ -37,6 +37,7 @@ import {
   createContextKey as createConnectContextKey,
   createContextValues,
   type ConnectRouter,
+  type ConnectRouterOptions,
   type HandlerContext,
 } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -67,6 +68,14 @@ import { ACTOR_KEY } from "./principal.js";
 
 /** The most a request body may hold (as grpc-js's default receive limit). */
 export const CONNECT_READ_MAX_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The most a request message of the unauthenticated services (health,
+ * reflection) may hold: a HealthCheckRequest or ServerReflectionRequest is a
+ * name or two, and without a limit of their own anyone reaching the port
+ * could make the server buffer 4 MiB per stream (review R3).
+ */
+export const OPEN_READ_MAX_BYTES = 64 * 1024;
 
 const PEER = createConnectContextKey<string>("unknown", { description: "sigil.peer" });
 
@@ -322,6 +331,11 @@ function reflectionInfo(index: ReflectionIndex, method: DescMethod, options: Add
       if (!ctx.signal.aborted) outcome = "ok";
     } catch (err) {
       outcome = "error";
+      if (err instanceof ConnectError && err.code === Code.ResourceExhausted) {
+        // a request message over OPEN_READ_MAX_BYTES, refused by connect while reading: keep its code
+        log.done(grpc.status.RESOURCE_EXHAUSTED, { protocol: hctx.protocolName, messages });
+        throw err;
+      }
       const status = log.status(err);
       log.done(status.code, { protocol: hctx.protocolName, messages });
       throw connectErrorOf(status.code, status.details, err);
@@ -348,7 +362,7 @@ export interface AdminRoutesOptions {
 }
 
 /** Registers one service's handlers, each wrapped in the pipeline (request checks, hook, handler, errors, log). */
-function serviceRoutes(router: ConnectRouter, b: ServiceBinding, options: AddServiceOptions): void {
+function serviceRoutes(router: ConnectRouter, b: ServiceBinding, options: AddServiceOptions, handlerOptions?: ConnectRouterOptions): void {
   const table = b.impl as Record<string, unknown>;
   const impl: Record<string, unknown> = {};
   for (const method of b.service.methods) {
@@ -359,14 +373,14 @@ function serviceRoutes(router: ConnectRouter, b: ServiceBinding, options: AddSer
     else if (method.methodKind === "server_streaming") impl[method.localName] = serverStreaming(method, bound, options);
     else throw new Error(`${methodPath(method)}: ${method.methodKind} methods are not supported by the admin API`);
   }
-  router.service(b.service, impl as never);
+  router.service(b.service, impl as never, handlerOptions);
 }
 
 /**
  * The routes of the admin API, the same for both listeners: every service
  * through one pipeline, plus (on the gRPC port) health and reflection.
  */
-export function adminRoutes(opts: AdminRoutesOptions): (router: ConnectRouter) => void {
+export function adminRoutes(opts: AdminRoutesOptions & { grpc?: boolean }): (router: ConnectRouter) => void {
   const options: AddServiceOptions = {
     logger: opts.logger ?? silentLogger,
     before: opts.before,
@@ -375,6 +389,8 @@ export function adminRoutes(opts: AdminRoutesOptions): (router: ConnectRouter) =
   };
   // health and reflection: the same framing, log line and metrics, no authentication
   const open: AddServiceOptions = { logger: options.logger, metrics: opts.metrics };
+  // a service's own options replace the router's protocol choice: repeat it (connect-node router.service)
+  const openLimits: ConnectRouterOptions = { readMaxBytes: OPEN_READ_MAX_BYTES, connect: true, grpcWeb: true, grpc: opts.grpc ?? false };
   const described: DescService[] = opts.services.map((b) => b.service);
   if (opts.health) {
     opts.health.addServices(described);
@@ -382,12 +398,12 @@ export function adminRoutes(opts: AdminRoutesOptions): (router: ConnectRouter) =
   }
   return (router) => {
     for (const b of opts.services) serviceRoutes(router, b, options);
-    if (opts.health) serviceRoutes(router, { service: Health, impl: healthService(opts.health) }, open);
+    if (opts.health) serviceRoutes(router, { service: Health, impl: healthService(opts.health) }, open, openLimits);
     if (opts.reflection) {
       const index = new ReflectionIndex([...described, ServerReflectionV1, ServerReflectionV1alpha]);
       for (const service of [ServerReflectionV1, ServerReflectionV1alpha]) {
         const method = service.method.serverReflectionInfo;
-        router.service(service, { serverReflectionInfo: reflectionInfo(index, method, open) } as never);
+        router.service(service, { serverReflectionInfo: reflectionInfo(index, method, open) } as never, openLimits);
       }
     }
   };

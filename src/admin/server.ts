@@ -24,12 +24,42 @@ import type { Actor } from "../ra/actor.js";
  */
 export const ADMIN_HTTP2_SETTINGS: http2.Settings = {
   maxConcurrentStreams: 1000,
+  // (each stream's request body is bounded in time too: ADMIN_REQUEST_BODY_TIMEOUT_MS)
   // request headers (metadata) of one call: a bearer token is < 1 KiB
   maxHeaderListSize: 32 * 1024,
 };
 
 /** Memory one HTTP/2 session may buffer, in MB (a request may hold up to 4 MiB, ./connect.ts CONNECT_READ_MAX_BYTES). */
 const MAX_SESSION_MEMORY_MB = 64;
+
+/**
+ * How long a stream's request body may stay open (review R3). Every unary
+ * and server-streaming request (a Watch too) is one message sent with
+ * END_STREAM at once; a client that opens streams and never ends them would
+ * otherwise make the server hold what it sent (up to 4 MiB each) for ever.
+ * A stream whose request has not ended by then is reset with CANCEL
+ * (RFC 9113 §8.1, §7); a Watch whose request has ended streams on.
+ */
+export const ADMIN_REQUEST_BODY_TIMEOUT_MS = 30_000;
+
+/**
+ * Reflection streams are bidi (grpcurl sends several requests on one
+ * stream), so their request may stay open: they are reset instead after this
+ * long without a frame either way.
+ */
+export const ADMIN_REFLECTION_IDLE_TIMEOUT_MS = 60_000;
+
+/** Paths whose request may stay open (bidi): idle timeout instead of the body deadline. */
+const BIDI_PATHS = new Set([
+  "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+  "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+]);
+
+/** Stream time limits of the gRPC port; the defaults above unless a test shortens them. */
+export interface AdminStreamLimits {
+  requestBodyTimeoutMs?: number;
+  reflectionIdleTimeoutMs?: number;
+}
 
 /** Options of `buildAdminGrpcServer`. */
 export interface AdminGrpcServerOptions {
@@ -48,6 +78,8 @@ export interface AdminGrpcServerOptions {
   health?: HealthStatus;
   /** Counts and times every call (health and reflection included); default none. */
   metrics?: AddServiceOptions["metrics"];
+  /** Stream time limits; default ADMIN_REQUEST_BODY_TIMEOUT_MS and ADMIN_REFLECTION_IDLE_TIMEOUT_MS. */
+  streamLimits?: AdminStreamLimits;
 }
 
 /** How an authenticated caller appears in RPC log lines: kind and name, never a credential. */
@@ -83,7 +115,25 @@ export class AdminServer {
     readonly handler: Handler,
     /** The health table served by grpc.health.v1.Health. */
     readonly health: HealthStatus,
+    /** Stream time limits (review R3). */
+    readonly streamLimits: AdminStreamLimits = {},
   ) {}
+
+  /** Bounds how long one HTTP/2 stream may hold the server's memory without finishing its request. */
+  #limitStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+    if (BIDI_PATHS.has(String(headers[":path"]))) {
+      // any frame read or written restarts it (Http2Stream#setTimeout)
+      stream.setTimeout(this.streamLimits.reflectionIdleTimeoutMs ?? ADMIN_REFLECTION_IDLE_TIMEOUT_MS, () => stream.close(http2.constants.NGHTTP2_CANCEL));
+      return;
+    }
+    if (stream.endAfterHeaders) return; // no body at all
+    const timer = setTimeout(() => stream.close(http2.constants.NGHTTP2_CANCEL), this.streamLimits.requestBodyTimeoutMs ?? ADMIN_REQUEST_BODY_TIMEOUT_MS);
+    timer.unref();
+    const clear = () => clearTimeout(timer);
+    // 'end': the client's END_STREAM has been read (the handler consumes the body); 'close': the stream is gone
+    stream.once("end", clear);
+    stream.once("close", clear);
+  }
 
   /** Binds the port; see `listenAdmin`. */
   listen(host: string, port: number, tls?: AdminTlsOptions): Promise<number> {
@@ -120,6 +170,7 @@ export class AdminServer {
       socket.once("close", () => this.#sockets.delete(socket));
     });
     server.on("sessionError", () => undefined);
+    server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => this.#limitStream(stream, headers));
     return new Promise((resolve, reject) => {
       server.once("error", reject);
       server.listen(port, host, () => {
@@ -172,7 +223,7 @@ export function buildAdminGrpcServer(opts: AdminGrpcServerOptions): AdminServer 
     reflection: true,
     grpc: true,
   });
-  return new AdminServer(handler, health);
+  return new AdminServer(handler, health, opts.streamLimits);
 }
 
 /** PEM material for the admin listener. */

@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
+import http2 from "node:http2";
 import * as grpc from "@grpc/grpc-js";
 import { setMaxListeners } from "node:events";
 import { create, fromBinary, type MessageInitShape } from "@bufbuild/protobuf";
@@ -19,7 +20,7 @@ import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect
 import { SigilError } from "../../../src/core/errors.js";
 import { bindPartialService, makeClient } from "../../../src/admin/grpc-adapter.js";
 import { HealthStatus } from "../../../src/admin/health.js";
-import { buildAdminGrpcServer, listenAdmin, shutdownAdmin, type AdminServer } from "../../../src/admin/server.js";
+import { buildAdminGrpcServer, listenAdmin, shutdownAdmin, type AdminServer, type AdminStreamLimits } from "../../../src/admin/server.js";
 import { AuditEventSchema, AuditService } from "../../../src/gen/sigil/admin/v1/audit_pb.js";
 import { OrganizationService } from "../../../src/gen/sigil/admin/v1/organization_pb.js";
 import { ServerReflection as ReflectionV1, type ServerReflectionResponse } from "../../../src/gen/grpc/reflection/v1/reflection_pb.js";
@@ -41,8 +42,9 @@ interface Probe {
   watchesEnded: number;
 }
 
-function build(probe: Probe): AdminServer {
+function build(probe: Probe, streamLimits?: AdminStreamLimits): AdminServer {
   return buildAdminGrpcServer({
+    streamLimits,
     health: new HealthStatus(),
     services: [
       bindPartialService(OrganizationService, {
@@ -336,5 +338,121 @@ describe("admin gRPC port graceful shutdown", function () {
     await shutdownAdmin(server, 5000);
     orgs.close();
     assert.ok(Date.now() - started < 2000, `${Date.now() - started} ms`);
+  });
+});
+
+describe("admin gRPC port stream limits (review R3: unauthenticated streams holding memory)", function () {
+  this.timeout(30_000);
+  const probe: Probe = { slowAborted: 0, watching: 0, watchesEnded: 0 };
+  let server: AdminServer;
+  let address: string;
+
+  before(async function () {
+    server = build(probe, { requestBodyTimeoutMs: 400, reflectionIdleTimeoutMs: 600 });
+    address = `127.0.0.1:${await listenAdmin(server, "127.0.0.1", 0)}`;
+  });
+  after(async () => shutdownAdmin(server, 1000));
+
+  /** Opens a raw gRPC stream on `path`, writes `body` without ending it; resolves with the RST_STREAM code and when it came. */
+  function heldStream(path: string, body: Buffer): Promise<{ rstCode: number | undefined; ms: number; status: unknown }> {
+    const session = http2.connect(`http://${address}`);
+    session.on("error", () => undefined);
+    const started = Date.now();
+    const stream = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers" });
+    let status: unknown;
+    stream.on("response", (h) => (status = h[":status"]));
+    stream.on("error", () => undefined);
+    stream.on("data", () => undefined);
+    if (body.length) stream.write(body);
+    return new Promise((resolve) => {
+      stream.once("close", () => {
+        resolve({ rstCode: stream.rstCode, ms: Date.now() - started, status });
+        session.close();
+      });
+    });
+  }
+
+  for (const [path, announced, sent] of [
+    ["/grpc.health.v1.Health/Check", 1000, 100],
+    // the admin services take 4 MiB messages (authentication runs once the message is read)
+    ["/sigil.admin.v1.OrganizationService/CreateOrganization", 4 * 1024 * 1024 - 100, 1024 * 1024],
+  ] as const) {
+    it(`a stream that never ends its request body (${path}, ${sent} of ${announced} bytes sent) is reset with CANCEL within the bound`, async function () {
+      const header = Buffer.alloc(5);
+      header.writeUInt32BE(announced, 1);
+      const got = await heldStream(path, Buffer.concat([header, Buffer.alloc(sent, 0x41)]));
+      assert.equal(got.rstCode, http2.constants.NGHTTP2_CANCEL);
+      assert.ok(got.ms >= 350 && got.ms < 3000, `reset after ${got.ms} ms`);
+      assert.equal(got.status, undefined, "no response before the reset");
+    });
+  }
+
+  it("a reflection stream left idle with its request open is reset after the idle bound", async function () {
+    const got = await heldStream("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", Buffer.alloc(0));
+    assert.equal(got.rstCode, http2.constants.NGHTTP2_CANCEL);
+    assert.ok(got.ms >= 550 && got.ms < 3000, `reset after ${got.ms} ms`);
+  });
+
+  it("a Watch whose request has ended keeps streaming past the bound, and calls still work", async function () {
+    const audit = makeClient(AuditService, address, grpc.credentials.createInsecure());
+    const orgs = makeClient(OrganizationService, address, grpc.credentials.createInsecure());
+    const ac = new AbortController();
+    const ended = probe.watchesEnded;
+    try {
+      let first: string | undefined;
+      const held = (async () => {
+        try {
+          for await (const res of audit.watchAuditEvents({ action: "long" }, { signal: ac.signal })) first ??= res.event?.action;
+        } catch {
+          // cancelled below
+        }
+      })();
+      await eventually(() => first === "long");
+      await new Promise((r) => setTimeout(r, 1200)); // three request-body bounds
+      assert.equal(probe.watching, 1);
+      assert.equal(probe.watchesEnded, ended);
+      // a unary call whose body ends at once is not cut either
+      assert.equal((await orgs.getOrganization({ id: "wait-700" })).organization?.id, "wait-700");
+      ac.abort();
+      await held;
+      await eventually(() => probe.watching === 0);
+    } finally {
+      audit.close();
+      orgs.close();
+    }
+  });
+
+  it("health and reflection refuse a request message over 64 KiB with RESOURCE_EXHAUSTED; admin services still take 4 MiB", async function () {
+    const client = new grpc.Client(address, grpc.credentials.createInsecure());
+    try {
+      const big = Buffer.alloc(64 * 1024 + 1, 0x41);
+      const err = await new Promise<grpc.ServiceError | undefined>((resolve) => {
+        client.makeUnaryRequest("/grpc.health.v1.Health/Check", (b: Buffer) => b, (b: Buffer) => b, big, new grpc.Metadata(), {}, (e) => resolve(e ?? undefined));
+      });
+      assert.equal(err?.code, grpc.status.RESOURCE_EXHAUSTED, `${err?.code} ${err?.details}`);
+      // a normal health check still answers
+      const ok = await new Promise<grpc.ServiceError | Buffer | undefined>((resolve) => {
+        client.makeUnaryRequest("/grpc.health.v1.Health/Check", (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), new grpc.Metadata(), {}, (e, r) => resolve(e ?? r));
+      });
+      assert.ok(Buffer.isBuffer(ok), String(ok));
+      const refl = await new Promise<grpc.ServiceError | undefined>((resolve) => {
+        const call = client.makeBidiStreamRequest("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", (b: Buffer) => b, (b: Buffer) => b, new grpc.Metadata());
+        call.on("data", () => undefined);
+        call.on("error", (e: grpc.ServiceError) => resolve(e));
+        call.on("end", () => resolve(undefined));
+        call.write(big);
+        call.end();
+      });
+      assert.equal(refl?.code, grpc.status.RESOURCE_EXHAUSTED, `${refl?.code} ${refl?.details}`);
+    } finally {
+      client.close();
+    }
+    const orgs = makeClient(OrganizationService, address, grpc.credentials.createInsecure());
+    try {
+      const res = await orgs.createOrganization({ name: "big", description: "x".repeat(1024 * 1024) });
+      assert.equal(res.organization?.description, String(1024 * 1024));
+    } finally {
+      orgs.close();
+    }
   });
 });
