@@ -376,12 +376,18 @@ describe("ACME clean-up job in the server", function () {
     await db.connect();
     try {
       await db.query(`insert into acme_nonces (value, expires_at) values ('expired-by-job', now() - interval '1 hour')`);
-      // generous: under the parallel suite's start-up load the first run (every clean-up statement) can take tens of seconds
+      // generous: under the parallel suite's load a run (every clean-up statement) can take tens of seconds
       const deadline = Date.now() + 45_000;
       let metrics = "";
       while (Date.now() < deadline) {
         metrics = await (await fetch(`http://127.0.0.1:${server.httpPort}/metrics`)).text();
-        if (/sigil_acme_cleanup_runs_total\{outcome="complete"\} [1-9]/.test(metrics) && (await db.query(`select 1 from acme_nonces where value = 'expired-by-job'`)).rowCount === 0) break;
+        // wait for the counters too: a run can have deleted the row and not yet counted it while an earlier run already reported complete
+        if (
+          /sigil_acme_cleanup_runs_total\{outcome="complete"\} [1-9]/.test(metrics) &&
+          /sigil_acme_cleanup_rows_total\{action="nonces_deleted"\} [1-9]/.test(metrics) &&
+          (await db.query(`select 1 from acme_nonces where value = 'expired-by-job'`)).rowCount === 0
+        )
+          break;
         await new Promise((r) => setTimeout(r, 200));
       }
       assert.match(metrics, /sigil_acme_cleanup_runs_total\{outcome="complete"\} [1-9]/);
