@@ -8,34 +8,21 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { runSigil } from "../../helpers/sigil-cli.js";
-import { startTestServer, TEST_ADMIN_PASSWORD, type TestServer } from "../../helpers/server.js";
+import { startCliSession, type CliSession } from "../../helpers/cli-session.js";
 import { unique } from "./helpers.js";
 
 describe("sigil policy CLI", function () {
   this.timeout(180_000);
-  let server: TestServer;
-  let home: string;
-  let env: Record<string, string>;
-
+  let cli: CliSession;
   before(async () => {
-    server = await startTestServer();
-    home = mkdtempSync(path.join(tmpdir(), "sigil-cli-policy-"));
-    env = { XDG_CONFIG_HOME: home, SIGIL_SERVER: `127.0.0.1:${server.grpcPort}`, SIGIL_API_KEY: "" };
-    const login = await runSigil(["login", "--username", "admin", "--password-stdin"], env, `${TEST_ADMIN_PASSWORD}\n`);
-    assert.equal(login.code, 0, login.stderr);
+    cli = await startCliSession("policy");
   });
   after(async () => {
-    await server?.stop();
-    if (home) rmSync(home, { recursive: true, force: true });
+    await cli?.stop();
   });
-
-  async function ok(args: string[]): Promise<string> {
-    const r = await runSigil(args, env);
-    assert.equal(r.code, 0, `sigil ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-    return r.stdout;
-  }
+  const ok = (args: string[]) => cli.ok(args);
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  const json = async <T = any>(args: string[]): Promise<T> => JSON.parse(await ok([...args, "--json"])) as T;
+  const json = <T = any>(args: string[]) => cli.json<T>(args);
 
   it("create, get, list, update, a refused issuance, delete", async () => {
     const org = (await json(["org", "create", "--name", unique("cli-policy")])).organization.id as string;
@@ -60,11 +47,11 @@ describe("sigil policy CLI", function () {
 
     // the superuser is not bound: an organization admin is
     const adminName = unique("poladmin");
-    const mk = await runSigil(["user", "create", "--username", adminName, "--email", `${adminName}@example.com`, "--org", org, "--role", "admin", "--password-stdin"], env, "correct horse battery\n");
+    const mk = await runSigil(["user", "create", "--username", adminName, "--email", `${adminName}@example.com`, "--org", org, "--role", "admin", "--password-stdin"], cli.env, "correct horse battery\n");
     assert.equal(mk.code, 0, mk.stderr);
     const home2 = mkdtempSync(path.join(tmpdir(), "sigil-cli-policy-admin-"));
     try {
-      const env2 = { ...env, XDG_CONFIG_HOME: home2 };
+      const env2 = { ...cli.env, XDG_CONFIG_HOME: home2 };
       assert.equal((await runSigil(["login", "--username", adminName, "--password-stdin"], env2, "correct horse battery\n")).code, 0);
       const refused = await runSigil(["cert", "issue", "--ca", int.id, "--type", "server", "--dns", "www.example.org,www.evil.test"], env2);
       assert.notEqual(refused.code, 0);
@@ -78,7 +65,7 @@ describe("sigil policy CLI", function () {
     }
 
     assert.match(await ok(["policy", "delete", created.id]), /deleted/);
-    const usage = await runSigil(["policy", "create", "--dns", "a.test"], env);
+    const usage = await runSigil(["policy", "create", "--dns", "a.test"], cli.env);
     assert.notEqual(usage.code, 0);
     assert.match(usage.stderr, /exactly one of --org, --user, --sa/);
   });

@@ -3,38 +3,22 @@
  * drill, get, list, cancel, and usage errors that never reach the server.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { runSigil } from "../../helpers/sigil-cli.js";
-import { startTestServer, TEST_ADMIN_PASSWORD, type TestServer } from "../../helpers/server.js";
+import { startCliSession, type CliSession } from "../../helpers/cli-session.js";
 import { unique } from "./helpers.js";
 
 describe("sigil renewal CLI", function () {
   this.timeout(180_000);
-  let server: TestServer;
-  let home: string;
-  let env: Record<string, string>;
-
+  let cli: CliSession;
   before(async () => {
-    server = await startTestServer();
-    home = mkdtempSync(path.join(tmpdir(), "sigil-cli-renewal-"));
-    env = { XDG_CONFIG_HOME: home, SIGIL_SERVER: `127.0.0.1:${server.grpcPort}`, SIGIL_API_KEY: "" };
-    const login = await runSigil(["login", "--username", "admin", "--password-stdin"], env, `${TEST_ADMIN_PASSWORD}\n`);
-    assert.equal(login.code, 0, login.stderr);
+    cli = await startCliSession("renewal");
   });
   after(async () => {
-    await server?.stop();
-    if (home) rmSync(home, { recursive: true, force: true });
+    await cli?.stop();
   });
-
-  async function ok(args: string[]): Promise<string> {
-    const r = await runSigil(args, env);
-    assert.equal(r.code, 0, `sigil ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-    return r.stdout;
-  }
+  const ok = (args: string[]) => cli.ok(args);
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  const json = async <T = any>(args: string[]): Promise<T> => JSON.parse(await ok([...args, "--json"])) as T;
+  const json = <T = any>(args: string[]) => cli.json<T>(args);
 
   it("create for a CA and for serials, get, list, cancel; a drill of a directory", async () => {
     const org = (await json(["org", "create", "--name", unique("cli-renewal")])).organization.id as string;
@@ -73,7 +57,7 @@ describe("sigil renewal CLI", function () {
     assert.ok(cancelled.cancelledAt);
     assert.doesNotMatch(await ok(["renewal", "list", "--org", org]), new RegExp(created.id));
     assert.match(await ok(["renewal", "list", "--org", org, "--all"]), new RegExp(created.id));
-    const again = await runSigil(["renewal", "cancel", created.id], env);
+    const again = await runSigil(["renewal", "cancel", created.id], cli.env);
     assert.notEqual(again.code, 0);
     assert.match(again.stderr, /already cancelled/);
 
@@ -95,7 +79,7 @@ describe("sigil renewal CLI", function () {
       ["renewal", "drill", "--directory", "x", "--now", "--reason", "r"],
       ["renewal", "frobnicate"],
     ]) {
-      const r = await runSigil(args, env);
+      const r = await runSigil(args, cli.env);
       assert.equal(r.code, 2, `sigil ${args.join(" ")}: ${r.code} ${r.stderr}`);
     }
   });
