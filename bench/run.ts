@@ -2,7 +2,7 @@
  * `npm run bench -- <name> [args]`: runs bench/<name>.ts's `run(args)`.
  * With no name, runs every benchmark in turn.
  */
-const BENCHES = ["signer", "acme", "crl", "http", "seed", "cleanup", "admin", "admin-protocols"] as const;
+const BENCHES = ["signer", "acme", "crl", "http", "seed", "cleanup", "admin", "admin-protocols", "ocsp"] as const;
 
 async function main(): Promise<void> {
   const [name, ...args] = process.argv.slice(2);
