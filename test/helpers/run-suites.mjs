@@ -22,12 +22,12 @@ const require = createRequire(import.meta.url);
 const { summaryLine } = require("../summary-reporter.cjs");
 const mocha = require.resolve("mocha/bin/mocha.js");
 
-// the admin files whose servers come from startTestServer, i.e. follow SIGIL_TEST_DB
+// the admin files whose servers come from startTestServer (directly or through startCliSession), i.e. follow SIGIL_TEST_DB
 const adminDir = "test/integration/admin";
 const embeddedFiles = readdirSync(adminDir)
   .filter((f) => f.endsWith(".test.ts"))
   .map((f) => path.join(adminDir, f))
-  .filter((f) => /\bstartTestServer\(/.test(readFileSync(f, "utf8")))
+  .filter((f) => /\b(startTestServer|startCliSession)\(/.test(readFileSync(f, "utf8")))
   .sort((a, b) => statSync(b).size - statSync(a).size);
 
 /**

@@ -5,39 +5,29 @@
  * default), and usage errors.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { parseDuration } from "../../../src/cli/acme-profiles.js";
-import { startTestServer, TEST_ADMIN_PASSWORD, type TestServer } from "../../helpers/server.js";
+import { startCliSession, type CliSession } from "../../helpers/cli-session.js";
+import { type TestServer } from "../../helpers/server.js";
 import { runSigil } from "../../helpers/sigil-cli.js";
 import { unique } from "./helpers.js";
 
 describe("sigil acme profile (admin plane) CLI", function () {
   this.timeout(120_000);
+  let cli: CliSession;
   let server: TestServer;
-  let home: string;
   let env: Record<string, string>;
 
   before(async () => {
-    server = await startTestServer();
-    home = mkdtempSync(path.join(tmpdir(), "sigil-cli-profiles-"));
-    env = { XDG_CONFIG_HOME: home, SIGIL_SERVER: `127.0.0.1:${server.grpcPort}`, SIGIL_API_KEY: "" };
-    const login = await runSigil(["login", "--username", "admin", "--password-stdin"], env, `${TEST_ADMIN_PASSWORD}\n`);
-    assert.equal(login.code, 0, login.stderr);
+    cli = await startCliSession("profiles");
+    ({ server, env } = cli);
   });
   after(async () => {
-    await server?.stop();
-    if (home) rmSync(home, { recursive: true, force: true });
+    await cli?.stop();
   });
 
-  async function ok(args: string[]): Promise<string> {
-    const r = await runSigil(args, env);
-    assert.equal(r.code, 0, `sigil ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-    return r.stdout;
-  }
+  const ok = (args: string[]): Promise<string> => cli.ok(args);
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  const json = async (args: string[]): Promise<any> => JSON.parse(await ok([...args, "--json"]));
+  const json = async (args: string[]): Promise<any> => cli.json(args);
 
   it("parses durations", () => {
     assert.equal(parseDuration("45d", "x"), 45 * 86_400);

@@ -4,36 +4,27 @@
  * account's override (set, list, delete), with usage errors exiting 2.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { runSigil } from "../../helpers/sigil-cli.js";
-import { startTestServer, TEST_ADMIN_PASSWORD, type TestServer } from "../../helpers/server.js";
+import { startCliSession, type CliSession } from "../../helpers/cli-session.js";
+import { type TestServer } from "../../helpers/server.js";
 import { RawAcme } from "../acme/raw-client.js";
 
 describe("sigil acme rate-limit (CLI)", function () {
   this.timeout(120_000);
+  let cli: CliSession;
   let server: TestServer;
-  let home: string;
   let env: Record<string, string>;
 
   before(async () => {
-    server = await startTestServer();
-    home = mkdtempSync(path.join(tmpdir(), "sigil-cli-rl-"));
-    env = { XDG_CONFIG_HOME: home, SIGIL_SERVER: `127.0.0.1:${server.grpcPort}`, SIGIL_API_KEY: "", SIGIL_PASSWORD: "" };
-    const login = await runSigil(["login", "--username", "admin", "--password-stdin"], env, `${TEST_ADMIN_PASSWORD}\n`);
-    assert.equal(login.code, 0, login.stderr);
+    cli = await startCliSession("rl", { SIGIL_PASSWORD: "" });
+    ({ server, env } = cli);
   });
   after(async () => {
-    await server?.stop();
-    if (home) rmSync(home, { recursive: true, force: true });
+    await cli?.stop();
   });
 
-  async function ok(args: string[]): Promise<string> {
-    const r = await runSigil(args, env);
-    assert.equal(r.code, 0, `sigil ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-    return r.stdout;
-  }
+  const ok = (args: string[]): Promise<string> => cli.ok(args);
+
 
   it("sets, shows and clears a directory's entries; sets, lists and deletes an account override", async () => {
     const dirs = JSON.parse(await ok(["acme", "directory", "list", "--json"])) as { directories: Array<{ id: string; name: string }> };

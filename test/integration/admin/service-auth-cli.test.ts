@@ -9,34 +9,28 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { runSigil } from "../../helpers/sigil-cli.js";
-import { startTestServer, TEST_ADMIN_PASSWORD, type TestServer } from "../../helpers/server.js";
+import { startCliSession, type CliSession } from "../../helpers/cli-session.js";
+import { type TestServer } from "../../helpers/server.js";
 import { unique } from "./helpers.js";
 
 describe("sigil service-account key CLI (scopes, public keys, JWT login)", function () {
   this.timeout(180_000);
+  let cli: CliSession;
   let server: TestServer;
-  let home: string;
   let env: Record<string, string>;
+  let home: string;
 
   before(async () => {
-    server = await startTestServer();
-    home = mkdtempSync(path.join(tmpdir(), "sigil-cli-sa-auth-"));
-    env = { XDG_CONFIG_HOME: home, SIGIL_SERVER: `127.0.0.1:${server.grpcPort}`, SIGIL_API_KEY: "" };
-    const login = await runSigil(["login", "--username", "admin", "--password-stdin"], env, `${TEST_ADMIN_PASSWORD}\n`);
-    assert.equal(login.code, 0, login.stderr);
+    cli = await startCliSession("sa-auth");
+    ({ server, env, home } = cli);
   });
   after(async () => {
-    await server?.stop();
-    if (home) rmSync(home, { recursive: true, force: true });
+    await cli?.stop();
   });
 
-  async function ok(args: string[], e = env): Promise<string> {
-    const r = await runSigil(args, e);
-    assert.equal(r.code, 0, `sigil ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-    return r.stdout;
-  }
+  const ok = (args: string[], e = env): Promise<string> => cli.ok(args, e);
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  const json = async <T = any>(args: string[], e = env): Promise<T> => JSON.parse(await ok([...args, "--json"], e)) as T;
+  const json = <T = any>(args: string[], e = env): Promise<T> => cli.json<T>(args, e);
 
   it("creates a scoped key that lists its scopes and is refused outside them", async () => {
     const org = (await json(["org", "create", "--name", unique("cli-sa-auth")])).organization.id as string;
