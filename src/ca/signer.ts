@@ -45,6 +45,9 @@ import { ipFromText } from "./ip.js";
 import type { SigningKey } from "./key-store.js";
 import { checkLeafKeyPolicySpki, inspectSpki, keyAlgorithmOf, spkiOf } from "./keys.js";
 import { normalizeSerial } from "./serial.js";
+import { RevokedCertificatesWriter, writeEntryColumns, writeEntryObjects, type CrlEntryColumns } from "./crl-entries.js";
+
+export { RevokedCertificatesWriter, type CrlEntryColumns } from "./crl-entries.js";
 
 // ---------------------------------------------------------------- public types
 
@@ -650,174 +653,18 @@ export function issueLeaf(issuer: Issuer, p: LeafParams): SignedCertificate {
 
 // ---------------------------------------------------------------- CRLs
 
-const REASON_EXT_PREFIX = Buffer.from([
-  // Extensions SEQUENCE { Extension SEQUENCE { extnID reasonCode, extnValue OCTET STRING { ENUMERATED x } } }
-  0x30, 0x0c, 0x30, 0x0a, 0x06, 0x03, 0x55, 0x1d, 0x15, 0x04, 0x03, 0x0a, 0x01,
-]);
-const REASON_EXT_SIZE = REASON_EXT_PREFIX.length + 1;
-const VALID_REASONS = new Set([0, 1, 2, 3, 4, 5, 6, 8, 9, 10]);
-
-/**
- * Revoked certificates as columns, the shape a store reads a million of in
- * one row (no object, Buffer or Date per entry). Entry i is the i-th serial
- * of `serialsHex`, `revokedAtSeconds[i]` and `reasons[i]`.
- */
-export interface CrlEntryColumns {
-  count: number;
-  /** the serials in hex (either case, odd lengths allowed), separated by "," */
-  serialsHex: string;
-  /** revocation times, whole seconds since 1970-01-01T00:00:00Z */
-  revokedAtSeconds: Float64Array;
-  /** RFC 5280 §5.3.1 CRLReason per entry; 0 (unspecified) means no reasonCode extension */
-  reasons: Uint8Array;
-}
-
-/** entries in one layout: serial magnitudes concatenated (leading zero octets dropped), ms times, reasons */
-interface PackedEntries {
-  n: number;
-  serials: Buffer;
-  /** entry i's magnitude is serials[ends[i - 1] .. ends[i]) (ends[-1] = 0) */
-  ends: Int32Array;
-  timesMs: Float64Array;
-  reasons: Uint8Array;
-}
-
-function packEntries(entries: CrlEntry[]): PackedEntries {
-  const n = entries.length;
-  let total = 0;
-  for (let i = 0; i < n; i++) total += entries[i]!.serial.length;
-  const serials = Buffer.allocUnsafe(total);
-  const ends = new Int32Array(n);
-  const timesMs = new Float64Array(n);
-  const reasons = new Uint8Array(n);
-  let o = 0;
-  for (let i = 0; i < n; i++) {
-    const e = entries[i]!;
-    const s = e.serial;
-    let z = 0;
-    while (z < s.length && s[z] === 0) z++;
-    o += s.copy(serials, o, z);
-    ends[i] = o;
-    timesMs[i] = e.revokedAt.getTime();
-    const r = e.reason ?? 0;
-    if (!VALID_REASONS.has(r)) throw SigilError.invalidArgument(`entries[${i}].reason ${r} is not a CRLReason`, "entries");
-    reasons[i] = r;
-  }
-  return { n, serials, ends, timesMs, reasons };
-}
-
-/** hex digit value by char code (either case), -1 for anything else */
-const HEX = (() => {
-  const t = new Int8Array(128).fill(-1);
-  for (let i = 0; i < 10; i++) t[0x30 + i] = i;
-  for (let i = 0; i < 6; i++) t[0x61 + i] = t[0x41 + i] = 10 + i;
-  return t;
-})();
-
-function notHex(i: number): never {
-  throw SigilError.invalidArgument(`entries[${i}].serial is not hexadecimal`, "entries");
-}
-
-/** decodes the comma-separated hex serials in one pass over the string (no substring per entry) */
-function packColumns(c: CrlEntryColumns): PackedEntries {
-  const n = c.count;
-  if (c.revokedAtSeconds.length !== n || c.reasons.length !== n) throw SigilError.internal("CRL entry columns differ in length");
-  const text = c.serialsHex;
-  const len = text.length;
-  const serials = Buffer.allocUnsafe((len >> 1) + 1);
-  const ends = new Int32Array(n);
-  const timesMs = new Float64Array(n);
-  let o = 0;
-  let p = 0;
-  for (let i = 0; i < n; i++) {
-    let q = text.indexOf(",", p);
-    if (q < 0) q = len;
-    // skip leading zero nibbles, then an odd count of digits starts with a lone nibble
-    while (p < q && text.charCodeAt(p) === 0x30) p++;
-    if ((q - p) & 1) {
-      const v = HEX[text.charCodeAt(p++) & 0x7f]!;
-      if (v < 0) notHex(i);
-      serials[o++] = v;
-    }
-    for (; p < q; p += 2) {
-      const a = text.charCodeAt(p);
-      const b = text.charCodeAt(p + 1);
-      const hi = HEX[a & 0x7f]!;
-      const lo = HEX[b & 0x7f]!;
-      if (hi < 0 || lo < 0 || ((a | b) & 0xff80) !== 0) notHex(i);
-      serials[o++] = (hi << 4) | lo;
-    }
-    ends[i] = o;
-    timesMs[i] = c.revokedAtSeconds[i]! * 1000;
-    const r = c.reasons[i]!;
-    if (!VALID_REASONS.has(r)) throw SigilError.invalidArgument(`entries[${i}].reason ${r} is not a CRLReason`, "entries");
-    p = q + 1;
-  }
-  if (p < len) throw SigilError.invalidArgument("more serials than entries", "entries");
-  return { n, serials, ends, timesMs, reasons: c.reasons };
-}
-
-// RFC 5280 §4.1.2.5 (and §5.1.2.6 revocationDate): UTCTime from 1950 up to 2049, GeneralizedTime outside
-const UTC_TIME_FROM_MS = Date.UTC(1950, 0, 1);
-const UTC_TIME_UNTIL_MS = Date.UTC(2050, 0, 1);
-// GeneralizedTime YYYY: years 0000..9999 (Date.UTC maps years below 100 to 19xx, so set the year explicitly)
-const GENERALIZED_FROM_MS = new Date(0).setUTCFullYear(0, 0, 1);
-const GENERALIZED_UNTIL_MS = Date.UTC(10000, 0, 1);
-
-function timeSizeMs(ms: number): number {
-  return ms >= UTC_TIME_FROM_MS && ms < UTC_TIME_UNTIL_MS ? 15 : 17;
-}
-
-/**
- * writeTime() for whole-second times in a long run of entries: the date part
- * (YYMMDD / YYYYMMDD) is computed once per day seen last, the time of day by
- * arithmetic, so no Date method runs per entry.
- */
-class TimeWriter {
-  private day = NaN;
-  /** encoded date part, 6 (UTCTime) or 8 (GeneralizedTime) ASCII digits */
-  private readonly date = Buffer.alloc(8);
-  private dateLen = 0;
-  private readonly d = new Date(0);
-
-  write(buf: Buffer, o: number, ms: number): number {
-    const day = Math.floor(ms / 86_400_000);
-    if (day !== this.day) {
-      this.d.setTime(day * 86_400_000);
-      const y = this.d.getUTCFullYear();
-      const digits = `${y >= 1950 && y < 2050 ? String(y % 100).padStart(2, "0") : String(y).padStart(4, "0")}${String(this.d.getUTCMonth() + 1).padStart(2, "0")}${String(this.d.getUTCDate()).padStart(2, "0")}`;
-      this.dateLen = this.date.write(digits, 0, "latin1");
-      this.day = day;
-    }
-    const utc = this.dateLen === 6;
-    buf[o++] = utc ? TAG.UTC_TIME : TAG.GENERALIZED_TIME;
-    buf[o++] = utc ? 13 : 15;
-    for (let k = 0; k < this.dateLen; k++) buf[o++] = this.date[k]!;
-    let sec = Math.floor((ms - day * 86_400_000) / 1000);
-    const h = (sec / 3600) | 0;
-    sec -= h * 3600;
-    const m = (sec / 60) | 0;
-    sec -= m * 60;
-    buf[o++] = 0x30 + ((h / 10) | 0);
-    buf[o++] = 0x30 + (h % 10);
-    buf[o++] = 0x30 + ((m / 10) | 0);
-    buf[o++] = 0x30 + (m % 10);
-    buf[o++] = 0x30 + ((sec / 10) | 0);
-    buf[o++] = 0x30 + (sec % 10);
-    buf[o++] = 0x5a; // "Z"
-    return o;
-  }
-}
-
 /**
  * Signs a v2 CRL (RFC 5280 §5) with CRLNumber and AKI extensions and one
  * entry per revoked certificate (reasonCode omitted for unspecified, §5.3.1).
- * The revokedCertificates list is written straight into one buffer (each
- * entry is the fixed template SEQUENCE { INTEGER serial, Time [, reasonCode
- * extension] }), so a million entries cost one sizing pass, one writing pass
- * and one hash; `entries` may be objects or the columns a store reads.
+ * `entries` may be objects, the columns a store reads, or a
+ * RevokedCertificatesWriter (./crl-entries.ts) a store has already streamed
+ * the rows into; either way the list is encoded once (one writing pass), then
+ * wrapped and signed (one copy, one hash).
  */
-export function signCrl(issuer: Issuer, p: CrlParams | (Omit<CrlParams, "entries"> & { entries: CrlEntryColumns })): Buffer {
+export function signCrl(
+  issuer: Issuer,
+  p: CrlParams | (Omit<CrlParams, "entries"> & { entries: CrlEntryColumns | RevokedCertificatesWriter }),
+): Buffer {
   const st = stateOf(issuer);
   if (!(p.thisUpdate.getTime() < p.nextUpdate.getTime())) {
     throw SigilError.invalidArgument("nextUpdate must be after thisUpdate", "nextUpdate");
@@ -826,67 +673,29 @@ export function signCrl(issuer: Issuer, p: CrlParams | (Omit<CrlParams, "entries
   if (p.crlNumber < 0n || p.crlNumber >= 1n << 159n) {
     throw SigilError.invalidArgument("crlNumber must be non-negative and fit in 20 octets", "crlNumber");
   }
-  const e = Array.isArray(p.entries) ? packEntries(p.entries) : packColumns(p.entries);
-  const { n, serials, ends, timesMs, reasons } = e;
-
-  // pass 1: sizes (and the checks, before anything is written)
-  let listLen = 0;
-  let from = 0;
-  for (let i = 0; i < n; i++) {
-    const end = ends[i]!;
-    const mlen = end - from;
-    const intLen = mlen + (mlen > 0 && (serials[from]! & 0x80) !== 0 ? 1 : 0);
-    // RFC 5280 §4.1.2.2: serial numbers are positive integers of at most 20 octets
-    if (mlen === 0 || intLen > 20) {
-      throw SigilError.invalidArgument(`entries[${i}].serial must be positive and at most 20 octets`, "entries");
-    }
-    const t = timesMs[i]!;
-    if (!(t >= GENERALIZED_FROM_MS && t < GENERALIZED_UNTIL_MS)) throw SigilError.invalidArgument(`entries[${i}].revokedAt is out of range`, "entries");
-    listLen += 4 + intLen + timeSizeMs(t) + (reasons[i] !== 0 ? REASON_EXT_SIZE : 0);
-    from = end;
-  }
+  const e = p.entries;
+  const written = e instanceof RevokedCertificatesWriter ? e : Array.isArray(e) ? writeEntryObjects(e) : writeEntryColumns(e);
+  const list = written.bytes;
+  const listLen = list.length;
 
   const head = Buffer.concat([CRL_VERSION_V2, st.algAndName, derTime(p.thisUpdate), derTime(p.nextUpdate)]);
   const crlExts = ctxCons(0, seq(st.crlAki, extension(OID.crlNumber, false, derInteger(p.crlNumber))));
-  const listTotal = n === 0 ? 0 : 1 + lengthOfLength(listLen) + listLen;
+  // RFC 5280 §5.1.2.6: revokedCertificates is absent when there are none
+  const listTotal = written.count === 0 ? 0 : 1 + lengthOfLength(listLen) + listLen;
   const tbsLen = head.length + listTotal + crlExts.length;
   const tbsTotal = 1 + lengthOfLength(tbsLen) + tbsLen;
   const maxSig = 8 + 1024; // BIT STRING header + up to RSA 8192
   const room = 6; // outer SEQUENCE header, written after signing
   const buf = Buffer.allocUnsafe(room + tbsTotal + st.sa.algId.length + maxSig);
 
-  // pass 2: write the TBSCertList
   let o = room;
   buf[o++] = TAG.SEQUENCE;
   o = writeLength(buf, o, tbsLen);
   o += head.copy(buf, o);
-  if (n > 0) {
-    // RFC 5280 §5.1.2.6: absent when there are no revoked certificates
+  if (written.count > 0) {
     buf[o++] = TAG.SEQUENCE;
     o = writeLength(buf, o, listLen);
-    const times = new TimeWriter();
-    from = 0;
-    for (let i = 0; i < n; i++) {
-      // RFC 5280 §5.1.2.6: SEQUENCE { userCertificate, revocationDate, crlEntryExtensions OPTIONAL }
-      const end = ends[i]!;
-      const pad = (serials[from]! & 0x80) !== 0 ? 1 : 0;
-      const intLen = end - from + pad;
-      const t = timesMs[i]!;
-      const reason = reasons[i]!;
-      buf[o++] = TAG.SEQUENCE;
-      buf[o++] = 2 + intLen + timeSizeMs(t) + (reason !== 0 ? REASON_EXT_SIZE : 0); // always < 128
-      buf[o++] = TAG.INTEGER;
-      buf[o++] = intLen;
-      if (pad) buf[o++] = 0; // X.690 §8.3.2: a leading 0 keeps a high-bit magnitude positive
-      // byte loops: Buffer#copy costs more than these ≤ 20 octets (measured: 1.4 s per million entries)
-      for (let k = from; k < end; k++) buf[o++] = serials[k]!;
-      o = times.write(buf, o, t);
-      if (reason !== 0) {
-        for (let k = 0; k < REASON_EXT_PREFIX.length; k++) buf[o++] = REASON_EXT_PREFIX[k]!;
-        buf[o++] = reason;
-      }
-      from = end;
-    }
+    o += list.copy(buf, o);
   }
   o += crlExts.copy(buf, o);
   const tbsEnd = o;
