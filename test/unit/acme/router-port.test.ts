@@ -16,6 +16,7 @@ import { createLogger } from "../../../src/logger.js";
 import { Linker } from "../../../src/acme/linker.js";
 import type { AcmeRa, AccountInfo, DirectoryInfo, OrderInfo } from "../../../src/acme/ra-port.js";
 import { buildAcmeRouter, type AcmeRouter } from "../../../src/acme/router.js";
+import { isCompilable } from "../../../src/http-dispatch.js";
 
 const DIR: DirectoryInfo = {
   id: "00000000-0000-7000-8000-00000000d001",
@@ -268,6 +269,10 @@ describe("ACME router on a fake AcmeRa port", () => {
     const res = await fetch(url, { method: "POST", headers: { "content-type": "application/jose+json" }, body: JSON.stringify(jws) });
     assert.equal(res.status, 500);
     assert.equal(((await res.json()) as { type: string }).type, "urn:ietf:params:acme:error:serverInternal");
+  });
+
+  it("has the shape src/http-dispatch.ts compiles (the HTTP app dispatches it without @koa/router's per-request matching)", () => {
+    assert.equal(isCompilable(acme.router), true);
   });
 
   it("exposes the port's nonce store, validations and directory lookup", () => {
