@@ -119,7 +119,13 @@ export class OcspResponder {
   private readonly states = new Map<string, Promise<CaState>>();
   /** key: caId + CertID hex (+ "|full" for whole responses) */
   private readonly singles = new Map<string, CachedSingle>();
-  private readonly fulls = new Map<string, { der: Buffer; thisUpdate: Date; nextUpdate: Date; refreshAt: number }>();
+  private readonly fulls = new Map<string, { answer: OcspAnswer; refreshAt: number }>();
+  /**
+   * key: caId + the request DER (latin1): the `fulls` key it was answered under. The same
+   * bytes always parse to the same single CertID without a nonce, so a repeated request
+   * finds its cached response without parsing (`cachedAnswer`, the HTTP GET fast path).
+   */
+  private readonly requests = new Map<string, string>();
   private readonly generations = new Map<string, number>();
 
   constructor(
@@ -137,6 +143,8 @@ export class OcspResponder {
    * (the transport answers 404). Never throws for bad input.
    */
   async respond(caId: string, requestDer: Buffer): Promise<OcspAnswer | undefined> {
+    const hit = this.cachedAnswer(caId, requestDer);
+    if (hit) return hit;
     let state: CaState | undefined;
     try {
       state = await this.state(caId);
@@ -163,8 +171,10 @@ export class OcspResponder {
     const now = this.ctx.clock.now().getTime();
     const fullKey = certIds.length === 1 && !nonce ? `${caId}|${certIds[0]!.der.toString("hex")}` : undefined;
     if (fullKey) {
+      // only requests this CA is authoritative for (checked above) are remembered
+      this.put(this.requests, requestKey(caId, requestDer), fullKey);
       const hit = this.fulls.get(fullKey);
-      if (hit && hit.refreshAt > now) return { status: "successful", der: hit.der, thisUpdate: hit.thisUpdate, nextUpdate: hit.nextUpdate, cached: true };
+      if (hit && hit.refreshAt > now) return hit.answer;
     }
     try {
       const generation = this.generations.get(caId) ?? 0;
@@ -181,13 +191,26 @@ export class OcspResponder {
       if (nonce) return { status: "successful", der };
       const first = singles[0]!;
       if (fullKey && cacheable && (this.generations.get(caId) ?? 0) === generation) {
-        this.put(this.fulls, fullKey, { der, thisUpdate: first.thisUpdate, nextUpdate: first.nextUpdate, refreshAt: first.refreshAt });
+        const answer: OcspAnswer = { status: "successful", der, thisUpdate: first.thisUpdate, nextUpdate: first.nextUpdate, cached: true };
+        this.put(this.fulls, fullKey, { answer, refreshAt: first.refreshAt });
       }
       return { status: "successful", der, thisUpdate: first.thisUpdate, nextUpdate: first.nextUpdate };
     } catch (e) {
       this.opts.logger?.error({ err: e, caId }, "OCSP response failed");
       return { status: "internalError", der: ocspErrorResponse("internalError") };
     }
+  }
+
+  /**
+   * The cached whole response to exactly these request bytes (one CertID, no
+   * nonce, asked before), synchronously and without parsing; undefined when
+   * `respond` has to build or re-sign it. The returned answer is shared: read only.
+   */
+  cachedAnswer(caId: string, requestDer: Buffer): OcspAnswer | undefined {
+    const fullKey = this.requests.get(requestKey(caId, requestDer));
+    if (fullKey === undefined) return undefined;
+    const hit = this.fulls.get(fullKey);
+    return hit && hit.refreshAt > this.ctx.clock.now().getTime() ? hit.answer : undefined;
   }
 
   /** the SingleResponse for one CertID, from cache or the database */
@@ -230,6 +253,7 @@ export class OcspResponder {
     const prefix = `${caId}|`;
     for (const k of this.singles.keys()) if (k.startsWith(prefix)) this.singles.delete(k);
     for (const k of this.fulls.keys()) if (k.startsWith(prefix)) this.fulls.delete(k);
+    for (const k of this.requests.keys()) if (k.startsWith(prefix)) this.requests.delete(k);
     this.states.delete(caId);
   }
 
@@ -392,3 +416,8 @@ export class OcspResponder {
 }
 
 class NoSuchCa extends Error {}
+
+/** `requests` key: latin1 maps each byte to one character, the cheapest string form of the DER */
+function requestKey(caId: string, requestDer: Buffer): string {
+  return `${caId}|${requestDer.toString("latin1")}`;
+}
