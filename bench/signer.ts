@@ -8,7 +8,9 @@
  * leaf issuance with the CA key in a PKCS#11 token beside the database key
  * (docs/key-custody.md): a SoftHSM2 token initialized in a temporary
  * directory (or the token of SIGIL_PKCS11_MODULE / _TOKEN_LABEL / _PIN when
- * set); `--no-hsm` skips it.
+ * set); `--no-hsm` skips it, `--no-crl` the CRL rows. Leaf rows give the wall
+ * rate and the CPU time per certificate (the latter is the one to compare on
+ * a shared machine).
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -25,18 +27,35 @@ import type { KeyAlgorithm, RevocationReason } from "../src/core/types.js";
 
 const DAY = 86_400_000;
 
-/** runs fn repeatedly for ~`seconds`, returns operations per second */
-function rate(seconds: number, fn: (i: number) => void): number {
+/** CPU time (user + system) this process has used, in microseconds */
+function cpuMicros(): number {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+}
+
+/**
+ * Runs fn repeatedly for ~`seconds`; returns operations per wall-clock second
+ * and CPU microseconds per operation. On the shared 2-vCPU machine the wall
+ * rate follows the other jobs' load; CPU per operation much less so, and it
+ * is what the one-core target is about (1e6 / cpuUs = the rate of a core of our own).
+ */
+function measure(seconds: number, fn: (i: number) => void): { perSec: number; cpuUs: number } {
   for (let i = 0; i < 200; i++) fn(i); // warm-up
   const deadline = process.hrtime.bigint() + BigInt(Math.round(seconds * 1e9));
   const start = process.hrtime.bigint();
+  const cpu0 = cpuMicros();
   let n = 0;
   let now = start;
   while (now < deadline) {
     for (let j = 0; j < 50; j++) fn(n++);
     now = process.hrtime.bigint();
   }
-  return n / (Number(now - start) / 1e9);
+  return { perSec: n / (Number(now - start) / 1e9), cpuUs: (cpuMicros() - cpu0) / n };
+}
+
+/** operations per wall-clock second */
+function rate(seconds: number, fn: (i: number) => void): number {
+  return measure(seconds, fn).perSec;
 }
 
 async function makeIssuer(alg: KeyAlgorithm, key?: SigningKey): Promise<Issuer> {
@@ -57,30 +76,39 @@ async function makeIssuer(alg: KeyAlgorithm, key?: SigningKey): Promise<Issuer> 
   });
 }
 
-function rawRates(key: KeyObject, pub: KeyObject, ecdsa: boolean, hash: string, seconds: number): { sign: number; verify: number } {
+function rawRates(key: KeyObject, pub: KeyObject, ecdsa: boolean, hash: string, seconds: number): { sign: { perSec: number; cpuUs: number }; verify: { perSec: number; cpuUs: number } } {
   const data = Buffer.alloc(600, 7);
   const opts = ecdsa ? { key, dsaEncoding: "der" as const } : key;
   const sig = sign(hash, data, opts);
   const vopts = ecdsa ? { key: pub, dsaEncoding: "der" as const } : pub;
   return {
-    sign: rate(seconds / 2, () => sign(hash, data, opts)),
-    verify: rate(seconds / 2, () => verify(hash, data, vopts, sig)),
+    sign: measure(seconds / 2, () => sign(hash, data, opts)),
+    verify: measure(seconds / 2, () => verify(hash, data, vopts, sig)),
   };
 }
 
 /** import + verify of each CSR's own signature: the OpenSSL work parseCsr cannot avoid */
-function freshKeyVerifyRate(csrs: Buffer[], seconds: number): number {
+function freshKeyVerify(csrs: Buffer[], seconds: number): { perSec: number; cpuUs: number } {
   const pieces = csrs.map((der) => ({ spki: parseCsr(der).publicKeySpki, ...csrSignedParts(der) }));
-  return rate(seconds, (i) => {
+  return measure(seconds, (i) => {
     const p = pieces[i % pieces.length]!;
     const key = { key: importSpki(p.spki), dsaEncoding: "der" as const };
     if (!verify("sha256", p.certificationRequestInfo, key, p.signature)) throw new Error("bench: CSR did not verify");
   });
 }
 
+/** which importer EC points take (ec-point-import.ts; trees before it had JWK only) */
+async function ecImportRoute(): Promise<string> {
+  const path = "../src/ca/ec-point-import.js";
+  const mod = (await import(path).catch(() => undefined)) as { rawEcPointImportAvailable?: () => boolean } | undefined;
+  return mod?.rawEcPointImportAvailable?.() ? "raw point" : "JWK";
+}
+
 export async function run(args: string[]): Promise<void> {
   const seconds = Number(args.find((a) => /^\d+(\.\d+)?$/.test(a)) ?? 3);
   const crl1m = args.includes("--crl-1m");
+  const noCrl = args.includes("--no-crl");
+  const ecRoute = await ecImportRoute();
 
   // 200 distinct P-256 CSRs, as ACME clients send them
   const csrs: Buffer[] = [];
@@ -90,12 +118,12 @@ export async function run(args: string[]): Promise<void> {
   }
   const leafKey = await generateKeyPair("p256");
 
-  const leafRate = (issuer: Issuer): { perSec: number; avgPem: number } => {
+  const leafRate = (issuer: Issuer): { perSec: number; cpuUs: number; avgPem: number } => {
     const notBefore = new Date();
     const notAfter = new Date(Date.now() + 90 * DAY);
     let bytes = 0;
     let count = 0;
-    const perSec = rate(seconds, (i) => {
+    const { perSec, cpuUs } = measure(seconds, (i) => {
       const csr = parseCsr(csrs[i % csrs.length]!);
       const cert = issueLeaf(issuer, {
         publicKey: csr.publicKeySpki,
@@ -111,28 +139,29 @@ export async function run(args: string[]): Promise<void> {
       bytes += cert.pem.length;
       count++;
     });
-    return { perSec, avgPem: bytes / Math.max(1, count) };
+    return { perSec, cpuUs, avgPem: bytes / Math.max(1, count) };
   };
 
   let databaseP256 = 0;
   for (const alg of ["p256", "rsa2048"] as const) {
     const caKey = await generateKeyPair(alg);
     const issuer = await makeIssuer(alg, keyObjectSigningKey(caKey.privateKey));
-    const { perSec, avgPem } = leafRate(issuer);
+    const { perSec, cpuUs, avgPem } = leafRate(issuer);
     if (alg === "p256") databaseP256 = perSec;
     const ecdsa = alg === "p256";
     const raw = rawRates(caKey.privateKey, caKey.publicKey, ecdsa, "sha256", 2);
     const csrRaw = rawRates(leafKey.privateKey, leafKey.publicKey, true, "sha256", 1);
     // what every CSR costs in OpenSSL alone: import its (new) key, verify its signature
-    const fresh = freshKeyVerifyRate(csrs, 1);
-    const floor = 1 / (1 / raw.sign + 1 / fresh);
+    const fresh = freshKeyVerify(csrs, 1);
+    const ceilingCpuUs = raw.sign.cpuUs + fresh.cpuUs;
+    const us = (x: number): string => `${x.toFixed(1)} µs`;
     console.log(
-      `leaf-from-csr ${alg}: ${Math.round(perSec)} certs/s ` +
-        `(raw ${alg} sign ${Math.round(raw.sign)}/s, raw ${alg} verify ${Math.round(raw.verify)}/s, ` +
-        `raw p256 CSR verify ${Math.round(csrRaw.verify)}/s, p256 fresh-key import+verify ${Math.round(fresh)}/s; ` +
-        `crypto-only ceiling ${Math.round(floor)}/s, reached ${Math.round((100 * perSec) / floor)}%; ` +
-        `avg PEM ${Math.round(avgPem)} B)`,
+      `leaf-from-csr ${alg}: ${Math.round(perSec)} certs/s wall, ${us(cpuUs)} CPU/cert = ${Math.round(1e6 / cpuUs)} certs per CPU-second ` +
+        `(CPU per op: ${alg} sign ${us(raw.sign.cpuUs)}, ${alg} verify ${us(raw.verify.cpuUs)}, p256 CSR verify with a known key ${us(csrRaw.verify.cpuUs)}, ` +
+        `p256 fresh-key import+verify ${us(fresh.cpuUs)}; crypto-only ceiling ${Math.round(1e6 / ceilingCpuUs)}/CPU-s, ` +
+        `reached ${Math.round((100 * ceilingCpuUs) / cpuUs)}%; EC import route: ${ecRoute}; avg PEM ${Math.round(avgPem)} B)`,
     );
+    if (noCrl) continue;
 
     const sizes = crl1m ? [10_000, 100_000, 1_000_000] : [10_000, 100_000];
     for (const n of sizes) {

@@ -7,6 +7,7 @@ import { promisify } from "node:util";
 import { SigilError } from "../core/errors.js";
 import type { KeyAlgorithm } from "../core/types.js";
 import { children, DerError, expectNode, readOid, TAG, toPem, valueOf } from "./der.js";
+import { importEcPointRaw } from "./ec-point-import.js";
 
 const generateKeyPairAsync = promisify(generateKeyPairCb);
 
@@ -215,18 +216,26 @@ export function checkLeafKeyPolicy(publicKey: KeyObject): void {
   checkLeafKeyPolicySpki(spkiOf(publicKey));
 }
 
-const JWK_CURVES: Record<string, { crv: string; size: number }> = {
-  [OID_P256]: { crv: "P-256", size: 32 },
-  [OID_P384]: { crv: "P-384", size: 48 },
-  "1.3.132.0.35": { crv: "P-521", size: 66 },
+const EC_CURVES: Record<string, { crv: string; openssl: string; size: number }> = {
+  [OID_P256]: { crv: "P-256", openssl: "prime256v1", size: 32 },
+  [OID_P384]: { crv: "P-384", openssl: "secp384r1", size: 48 },
+  "1.3.132.0.35": { crv: "P-521", openssl: "secp521r1", size: 66 },
 };
 
 /**
- * A public KeyObject from SPKI DER. RSA keys and uncompressed P-256/384/521
- * points are imported through JWK (RFC 7518 §6.2, §6.3), which OpenSSL 3
- * builds directly and with full point validation: 2x faster than its DER
- * decoder for EC keys and ~25x for RSA. Other keys go through the DER
- * decoder. Throws (plain Error) when OpenSSL refuses the key.
+ * A public KeyObject from SPKI DER. This is on the finalize hot path, once per
+ * CSR with a key never seen before, so the import route matters:
+ *
+ * - EC points of a named P-curve in the SEC 1 §2.3.3 uncompressed (04||X||Y)
+ *   or compressed (02/03||X) form of the curve's size go through OpenSSL's
+ *   raw point decoder (see ec-point-import.ts), ~3x cheaper than JWK;
+ *   where that is unavailable, uncompressed points go through JWK.
+ * - RSA keys go through JWK (RFC 7518 §6.3), ~25x faster than OpenSSL 3's
+ *   DER decoder.
+ * - Everything else (other encodings, curves, key types) goes through the
+ *   DER decoder, which refuses what OpenSSL refuses.
+ *
+ * Throws (plain Error) when OpenSSL refuses the key.
  */
 export function importSpki(spki: Buffer, info?: SpkiInfo): KeyObject {
   let i: SpkiInfo | undefined = info;
@@ -238,18 +247,13 @@ export function importSpki(spki: Buffer, info?: SpkiInfo): KeyObject {
     }
   }
   if (i?.kind === "ec" && i.curveOid) {
-    const c = JWK_CURVES[i.curveOid];
+    const c = EC_CURVES[i.curveOid];
     const p = i.publicKeyBits;
-    if (c && p.length === 1 + 2 * c.size && p[0] === 4) {
-      return createPublicKey({
-        key: {
-          kty: "EC",
-          crv: c.crv,
-          x: p.subarray(1, 1 + c.size).toString("base64url"),
-          y: p.subarray(1 + c.size).toString("base64url"),
-        },
-        format: "jwk",
-      });
+    if (c && isSec1Point(p, c.size)) {
+      const viaRaw = importEcPointRaw(c.openssl, p);
+      if (viaRaw === "refused") throw new Error(`${c.crv} public key point is not on the curve`);
+      if (viaRaw) return viaRaw;
+      if (p[0] === 4) return importEcPointJwk(c.crv, c.size, p);
     }
   } else if (i?.kind === "rsa") {
     const rsa = expectNode(i.publicKeyBits, 0, TAG.SEQUENCE);
@@ -270,6 +274,26 @@ export function importSpki(spki: Buffer, info?: SpkiInfo): KeyObject {
     });
   }
   return createPublicKey({ key: spki, format: "der", type: "spki" });
+}
+
+/**
+ * SEC 1 §2.3.3: 04||X||Y or 02/03||X with coordinates of `size` octets. The
+ * point at infinity (a single 00 octet) and the hybrid forms (06/07) are not
+ * this shape and take the DER route, as before.
+ */
+function isSec1Point(p: Buffer, size: number): boolean {
+  return (p[0] === 4 && p.length === 1 + 2 * size) || ((p[0] === 2 || p[0] === 3) && p.length === 1 + size);
+}
+
+/**
+ * RFC 7518 §6.2 JWK import of an uncompressed point: OpenSSL 3 checks it with
+ * EC_KEY_check_key (on the curve, and a multiplication by the group order).
+ */
+export function importEcPointJwk(crv: string, size: number, p: Buffer): KeyObject {
+  return createPublicKey({
+    key: { kty: "EC", crv, x: p.subarray(1, 1 + size).toString("base64url"), y: p.subarray(1 + size).toString("base64url") },
+    format: "jwk",
+  });
 }
 
 /** a public KeyObject from SPKI DER; badPublicKey when OpenSSL refuses it */
