@@ -28,6 +28,7 @@ import { Migration20261203130000ServiceAuth } from "./Migration20261203130000Ser
 import { Migration20261203140000IdentityProviders } from "./Migration20261203140000IdentityProviders.js";
 import { Migration20261203150000IssuancePolicies } from "./Migration20261203150000IssuancePolicies.js";
 import { Migration20261203170000UserEmailSelfAsserted } from "./Migration20261203170000UserEmailSelfAsserted.js";
+import { Migration20261204100000CampaignTriggerEarlyExit } from "./Migration20261204100000CampaignTriggerEarlyExit.js";
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -66,4 +67,5 @@ export const migrationsList: MigrationObject[] = [
   { name: "Migration20261203140000IdentityProviders", class: Migration20261203140000IdentityProviders },
   { name: "Migration20261203150000IssuancePolicies", class: Migration20261203150000IssuancePolicies },
   { name: "Migration20261203170000UserEmailSelfAsserted", class: Migration20261203170000UserEmailSelfAsserted },
+  { name: "Migration20261204100000CampaignTriggerEarlyExit", class: Migration20261204100000CampaignTriggerEarlyExit },
 ];
