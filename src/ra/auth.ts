@@ -11,7 +11,7 @@
  * signing key encrypted under the master key in system_settings (so every
  * instance behind a load balancer shares it).
  */
-import { randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes, timingSafeEqual, webcrypto } from "node:crypto";
 import bcrypt from "bcrypt";
 import { SignJWT, jwtVerify, errors as joseErrors } from "jose";
 import { SigilError } from "../core/errors.js";
@@ -26,7 +26,7 @@ import {
   countAddressFailures,
   countAddressPrefixFailures,
   countUserFailures,
-  findLoginSessionWithUser,
+  findAccessSession,
   findRefreshToken,
   insertLoginFailure,
   insertLoginSession,
@@ -313,12 +313,17 @@ export async function verifyCurrentPassword(ra: RaContext, actor: Actor, userId:
  * signing key is loaded once); build with `AuthManager.create(ra)`.
  */
 export class AuthManager {
-  readonly #secret: Uint8Array;
+  /**
+   * The HS256 key (RFC 7518 §3.2), imported once: jose imports a raw
+   * Uint8Array secret into WebCrypto on every sign and verify, which the
+   * access-token check of every RPC would pay each time.
+   */
+  readonly #secret: webcrypto.CryptoKey;
   #dummyHash: Promise<string> | undefined;
 
   private constructor(
     readonly ra: RaContext,
-    secret: Uint8Array,
+    secret: webcrypto.CryptoKey,
     /** the "aud" service accounts' JWTs must carry (SIGIL_JWT_AUDIENCE; default SIGIL_PUBLIC_URL) */
     readonly jwtAudience: string,
   ) {
@@ -332,7 +337,8 @@ export class AuthManager {
       (await getSetting(ra.store, SIGNING_KEY_SETTING)) ??
       (await putSettingIfAbsent(ra.store, SIGNING_KEY_SETTING, await ra.secrets.seal(ra.store, null, randomBytes(32), SIGNING_KEY_SETTING), ra.clock.now()));
     const secret = await ra.secrets.open(ra.store, stored, SIGNING_KEY_SETTING);
-    return new AuthManager(ra, new Uint8Array(secret), opts.jwtAudience ?? ra.publicUrl);
+    const key = await webcrypto.subtle.importKey("raw", new Uint8Array(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
+    return new AuthManager(ra, key, opts.jwtAudience ?? ra.publicUrl);
   }
 
   #now(): Date {
@@ -686,7 +692,8 @@ export class AuthManager {
     if (typeof payload.sid !== "string" || typeof payload.gen !== "number" || !payload.sub || payload.exp === undefined) {
       throw SigilError.unauthenticated(INVALID_TOKEN);
     }
-    const session = await findLoginSessionWithUser(this.ra.store, payload.sid);
+    // the session and its user in one prepared read (a session's user_id is a restricting foreign key: the user exists)
+    const session = await findAccessSession(this.ra.store, payload.sid);
     const user = session?.user;
     if (
       !session ||

@@ -1,10 +1,11 @@
 /**
  * The sessions and refresh_tokens tables: a login session is one
  * refresh-token family (RFC 9700 §4.14.2); its tokens are stored as SHA-256
- * hashes only. ORM entities, like the rest of the admin plane.
+ * hashes only. ORM entities, like the rest of the admin plane, except the
+ * access-token check of every RPC (findAccessSession, prepared SQL).
  */
 import { LockMode } from "@mikro-orm/core";
-import { LoginFailure, RefreshToken, Session as LoginSession, User } from "../entities/index.js";
+import { LoginFailure, Organization, RefreshToken, Session as LoginSession, User } from "../entities/index.js";
 import { statement } from "../sql.js";
 import { emOf, sqlOf, type Session, type TxSession } from "./session.js";
 
@@ -36,9 +37,130 @@ export async function lockLoginSession(tx: TxSession, id: string): Promise<Login
   return emOf(tx).findOneOrFail(LoginSession, { id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
 }
 
-/** A session by id with its user (what every access token is checked against). */
-export async function findLoginSessionWithUser(s: Session, id: string): Promise<LoginSession | null> {
-  return emOf(s).findOne(LoginSession, { id }, { populate: ["user"] });
+// ---------------------------------------------------------------------------
+// the access-token check (every admin RPC): one prepared statement, no ORM
+
+/** the sessions columns the access-token check reads */
+export const ACCESS_SESSION_COLUMNS = ["id", "generation", "expires_at", "revoked_at", "last_used_at"] as const;
+/** the users columns of the principal (all but password_hash, which the User entity loads lazily) */
+export const ACCESS_USER_COLUMNS = [
+  "id",
+  "username",
+  "email",
+  "email_self_asserted",
+  "role",
+  "organization_id",
+  "can_create_ca",
+  "can_create_cert",
+  "can_revoke_cert",
+  "can_export_private_key",
+  "can_delete_ca",
+  "is_active",
+  "session_generation",
+  "failed_login_count",
+  "failed_login_window_start",
+  "locked_until",
+  "last_login_at",
+  "created_at",
+  "updated_at",
+] as const;
+
+const ACCESS_SESSION = statement(
+  "sigil_access_token_session",
+  `select ${ACCESS_SESSION_COLUMNS.map((c) => `s.${c} s_${c}`).join(", ")}, ${ACCESS_USER_COLUMNS.map((c) => `u.${c} u_${c}`).join(", ")}
+     from sessions s join users u on u.id = s.user_id where s.id = $1`,
+);
+
+type Timestamp = Date | string;
+interface AccessSessionRaw {
+  s_id: string;
+  s_generation: number;
+  s_expires_at: Timestamp;
+  s_revoked_at: Timestamp | null;
+  s_last_used_at: Timestamp | null;
+  u_id: string;
+  u_username: string;
+  u_email: string | null;
+  u_email_self_asserted: boolean;
+  u_role: User["role"];
+  u_organization_id: string | null;
+  u_can_create_ca: boolean;
+  u_can_create_cert: boolean;
+  u_can_revoke_cert: boolean;
+  u_can_export_private_key: boolean;
+  u_can_delete_ca: boolean;
+  u_is_active: boolean;
+  u_session_generation: number;
+  u_failed_login_count: number;
+  u_failed_login_window_start: Timestamp | null;
+  u_locked_until: Timestamp | null;
+  u_last_login_at: Timestamp | null;
+  u_created_at: Timestamp;
+  u_updated_at: Timestamp;
+}
+
+/** What an access token is checked against: its session's state and the session's user. */
+export interface AccessSession {
+  id: string;
+  generation: number;
+  expiresAt: Date;
+  revokedAt: Date | null;
+  lastUsedAt: Date | null;
+  /**
+   * The user as the ORM would load it (password hash not loaded), detached:
+   * no EntityManager tracks it, and its organization is a reference holding
+   * only the id (as `populate: ["user"]` left it). A principal to read, never
+   * to change: writes load the user in their transaction (findUser).
+   */
+  user: User;
+}
+
+function date(v: Timestamp): Date;
+function date(v: Timestamp | null): Date | null;
+function date(v: Timestamp | null): Date | null {
+  return v === null ? null : v instanceof Date ? v : new Date(v);
+}
+
+function detachedUser(r: AccessSessionRaw): User {
+  const user = new User();
+  user.id = r.u_id;
+  user.username = r.u_username;
+  user.email = r.u_email;
+  user.emailSelfAsserted = r.u_email_self_asserted;
+  user.role = r.u_role;
+  user.organization = r.u_organization_id === null ? null : Object.assign(new Organization(), { id: r.u_organization_id });
+  user.canCreateCa = r.u_can_create_ca;
+  user.canCreateCert = r.u_can_create_cert;
+  user.canRevokeCert = r.u_can_revoke_cert;
+  user.canExportPrivateKey = r.u_can_export_private_key;
+  user.canDeleteCa = r.u_can_delete_ca;
+  user.isActive = r.u_is_active;
+  user.sessionGeneration = r.u_session_generation;
+  user.failedLoginCount = r.u_failed_login_count;
+  user.failedLoginWindowStart = date(r.u_failed_login_window_start);
+  user.lockedUntil = date(r.u_locked_until);
+  user.lastLoginAt = date(r.u_last_login_at);
+  user.createdAt = date(r.u_created_at);
+  user.updatedAt = date(r.u_updated_at);
+  return user;
+}
+
+/**
+ * A session by id with its user (what every access token is checked
+ * against), in one prepared statement: this runs on every admin RPC, where
+ * the ORM's query building and hydration cost more than the query.
+ */
+export async function findAccessSession(s: Session, id: string): Promise<AccessSession | null> {
+  const [r] = await sqlOf(s).query<AccessSessionRaw>(ACCESS_SESSION, [id]);
+  if (!r) return null;
+  return {
+    id: r.s_id,
+    generation: r.s_generation,
+    expiresAt: date(r.s_expires_at),
+    revokedAt: date(r.s_revoked_at),
+    lastUsedAt: date(r.s_last_used_at),
+    user: detachedUser(r),
+  };
 }
 
 /**
@@ -55,9 +177,11 @@ export async function revokeLoginSessions(
   return emOf(s).nativeUpdate(LoginSession, filter, { revokedAt, revokedReason });
 }
 
+const TOUCH_SESSION = statement("sigil_session_touch", `update sessions set last_used_at = $2 where id = $1`);
+
 /** Records when a session was last used (outside any transaction; a lost update only loses a timestamp). */
 export async function touchLoginSession(s: Session, id: string, at: Date): Promise<void> {
-  await emOf(s).nativeUpdate(LoginSession, { id }, { lastUsedAt: at });
+  await sqlOf(s).query(TOUCH_SESSION, [id, at]);
 }
 
 /** Which sessions to list. */
