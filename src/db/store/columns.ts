@@ -33,6 +33,7 @@ import { ORGANIZATION_HOLDING_TABLES } from "./organizations.js";
 import { SYSTEM_SETTING_INSERT_COLUMNS } from "./system-settings.js";
 import { ISSUANCE_POLICY_COLUMNS } from "./issuance-policies.js";
 import { JWT_BEARER_JTI_COLUMNS } from "./jwt-replay.js";
+import { ACCESS_SESSION_COLUMNS, ACCESS_USER_COLUMNS } from "./sessions.js";
 
 export interface StoreColumnList {
   table: string;
@@ -46,6 +47,8 @@ export interface StoreColumnList {
 }
 
 export const STORE_COLUMN_LISTS: StoreColumnList[] = [
+  { table: "sessions", columns: ACCESS_SESSION_COLUMNS, module: "src/db/store/sessions.ts" },
+  { table: "users", columns: ACCESS_USER_COLUMNS, module: "src/db/store/sessions.ts" },
   { table: "acme_accounts", columns: ACME_ACCOUNT_COLUMNS, module: "src/db/store/acme-accounts.ts" },
   { table: "acme_accounts", columns: ACME_ACCOUNT_INSERT_COLUMNS, module: "src/db/store/acme-accounts.ts", insert: true },
   { table: "acme_directories", columns: ACME_DIRECTORY_COLUMNS, module: "src/db/store/acme-directories.ts" },
