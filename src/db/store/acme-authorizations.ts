@@ -13,6 +13,7 @@
 import type { AcmeAuthzStatus, AcmeChallengeStatus, AcmeChallengeType, AcmeOrderStatus, IdentifierType } from "../../core/types.js";
 import { statement } from "../sql.js";
 import { auditInsertSql, auditRowsParam, type AuditRow } from "./audit-sql.js";
+import { filterOnly } from "./filter-only.js";
 import { pipelineOf, sqlOf, type Session, type SqlTx } from "./session.js";
 
 /** raw statements return timestamps as strings */
@@ -100,7 +101,7 @@ const REUSABLE = statement(
   "sigil_acme_authorizations_reusable",
   `select ${AUTHZ_COLUMNS} from acme_authorizations
     where account_id = $1 and identifier_type = any($2::varchar[]) and identifier_value = any($3::varchar[])
-      and status = 'valid' and expires > $4
+      and ${filterOnly("status = 'valid'")} and ${filterOnly("expires > $4")}
     order by expires desc`,
 );
 
@@ -151,14 +152,15 @@ export async function lockAuthorization(tx: SqlTx, id: string, accountId: string
 /**
  * §7.5.2: the authorization deactivated (if its status is one of $6 and it
  * has not expired: its effective status, as before the clean-up job), and
- * the orders using it whose status is one of $5 invalid with $4.
+ * the orders using it whose status is one of $5 invalid with $4. Statuses
+ * and expiry are filters on the rows found by key (filter-only.ts).
  */
 export const DEACTIVATE_AUTHZ = statement(
   "sigil_acme_authorizations_deactivate",
   `with az as (update acme_authorizations set status = 'deactivated', updated_at = $3
-                where id = $1 and account_id = $2 and status = any($6::varchar[]) and expires > $3 returning id)
+                where id = $1 and account_id = $2 and ${filterOnly("status = any($6::varchar[])")} and ${filterOnly("expires > $3")} returning id)
    update acme_orders set status = 'invalid', error = $4::jsonb, updated_at = $3
-    where exists (select 1 from az) and id in (${ordersUsingAuthz("$1")}) and account_id = $2 and status = any($5::varchar[])`,
+    where exists (select 1 from az) and id in (${ordersUsingAuthz("$1")}) and account_id = $2 and ${filterOnly("status = any($5::varchar[])")}`,
 );
 
 /**
@@ -200,13 +202,16 @@ export async function findChallenge(s: Session, id: string, accountId: string): 
  * authorization (unexpired at $1) and all its siblings are pending (§8.2),
  * and, when $4 is given, only a challenge of a type the directory still
  * offers (the caller tells a refusal from a race by reading the row after).
+ * The authorization's status and expiry are filters on the row joined by
+ * key (filter-only.ts: the generic plan found it through the expiry index,
+ * reading every live authorization).
  */
 export const START_CHALLENGE = statement(
   "sigil_acme_challenges_start_offered",
   `update acme_challenges c set status = 'processing', processing_since = $1, attempts = c.attempts + 1, updated_at = $1
      from acme_authorizations a
     where c.id = $2 and a.id = c.authorization_id and a.account_id = $3 and c.status = 'pending'
-      and a.status = 'pending' and a.expires > $1
+      and ${filterOnly("a.status = 'pending'")} and ${filterOnly("a.expires > $1")}
       and ($4::varchar[] is null or c.type = any($4::varchar[]))
       and not exists (select 1 from acme_challenges o where o.authorization_id = a.id and o.id <> c.id and o.status <> 'pending')
     returning ${CHALLENGE_COLUMNS}, c.attempts, a.identifier_type, a.identifier_value, a.wildcard`,
@@ -315,7 +320,9 @@ export async function reclaimStaleChallenges(s: Session, now: Date, staleBefore:
  * validated at once would each see the other still pending (READ COMMITTED)
  * and leave the order pending for ever; with the lock, the second one's
  * readiness check (the next statement, a fresh snapshot) runs after the
- * first committed.
+ * first committed. The orders are found through acme_order_authorizations,
+ * their status a filter only (filter-only.ts: the generic plan scanned the
+ * whole pending/ready expiry index of acme_orders).
  */
 export const RECORD_CHALLENGE = statement(
   "sigil_acme_challenges_record",
@@ -323,7 +330,7 @@ export const RECORD_CHALLENGE = statement(
         ch as (update acme_challenges set status = $2, validated = $3, error = $4::jsonb, processing_since = null, updated_at = $5
                 where id = $6 and status = 'processing'
                 returning id, authorization_id, type, token, status, validated, error),
-        ord as (select id from acme_orders where id in (${ordersUsingAuthz("$1")}) and account_id = $7 and status = 'pending' order by id for update),
+        ord as (select id from acme_orders where id in (${ordersUsingAuthz("$1")}) and account_id = $7 and ${filterOnly("status = 'pending'")} order by id for update),
         au as (${auditInsertSql("$8")} where exists (select 1 from ch))
    select (select status from az) as authz_status, (select count(*) from ord)::int as orders_locked, ch.*
      from (values (1)) one left join ch on true`,
@@ -336,16 +343,17 @@ export const RECORD_CHALLENGE = statement(
  * each pending order using it whose other authorizations are all valid at
  * $2 becomes ready (a new statement: a snapshot taken after
  * RECORD_CHALLENGE got the order locks; it still sees this authorization
- * pending, hence `a.id <> $3`).
+ * pending, hence `a.id <> $3`). Order statuses are filters only
+ * (filter-only.ts).
  */
 export const AUTHZ_VALID = statement(
   "sigil_acme_authorizations_validated",
   `with az as (update acme_authorizations set status = 'valid', expires = $1, updated_at = $2, caa_checked_at = $6
-                where id = $3 and status = 'pending'
+                where id = $3 and ${filterOnly("status = 'pending'")}
                   and exists (select 1 from acme_challenges where id = $5 and status = 'valid' and updated_at = $2)
                 returning id)
    update acme_orders o set status = 'ready', updated_at = $2
-    where exists (select 1 from az) and o.id in (${ordersUsingAuthz("$3")}) and o.account_id = $4 and o.status = 'pending'
+    where exists (select 1 from az) and o.id in (${ordersUsingAuthz("$3")}) and o.account_id = $4 and ${filterOnly("o.status = 'pending'")}
       and not exists (select 1 from acme_order_authorizations oa join acme_authorizations a on a.id = oa.authorization_id
                        where oa.order_id = o.id and a.id <> $3 and (a.status <> 'valid' or a.expires <= $2))`,
 );
@@ -358,11 +366,11 @@ export const AUTHZ_VALID = statement(
 export const AUTHZ_INVALID = statement(
   "sigil_acme_authorizations_failed",
   `with az as (update acme_authorizations set status = 'invalid', updated_at = $1
-                where id = $2 and status = 'pending'
+                where id = $2 and ${filterOnly("status = 'pending'")}
                   and exists (select 1 from acme_challenges where id = $5 and status = 'invalid' and updated_at = $1)
                 returning id)
    update acme_orders set status = 'invalid', error = $3::jsonb, updated_at = $1
-    where exists (select 1 from az) and id in (${ordersUsingAuthz("$2")}) and account_id = $4 and status = any($6::varchar[])`,
+    where exists (select 1 from az) and id in (${ordersUsingAuthz("$2")}) and account_id = $4 and ${filterOnly("status = any($6::varchar[])")}`,
 );
 
 /** A validation outcome to record. */

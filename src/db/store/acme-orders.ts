@@ -18,6 +18,7 @@ import { auditInsertSql, auditRowsParam, type AuditRow } from "./audit-sql.js";
 import { certificateInsertParams, certificateInsertSql, type NewCertificateRow } from "./certificates.js";
 import { emOf, pipelineOf, sqlOf, takeQueuedAudit, type Session, type SqlTx } from "./session.js";
 import { toDate } from "./acme-authorizations.js";
+import { filterOnly } from "./filter-only.js";
 
 /** An order as stored. */
 export interface AcmeOrderRow {
@@ -195,8 +196,12 @@ function orderWriteParams(o: NewOrderRows): unknown[] {
 const ORDER_WRITE_PARAM_COUNT = 15;
 const reuseParam = (i: number): string => `$${ORDER_WRITE_PARAM_COUNT + i}`;
 
-/** the account's valid authorizations for these identifiers, on all three columns of the (account_id, identifier_type, identifier_value) index */
-const REUSABLE_WHERE = `account_id = $1 and identifier_type = any(${reuseParam(1)}::varchar[]) and identifier_value = any(${reuseParam(2)}::varchar[]) and status = 'valid' and expires > ${reuseParam(3)}`;
+/**
+ * the account's valid authorizations for these identifiers, on all three columns of the (account_id, identifier_type, identifier_value) index;
+ * status and expiry as filters only (filter-only.ts: the generic plan read every live authorization through the expiry index)
+ */
+const REUSABLE_WHERE = `account_id = $1 and identifier_type = any(${reuseParam(1)}::varchar[]) and identifier_value = any(${reuseParam(2)}::varchar[])
+      and ${filterOnly("status = 'valid'")} and ${filterOnly(`expires > ${reuseParam(3)}`)}`;
 
 const CREATE_ORDER = statement("sigil_acme_orders_create", `with ${orderWriteCtes("")} select 1`);
 
@@ -290,14 +295,20 @@ export interface FinalizeLock {
  * certificate is written, or, if it committed first, this statement sees
  * the CA revoked. (The certificate's foreign key alone takes only FOR KEY
  * SHARE, which an update of the status does not wait for.)
+ *
+ * The authorizations not valid are counted over the order's rows in
+ * acme_order_authorizations, each authorization read by primary key in a
+ * per-row subquery: as a join, the generic plan hashed a sequential scan of
+ * every authorization (the estimate of "authorizations of one order" is a
+ * guess before the table is analyzed) to count the one or two of this order.
  */
 export const FINALIZE_LOCK = statement(
   "sigil_acme_orders_finalize_lock",
   `select ${ORDER_COLUMNS.map((c) => `o.${c}`).join(", ")},
           ca.id ca_id, ca.organization_id ca_organization_id, ca.status ca_status, ca.allow_leaf_certs ca_allow_leaf_certs,
           ca.not_after ca_not_after, ca.updated_at ca_updated_at, ca.certificate_pem ca_certificate_pem, ca.crl_base_url ca_crl_base_url,
-          (select count(*)::int from acme_order_authorizations oa join acme_authorizations a on a.id = oa.authorization_id
-            where oa.order_id = o.id and (a.status <> 'valid' or a.expires <= $4)) authz_not_valid
+          (select (count(*) filter (where (select a.status <> 'valid' or a.expires <= $4 from acme_authorizations a where a.id = oa.authorization_id)))::int
+             from acme_order_authorizations oa where oa.order_id = o.id) authz_not_valid
      from acme_orders o join certificate_authorities ca on ca.id = $3
     where o.id = $1 and o.account_id = $2
       for update of o for share of ca`,
