@@ -232,8 +232,9 @@ const EC_CURVES: Record<string, { crv: string; openssl: string; size: number }> 
  *   where that is unavailable, uncompressed points go through JWK.
  * - RSA keys go through JWK (RFC 7518 §6.3), ~25x faster than OpenSSL 3's
  *   DER decoder.
- * - Everything else (other encodings, curves, key types) goes through the
- *   DER decoder, which refuses what OpenSSL refuses.
+ * - Other encodings of those curves' points are refused (isSec1Point).
+ * - Everything else (other curves, key types) goes through the DER decoder,
+ *   which refuses what OpenSSL refuses.
  *
  * Throws (plain Error) when OpenSSL refuses the key.
  */
@@ -249,9 +250,10 @@ export function importSpki(spki: Buffer, info?: SpkiInfo): KeyObject {
   if (i?.kind === "ec" && i.curveOid) {
     const c = EC_CURVES[i.curveOid];
     const p = i.publicKeyBits;
-    if (c && isSec1Point(p, c.size)) {
+    if (c) {
+      if (!isSec1Point(p, c.size)) throw new Error(`${c.crv} public key is not a SEC 1 point of ${1 + c.size} or ${1 + 2 * c.size} octets`);
       const viaRaw = importEcPointRaw(c.openssl, p);
-      if (viaRaw === "refused") throw new Error(`${c.crv} public key point is not on the curve`);
+      if (viaRaw === "refused") throw new Error(`${c.crv} public key is not a valid point of the curve`);
       if (viaRaw) return viaRaw;
       if (p[0] === 4) return importEcPointJwk(c.crv, c.size, p);
     }
@@ -278,8 +280,10 @@ export function importSpki(spki: Buffer, info?: SpkiInfo): KeyObject {
 
 /**
  * SEC 1 §2.3.3: 04||X||Y or 02/03||X with coordinates of `size` octets. The
- * point at infinity (a single 00 octet) and the hybrid forms (06/07) are not
- * this shape and take the DER route, as before.
+ * point at infinity (a single 00 octet) is refused here: OpenSSL's DER route
+ * accepts it and Node then aborts the process on the key's
+ * asymmetricKeyDetails. The hybrid forms (06/07, X9.62 only) are refused too,
+ * as the leaf key policy does (RFC 5480 §2.2 allows only these two forms).
  */
 function isSec1Point(p: Buffer, size: number): boolean {
   return (p[0] === 4 && p.length === 1 + 2 * size) || ((p[0] === 2 || p[0] === 3) && p.length === 1 + size);
