@@ -88,8 +88,34 @@ export function ocspHttpHeaders(answer: OcspAnswer, cacheable: boolean, now: Dat
   return { "Cache-Control": "no-store" };
 }
 
+interface ParsedPath {
+  id: string;
+  /** shared by every request for the same path: read only */
+  der: Buffer;
+}
+
+/**
+ * Paths parsed before (relying parties and CDNs ask for the same few
+ * thousand URLs over and over): the split, the %-decoding, the base64 check
+ * and decode happen once per path. Only paths that parse are kept, and at
+ * most PARSED_PATHS of them (all dropped when full: no bookkeeping per hit).
+ */
+const PARSED_PATHS = 4096;
+const parsedPaths = new Map<string, ParsedPath>();
+
+function parsePathCached(url: string): ParsedPath | undefined {
+  let p = parsedPaths.get(url);
+  if (p === undefined) {
+    p = parsePath(url);
+    if (p === undefined) return undefined;
+    if (parsedPaths.size >= PARSED_PATHS) parsedPaths.clear();
+    parsedPaths.set(url, p);
+  }
+  return p;
+}
+
 /** `/ocsp/{id}/{request}` split, or undefined when the path is not an OCSP GET this path answers */
-function parsePath(url: string): { id: string; der: Buffer } | undefined {
+function parsePath(url: string): ParsedPath | undefined {
   if (url.length > MAX_PATH || url.charCodeAt(5) !== 0x2f || !url.startsWith("/ocsp/")) return undefined;
   const slash = url.indexOf("/", 6);
   if (slash !== 42) return undefined; // "/ocsp/" + 36-character uuid
@@ -201,7 +227,7 @@ export function withOcspFastPath(deps: OcspFastPathDeps, next: RequestListener):
     const h = req.headers;
     const parsed =
       req.method === "GET" && req.url !== undefined && h["if-none-match"] === undefined && h["if-modified-since"] === undefined
-        ? parsePath(req.url)
+        ? parsePathCached(req.url)
         : undefined;
     if (!parsed) return next(req, res);
     const start = performance.now();

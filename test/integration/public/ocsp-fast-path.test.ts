@@ -103,6 +103,45 @@ describe("OCSP GET fast path (RFC 6960 Appendix A.1, RFC 5019 §6)", function ()
     assert.match(statusOf(Buffer.from(await post.arrayBuffer()), "post.der"), /: good/);
   });
 
+  it("ok/cachedAnswer: request bytes are answered from the cache only once respond() built them, never with a nonce, dropped with the CA's cache", async () => {
+    const ocsp = server.relyingParty.ocsp;
+    const caId = server.bootstrap.intermediateCaId;
+    const leaf = await issueTestLeaf(server.ra, actor, caId, "cached-answer.example");
+    const leafFile = tmp.file("leaf2.pem", leaf.certificatePem);
+    opensslOk(["ocsp", "-issuer", files.inter, "-cert", leafFile, "-no_nonce", "-reqout", tmp.file("req2.der")]);
+    opensslOk(["ocsp", "-issuer", files.inter, "-cert", leafFile, "-nonce", "-reqout", tmp.file("req2-nonce.der")]);
+    const req = tmp.read("req2.der");
+    const withNonce = tmp.read("req2-nonce.der");
+
+    assert.equal(ocsp.cachedAnswer(caId, req), undefined, "nothing before the first answer");
+    const built = await ocsp.respond(caId, req);
+    assert.equal(built?.status, "successful");
+    assert.notEqual(built?.cached, true);
+    const hit = ocsp.cachedAnswer(caId, req);
+    assert.ok(hit, "the second time from the cache");
+    assert.equal(hit.cached, true);
+    assert.deepEqual(hit.der, built!.der);
+    assert.deepEqual(await ocsp.respond(caId, req), hit, "respond() returns the same cached answer");
+    assert.equal(ocsp.cachedAnswer(randomUUID(), req), undefined, "keyed by CA too");
+    assert.equal(ocsp.cachedAnswer(caId, Buffer.concat([req, Buffer.from([0])])), undefined, "keyed by the exact bytes");
+
+    await ocsp.respond(caId, withNonce);
+    await ocsp.respond(caId, withNonce);
+    assert.equal(ocsp.cachedAnswer(caId, withNonce), undefined, "a nonce answer is signed per request (RFC 6960 §4.4.1)");
+    // the root's responder is not authoritative for the intermediate's certificates (RFC 6960 §2.3)
+    const rootId = server.bootstrap.rootCaId;
+    assert.equal((await ocsp.respond(rootId, req))?.status, "unauthorized");
+    assert.equal(ocsp.cachedAnswer(rootId, req), undefined);
+
+    ocsp.invalidate(caId);
+    assert.equal(ocsp.cachedAnswer(caId, req), undefined, "a status change drops it");
+    const again = await fetch(`${urlsOf(leaf.certificatePem).ocsp}/${encodeURIComponent(req.toString("base64"))}`);
+    const verified = openssl(["ocsp", "-respin", tmp.file("again.der", Buffer.from(await again.arrayBuffer())), "-issuer", files.inter, "-cert", leafFile, "-CAfile", files.chain]);
+    assert.equal(verified.status, 0, verified.out);
+    assert.match(verified.out, /: good/);
+    assert.ok(ocsp.cachedAnswer(caId, req), "and the next GET fills it again");
+  });
+
   it("ok/revoked: a revocation replaces the cached good answer", async () => {
     await inTransaction(server.ra, (tx) => revokeCertificateInTx(server.ra, tx, actor, certId, 1));
     await eventually("the fast path to answer revoked", async () => {
