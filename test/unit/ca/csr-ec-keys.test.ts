@@ -88,6 +88,8 @@ describe("ca/keys importSpki: EC points", () => {
 
       const csr = parseCsr(csrWith(spki, privateKey, curve));
       assert.ok(csr.publicKey.equals(publicKey));
+      // the key-reuse check compares JWK members (src/policy/key-reuse.ts): one key, one identity
+      assert.deepEqual(csr.publicKey.export({ format: "jwk" }), publicKey.export({ format: "jwk" }));
       assert.deepEqual(csr.publicKeySpki, spki, "the SPKI is kept exactly as in the CSR");
       assert.equal(keyAlgorithmOf(csr.publicKey), curve === "P-256" ? "p256" : "p384");
     });
