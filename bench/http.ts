@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- http [--seconds N] [--concurrency C]`: requests per
+ * `npm run bench -- http [--seconds N] [--concurrency C] [--paths "HEAD /a,GET /b"] [--bare]`: requests per
  * second and server CPU per request of the cheap GET endpoints a load
  * balancer and Prometheus hit all the time: GET /metrics (the scrape: every
  * counter and histogram rendered, plus the CA/CRL expiry store read), GET
@@ -7,8 +7,15 @@
  * directory (a nonce insert and the cached directory), against `sigil serve`
  * as its own process on a fresh PostgreSQL database. CPU is the server
  * process's plus its PostgreSQL backends' (from /proc), divided by requests.
+ *
+ * `--paths` measures other requests ("METHOD /path", comma-separated; a POST
+ * sends a flattened-JWS-shaped JSON body of ~700 bytes as
+ * application/jose+json). `--bare` then measures the same requests against a
+ * bare node:http handler answering the same shapes (bench/lib/bare-http-server.mjs):
+ * the floor of node's own HTTP stack, for the Koa + router cost above it.
  */
 import http from "node:http";
+import { fork } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -16,8 +23,15 @@ import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
 import { createBenchDatabase } from "./lib/pg.js";
 import { CpuMeter } from "./lib/proc.js";
-import { startSigilProcess } from "./lib/sigil-process.js";
+import { REPO_ROOT, startSigilProcess } from "./lib/sigil-process.js";
 import { freePort } from "../test/helpers/server.js";
+
+/** a JWS-shaped POST body (RFC 8555 §6.2 flattened JSON: protected, payload, signature) */
+const JWS_BODY = JSON.stringify({
+  protected: Buffer.from(JSON.stringify({ alg: "ES256", kid: "http://127.0.0.1/acme/default/acct/00000000-0000-7000-8000-000000000000", nonce: "x".repeat(22), url: "http://127.0.0.1/acme/default/acct/00000000-0000-7000-8000-000000000000" })).toString("base64url"),
+  payload: "",
+  signature: "s".repeat(86),
+});
 
 interface Result {
   path: string;
@@ -30,7 +44,9 @@ interface Result {
   bytes: number;
 }
 
-async function load(base: string, p: string, seconds: number, concurrency: number, meter: CpuMeter, pids: () => Promise<number[]>): Promise<Result> {
+async function load(base: string, what: string, seconds: number, concurrency: number, meter: CpuMeter, pids: () => Promise<number[]>): Promise<Result> {
+  const [method, p] = what.includes(" ") ? (what.split(" ", 2) as [string, string]) : ["GET", what];
+  const body = method === "POST" ? JWS_BODY : undefined;
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const latencies: number[] = [];
   let errors = 0;
@@ -39,10 +55,11 @@ async function load(base: string, p: string, seconds: number, concurrency: numbe
     new Promise<void>((resolve) => {
       const t0 = process.hrtime.bigint();
       http
-        .get(`${base}${p}`, { agent }, (res) => {
+        .request(`${base}${p}`, { agent, method, headers: body ? { "Content-Type": "application/jose+json", "Content-Length": Buffer.byteLength(body) } : {} }, (res) => {
           res.on("data", (c: Buffer) => (bytes += c.length));
           res.on("end", () => {
-            if (res.statusCode !== 200) errors++;
+            // a GET of newNonce answers 204 (RFC 8555 §7.2); a made-up JWS a 4xx problem (counted as answered)
+            if (res.statusCode === undefined || res.statusCode >= 500 || (method !== "POST" && res.statusCode >= 300)) errors++;
             latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
             resolve();
           });
@@ -50,7 +67,8 @@ async function load(base: string, p: string, seconds: number, concurrency: numbe
         .on("error", () => {
           errors++;
           resolve();
-        });
+        })
+        .end(body);
     });
   // warm-up (JIT, prepared statements, pool connections)
   for (let i = 0; i < 200; i++) await get();
@@ -73,7 +91,7 @@ async function load(base: string, p: string, seconds: number, concurrency: numbe
   latencies.sort((a, b) => a - b);
   const q = (f: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * f))] ?? 0;
   return {
-    path: p,
+    path: what,
     requests: latencies.length,
     errors,
     rps: latencies.length / elapsed,
@@ -85,9 +103,13 @@ async function load(base: string, p: string, seconds: number, concurrency: numbe
 }
 
 export async function run(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { seconds: { type: "string", default: "5" }, concurrency: { type: "string", default: "16" } } });
+  const { values } = parseArgs({
+    args,
+    options: { seconds: { type: "string", default: "5" }, concurrency: { type: "string", default: "16" }, paths: { type: "string" }, bare: { type: "boolean", default: false } },
+  });
   const seconds = Number(values.seconds);
   const concurrency = Number(values.concurrency);
+  const paths = values.paths ? values.paths.split(",").map((x) => x.trim()) : ["/metrics", "/readyz", "/acme/default/directory", "/healthz"];
   const db = await createBenchDatabase("sigil_bench_http");
   const dataDir = mkdtempSync(path.join(tmpdir(), "sigil-bench-http-"));
   const httpPort = await freePort();
@@ -109,15 +131,34 @@ export async function run(args: string[]): Promise<void> {
   try {
     console.log(`sigil serve pid ${sigil.pid} on ${base}; ${seconds} s per endpoint, ${concurrency} concurrent keep-alive connections`);
     const rows: Result[] = [];
-    for (const p of ["/metrics", "/readyz", "/acme/default/directory", "/healthz"]) {
+    for (const p of paths) {
       const meter = new CpuMeter();
       meter.track(sigil.pid);
       rows.push(await load(base, p, seconds, concurrency, meter, async () => [sigil.pid, ...(await db.backendPids())]));
     }
-    console.log("endpoint                   req/s    CPU ms/req  p50 ms  p99 ms  bytes/resp  errors");
+    if (values.bare) {
+      const barePort = await freePort();
+      const bare = fork(path.join(REPO_ROOT, "bench/lib/bare-http-server.mjs"), [], { env: { ...process.env, BARE_PORT: String(barePort), BARE_BASE: base }, stdio: "inherit" });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          bare.once("message", () => resolve());
+          bare.once("exit", (code) => reject(new Error(`bare node:http server exited (${code})`)));
+        });
+        for (const p of paths) {
+          const meter = new CpuMeter();
+          meter.track(bare.pid!);
+          const r = await load(`http://127.0.0.1:${barePort}`, p, seconds, concurrency, meter, async () => [bare.pid!]);
+          rows.push({ ...r, path: `bare node: ${r.path}` });
+        }
+      } finally {
+        bare.kill();
+      }
+    }
+    const width = Math.max(24, ...rows.map((r) => r.path.length));
+    console.log(`${"endpoint".padEnd(width)}   req/s  CPU ms/req  p50 ms  p99 ms  bytes/resp  errors`);
     for (const r of rows) {
       console.log(
-        `${r.path.padEnd(24)} ${r.rps.toFixed(0).padStart(7)}  ${r.cpuMsPerRequest.toFixed(3).padStart(10)}  ${r.p50Ms.toFixed(2).padStart(6)}  ${r.p99Ms.toFixed(2).padStart(6)}  ${r.bytes.toFixed(0).padStart(10)}  ${r.errors}`,
+        `${r.path.padEnd(width)} ${r.rps.toFixed(0).padStart(7)}  ${r.cpuMsPerRequest.toFixed(3).padStart(10)}  ${r.p50Ms.toFixed(2).padStart(6)}  ${r.p99Ms.toFixed(2).padStart(6)}  ${r.bytes.toFixed(0).padStart(10)}  ${r.errors}`,
       );
     }
   } finally {
