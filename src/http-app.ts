@@ -1,7 +1,7 @@
 import Koa from "koa";
 import type Router from "@koa/router";
 import { forwardedClientAddress, type TrustProxy } from "./core/client-address.js";
-import { requestContext, requestIdFrom, type Logger } from "./logger.js";
+import { loggedUserAgent, requestContext, requestIdFrom, type Logger } from "./logger.js";
 import { buildMetricsRouter } from "./health/routes.js";
 import { compileRoutes } from "./http-dispatch.js";
 import { acmeOperationOf, problemTypeOf } from "./metrics/observe.js";
@@ -28,13 +28,6 @@ export interface RequestState {
   log: Logger;
   /** the instance's metrics, when on */
   metrics?: SigilMetrics;
-}
-
-/** a user agent as logged: bounded, printable */
-function userAgent(ua: string | undefined): string | undefined {
-  if (!ua) return undefined;
-  const clean = ua.replace(/[^\x20-\x7e]/g, "?");
-  return clean.length > 256 ? `${clean.slice(0, 256)}...` : clean;
 }
 
 /**
@@ -91,7 +84,7 @@ export function buildHttpApp(opts: HttpAppOptions): Koa {
             status,
             ms: Math.round(seconds * 1e4) / 10,
             client: ctx.ip,
-            userAgent: userAgent(ctx.get("User-Agent")),
+            userAgent: loggedUserAgent(ctx.get("User-Agent")),
           },
           "http",
         );

@@ -27,6 +27,13 @@ export function requestIdFrom(value: string | string[] | undefined): string {
   return v !== undefined && SANE_REQUEST_ID.test(v) ? v : randomUUID();
 }
 
+/** a user agent as the access line logs it: printable ASCII, at most 256 characters (then "...") */
+export function loggedUserAgent(ua: string | undefined): string | undefined {
+  if (!ua) return undefined;
+  const clean = ua.replace(/[^\x20-\x7e]/g, "?");
+  return clean.length > 256 ? `${clean.slice(0, 256)}...` : clean;
+}
+
 /** The fields of the current request, for pino's mixin (none outside a request). */
 function requestMixin(): Record<string, unknown> {
   const r = requestContext.getStore();

@@ -25,6 +25,7 @@ import { OidcClient } from "./ra/oidc/client.js";
 import { CleanupJob } from "./ra/acme/cleanup.js";
 import { createRelyingParty, type RelyingParty } from "./public/index.js";
 import { withOcspFastPath } from "./public/ocsp-fast-path.js";
+import { withAcmeFastPath } from "./acme/fast-path.js";
 import { buildAcmeRouter, type AcmeRouter, type AcmeRouterDeps } from "./acme/router.js";
 import { createDefaultValidator } from "./validation/validator.js";
 import { FileCertificateSource } from "./tls/file-certificate.js";
@@ -189,6 +190,8 @@ export async function startSigil({ config, logger, clock = systemClock, validato
     });
     closers.push(() => cleanup.close());
     cleanup.start();
+    // HEAD/GET newNonce and GET directory without the Koa stack (src/acme/fast-path.ts, issue 11), on both listeners
+    const acmeFastPath = { directories: acme.directories, nonces: acme.nonces, linker: acme.linker, logger, metrics, trustProxy: config.trustProxyRule, draining: () => readiness.draining };
     // SIGIL_ACME_ON_HTTP=false: the plain listener keeps only what relying parties fetch (RFC 5280 §4.2.1.13, RFC 6960 use http)
     const app = buildHttpApp({
       routers: config.acmeOnHttp ? routers : routers.filter((r) => r !== acme.router),
@@ -200,7 +203,10 @@ export async function startSigil({ config, logger, clock = systemClock, validato
     });
     // GET /ocsp/... from the responder's cache without the Koa stack (issue 11); the rest goes to the app
     const httpServer = http.createServer(
-      withOcspFastPath({ ocsp: relyingParty.ocsp, clock, logger, metrics, draining: () => readiness.draining, trustProxy: config.trustProxyRule }, app.callback()),
+      withOcspFastPath(
+        { ocsp: relyingParty.ocsp, clock, logger, metrics, draining: () => readiness.draining, trustProxy: config.trustProxyRule },
+        config.acmeOnHttp ? withAcmeFastPath(acmeFastPath, app.callback()) : app.callback(),
+      ),
     );
     await new Promise<void>((resolve, reject) => {
       httpServer.once("error", reject);
@@ -219,7 +225,7 @@ export async function startSigil({ config, logger, clock = systemClock, validato
     // the admin API over Connect and gRPC-Web (JSON too) at /sigil.admin.v1.*/*, same services and auth hook as the gRPC port (docs/admin-api.md)
     const auth = await AuthManager.create(ra, { jwtAudience: config.jwtAudience });
     const adminBindings = adminServices({ ra, auth });
-    const httpsHandler = buildConnectHandler({ services: adminBindings, logger, before: authHook(auth), metrics, trustProxy: config.trustProxyRule, fallback: httpsApp.callback() });
+    const httpsHandler = buildConnectHandler({ services: adminBindings, logger, before: authHook(auth), metrics, trustProxy: config.trustProxyRule, fallback: withAcmeFastPath(acmeFastPath, httpsApp.callback()) });
     const https = await startHttpsListener({ handler: httpsHandler, host: config.host, port: config.httpsPort, certificates: listenerCertificate, logger });
     closers.push(() => https.close());
     const httpsPort = https.port;
