@@ -60,10 +60,19 @@ export interface CrlEntryColumns {
   reasons: Uint8Array;
 }
 
+/**
+ * Bytes kept free in front of the entries: signCrl writes the TBSCertList's
+ * header, version, signature algorithm, issuer and dates there, and the
+ * CertificateList header before them, so the list is never copied.
+ */
+export const ENTRIES_HEAD_ROOM = 2048;
+/** typical encoded entry (16-octet serial, UTCTime, half of them with a reasonCode) */
+const TYPICAL_ENTRY = 48;
+
 /** The encoded revokedCertificates entries (the list's content, without its SEQUENCE header). */
 export class RevokedCertificatesWriter {
   private buf: Buffer;
-  private o = 0;
+  private o = ENTRIES_HEAD_ROOM;
   private n = 0;
   // the date part of the last time written (YYMMDD / YYYYMMDD): computed once per day, not per entry
   private day = NaN;
@@ -71,9 +80,14 @@ export class RevokedCertificatesWriter {
   private dateLen = 0;
   private readonly d = new Date(0);
 
-  /** `capacity`: initial bytes (grows by doubling; ~46 per entry is typical) */
-  constructor(capacity = 64 * 1024) {
-    this.buf = Buffer.allocUnsafe(Math.max(capacity, MAX_ENTRY));
+  /**
+   * `expectedEntries`: how many entries are likely (the previous CRL's count), so a million
+   * entries fill one allocation instead of growing through a dozen (each a fresh 46 MB
+   * copy at the end); the buffer doubles when the guess is short.
+   */
+  constructor(expectedEntries = 0) {
+    const guess = expectedEntries > 0 ? expectedEntries * TYPICAL_ENTRY + (expectedEntries >> 4) * TYPICAL_ENTRY : 0;
+    this.buf = Buffer.allocUnsafe(ENTRIES_HEAD_ROOM + Math.max(guess, 64 * 1024));
   }
 
   /** entries written */
@@ -83,7 +97,22 @@ export class RevokedCertificatesWriter {
 
   /** the entries so far, concatenated (a view: valid until the next add) */
   get bytes(): Buffer {
-    return this.buf.subarray(0, this.o);
+    return this.buf.subarray(ENTRIES_HEAD_ROOM, this.o);
+  }
+
+  /**
+   * The writer's buffer, the entries at [start, end), ENTRIES_HEAD_ROOM bytes free before
+   * them and at least `tail` after (grown if needed), for a caller that frames the list in
+   * place. Adding entries afterwards is not allowed (they would overwrite the frame).
+   */
+  frame(tail: number): { buf: Buffer; start: number; end: number } {
+    if (this.o + tail > this.buf.length) this.grow(this.o + tail);
+    return { buf: this.buf, start: ENTRIES_HEAD_ROOM, end: this.o };
+  }
+
+  /** bytes allocated beyond the entries (what framing in place would keep alive with the CRL) */
+  get slack(): number {
+    return this.buf.length - this.o;
   }
 
   /** one entry whose serial is the big-endian magnitude `serial[from, to)` (leading zero octets dropped) */
@@ -159,8 +188,8 @@ export class RevokedCertificatesWriter {
     this.n++;
   }
 
-  private grow(): void {
-    const next = Buffer.allocUnsafe(this.buf.length * 2);
+  private grow(atLeast = 0): void {
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, atLeast));
     this.buf.copy(next, 0, 0, this.o);
     this.buf = next;
   }
@@ -197,7 +226,7 @@ export class RevokedCertificatesWriter {
 
 /** the entries of objects (reason absent = unspecified) */
 export function writeEntryObjects(entries: CrlEntry[]): RevokedCertificatesWriter {
-  const w = new RevokedCertificatesWriter(entries.length * 48);
+  const w = new RevokedCertificatesWriter(entries.length);
   for (const e of entries) w.add(e.serial, 0, e.serial.length, e.revokedAt.getTime(), e.reason ?? 0);
   return w;
 }
@@ -209,7 +238,7 @@ export function writeEntryColumns(c: CrlEntryColumns): RevokedCertificatesWriter
   // UTF-8: anything outside ASCII becomes bytes >= 0x80, which are no hex digits
   const text = Buffer.from(c.serialsHex, "utf8");
   const len = text.length;
-  const w = new RevokedCertificatesWriter(n * 48);
+  const w = new RevokedCertificatesWriter(n);
   let p = 0;
   for (let i = 0; i < n; i++) {
     let q = text.indexOf(0x2c, p);

@@ -45,7 +45,7 @@ import { ipFromText } from "./ip.js";
 import type { SigningKey } from "./key-store.js";
 import { checkLeafKeyPolicySpki, inspectSpki, keyAlgorithmOf, spkiOf } from "./keys.js";
 import { normalizeSerial } from "./serial.js";
-import { RevokedCertificatesWriter, writeEntryColumns, writeEntryObjects, type CrlEntryColumns } from "./crl-entries.js";
+import { ENTRIES_HEAD_ROOM, RevokedCertificatesWriter, writeEntryColumns, writeEntryObjects, type CrlEntryColumns } from "./crl-entries.js";
 
 export { RevokedCertificatesWriter, type CrlEntryColumns } from "./crl-entries.js";
 
@@ -675,40 +675,54 @@ export function signCrl(
   }
   const e = p.entries;
   const written = e instanceof RevokedCertificatesWriter ? e : Array.isArray(e) ? writeEntryObjects(e) : writeEntryColumns(e);
-  const list = written.bytes;
-  const listLen = list.length;
+  const listLen = written.bytes.length;
 
   const head = Buffer.concat([CRL_VERSION_V2, st.algAndName, derTime(p.thisUpdate), derTime(p.nextUpdate)]);
   const crlExts = ctxCons(0, seq(st.crlAki, extension(OID.crlNumber, false, derInteger(p.crlNumber))));
   // RFC 5280 §5.1.2.6: revokedCertificates is absent when there are none
-  const listTotal = written.count === 0 ? 0 : 1 + lengthOfLength(listLen) + listLen;
-  const tbsLen = head.length + listTotal + crlExts.length;
-  const tbsTotal = 1 + lengthOfLength(tbsLen) + tbsLen;
+  const listHeader = written.count === 0 ? 0 : 1 + lengthOfLength(listLen);
+  const tbsLen = head.length + listHeader + listLen + crlExts.length;
+  const tbsHeader = 1 + lengthOfLength(tbsLen);
   const maxSig = 8 + 1024; // BIT STRING header + up to RSA 8192
   const room = 6; // outer SEQUENCE header, written after signing
-  const buf = Buffer.allocUnsafe(room + tbsTotal + st.sa.algId.length + maxSig);
+  const before = room + tbsHeader + head.length + listHeader;
+  const after = crlExts.length + st.sa.algId.length + maxSig;
 
-  let o = room;
+  // the TBSCertList around the entries where the writer left them (no copy of the list), unless
+  // that would keep much unused memory alive with the CRL; else one buffer of the exact size
+  let buf: Buffer;
+  let o: number;
+  const inPlace = before <= ENTRIES_HEAD_ROOM && written.slack - after <= (listLen >> 3) + 64 * 1024;
+  if (inPlace) {
+    const f = written.frame(after);
+    buf = f.buf;
+    o = f.start - before + room;
+  } else {
+    buf = Buffer.allocUnsafe(before + listLen + after);
+    o = room;
+  }
+  const tbsStart = o;
   buf[o++] = TAG.SEQUENCE;
   o = writeLength(buf, o, tbsLen);
   o += head.copy(buf, o);
   if (written.count > 0) {
     buf[o++] = TAG.SEQUENCE;
     o = writeLength(buf, o, listLen);
-    o += list.copy(buf, o);
+    if (inPlace) o += listLen;
+    else o += written.bytes.copy(buf, o);
   }
   o += crlExts.copy(buf, o);
   const tbsEnd = o;
 
-  const sig = issuer.signingKey.sign(buf.subarray(room, tbsEnd));
+  const sig = issuer.signingKey.sign(buf.subarray(tbsStart, tbsEnd));
   o += st.sa.algId.copy(buf, o);
   buf[o++] = TAG.BIT_STRING;
   o = writeLength(buf, o, sig.length + 1);
   buf[o++] = 0;
   o += sig.copy(buf, o);
-  const outerLen = o - room;
+  const outerLen = o - tbsStart;
   const hdr = 1 + lengthOfLength(outerLen);
-  const start = room - hdr;
+  const start = tbsStart - hdr;
   buf[start] = TAG.SEQUENCE;
   writeLength(buf, start + 1, outerLen);
   return buf.subarray(start, o);

@@ -40,7 +40,7 @@
 import { hash } from "node:crypto";
 import { SigilError, isSigilError } from "../core/errors.js";
 import { isRevocationReason } from "../core/types.js";
-import { signCrl, type CrlEntryColumns } from "../ca/signer.js";
+import { RevokedCertificatesWriter, signCrl } from "../ca/signer.js";
 import { caExists, findCa, lockCa } from "../db/store/certificate-authorities.js";
 import {
   dueCrlCaIds,
@@ -49,12 +49,12 @@ import {
   isCrlDue,
   nextCrlNumber,
   revocationGeneration,
-  revokedEntryColumns,
   saveCrl,
-  storedCrlThisUpdate,
+  storedCrlState,
+  streamRevokedEntries,
   type DueWindow,
 } from "../db/store/crls.js";
-import type { Session } from "../db/store/session.js";
+import type { OrmTx } from "../db/store/session.js";
 import type { Logger } from "../logger.js";
 import { inTransaction, type RaContext } from "./context.js";
 
@@ -172,11 +172,11 @@ export class CrlPublisher {
       // the clock is read after the lock, so a higher number never has an earlier thisUpdate
       const thisUpdate = floorToSecond(this.ctx.clock.now());
       const nextUpdate = new Date(thisUpdate.getTime() + this.lifetimeMs);
-      const previous = await storedCrlThisUpdate(tx, caId);
+      const previous = await storedCrlState(tx, caId);
       // read before the revoked rows: a revocation this count includes is visible to the next statement
       // (READ COMMITTED); one committed later bumps the generation past what is stored (DUE in src/db/store/crls.ts)
       const generation = await revocationGeneration(tx, caId);
-      const entries = await this.revokedEntries(tx, caId, previous);
+      const entries = await this.revokedEntries(tx, caId, previous?.thisUpdate, previous?.entryCount ?? 0);
       const der = signCrl(issuer, { crlNumber, thisUpdate, nextUpdate, entries });
       const etag = `"${crlNumber.toString(16)}-${hash("sha256", der, "hex").slice(0, 32)}"`;
       await saveCrl(tx, {
@@ -199,17 +199,22 @@ export class CrlPublisher {
     return published;
   }
 
-  /** RFC 5280 §5.1.2.6 entries under the expiry policy in this file's header, as columns (a million in one row) */
-  private async revokedEntries(s: Session, caId: string, previousThisUpdate: Date | undefined): Promise<CrlEntryColumns> {
-    const c = await revokedEntryColumns(
-      s,
+  /**
+   * RFC 5280 §5.1.2.6 entries under the expiry policy in this file's header, encoded as
+   * PostgreSQL streams them (reading and encoding overlap; a million rows never sit in memory
+   * as rows or columns).
+   */
+  private async revokedEntries(tx: OrmTx, caId: string, previousThisUpdate: Date | undefined, previousCount: number): Promise<RevokedCertificatesWriter> {
+    // sized for the previous CRL's entries: lists change little between two CRLs
+    const writer = new RevokedCertificatesWriter(previousCount);
+    await streamRevokedEntries(
+      tx,
       caId,
       previousThisUpdate && { notAfterFrom: previousThisUpdate, revokedAfter: new Date(previousThisUpdate.getTime() - this.graceMs) },
+      // RFC 5280 §5.3.1: a stored value that is no CRLReason is listed without a reasonCode
+      (hex, from, to, seconds, reason) => writer.addHex(hex, from, to, seconds * 1000, isRevocationReason(reason) ? reason : 0),
     );
-    // RFC 5280 §5.3.1: a stored value that is no CRLReason is listed without a reasonCode
-    const reasons = c.reasons;
-    for (let i = 0; i < reasons.length; i++) if (!isRevocationReason(reasons[i])) reasons[i] = 0;
-    return c;
+    return writer;
   }
 
   /**

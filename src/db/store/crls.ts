@@ -6,7 +6,7 @@
  * src/ra/crl.ts; this module runs their statements on the session given.
  */
 import { statement } from "../sql.js";
-import { sqlOf, type OrmTx, type Session } from "./session.js";
+import { copyOutOf, sqlOf, type OrmTx, type Session } from "./session.js";
 
 /**
  * The CRL of CA `a` (joined as `c` from crls, `g` from revocation_generations)
@@ -55,12 +55,12 @@ export async function nextCrlNumber(tx: OrmTx, caId: string): Promise<bigint | u
   return r ? BigInt(r.crl_number) : undefined;
 }
 
-const PREVIOUS = statement("sigil_crls_previous_this_update", `select this_update from crls where ca_id = $1`);
+const PREVIOUS = statement("sigil_crls_previous", `select this_update, entry_count from crls where ca_id = $1`);
 
-/** thisUpdate of the CA's stored CRL, if any. */
-export async function storedCrlThisUpdate(s: Session, caId: string): Promise<Date | undefined> {
-  const [r] = await sqlOf(s).query<{ this_update: Date | string }>(PREVIOUS, [caId]);
-  return r ? new Date(r.this_update) : undefined;
+/** thisUpdate and entry count of the CA's stored CRL, if any. */
+export async function storedCrlState(s: Session, caId: string): Promise<{ thisUpdate: Date; entryCount: number } | undefined> {
+  const [r] = await sqlOf(s).query<{ this_update: Date | string; entry_count: number }>(PREVIOUS, [caId]);
+  return r ? { thisUpdate: new Date(r.this_update), entryCount: r.entry_count } : undefined;
 }
 
 const GENERATION = statement("sigil_revocation_generations_get", `select generation from revocation_generations where ca_id = $1`);
@@ -72,69 +72,112 @@ export async function revocationGeneration(s: Session, caId: string): Promise<bi
 }
 
 /**
- * The CA's revoked certificates (RFC 5280 §5.1.2.6 serial, revocation date, reason) as
- * columns, aggregated by PostgreSQL into one row: a million entries travel as three strings instead of a
- * million result rows (each a protocol message, an object, a Date). All three
- * aggregates read the same input stream, so entry i is at position i in each.
+ * Receives the CA's revoked certificates one at a time (RFC 5280 §5.1.2.6):
+ * the serial as the hex digits `hex[from, to)` (ASCII, as stored; a view valid
+ * only during the call), the revocation time in whole seconds since the epoch
+ * (floor), and revocation_reason (0 for null or a value outside 0..10).
  */
-export interface RevokedEntryColumns {
-  count: number;
-  /** lower-case hex serials separated by "," */
-  serialsHex: string;
-  /** revocation times, whole seconds since the epoch (floor) */
-  revokedAtSeconds: Float64Array;
-  /** revocation_reason per entry (0..10), 0 also for null or a value outside 0..10 */
-  reasons: Uint8Array;
-}
+export type RevokedEntrySink = (hex: Uint8Array, from: number, to: number, revokedAtSeconds: number, reason: number) => void;
 
-const COLUMNS_SELECT = `select count(*)::int as n,
-    coalesce(string_agg(serial, ','), '') as serials,
-    coalesce(string_agg(floor(date_part('epoch', revoked_at))::int8::text, ','), '') as times,
-    coalesce(string_agg(chr(48 + case when revocation_reason between 0 and 10 then revocation_reason else 0 end), ''), '') as reasons
-  from certificates`;
-const REVOKED_COLUMNS_ALL = statement(
-  "sigil_crls_revoked_columns_all",
-  // the partial index certificates_revoked_issuer_index
-  `${COLUMNS_SELECT} where issuer_id = $1 and status = 'revoked'`,
-);
-const REVOKED_COLUMNS_SINCE = statement(
-  "sigil_crls_revoked_columns_since",
-  `${COLUMNS_SELECT} where issuer_id = $1 and status = 'revoked' and (not_after >= $2 or revoked_at > $3)`,
-);
+/** PostgreSQL's binary COPY signature (the header's first 11 bytes), then flags and extension length */
+const COPY_SIGNATURE = Buffer.from("PGCOPY\n\xff\r\n\0", "latin1");
 
 /**
- * The CA's revoked certificates (see RevokedEntryColumns); with `since`, only those
- * unexpired at `since.notAfterFrom` or revoked after `since.revokedAfter` (the expiry
- * policy of src/ra/crl.ts).
+ * Parses the binary COPY stream (PostgreSQL docs, "COPY": Binary Format) of
+ * rows (serial text, seconds int8, reason int2) into a sink, whatever the
+ * chunk boundaries: a row split across chunks waits in `carry` (normally each
+ * CopyData message holds whole rows, and the header arrives with the first).
  */
-export async function revokedEntryColumns(s: Session, caId: string, since?: { notAfterFrom: Date; revokedAfter: Date }): Promise<RevokedEntryColumns> {
-  type Row = { n: number; serials: string; times: string; reasons: string };
-  const [r] = since
-    ? await sqlOf(s).query<Row>(REVOKED_COLUMNS_SINCE, [caId, since.notAfterFrom, since.revokedAfter])
-    : await sqlOf(s).query<Row>(REVOKED_COLUMNS_ALL, [caId]);
-  const n = r?.n ?? 0;
-  const revokedAtSeconds = new Float64Array(n);
-  const reasons = new Uint8Array(n);
-  if (n > 0) {
-    // comma-separated integers, parsed in one pass
-    const t = r!.times;
-    let k = 0;
-    let v = 0;
-    let neg = false;
-    for (let i = 0; i <= t.length; i++) {
-      const c = i < t.length ? t.charCodeAt(i) : 0x2c;
-      if (c === 0x2c) {
-        revokedAtSeconds[k++] = neg ? -v : v;
-        v = 0;
-        neg = false;
-      } else if (c === 0x2d) neg = true;
-      else v = v * 10 + (c - 0x30);
+export class RevokedRowsParser {
+  private carry: Buffer | undefined;
+  private headerDone = false;
+  private ended = false;
+  count = 0;
+
+  constructor(private readonly sink: RevokedEntrySink) {}
+
+  push(chunk: Buffer): void {
+    if (this.ended) throw new Error("COPY data after the trailer");
+    let b = chunk;
+    if (this.carry) {
+      b = Buffer.concat([this.carry, chunk]);
+      this.carry = undefined;
     }
-    const rs = r!.reasons;
-    for (let i = 0; i < n; i++) reasons[i] = rs.charCodeAt(i) - 0x30;
-    if (k !== n || rs.length !== n) throw new Error("revoked entry columns differ in length");
+    let o = 0;
+    if (!this.headerDone) {
+      if (b.length < 19) return this.keep(b, 0);
+      if (!b.subarray(0, 11).equals(COPY_SIGNATURE)) throw new Error("not a binary COPY stream");
+      const extension = b.readUInt32BE(15);
+      if (b.length < 19 + extension) return this.keep(b, 0);
+      o = 19 + extension;
+      this.headerDone = true;
+    }
+    const len = b.length;
+    while (o + 2 <= len) {
+      const fields = (b[o]! << 8) | b[o + 1]!;
+      if (fields === 0xffff) {
+        this.ended = true;
+        return;
+      }
+      if (fields !== 3) throw new Error(`revoked rows: ${fields} fields, 3 expected`);
+      // int16 fields, int32 length + serial, int32 8 + int8, int32 2 + int2
+      if (o + 6 > len) break;
+      const slen = b.readInt32BE(o + 2);
+      if (slen < 0) throw new Error("revoked rows: a null serial");
+      const s = o + 6;
+      const t = s + slen;
+      if (t + 18 > len) break;
+      if (b.readInt32BE(t) !== 8 || b.readInt32BE(t + 12) !== 2) throw new Error("revoked rows: a null revocation time or reason");
+      const seconds = b.readInt32BE(t + 4) * 4294967296 + b.readUInt32BE(t + 8);
+      const reason = b.readInt16BE(t + 16);
+      this.sink(b, s, t, seconds, reason);
+      this.count++;
+      o = t + 18;
+    }
+    if (o < len) this.keep(b, o);
   }
-  return { count: n, serialsHex: r?.serials ?? "", revokedAtSeconds, reasons };
+
+  /** the unparsed rest, copied (the chunk is the driver's buffer) */
+  private keep(b: Buffer, from: number): void {
+    this.carry = Buffer.from(b.subarray(from));
+  }
+
+  /** throws unless the stream ended with its trailer and nothing after it */
+  finish(): number {
+    if (!this.ended || this.carry) throw new Error("revoked rows: the COPY stream ended early");
+    return this.count;
+  }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** a timestamptz literal from a Date (toISOString: digits, "-", ":", "T", ".", "Z" only) */
+function timestampLiteral(d: Date): string {
+  return `'${d.toISOString()}'::timestamptz`;
+}
+
+/**
+ * Streams the CA's revoked certificates into `sink` (see RevokedEntrySink), through the
+ * partial index certificates_revoked_issuer_index; with `since`, only those unexpired at
+ * `since.notAfterFrom` or revoked after `since.revokedAfter` (the expiry policy of
+ * src/ra/crl.ts). One binary COPY: PostgreSQL sends row after row while the sink encodes
+ * (no result message of the whole list, no text decoding). Returns the number of entries.
+ */
+export async function streamRevokedEntries(
+  tx: OrmTx,
+  caId: string,
+  since: { notAfterFrom: Date; revokedAfter: Date } | undefined,
+  sink: RevokedEntrySink,
+): Promise<number> {
+  // COPY takes no parameters: the literals are checked here (a uuid, ISO timestamps)
+  if (!UUID.test(caId)) throw new Error("revoked rows: the CA id is not a uuid");
+  const window = since ? ` and (not_after >= ${timestampLiteral(since.notAfterFrom)} or revoked_at > ${timestampLiteral(since.revokedAfter)})` : "";
+  const text = `copy (select serial, floor(date_part('epoch', revoked_at))::int8,
+      (case when revocation_reason between 0 and 10 then revocation_reason else 0 end)::int2
+    from certificates where issuer_id = '${caId}' and status = 'revoked'${window}) to stdout (format binary)`;
+  const parser = new RevokedRowsParser(sink);
+  await copyOutOf(tx, text, (chunk) => parser.push(chunk));
+  return parser.finish();
 }
 
 /** A CRL as stored. */

@@ -25,6 +25,7 @@ import type { EntityManager, MikroORM } from "@mikro-orm/postgresql";
 import type { AuditLog } from "../entities/index.js";
 import { SqlPool, sqlPool, type Queryable, type Sql, type Statement, type TxQueryable } from "../sql.js";
 import { AUDIT_INSERT, auditRowsParam } from "./audit-sql.js";
+import { copyOut } from "../copy-out.js";
 
 const INTERNAL: unique symbol = Symbol("sigil.store.session");
 
@@ -222,6 +223,19 @@ export function sqlOf(s: Session): Queryable {
       throw new Error(`unknown session ${String(never)}`);
     }
   }
+}
+
+/**
+ * Runs a `COPY (...) TO STDOUT` on an ORM transaction's own connection, each
+ * CopyData chunk to `onData` as it arrives (src/db/copy-out.ts).
+ */
+export async function copyOutOf(tx: OrmTx, text: string, onData: (chunk: Buffer) => void): Promise<void> {
+  const i = tx[INTERNAL];
+  assertOpen(i.state);
+  await i.em.flush();
+  const trx = i.em.getTransactionContext() as unknown as { client: { acquireConnection(): Promise<unknown> } } | undefined;
+  if (!trx) throw new Error("store: no transaction context on the ORM transaction");
+  return copyOut(await trx.client.acquireConnection(), text, onData);
 }
 
 /** The pipelined transaction of a SqlTx (its last statements travel with COMMIT). */
