@@ -12,7 +12,8 @@
  */
 import { X509Certificate, type KeyObject } from "node:crypto";
 import { csrDerFromPem, parseCsr } from "../ca/csr.js";
-import { exportPrivateKeyPkcs8, generateKeyPair, importPrivateKeyPkcs8, keyAlgorithmOf, checkLeafKeyPolicy } from "../ca/keys.js";
+import { privateKeyPkcs8Der } from "../ca/ec-pkcs8.js";
+import { generateKeyPair, importPrivateKeyPkcs8, keyAlgorithmOf, checkLeafKeyPolicy } from "../ca/keys.js";
 import { checkPkcs12Password } from "../ca/pkcs12.js";
 import { serialFromHex, serialToHex } from "../ca/serial.js";
 import { SigilError } from "../core/errors.js";
@@ -117,7 +118,8 @@ async function authorizeIssuance(ctx: RaContext, actor: Actor, caId: string): Pr
  * concurrent revocation or deletion of the CA waits for it, and vice
  * versa); the issuance policies that bind the caller (issue 13 item 7),
  * before anything is signed; the signature (and, for a server-generated
- * key, the key sealed with the organization's data key); then one statement
+ * key, the key sealed with the organization's data key, read FOR SHARE in
+ * the same statement as the CA row); then one statement
  * writing the certificate row and its audit entry, sent with COMMIT. The
  * certificate is returned only once that commit succeeded.
  */
@@ -129,9 +131,12 @@ async function issueAdminLeaf(
   req: Omit<LeafRequest, "ca" | "notAfter">,
   keyAlgorithm: KeyAlgorithm | undefined,
 ): Promise<IssuedCertificate> {
+  const sealsKey = req.privateKeyPkcs8 !== undefined;
   return inSqlTransaction(ctx, async (tx) => {
-    const ca = await readIssuanceCa(tx, caId, { lock: true });
+    // a server-generated key is sealed with the organization's data key: read it (FOR SHARE) with the CA row
+    const ca = await readIssuanceCa(tx, caId, { lock: true, withDataKey: sealsKey });
     if (!ca) throw SigilError.notFound("certificate authority not found");
+    if (ca.activeDataKey) ctx.secrets.useActiveDataKey(tx, ca.activeDataKey);
     const policyDays = await enforceIssuancePolicies(tx, actor, { ...policy, organizationId: ca.organizationId });
     const now = ctx.clock.now();
     // the CA's status, leaf permission and validity are checked on the share-locked row (prepareLeaf)
@@ -169,7 +174,7 @@ export async function issueCertificate(ctx: RaContext, actor: Actor, input: Issu
         requestedDays: input.validityDays === 0 ? undefined : days,
         defaultDays: days,
       },
-      { publicKey: keyPair.publicKey, type: profile, ...names, source: "admin", privateKeyPkcs8: exportPrivateKeyPkcs8(keyPair.privateKey) },
+      { publicKey: keyPair.publicKey, type: profile, ...names, source: "admin", privateKeyPkcs8: privateKeyPkcs8Der(keyPair.privateKey) },
       input.keyAlgorithm,
     ),
   );
@@ -330,7 +335,7 @@ export async function renewCertificate(
     checkIssuanceKey(orgSettings, alg, "id");
     const kp = await generateKeyPair(alg);
     publicKey = kp.publicKey;
-    privateKeyPkcs8 = exportPrivateKeyPkcs8(kp.privateKey);
+    privateKeyPkcs8 = privateKeyPkcs8Der(kp.privateKey);
   } else {
     // the holder's key is certified again: it must still pass the key policy, and not have become a CA's key
     checkLeafKeyPolicy(oldPublicKey);

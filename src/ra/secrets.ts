@@ -41,6 +41,8 @@ export class SecretVault {
   readonly #cacheMs: number;
   readonly #now: () => Date;
   readonly #keys = new Map<string, { key: Buffer; organizationId: string | null; loadedAt: number }>();
+  /** active data-key rows a transaction already read FOR SHARE (useActiveDataKey), per transaction session */
+  readonly #readInTx = new WeakMap<Session, Map<string | null, DataKeyRow>>();
 
   constructor(ring: MasterKeyRing, opts: SecretVaultOptions = {}) {
     this.#ring = ring;
@@ -77,9 +79,22 @@ export class SecretVault {
     return openWithDataKey(blob, key, aad);
   }
 
+  /**
+   * Tells the vault that transaction `tx` already read `row`, its scope's
+   * active data key, FOR SHARE (with another row of the same statement, as
+   * admin issuance reads it with the locked CA): seal in that transaction
+   * uses it instead of reading it again. Held only as long as `tx` is.
+   */
+  useActiveDataKey(tx: Session, row: DataKeyRow): void {
+    if (row.status !== "active") throw new Error("useActiveDataKey: not an active data key");
+    let known = this.#readInTx.get(tx);
+    if (!known) this.#readInTx.set(tx, (known = new Map()));
+    known.set(row.organizationId, row);
+  }
+
   /** The scope's active data key (unwrapped), created when the scope has none. */
   async activeDataKey(s: Session, organizationId: string | null): Promise<{ id: string; key: Buffer }> {
-    let row = await findActiveDataKey(s, organizationId);
+    let row = this.#readInTx.get(s)?.get(organizationId) ?? (await findActiveDataKey(s, organizationId));
     if (!row) {
       // first secret of this scope: a new data key; a concurrent creator wins through the unique index, and we read it back
       const id = uuidv7();

@@ -7,6 +7,7 @@
 import type { CaStatus, CertificateSource, CertificateType } from "../../core/types.js";
 import { statement } from "../sql.js";
 import { auditInsertSql } from "./audit-sql.js";
+import { activeDataKeyLateral, dataKeyOfColumns, type DataKeyJoinColumns, type DataKeyRow } from "./data-keys.js";
 import { pipelineOf, sqlOf, takeQueuedAudit, type Session, type SqlTx } from "./session.js";
 
 /** A new certificate row (status is always "valid" when written). */
@@ -127,12 +128,17 @@ export interface IssuanceCaRow {
   crlBaseUrl: string | null;
   /** organizations.settings as stored (typed by src/ra/organization-settings.ts) */
   organizationSettings: Record<string, unknown> | null;
+  /** with `withDataKey`: the organization's active data key, read FOR SHARE (undefined: it has none yet) */
+  activeDataKey?: DataKeyRow | undefined;
 }
 
-const ISSUANCE_CA_COLUMNS = `ca.id, ca.organization_id, ca.status, ca.allow_leaf_certs, ca.not_after, ca.updated_at, ca.certificate_pem, ca.crl_base_url,
-          o.settings organization_settings
-     from certificate_authorities ca join organizations o on o.id = ca.organization_id
-    where ca.id = $1 and ca.deleted_at is null`;
+const ISSUANCE_CA_SELECT = `ca.id, ca.organization_id, ca.status, ca.allow_leaf_certs, ca.not_after, ca.updated_at, ca.certificate_pem, ca.crl_base_url,
+          o.settings organization_settings`;
+const ISSUANCE_CA_FROM = `certificate_authorities ca join organizations o on o.id = ca.organization_id`;
+const ISSUANCE_CA_WHERE = `ca.id = $1 and ca.deleted_at is null`;
+const ISSUANCE_CA_COLUMNS = `${ISSUANCE_CA_SELECT}
+     from ${ISSUANCE_CA_FROM}
+    where ${ISSUANCE_CA_WHERE}`;
 
 const ISSUANCE_CA = statement("sigil_certificate_issuance_ca", `select ${ISSUANCE_CA_COLUMNS}`);
 /**
@@ -142,8 +148,20 @@ const ISSUANCE_CA = statement("sigil_certificate_issuance_ca", `select ${ISSUANC
  * takes only FOR KEY SHARE). The organization row is not locked.
  */
 const ISSUANCE_CA_LOCK = statement("sigil_certificate_issuance_ca_lock", `select ${ISSUANCE_CA_COLUMNS} for share of ca`);
+/**
+ * The same with the organization's active data key, FOR SHARE as
+ * SecretVault.seal reads it (a rotation waits for this transaction), for an
+ * issuance that seals a server-generated key: one round trip less.
+ */
+const ISSUANCE_CA_LOCK_WITH_DATA_KEY = statement(
+  "sigil_certificate_issuance_ca_lock_data_key",
+  `select ${ISSUANCE_CA_SELECT}, dk.*
+     from ${ISSUANCE_CA_FROM}
+     left join lateral ${activeDataKeyLateral("ca.organization_id")} dk on true
+    where ${ISSUANCE_CA_WHERE} for share of ca`,
+);
 
-interface IssuanceCaSqlRow {
+interface IssuanceCaSqlRow extends Partial<DataKeyJoinColumns> {
   id: string;
   organization_id: string;
   status: CaStatus;
@@ -160,12 +178,15 @@ const asDate = (d: Date | string): Date => (d instanceof Date ? d : new Date(d))
 /**
  * The live (not deleted) CA `caId` with its organization's settings;
  * undefined when there is none. `lock`: FOR SHARE, in the issuing
- * transaction (in a raw-SQL transaction this statement carries its BEGIN).
+ * transaction (in a raw-SQL transaction this statement carries its BEGIN);
+ * `withDataKey` (with `lock`): also the organization's active data key.
  */
-export async function readIssuanceCa(s: Session, caId: string, opts: { lock?: boolean } = {}): Promise<IssuanceCaRow | undefined> {
-  const [r] = await sqlOf(s).query<IssuanceCaSqlRow>(opts.lock ? ISSUANCE_CA_LOCK : ISSUANCE_CA, [caId]);
+export async function readIssuanceCa(s: Session, caId: string, opts: { lock?: boolean; withDataKey?: boolean } = {}): Promise<IssuanceCaRow | undefined> {
+  const sql = opts.lock ? (opts.withDataKey ? ISSUANCE_CA_LOCK_WITH_DATA_KEY : ISSUANCE_CA_LOCK) : ISSUANCE_CA;
+  const [r] = await sqlOf(s).query<IssuanceCaSqlRow>(sql, [caId]);
   return (
     r && {
+      ...(r.dk_id !== undefined ? { activeDataKey: dataKeyOfColumns(r as DataKeyJoinColumns) } : {}),
       id: r.id,
       organizationId: r.organization_id,
       status: r.status,

@@ -45,6 +45,41 @@ function row(r: RawRow): DataKeyRow {
   };
 }
 
+/**
+ * A LATERAL subquery reading the active data key of organization
+ * `organizationExpr` FOR SHARE (like findActiveDataKey), its columns
+ * prefixed `dk_`, for a statement that needs the key with other rows (admin
+ * issuance reads it with the locked CA row: one round trip less). Join it
+ * with `left join lateral ... on true`; parse with dataKeyOfColumns.
+ */
+export function activeDataKeyLateral(organizationExpr: string): string {
+  return `(select ${DATA_KEY_COLUMNS.map((c) => `d.${c} dk_${c}`).join(", ")} from data_keys d
+            where d.organization_id = ${organizationExpr} and d.status = 'active' for share)`;
+}
+
+/** The columns of an activeDataKeyLateral join (all null when the scope has no active key). */
+export interface DataKeyJoinColumns {
+  dk_id: string | null;
+  dk_organization_id: string | null;
+  dk_wrapped_key: string | null;
+  dk_status: DataKeyStatus | null;
+  dk_created_at: Date | string | null;
+  dk_retired_at: Date | string | null;
+}
+
+/** The data key of an activeDataKeyLateral join, or undefined when the scope has no active key. */
+export function dataKeyOfColumns(r: DataKeyJoinColumns): DataKeyRow | undefined {
+  if (r.dk_id === null) return undefined;
+  return row({
+    id: r.dk_id,
+    organization_id: r.dk_organization_id,
+    wrapped_key: r.dk_wrapped_key!,
+    status: r.dk_status!,
+    created_at: r.dk_created_at!,
+    retired_at: r.dk_retired_at,
+  });
+}
+
 // `organization_id is not distinct from $1`: one statement for both scopes (null = system)
 const ACTIVE = statement(
   "sigil_data_keys_active_share",
