@@ -28,7 +28,7 @@
  * their cofactor is 1, so every point on the curve other than the point at
  * infinity has the group's prime order (SEC 2 §2.4.2, §2.5.1, §2.6.1).
  */
-import { createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
+import { createPublicKey, type KeyObject } from "node:crypto";
 
 type RawImporter = (curve: string, point: Buffer) => KeyObject | "refused";
 
@@ -57,7 +57,11 @@ const P256_GY = "4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f
 
 function probe(): RawImporter | null {
   try {
-    const sample = generateKeyPairSync("ec", { namedCurve: "prime256v1" }).publicKey as unknown as Record<symbol, unknown>;
+    const viaJwk = createPublicKey({
+      key: { kty: "EC", crv: "P-256", x: Buffer.from(P256_GX, "hex").toString("base64url"), y: Buffer.from(P256_GY, "hex").toString("base64url") },
+      format: "jwk",
+    });
+    const sample = viaJwk as unknown as Record<symbol, unknown>;
     const kHandle = Object.getOwnPropertySymbols(sample).find((s) => s.description === "kHandle");
     if (!kHandle) return null;
     const Handle = (sample[kHandle] as { constructor?: unknown } | undefined)?.constructor as (new () => { initECRaw?: unknown }) | undefined;
@@ -72,10 +76,6 @@ function probe(): RawImporter | null {
 
     const g = Buffer.from("04" + P256_GX + P256_GY, "hex");
     const viaRaw = candidate("prime256v1", g);
-    const viaJwk = createPublicKey({
-      key: { kty: "EC", crv: "P-256", x: Buffer.from(P256_GX, "hex").toString("base64url"), y: Buffer.from(P256_GY, "hex").toString("base64url") },
-      format: "jwk",
-    });
     if (viaRaw === "refused" || viaRaw.type !== "public" || viaRaw.asymmetricKeyType !== "ec" || !viaRaw.equals(viaJwk)) return null;
     // (Gx, Gy + 1) is not on the curve
     const offCurve = Buffer.from(g);
