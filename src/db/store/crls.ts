@@ -97,6 +97,7 @@ export class RevokedRowsParser {
   constructor(private readonly sink: RevokedEntrySink) {}
 
   push(chunk: Buffer): void {
+    if (chunk.length === 0) return;
     if (this.ended) throw new Error("COPY data after the trailer");
     let b = chunk;
     if (this.carry) {
@@ -117,6 +118,7 @@ export class RevokedRowsParser {
       const fields = (b[o]! << 8) | b[o + 1]!;
       if (fields === 0xffff) {
         this.ended = true;
+        if (o + 2 < len) throw new Error("COPY data after the trailer");
         return;
       }
       if (fields !== 3) throw new Error(`revoked rows: ${fields} fields, 3 expected`);
