@@ -1,7 +1,7 @@
 /**
  * OCSP over HTTP from the responder's cache: `npm run bench -- ocsp
  * [--seconds 10] [--certs 32] [--connections 32] [--threads 1] [--log-level info]
- * [--verify 8] [--only fast,bare,post] [--profile DIR]`.
+ * [--verify 8] [--only fast,bare,post] [--profile DIR] [--env KEY=VALUE ...]`.
  *
  * Issue 11 asks for >= 15,000 GETs/s without a nonce. Starts `sigil serve`
  * as a child process on a fresh PostgreSQL database, issues `--certs`
@@ -42,7 +42,7 @@ import { freePort } from "../test/helpers/server.js";
 import { summarizeProfile } from "./lib/cpu-profile.js";
 import { findWrk, runLoad, type LoadRequest, type LoadResult } from "./lib/http-load.js";
 import { createBenchDatabase } from "./lib/pg.js";
-import { CpuMeter, machineBusyMs } from "./lib/proc.js";
+import { clockTicks, CpuMeter, machineBusyMs } from "./lib/proc.js";
 import { REPO_ROOT, startSigilProcess } from "./lib/sigil-process.js";
 
 const ADMIN_PASSWORD = "bench-admin-password";
@@ -72,6 +72,18 @@ async function fetchDer(url: string): Promise<Buffer> {
   return Buffer.from(await r.arrayBuffer());
 }
 
+/** user and system CPU of `pid` in ms (/proc/<pid>/stat fields 14 and 15): system time is the kernel's socket work */
+function userSystemMs(pid: number): { user: number; system: number } {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const tick = 1000 / clockTicks();
+    return { user: Number(f[11]) * tick, system: Number(f[12]) * tick };
+  } catch {
+    return { user: NaN, system: NaN };
+  }
+}
+
 interface Scenario {
   name: string;
   what: string;
@@ -87,6 +99,8 @@ interface Row {
   what: string;
   load: LoadResult;
   serverUsPerReq: number;
+  /** of serverUsPerReq: the kernel's share (system time of the first server pid) */
+  serverSysUsPerReq: number;
   pgUsPerReq: number;
   generatorUsPerReq: number;
   otherCores: number;
@@ -95,7 +109,9 @@ interface Row {
 
 async function measure(s: Scenario, seconds: number, connections: number, threads: number): Promise<Row> {
   const server = new CpuMeter();
-  for (const pid of await s.serverPids()) server.track(pid);
+  const serverPids = await s.serverPids();
+  for (const pid of serverPids) server.track(pid);
+  const split0 = userSystemMs(serverPids[0]!);
   const pgm = new CpuMeter();
   for (const pid of (await s.pgPids?.()) ?? []) pgm.track(pid);
   const m0 = machineBusyMs();
@@ -103,6 +119,7 @@ async function measure(s: Scenario, seconds: number, connections: number, thread
   const load = await runLoad({ port: s.port, requests: s.requests, seconds, connections, threads, onTick: () => server.sample() });
   for (const pid of (await s.pgPids?.()) ?? []) if (!pgm.pids.includes(pid)) pgm.track(pid, 0);
   const serverMs = server.total();
+  const split1 = userSystemMs(serverPids[0]!);
   const pgMs = pgm.total();
   const meU = process.cpuUsage(me0);
   const machineMs = machineBusyMs() - m0;
@@ -115,6 +132,7 @@ async function measure(s: Scenario, seconds: number, connections: number, thread
     what: s.what,
     load,
     serverUsPerReq: (serverMs * 1000) / n,
+    serverSysUsPerReq: ((split1.system - split0.system) * 1000) / n,
     pgUsPerReq: (pgMs * 1000) / n,
     generatorUsPerReq: (generatorMs * 1000) / n,
     otherCores: other,
@@ -136,8 +154,17 @@ export async function run(args: string[]): Promise<void> {
       verify: { type: "string", default: "8" },
       only: { type: "string", default: "fast,bare,post" },
       profile: { type: "string" },
+      /** KEY=VALUE for the server's environment, repeatable (e.g. SIGIL_METRICS=false to see what the metrics cost) */
+      env: { type: "string", multiple: true, default: [] },
     },
   });
+  const extraEnv = Object.fromEntries(
+    values.env.map((kv) => {
+      const eq = kv.indexOf("=");
+      if (eq < 1) throw new Error(`--env ${kv}: expected KEY=VALUE`);
+      return [kv.slice(0, eq), kv.slice(eq + 1)];
+    }),
+  );
   const seconds = Number(values.seconds);
   const certCount = Math.max(1, Number(values.certs));
   const connections = Number(values.connections);
@@ -165,6 +192,7 @@ export async function run(args: string[]): Promise<void> {
       SIGIL_PUBLIC_URL: `http://127.0.0.1:${httpPort}`,
       SIGIL_BOOTSTRAP_ADMIN_PASSWORD: ADMIN_PASSWORD,
       SIGIL_LOG_LEVEL: values["log-level"],
+      ...extraEnv,
     },
     { startTimeoutMs: 240_000 },
   );
@@ -243,7 +271,7 @@ export async function run(args: string[]): Promise<void> {
       }
     }
     console.log(
-      `sigil serve pid ${sigil.pid} (log level ${values["log-level"]}), CA ${caId}; ${items.length} certificates, ` +
+      `sigil serve pid ${sigil.pid} (log level ${values["log-level"]}${values.env.length ? `, ${values.env.join(" ")}` : ""}), CA ${caId}; ${items.length} certificates, ` +
         `${Math.min(items.length, Number(values.verify))} answers verified by openssl (good, signature OK); ` +
         `request ${items[0]!.der.length} B (path ${items[0]!.getPath.length} chars), response ${sample!.body.length} B; ` +
         `generator ${findWrk() ? `wrk -t${threads} -c${connections}` : `node, ${connections} connections`}, ${seconds} s per row`,
@@ -312,11 +340,11 @@ export async function run(args: string[]): Promise<void> {
     if (sigil.child.exitCode !== null) throw new Error(`sigil serve exited during the run:\n${tail}`);
 
     const bareRow = rows.find((r) => r.name === "bare");
-    console.log("row   what                              req/s   p50 ms  p99 ms  errors  server µs/req  PG µs/req  generator µs/req  other cores  vs bare (rate, server CPU)  load average");
+    console.log("row   what                              req/s   p50 ms  p99 ms  errors  server µs/req (kernel)  PG µs/req  generator µs/req  other cores  vs bare (rate, server CPU)  load average");
     for (const r of rows) {
       const vs = bareRow && r !== bareRow ? `${((r.load.rate / bareRow.load.rate) * 100).toFixed(0)} %, ${(r.serverUsPerReq / bareRow.serverUsPerReq).toFixed(2)}x` : "";
       console.log(
-        `${r.name.padEnd(5)} ${r.what.padEnd(32)} ${r.load.rate.toFixed(0).padStart(7)}  ${r.load.p50Ms.toFixed(2).padStart(6)}  ${r.load.p99Ms.toFixed(2).padStart(6)}  ${String(r.load.errors).padStart(6)}  ${r.serverUsPerReq.toFixed(1).padStart(13)}  ${r.pgUsPerReq.toFixed(2).padStart(9)}  ${r.generatorUsPerReq.toFixed(1).padStart(16)}  ${r.otherCores.toFixed(2).padStart(11)}  ${vs.padStart(26)}  ${r.loadavg}`,
+        `${r.name.padEnd(5)} ${r.what.padEnd(32)} ${r.load.rate.toFixed(0).padStart(7)}  ${r.load.p50Ms.toFixed(2).padStart(6)}  ${r.load.p99Ms.toFixed(2).padStart(6)}  ${String(r.load.errors).padStart(6)}  ${`${r.serverUsPerReq.toFixed(1)} (${r.serverSysUsPerReq.toFixed(1)})`.padStart(22)}  ${r.pgUsPerReq.toFixed(2).padStart(9)}  ${r.generatorUsPerReq.toFixed(1).padStart(16)}  ${r.otherCores.toFixed(2).padStart(11)}  ${vs.padStart(26)}  ${r.loadavg}`,
       );
     }
     const fast = rows.find((r) => r.name === "fast");
