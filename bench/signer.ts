@@ -8,7 +8,9 @@
  * leaf issuance with the CA key in a PKCS#11 token beside the database key
  * (docs/key-custody.md): a SoftHSM2 token initialized in a temporary
  * directory (or the token of SIGIL_PKCS11_MODULE / _TOKEN_LABEL / _PIN when
- * set); `--no-hsm` skips it, `--no-crl` the CRL rows. Leaf rows give the wall
+ * set); `--no-hsm` skips it, `--no-crl` the CRL rows. `--steps [rounds]`
+ * prints the per-step CPU profile of the P-256 leaf path instead
+ * (bench/lib/signer-steps.ts). Leaf rows give the wall
  * rate and the CPU time per certificate (the latter is the one to compare on
  * a shared machine).
  */
@@ -24,6 +26,7 @@ import { generateKeyPair, importSpki } from "../src/ca/keys.js";
 import { newSerial } from "../src/ca/serial.js";
 import { createRootCa, issueLeaf, loadIssuer, signCrl, type CrlEntry, type Issuer } from "../src/ca/signer.js";
 import type { KeyAlgorithm, RevocationReason } from "../src/core/types.js";
+import { stepProfile } from "./lib/signer-steps.js";
 
 const DAY = 86_400_000;
 
@@ -117,6 +120,11 @@ export async function run(args: string[]): Promise<void> {
     csrs.push(createCsr({ privateKey: kp.privateKey, commonName: `host${i}.bench.example`, dnsNames: [`host${i}.bench.example`, `www.host${i}.bench.example`] }).der);
   }
   const leafKey = await generateKeyPair("p256");
+  if (args.includes("--steps")) {
+    const caKey = await generateKeyPair("p256");
+    stepProfile(csrs, await makeIssuer("p256", keyObjectSigningKey(caKey.privateKey)), Math.max(1, Math.round(Number(args.find((a) => /^\d+$/.test(a)) ?? 8))));
+    return;
+  }
 
   const leafRate = (issuer: Issuer): { perSec: number; cpuUs: number; avgPem: number } => {
     const notBefore = new Date();
