@@ -17,7 +17,7 @@ describe("CRL publish from the streamed revoked rows", function () {
   let server: TestServer;
   let caId: string;
   let orgId: string;
-  const exec = <T = unknown>(sql: string, params: unknown[] = []) => server.db.orm.em.fork().execute<T>(sql, params);
+  const exec = async <T>(sql: string, params: unknown[] = []): Promise<T> => (await server.db.orm.em.fork().execute(sql, params)) as T;
   const insertRevoked = (serial: string, revokedAt: string, reason: number | null) =>
     exec(
       `insert into certificates (id, serial, issuer_id, organization_id, type, status, dns_names, ip_addresses, emails,

@@ -117,7 +117,7 @@ describe("ca/crl-entries streamed from a binary COPY", function () {
       [["000", 1_800_000_000, 0], /entries\[1\]\.serial must be positive/],
       [["01", 1_800_000_000, 7], /entries\[1\]\.reason 7 is not a CRLReason/],
     ] as const) {
-      assert.throws(() => parse([stream([row("01", 1_800_000_000, 0), row(...bad)])]), message);
+      assert.throws(() => parse([stream([row("01", 1_800_000_000, 0), row(bad[0], bad[1], bad[2])])]), message);
     }
   });
 
