@@ -68,8 +68,9 @@ function certificateRow(): NewCertificateRow {
 const nonce = (i: number) => `explainNonce${String(i).padStart(10, "0")}`;
 const cases: Array<[string, Statement, () => unknown[]]> = [
   ["nonce + account", ACME_NONCE_STATEMENTS.consumeWithAccount, () => [nonce(1), now(), account, ids.dir]],
-  ["nonce + account + order (order poll)", ACME_NONCE_STATEMENTS.consumeWithAccountAndOrder, () => [nonce(1), now(), account, ids.dir, ids.order]],
-  ["nonces + accounts + orders (batch of 3)", ACME_NONCE_STATEMENTS.consumeWithAccounts, () => [[nonce(1), nonce(2), nonce(3)], now(), [account, account, account], [ids.dir, ids.dir, ids.dir], [ids.order, null, null]]],
+  ["nonce + account + order (order poll)", ACME_NONCE_STATEMENTS.consumeWithAccountAndRead, () => [nonce(1), now(), account, ids.dir, ids.order, null]],
+  ["nonce + account + authorization", ACME_NONCE_STATEMENTS.consumeWithAccountAndRead, () => [nonce(1), now(), account, ids.dir, null, ids.authz]],
+  ["nonces + accounts + reads (batch of 3)", ACME_NONCE_STATEMENTS.consumeWithAccounts, () => [[nonce(1), nonce(2), nonce(3)], now(), [account, account, account], [ids.dir, ids.dir, ids.dir], [ids.order, null, null], [null, ids.authz, null]]],
   ["newOrder (nothing reusable)", ACME_ORDER_STATEMENTS.createUnlessReusable, () => [...orderWriteParams(newOrderRows()), ...reuseParams({ accountId: account, identifierTypes: ["dns"], identifierValues: ["explain.example.com"], validAfter: now() })]],
   ["authorization read", ACME_AUTHORIZATION_STATEMENTS.get, () => [ids.authz, account]],
   ["challenge start", ACME_AUTHORIZATION_STATEMENTS.startChallenge, () => [now(), ids.challenge, account]],

@@ -13,7 +13,8 @@ import { createPublicKey, verify as cryptoVerify, type JsonWebKey, type KeyObjec
 import type { IncomingMessage } from "node:http";
 import { ACCEPTED_ALGS, ALG_SPECS, isAcceptedAlg } from "../core/jws-algorithms.js";
 import { canonicalJwk, publicJwk } from "../core/jwk.js";
-import type { AccountInfo, NonceAccountResult } from "../ra/acme/accounts.js";
+import type { AccountInfo, AccountReads, NonceAccountResult } from "../ra/acme/accounts.js";
+import type { PrefetchedAuthz } from "../ra/acme/authorizations.js";
 import type { PrefetchedOrder } from "../ra/acme/orders.js";
 import type { DirectoryInfo } from "../ra/acme/directories.js";
 import { ACME_MESSAGES, AcmeError, acmeErr } from "../ra/acme/errors.js";
@@ -64,6 +65,8 @@ export interface AcmeRequestState {
   nonceToConsume?: string;
   /** kid requests of a route that reads an order: the order read with the nonce and account (one round trip) */
   prefetchedOrder?: { id: string; row: PrefetchedOrder };
+  /** the same for a route that reads an authorization */
+  prefetchedAuthz?: { id: string; row: PrefetchedAuthz };
   /** decoded payload; undefined for POST-as-GET (empty payload, §6.3) */
   payload?: unknown;
   postAsGet?: boolean;
@@ -89,6 +92,8 @@ export interface AccountRequest extends AuthenticatedBase {
   kid: string;
   /** the order of the path's `:id`, read with the nonce and account (routes chained with `readOrder`) */
   prefetchedOrder?: { id: string; row: PrefetchedOrder };
+  /** the authorization of the path's `:id`, read with the nonce and account (routes chained with `readAhead.authorization`) */
+  prefetchedAuthz?: { id: string; row: PrefetchedAuthz };
 }
 
 /** a request signed by the key in its `jwk` header (newAccount, revokeCert by certificate key) */
@@ -108,7 +113,7 @@ export function authenticated(ctx: Context): AuthenticatedRequest {
   const key = st.key;
   if (!header || !key || st.postAsGet === undefined) throw new Error("acme: the request was not authenticated (the JWS chain did not run)");
   const body: RequestBody = st.postAsGet ? { postAsGet: true } : { postAsGet: false, payload: st.payload };
-  if (st.account && typeof header.kid === "string") return { by: "kid", dir: st.dir, header, key, body, account: st.account, kid: header.kid, prefetchedOrder: st.prefetchedOrder };
+  if (st.account && typeof header.kid === "string") return { by: "kid", dir: st.dir, header, key, body, account: st.account, kid: header.kid, prefetchedOrder: st.prefetchedOrder, prefetchedAuthz: st.prefetchedAuthz };
   if (st.jwk && st.thumbprint) return { by: "jwk", dir: st.dir, header, key, body, jwk: st.jwk, thumbprint: st.thumbprint };
   throw new Error("acme: the authenticated request has neither an account nor a jwk");
 }
@@ -135,8 +140,8 @@ export interface AccountLookup {
 /** the nonce checks the chain needs (NonceStore implements them) */
 export interface NonceChecker {
   consume(value: string): Promise<boolean>;
-  /** `orderId`: also read that order of the account in the same round trip (the result's `order`) */
-  consumeWithAccount(value: string, directoryId: string, accountId: string, orderId?: string): Promise<NonceAccountResult>;
+  /** `reads`: also read that order / authorization of the account in the same round trip (the result's `order` / `authorization`) */
+  consumeWithAccount(value: string, directoryId: string, accountId: string, reads?: AccountReads): Promise<NonceAccountResult>;
 }
 
 export interface JwsDeps {
@@ -246,6 +251,8 @@ async function importAccountKey(jwk: JWK, alg: string, thumbprint: string): Prom
 export interface ReadAhead {
   /** the order named by the path's `:id` (RFC 8555 §7.1.3 order poll) */
   order?: boolean;
+  /** the authorization named by the path's `:id` (RFC 8555 §7.5) */
+  authorization?: boolean;
 }
 
 /**
@@ -281,12 +288,14 @@ export function lookupKey(deps: JwsDeps, mode: KeyMode, readAhead: ReadAhead = {
       if (id && st.nonceToConsume !== undefined) {
         const nonce = st.nonceToConsume;
         st.nonceToConsume = undefined;
-        const param = readAhead.order ? (ctx.params as Record<string, string> | undefined)?.id : undefined;
-        const orderId = param !== undefined && UUID.test(param) ? param : undefined;
-        const r = await deps.nonces.consumeWithAccount(nonce, st.dir.id, id, orderId);
+        const param = readAhead.order || readAhead.authorization ? (ctx.params as Record<string, string> | undefined)?.id : undefined;
+        const readId = param !== undefined && UUID.test(param) ? param : undefined;
+        const reads: AccountReads = readId === undefined ? {} : readAhead.order ? { orderId: readId } : { authorizationId: readId };
+        const r = await deps.nonces.consumeWithAccount(nonce, st.dir.id, id, reads);
         if (!r.nonceOk) throw NONCE_REJECTED();
         account = r.account;
-        if (orderId !== undefined && r.order !== undefined) st.prefetchedOrder = { id: orderId, row: r.order };
+        if (readId !== undefined && r.order !== undefined) st.prefetchedOrder = { id: readId, row: r.order };
+        if (readId !== undefined && r.authorization !== undefined) st.prefetchedAuthz = { id: readId, row: r.authorization };
       } else {
         await consumeLeftNonce(deps, st);
         if (mode === "jwk") throw acmeErr.malformed("this resource needs a jwk, not a kid");

@@ -18,7 +18,7 @@ import type { Clock } from "../core/clock.js";
 import { SigilError, isSigilError } from "../core/errors.js";
 import { consumeNonce, deleteExpiredNonces, insertNonces } from "../db/store/nonces.js";
 import { NestedSessionError, Store } from "../db/store/session.js";
-import { NonceAccountBatcher, type NonceAccountResult } from "../ra/acme/accounts.js";
+import { NonceAccountBatcher, type AccountReads, type NonceAccountResult } from "../ra/acme/accounts.js";
 
 export interface NonceStoreOptions {
   /** how long a nonce stays usable (default 1 hour) */
@@ -118,16 +118,17 @@ export class NonceStore {
   /**
    * Consumes a nonce and reads the account of a kid request in one round
    * trip, shared by the requests of one event-loop turn (the nonce is
-   * consumed whether or not the account exists); with `orderId` the same
-   * statement reads that order of the account (the order poll, RFC 8555
-   * §7.1.3: one round trip instead of two). Rejects with kind
+   * consumed whether or not the account exists); with `reads` the same
+   * statement reads that order or authorization of the account (the order
+   * poll, RFC 8555 §7.1.3, the authorization read, §7.5: one round trip
+   * instead of two). Rejects with kind
    * "unavailable" when the database cannot answer.
    */
-  async consumeWithAccount(value: string, directoryId: string, accountId: string, orderId?: string): Promise<NonceAccountResult> {
+  async consumeWithAccount(value: string, directoryId: string, accountId: string, reads?: AccountReads): Promise<NonceAccountResult> {
     if (!NONCE_RE.test(value)) return { nonceOk: false, account: null };
     this.accounts ??= new NonceAccountBatcher({ store: this.store }, () => this.clock.now());
     try {
-      return await this.accounts.lookup(value, directoryId, accountId, orderId);
+      return await this.accounts.lookup(value, directoryId, accountId, reads);
     } catch (e) {
       throw unavailable(e);
     }

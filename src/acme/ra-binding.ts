@@ -68,7 +68,7 @@ export function bindAcmeRa(ra: RaContext, opts: AcmeRaBindingOptions): BoundAcme
     listOrders: (account, cursor, pageSize) => listOrders(ra, account, cursor, pageSize),
     finalizeOrder: (dir, account, orderId, csrDer) => finalizeOrder(ra, dir, account, orderId, csrDer, recentCertificates, caaChecker),
     certificateChain: (account, certificateId) => certificateChain(ra, chains, account, certificateId, recentCertificates),
-    getAuthz: (account, id) => getAuthz(ra, account, id),
+    getAuthz: (account, id, prefetched) => getAuthz(ra, account, id, prefetched),
     deactivateAuthz: (account, id) => deactivateAuthz(ra, account, id),
     getChallenge: (account, id) => getChallenge(ra, account, id),
     startChallenge: (account, id, dir) => startChallenge(ra, account, id, dir),

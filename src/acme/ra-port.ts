@@ -9,7 +9,7 @@
  */
 import type { JWK } from "jose";
 import type { AccountInfo, NewAccountRequest } from "../ra/acme/accounts.js";
-import type { AuthzInfo } from "../ra/acme/authorizations.js";
+import type { AuthzInfo, PrefetchedAuthz } from "../ra/acme/authorizations.js";
 import type { ChallengeInfo } from "../ra/acme/challenges.js";
 import type { DirectoryInfo } from "../ra/acme/directories.js";
 import type { KeyChangeInput, VerifiedKeyChange } from "../ra/acme/inner-jws.js";
@@ -78,7 +78,8 @@ export interface AcmeRa {
   certificateChain(account: AccountInfo, certificateId: string): Promise<string>;
 
   // §7.5 authorizations and challenges
-  getAuthz(account: AccountInfo, id: string): Promise<AuthzInfo>;
+  /** `prefetched`: the authorization the JWS chain read with the nonce and account (AccountRequest.prefetchedAuthz) */
+  getAuthz(account: AccountInfo, id: string, prefetched?: { id: string; row: PrefetchedAuthz }): Promise<AuthzInfo>;
   deactivateAuthz(account: AccountInfo, id: string): Promise<AuthzInfo>;
   getChallenge(account: AccountInfo, id: string): Promise<ChallengeInfo>;
   /** `dir`: the request's directory (its failed-validations rate limit) */

@@ -12,10 +12,11 @@ export function authorizationRoutes(router: Router, deps: AcmeRouteDeps): void {
   postKid(router, deps, "/authz/:id", async (ctx, st) => {
     const id = idParam(ctx);
     const update = decodeAuthzUpdate(st.body);
-    const authz = update ? await ra.deactivateAuthz(st.account, id) : await ra.getAuthz(st.account, id);
+    // a read uses the authorization read with the nonce and the account (one round trip, src/db/store/nonces.ts)
+    const authz = update ? await ra.deactivateAuthz(st.account, id) : await ra.getAuthz(st.account, id, st.prefetchedAuthz);
     if (authz.status === "pending") ctx.set("Retry-After", String(RETRY_AFTER_SECONDS));
     json(ctx, 200, authzJson(linker, st.dir.name, authz, st.dir));
-  });
+  }, { readAhead: { authorization: true } });
 
   // §7.5.1 challenge: POST {} starts validation (once) and answers with its
   // outcome when it comes within answerWithinMs, else processing; POST-as-GET reads it

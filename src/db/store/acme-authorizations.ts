@@ -141,6 +141,35 @@ export async function findAuthorization(s: Session, id: string, accountId: strin
   };
 }
 
+/**
+ * An authorization read carried in another statement (the nonce + account
+ * round trip of a kid request, src/db/store/nonces.ts): the columns of
+ * authorization `alias` named `z_<column>`, and its challenges by type as one
+ * JSON array `z_challenges` from the lateral join prefixedAuthorizationJoin
+ * adds (timestamps cut to milliseconds, as the driver reads them).
+ */
+export function prefixedAuthorizationSelectList(alias: string): string {
+  return `${ACME_AUTHORIZATION_COLUMNS.map((c) => `${alias}.${c} as z_${c}`).join(", ")}, ${alias}c.challenges as z_challenges`;
+}
+
+/** the lateral join of prefixedAuthorizationSelectList: the challenges of authorization `alias` (the acme_challenges authorization_id index) */
+export function prefixedAuthorizationJoin(alias: string): string {
+  const fields = ACME_CHALLENGE_COLUMNS.map((c) => `'${c}', ${c === "validated" ? "date_trunc('milliseconds', c.validated)" : `c.${c}`}`).join(", ");
+  return `left join lateral (select json_agg(json_build_object(${fields}) order by c.type) as challenges
+                              from acme_challenges c where c.authorization_id = ${alias}.id) ${alias}c on true`;
+}
+
+/** the authorization and challenges of a row selected with prefixedAuthorizationSelectList (null when there is none) */
+export function authorizationFromPrefixedRow(r: Record<string, unknown>): { authorization: AcmeAuthorizationRow; challenges: AcmeChallengeRow[] } | null {
+  if (r.z_id === null || r.z_id === undefined) return null;
+  const row: Record<string, unknown> = {};
+  for (const c of ACME_AUTHORIZATION_COLUMNS) row[c] = r[`z_${c}`];
+  const challenges = (r.z_challenges as ChallengeSqlRow[] | null) ?? [];
+  // an authorization always has its challenges (written with it); none would be a broken row, read as unknown
+  if (challenges.length === 0) return null;
+  return { authorization: authzFromSql(row as unknown as AuthzSqlRow), challenges: challenges.map(challengeFromSql) };
+}
+
 const LOCK_AUTHZ = statement("sigil_acme_authorizations_lock", `select ${AUTHZ_COLUMNS} from acme_authorizations where id = $1 and account_id = $2 for update`);
 
 /** Opens the transaction with the account's authorization locked (FOR UPDATE); undefined for another account's. */

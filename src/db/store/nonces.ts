@@ -10,6 +10,7 @@
  */
 import { statement } from "../sql.js";
 import { accountFromRow, accountSelectList, type AccountRecord, type AccountRow } from "./acme-accounts.js";
+import { authorizationFromPrefixedRow, prefixedAuthorizationJoin, prefixedAuthorizationSelectList, type AcmeAuthorizationRow, type AcmeChallengeRow } from "./acme-authorizations.js";
 import { orderFromPrefixedRow, prefixedOrderSelectList, type AcmeOrderRow } from "./acme-orders.js";
 import { sqlOf, type Session } from "./session.js";
 
@@ -37,35 +38,40 @@ export const NONCE_AND_ACCOUNT_SQL = `with n as (delete from acme_nonces where v
      from (values (1)) one left join acme_accounts a on a.id = $3 and a.directory_id = $4`;
 
 /**
- * the one-request statement that also reads an order of that account (the
- * order poll, RFC 8555 §7.1.3, in the nonce + account round trip): $1 nonce,
- * $2 now, $3 account id, $4 directory id, $5 order id. The order is joined on
- * the account the row found, so another account's order (or one of an
- * unknown account) reads as none.
+ * the one-request statement that also reads an order or an authorization of
+ * that account (the order poll, RFC 8555 §7.1.3, and the authorization read,
+ * §7.5, in the nonce + account round trip): $1 nonce, $2 now, $3 account id,
+ * $4 directory id, $5 order id, $6 authorization id (either may be null).
+ * Both are joined on the account the row found, so another account's order
+ * or authorization (or one of an unknown account) reads as none.
  */
-export const NONCE_ACCOUNT_AND_ORDER_SQL = `with n as (delete from acme_nonces where value = $1 and expires_at > $2 returning 1)
-   select exists (select 1 from n) as nonce_ok, ${accountSelectList("a")}, ${prefixedOrderSelectList("o")}
+export const NONCE_ACCOUNT_AND_READ_SQL = `with n as (delete from acme_nonces where value = $1 and expires_at > $2 returning 1)
+   select exists (select 1 from n) as nonce_ok, ${accountSelectList("a")}, ${prefixedOrderSelectList("o")}, ${prefixedAuthorizationSelectList("z")}
      from (values (1)) one left join acme_accounts a on a.id = $3 and a.directory_id = $4
-     left join acme_orders o on o.id = $5 and o.account_id = a.id`;
+     left join acme_orders o on o.id = $5::uuid and o.account_id = a.id
+     left join acme_authorizations z on z.id = $6::uuid and z.account_id = a.id
+     ${prefixedAuthorizationJoin("z")}`;
 
 /**
  * the text of the batched statement ($1 nonces, $2 now, $3 account ids, $4
- * directory ids, $5 order ids, null where a request reads no order; one row
- * per request, in order)
+ * directory ids, $5 order ids, $6 authorization ids, null where a request
+ * reads none; one row per request, in order)
  */
-export const NONCES_AND_ACCOUNTS_SQL = `with r as (select * from unnest($1::varchar[], $3::uuid[], $4::uuid[], $5::uuid[]) with ordinality as r(nonce, account_id, directory_id, order_id, i)),
+export const NONCES_AND_ACCOUNTS_SQL = `with r as (select * from unnest($1::varchar[], $3::uuid[], $4::uuid[], $5::uuid[], $6::uuid[]) with ordinality as r(nonce, account_id, directory_id, order_id, authz_id, i)),
         n as (delete from acme_nonces where value = any($1::varchar[]) and expires_at > $2 returning value)
-   select r.i, n.value is not null as nonce_ok, ${accountSelectList("a")}, ${prefixedOrderSelectList("o")}
+   select r.i, n.value is not null as nonce_ok, ${accountSelectList("a")}, ${prefixedOrderSelectList("o")}, ${prefixedAuthorizationSelectList("z")}
      from r left join n on n.value = r.nonce left join acme_accounts a on a.id = r.account_id and a.directory_id = r.directory_id
      left join acme_orders o on o.id = r.order_id and o.account_id = a.id
+     left join acme_authorizations z on z.id = r.authz_id and z.account_id = a.id
+     ${prefixedAuthorizationJoin("z")}
     order by r.i`;
 
 const NONCE_AND_ACCOUNT = statement("sigil_acme_nonces_consume_with_account", NONCE_AND_ACCOUNT_SQL);
-const NONCE_ACCOUNT_AND_ORDER = statement("sigil_acme_nonces_consume_with_account_order", NONCE_ACCOUNT_AND_ORDER_SQL);
-const NONCES_AND_ACCOUNTS = statement("sigil_acme_nonces_consume_with_accounts_orders", NONCES_AND_ACCOUNTS_SQL);
+const NONCE_ACCOUNT_AND_READ = statement("sigil_acme_nonces_consume_with_account_read", NONCE_ACCOUNT_AND_READ_SQL);
+const NONCES_AND_ACCOUNTS = statement("sigil_acme_nonces_consume_with_accounts_reads", NONCES_AND_ACCOUNTS_SQL);
 
 /** the hot-path statements, for the plan checks (test/integration/acme/hot-path-explain.test.ts) */
-export const ACME_NONCE_STATEMENTS = { consume: CONSUME, consumeWithAccount: NONCE_AND_ACCOUNT, consumeWithAccountAndOrder: NONCE_ACCOUNT_AND_ORDER, consumeWithAccounts: NONCES_AND_ACCOUNTS, insert: INSERT } as const;
+export const ACME_NONCE_STATEMENTS = { consume: CONSUME, consumeWithAccount: NONCE_AND_ACCOUNT, consumeWithAccountAndRead: NONCE_ACCOUNT_AND_READ, consumeWithAccounts: NONCES_AND_ACCOUNTS, insert: INSERT } as const;
 
 /** Stores freshly minted nonces, all expiring at `expiresAt`. */
 export async function insertNonces(s: Session, values: readonly string[], expiresAt: Date): Promise<void> {
@@ -90,6 +96,8 @@ export interface NonceAndAccount {
   account: AccountRecord | null;
   /** when the lookup named an order: that order of the account, null when it has none of that id */
   order?: AcmeOrderRow | null;
+  /** when the lookup named an authorization: it with its challenges (by type), null when the account has none of that id */
+  authorization?: { authorization: AcmeAuthorizationRow; challenges: AcmeChallengeRow[] } | null;
 }
 
 export interface NonceAccountLookup {
@@ -98,6 +106,14 @@ export interface NonceAccountLookup {
   accountId: string;
   /** an order of the account to read in the same statement (the order poll) */
   orderId?: string;
+  /** an authorization of the account to read in the same statement (the authorization read) */
+  authorizationId?: string;
+}
+
+function withReads(r: NonceAndAccount, q: NonceAccountLookup, row: Record<string, unknown>): NonceAndAccount {
+  if (q.orderId !== undefined) r.order = orderFromPrefixedRow(row);
+  if (q.authorizationId !== undefined) r.authorization = authorizationFromPrefixedRow(row);
+  return r;
 }
 
 /**
@@ -105,9 +121,9 @@ export interface NonceAccountLookup {
  * account. The nonce is consumed whether or not the account exists.
  */
 export async function consumeNonceAndFindAccount(s: Session, q: NonceAccountLookup, now: Date): Promise<NonceAndAccount> {
-  if (q.orderId !== undefined) {
-    const [r] = await sqlOf(s).query<AccountRow & { nonce_ok: boolean }>(NONCE_ACCOUNT_AND_ORDER, [q.nonce, now, q.accountId, q.directoryId, q.orderId]);
-    return { nonceOk: r!.nonce_ok, account: r!.id ? accountFromRow(r!) : null, order: orderFromPrefixedRow(r as unknown as Record<string, unknown>) };
+  if (q.orderId !== undefined || q.authorizationId !== undefined) {
+    const [r] = await sqlOf(s).query<AccountRow & { nonce_ok: boolean }>(NONCE_ACCOUNT_AND_READ, [q.nonce, now, q.accountId, q.directoryId, q.orderId ?? null, q.authorizationId ?? null]);
+    return withReads({ nonceOk: r!.nonce_ok, account: r!.id ? accountFromRow(r!) : null }, q, r as unknown as Record<string, unknown>);
   }
   const [r] = await sqlOf(s).query<AccountRow & { nonce_ok: boolean }>(NONCE_AND_ACCOUNT, [q.nonce, now, q.accountId, q.directoryId]);
   return { nonceOk: r!.nonce_ok, account: r!.id ? accountFromRow(r!) : null };
@@ -126,13 +142,12 @@ export async function consumeNoncesAndFindAccounts(s: Session, qs: readonly Nonc
     qs.map((q) => q.accountId),
     qs.map((q) => q.directoryId),
     qs.map((q) => q.orderId ?? null),
+    qs.map((q) => q.authorizationId ?? null),
   ]);
   const out: NonceAndAccount[] = new Array(qs.length);
   for (const row of rows) {
     const i = Number(row.i) - 1;
-    const r: NonceAndAccount = { nonceOk: row.nonce_ok, account: row.id ? accountFromRow(row) : null };
-    if (qs[i]!.orderId !== undefined) r.order = orderFromPrefixedRow(row as unknown as Record<string, unknown>);
-    out[i] = r;
+    out[i] = withReads({ nonceOk: row.nonce_ok, account: row.id ? accountFromRow(row) : null }, qs[i]!, row as unknown as Record<string, unknown>);
   }
   return out;
 }

@@ -44,8 +44,14 @@ export async function findAccountByThumbprint(ctx: Pick<RaContext, "store">, dir
   return (await findAccountRowByThumbprint(ctx.store, directoryId, thumbprint)) ?? null;
 }
 
-/** What a kid request's first round trip learns: whether its nonce was good, and its account. */
+/** What a kid request's first round trip learns: whether its nonce was good, its account, and what it read ahead. */
 export type NonceAccountResult = NonceAndAccount;
+
+/** what a kid request's first round trip may read of its account besides the account (the ids of the path) */
+export interface AccountReads {
+  orderId?: string;
+  authorizationId?: string;
+}
 
 /**
  * RFC 8555 §6.5 + §6.2 in one round trip: consumes the nonce (single use)
@@ -66,8 +72,8 @@ interface NonceAccountRequest {
   nonce: string;
   directoryId: string;
   id: string;
-  /** an order of the account read in the same statement (the order poll) */
-  orderId?: string;
+  /** what of the account the same statement also reads (the order poll, the authorization read) */
+  reads: AccountReads;
   resolve: (r: NonceAccountResult) => void;
   reject: (e: unknown) => void;
 }
@@ -89,10 +95,10 @@ export class NonceAccountBatcher {
     private readonly maxBatch = 128,
   ) {}
 
-  /** `orderId`: also read that order of the account (the result's `order`: null when the account has none of that id) */
-  lookup(nonce: string, directoryId: string, id: string, orderId?: string): Promise<NonceAccountResult> {
+  /** `reads`: also read that order / authorization of the account (the result's `order` / `authorization`: null when the account has none of that id) */
+  lookup(nonce: string, directoryId: string, id: string, reads: AccountReads = {}): Promise<NonceAccountResult> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ nonce, directoryId, id, orderId, resolve, reject });
+      this.queue.push({ nonce, directoryId, id, reads, resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => this.flush());
@@ -109,13 +115,14 @@ export class NonceAccountBatcher {
     try {
       if (batch.length === 1) {
         const r = batch[0]!;
-        r.resolve(await consumeNonceAndFindAccountRow(this.ctx.store, { nonce: r.nonce, directoryId: r.directoryId, accountId: r.id, orderId: r.orderId }, this.now()));
+        r.resolve(await consumeNonceAndFindAccountRow(this.ctx.store, { nonce: r.nonce, directoryId: r.directoryId, accountId: r.id, ...r.reads }, this.now()));
         return;
       }
       const seen = new Set<string>();
       const send: NonceAccountRequest[] = [];
       for (const r of batch) {
-        if (seen.has(r.nonce)) r.resolve({ nonceOk: false, account: null, ...(r.orderId !== undefined ? { order: null } : {}) });
+        if (seen.has(r.nonce))
+          r.resolve({ nonceOk: false, account: null, ...(r.reads.orderId !== undefined ? { order: null } : {}), ...(r.reads.authorizationId !== undefined ? { authorization: null } : {}) });
         else {
           seen.add(r.nonce);
           send.push(r);
@@ -123,10 +130,15 @@ export class NonceAccountBatcher {
       }
       const rows = await consumeNoncesAndFindAccounts(
         this.ctx.store,
-        send.map((r) => ({ nonce: r.nonce, directoryId: r.directoryId, accountId: r.id, orderId: r.orderId })),
+        send.map((r) => ({ nonce: r.nonce, directoryId: r.directoryId, accountId: r.id, ...r.reads })),
         this.now(),
       );
-      send.forEach((r, i) => r.resolve(rows[i]!));
+      send.forEach((r, i) => {
+        const row = rows[i];
+        // one row per request (the statement's `order by r.i`); a missing one fails its caller instead of handing it undefined
+        if (row) r.resolve(row);
+        else r.reject(new Error("the batched nonce + account statement returned no row for a request"));
+      });
     } catch (e) {
       for (const r of batch) r.reject(e);
     }

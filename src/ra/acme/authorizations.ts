@@ -4,7 +4,7 @@
  * invalidates the orders using the authorization in the same transaction.
  */
 import type { AcmeAuthzStatus, Identifier } from "../../core/types.js";
-import { commitAuthorizationDeactivated, findAuthorization, lockAuthorization } from "../../db/store/acme-authorizations.js";
+import { commitAuthorizationDeactivated, findAuthorization, lockAuthorization, type AcmeAuthorizationRow, type AcmeChallengeRow } from "../../db/store/acme-authorizations.js";
 import { inSqlTransaction, type RaContext } from "../context.js";
 import { accountActor, type AccountInfo } from "./accounts.js";
 import { challengeInfo, type ChallengeInfo } from "./challenges.js";
@@ -24,8 +24,21 @@ export interface AuthzInfo {
 export const DEACTIVATED_ORDER_ERROR = "an authorization of this order was deactivated";
 
 /** RFC 8555 §7.5: an authorization of this account with its challenges (one query) */
-export async function getAuthz(ctx: RaContext, account: AccountInfo, id: string): Promise<AuthzInfo> {
-  const found = await findAuthorization(ctx.store, id, account.id);
+/**
+ * An authorization (with its challenges) read ahead in the kid request's
+ * nonce + account statement (src/db/store/nonces.ts; null: the account has
+ * none of that id). The transport carries it to getAuthz without looking inside.
+ */
+export type PrefetchedAuthz = { authorization: AcmeAuthorizationRow; challenges: AcmeChallengeRow[] } | null;
+
+/**
+ * RFC 8555 §7.5 the authorization, read for its account (another account's
+ * reads as unknown). `prefetched`: what the request's first round trip read
+ * with its nonce and account for this id, so the read costs no second round trip.
+ */
+export async function getAuthz(ctx: RaContext, account: AccountInfo, id: string, prefetched?: { id: string; row: PrefetchedAuthz }): Promise<AuthzInfo> {
+  const usable = prefetched && prefetched.id === id && (prefetched.row === null || prefetched.row.authorization.accountId === account.id);
+  const found = usable ? prefetched.row : await findAuthorization(ctx.store, id, account.id);
   if (!found) throw acmeErr.notFound();
   const a = found.authorization;
   return {

@@ -243,11 +243,12 @@ describe("ACME hot path: index-backed whatever the account's history", function 
   const nonceCases: Array<[string, Statement, () => unknown[]]> = [
     ["nonce consume", ACME_NONCE_STATEMENTS.consume, () => [nonce(1), now()]],
     ["nonce consume + account", ACME_NONCE_STATEMENTS.consumeWithAccount, () => [nonce(1), now(), ids.account, ids.dir]],
-    ["nonce consume + account + order (order poll)", ACME_NONCE_STATEMENTS.consumeWithAccountAndOrder, () => [nonce(1), now(), ids.account, ids.dir, ids.order]],
+    ["nonce consume + account + order (order poll)", ACME_NONCE_STATEMENTS.consumeWithAccountAndRead, () => [nonce(1), now(), ids.account, ids.dir, ids.order, null]],
+    ["nonce consume + account + authorization (authorization read)", ACME_NONCE_STATEMENTS.consumeWithAccountAndRead, () => [nonce(1), now(), ids.account, ids.dir, null, ids.authz]],
     [
       "nonces consume + accounts + orders (one event-loop turn)",
       ACME_NONCE_STATEMENTS.consumeWithAccounts,
-      () => [[nonce(1), nonce(2), nonce(3)], now(), [ids.account, ids.account, randomUUID()], [ids.dir, ids.dir, ids.dir], [ids.order, null, ids.order]],
+      () => [[nonce(1), nonce(2), nonce(3)], now(), [ids.account, ids.account, randomUUID()], [ids.dir, ids.dir, ids.dir], [ids.order, null, ids.order], [null, ids.authz, null]],
     ],
   ];
   const GROWING_WITH_NONCES = new Set([...GROWING, "acme_nonces", "acme_accounts"]);
