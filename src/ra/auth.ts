@@ -113,6 +113,23 @@ export const LOGIN_THROTTLED = "too many failed logins from this address; try ag
 /** The retry delay of LOGIN_THROTTLED (google.rpc.RetryInfo at the admin edge): the throttle window bounds the wait. */
 export const LOGIN_THROTTLED_RETRY = { retryAfterMs: LOGIN_THROTTLE_WINDOW_MS, reason: "LOGIN_THROTTLED" } as const;
 
+/** At most this many verified access tokens are remembered (~0.5 KiB each); the oldest goes first. */
+export const VERIFIED_TOKEN_CACHE_MAX = 4096;
+
+/** The claims of a verified access token (jose checked sub, jti, exp and iat are present). */
+interface AccessTokenClaims {
+  sub: string;
+  jti: string;
+  exp: number;
+  iat: number;
+  nbf?: number;
+  /** a user's token: its session and the user's session generation */
+  sid?: unknown;
+  gen?: unknown;
+  /** a service account's exchanged token: its public key */
+  pk?: unknown;
+}
+
 /** Every API key starts with this. */
 export const API_KEY_PREFIX = "sigil_";
 /** Characters of the key kept for recognition ("sigil_" + 6). */
@@ -319,6 +336,8 @@ export class AuthManager {
    * access-token check of every RPC would pay each time.
    */
   readonly #secret: webcrypto.CryptoKey;
+  /** access tokens jose verified, by their text (#verifiedAccessToken) */
+  readonly #verified = new Map<string, AccessTokenClaims>();
   #dummyHash: Promise<string> | undefined;
 
   private constructor(
@@ -663,22 +682,50 @@ export class AuthManager {
     return this.#authenticateAccessToken(bearer, tokenTime);
   }
 
-  async #authenticateAccessToken(token: string, tokenTime?: Date): Promise<Authenticated> {
-    const now = this.#now();
-    let payload: { sub?: string; sid?: unknown; gen?: unknown; jti?: string; exp?: number };
+  /**
+   * The claims of an access token whose signature (HS256 only), typ, iss,
+   * aud and required claims are valid and that is live at `at` (RFC 7519
+   * §4.1.4 exp, §4.1.5 nbf), or UNAUTHENTICATED. Everything but the time
+   * checks is a property of the token's text, so a token jose accepted once
+   * is remembered (VERIFIED_TOKEN_CACHE_MAX entries, dropped once expired)
+   * and its later calls only compare exp and nbf with `at`: every call still
+   * reads the session and user (revocation, deactivation and role changes
+   * stay immediate); only the HMAC and header/claims parsing are saved.
+   */
+  async #verifiedAccessToken(token: string, at: Date): Promise<AccessTokenClaims> {
+    const seconds = Math.floor(at.getTime() / 1000);
+    const known = this.#verified.get(token);
+    if (known) {
+      // jose's own rules: expired when exp <= now, not yet valid when nbf > now (no clock tolerance)
+      if (known.exp > seconds && (known.nbf === undefined || known.nbf <= seconds)) return known;
+      if (known.exp <= seconds) this.#verified.delete(token);
+      throw SigilError.unauthenticated(INVALID_TOKEN);
+    }
+    let payload: AccessTokenClaims;
     try {
-      ({ payload } = await jwtVerify(token, this.#secret, {
+      ({ payload } = (await jwtVerify(token, this.#secret, {
         algorithms: ["HS256"],
         issuer: JWT_ISSUER,
         audience: JWT_AUDIENCE,
         typ: JWT_TYPE,
-        currentDate: tokenTime ?? now,
+        currentDate: at,
         requiredClaims: ["sub", "jti", "exp", "iat"],
-      }));
+      })) as { payload: AccessTokenClaims });
     } catch (e) {
       if (e instanceof joseErrors.JOSEError) throw SigilError.unauthenticated(INVALID_TOKEN);
       throw e;
     }
+    if (this.#verified.size >= VERIFIED_TOKEN_CACHE_MAX) {
+      // oldest first (a Map iterates in insertion order)
+      this.#verified.delete(this.#verified.keys().next().value!);
+    }
+    this.#verified.set(token, payload);
+    return payload;
+  }
+
+  async #authenticateAccessToken(token: string, tokenTime?: Date): Promise<Authenticated> {
+    const now = this.#now();
+    const payload = await this.#verifiedAccessToken(token, tokenTime ?? now);
     if (typeof (payload as { pk?: unknown }).pk === "string" && payload.sub && payload.exp !== undefined) {
       // an access token of ExchangeJwt: usable while its public key is (revocation ends it at once)
       const key = await usableExchangedKey(this.ra.store, (payload as { pk: string }).pk, payload.sub, now);
