@@ -38,7 +38,17 @@ export function stepProfile(csrs: Buffer[], issuer: Issuer, rounds: number): voi
   });
   const at = (i: number) => pieces[i % pieces.length]!;
   const leaf = (csr: ReturnType<typeof parseCsr>) =>
-    issueLeaf(issuer, { publicKey: csr.publicKeySpki, type: "server", commonName: csr.commonName, dnsNames: csr.dnsNames, ipAddresses: csr.ipAddresses, emails: csr.emails, serial: newSerial(), notBefore, notAfter });
+    issueLeaf(issuer, {
+      publicKey: csr.publicKeySpki,
+      type: "server",
+      commonName: csr.commonName,
+      dnsNames: csr.dnsNames,
+      ipAddresses: csr.ipAddresses,
+      emails: csr.emails,
+      serial: newSerial(),
+      notBefore,
+      notAfter,
+    });
   const check = (i: number, key: KeyObject) => {
     const p = at(i);
     if (!verify("sha256", p.certificationRequestInfo, { key, dsaEncoding: "der" }, p.signature)) throw new Error("bench: CSR did not verify");
