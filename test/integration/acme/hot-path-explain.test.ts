@@ -250,6 +250,17 @@ describe("ACME hot path: index-backed whatever the account's history", function 
       ACME_NONCE_STATEMENTS.consumeWithAccounts,
       () => [[nonce(1), nonce(2), nonce(3)], now(), [ids.account, ids.account, randomUUID()], [ids.dir, ids.dir, ids.dir], [ids.order, null, ids.order], [null, ids.authz, null]],
     ],
+    [
+      // newOrder, challenge and finalize POSTs of one turn: every order and authorization id null
+      "nonces consume + accounts, no request reading ahead (one event-loop turn)",
+      ACME_NONCE_STATEMENTS.consumeWithAccounts,
+      () => [[nonce(1), nonce(2), nonce(3)], now(), [ids.account, ids.account, randomUUID()], [ids.dir, ids.dir, ids.dir], [null, null, null], [null, null, null]],
+    ],
+    [
+      "nonces consume + accounts + authorizations (one event-loop turn)",
+      ACME_NONCE_STATEMENTS.consumeWithAccounts,
+      () => [[nonce(1), nonce(2)], now(), [ids.account, randomUUID()], [ids.dir, ids.dir], [null, null], [ids.authz, ids.authz]],
+    ],
   ];
   const GROWING_WITH_NONCES = new Set([...GROWING, "acme_nonces", "acme_accounts"]);
   for (const [what, st, values] of nonceCases) {
