@@ -13,13 +13,22 @@
  * application/jose+json). `--bare` then measures the same requests against a
  * bare node:http handler answering the same shapes (bench/lib/bare-http-server.mjs):
  * the floor of node's own HTTP stack, for the Koa + router cost above it.
+ *
+ * `--stack [--variants app,fast]`: no database and no `sigil serve`; the
+ * HTTP app with the real ACME router on an in-memory port
+ * (bench/lib/http-stack-server.ts, one child process per variant) against
+ * the bare handler, for HEAD newNonce, GET directory and a signed
+ * POST-as-GET of the account (one JWS replayed: the in-memory port accepts
+ * every nonce). CPU per request of the HTTP stack alone, steady enough to
+ * compare two trees back to back (run it in each worktree).
  */
 import http from "node:http";
 import { fork } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
+import { exportJWK, FlattenedSign, generateKeyPair } from "jose";
 import { parseArgs } from "node:util";
 import { createBenchDatabase } from "./lib/pg.js";
 import { CpuMeter } from "./lib/proc.js";
@@ -44,9 +53,9 @@ interface Result {
   bytes: number;
 }
 
-async function load(base: string, what: string, seconds: number, concurrency: number, meter: CpuMeter, pids: () => Promise<number[]>): Promise<Result> {
+async function load(base: string, what: string, seconds: number, concurrency: number, meter: CpuMeter, pids: () => Promise<number[]>, signedPost?: string): Promise<Result> {
   const [method, p] = what.includes(" ") ? (what.split(" ", 2) as [string, string]) : ["GET", what];
-  const body = method === "POST" ? JWS_BODY : undefined;
+  const body = method === "POST" ? (signedPost ?? JWS_BODY) : undefined;
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const latencies: number[] = [];
   let errors = 0;
@@ -59,7 +68,8 @@ async function load(base: string, what: string, seconds: number, concurrency: nu
           res.on("data", (c: Buffer) => (bytes += c.length));
           res.on("end", () => {
             // a GET of newNonce answers 204 (RFC 8555 §7.2); a made-up JWS a 4xx problem (counted as answered)
-            if (res.statusCode === undefined || res.statusCode >= 500 || (method !== "POST" && res.statusCode >= 300)) errors++;
+            // (a signed POST of --stack must succeed)
+            if (res.statusCode === undefined || res.statusCode >= 500 || ((method !== "POST" || signedPost) && res.statusCode >= 300)) errors++;
             latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
             resolve();
           });
@@ -71,7 +81,7 @@ async function load(base: string, what: string, seconds: number, concurrency: nu
         .end(body);
     });
   // warm-up (JIT, prepared statements, pool connections)
-  for (let i = 0; i < 200; i++) await get();
+  for (let i = 0; i < 600; i++) await get();
   latencies.length = 0;
   errors = 0;
   bytes = 0;
@@ -102,13 +112,71 @@ async function load(base: string, what: string, seconds: number, concurrency: nu
   };
 }
 
+function printRows(rows: Result[]): void {
+  const width = Math.max(24, ...rows.map((r) => r.path.length));
+  console.log(`${"endpoint".padEnd(width)}   req/s  CPU ms/req  p50 ms  p99 ms  bytes/resp  errors`);
+  for (const r of rows) {
+    console.log(
+      `${r.path.padEnd(width)} ${r.rps.toFixed(0).padStart(7)}  ${r.cpuMsPerRequest.toFixed(3).padStart(10)}  ${r.p50Ms.toFixed(2).padStart(6)}  ${r.p99Ms.toFixed(2).padStart(6)}  ${r.bytes.toFixed(0).padStart(10)}  ${r.errors}`,
+    );
+  }
+}
+
+/** a child process serving on `port` until killed (ready: its first IPC message) */
+async function startChild(script: string, env: Record<string, string>, execArgv: string[] = []): Promise<ReturnType<typeof fork>> {
+  const child = fork(path.join(REPO_ROOT, script), [], { env: { ...process.env, ...env }, stdio: "inherit", execArgv });
+  await new Promise<void>((resolve, reject) => {
+    child.once("message", () => resolve());
+    child.once("exit", (code) => reject(new Error(`${script} exited (${code})`)));
+  });
+  return child;
+}
+
+/** `--stack`: the HTTP app + ACME router on an in-memory port, per variant, and the bare handler */
+async function runStack(seconds: number, concurrency: number, variants: string[]): Promise<void> {
+  const key = await generateKeyPair("ES256");
+  const jwk = await exportJWK(key.publicKey);
+  const accountId = randomUUID();
+  const rows: Result[] = [];
+  console.log(`HTTP stack without a database, ${seconds} s per request, ${concurrency} concurrent keep-alive connections`);
+  for (const variant of [...variants, "bare"]) {
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const child =
+      variant === "bare"
+        ? await startChild("bench/lib/bare-http-server.mjs", { BARE_PORT: String(port), BARE_BASE: base })
+        : await startChild("bench/lib/http-stack-server.ts", { STACK_PORT: String(port), STACK_VARIANT: variant, STACK_JWK: JSON.stringify(jwk), STACK_ACCOUNT_ID: accountId }, ["--import", "tsx"]);
+    try {
+      const acct = `${base}/acme/default/acct/${accountId}`;
+      const jws = await new FlattenedSign(new Uint8Array(0)).setProtectedHeader({ alg: "ES256", nonce: "bench-nonce", url: acct, kid: acct }).sign(key.privateKey);
+      for (const what of ["HEAD /acme/default/new-nonce", "GET /acme/default/directory", `POST /acme/default/acct/${accountId}`]) {
+        const meter = new CpuMeter();
+        meter.track(child.pid!);
+        const r = await load(base, what, seconds, concurrency, meter, async () => [child.pid!], JSON.stringify(jws));
+        rows.push({ ...r, path: `${variant}: ${what.replace(accountId, ":id")}` });
+      }
+    } finally {
+      child.kill();
+    }
+  }
+  printRows(rows);
+}
+
 export async function run(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
-    options: { seconds: { type: "string", default: "5" }, concurrency: { type: "string", default: "16" }, paths: { type: "string" }, bare: { type: "boolean", default: false } },
+    options: {
+      seconds: { type: "string", default: "5" },
+      concurrency: { type: "string", default: "16" },
+      paths: { type: "string" },
+      bare: { type: "boolean", default: false },
+      stack: { type: "boolean", default: false },
+      variants: { type: "string", default: "app" },
+    },
   });
   const seconds = Number(values.seconds);
   const concurrency = Number(values.concurrency);
+  if (values.stack) return runStack(seconds, concurrency, values.variants.split(","));
   const paths = values.paths ? values.paths.split(",").map((x) => x.trim()) : ["/metrics", "/readyz", "/acme/default/directory", "/healthz"];
   const db = await createBenchDatabase("sigil_bench_http");
   const dataDir = mkdtempSync(path.join(tmpdir(), "sigil-bench-http-"));
@@ -138,12 +206,8 @@ export async function run(args: string[]): Promise<void> {
     }
     if (values.bare) {
       const barePort = await freePort();
-      const bare = fork(path.join(REPO_ROOT, "bench/lib/bare-http-server.mjs"), [], { env: { ...process.env, BARE_PORT: String(barePort), BARE_BASE: base }, stdio: "inherit" });
+      const bare = await startChild("bench/lib/bare-http-server.mjs", { BARE_PORT: String(barePort), BARE_BASE: base });
       try {
-        await new Promise<void>((resolve, reject) => {
-          bare.once("message", () => resolve());
-          bare.once("exit", (code) => reject(new Error(`bare node:http server exited (${code})`)));
-        });
         for (const p of paths) {
           const meter = new CpuMeter();
           meter.track(bare.pid!);
@@ -154,13 +218,7 @@ export async function run(args: string[]): Promise<void> {
         bare.kill();
       }
     }
-    const width = Math.max(24, ...rows.map((r) => r.path.length));
-    console.log(`${"endpoint".padEnd(width)}   req/s  CPU ms/req  p50 ms  p99 ms  bytes/resp  errors`);
-    for (const r of rows) {
-      console.log(
-        `${r.path.padEnd(width)} ${r.rps.toFixed(0).padStart(7)}  ${r.cpuMsPerRequest.toFixed(3).padStart(10)}  ${r.p50Ms.toFixed(2).padStart(6)}  ${r.p99Ms.toFixed(2).padStart(6)}  ${r.bytes.toFixed(0).padStart(10)}  ${r.errors}`,
-      );
-    }
+    printRows(rows);
   } finally {
     await sigil.stop();
     await db.drop();
