@@ -39,11 +39,12 @@
  *   --rss-every S           sample the server's RSS every S seconds of each window (default a tenth of it);
  *                           printed per level (start, end, max) with the samples in results.json
  */
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { generateKeyPair, generateKeyPairSync, randomBytes, type KeyObject } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import path from "node:path";
+import { promisify } from "node:util";
 import pg from "pg";
 import { createCsr } from "../src/ca/csr.js";
 import { AcmeProblem, BenchAccount, fetchDirectory, generateAccountKey, HttpClient, type IssuanceStats, type PollPolicy } from "./lib/acme-client.js";
@@ -55,6 +56,8 @@ import { CpuMeter, machineBusyMs } from "./lib/proc.js";
 import { startHttp01Responder } from "./lib/responder.js";
 import { startSigilProcess, type SigilProcess } from "./lib/sigil-process.js";
 import { mean, percentile, table } from "./lib/stats.js";
+
+const generateKeyPairAsync = promisify(generateKeyPair);
 
 /** the request steps of one issuance, in order (bench/lib/acme-client.ts names them) */
 const STEPS = ["newNonce", "newOrder", "authz", "challenge", "poll-ready", "finalize", "poll-valid", "certificate"] as const;
@@ -161,8 +164,19 @@ class CsrPool {
   readonly runId = randomBytes(3).toString("hex");
   generatedDuringRun = 0;
 
-  fill(n: number): void {
-    for (let i = 0; i < n; i++) this.ready.push(this.make());
+  /**
+   * Pre-generates n CSRs with the keys made on libuv's pool: a tight loop of
+   * generateKeyPairSync on the main thread once deadlocked Node 20 (a GC during
+   * key generation waiting on a lock the same thread held; seen in gdb), which
+   * looked like a server stall.
+   */
+  async fill(n: number): Promise<void> {
+    for (let done = 0; done < n; ) {
+      const batch = Math.min(64, n - done);
+      const keys = await Promise.all(Array.from({ length: batch }, () => generateKeyPairAsync("ec", { namedCurve: "P-256" })));
+      for (const { privateKey } of keys) this.ready.push(this.csrFor(privateKey));
+      done += batch;
+    }
   }
 
   take(measuring: boolean): { name: string; der: Buffer } {
@@ -177,8 +191,11 @@ class CsrPool {
   }
 
   private make(): { name: string; der: Buffer } {
+    return this.csrFor(generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey);
+  }
+
+  private csrFor(privateKey: KeyObject): { name: string; der: Buffer } {
     const name = `i${++this.seq}-${this.runId}.bench.sigil.test`;
-    const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
     return { name, der: createCsr({ privateKey, dnsNames: [name] }).der };
   }
 }
@@ -325,7 +342,7 @@ export async function run(args: string[]): Promise<void> {
     for (const c of o.levels) {
       // enough CSRs for a generous guess of this level's issuances (more are made on demand)
       const want = Math.min(40_000, Math.ceil((o.durationS + o.warmupS + 2) * Math.min(60 * c, 400)));
-      if (csrs.size < want) csrs.fill(want - csrs.size);
+      if (csrs.size < want) await csrs.fill(want - csrs.size);
       results.push(await runLevel(c, accounts.slice(0, c), csrs, responder, sigil, db.backendPids, o, outDir));
       const r = results[results.length - 1]!;
       console.log(
