@@ -3,7 +3,10 @@
  * answered in front of the Koa app: what relying parties and CDNs fetch most,
  * and what the responder answers from its cache (RFC 5019 §6: precomputed
  * responses), so the per-request cost is node's HTTP parsing, the cache
- * lookup and one write. Everything else (POST, the other routes, a
+ * lookup and one write: a path seen before is not parsed again, and an
+ * answer the responder holds for those request bytes is written in the same
+ * turn (`cachedAnswer`), with headers rendered once per answer and second.
+ * docs/benchmarks.md and `npm run bench -- ocsp` have the figures. Everything else (POST, the other routes, a
  * conditional GET with If-None-Match / If-Modified-Since, an unknown CA, a
  * path that is not an OCSP GET) goes to the app unchanged.
  *
