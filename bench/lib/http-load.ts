@@ -43,6 +43,8 @@ export interface LoadOptions {
   threads?: number;
   /** called every ~250 ms during the run (CPU meters sample here) */
   onTick?: () => void;
+  /** "node" forces the node generator (to compare generators); default wrk when installed */
+  generator?: "wrk" | "node";
 }
 
 let wrkPath: string | null | undefined;
@@ -60,7 +62,7 @@ export function findWrk(): string | null {
 }
 
 export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
-  return findWrk() ? runWrk(opts) : runNode(opts);
+  return opts.generator !== "node" && findWrk() ? runWrk(opts) : runNode(opts);
 }
 
 /** a Lua string literal for arbitrary bytes ("\ddd" escapes) */
