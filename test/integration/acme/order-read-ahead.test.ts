@@ -226,4 +226,25 @@ describe("ACME order poll and authorization read with the nonce and account (one
     const other = await b.post(authzUrl, undefined);
     assert.equal(other.status, 404, other.text);
   });
+
+  it("over HTTP: the authorization read ahead is not answered to a JWS whose signature fails nor to a deactivated account", async () => {
+    // signed by b's key under a's kid: the statement read a's authorization, the signature check refuses it (§6.2)
+    const forged = await a.post(authzUrl, undefined, { key: b.key });
+    assert.equal(forged.status, 400, forged.text);
+    assert.equal(forged.body.type, "urn:ietf:params:acme:error:malformed");
+    assert.ok(!("challenges" in forged.body));
+
+    const c = await RawAcme.create(server.directoryUrl());
+    await c.register();
+    const o = await c.post(c.dir.newOrder!, { identifiers: [{ type: "dns", value: "gone.example.com" }] });
+    assert.equal(o.status, 201, o.text);
+    const cAuthz = o.body.authorizations[0] as string;
+    const off = await c.post(c.kid!, { status: "deactivated" });
+    assert.equal(off.status, 200, off.text);
+    // §7.3.6: a deactivated account's requests are refused before any handler runs
+    const r = await c.post(cAuthz, undefined);
+    assert.equal(r.status, 403, r.text);
+    assert.equal(r.body.type, "urn:ietf:params:acme:error:unauthorized");
+    assert.ok(!("challenges" in r.body));
+  });
 });
