@@ -19,7 +19,7 @@ import { forwardedClientAddress, type TrustProxy } from "../core/client-address.
 import { createHash } from "node:crypto";
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import type { Clock } from "../core/clock.js";
-import { requestIdFrom, type Logger } from "../logger.js";
+import { loggedUserAgent, requestIdFrom, type Logger } from "../logger.js";
 import type { SigilMetrics } from "../metrics/registry.js";
 import type { OcspAnswer } from "../ra/ocsp.js";
 
@@ -170,17 +170,15 @@ function headersFor(answer: OcspAnswer, now: Date, maxAgeCap: number): string[] 
   return r.flat;
 }
 
-/** the User-Agent as the app logs it (printable ASCII, at most 256 characters); clients repeat theirs, so the last one is kept */
+/** the User-Agent as the access line logs it (loggedUserAgent); clients repeat theirs, so the last one is kept */
 let lastUa: string | undefined;
-let lastUaClean: string | undefined;
+let lastUaLogged: string | undefined;
 function logUserAgent(ua: string | undefined): string | undefined {
-  if (!ua) return undefined;
   if (ua !== lastUa) {
-    const clean = ua.replace(/[^\x20-\x7e]/g, "?");
-    lastUaClean = clean.length > 256 ? `${clean.slice(0, 256)}...` : clean;
+    lastUaLogged = loggedUserAgent(ua);
     lastUa = ua;
   }
-  return lastUaClean;
+  return lastUaLogged;
 }
 
 /**
