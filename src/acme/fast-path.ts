@@ -91,6 +91,8 @@ export function withAcmeFastPath(deps: AcmeFastPathDeps, next: RequestListener):
       // §7.2: HEAD 200, GET 204, never cached
       status = endpoint === "head-nonce" ? 200 : 204;
       headers["Cache-Control"] = "no-store";
+      // as the route: a HEAD 200 without Content-Length would close the keep-alive connection
+      if (endpoint === "head-nonce") headers["Content-Length"] = "0";
     }
     if (deps.draining?.()) headers.Connection = "close";
     res.writeHead(status, headers);

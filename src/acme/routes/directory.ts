@@ -15,6 +15,8 @@ export function directoryRoutes(router: Router, deps: AcmeRouteDeps): void {
   router.head("/new-nonce", edge, (ctx) => {
     ctx.set("Cache-Control", "no-store");
     ctx.status = 200;
+    // the 200 has no content (RFC 9110 §8.6); without Content-Length node ends a HEAD answer by closing the keep-alive connection
+    ctx.length = 0;
   });
   router.get("/new-nonce", edge, (ctx) => {
     ctx.set("Cache-Control", "no-store");

@@ -186,6 +186,36 @@ describe("ACME fast path (src/acme/fast-path.ts) against the Koa app", () => {
     });
   }
 
+  it("keeps the connection open after HEAD newNonce (Content-Length: 0), as the app does", async () => {
+    for (const side of [plain, fast]) {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      let sockets = 0;
+      const statuses: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        await new Promise<void>((resolve, reject) => {
+          const req = http.request(`${side.url}/acme/fake/new-nonce`, { method: "HEAD", agent }, (res) => {
+            statuses.push(res.statusCode ?? 0);
+            assert.equal(res.headers["content-length"], "0");
+            assert.notEqual(res.headers.connection, "close");
+            res.resume();
+            res.on("end", resolve);
+          });
+          req.on("socket", (s) => {
+            if (!(s as { counted?: boolean }).counted) {
+              (s as { counted?: boolean }).counted = true;
+              sockets++;
+            }
+          });
+          req.on("error", reject);
+          req.end();
+        });
+      }
+      agent.destroy();
+      assert.deepEqual(statuses, [200, 200, 200]);
+      assert.equal(sockets, 1, "three HEAD requests on one connection");
+    }
+  });
+
   it("adds Connection: close while draining, as the app does", async () => {
     plain.draining = fast.draining = true;
     const a = await request(plain.url, "HEAD", "/acme/fake/new-nonce");
