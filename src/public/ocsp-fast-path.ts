@@ -150,12 +150,6 @@ interface RenderedHeaders {
   /** the second (ms since the epoch / 1000, floored) they were rendered for */
   second: number;
   flat: string[];
-  /**
-   * the DER as a latin1 string (one character per byte, lossless): node then
-   * sends the header block and the body as one string in one write instead
-   * of a two-buffer writev (`OutgoingMessage#_send`)
-   */
-  body: string;
 }
 const rendered = new WeakMap<OcspAnswer, RenderedHeaders>();
 
@@ -165,16 +159,15 @@ function flatHeaders(answer: OcspAnswer, now: Date, maxAgeCap: number): string[]
   return flat;
 }
 
-/** the cached rendering of a cached answer; undefined for an answer built now (rendered once, for this request) */
-function renderedFor(answer: OcspAnswer, now: Date, maxAgeCap: number): RenderedHeaders | undefined {
-  if (answer.cached !== true) return undefined;
+function headersFor(answer: OcspAnswer, now: Date, maxAgeCap: number): string[] {
+  if (answer.cached !== true) return flatHeaders(answer, now, maxAgeCap);
   const second = Math.floor(now.getTime() / 1000);
   let r = rendered.get(answer);
   if (r === undefined || r.second !== second) {
-    r = { second, flat: flatHeaders(answer, now, maxAgeCap), body: r?.body ?? answer.der.toString("latin1") };
+    r = { second, flat: flatHeaders(answer, now, maxAgeCap) };
     rendered.set(answer, r);
   }
-  return r;
+  return r.flat;
 }
 
 /** the User-Agent as the access line logs it (loggedUserAgent); clients repeat theirs, so the last one is kept */
@@ -206,12 +199,9 @@ export function withOcspFastPath(deps: OcspFastPathDeps, next: RequestListener):
   const send = (req: IncomingMessage, res: ServerResponse, answer: OcspAnswer, start: number): void => {
     const h = req.headers;
     const requestId = requestIdFrom(h["x-request-id"]);
-    const now = clock.now();
-    const r = renderedFor(answer, now, maxAgeCap);
-    const flat = r ? r.flat : flatHeaders(answer, now, maxAgeCap);
+    const flat = headersFor(answer, clock.now(), maxAgeCap);
     res.writeHead(200, deps.draining?.() ? ["X-Request-Id", requestId, ...flat, "Connection", "close"] : ["X-Request-Id", requestId, ...flat]);
-    if (r) res.end(r.body, "latin1");
-    else res.end(answer.der);
+    res.end(answer.der);
     const seconds = (performance.now() - start) / 1000;
     if (metrics) {
       metrics.httpRequest(OCSP_GET_ROUTE, "GET", 200, seconds);
