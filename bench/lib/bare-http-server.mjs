@@ -25,7 +25,8 @@ const server = http.createServer((req, res) => {
     Link: `<${base}/acme/default/directory>;rel="index"`,
   };
   if (req.method === "HEAD") {
-    res.writeHead(200, { ...headers, "Cache-Control": "no-store" });
+    // Content-Length: 0, else node closes the keep-alive connection after a HEAD answer
+    res.writeHead(200, { ...headers, "Cache-Control": "no-store", "Content-Length": 0 });
     res.end();
     return;
   }
