@@ -80,12 +80,14 @@ async function load(base: string, what: string, seconds: number, concurrency: nu
         })
         .end(body);
     });
-  // warm-up (JIT, prepared statements, pool connections)
-  // (1.5 s at full concurrency: a variant whose earlier requests skipped Koa reaches its POSTs with Koa's code cold)
+  // warm-up (JIT, prepared statements, pool connections): 1.5 s at full concurrency, as a
+  // variant whose earlier requests skipped Koa reaches its POSTs with Koa's code cold
   const warmEnd = Date.now() + 1500;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (Date.now() < warmEnd) await get();
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (Date.now() < warmEnd) await get();
+    }),
+  );
   latencies.length = 0;
   errors = 0;
   bytes = 0;
