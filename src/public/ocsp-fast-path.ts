@@ -100,10 +100,14 @@ interface ParsedPath {
 /**
  * Paths parsed before (relying parties and CDNs ask for the same few
  * thousand URLs over and over): the split, the %-decoding, the base64 check
- * and decode happen once per path. Only paths that parse are kept, and at
- * most PARSED_PATHS of them (all dropped when full: no bookkeeping per hit).
+ * and decode happen once per path. Only paths that parse and are no longer
+ * than a plain request's (REMEMBERED_PATH_MAX) are kept, and at most
+ * PARSED_PATHS of them (all dropped when full: no bookkeeping per hit), so the
+ * map stays under ~3 MB whatever the paths asked for.
  */
 const PARSED_PATHS = 4096;
+/** "/ocsp/" + uuid + "/" + base64 of a ~256-byte request (ra/ocsp.ts MAX_REMEMBERED_REQUEST_BYTES), %-encoded */
+const REMEMBERED_PATH_MAX = 512;
 const parsedPaths = new Map<string, ParsedPath>();
 
 function parsePathCached(url: string): ParsedPath | undefined {
@@ -111,6 +115,7 @@ function parsePathCached(url: string): ParsedPath | undefined {
   if (p === undefined) {
     p = parsePath(url);
     if (p === undefined) return undefined;
+    if (url.length > REMEMBERED_PATH_MAX) return p;
     if (parsedPaths.size >= PARSED_PATHS) parsedPaths.clear();
     parsedPaths.set(url, p);
   }

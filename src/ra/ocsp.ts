@@ -171,10 +171,11 @@ export class OcspResponder {
     const now = this.ctx.clock.now().getTime();
     const fullKey = certIds.length === 1 && !nonce ? `${caId}|${certIds[0]!.der.toString("hex")}` : undefined;
     if (fullKey) {
-      // only requests this CA is authoritative for (checked above) are remembered
-      this.put(this.requests, requestKey(caId, requestDer), fullKey);
       const hit = this.fulls.get(fullKey);
-      if (hit && hit.refreshAt > now) return hit.answer;
+      if (hit && hit.refreshAt > now) {
+        this.rememberRequest(caId, requestDer, fullKey);
+        return hit.answer;
+      }
     }
     try {
       const generation = this.generations.get(caId) ?? 0;
@@ -193,12 +194,25 @@ export class OcspResponder {
       if (fullKey && cacheable && (this.generations.get(caId) ?? 0) === generation) {
         const answer: OcspAnswer = { status: "successful", der, thisUpdate: first.thisUpdate, nextUpdate: first.nextUpdate, cached: true };
         this.put(this.fulls, fullKey, { answer, refreshAt: first.refreshAt });
+        this.rememberRequest(caId, requestDer, fullKey);
       }
       return { status: "successful", der, thisUpdate: first.thisUpdate, nextUpdate: first.nextUpdate };
     } catch (e) {
       this.opts.logger?.error({ err: e, caId }, "OCSP response failed");
       return { status: "internalError", der: ocspErrorResponse("internalError") };
     }
+  }
+
+  /**
+   * Remembers the request bytes of an answer just cached (this CA is authoritative
+   * for its one CertID, checked by the caller), when they are in the plain shape
+   * clients send. A request may also carry a requestorName, a signature and
+   * extensions that parseOcspRequest ignores, so one certificate has any number
+   * of distinct encodings: bounding each remembered request's size bounds the map
+   * by its count (review F1: 8 KB variants of one request filled ~0.9 GB).
+   */
+  private rememberRequest(caId: string, requestDer: Buffer, fullKey: string): void {
+    if (requestDer.length <= MAX_REMEMBERED_REQUEST_BYTES) this.put(this.requests, requestKey(caId, requestDer), fullKey);
   }
 
   /**
@@ -416,6 +430,13 @@ export class OcspResponder {
 }
 
 class NoSuchCa extends Error {}
+
+/**
+ * The largest request `cachedAnswer` remembers: one CertID with a SHA-512 hash
+ * pair and a 20-octet serial (RFC 5280 §4.1.2.2) and no optional fields is about
+ * 190 bytes; larger requests are answered from the per-CertID cache after a parse.
+ */
+const MAX_REMEMBERED_REQUEST_BYTES = 256;
 
 /** `requests` key: latin1 maps each byte to one character, the cheapest string form of the DER */
 function requestKey(caId: string, requestDer: Buffer): string {

@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
+import { children, expectNode, rawOf, seq, tlv } from "../../../src/ca/der.js";
 import { systemActor } from "../../../src/ra/actor.js";
 import { inTransaction } from "../../../src/ra/context.js";
 import { revokeCertificateInTx } from "../../../src/ra/revocation.js";
@@ -140,6 +141,28 @@ describe("OCSP GET fast path (RFC 6960 Appendix A.1, RFC 5019 §6)", function ()
     assert.equal(verified.status, 0, verified.out);
     assert.match(verified.out, /: good/);
     assert.ok(ocsp.cachedAnswer(caId, req), "and the next GET fills it again");
+  });
+
+  it("ok/cachedAnswer: requests padded with fields the parser ignores are answered but not remembered (review F1: memory)", async () => {
+    const ocsp = server.relyingParty.ocsp;
+    const caId = server.bootstrap.intermediateCaId;
+    const leaf = await issueTestLeaf(server.ra, actor, caId, "padded-request.example");
+    opensslOk(["ocsp", "-issuer", files.inter, "-cert", tmp.file("leaf3.pem", leaf.certificatePem), "-no_nonce", "-reqout", tmp.file("req3.der")]);
+    const plain = tmp.read("req3.der");
+    const requestList = rawOf(plain, children(plain, children(plain, expectNode(plain, 0, 0x30))[0]!)[0]!);
+    // RFC 6960 §4.1.1 TBSRequest with requestorName [1] EXPLICIT GeneralName (dNSName [2]), distinct per i
+    const padded = (i: number) => seq(seq(tlv(0xa1, tlv(0x82, Buffer.from(`${i}`.padEnd(2000, "a")))), Buffer.from(requestList)));
+    await ocsp.respond(caId, plain);
+    assert.ok(ocsp.cachedAnswer(caId, plain), "the plain request is remembered");
+    const sizeOf = () => (ocsp as unknown as { requests: Map<string, string> }).requests.size;
+    const before = sizeOf();
+    for (let i = 0; i < 50; i++) {
+      const a = await ocsp.respond(caId, padded(i));
+      assert.equal(a?.status, "successful");
+      assert.deepEqual(a.der, ocsp.cachedAnswer(caId, plain)!.der, "the same cached response");
+    }
+    assert.equal(ocsp.cachedAnswer(caId, padded(1)), undefined);
+    assert.equal(sizeOf(), before, "no entry per padded variant");
   });
 
   it("ok/revoked: a revocation replaces the cached good answer", async () => {
