@@ -39,7 +39,7 @@
  *   --rss-every S           sample the server's RSS every S seconds of each window (default a tenth of it);
  *                           printed per level (start, end, max) with the samples in results.json
  */
-import { generateKeyPair, generateKeyPairSync, randomBytes, type KeyObject } from "node:crypto";
+import { createPrivateKey, generateKeyPair, generateKeyPairSync, randomBytes, type KeyObject } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
@@ -190,8 +190,10 @@ class CsrPool {
     return this.ready.length;
   }
 
+  /** when the pool runs dry mid-window: the key as DER, then a KeyObject of its own (no KeyGenJob behind it, so no deadlock) */
   private make(): { name: string; der: Buffer } {
-    return this.csrFor(generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey);
+    const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256", privateKeyEncoding: { format: "der", type: "pkcs8" }, publicKeyEncoding: { format: "der", type: "spki" } });
+    return this.csrFor(createPrivateKey({ key: privateKey, format: "der", type: "pkcs8" }));
   }
 
   private csrFor(privateKey: KeyObject): { name: string; der: Buffer } {

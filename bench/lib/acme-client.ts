@@ -7,7 +7,8 @@
  */
 import http from "node:http";
 import { calculateJwkThumbprint, exportJWK, FlattenedSign, type JWK } from "jose";
-import { generateKeyPairSync, type KeyObject } from "node:crypto";
+import { generateKeyPair, type KeyObject } from "node:crypto";
+import { promisify } from "node:util";
 
 export interface HttpResult {
   status: number;
@@ -67,6 +68,8 @@ export async function fetchDirectory(http: HttpClient, url: string): Promise<Dir
 }
 
 /** a pre-generated account key, as the benchmark makes them up front */
+const generateKeyPairAsync = promisify(generateKeyPair);
+
 export interface AccountKey {
   privateKey: KeyObject;
   jwk: JWK;
@@ -74,7 +77,8 @@ export interface AccountKey {
 }
 
 export async function generateAccountKey(): Promise<AccountKey> {
-  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  // on libuv's pool: KeyObjects straight from generateKeyPairSync can deadlock Node 20 (bench/acme.ts CsrPool)
+  const { privateKey, publicKey } = await generateKeyPairAsync("ec", { namedCurve: "P-256" });
   const jwk = await exportJWK(publicKey);
   return { privateKey, jwk, thumbprint: await calculateJwkThumbprint(jwk, "sha256") };
 }
