@@ -73,7 +73,7 @@ const cases: Array<[string, Statement, () => unknown[]]> = [
   ["nonces + accounts + reads (batch of 3)", ACME_NONCE_STATEMENTS.consumeWithAccounts, () => [[nonce(1), nonce(2), nonce(3)], now(), [account, account, account], [ids.dir, ids.dir, ids.dir], [ids.order, null, null], [null, ids.authz, null]]],
   ["newOrder (nothing reusable)", ACME_ORDER_STATEMENTS.createUnlessReusable, () => [...orderWriteParams(newOrderRows()), ...reuseParams({ accountId: account, identifierTypes: ["dns"], identifierValues: ["explain.example.com"], validAfter: now() })]],
   ["authorization read", ACME_AUTHORIZATION_STATEMENTS.get, () => [ids.authz, account]],
-  ["challenge start", ACME_AUTHORIZATION_STATEMENTS.startChallenge, () => [now(), ids.challenge, account]],
+  ["challenge start", ACME_AUTHORIZATION_STATEMENTS.startChallenge, () => [now(), ids.challenge, account, ["http-01", "dns-01", "tls-alpn-01"]]],
   ["validation outcome", ACME_AUTHORIZATION_STATEMENTS.recordChallenge, () => [ids.authz, "valid", now(), null, now(), ids.challenge, account, auditRowsParam([audit()])]],
   ["authorization valid -> orders ready", ACME_AUTHORIZATION_STATEMENTS.authzValid, () => [new Date(Date.now() + 30 * 86_400_000), now(), ids.authz, account, ids.challenge, now()]],
   ["order read (poll)", ACME_ORDER_STATEMENTS.get, () => [ids.order, account]],
