@@ -9,6 +9,7 @@
  * bounded batches (the ACME clean-up job, src/ra/acme/cleanup.ts, runs it).
  */
 import { statement } from "../sql.js";
+import { filterOnly } from "./filter-only.js";
 import { accountFromRow, accountSelectList, type AccountRecord, type AccountRow } from "./acme-accounts.js";
 import { authorizationFromPrefixedRow, prefixedAuthorizationJoin, prefixedAuthorizationSelectList, type AcmeAuthorizationRow, type AcmeChallengeRow } from "./acme-authorizations.js";
 import { orderFromPrefixedRow, prefixedOrderSelectList, type AcmeOrderRow } from "./acme-orders.js";
@@ -55,14 +56,22 @@ export const NONCE_ACCOUNT_AND_READ_SQL = `with n as (delete from acme_nonces wh
 /**
  * the text of the batched statement ($1 nonces, $2 now, $3 account ids, $4
  * directory ids, $5 order ids, $6 authorization ids, null where a request
- * reads none; one row per request, in order)
+ * reads none; one row per request, in order). Each row is found by its
+ * primary key, in a LATERAL subquery per request (a LIMIT keeps the planner
+ * from flattening it), and the account conditions are filters only
+ * (filter-only.ts): as plain joins on ids from the unnest, the plan made
+ * while the tables were small, and kept by the prepared statement, found
+ * orders and authorizations through the account index and filtered them by
+ * id, reading every order of the account per request (34.6 ms per call after
+ * 10 minutes at 64 clients, 42k certificates), or hashed Seq Scans of them.
  */
 export const NONCES_AND_ACCOUNTS_SQL = `with r as (select * from unnest($1::varchar[], $3::uuid[], $4::uuid[], $5::uuid[], $6::uuid[]) with ordinality as r(nonce, account_id, directory_id, order_id, authz_id, i)),
         n as (delete from acme_nonces where value = any($1::varchar[]) and expires_at > $2 returning value)
    select r.i, n.value is not null as nonce_ok, ${accountSelectList("a")}, ${prefixedOrderSelectList("o")}, ${prefixedAuthorizationSelectList("z")}
-     from r left join n on n.value = r.nonce left join acme_accounts a on a.id = r.account_id and a.directory_id = r.directory_id
-     left join acme_orders o on o.id = r.order_id and o.account_id = a.id
-     left join acme_authorizations z on z.id = r.authz_id and z.account_id = a.id
+     from r left join n on n.value = r.nonce
+     left join lateral (select * from acme_accounts where id = r.account_id limit 1) a on ${filterOnly("a.directory_id = r.directory_id")}
+     left join lateral (select * from acme_orders where id = r.order_id limit 1) o on ${filterOnly("o.account_id = a.id")}
+     left join lateral (select * from acme_authorizations where id = r.authz_id limit 1) z on ${filterOnly("z.account_id = a.id")}
      ${prefixedAuthorizationJoin("z")}
     order by r.i`;
 

@@ -16,6 +16,7 @@ import { randomUUID } from "node:crypto";
 import { createRequire } from "node:module";
 import pg from "pg";
 import { ACME_AUTHORIZATION_STATEMENTS } from "../../../src/db/store/acme-authorizations.js";
+import { ACME_NONCE_STATEMENTS } from "../../../src/db/store/nonces.js";
 import { ACME_ORDER_STATEMENTS, orderWriteParams, reuseParams, type NewOrderRows } from "../../../src/db/store/acme-orders.js";
 import { auditRowsParam, type AuditRow } from "../../../src/db/store/audit-sql.js";
 import { certificateInsertParams, type NewCertificateRow } from "../../../src/db/store/certificates.js";
@@ -168,6 +169,23 @@ describe("ACME hot path: key lookups on a database never analyzed", function () 
       return [...certificateInsertParams(row), row.id, now(), ids.order, auditRowsParam([audit()])];
     }],
   ];
+  /** every read of these tables in a plan, as "table via index" (or "table via Seq Scan") */
+  function readsOf(node: PlanNode, tables: string[], out: string[] = []): string[] {
+    if (node["Relation Name"] && tables.includes(node["Relation Name"])) out.push(`${node["Relation Name"]} via ${node["Index Name"] ?? node["Node Type"]}`);
+    for (const p of node.Plans ?? []) readsOf(p, tables, out);
+    return out;
+  }
+
+  it("the batched nonce + accounts + reads statement reads accounts, orders and authorizations by primary key only, custom and generic plan", async () => {
+    // the kid requests of one event-loop turn: an order poll, an authorization read, a request reading nothing
+    const values = [["fresh-n1", "fresh-n2", "fresh-n3"], now(), [ids.account, ids.account, ids.account], [ids.dir, ids.dir, ids.dir], [ids.order, null, null], [null, ids.authz, null]];
+    const tables = ["acme_accounts", "acme_orders", "acme_authorizations"];
+    for (const { mode, plan } of await plans(ACME_NONCE_STATEMENTS.consumeWithAccounts, values)) {
+      const reads = readsOf(plan, tables);
+      assert.deepEqual([...new Set(reads)].sort(), tables.map((t) => `${t} via ${t}_pkey`).sort(), `${mode}: ${reads.join(", ")}`);
+    }
+  });
+
   for (const [what, st, values] of cases) {
     it(`${what} (${st.name}) finds its rows by key, custom and generic plan`, async () => {
       for (const { mode, plan } of await plans(st, values())) {
