@@ -36,7 +36,7 @@ const SWEEP = statement("sigil_acme_nonces_sweep_batch", NONCE_SWEEP_SQL);
 /** the text of the one-request nonce + account statement ($1 nonce, $2 now, $3 account id, $4 directory id) */
 export const NONCE_AND_ACCOUNT_SQL = `with n as (delete from acme_nonces where value = $1 and expires_at > $2 returning 1)
    select exists (select 1 from n) as nonce_ok, ${accountSelectList("a")}
-     from (values (1)) one left join acme_accounts a on a.id = $3 and a.directory_id = $4`;
+     from (values (1)) one left join acme_accounts a on a.id = $3 and ${filterOnly("a.directory_id = $4")}`;
 
 /**
  * the one-request statement that also reads an order or an authorization of
@@ -44,13 +44,15 @@ export const NONCE_AND_ACCOUNT_SQL = `with n as (delete from acme_nonces where v
  * §7.5, in the nonce + account round trip): $1 nonce, $2 now, $3 account id,
  * $4 directory id, $5 order id, $6 authorization id (either may be null).
  * Both are joined on the account the row found, so another account's order
- * or authorization (or one of an unknown account) reads as none.
+ * or authorization (or one of an unknown account) reads as none; every row is
+ * found by its primary key (the other conditions are filters only, see the
+ * batched statement below).
  */
 export const NONCE_ACCOUNT_AND_READ_SQL = `with n as (delete from acme_nonces where value = $1 and expires_at > $2 returning 1)
    select exists (select 1 from n) as nonce_ok, ${accountSelectList("a")}, ${prefixedOrderSelectList("o")}, ${prefixedAuthorizationSelectList("z")}
-     from (values (1)) one left join acme_accounts a on a.id = $3 and a.directory_id = $4
-     left join acme_orders o on o.id = $5::uuid and o.account_id = a.id
-     left join acme_authorizations z on z.id = $6::uuid and z.account_id = a.id
+     from (values (1)) one left join acme_accounts a on a.id = $3 and ${filterOnly("a.directory_id = $4")}
+     left join acme_orders o on o.id = $5::uuid and ${filterOnly("o.account_id = a.id")}
+     left join acme_authorizations z on z.id = $6::uuid and ${filterOnly("z.account_id = a.id")}
      ${prefixedAuthorizationJoin("z")}`;
 
 /**
