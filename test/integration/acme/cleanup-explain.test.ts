@@ -15,16 +15,13 @@
  * at most its batch size.
  */
 import assert from "node:assert/strict";
-import { createRequire } from "node:module";
 import pg from "pg";
 import { CLEANUP_DELETE_LOCK_KEY, CLEANUP_STATEMENTS, deleteInvalidOrders, expireAuthorizations, expireOrders } from "../../../src/db/store/cleanup.js";
 import { deleteExpiredNonces, NONCE_SWEEP_SQL } from "../../../src/db/store/nonces.js";
 import type { Statement } from "../../../src/db/sql.js";
 import { startAcmeTestServer, type AcmeTestServer } from "./harness.js";
+import { customAndGenericPlans } from "./plans.js";
 import { RawAcme } from "./raw-client.js";
-
-const require = createRequire(import.meta.url);
-const { prepareValue } = require("pg/lib/utils.js") as { prepareValue: (v: unknown) => unknown };
 
 const ROWS = 200_000;
 const BATCH = 1000;
@@ -112,27 +109,7 @@ describe("ACME clean-up batches: index-backed at 200,000 orders", function () {
     await server?.stop();
   });
 
-  /** the plans of a statement (custom, then generic), prepared as the server prepares it */
-  async function plans(st: Statement, values: readonly unknown[]): Promise<Array<{ mode: string; plan: PlanNode }>> {
-    const name = `h6_${st.name}`;
-    await db.query(`prepare ${name} as ${st.text}`);
-    try {
-      const args = values.map((v) => {
-        const p = prepareValue(v);
-        return p === null || p === undefined ? "null" : db.escapeLiteral(String(p));
-      });
-      const out: Array<{ mode: string; plan: PlanNode }> = [];
-      for (const mode of ["force_custom_plan", "force_generic_plan"]) {
-        await db.query(`set plan_cache_mode = ${mode}`);
-        const r = await db.query<{ "QUERY PLAN": Array<{ Plan: PlanNode }> }>(`explain (format json) execute ${name}(${args.join(", ")})`);
-        out.push({ mode, plan: r.rows[0]!["QUERY PLAN"][0]!.Plan });
-      }
-      return out;
-    } finally {
-      await db.query(`deallocate ${name}`);
-      await db.query(`reset plan_cache_mode`);
-    }
-  }
+  const plans = (st: Statement, values: readonly unknown[]) => customAndGenericPlans<PlanNode>(db, "h6", st, values);
 
   const cutoff = new Date(now.getTime() - 30 * DAY);
   const cases: Array<[string, Statement, unknown[], string]> = [

@@ -15,7 +15,6 @@
  */
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { createRequire } from "node:module";
 import pg from "pg";
 import { ACME_AUTHORIZATION_STATEMENTS } from "../../../src/db/store/acme-authorizations.js";
 import { ACME_ORDER_STATEMENTS, orderWriteParams, reuseParams, type NewOrderRows } from "../../../src/db/store/acme-orders.js";
@@ -24,10 +23,8 @@ import { ACME_CERTIFICATE_STATEMENTS, certificateInsertParams, type NewCertifica
 import { ACME_NONCE_STATEMENTS } from "../../../src/db/store/nonces.js";
 import type { Statement } from "../../../src/db/sql.js";
 import { FakeValidator, startAcmeTestServer, type AcmeTestServer } from "./harness.js";
+import { customAndGenericPlans } from "./plans.js";
 import { RawAcme } from "./raw-client.js";
-
-const require = createRequire(import.meta.url);
-const { prepareValue } = require("pg/lib/utils.js") as { prepareValue: (v: unknown) => unknown };
 
 /** orders of the account's history */
 const HISTORY = 4000;
@@ -110,27 +107,7 @@ describe("ACME hot path: index-backed whatever the account's history", function 
     await server?.stop();
   });
 
-  /** the plans of a statement (custom, then generic), prepared as the server prepares it */
-  async function plans(st: Statement, values: readonly unknown[]): Promise<Array<{ mode: string; plan: PlanNode }>> {
-    const name = `h1a_${st.name}`;
-    await db.query(`prepare ${name} as ${st.text}`);
-    try {
-      const args = values.map((v) => {
-        const p = prepareValue(v);
-        return p === null || p === undefined ? "null" : db.escapeLiteral(String(p));
-      });
-      const out: Array<{ mode: string; plan: PlanNode }> = [];
-      for (const mode of ["force_custom_plan", "force_generic_plan"]) {
-        await db.query(`set plan_cache_mode = ${mode}`);
-        const r = await db.query<{ "QUERY PLAN": Array<{ Plan: PlanNode }> }>(`explain (format json) execute ${name}${args.length ? `(${args.join(", ")})` : ""}`);
-        out.push({ mode, plan: r.rows[0]!["QUERY PLAN"][0]!.Plan });
-      }
-      return out;
-    } finally {
-      await db.query(`deallocate ${name}`);
-      await db.query(`reset plan_cache_mode`);
-    }
-  }
+  const plans = (st: Statement, values: readonly unknown[]) => customAndGenericPlans<PlanNode>(db, "h1a", st, values);
 
   function audit(): AuditRow {
     return { id: randomUUID(), createdAt: new Date(), action: "acme_order_create", username: "acme", resourceType: "acme_order", detail: {} };

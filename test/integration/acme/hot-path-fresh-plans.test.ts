@@ -13,7 +13,6 @@
  */
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { createRequire } from "node:module";
 import pg from "pg";
 import { ACME_AUTHORIZATION_STATEMENTS } from "../../../src/db/store/acme-authorizations.js";
 import { ACME_NONCE_STATEMENTS } from "../../../src/db/store/nonces.js";
@@ -22,10 +21,8 @@ import { auditRowsParam, type AuditRow } from "../../../src/db/store/audit-sql.j
 import { certificateInsertParams, type NewCertificateRow } from "../../../src/db/store/certificates.js";
 import type { Statement } from "../../../src/db/sql.js";
 import { FakeValidator, startAcmeTestServer, type AcmeTestServer } from "./harness.js";
+import { customAndGenericPlans } from "./plans.js";
 import { RawAcme } from "./raw-client.js";
-
-const require = createRequire(import.meta.url);
-const { prepareValue } = require("pg/lib/utils.js") as { prepareValue: (v: unknown) => unknown };
 
 /** live (pending or valid, unexpired) authorizations and orders of other accounts */
 const LIVE = 3000;
@@ -98,27 +95,7 @@ describe("ACME hot path: key lookups on a database never analyzed", function () 
     await server?.stop();
   });
 
-  /** the custom and the generic plan of a statement, prepared as the server prepares it */
-  async function plans(st: Statement, values: readonly unknown[]): Promise<Array<{ mode: string; plan: PlanNode }>> {
-    const name = `fresh_${st.name}`;
-    await db.query(`prepare ${name} as ${st.text}`);
-    try {
-      const args = values.map((v) => {
-        const p = prepareValue(v);
-        return p === null || p === undefined ? "null" : db.escapeLiteral(String(p));
-      });
-      const out: Array<{ mode: string; plan: PlanNode }> = [];
-      for (const mode of ["force_custom_plan", "force_generic_plan"]) {
-        await db.query(`set plan_cache_mode = ${mode}`);
-        const r = await db.query<{ "QUERY PLAN": Array<{ Plan: PlanNode }> }>(`explain (format json) execute ${name}(${args.join(", ")})`);
-        out.push({ mode, plan: r.rows[0]!["QUERY PLAN"][0]!.Plan });
-      }
-      return out;
-    } finally {
-      await db.query(`deallocate ${name}`);
-      await db.query(`reset plan_cache_mode`);
-    }
-  }
+  const plans = (st: Statement, values: readonly unknown[]) => customAndGenericPlans<PlanNode>(db, "fresh", st, values);
 
   it("the tables hold the live rows and were never analyzed", async () => {
     const r = await db.query<{ relname: string; n_live_tup: string; analyzed: boolean }>(
