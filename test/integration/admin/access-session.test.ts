@@ -7,15 +7,12 @@
  * as such.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { uuidv7 } from "../../../src/core/ids.js";
-import { migrate, openDatabase, type Database } from "../../../src/db/orm.js";
+import { migrate, type Database } from "../../../src/db/orm.js";
 import { findAccessSession, touchLoginSession } from "../../../src/db/store/sessions.js";
 import { Store } from "../../../src/db/store/session.js";
 import { findUser } from "../../../src/db/store/users.js";
-import { createTestDatabase } from "../../helpers/postgres.js";
+import { withEmbeddedDatabase, withPostgresDatabase } from "../../helpers/databases.js";
 
 async function exercise(db: Database): Promise<void> {
   await migrate(db.orm);
@@ -83,29 +80,8 @@ async function exercise(db: Database): Promise<void> {
 describe("findAccessSession (the access-token check's read)", function () {
   this.timeout(120_000);
 
-  it("reads what the ORM reads, on PostgreSQL", async () => {
-    const tdb = await createTestDatabase();
-    const db = await openDatabase({ databaseUrl: tdb.url, dataDir: "/nonexistent" });
-    try {
-      await exercise(db);
-    } finally {
-      await db.close();
-      await tdb.drop();
-    }
-  });
+  it("reads what the ORM reads, on PostgreSQL", () => withPostgresDatabase(exercise));
 
-  it("reads what the ORM reads, on embedded PGlite", async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "sigil-access-session-"));
-    try {
-      const db = await openDatabase({ dataDir: dir });
-      try {
-        assert.equal(db.kind, "embedded");
-        await exercise(db);
-      } finally {
-        await db.close();
-      }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  it("reads what the ORM reads, on embedded PGlite", () => withEmbeddedDatabase("access-session", exercise));
+
 });

@@ -6,13 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { migrate, openDatabase, type Database } from "../../../src/db/orm.js";
+import { migrate, type Database } from "../../../src/db/orm.js";
 import { recordJwtId } from "../../../src/db/store/jwt-replay.js";
 import { Store } from "../../../src/db/store/session.js";
-import { createTestDatabase } from "../../helpers/postgres.js";
+import { withEmbeddedDatabase, withPostgresDatabase } from "../../helpers/databases.js";
 
 async function exercise(db: Database): Promise<void> {
   await migrate(db.orm);
@@ -34,29 +31,8 @@ async function exercise(db: Database): Promise<void> {
 describe("jwt_bearer_jtis", function () {
   this.timeout(120_000);
 
-  it("records a jti once on PostgreSQL", async () => {
-    const tdb = await createTestDatabase();
-    const db = await openDatabase({ databaseUrl: tdb.url, dataDir: "/nonexistent" });
-    try {
-      await exercise(db);
-    } finally {
-      await db.close();
-      await tdb.drop();
-    }
-  });
+  it("records a jti once on PostgreSQL", () => withPostgresDatabase(exercise));
 
-  it("records a jti once on embedded PGlite", async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "sigil-jti-"));
-    try {
-      const db = await openDatabase({ dataDir: dir });
-      try {
-        assert.equal(db.kind, "embedded");
-        await exercise(db);
-      } finally {
-        await db.close();
-      }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  it("records a jti once on embedded PGlite", () => withEmbeddedDatabase("jti", exercise));
+
 });
