@@ -18,25 +18,10 @@ import type { AcmeRa, DirectoryInfo } from "../../../src/acme/ra-port.js";
 import { buildAcmeRouter, type AcmeRouter } from "../../../src/acme/router.js";
 import { buildHttpApp } from "../../../src/http-app.js";
 import { createLogger } from "../../../src/logger.js";
+import { fakeDirectory } from "./fake-directory.js";
 import { SigilMetrics } from "../../../src/metrics/registry.js";
 
-const DIR: DirectoryInfo = {
-  id: "00000000-0000-7000-8000-00000000d001",
-  name: "fake",
-  organizationId: "00000000-0000-7000-8000-00000000e001",
-  caId: "00000000-0000-7000-8000-00000000c001",
-  eabRequired: false,
-  allowedDnsSuffixes: [],
-  allowedIpRanges: [],
-  challengeTypes: ["http-01"],
-  maxValidityDays: 90,
-  certificateKind: "server",
-  termsOfServiceUrl: "https://example.test/tos",
-  websiteUrl: null,
-  caaIdentities: ["example.test"],
-  validationAllowedNetworks: [],
-  caaEnabled: false,
-};
+const DIR: DirectoryInfo = fakeDirectory({ caaIdentities: ["example.test"] });
 
 let noncesDown = false;
 let issued = 0;

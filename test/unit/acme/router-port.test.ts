@@ -16,25 +16,10 @@ import { createLogger } from "../../../src/logger.js";
 import { Linker } from "../../../src/acme/linker.js";
 import type { AcmeRa, AccountInfo, DirectoryInfo, OrderInfo } from "../../../src/acme/ra-port.js";
 import { buildAcmeRouter, type AcmeRouter } from "../../../src/acme/router.js";
+import { fakeDirectory } from "./fake-directory.js";
 import { isCompilable } from "../../../src/http-dispatch.js";
 
-const DIR: DirectoryInfo = {
-  id: "00000000-0000-7000-8000-00000000d001",
-  name: "fake",
-  organizationId: "00000000-0000-7000-8000-00000000e001",
-  caId: "00000000-0000-7000-8000-00000000c001",
-  eabRequired: false,
-  allowedDnsSuffixes: [],
-  allowedIpRanges: [],
-  challengeTypes: ["http-01"],
-  maxValidityDays: 90,
-  certificateKind: "server",
-  termsOfServiceUrl: "https://example.test/tos",
-  websiteUrl: null,
-  caaIdentities: [],
-  validationAllowedNetworks: [],
-  caaEnabled: false,
-};
+const DIR: DirectoryInfo = fakeDirectory();
 const ACCOUNT_ID = "00000000-0000-7000-8000-00000000a001";
 const ORDER_ID = "00000000-0000-7000-8000-00000000f001";
 const AUTHZ_ID = "00000000-0000-7000-8000-00000000b001";
