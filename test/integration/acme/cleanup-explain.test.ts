@@ -20,7 +20,7 @@ import { CLEANUP_DELETE_LOCK_KEY, CLEANUP_STATEMENTS, deleteInvalidOrders, expir
 import { deleteExpiredNonces, NONCE_SWEEP_SQL } from "../../../src/db/store/nonces.js";
 import type { Statement } from "../../../src/db/sql.js";
 import { startAcmeTestServer, type AcmeTestServer } from "./harness.js";
-import { customAndGenericPlans } from "./plans.js";
+import { customAndGenericPlans, planNodes, seqScannedTables, type PlanNode } from "./plans.js";
 import { RawAcme } from "./raw-client.js";
 
 const ROWS = 200_000;
@@ -29,25 +29,9 @@ const DAY = 86_400_000;
 /** tables whose size follows history */
 const GROWING = new Set(["acme_orders", "acme_authorizations", "acme_challenges", "acme_order_authorizations", "certificates", "acme_nonces"]);
 
-interface PlanNode {
-  "Node Type": string;
-  "Total Cost": number;
-  "Relation Name"?: string;
-  Plans?: PlanNode[];
-}
 
-function seqScans(node: PlanNode, out: string[] = []): string[] {
-  if (node["Node Type"] === "Seq Scan" && node["Relation Name"] && GROWING.has(node["Relation Name"])) out.push(node["Relation Name"]);
-  for (const p of node.Plans ?? []) seqScans(p, out);
-  return out;
-}
-
-function indexes(node: PlanNode, out: string[] = []): string[] {
-  const n = node as PlanNode & { "Index Name"?: string };
-  if (n["Index Name"]) out.push(n["Index Name"]);
-  for (const p of node.Plans ?? []) indexes(p, out);
-  return out;
-}
+const seqScans = (plan: PlanNode): string[] => seqScannedTables(plan, GROWING);
+const indexes = (plan: PlanNode): string[] => planNodes(plan).flatMap((n) => (n["Index Name"] ? [n["Index Name"]] : []));
 
 /**
  * Fills the ACME tables with `rows` orders of one account: 10 % pending and
@@ -109,7 +93,7 @@ describe("ACME clean-up batches: index-backed at 200,000 orders", function () {
     await server?.stop();
   });
 
-  const plans = (st: Statement, values: readonly unknown[]) => customAndGenericPlans<PlanNode>(db, "h6", st, values);
+  const plans = (st: Statement, values: readonly unknown[]) => customAndGenericPlans(db, "h6", st, values);
 
   const cutoff = new Date(now.getTime() - 30 * DAY);
   const cases: Array<[string, Statement, unknown[], string]> = [

@@ -23,7 +23,7 @@ import { ACME_CERTIFICATE_STATEMENTS, certificateInsertParams, type NewCertifica
 import { ACME_NONCE_STATEMENTS } from "../../../src/db/store/nonces.js";
 import type { Statement } from "../../../src/db/sql.js";
 import { FakeValidator, startAcmeTestServer, type AcmeTestServer } from "./harness.js";
-import { customAndGenericPlans } from "./plans.js";
+import { customAndGenericPlans, seqScannedTables, type PlanNode } from "./plans.js";
 import { RawAcme } from "./raw-client.js";
 
 /** orders of the account's history */
@@ -31,25 +31,10 @@ const HISTORY = 4000;
 /** tables whose size follows history: never scanned whole on the hot path */
 const GROWING = new Set(["acme_orders", "acme_authorizations", "acme_challenges", "acme_order_authorizations", "certificates"]);
 
-interface PlanNode {
-  "Node Type": string;
-  "Total Cost": number;
-  "Relation Name"?: string;
-  Plans?: PlanNode[];
-}
 
-/** Seq Scans of the tables named in `tables` */
-function seqScansOf(node: PlanNode, tables: Set<string>, out: string[] = []): string[] {
-  if (node["Node Type"] === "Seq Scan" && node["Relation Name"] && tables.has(node["Relation Name"]) && !GROWING.has(node["Relation Name"])) out.push(node["Relation Name"]);
-  for (const p of node.Plans ?? []) seqScansOf(p, tables, out);
-  return out;
-}
-
-function seqScans(node: PlanNode, out: string[] = []): string[] {
-  if (node["Node Type"] === "Seq Scan" && node["Relation Name"] && GROWING.has(node["Relation Name"])) out.push(node["Relation Name"]);
-  for (const p of node.Plans ?? []) seqScans(p, out);
-  return out;
-}
+/** Seq Scans of the tables named in `tables` (other than the growing ones, which seqScans reports) */
+const seqScansOf = (plan: PlanNode, tables: ReadonlySet<string>): string[] => seqScannedTables(plan, tables).filter((t) => !GROWING.has(t));
+const seqScans = (plan: PlanNode): string[] => seqScannedTables(plan, GROWING);
 
 describe("ACME hot path: index-backed whatever the account's history", function () {
   this.timeout(120_000);
@@ -107,7 +92,7 @@ describe("ACME hot path: index-backed whatever the account's history", function 
     await server?.stop();
   });
 
-  const plans = (st: Statement, values: readonly unknown[]) => customAndGenericPlans<PlanNode>(db, "h1a", st, values);
+  const plans = (st: Statement, values: readonly unknown[]) => customAndGenericPlans(db, "h1a", st, values);
 
   function audit(): AuditRow {
     return { id: randomUUID(), createdAt: new Date(), action: "acme_order_create", username: "acme", resourceType: "acme_order", detail: {} };
